@@ -1,0 +1,479 @@
+/**
+ * `deno task bench`: compares WireGuard implementations between two network namespaces on this host
+ * (tfb-a ↔ tfb-b over a veth pair) in one run, single tunnel (wg0) and double tunnel (aes0 riding
+ * inside wg0), and prints a side-by-side table with the ratio twofold / wireguard-go.
+ *
+ * Per implementation and scenario: iperf3 TCP with 1 stream and with `-P 4` (REPS runs of DUR s
+ * each, medians), ICMP ping (PING_N pings 10 ms apart: avg / p50 / p99 RTT, loss), and the RSS of
+ * the daemons (VmRSS, read after the iperf3 runs). Then the AEAD micro-bench of `bench/aead.ts`, if
+ * that module exists and exports `aeadMicroBench()`.
+ *
+ * Environment knobs:
+ *   DUR=10 REPS=3 PING_N=200       iperf3 seconds per run, runs per figure, pings
+ *   IMPLS=wireguard-go,twofold     which implementations to run, in this order
+ *   TWOFOLD_CMD='["deno","run",…]' JSON array replacing twofold's device command (IFNAME is appended)
+ *   DOUBLE=0                       skip the double-tunnel scenario
+ *   AEAD=0                         skip the AEAD micro-bench
+ *
+ * Needs root, iproute2, iputils-ping, iperf3, wireguard-tools (`wg`) and Debian's wireguard-go.
+ * Everything it starts is stopped by PID and both namespaces are deleted, also on SIGINT/SIGTERM.
+ * @module
+ */
+import { findBinary, requireBinary, requireRoot, requireTun } from "../tests/helpers/prereq.ts";
+import { type Netns, type Proc, Topology, vethPair } from "../tests/helpers/netns.ts";
+import {
+  genKeyPair,
+  genPresharedKey,
+  startWgDevice,
+  WIREGUARD_GO_COMMAND,
+} from "../tests/helpers/wg_device.ts";
+import { iperf3Run, median, ping, type PingResult, rssKb, waitForPing } from "../tests/helpers/measure.ts";
+
+/** A userspace WireGuard implementation with the `wireguard-go -f IFNAME` contract. */
+export interface Implementation {
+  /** Column name in the table. */
+  name: string;
+  /** Device command; the interface name is appended. */
+  command: string[];
+  /** Command for a layer that rides inside another (default: `command`). */
+  innerCommand?: string[];
+  /** How long to wait for the UAPI socket. */
+  startTimeoutMs: number;
+  /** Why this implementation cannot run here, or null. */
+  unavailable(): string | null;
+}
+
+/** Root of the repository (the parent of bench/). */
+const REPO_DIR = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
+
+/** The implementations compared by default: Debian wireguard-go, then twofold (`main.ts wg -f`). */
+export function defaultImplementations(): Implementation[] {
+  const twofoldMain = `${REPO_DIR}/main.ts`;
+  const twofoldCmd = Deno.env.get("TWOFOLD_CMD");
+  return [
+    {
+      name: "wireguard-go",
+      command: [...WIREGUARD_GO_COMMAND],
+      startTimeoutMs: 10_000,
+      unavailable: () => requireBinary("wireguard-go"),
+    },
+    {
+      name: "twofold",
+      command: twofoldCmd !== undefined
+        ? JSON.parse(twofoldCmd)
+        : [Deno.execPath(), "run", "--allow-all", twofoldMain, "wg", "-f"],
+      startTimeoutMs: 30_000,
+      unavailable: () => {
+        if (twofoldCmd !== undefined) return null;
+        try {
+          Deno.statSync(twofoldMain);
+          return null;
+        } catch {
+          return `${twofoldMain} does not exist yet`;
+        }
+      },
+    },
+  ];
+}
+
+/** One tunnel layer between the two namespaces. */
+export interface LayerSpec {
+  /** Interface name on both sides. */
+  ifname: string;
+  /** UDP listen port on both sides. */
+  port: number;
+  /** Address of side A with prefix, e.g. "100.64.0.1/10". */
+  cidrA: string;
+  /** Address of side B with prefix. */
+  cidrB: string;
+  /** Interface MTU. */
+  mtu: number;
+  /** When set, endpoints are this lower layer's addresses (the layer's UDP rides inside it). */
+  endpointViaLayerBelow?: LayerSpec;
+}
+
+/** Two namespaces joined by a veth pair. */
+export interface BenchPair {
+  /** Owns the namespaces and, through them, every daemon. */
+  topo: Topology;
+  /** Side A (iperf3 and ping client). */
+  a: Netns;
+  /** Side B (iperf3 server). */
+  b: Netns;
+  /** veth address of A (no prefix). */
+  underlayA: string;
+  /** veth address of B (no prefix). */
+  underlayB: string;
+}
+
+/** A layer that is up on both sides. */
+export interface LayerHandle {
+  /** What was set up. */
+  spec: LayerSpec;
+  /** Implementation running it. */
+  impl: Implementation;
+  /** Tunnel address of A (no prefix). */
+  ipA: string;
+  /** Tunnel address of B (no prefix). */
+  ipB: string;
+  /** Daemon in A. */
+  procA: Proc;
+  /** Daemon in B. */
+  procB: Proc;
+}
+
+/** The outer tunnel: wg0 over the veth. */
+export const WG0: LayerSpec = {
+  ifname: "wg0",
+  port: 51820,
+  cidrA: "100.64.0.1/10",
+  cidrB: "100.64.0.2/10",
+  mtu: 1420,
+};
+
+/** The inner tunnel: aes0 whose UDP goes to the peer's wg0 address (MTU = wg0 − 60). */
+export const AES0: LayerSpec = {
+  ifname: "aes0",
+  port: 51830,
+  cidrA: "100.127.0.1/16",
+  cidrB: "100.127.0.2/16",
+  mtu: WG0.mtu - 60,
+  endpointViaLayerBelow: WG0,
+};
+
+function hostOf(cidr: string): string {
+  return cidr.split("/")[0];
+}
+
+/** Creates tfb-a and tfb-b (replacing stale ones) joined by veth 10.202.0.1/24 ↔ 10.202.0.2/24. */
+export async function setupPair(topo: Topology): Promise<BenchPair> {
+  const a = await topo.netns("tfb-a", { replaceExisting: true });
+  const b = await topo.netns("tfb-b", { replaceExisting: true });
+  await vethPair(a, "tfb-va", "10.202.0.1/24", b, "tfb-vb", "10.202.0.2/24");
+  if (!(await waitForPing(a, "10.202.0.2", 5000))) throw new Error("veth tfb-va ↔ tfb-vb passes no traffic");
+  return { topo, a, b, underlayA: "10.202.0.1", underlayB: "10.202.0.2" };
+}
+
+/**
+ * Starts `layer` with `impl` on both sides (fresh keys and a pre-shared key, each side knowing the
+ * other's endpoint) and waits until a ping passes through it.
+ */
+export async function setupLayer(
+  pair: BenchPair,
+  impl: Implementation,
+  layer: LayerSpec,
+): Promise<LayerHandle> {
+  const keysA = genKeyPair();
+  const keysB = genKeyPair();
+  const psk = genPresharedKey();
+  const ipA = hostOf(layer.cidrA);
+  const ipB = hostOf(layer.cidrB);
+  const below = layer.endpointViaLayerBelow;
+  const endpointA = below === undefined ? pair.underlayA : hostOf(below.cidrA);
+  const endpointB = below === undefined ? pair.underlayB : hostOf(below.cidrB);
+  const command = below !== undefined && impl.innerCommand !== undefined ? impl.innerCommand : impl.command;
+  const opts = { command, startTimeoutMs: impl.startTimeoutMs };
+  const procA = await startWgDevice(pair.a, layer.ifname, {
+    privateKey: keysA.privateKey,
+    listenPort: layer.port,
+    address: layer.cidrA,
+    mtu: layer.mtu,
+    peers: [{
+      publicKey: keysB.publicKey,
+      psk,
+      endpoint: `${endpointB}:${layer.port}`,
+      allowedIps: [`${ipB}/32`],
+    }],
+  }, opts);
+  const procB = await startWgDevice(pair.b, layer.ifname, {
+    privateKey: keysB.privateKey,
+    listenPort: layer.port,
+    address: layer.cidrB,
+    mtu: layer.mtu,
+    peers: [{
+      publicKey: keysA.publicKey,
+      psk,
+      endpoint: `${endpointA}:${layer.port}`,
+      allowedIps: [`${ipA}/32`],
+    }],
+  }, opts);
+  if (!(await waitForPing(pair.a, ipB, 15_000))) {
+    throw new Error(`${layer.ifname} (${impl.name}) is up but passes no traffic`);
+  }
+  return { spec: layer, impl, ipA, ipB, procA, procB };
+}
+
+/** Bench settings from the environment. */
+interface Settings {
+  dur: number;
+  reps: number;
+  pingN: number;
+}
+
+/** What one scenario measured for one implementation. */
+export interface ScenarioResult {
+  /** iperf3 1-stream Gbit/s per run. */
+  tcp1: number[];
+  /** iperf3 -P 4 Gbit/s per run. */
+  tcp4: number[];
+  /** Ping over the innermost layer. */
+  ping: PingResult;
+  /** VmRSS in kB of every daemon of the pair, by label (e.g. "wg0-a"). */
+  rssKb: Record<string, number>;
+}
+
+function log(msg: string): void {
+  console.error(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
+}
+
+async function iperfSeries(pair: BenchPair, ip: string, parallel: number, s: Settings, label: string) {
+  const out: number[] = [];
+  for (let rep = 1; rep <= s.reps; rep++) {
+    try {
+      const r = await iperf3Run(pair.a, pair.b, ip, { seconds: s.dur, parallel });
+      log(
+        `${label} TCP -P ${parallel} run ${rep}: ${r.gbps.toFixed(3)} Gbit/s, ${r.retransmits} retransmits`,
+      );
+      out.push(r.gbps);
+    } catch (e) {
+      log(`${label} TCP -P ${parallel} run ${rep}: FAILED ${(e as Error).message}`);
+      out.push(NaN);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return out;
+}
+
+/** Measures latency, throughput, then RSS through the innermost of `layers` (all already up). */
+export async function measureScenario(
+  pair: BenchPair,
+  layers: LayerHandle[],
+  s: Settings,
+  label: string,
+): Promise<ScenarioResult> {
+  const top = layers[layers.length - 1];
+  const p = await ping(pair.a, top.ipB, { count: s.pingN, interval: 0.01, timeoutS: 1 });
+  log(
+    `${label} ping: ${p.received}/${p.sent}, avg ${p.rttAvgMs.toFixed(3)} ms, p99 ${
+      p.rttP99Ms.toFixed(3)
+    } ms`,
+  );
+  const tcp1 = await iperfSeries(pair, top.ipB, 1, s, label);
+  const tcp4 = await iperfSeries(pair, top.ipB, 4, s, label);
+  const rss: Record<string, number> = {};
+  for (const l of layers) {
+    rss[`${l.spec.ifname}-a`] = rssKb(l.procA.pid);
+    rss[`${l.spec.ifname}-b`] = rssKb(l.procB.pid);
+  }
+  return { tcp1, tcp4, ping: p, rssKb: rss };
+}
+
+/** A scenario: the layers to stack, bottom first. */
+interface Scenario {
+  name: string;
+  layers: LayerSpec[];
+}
+
+/** Results by scenario name, then implementation name (null = skipped, with a note). */
+type Results = Map<string, Map<string, ScenarioResult | null>>;
+
+const activeTopologies = new Set<Topology>();
+
+/** Runs every scenario for `impl` in one pair of namespaces; records results and skip notes. */
+async function benchImplementation(
+  impl: Implementation,
+  scenarios: Scenario[],
+  s: Settings,
+  results: Results,
+  notes: string[],
+): Promise<void> {
+  const skipAll = (why: string) => {
+    notes.push(`${impl.name}: skipped (${why})`);
+    for (const sc of scenarios) results.get(sc.name)!.set(impl.name, null);
+  };
+  const unavailable = impl.unavailable();
+  if (unavailable !== null) return skipAll(unavailable);
+  const topo = new Topology();
+  activeTopologies.add(topo);
+  try {
+    const pair = await setupPair(topo);
+    const up: LayerHandle[] = [];
+    for (const sc of scenarios) {
+      const label = `${impl.name} ${sc.name}`;
+      try {
+        for (const spec of sc.layers.slice(up.length)) {
+          log(`${impl.name}: starting ${spec.ifname} in tfb-a and tfb-b`);
+          up.push(await setupLayer(pair, impl, spec));
+        }
+      } catch (e) {
+        const firstLine = (e as Error).message.split("\n")[0];
+        notes.push(`${label}: skipped, the interface never came up: ${firstLine}`);
+        log(`${label}: ${(e as Error).message}`);
+        for (const rest of scenarios.slice(scenarios.indexOf(sc))) {
+          results.get(rest.name)!.set(impl.name, null);
+        }
+        return;
+      }
+      results.get(sc.name)!.set(impl.name, await measureScenario(pair, up, s, label));
+    }
+  } finally {
+    await topo.cleanup();
+    activeTopologies.delete(topo);
+  }
+}
+
+function fmt(v: number, digits: number): string {
+  return Number.isFinite(v) ? v.toFixed(digits) : "n/a";
+}
+
+/** Formats the side-by-side table, one block per scenario, with a twofold/wireguard-go ratio column. */
+export function formatTable(results: Results, implNames: string[]): string {
+  const rows: string[] = [];
+  const base = "wireguard-go";
+  const cmp = "twofold";
+  const showRatio = implNames.includes(base) && implNames.includes(cmp);
+  const header = ["metric", ...implNames, ...(showRatio ? [`${cmp}/${base}`] : [])];
+  const metrics: [string, (r: ScenarioResult) => number, number][] = [
+    ["TCP 1 stream, Gbit/s (median)", (r) => median(r.tcp1.filter(Number.isFinite)), 3],
+    ["TCP -P 4, Gbit/s (median)", (r) => median(r.tcp4.filter(Number.isFinite)), 3],
+    ["ping RTT avg, ms", (r) => r.ping.rttAvgMs, 3],
+    ["ping RTT p50, ms", (r) => r.ping.rttP50Ms, 3],
+    ["ping RTT p99, ms", (r) => r.ping.rttP99Ms, 3],
+    ["ping loss, %", (r) => 100 * (1 - r.ping.received / Math.max(1, r.ping.sent)), 1],
+    ["RSS max per daemon, MB", (r) => Math.max(...Object.values(r.rssKb)) / 1024, 1],
+    ["RSS all daemons, MB", (r) => Object.values(r.rssKb).reduce((x, y) => x + y, 0) / 1024, 1],
+  ];
+  for (const [scenario, byImpl] of results) {
+    const table = [header];
+    for (const [label, get, digits] of metrics) {
+      const vals = implNames.map((n) => {
+        const r = byImpl.get(n);
+        return r ? get(r) : NaN;
+      });
+      const row = [label, ...vals.map((v) => fmt(v, digits))];
+      if (showRatio) row.push(fmt(vals[implNames.indexOf(cmp)] / vals[implNames.indexOf(base)], 2));
+      table.push(row);
+    }
+    const widths = header.map((_, i) => Math.max(...table.map((r) => r[i].length)));
+    rows.push(`-- ${scenario} --`);
+    for (const r of table) {
+      rows.push(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  "));
+    }
+    for (const n of implNames) {
+      const r = byImpl.get(n);
+      if (r) {
+        rows.push(
+          `   ${n}: runs 1 stream [${r.tcp1.map((v) => fmt(v, 3)).join(", ")}], -P 4 [${
+            r.tcp4.map((v) => fmt(v, 3)).join(", ")
+          }]; RSS kB ${Object.entries(r.rssKb).map(([k, v]) => `${k}=${v}`).join(" ")}`,
+        );
+      }
+    }
+    rows.push("");
+  }
+  return rows.join("\n");
+}
+
+/** Runs `bench/aead.ts`'s `aeadMicroBench()` if present and returns printable lines. */
+async function aeadLines(): Promise<string[]> {
+  const url = new URL("./aead.ts", import.meta.url);
+  try {
+    Deno.statSync(url);
+  } catch {
+    return ["AEAD micro-bench: skipped (bench/aead.ts not present)"];
+  }
+  const mod = await import(url.href) as { aeadMicroBench?: () => unknown };
+  if (typeof mod.aeadMicroBench !== "function") {
+    return ["AEAD micro-bench: skipped (bench/aead.ts does not export aeadMicroBench())"];
+  }
+  const r = await mod.aeadMicroBench();
+  if (typeof r === "string") return ["AEAD micro-bench:", r];
+  if (Array.isArray(r)) {
+    return [
+      "AEAD micro-bench:",
+      ...r.map((x) => `  ${typeof x === "string" ? x : JSON.stringify(x)}`),
+    ];
+  }
+  if (r !== null && typeof r === "object") {
+    return ["AEAD micro-bench:", ...Object.entries(r).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`)];
+  }
+  return [`AEAD micro-bench: ${String(r)}`];
+}
+
+function envInt(name: string, fallback: number): number {
+  const v = Deno.env.get(name);
+  if (v === undefined || v === "") return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${v}`);
+  return n;
+}
+
+function machineLine(s: Settings): string {
+  let cpu = "?";
+  try {
+    cpu = Deno.readTextFileSync("/proc/cpuinfo").match(/^model name\s*:\s*(.+)$/m)?.[1] ?? "?";
+  } catch { /* not Linux */ }
+  return `twofold bench: DUR=${s.dur}s REPS=${s.reps} PING_N=${s.pingN}; ${navigator.hardwareConcurrency} cores (${cpu}); ` +
+    `kernel ${Deno.osRelease()}; deno ${Deno.version.deno}`;
+}
+
+/** Entry point of `deno task bench`. Returns the process exit code. */
+export async function main(): Promise<number> {
+  const missing = [requireRoot(), requireTun(), ...["ip", "ping", "iperf3", "wg", "ss"].map(requireBinary)]
+    .filter((m) => m !== null);
+  if (missing.length > 0) {
+    console.error(`bench cannot run: ${missing.join("; ")}`);
+    return 2;
+  }
+  const s: Settings = { dur: envInt("DUR", 10), reps: envInt("REPS", 3), pingN: envInt("PING_N", 200) };
+  const wanted = (Deno.env.get("IMPLS") ?? "wireguard-go,twofold").split(",").map((x) => x.trim()).filter((
+    x,
+  ) => x);
+  const all = defaultImplementations();
+  const unknown = wanted.filter((w) => !all.some((i) => i.name === w));
+  if (unknown.length > 0) throw new Error(`unknown IMPLS entries: ${unknown.join(", ")}`);
+  const impls = wanted.map((w) => all.find((i) => i.name === w)!);
+  const scenarios: Scenario[] = [{ name: "single tunnel: wg0", layers: [WG0] }];
+  if (Deno.env.get("DOUBLE") !== "0") {
+    scenarios.push({ name: "double tunnel: aes0 inside wg0", layers: [WG0, AES0] });
+  }
+
+  let interrupted = false;
+  const onSignal = async () => {
+    if (interrupted) return;
+    interrupted = true;
+    console.error("\ninterrupted: stopping daemons and deleting namespaces");
+    for (const t of activeTopologies) await t.cleanup().catch((e) => console.error(String(e)));
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  try {
+    log(machineLine(s));
+    log(`wireguard-go: ${findBinary("wireguard-go") ?? "not found"}`);
+    const results: Results = new Map(scenarios.map((sc) => [sc.name, new Map()]));
+    const notes: string[] = [];
+    for (const impl of impls) {
+      log(`== ${impl.name}: ${impl.command.join(" ")} IFNAME`);
+      await benchImplementation(impl, scenarios, s, results, notes);
+    }
+    const lines = Deno.env.get("AEAD") === "0"
+      ? []
+      : await aeadLines().catch((e) => [`AEAD micro-bench: failed: ${(e as Error).message.split("\n")[0]}`]);
+    console.log("");
+    console.log(machineLine(s));
+    console.log("");
+    console.log(formatTable(results, impls.map((i) => i.name)));
+    for (const n of notes) console.log(`note: ${n}`);
+    for (const l of lines) console.log(l);
+    return 0;
+  } finally {
+    for (const t of activeTopologies) await t.cleanup().catch((e) => console.error(String(e)));
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main());
+}

@@ -1,0 +1,54 @@
+/**
+ * twofold: a double-VPN edge appliance (wg0 ChaCha20-Poly1305 outside, aes0 AES-256-GCM inside).
+ * One binary, subcommands.
+ * @module
+ */
+import { CliError } from "./src/cli/errors.ts";
+
+const USAGE = `usage: twofold <command> [options]
+
+commands:
+  wg [-f] [--cipher chacha20-poly1305|aes-256-gcm] IFNAME
+                 run a WireGuard interface (drop-in for wireguard-go; works with wg and wg-quick)
+  keygen         print a new private key (base64, like wg genkey)
+  pubkey         read a private key on stdin, print its public key (like wg pubkey)
+  demo           build namespaces on this machine and show twofold working (needs root)
+`;
+
+async function main(args: string[]): Promise<number> {
+  const [cmd, ...rest] = args;
+  switch (cmd) {
+    case "wg":
+      return await (await import("./src/cli/wg.ts")).runWg(rest);
+    case "keygen":
+      return (await import("./src/cli/keys.ts")).runKeygen();
+    case "pubkey":
+      return await (await import("./src/cli/keys.ts")).runPubkey();
+    case "demo":
+      return await (await import("./src/cli/demo.ts")).runDemo(rest);
+    case undefined:
+    case "help":
+    case "-h":
+    case "--help":
+      console.log(USAGE);
+      return cmd === undefined ? 2 : 0;
+    default:
+      throw new CliError(`unknown command "${cmd}"\n${USAGE}`);
+  }
+}
+
+if (import.meta.main) {
+  let code: number;
+  try {
+    code = await main(Deno.args);
+  } catch (e) {
+    if (e instanceof CliError) {
+      if (e.message) console.error(e.exitCode === 0 ? e.message : `twofold: ${e.message}`);
+      code = e.exitCode;
+    } else {
+      console.error(`twofold: ${(e as Error)?.message ?? String(e)}`);
+      code = 1;
+    }
+  }
+  Deno.exit(code);
+}

@@ -1,0 +1,31 @@
+/**
+ * `twofold keygen` and `twofold pubkey`: WireGuard-compatible base64 keys, like `wg genkey` and
+ * `wg pubkey`.
+ * @module
+ */
+import { generatePrivateKey, publicKey } from "../crypto/x25519.ts";
+import { decodeBase64, encodeBase64 } from "../encoding.ts";
+import { CliError } from "./errors.ts";
+
+/** Prints a new private key. */
+export function runKeygen(): number {
+  const k = generatePrivateKey();
+  console.log(encodeBase64(k));
+  k.fill(0);
+  return 0;
+}
+
+/** Reads a private key from stdin and prints its public key. */
+export async function runPubkey(): Promise<number> {
+  const text = (await new Response(Deno.stdin.readable).text()).trim();
+  let key: Uint8Array;
+  try {
+    key = decodeBase64(text);
+  } catch {
+    throw new CliError("pubkey: stdin is not a base64 key; pipe a key from `twofold keygen` or `wg genkey`");
+  }
+  if (key.length !== 32) throw new CliError("pubkey: the key on stdin must be 32 bytes of base64 (44 characters)");
+  console.log(encodeBase64(publicKey(key)));
+  key.fill(0);
+  return 0;
+}

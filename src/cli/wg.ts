@@ -1,0 +1,199 @@
+/**
+ * `twofold wg [-f|--foreground] [--cipher chacha20-poly1305|aes-256-gcm] IFNAME`: a drop-in for
+ * `wireguard-go IFNAME`. Creates the TUN interface and its UAPI socket and, unless `-f`, returns once
+ * a background daemon has it up (so `wg-quick` can use it through WG_QUICK_USERSPACE_IMPLEMENTATION).
+ * The daemon exits when its interface is deleted or its UAPI socket removed, like wireguard-go.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import "../crypto/aead-libcrypto.ts";
+import { aeadBackendInUse } from "../crypto/backend.ts";
+import { suiteForCipher } from "../noise/suite.ts";
+import { openTun } from "../../ffi/tun.ts";
+import { getMtu, setMtu, watchLinkDeleted } from "../../ffi/netlink.ts";
+import { closeQuietly } from "../../ffi/libc.ts";
+import { Device } from "../wireguard/device.ts";
+import { UapiServer } from "../uapi/server.ts";
+import { logger } from "../log.ts";
+import { CliError } from "./errors.ts";
+
+/** Default TUN MTU, as wireguard-go. */
+export const DEFAULT_MTU = 1420;
+/** Cipher names the command accepts. */
+export const CIPHERS = ["chacha20-poly1305", "aes-256-gcm"] as const;
+
+const USAGE = "usage: twofold wg [-f|--foreground] [--cipher chacha20-poly1305|aes-256-gcm] IFNAME";
+
+/** Parses and validates the command line (throws CliError). */
+export function parseWgArgs(args: string[]): { foreground: boolean; cipher: typeof CIPHERS[number]; ifname: string } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        foreground: { type: "boolean", short: "f" },
+        cipher: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (e) {
+    throw new CliError(`${(e as Error).message}\n${USAGE}`);
+  }
+  if (parsed.values.help) throw new CliError(USAGE, 0);
+  const cipher = parsed.values.cipher ?? Deno.env.get("TWOFOLD_CIPHER") ?? "chacha20-poly1305";
+  if (!(CIPHERS as readonly string[]).includes(cipher)) {
+    throw new CliError(`unknown cipher "${cipher}": use chacha20-poly1305 (wg0) or aes-256-gcm (aes0)`);
+  }
+  if (parsed.positionals.length !== 1) throw new CliError(USAGE);
+  const ifname = parsed.positionals[0];
+  if (!/^[A-Za-z0-9_.=+-]{1,15}$/.test(ifname)) {
+    throw new CliError(`invalid interface name "${ifname}": 1-15 characters of A-Z a-z 0-9 _ . = + -`);
+  }
+  return { foreground: parsed.values.foreground ?? false, cipher: cipher as typeof CIPHERS[number], ifname };
+}
+
+/** Runs the command; resolves with the exit code. */
+export async function runWg(args: string[]): Promise<number> {
+  const opts = parseWgArgs(args);
+  if (!opts.foreground) return await daemonize(args, opts.ifname);
+  return await runForeground(opts.ifname, opts.cipher);
+}
+
+async function daemonize(args: string[], ifname: string): Promise<number> {
+  const logFile = await Deno.makeTempFile({ prefix: `twofold-${ifname}-`, suffix: ".log" });
+  const log = await Deno.open(logFile, { write: true });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...selfArgs(), "wg", "--foreground", ...args],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    detached: true,
+  } as Deno.CommandOptions).spawn();
+  const sock = `/var/run/wireguard/${ifname}.sock`;
+  let exited: number | null = null;
+  child.status.then((s) => exited = s.code);
+  const errChunks: Uint8Array[] = [];
+  const reader = child.stderr.getReader();
+  const pump = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
+      if (done || !value) break;
+      errChunks.push(value);
+      await log.write(value).catch(() => {});
+    }
+  })();
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline && exited === null) {
+    try {
+      if ((await Deno.lstat(sock)).isSocket) {
+        const conn = await Deno.connect({ transport: "unix", path: sock });
+        conn.close();
+        // Ready: detach from the child; its stderr keeps flowing into the log file.
+        reader.releaseLock();
+        child.unref();
+        await child.stderr.pipeTo(log.writable).catch(() => {});
+        return 0;
+      }
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await pump;
+  log.close();
+  const text = new TextDecoder().decode(concat(errChunks)).trim();
+  if (exited === null) {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* gone */ }
+    throw new CliError(`the ${ifname} daemon did not come up within 20 s (log: ${logFile})`, 1);
+  }
+  if (text) Deno.stderr.writeSync(new TextEncoder().encode(text + "\n"));
+  return exited || 1;
+}
+
+function selfArgs(): string[] {
+  // Under `deno run`, re-run the same module with the same permissions; compiled, just the binary.
+  const main = Deno.mainModule;
+  if (main.startsWith("file:") && !Deno.execPath().endsWith("/twofold")) {
+    return ["run", "--allow-all", new URL(main).pathname];
+  }
+  return [];
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+async function runForeground(ifname: string, cipher: typeof CIPHERS[number]): Promise<number> {
+  const log = logger(ifname);
+  const suite = suiteForCipher(cipher);
+  let tun;
+  try {
+    tun = openTun(ifname, { nonBlocking: true });
+  } catch (e) {
+    throw new CliError(`cannot create TUN interface ${ifname}: ${(e as Error).message}`);
+  }
+  let device: Device | undefined;
+  let uapi: UapiServer | undefined;
+  let watcher: { close(): void } | undefined;
+  let mtuTimer: ReturnType<typeof setInterval> | undefined;
+  let done!: (code: number) => void;
+  const finished = new Promise<number>((r) => done = r);
+  let stopping = false;
+  const stop = async (reason: string, code = 0) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`shutting down: ${reason}`);
+    clearInterval(mtuTimer);
+    watcher?.close();
+    await uapi?.close().catch(() => {});
+    await device?.close().catch(() => {});
+    closeQuietly(tun.fd);
+    done(code);
+  };
+  try {
+    device = new Device({
+      ifname,
+      suite,
+      tunFd: tun.fd,
+      log,
+      onFatal: (reason) => void stop(reason),
+    });
+    try {
+      uapi = await UapiServer.listen(ifname, device, {
+        onRemoved: () => void stop("UAPI socket removed"),
+        log: (m) => log.warn(m),
+      });
+    } catch (e) {
+      throw new CliError(`${(e as Error).message}`);
+    }
+    try {
+      setMtu(ifname, DEFAULT_MTU);
+    } catch { /* keep the kernel default */ }
+    device.setMtu(safeMtu(ifname));
+    mtuTimer = setInterval(() => device!.setMtu(safeMtu(ifname)), 1000);
+    watcher = watchLinkDeleted(ifname, () => void stop(`interface ${ifname} was deleted`));
+  } catch (e) {
+    await stop("start-up failed", 2);
+    throw e;
+  }
+  for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, () => void stop(`received ${sig}`));
+  log.info(
+    `interface ${ifname} up: ${suite.construction}, AEAD ${suite.aead.name} (${aeadBackendInUse() ?? suite.aead.backend}), UAPI ${uapi!.path}`,
+  );
+  return await finished;
+}
+
+function safeMtu(ifname: string): number {
+  try {
+    return getMtu(ifname);
+  } catch {
+    return DEFAULT_MTU;
+  }
+}

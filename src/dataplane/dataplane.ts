@@ -1,0 +1,103 @@
+/**
+ * The control plane's handle on the data plane: owns the shared state, the wake eventfd and the two
+ * workers (TUN→UDP and UDP→TUN), and turns their rare messages into callbacks.
+ * @module
+ */
+import { bigLen, check, libc } from "../../ffi/libc.ts";
+import { H, SharedState } from "./shared-state.ts";
+import type { WorkerEvent, WorkerInit } from "./worker-protocol.ts";
+
+/** Callbacks the device supplies. */
+export interface DataplaneHandlers {
+  /** A peer needs a handshake. */
+  onHandshakeNeeded(peer: number): void;
+  /** A handshake message arrived from `addr` (raw sockaddr). */
+  onHandshakeMessage(data: Uint8Array, addr: Uint8Array): void;
+  /** A responder keypair got its first packet. */
+  onConfirmed(peer: number, slot: number): void;
+  /** The TUN device disappeared. */
+  onTunClosed(): void;
+  /** A worker failed. */
+  onWorkerError(message: string): void;
+}
+
+/** Runs the two data-plane workers over one TUN fd and one UDP fd. */
+export class Dataplane {
+  /** Shared state (keys, peers, routes, counters). */
+  readonly shared = new SharedState();
+  #workers: Worker[] = [];
+  #wakeFd: number;
+  #wakeBuf = new BigUint64Array([1n]);
+  #stopped = 0;
+  #onStopped?: () => void;
+
+  constructor(tunFd: number, aead: string, handlers: DataplaneHandlers) {
+    this.#wakeFd = check(libc.eventfd(0, 0x80000 | 0x800 /* EFD_CLOEXEC | EFD_NONBLOCK */), "eventfd");
+    const h = this.shared.header;
+    Atomics.store(h, H.tunFd, tunFd);
+    Atomics.store(h, H.udpFd, -1);
+    Atomics.store(h, H.wakeFd, this.#wakeFd);
+    const init: WorkerInit = { sab: this.shared.sab, aead };
+    for (const file of ["./encrypt-worker.ts", "./decrypt-worker.ts"]) {
+      const w = new Worker(new URL(file, import.meta.url).href, { type: "module" });
+      w.onmessage = (e: MessageEvent<WorkerEvent>) => {
+        const m = e.data;
+        switch (m.t) {
+          case "handshake":
+            handlers.onHandshakeNeeded(m.peer);
+            break;
+          case "hs":
+            Atomics.sub(h, H.pendingHandshakes, 1);
+            handlers.onHandshakeMessage(m.data, m.addr);
+            break;
+          case "confirm":
+            handlers.onConfirmed(m.peer, m.slot);
+            break;
+          case "tun-closed":
+            handlers.onTunClosed();
+            break;
+          case "error":
+            handlers.onWorkerError(m.message);
+            break;
+          case "stopped":
+            if (++this.#stopped === this.#workers.length) this.#onStopped?.();
+            break;
+        }
+      };
+      w.onerror = (e) => {
+        e.preventDefault();
+        handlers.onWorkerError(e.message);
+      };
+      w.postMessage(init);
+      this.#workers.push(w);
+    }
+  }
+
+  /** Publishes the UDP socket the workers use (the decrypt worker picks it up within 100 ms). */
+  setUdpFd(fd: number): void {
+    Atomics.store(this.shared.header, H.udpFd, fd);
+  }
+
+  /** Publishes the TUN MTU used for padding. */
+  setMtu(mtu: number): void {
+    Atomics.store(this.shared.header, H.mtu, mtu);
+  }
+
+  /** Wakes the encrypt worker to send staged packets and keepalives now. */
+  wake(): void {
+    libc.write(this.#wakeFd, new Uint8Array(this.#wakeBuf.buffer), bigLen(8));
+  }
+
+  /** Stops both workers (they leave their loops within ~100 ms) and closes the eventfd. */
+  async stop(): Promise<void> {
+    Atomics.store(this.shared.header, H.stop, 1);
+    this.wake();
+    await Promise.race([
+      new Promise<void>((r) => this.#onStopped = r),
+      new Promise<void>((r) => setTimeout(r, 1000)),
+    ]);
+    for (const w of this.#workers) w.terminate();
+    this.#workers = [];
+    libc.close(this.#wakeFd);
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * Data-plane worker: UDP → decrypt → TUN. Blocks in `poll` on the UDP socket, receives a batch with
+ * one `recvmmsg`, and for each transport message finds the keypair from the receiver index, opens it
+ * in place, checks the replay window and the inner source address against the sending peer's
+ * allowed IPs, roams the endpoint, and writes the packet to the TUN. Handshake messages are passed to
+ * the control plane. Every rejected packet is dropped and counted, never thrown.
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import { bigLen, libc, POLLIN } from "../../ffi/libc.ts";
+import { MsgBatch } from "../../ffi/udp.ts";
+import "../crypto/aead-libcrypto.ts";
+import { getAead } from "../crypto/backend.ts";
+import type { AeadKey, AeadName } from "../crypto/aead.ts";
+import { AllowedIps } from "../wireguard/allowedips.ts";
+import { ReplayFilter } from "../wireguard/replay.ts";
+import {
+  REJECT_AFTER_MESSAGES,
+  REJECT_AFTER_TIME,
+  REKEY_AFTER_TIME_RECEIVING,
+} from "../wireguard/constants.ts";
+import { H, K, KF, MAX_KEYPAIRS, P, PF, S, SharedState, SLOT_MASK } from "./shared-state.ts";
+import type { WorkerInit } from "./worker-protocol.ts";
+
+const HEADER = 16;
+const TAG = 16;
+const BATCH = 32;
+const BUF_SIZE = 65536;
+const ONE = bigLen(1);
+/** Handshake messages queued in the control plane before new ones are dropped. */
+const MAX_PENDING_HANDSHAKES = 4096;
+
+function run(init: WorkerInit): void {
+  const shared = new SharedState(init.sab);
+  const aead = getAead(init.aead as AeadName);
+  const batch = new MsgBatch(BATCH, BUF_SIZE);
+  const tunViews = batch.bufs.map((b) => b.subarray(HEADER));
+  const keys: (AeadKey | null)[] = new Array(MAX_KEYPAIRS).fill(null);
+  const replay: (ReplayFilter | null)[] = new Array(MAX_KEYPAIRS).fill(null);
+  const keyGen = new Int32Array(MAX_KEYPAIRS).fill(-1);
+  const allowed = new AllowedIps();
+  let allowedVersion = -1;
+  const pollFds = new Uint8Array(8);
+  const pollView = new DataView(pollFds.buffer);
+  const { poll, write } = libc;
+  const tunFd = Atomics.load(shared.header, H.tunFd);
+
+  function keyFor(slot: number): AeadKey {
+    const gen = shared.kpGet(slot, K.generation);
+    if (keyGen[slot] !== gen) {
+      keys[slot]?.free();
+      keys[slot] = aead.keyed(shared.kpKeys.subarray(slot * 64 + 32, slot * 64 + 64));
+      (replay[slot] ??= new ReplayFilter()).reset();
+      keyGen[slot] = gen;
+    }
+    return keys[slot]!;
+  }
+
+  function handleTransport(i: number, len: number, now: number): void {
+    const buf = batch.bufs[i];
+    const receiver = (buf[4] | (buf[5] << 8) | (buf[6] << 16) | (buf[7] << 24)) >>> 0;
+    const slot = receiver & SLOT_MASK;
+    if (shared.kpGet(slot, K.state) !== 1 || (shared.kpGet(slot, K.localIndex) >>> 0) !== receiver) {
+      shared.stats[S.rxUnknownIndex]++;
+      return;
+    }
+    const lo = (buf[8] | (buf[9] << 8) | (buf[10] << 16) | (buf[11] << 24)) >>> 0;
+    const hi = (buf[12] | (buf[13] << 8) | (buf[14] << 16) | (buf[15] << 24)) >>> 0;
+    const counter = hi * 4294967296 + lo;
+    const created = shared.kpF64[shared.kf(slot, KF.created)];
+    if (hi >= 0x200000 || counter >= REJECT_AFTER_MESSAGES || now - created >= REJECT_AFTER_TIME) {
+      shared.stats[S.rxExpiredKey]++;
+      return;
+    }
+    const key = keyFor(slot);
+    if (!key.openInPlace(counter, buf, HEADER, len - HEADER)) {
+      shared.stats[S.rxAuthFailed]++;
+      return;
+    }
+    if (!replay[slot]!.validateCounter(counter, REJECT_AFTER_MESSAGES)) {
+      shared.stats[S.rxReplay]++;
+      return;
+    }
+    const peer = shared.kpGet(slot, K.peer);
+    const alen = batch.addrLens[i];
+    if (!shared.endpointEquals(peer, batch.addrs[i], 0, alen)) shared.writeEndpoint(peer, batch.addrs[i], 0, alen);
+    if (shared.peerGet(peer, P.next) === slot && shared.kpGet(slot, K.confirmPosted) === 0) {
+      shared.kpSet(slot, K.confirmPosted, 1);
+      self.postMessage({ t: "confirm", peer, slot });
+    }
+    const pf = shared.pf(peer, 0);
+    shared.peerF64[pf + PF.rxBytes] += len;
+    shared.peerF64[pf + PF.lastAuthReceived] = now;
+    if (shared.kpGet(slot, K.isInitiator) === 1 && now - created >= REKEY_AFTER_TIME_RECEIVING) {
+      if (shared.peerCas(peer, P.needHandshake, 0, 1) === 0) self.postMessage({ t: "handshake", peer });
+    }
+    const plainLen = len - HEADER - TAG;
+    if (plainLen === 0) {
+      shared.stats[S.rxKeepalives]++;
+      return;
+    }
+    const version = buf[HEADER] >> 4;
+    let pktLen: number;
+    let src: number;
+    if (version === 4 && plainLen >= 20) {
+      pktLen = (buf[HEADER + 2] << 8) | buf[HEADER + 3];
+      if (pktLen < 20) pktLen = 0;
+      src = allowed.lookup(buf, HEADER + 12, 4);
+    } else if (version === 6 && plainLen >= 40) {
+      pktLen = 40 + ((buf[HEADER + 4] << 8) | buf[HEADER + 5]);
+      src = allowed.lookup(buf, HEADER + 8, 6);
+    } else {
+      shared.stats[S.rxBadInnerPacket]++;
+      return;
+    }
+    if (pktLen === 0 || pktLen > plainLen) {
+      shared.stats[S.rxBadInnerPacket]++;
+      return;
+    }
+    if (src !== peer) {
+      shared.stats[S.rxSourceNotAllowed]++;
+      return;
+    }
+    shared.peerF64[pf + PF.lastDataReceived] = now;
+    if (write(tunFd, tunViews[i], bigLen(pktLen)) < 0) shared.stats[S.tunWriteErrors]++;
+    else shared.stats[S.rxPackets]++;
+  }
+
+  function handleHandshake(i: number, len: number, type: number): void {
+    const expected = type === 1 ? 148 : type === 2 ? 92 : 64;
+    if (len !== expected) {
+      shared.stats[S.rxMalformed]++;
+      return;
+    }
+    if (Atomics.load(shared.header, H.pendingHandshakes) >= MAX_PENDING_HANDSHAKES) {
+      shared.stats[S.rxHandshakeQueueFull]++;
+      return;
+    }
+    Atomics.add(shared.header, H.pendingHandshakes, 1);
+    const alen = batch.addrLens[i];
+    self.postMessage({ t: "hs", data: batch.bufs[i].slice(0, len), addr: batch.addrs[i].slice(0, alen) });
+  }
+
+  let udpFd = -1;
+  while (Atomics.load(shared.header, H.stop) === 0) {
+    const fd = Atomics.load(shared.header, H.udpFd);
+    if (fd !== udpFd) {
+      udpFd = fd;
+      pollView.setInt32(0, fd, true);
+      pollView.setInt16(4, POLLIN, true);
+    }
+    const r = poll(pollFds, ONE, 100);
+    const v = Atomics.load(shared.header, H.allowedIpsVersion);
+    if (v !== allowedVersion) {
+      allowed.clear();
+      for (const e of shared.readAllowedIps()) allowed.insert({ family: e.family, addr: e.addr, bits: e.bits }, e.peer);
+      allowedVersion = v;
+    }
+    if (r <= 0 || udpFd < 0) continue;
+    for (let round = 0; round < 8; round++) {
+      const got = batch.recv(udpFd);
+      if (got <= 0) break;
+      const now = Date.now();
+      for (let i = 0; i < got; i++) {
+        const len = batch.lens[i];
+        const buf = batch.bufs[i];
+        const type = buf[0];
+        if (len < 4 || buf[1] !== 0 || buf[2] !== 0 || buf[3] !== 0) {
+          shared.stats[S.rxMalformed]++;
+        } else if (type === 4) {
+          if (len >= HEADER + TAG) handleTransport(i, len, now);
+          else shared.stats[S.rxMalformed]++;
+        } else if (type >= 1 && type <= 3) {
+          handleHandshake(i, len, type);
+        } else {
+          shared.stats[S.rxMalformed]++;
+        }
+      }
+      if (got < BATCH) break;
+    }
+  }
+  for (const k of keys) k?.free();
+  self.postMessage({ t: "stopped" });
+  self.close();
+}
+
+self.onmessage = (e: MessageEvent<WorkerInit>) => {
+  try {
+    run(e.data);
+  } catch (err) {
+    self.postMessage({ t: "error", message: err instanceof Error ? err.message : String(err) });
+    self.close();
+  }
+};

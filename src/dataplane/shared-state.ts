@@ -1,0 +1,293 @@
+/**
+ * The state the control plane (main isolate) shares with the data-plane workers, laid out in one
+ * SharedArrayBuffer so the per-packet path reads keys, peers and routes without messages or
+ * allocation.
+ *
+ * Ownership (each field has one writer):
+ * - main writes keypairs, peer keypair pointers, allowed-IPs and the header;
+ * - the encrypt worker writes send counters, tx bytes and "sent" timestamps;
+ * - the decrypt worker writes rx bytes and "received" timestamps;
+ * - endpoints have two writers (UAPI/handshakes in main, roaming in the decrypt worker) and are
+ *   guarded by a per-peer seqlock.
+ *
+ * Local indices encode the keypair slot in their low bits (`index & SLOT_MASK`), so the receive
+ * path finds a keypair without a map; the upper bits are random and checked.
+ * @module
+ */
+
+/** Most peers one device holds. */
+export const MAX_PEERS = 256;
+/** Keypair slots (current, previous, next and handshakes in flight for every peer). */
+export const MAX_KEYPAIRS = 1024;
+/** Bits of a local index that name the keypair slot. */
+export const SLOT_BITS = 10;
+/** Mask for the slot part of a local index. */
+export const SLOT_MASK = (1 << SLOT_BITS) - 1;
+/** Most allowed-IP entries one device holds. */
+export const MAX_ALLOWED_IPS = 8192;
+/** Bytes reserved per peer endpoint (a sockaddr_in6 is 28). */
+export const ENDPOINT_BYTES = 32;
+
+/** Header slots (Int32). */
+export const H = {
+  stop: 0,
+  allowedIpsVersion: 1,
+  allowedIpsCount: 2,
+  udpFd: 3,
+  tunFd: 4,
+  pendingHandshakes: 5,
+  mtu: 6,
+  wakeFd: 7,
+  tunClosed: 8,
+  peerVersion: 9,
+} as const;
+const HEADER_INTS = 16;
+
+/** Per-peer Int32 fields. */
+export const P = {
+  active: 0,
+  current: 1,
+  previous: 2,
+  next: 3,
+  endpointSeq: 4,
+  endpointLock: 5,
+  endpointLen: 6,
+  needHandshake: 7,
+  keepalivePending: 8,
+  stagedFlush: 9,
+} as const;
+const PEER_INTS = 16;
+
+/** Per-peer Float64 fields. */
+export const PF = {
+  txBytes: 0,
+  rxBytes: 1,
+  lastDataSent: 2,
+  lastDataReceived: 3,
+  lastAuthSent: 4,
+  lastAuthReceived: 5,
+} as const;
+const PEER_F64 = 8;
+
+/** Per-keypair Int32 fields. */
+export const K = {
+  state: 0, // 0 free, 1 valid (usable), 2 reserved for a handshake in flight
+  peer: 1,
+  localIndex: 2,
+  remoteIndex: 3,
+  isInitiator: 4,
+  generation: 5,
+  confirmPosted: 6,
+} as const;
+const KEYPAIR_INTS = 8;
+
+/** Per-keypair Float64 fields. */
+export const KF = {
+  created: 0,
+  sendCounter: 1,
+} as const;
+const KEYPAIR_F64 = 2;
+
+/** Drop and traffic counters (Float64), by reason. */
+export const STATS = [
+  "rxMalformed",
+  "rxUnknownIndex",
+  "rxExpiredKey",
+  "rxAuthFailed",
+  "rxReplay",
+  "rxSourceNotAllowed",
+  "rxBadInnerPacket",
+  "rxHandshakeQueueFull",
+  "txNoRoute",
+  "txNoEndpoint",
+  "txStagedDropped",
+  "txSendErrors",
+  "tunWriteErrors",
+  "rxPackets",
+  "txPackets",
+  "rxKeepalives",
+] as const;
+/** A counter name. */
+export type StatName = typeof STATS[number];
+/** Index of each counter in the stats array. */
+export const S: Record<StatName, number> = Object.fromEntries(STATS.map((n, i) => [n, i])) as Record<
+  StatName,
+  number
+>;
+
+const ALLOWED_ENTRY_BYTES = 20; // family u8, bits u8, peer u16, addr 16
+
+/** Typed views over the shared buffer; constructed identically on both sides. */
+export class SharedState {
+  /** The buffer itself (posted to workers). */
+  readonly sab: SharedArrayBuffer;
+  /** Header words. */
+  readonly header: Int32Array;
+  /** Peer Int32 fields, `peerI32[peer * PEER_INTS + P.x]`. */
+  readonly peerI32: Int32Array;
+  /** Peer Float64 fields. */
+  readonly peerF64: Float64Array;
+  /** Peer endpoints as raw sockaddr bytes. */
+  readonly endpoints: Uint8Array;
+  /** Keypair Int32 fields. */
+  readonly kpI32: Int32Array;
+  /** Keypair Float64 fields. */
+  readonly kpF64: Float64Array;
+  /** Keypair keys: 64 bytes each, send key then receive key. */
+  readonly kpKeys: Uint8Array;
+  /** Allowed-IPs table entries. */
+  readonly allowed: Uint8Array;
+  /** Counters. */
+  readonly stats: Float64Array;
+
+  constructor(sab?: SharedArrayBuffer) {
+    const sizes = [
+      HEADER_INTS * 4,
+      MAX_PEERS * PEER_INTS * 4,
+      MAX_PEERS * PEER_F64 * 8,
+      MAX_PEERS * ENDPOINT_BYTES,
+      MAX_KEYPAIRS * KEYPAIR_INTS * 4,
+      MAX_KEYPAIRS * KEYPAIR_F64 * 8,
+      MAX_KEYPAIRS * 64,
+      MAX_ALLOWED_IPS * ALLOWED_ENTRY_BYTES,
+      STATS.length * 8,
+    ];
+    const offsets: number[] = [];
+    let total = 0;
+    for (const s of sizes) {
+      total = Math.ceil(total / 8) * 8;
+      offsets.push(total);
+      total += s;
+    }
+    this.sab = sab ?? new SharedArrayBuffer(total);
+    const b = this.sab;
+    this.header = new Int32Array(b, offsets[0], HEADER_INTS);
+    this.peerI32 = new Int32Array(b, offsets[1], MAX_PEERS * PEER_INTS);
+    this.peerF64 = new Float64Array(b, offsets[2], MAX_PEERS * PEER_F64);
+    this.endpoints = new Uint8Array(b, offsets[3], MAX_PEERS * ENDPOINT_BYTES);
+    this.kpI32 = new Int32Array(b, offsets[4], MAX_KEYPAIRS * KEYPAIR_INTS);
+    this.kpF64 = new Float64Array(b, offsets[5], MAX_KEYPAIRS * KEYPAIR_F64);
+    this.kpKeys = new Uint8Array(b, offsets[6], MAX_KEYPAIRS * 64);
+    this.allowed = new Uint8Array(b, offsets[7], MAX_ALLOWED_IPS * ALLOWED_ENTRY_BYTES);
+    this.stats = new Float64Array(b, offsets[8], STATS.length);
+    if (!sab) {
+      for (let p = 0; p < MAX_PEERS; p++) {
+        const o = p * PEER_INTS;
+        this.peerI32[o + P.current] = -1;
+        this.peerI32[o + P.previous] = -1;
+        this.peerI32[o + P.next] = -1;
+      }
+    }
+  }
+
+  /** Reads a peer Int32 field atomically. */
+  peerGet(peer: number, field: number): number {
+    return Atomics.load(this.peerI32, peer * PEER_INTS + field);
+  }
+  /** Writes a peer Int32 field atomically. */
+  peerSet(peer: number, field: number, value: number): void {
+    Atomics.store(this.peerI32, peer * PEER_INTS + field, value);
+  }
+  /** Compare-and-swap on a peer Int32 field; returns the previous value. */
+  peerCas(peer: number, field: number, expect: number, value: number): number {
+    return Atomics.compareExchange(this.peerI32, peer * PEER_INTS + field, expect, value);
+  }
+  /** Index of a peer Float64 field. */
+  pf(peer: number, field: number): number {
+    return peer * PEER_F64 + field;
+  }
+  /** Reads a keypair Int32 field atomically. */
+  kpGet(slot: number, field: number): number {
+    return Atomics.load(this.kpI32, slot * KEYPAIR_INTS + field);
+  }
+  /** Writes a keypair Int32 field atomically. */
+  kpSet(slot: number, field: number, value: number): void {
+    Atomics.store(this.kpI32, slot * KEYPAIR_INTS + field, value);
+  }
+  /** Bumps a keypair's generation (workers rebuild their cached cipher state when it moves). */
+  kpBumpGeneration(slot: number): void {
+    Atomics.add(this.kpI32, slot * KEYPAIR_INTS + K.generation, 1);
+  }
+  /** Index of a keypair Float64 field. */
+  kf(slot: number, field: number): number {
+    return slot * KEYPAIR_F64 + field;
+  }
+
+  /** Writes a peer's endpoint (raw sockaddr) under the seqlock. Either side may call it. */
+  writeEndpoint(peer: number, sockaddr: Uint8Array, off: number, len: number): void {
+    const lockIdx = peer * PEER_INTS + P.endpointLock;
+    while (Atomics.compareExchange(this.peerI32, lockIdx, 0, 1) !== 0) { /* spin: writers are brief */ }
+    const seqIdx = peer * PEER_INTS + P.endpointSeq;
+    Atomics.add(this.peerI32, seqIdx, 1);
+    const base = peer * ENDPOINT_BYTES;
+    for (let i = 0; i < len; i++) this.endpoints[base + i] = sockaddr[off + i];
+    Atomics.store(this.peerI32, peer * PEER_INTS + P.endpointLen, len);
+    Atomics.add(this.peerI32, seqIdx, 1);
+    Atomics.store(this.peerI32, lockIdx, 0);
+  }
+
+  /**
+   * Copies a peer's endpoint into `out` at `off`; returns its length (0 when none).
+   * Consistent even while a writer runs (seqlock retry).
+   */
+  readEndpoint(peer: number, out: Uint8Array, off: number): number {
+    const seqIdx = peer * PEER_INTS + P.endpointSeq;
+    const base = peer * ENDPOINT_BYTES;
+    for (;;) {
+      const s1 = Atomics.load(this.peerI32, seqIdx);
+      if (s1 & 1) continue;
+      const len = Atomics.load(this.peerI32, peer * PEER_INTS + P.endpointLen);
+      for (let i = 0; i < len; i++) out[off + i] = this.endpoints[base + i];
+      if (Atomics.load(this.peerI32, seqIdx) === s1) return len;
+    }
+  }
+
+  /** True when the endpoint bytes equal `buf[off, off+len)` (read without the lock; a hint). */
+  endpointEquals(peer: number, buf: Uint8Array, off: number, len: number): boolean {
+    if (Atomics.load(this.peerI32, peer * PEER_INTS + P.endpointLen) !== len) return false;
+    const base = peer * ENDPOINT_BYTES;
+    for (let i = 0; i < len; i++) if (this.endpoints[base + i] !== buf[off + i]) return false;
+    return true;
+  }
+
+  /** Replaces the allowed-IPs table and bumps its version (main only). */
+  writeAllowedIps(entries: { family: 4 | 6; addr: Uint8Array; bits: number; peer: number }[]): void {
+    if (entries.length > MAX_ALLOWED_IPS) throw new Error(`too many allowed IPs (max ${MAX_ALLOWED_IPS})`);
+    let o = 0;
+    for (const e of entries) {
+      this.allowed[o] = e.family;
+      this.allowed[o + 1] = e.bits;
+      this.allowed[o + 2] = e.peer & 0xff;
+      this.allowed[o + 3] = e.peer >>> 8;
+      this.allowed.fill(0, o + 4, o + 20);
+      this.allowed.set(e.addr, o + 4);
+      o += ALLOWED_ENTRY_BYTES;
+    }
+    Atomics.store(this.header, H.allowedIpsCount, entries.length);
+    Atomics.add(this.header, H.allowedIpsVersion, 1);
+  }
+
+  /** Reads the allowed-IPs table (workers rebuild their local trie from it when the version moves). */
+  readAllowedIps(): { family: 4 | 6; addr: Uint8Array; bits: number; peer: number }[] {
+    const n = Atomics.load(this.header, H.allowedIpsCount);
+    const out = [];
+    for (let i = 0; i < n; i++) {
+      const o = i * ALLOWED_ENTRY_BYTES;
+      const family = this.allowed[o] as 4 | 6;
+      out.push({
+        family,
+        bits: this.allowed[o + 1],
+        peer: this.allowed[o + 2] | (this.allowed[o + 3] << 8),
+        addr: this.allowed.slice(o + 4, o + 4 + (family === 4 ? 4 : 16)),
+      });
+    }
+    return out;
+  }
+
+  /** Counter snapshot by name. */
+  statsSnapshot(): Record<StatName, number> {
+    const out = {} as Record<StatName, number>;
+    for (const n of STATS) out[n] = this.stats[S[n]];
+    return out;
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * Messages between the control plane and the data-plane workers. Per-packet state travels through
+ * shared memory (shared-state.ts); these messages are for rare events only.
+ * @module
+ */
+
+/** The one message a worker receives: where the shared state is and which AEAD to use. */
+export interface WorkerInit {
+  /** The shared buffer of `SharedState`. */
+  sab: SharedArrayBuffer;
+  /** AEAD algorithm name for this device's suite. */
+  aead: string;
+}
+
+/** Messages a worker posts to the control plane. */
+export type WorkerEvent =
+  /** A peer needs a (new) handshake: no usable keypair, or the current one is getting old. */
+  | { t: "handshake"; peer: number }
+  /** A handshake message (type 1, 2 or 3) arrived, with the raw sockaddr it came from. */
+  | { t: "hs"; data: Uint8Array; addr: Uint8Array }
+  /** The first packet arrived on a responder's "next" keypair: promote it (key confirmation). */
+  | { t: "confirm"; peer: number; slot: number }
+  /** The TUN device is gone (interface deleted). */
+  | { t: "tun-closed" }
+  /** The worker hit a fatal error. */
+  | { t: "error"; message: string }
+  /** The worker left its loop after the stop flag was set. */
+  | { t: "stopped" };

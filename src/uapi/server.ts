@@ -1,0 +1,369 @@
+/**
+ * The UAPI control socket `/var/run/wireguard/<ifname>.sock`, so the stock `wg` tool can read and
+ * configure a twofold device.
+ *
+ * Behaviour mirrors wireguard-go (device/uapi.go, ipc/uapi_unix.go):
+ * - the directory is created with mode 0755, the socket has mode 0600;
+ * - a live socket of the same name makes `listen` fail, a stale one is removed;
+ * - a connection may carry any number of `get=1` / `set=1` requests until EOF; an unknown operation
+ *   closes the connection without a reply;
+ * - requests from all connections are handled one at a time against the device;
+ * - when the socket file disappears, `onRemoved` is called (wireguard-go exits then).
+ * Differences: a `set` is applied only once fully received and valid (see protocol.ts); a `set` cut off
+ * by EOF is not applied (-EPROTO); lines longer than {@link MAX_LINE_BYTES} or requests larger than
+ * {@link MAX_SET_REQUEST_BYTES} / {@link MAX_SET_REQUEST_LINES} are refused with -EIO and the connection is closed.
+ * Nothing here logs request contents, so key material never reaches a log.
+ * @module
+ */
+import { isParseError, parseSet, serializeGet, UapiErrno } from "./protocol.ts";
+import type { UapiDevice } from "./types.ts";
+
+/** Directory wireguard-go and `wg` use for UAPI sockets. */
+export const DEFAULT_UAPI_DIR = "/var/run/wireguard";
+/** Longest accepted request line in bytes, newline excluded. */
+export const MAX_LINE_BYTES = 4096;
+/** Largest accepted `set` body in bytes (about 15 000 peers with one allowed IP each). */
+export const MAX_SET_REQUEST_BYTES = 4 * 1024 * 1024;
+/** Most lines accepted in one `set` body (bounds per-line bookkeeping for floods of tiny lines). */
+export const MAX_SET_REQUEST_LINES = 100_000;
+/** How often the socket file is checked for removal, in milliseconds. */
+export const REMOVAL_POLL_MS = 500;
+/** Longest socket path Linux accepts (sun_path is 108 bytes including the terminating NUL). */
+const MAX_SOCKET_PATH_BYTES = 107;
+
+/** Options for {@link UapiServer.listen}. */
+export interface UapiServerOptions {
+  /** Socket directory; default {@link DEFAULT_UAPI_DIR}. */
+  dir?: string;
+  /** Called once when the socket file is removed or replaced by someone else. */
+  onRemoved?: () => void;
+  /** Receives one line per refused request (errno and line number only; never values). */
+  log?: (message: string) => void;
+}
+
+const END_OF_STREAM = Symbol("end of stream");
+const LINE_TOO_LONG = Symbol("line too long");
+type LineResult = string | typeof END_OF_STREAM | typeof LINE_TOO_LONG;
+
+/** Reads `\n`-terminated lines from a connection without buffering more than one line's worth. */
+class LineReader {
+  #conn: Deno.Conn;
+  #buffer = new Uint8Array(MAX_LINE_BYTES + 1 + 4096);
+  #start = 0;
+  #end = 0;
+  #eof = false;
+  #decoder = new TextDecoder();
+
+  constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+  }
+
+  /** The next line without its `\n`; END_OF_STREAM at EOF (a partial last line is dropped). */
+  async readLine(): Promise<LineResult> {
+    let scanFrom = this.#start;
+    while (true) {
+      const nl = this.#buffer.subarray(scanFrom, this.#end).indexOf(10);
+      if (nl >= 0) {
+        const lineEnd = scanFrom + nl;
+        if (lineEnd - this.#start > MAX_LINE_BYTES) return LINE_TOO_LONG;
+        const line = this.#decoder.decode(this.#buffer.subarray(this.#start, lineEnd));
+        this.#start = lineEnd + 1;
+        return line;
+      }
+      if (this.#end - this.#start > MAX_LINE_BYTES) return LINE_TOO_LONG;
+      if (this.#eof) return END_OF_STREAM;
+      scanFrom = this.#end;
+      if (this.#end === this.#buffer.length) {
+        this.#buffer.copyWithin(0, this.#start, this.#end);
+        scanFrom -= this.#start;
+        this.#end -= this.#start;
+        this.#start = 0;
+      }
+      const n = await this.#conn.read(this.#buffer.subarray(this.#end));
+      if (n === null) this.#eof = true;
+      else this.#end += n;
+    }
+  }
+}
+
+async function writeAll(conn: Deno.Conn, text: string): Promise<void> {
+  let bytes = new TextEncoder().encode(text);
+  while (bytes.length > 0) bytes = bytes.subarray(await conn.write(bytes));
+}
+
+function errorName(e: unknown): string {
+  return e instanceof Error ? e.name : "";
+}
+
+/** Creates `dir` with mode 0755 when it does not exist yet; an existing directory is left alone. */
+async function ensureSocketDir(dir: string): Promise<void> {
+  try {
+    const info = await Deno.stat(dir);
+    if (!info.isDirectory) throw new Error(`UAPI socket directory ${dir} is not a directory`);
+    return;
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  await Deno.mkdir(dir, { recursive: true, mode: 0o755 });
+  await Deno.chmod(dir, 0o755);
+}
+
+/**
+ * Makes room for a new socket at `path`: throws when a daemon answers there or when the file is not a
+ * socket; removes a stale socket nobody listens on.
+ */
+async function removeStaleSocket(path: string, ifname: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    throw e;
+  }
+  if (!info.isSocket) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
+  try {
+    const probe = await Deno.connect({ transport: "unix", path });
+    probe.close();
+  } catch (e) {
+    if (!(e instanceof Deno.errors.ConnectionRefused)) throw e;
+    try {
+      await Deno.remove(path);
+    } catch (removeError) {
+      if (!(removeError instanceof Deno.errors.NotFound)) throw removeError;
+    }
+    return;
+  }
+  throw new Error(`interface ${ifname} already has a running daemon (socket ${path})`);
+}
+
+function validateInterfaceName(ifname: string): void {
+  // IFNAMSIZ is 16 including the NUL; `wg` refuses names containing '/'.
+  if (!/^[^/\s\0]{1,15}$/.test(ifname) || ifname === "." || ifname === "..") {
+    throw new Error(`invalid interface name ${JSON.stringify(ifname)}`);
+  }
+}
+
+/** A UAPI control socket serving one device. */
+export class UapiServer {
+  /** Filesystem path of the socket. */
+  readonly path: string;
+  #device: UapiDevice;
+  #listener: Deno.Listener;
+  #identity: { dev: number | null; ino: number | null };
+  #onRemoved?: () => void;
+  #log?: (message: string) => void;
+  #connections = new Set<Deno.Conn>();
+  #handlers = new Set<Promise<void>>();
+  #queue: Promise<unknown> = Promise.resolve();
+  #acceptLoop: Promise<void>;
+  #pollTimer: ReturnType<typeof setInterval> | undefined;
+  #pollInFlight: Promise<void> | null = null;
+  #closed = false;
+
+  private constructor(
+    path: string,
+    device: UapiDevice,
+    listener: Deno.Listener,
+    identity: { dev: number | null; ino: number | null },
+    opts: UapiServerOptions,
+  ) {
+    this.path = path;
+    this.#device = device;
+    this.#listener = listener;
+    this.#identity = identity;
+    this.#onRemoved = opts.onRemoved;
+    this.#log = opts.log;
+    this.#acceptLoop = this.#accept();
+    this.#pollTimer = setInterval(() => {
+      if (this.#pollInFlight === null) {
+        this.#pollInFlight = this.#checkSocketFile().finally(() => this.#pollInFlight = null);
+      }
+    }, REMOVAL_POLL_MS);
+  }
+
+  /**
+   * Creates `<dir>/<ifname>.sock` and starts serving `device` on it. Throws when a daemon already
+   * answers on that socket. The socket is bound in a private 0700 directory, set to 0600 and then
+   * hard-linked into place, so it is never reachable with wider permissions and an existing file is
+   * never silently replaced.
+   */
+  static async listen(ifname: string, device: UapiDevice, opts: UapiServerOptions = {}): Promise<UapiServer> {
+    validateInterfaceName(ifname);
+    const dir = opts.dir ?? DEFAULT_UAPI_DIR;
+    const path = `${dir}/${ifname}.sock`;
+    if (new TextEncoder().encode(path).length > MAX_SOCKET_PATH_BYTES) {
+      throw new Error(`UAPI socket path too long: ${path}`);
+    }
+    await ensureSocketDir(dir);
+    const stagingDir = await Deno.makeTempDir({ dir, prefix: ".uapi-staging-" });
+    const stagingPath = `${stagingDir}/s`;
+    let listener: Deno.Listener | null = null;
+    try {
+      listener = Deno.listen({ transport: "unix", path: stagingPath });
+      await Deno.chmod(stagingPath, 0o600);
+      for (let attempt = 0;; attempt++) {
+        try {
+          await Deno.link(stagingPath, path);
+          break;
+        } catch (e) {
+          if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+          await removeStaleSocket(path, ifname);
+          if (attempt > 0) throw new Error(`interface ${ifname}: socket ${path} keeps reappearing`);
+        }
+      }
+      const info = await Deno.lstat(path);
+      return new UapiServer(path, device, listener, { dev: info.dev, ino: info.ino }, opts);
+    } catch (e) {
+      listener?.close();
+      throw e;
+    } finally {
+      await Deno.remove(stagingDir, { recursive: true }).catch(() => {});
+    }
+  }
+
+  /** Stops serving: closes the listener and all connections, and removes the socket file if still ours. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#pollTimer);
+    try {
+      this.#listener.close();
+    } catch {
+      // already closed
+    }
+    for (const conn of this.#connections) {
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    }
+    await this.#acceptLoop;
+    await Promise.allSettled([...this.#handlers]);
+    await this.#pollInFlight;
+    if (await this.#socketFileIsOurs()) await Deno.remove(this.path).catch(() => {});
+  }
+
+  async #socketFileIsOurs(): Promise<boolean> {
+    try {
+      const info = await Deno.lstat(this.path);
+      return info.isSocket === true && info.ino === this.#identity.ino && info.dev === this.#identity.dev;
+    } catch {
+      return false;
+    }
+  }
+
+  async #checkSocketFile(): Promise<void> {
+    if (this.#closed || (await this.#socketFileIsOurs()) || this.#closed) return;
+    clearInterval(this.#pollTimer);
+    this.#pollTimer = undefined;
+    this.#onRemoved?.();
+  }
+
+  async #accept(): Promise<void> {
+    while (!this.#closed) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+      } catch {
+        return; // listener closed
+      }
+      if (this.#closed) {
+        conn.close();
+        return;
+      }
+      this.#connections.add(conn);
+      const handler = this.#serveConnection(conn).finally(() => {
+        this.#connections.delete(conn);
+        this.#handlers.delete(handler);
+        try {
+          conn.close();
+        } catch {
+          // already closed
+        }
+      });
+      this.#handlers.add(handler);
+    }
+  }
+
+  /** Runs `task` after every earlier request (from any connection) has finished. */
+  #serialized<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(task, task);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #serveConnection(conn: Deno.Conn): Promise<void> {
+    const reader = new LineReader(conn);
+    try {
+      while (!this.#closed) {
+        const op = await reader.readLine();
+        if (op === "get=1") {
+          const terminator = await reader.readLine();
+          if (terminator === END_OF_STREAM) return;
+          if (terminator !== "") {
+            this.#log?.(`UAPI get refused (errno ${UapiErrno.INVALID}): trailing data after get=1`);
+            await writeAll(conn, `errno=${UapiErrno.INVALID}\n\n`);
+            return;
+          }
+          await writeAll(conn, await this.#serialized(() => Promise.resolve(this.#get())));
+        } else if (op === "set=1") {
+          const body = await this.#readSetBody(reader);
+          if (typeof body === "number") {
+            this.#log?.(`UAPI set refused (errno ${body}): truncated or oversized request`);
+            await writeAll(conn, `errno=${body}\n\n`);
+            return;
+          }
+          const errno = await this.#serialized(() => this.#set(body));
+          await writeAll(conn, `errno=${errno}\n\n`);
+        } else {
+          return; // EOF, garbage or unknown operation: close without a reply, as wireguard-go does
+        }
+      }
+    } catch (e) {
+      if (!this.#closed) this.#log?.(`UAPI connection failed: ${errorName(e)}`);
+    }
+  }
+
+  /** Reads `set` lines up to the blank line; a negated errno when the request is cut off or too big. */
+  async #readSetBody(reader: LineReader): Promise<string[] | number> {
+    const lines: string[] = [];
+    let total = 0;
+    while (true) {
+      const line = await reader.readLine();
+      if (line === END_OF_STREAM) return UapiErrno.PROTOCOL;
+      if (line === LINE_TOO_LONG) return UapiErrno.IO;
+      if (line === "") return lines;
+      total += line.length + 1;
+      if (total > MAX_SET_REQUEST_BYTES || lines.length >= MAX_SET_REQUEST_LINES) return UapiErrno.IO;
+      lines.push(line);
+    }
+  }
+
+  #get(): string {
+    try {
+      return serializeGet(this.#device.snapshot());
+    } catch (e) {
+      this.#log?.(`UAPI get failed: ${errorName(e)}`);
+      return `errno=${UapiErrno.UNKNOWN}\n\n`;
+    }
+  }
+
+  async #set(lines: string[]): Promise<number> {
+    const req = parseSet(lines);
+    if (isParseError(req)) {
+      this.#log?.(`UAPI set refused (errno ${req.errno}): ${req.message}`);
+      return req.errno;
+    }
+    let result: number;
+    try {
+      result = await this.#device.apply(req);
+    } catch (e) {
+      this.#log?.(`UAPI set failed: ${errorName(e)}`);
+      return UapiErrno.UNKNOWN;
+    }
+    if (!Number.isInteger(result)) return UapiErrno.UNKNOWN;
+    if (result !== 0) this.#log?.(`UAPI set refused by device (errno ${-Math.abs(result)})`);
+    return -Math.abs(result);
+  }
+}

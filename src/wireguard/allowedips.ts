@@ -1,0 +1,445 @@
+/**
+ * Cryptokey routing table: longest-prefix match from IPv4/IPv6 addresses to peer ids, plus the CIDR and
+ * IP text helpers the configuration layers need.
+ *
+ * Each family is a path-compressed binary trie. A node holds a masked prefix and the peer that owns it,
+ * or -1 for a pure branching node. Lookups walk the trie reading the address straight from the packet
+ * buffer and allocate nothing. Inserting a prefix that another peer owns moves it to the new peer,
+ * as wireguard-go does.
+ * @module
+ */
+
+/** An IP prefix. `addr` has 4 (family 4) or 16 (family 6) bytes; `bits` is the prefix length. */
+export interface Cidr {
+  /** Address family. */
+  family: 4 | 6;
+  /** Address bytes in network order. Host bits are zero in values produced by this module. */
+  addr: Uint8Array;
+  /** Prefix length, 0..32 or 0..128. */
+  bits: number;
+}
+
+/** Peer id returned by lookups that match nothing. */
+export const NO_PEER: number = -1;
+
+/** One trie node. */
+class TrieNode {
+  /** Child taken when the bit right after this prefix is 0 / 1. */
+  zero: TrieNode | null = null;
+  one: TrieNode | null = null;
+  constructor(
+    /** Masked prefix bytes (full address length). */
+    readonly key: Uint8Array,
+    /** Prefix length. */
+    readonly bits: number,
+    /** Owning peer, or NO_PEER for a branching node. */
+    public peer: number,
+  ) {}
+}
+
+/** Returns bit `i` (0 = most significant bit of byte 0) of `bytes[off..]`. */
+function bitAt(bytes: Uint8Array, off: number, i: number): number {
+  return (bytes[off + (i >>> 3)] >>> (7 - (i & 7))) & 1;
+}
+
+/** True when the first `node.bits` bits of `buf[off..]` equal the node's prefix. */
+function prefixMatches(node: TrieNode, buf: Uint8Array, off: number): boolean {
+  const key = node.key;
+  const whole = node.bits >>> 3;
+  for (let i = 0; i < whole; i++) {
+    if (key[i] !== buf[off + i]) return false;
+  }
+  const rest = node.bits & 7;
+  if (rest === 0) return true;
+  const mask = (0xff << (8 - rest)) & 0xff;
+  return ((key[whole] ^ buf[off + whole]) & mask) === 0;
+}
+
+/** Number of leading bits on which `a` and `b` agree, capped at `max`. */
+function commonBits(a: Uint8Array, b: Uint8Array, max: number): number {
+  let n = 0;
+  for (let i = 0; i < a.length && n < max; i++) {
+    const x = a[i] ^ b[i];
+    if (x === 0) {
+      n += 8;
+      continue;
+    }
+    n += Math.clz32(x) - 24;
+    break;
+  }
+  return n < max ? n : max;
+}
+
+/** Returns a copy of `addr` with every bit after the first `bits` cleared. */
+function masked(addr: Uint8Array, bits: number): Uint8Array {
+  const out = new Uint8Array(addr.length);
+  const whole = bits >>> 3;
+  out.set(addr.subarray(0, whole));
+  const rest = bits & 7;
+  if (rest !== 0) out[whole] = addr[whole] & ((0xff << (8 - rest)) & 0xff);
+  return out;
+}
+
+function addrLength(family: 4 | 6): number {
+  return family === 4 ? 4 : 16;
+}
+
+function checkCidr(cidr: Cidr): void {
+  if (cidr.family !== 4 && cidr.family !== 6) throw new Error(`invalid CIDR: unknown family ${cidr.family}`);
+  const len = addrLength(cidr.family);
+  if (!(cidr.addr instanceof Uint8Array) || cidr.addr.length !== len) {
+    throw new Error(`invalid CIDR: IPv${cidr.family} address must be ${len} bytes`);
+  }
+  if (!Number.isInteger(cidr.bits) || cidr.bits < 0 || cidr.bits > len * 8) {
+    throw new Error(`invalid CIDR: prefix length ${cidr.bits} out of range 0..${len * 8}`);
+  }
+}
+
+function checkPeer(peer: number): void {
+  if (!Number.isInteger(peer) || peer < 0) {
+    throw new Error(`invalid peer id ${peer}: must be an integer >= 0`);
+  }
+}
+
+/** Longest-prefix-match table from addresses to peer ids (non-negative integers). */
+export class AllowedIps {
+  #root4: TrieNode | null = null;
+  #root6: TrieNode | null = null;
+  /** Nodes owned by each peer, in insertion order. */
+  readonly #byPeer = new Map<number, Set<TrieNode>>();
+  /** Set by #removeFrom when it cleared a node. */
+  #removed = false;
+
+  /** Maps `cidr` (host bits ignored) to `peer`, taking it over if another peer owned it. */
+  insert(cidr: Cidr, peer: number): void {
+    checkCidr(cidr);
+    checkPeer(peer);
+    const key = masked(cidr.addr, cidr.bits);
+    const bits = cidr.bits;
+    const isV4 = cidr.family === 4;
+    const root = isV4 ? this.#root4 : this.#root6;
+    if (root === null) {
+      const leaf = new TrieNode(key, bits, peer);
+      if (isV4) this.#root4 = leaf;
+      else this.#root6 = leaf;
+      this.#own(leaf, peer);
+      return;
+    }
+    let parent: TrieNode | null = null;
+    let node: TrieNode = root;
+    for (;;) {
+      const common = commonBits(node.key, key, node.bits < bits ? node.bits : bits);
+      if (common === node.bits && common === bits) {
+        // Exact prefix already present (as an owned or branching node).
+        if (node.peer !== peer) {
+          if (node.peer !== NO_PEER) this.#disown(node);
+          node.peer = peer;
+          this.#own(node, peer);
+        }
+        return;
+      }
+      if (common === node.bits) {
+        // The node's prefix contains the new one: descend.
+        const next = bitAt(key, 0, node.bits) === 0 ? node.zero : node.one;
+        if (next === null) {
+          const leaf = new TrieNode(key, bits, peer);
+          if (bitAt(key, 0, node.bits) === 0) node.zero = leaf;
+          else node.one = leaf;
+          this.#own(leaf, peer);
+          return;
+        }
+        parent = node;
+        node = next;
+        continue;
+      }
+      let replacement: TrieNode;
+      if (common === bits) {
+        // The new prefix contains the node's: insert above it.
+        replacement = new TrieNode(key, bits, peer);
+        this.#own(replacement, peer);
+        if (bitAt(node.key, 0, bits) === 0) replacement.zero = node;
+        else replacement.one = node;
+      } else {
+        // Diverge below both prefixes: add a branching node at the common prefix.
+        replacement = new TrieNode(masked(key, common), common, NO_PEER);
+        const leaf = new TrieNode(key, bits, peer);
+        this.#own(leaf, peer);
+        if (bitAt(key, 0, common) === 0) {
+          replacement.zero = leaf;
+          replacement.one = node;
+        } else {
+          replacement.zero = node;
+          replacement.one = leaf;
+        }
+      }
+      if (parent === null) {
+        if (isV4) this.#root4 = replacement;
+        else this.#root6 = replacement;
+      } else if (parent.zero === node) parent.zero = replacement;
+      else parent.one = replacement;
+      return;
+    }
+  }
+
+  /** Removes `cidr` if `peer` owns exactly that prefix; returns whether something was removed. */
+  remove(cidr: Cidr, peer: number): boolean {
+    checkCidr(cidr);
+    return this.#removeKey(cidr.family, masked(cidr.addr, cidr.bits), cidr.bits, peer);
+  }
+
+  /** Removes every prefix owned by `peer`. */
+  removePeer(peer: number): void {
+    const nodes = this.#byPeer.get(peer);
+    if (nodes === undefined) return;
+    for (const node of [...nodes]) {
+      this.#removeKey(node.key.length === 4 ? 4 : 6, node.key, node.bits, peer);
+    }
+    this.#byPeer.delete(peer);
+  }
+
+  /**
+   * Returns the peer owning the longest prefix that contains the address at `buf[off..]` (4 bytes
+   * for family 4, 16 for family 6), or -1. Allocates nothing.
+   */
+  lookup(buf: Uint8Array, off: number, family: 4 | 6): number {
+    let node: TrieNode | null;
+    let maxBits: number;
+    if (family === 4) {
+      node = this.#root4;
+      maxBits = 32;
+    } else {
+      node = this.#root6;
+      maxBits = 128;
+    }
+    if (!(off >= 0 && off + (maxBits >>> 3) <= buf.length)) return NO_PEER;
+    let best = NO_PEER;
+    while (node !== null) {
+      if (!prefixMatches(node, buf, off)) break;
+      if (node.peer !== NO_PEER) best = node.peer;
+      if (node.bits === maxBits) break;
+      node = bitAt(buf, off, node.bits) === 0 ? node.zero : node.one;
+    }
+    return best;
+  }
+
+  /**
+   * Looks up the destination address of the IPv4/IPv6 packet at `pkt[off, off+len)` (outbound
+   * routing). Returns -1 if the packet is too short or not IPv4/IPv6. Allocates nothing.
+   */
+  lookupPacketDestination(pkt: Uint8Array, off: number, len: number): number {
+    return this.#lookupPacketField(pkt, off, len, 16, 24);
+  }
+
+  /**
+   * Looks up the source address of the IPv4/IPv6 packet at `pkt[off, off+len)` (inbound
+   * cryptokey-routing check). Returns -1 if the packet is too short or not IPv4/IPv6.
+   */
+  lookupPacketSource(pkt: Uint8Array, off: number, len: number): number {
+    return this.#lookupPacketField(pkt, off, len, 12, 8);
+  }
+
+  /** Prefixes owned by `peer`, in insertion order, as fresh copies. */
+  entriesFor(peer: number): Cidr[] {
+    const nodes = this.#byPeer.get(peer);
+    if (nodes === undefined) return [];
+    const out: Cidr[] = [];
+    for (const node of nodes) {
+      out.push({ family: node.key.length === 4 ? 4 : 6, addr: node.key.slice(), bits: node.bits });
+    }
+    return out;
+  }
+
+  /** Removes every entry. */
+  clear(): void {
+    this.#root4 = null;
+    this.#root6 = null;
+    this.#byPeer.clear();
+  }
+
+  #lookupPacketField(pkt: Uint8Array, off: number, len: number, v4Offset: number, v6Offset: number): number {
+    if (!(off >= 0 && len >= 1 && off + len <= pkt.length)) return NO_PEER;
+    const version = pkt[off] >>> 4;
+    if (version === 4) {
+      if (len < 20) return NO_PEER;
+      return this.lookup(pkt, off + v4Offset, 4);
+    }
+    if (version === 6) {
+      if (len < 40) return NO_PEER;
+      return this.lookup(pkt, off + v6Offset, 6);
+    }
+    return NO_PEER;
+  }
+
+  #own(node: TrieNode, peer: number): void {
+    let set = this.#byPeer.get(peer);
+    if (set === undefined) {
+      set = new Set();
+      this.#byPeer.set(peer, set);
+    }
+    set.add(node);
+  }
+
+  #disown(node: TrieNode): void {
+    const set = this.#byPeer.get(node.peer);
+    if (set === undefined) return;
+    set.delete(node);
+    if (set.size === 0) this.#byPeer.delete(node.peer);
+  }
+
+  #removeKey(family: 4 | 6, key: Uint8Array, bits: number, peer: number): boolean {
+    this.#removed = false;
+    if (family === 4) this.#root4 = this.#removeFrom(this.#root4, key, bits, peer);
+    else this.#root6 = this.#removeFrom(this.#root6, key, bits, peer);
+    return this.#removed;
+  }
+
+  /** Removes the exact prefix from the subtree if `peer` owns it; returns the compacted subtree. */
+  #removeFrom(node: TrieNode | null, key: Uint8Array, bits: number, peer: number): TrieNode | null {
+    if (node === null || node.bits > bits || !prefixMatches(node, key, 0)) return node;
+    if (node.bits === bits) {
+      if (node.peer !== peer) return node;
+      this.#disown(node);
+      node.peer = NO_PEER;
+      this.#removed = true;
+    } else if (bitAt(key, 0, node.bits) === 0) {
+      node.zero = this.#removeFrom(node.zero, key, bits, peer);
+    } else {
+      node.one = this.#removeFrom(node.one, key, bits, peer);
+    }
+    if (node.peer !== NO_PEER) return node;
+    // A branching node is only worth keeping while it has two children.
+    if (node.zero === null) return node.one;
+    if (node.one === null) return node.zero;
+    return node;
+  }
+}
+
+/** Parses dotted-quad IPv4 or RFC 4291 IPv6 text into 4 or 16 bytes; throws on anything else. */
+export function parseIp(s: string): Uint8Array {
+  const v4 = parseIpv4(s);
+  if (v4 !== null) return v4;
+  const v6 = parseIpv6(s);
+  if (v6 !== null) return v6;
+  throw new Error(`invalid IP address ${JSON.stringify(s)}`);
+}
+
+function parseIpv4(s: string): Uint8Array | null {
+  const parts = s.split(".");
+  if (parts.length !== 4) return null;
+  const out = new Uint8Array(4);
+  for (let i = 0; i < 4; i++) {
+    const p = parts[i];
+    // Decimal only, no leading zeros (they are octal in some parsers).
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return null;
+    const v = Number(p);
+    if (v > 255) return null;
+    out[i] = v;
+  }
+  return out;
+}
+
+function parseIpv6(s: string): Uint8Array | null {
+  if (s.length < 2 || s.length > 45) return null;
+  const halves = s.split("::");
+  if (halves.length > 2) return null;
+  const groups: number[] = [];
+  const parseSide = (side: string, allowV4Tail: boolean): number[] | null => {
+    if (side === "") return [];
+    const out: number[] = [];
+    const parts = side.split(":");
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i];
+      if (allowV4Tail && i === parts.length - 1 && p.includes(".")) {
+        const v4 = parseIpv4(p);
+        if (v4 === null) return null;
+        out.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
+        continue;
+      }
+      if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return null;
+      out.push(parseInt(p, 16));
+    }
+    return out;
+  };
+  if (halves.length === 1) {
+    const all = parseSide(halves[0], true);
+    if (all === null || all.length !== 8) return null;
+    groups.push(...all);
+  } else {
+    const head = parseSide(halves[0], false);
+    const tail = parseSide(halves[1], true);
+    if (head === null || tail === null || head.length + tail.length > 7) return null;
+    groups.push(...head);
+    for (let i = head.length + tail.length; i < 8; i++) groups.push(0);
+    groups.push(...tail);
+  }
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 8; i++) {
+    out[2 * i] = groups[i] >>> 8;
+    out[2 * i + 1] = groups[i] & 0xff;
+  }
+  return out;
+}
+
+/**
+ * Formats 4 bytes as dotted-quad or 16 bytes as RFC 5952 IPv6 (lowercase, longest run of two or more
+ * zero groups shortened to "::", IPv4-mapped addresses as `::ffff:a.b.c.d`).
+ */
+export function formatIp(bytes: Uint8Array): string {
+  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+  if (bytes.length !== 16) throw new Error(`invalid IP address: ${bytes.length} bytes`);
+  let mapped = bytes[10] === 0xff && bytes[11] === 0xff;
+  for (let i = 0; i < 10 && mapped; i++) mapped = bytes[i] === 0;
+  if (mapped) return `::ffff:${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
+  const groups: number[] = [];
+  for (let i = 0; i < 8; i++) groups.push((bytes[2 * i] << 8) | bytes[2 * i + 1]);
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (g: number[]) => g.map((x) => x.toString(16)).join(":");
+  if (bestStart < 0) return hex(groups);
+  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
+}
+
+/**
+ * Parses `addr/bits` (or a bare address, meaning /32 or /128). Host bits are cleared, as `wg` does.
+ * Throws an Error naming the input and the problem.
+ */
+export function parseCidr(s: string): Cidr {
+  const text = s.trim();
+  const slash = text.indexOf("/");
+  const addrText = slash < 0 ? text : text.slice(0, slash);
+  let addr: Uint8Array;
+  try {
+    addr = parseIp(addrText);
+  } catch {
+    throw new Error(`invalid CIDR ${JSON.stringify(s)}: bad address`);
+  }
+  const family: 4 | 6 = addr.length === 4 ? 4 : 6;
+  const maxBits = addr.length * 8;
+  let bits = maxBits;
+  if (slash >= 0) {
+    const bitsText = text.slice(slash + 1);
+    if (!/^[0-9]{1,3}$/.test(bitsText) || Number(bitsText) > maxBits) {
+      throw new Error(`invalid CIDR ${JSON.stringify(s)}: prefix length must be 0..${maxBits}`);
+    }
+    bits = Number(bitsText);
+  }
+  return { family, addr: masked(addr, bits), bits };
+}
+
+/** Formats a prefix as `addr/bits`. */
+export function formatCidr(c: Cidr): string {
+  return `${formatIp(c.addr)}/${c.bits}`;
+}

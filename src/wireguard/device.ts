@@ -1,0 +1,608 @@
+/**
+ * A WireGuard device: the control plane of one interface (wg0 or aes0). It owns the peers, runs the
+ * handshakes (Noise IKpsk2 of its suite), mac1/mac2 and cookie replies under load, the timers and
+ * key rotation, publishes keys, endpoints and allowed IPs to the data-plane workers through shared
+ * memory, and implements the UAPI get/set so the stock `wg` tool manages it.
+ *
+ * The suite is a parameter: wg0 and aes0 are this same class.
+ * @module
+ */
+import { publicKey as derivePublicKey } from "../crypto/x25519.ts";
+import type { Suite } from "../noise/suite.ts";
+import { Dataplane } from "../dataplane/dataplane.ts";
+import { H, MAX_PEERS, P, PF } from "../dataplane/shared-state.ts";
+import { toHex } from "../encoding.ts";
+import { closeQuietly, SysError } from "../../ffi/libc.ts";
+import { decodeSockaddr, encodeSockaddr, openUdp, sendTo } from "../../ffi/udp.ts";
+import type { Logger } from "../log.ts";
+import type { UapiDevice, UapiDeviceSnapshot, UapiSetRequest } from "../uapi/types.ts";
+import { AllowedIps, formatCidr, parseCidr } from "./allowedips.ts";
+import { CookieChecker } from "./cookie.ts";
+import { KeypairSlots } from "./keypair-slots.ts";
+import {
+  consumeInitiation,
+  consumeResponse,
+  createInitiation,
+  createResponse,
+  type StaticIdentity,
+} from "./noise-protocol.ts";
+import { type Endpoint, Peer } from "./peer.ts";
+import { RateLimiter } from "./ratelimiter.ts";
+import { tai64n, tai64nAfter } from "./tai64n.ts";
+import { HANDSHAKE_INITIATION_RATE, REKEY_TIMEOUT, UNDER_LOAD_AFTER_TIME } from "./constants.ts";
+
+/** Pending handshake messages above which the device counts as under load (wireguard-go: 4096/8). */
+const UNDER_LOAD_QUEUE = 512;
+const EINVAL = -22;
+const EADDRINUSE = -98;
+const EIO = -5;
+const ENOSPC = -28;
+
+/** Hooks that let a layer above (the aes0 PSK gate) govern PSKs. */
+export interface PskPolicy {
+  /** Called for a UAPI `preshared_key` write; return 0 to allow, a negative errno to refuse. */
+  onUapiPsk(peerPublicKey: Uint8Array, psk: Uint8Array): number;
+  /** Called when a peer is created, so the policy can install its initial PSK. */
+  onPeerCreated(peerPublicKey: Uint8Array): Uint8Array | null;
+}
+
+/** Events the device reports (for status, logs and tests). */
+export type DeviceEvent =
+  | { type: "handshake-completed"; peer: string; initiator: boolean; pskIndex: number }
+  | { type: "handshake-failed"; peer: string | null; reason: string };
+
+/** Options for a device. */
+export interface DeviceOptions {
+  /** Interface name (also the UAPI socket name). */
+  ifname: string;
+  /** Cipher suite. */
+  suite: Suite;
+  /** An open TUN fd for the interface. */
+  tunFd: number;
+  /** Logger. */
+  log: Logger;
+  /** Address the UDP socket binds to (default: all, dual-stack). */
+  bindAddress?: string;
+  /** Clock (unix ms); injectable for tests. */
+  clock?: () => number;
+  /** PSK policy hooks (aes0 gate). */
+  pskPolicy?: PskPolicy;
+  /** Event sink. */
+  onEvent?: (e: DeviceEvent) => void;
+  /** Called once when the device shuts itself down (interface deleted, fatal worker error). */
+  onFatal?: (reason: string) => void;
+}
+
+/** One WireGuard interface's control plane. */
+export class Device implements UapiDevice {
+  /** Interface name. */
+  readonly ifname: string;
+  /** Cipher suite of this device. */
+  readonly suite: Suite;
+  readonly #log: Logger;
+  readonly #clock: () => number;
+  readonly #dp: Dataplane;
+  readonly #slots: KeypairSlots;
+  readonly #allowed = new AllowedIps();
+  readonly #peers = new Map<string, Peer>();
+  readonly #byId: (Peer | undefined)[] = new Array(MAX_PEERS);
+  readonly #limiter: RateLimiter;
+  #identity: StaticIdentity | null = null;
+  #checker: CookieChecker | null = null;
+  #udpFd = -1;
+  #listenPort = 0;
+  #fwmark = 0;
+  #bindAddress?: string;
+  #tick: ReturnType<typeof setInterval> | undefined;
+  #lastUnderLoad = -Infinity;
+  #closed = false;
+  #opts: DeviceOptions;
+  #sendAddr = new Uint8Array(32);
+
+  constructor(opts: DeviceOptions) {
+    this.#opts = opts;
+    this.ifname = opts.ifname;
+    this.suite = opts.suite;
+    this.#log = opts.log;
+    this.#clock = opts.clock ?? Date.now;
+    this.#bindAddress = opts.bindAddress;
+    this.#limiter = new RateLimiter(this.#clock);
+    this.#dp = new Dataplane(opts.tunFd, opts.suite.aead.name, {
+      onHandshakeNeeded: (id) => this.#onHandshakeNeeded(id),
+      onHandshakeMessage: (data, addr) => this.#onHandshakeMessage(data, addr),
+      onConfirmed: (id, slot) => this.#onConfirmed(id, slot),
+      onTunClosed: () => this.#fatal(`interface ${this.ifname} was removed`),
+      onWorkerError: (m) => this.#fatal(`data-plane worker failed: ${m}`),
+    });
+    this.#slots = new KeypairSlots(this.#dp.shared, this.#clock);
+    this.#tick = setInterval(() => this.#onTick(), 100);
+  }
+
+  /** Shared data-plane state (counters, for status and tests). */
+  get shared() {
+    return this.#dp.shared;
+  }
+
+  /** The bound UDP port (0 until bound). */
+  get listenPort(): number {
+    return this.#listenPort;
+  }
+
+  /** Our public key, or null without a private key. */
+  get publicKey(): Uint8Array | null {
+    return this.#identity?.publicKey ?? null;
+  }
+
+  /** Publishes the TUN MTU (for padding). */
+  setMtu(mtu: number): void {
+    this.#dp.setMtu(mtu);
+  }
+
+  /** Binds the UDP socket to `port` (0 = any); throws SysError (EADDRINUSE) when busy. */
+  bind(port: number): void {
+    const sock = openUdp(port, {
+      family: this.#bindAddress ? (this.#bindAddress.includes(":") ? 6 : 4) : "dual",
+      bindAddress: this.#bindAddress,
+      rcvbuf: 4 << 20,
+      sndbuf: 4 << 20,
+      nonBlocking: true,
+    });
+    const old = this.#udpFd;
+    this.#udpFd = sock.fd;
+    this.#listenPort = sock.port;
+    this.#dp.setUdpFd(sock.fd);
+    // Let the decrypt worker move off the old socket before closing it.
+    if (old >= 0) setTimeout(() => closeQuietly(old), 300);
+  }
+
+  // ---------------------------------------------------------------- UAPI
+
+  /** Current configuration and counters, as `wg show` reports them. */
+  snapshot(): UapiDeviceSnapshot {
+    const s = this.#dp.shared;
+    const peers = [...this.#peers.values()].map((p) => {
+      const ep = this.#endpointOf(p);
+      return {
+        publicKey: p.publicKey,
+        presharedKey: p.presharedKey,
+        endpoint: ep ? (ep.ip.includes(":") ? `[${ep.ip}]:${ep.port}` : `${ep.ip}:${ep.port}`) : null,
+        lastHandshakeMs: p.lastHandshakeMs,
+        txBytes: s.peerF64[s.pf(p.id, PF.txBytes)],
+        rxBytes: s.peerF64[s.pf(p.id, PF.rxBytes)],
+        persistentKeepalive: p.persistentKeepalive,
+        allowedIps: this.#allowed.entriesFor(p.id).map(formatCidr),
+      };
+    });
+    return { privateKey: this.#identity?.privateKey ?? null, listenPort: this.#listenPort, fwmark: this.#fwmark, peers };
+  }
+
+  /** Applies a parsed UAPI set request; returns 0 or a negative errno. */
+  apply(req: UapiSetRequest): number {
+    if (req.listenPort !== undefined && (req.listenPort !== this.#listenPort || this.#udpFd < 0)) {
+      try {
+        this.bind(req.listenPort);
+      } catch (e) {
+        this.#log.warn(`cannot bind UDP port ${req.listenPort}: ${(e as Error).message}`);
+        return e instanceof SysError && e.errno === 98 ? EADDRINUSE : EIO;
+      }
+    }
+    if (req.fwmark !== undefined) this.#fwmark = req.fwmark;
+    if (req.privateKey !== undefined) this.#setPrivateKey(req.privateKey);
+    if (req.replacePeers) for (const p of [...this.#peers.values()]) this.#removePeer(p);
+    let routesChanged = req.replacePeers;
+    for (const change of req.peers) {
+      const hex = toHex(change.publicKey);
+      let peer = this.#peers.get(hex);
+      if (change.remove) {
+        if (peer) {
+          this.#removePeer(peer);
+          routesChanged = true;
+        }
+        continue;
+      }
+      if (this.#identity && hex === toHex(this.#identity.publicKey)) continue; // our own key: ignored
+      if (!peer) {
+        if (change.updateOnly) continue;
+        const created = this.#createPeer(change.publicKey);
+        if (!created) return ENOSPC;
+        peer = created;
+      }
+      if (change.presharedKey) {
+        const verdict = this.#opts.pskPolicy?.onUapiPsk(peer.publicKey, change.presharedKey) ?? 0;
+        if (verdict !== 0) return verdict;
+        this.setPresharedKey(peer.publicKey, change.presharedKey);
+      }
+      if (change.endpoint) this.#setEndpoint(peer, change.endpoint);
+      if (change.replaceAllowedIps) {
+        this.#allowed.removePeer(peer.id);
+        routesChanged = true;
+      }
+      for (const cidr of change.allowedIps) {
+        try {
+          this.#allowed.insert(parseCidr(cidr), peer.id);
+        } catch {
+          return EINVAL;
+        }
+        routesChanged = true;
+      }
+      if (change.persistentKeepalive !== undefined) {
+        const was = peer.persistentKeepalive;
+        peer.persistentKeepalive = change.persistentKeepalive;
+        peer.timers.setPersistentKeepalive(change.persistentKeepalive * 1000, this.#clock());
+        if (was === 0 && change.persistentKeepalive > 0) this.#sendKeepalive(peer);
+      }
+    }
+    if (routesChanged) this.#publishAllowedIps();
+    return 0;
+  }
+
+  /** Sets a peer's PSK (used by UAPI and by the aes0 gate). Applies at the next handshake. */
+  setPresharedKey(peerPublicKey: Uint8Array, psk: Uint8Array, extraPsks: Uint8Array[] = []): boolean {
+    const peer = this.#peers.get(toHex(peerPublicKey));
+    if (!peer || psk.length !== 32) return false;
+    peer.presharedKey.set(psk);
+    for (const k of peer.extraPsks) k.fill(0);
+    peer.extraPsks = extraPsks.map((k) => k.slice());
+    return true;
+  }
+
+  /** Starts a handshake with a peer now (aes0 gate opening). */
+  initiateHandshake(peerPublicKey: Uint8Array): void {
+    const peer = this.#peers.get(toHex(peerPublicKey));
+    if (peer) this.#sendInitiation(peer, false, true);
+  }
+
+  /** Per-peer handshake statistics (for status and tests). */
+  peerStats(peerPublicKey: Uint8Array): { handshakes: number; failures: number; hasSession: boolean } | null {
+    const peer = this.#peers.get(toHex(peerPublicKey));
+    if (!peer) return null;
+    return { handshakes: peer.handshakes, failures: peer.handshakeFailures, hasSession: peer.current >= 0 };
+  }
+
+  /** Stops the workers, closes the socket and wipes all keys. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#tick);
+    await this.#dp.stop();
+    for (const p of [...this.#peers.values()]) this.#removePeer(p);
+    this.#identity?.privateKey.fill(0);
+    if (this.#udpFd >= 0) closeQuietly(this.#udpFd);
+    this.#udpFd = -1;
+  }
+
+  // ---------------------------------------------------------------- peers
+
+  #setPrivateKey(key: Uint8Array): void {
+    const zero = key.every((b) => b === 0);
+    this.#identity?.privateKey.fill(0);
+    this.#identity = zero ? null : { privateKey: key.slice(), publicKey: derivePublicKey(key) };
+    this.#checker = this.#identity ? new CookieChecker(this.#identity.publicKey, this.#clock) : null;
+    for (const p of [...this.#peers.values()]) {
+      if (this.#identity && p.publicKeyHex === toHex(this.#identity.publicKey)) {
+        this.#removePeer(p); // wireguard-go drops a peer whose key equals ours
+        continue;
+      }
+      p.precompute(this.#identity?.privateKey ?? null);
+      this.#expireKeypairs(p);
+    }
+    this.#publishAllowedIps();
+  }
+
+  #createPeer(publicKey: Uint8Array): Peer | null {
+    let id = -1;
+    for (let i = 0; i < MAX_PEERS; i++) {
+      if (!this.#byId[i]) {
+        id = i;
+        break;
+      }
+    }
+    if (id < 0) return null;
+    const peer = new Peer(id, publicKey, this.#clock);
+    peer.precompute(this.#identity?.privateKey ?? null);
+    const initial = this.#opts.pskPolicy?.onPeerCreated(publicKey);
+    if (initial) peer.presharedKey.set(initial);
+    this.#peers.set(peer.publicKeyHex, peer);
+    this.#byId[id] = peer;
+    const s = this.#dp.shared;
+    for (const f of [PF.txBytes, PF.rxBytes, PF.lastDataSent, PF.lastDataReceived, PF.lastAuthSent, PF.lastAuthReceived]) {
+      s.peerF64[s.pf(id, f)] = 0;
+    }
+    s.peerSet(id, P.needHandshake, 0);
+    s.peerSet(id, P.keepalivePending, 0);
+    s.writeEndpoint(id, this.#sendAddr, 0, 0);
+    s.peerSet(id, P.active, 1);
+    return peer;
+  }
+
+  #removePeer(peer: Peer): void {
+    const s = this.#dp.shared;
+    s.peerSet(peer.id, P.active, 0);
+    this.#expireKeypairs(peer);
+    if (peer.handshake) this.#slots.free(KeypairSlots.slotOf(peer.handshake.localIndex));
+    peer.wipe();
+    this.#allowed.removePeer(peer.id);
+    this.#peers.delete(peer.publicKeyHex);
+    this.#byId[peer.id] = undefined;
+    this.#publishAllowedIps();
+  }
+
+  #expireKeypairs(peer: Peer): void {
+    for (const slot of [peer.current, peer.previous, peer.next]) this.#slots.free(slot);
+    peer.current = peer.previous = peer.next = -1;
+    this.#publishKeypairs(peer);
+  }
+
+  #publishKeypairs(peer: Peer): void {
+    const s = this.#dp.shared;
+    s.peerSet(peer.id, P.next, peer.next);
+    s.peerSet(peer.id, P.previous, peer.previous);
+    s.peerSet(peer.id, P.current, peer.current);
+  }
+
+  #publishAllowedIps(): void {
+    const entries = [...this.#peers.values()].flatMap((p) =>
+      this.#allowed.entriesFor(p.id).map((c) => ({ family: c.family, addr: c.addr, bits: c.bits, peer: p.id }))
+    );
+    this.#dp.shared.writeAllowedIps(entries);
+  }
+
+  #setEndpoint(peer: Peer, ep: Endpoint): void {
+    const len = encodeSockaddr(ep.ip, ep.port, this.#sendAddr, 0, !this.#bindAddress || this.#bindAddress.includes(":"));
+    this.#dp.shared.writeEndpoint(peer.id, this.#sendAddr, 0, len);
+    peer.endpoint = ep;
+  }
+
+  #endpointOf(peer: Peer): Endpoint | null {
+    const len = this.#dp.shared.readEndpoint(peer.id, this.#sendAddr, 0);
+    return len ? decodeSockaddr(this.#sendAddr, 0) : null;
+  }
+
+  // ---------------------------------------------------------------- handshakes
+
+  #send(peer: Peer, msg: Uint8Array): boolean {
+    const len = this.#dp.shared.readEndpoint(peer.id, this.#sendAddr, 0);
+    if (!len || this.#udpFd < 0) return false;
+    return sendTo(this.#udpFd, msg, 0, msg.length, this.#sendAddr, len) === msg.length;
+  }
+
+  #sendInitiation(peer: Peer, isRetry: boolean, force = false): void {
+    const now = this.#clock();
+    if (!this.#identity || !peer.staticStatic) return;
+    if (!isRetry) peer.timers.handshakeAttempts = 0;
+    if (!force && now - peer.lastSentHandshake < REKEY_TIMEOUT) return;
+    if (peer.handshake) this.#slots.free(KeypairSlots.slotOf(peer.handshake.localIndex));
+    peer.handshake = null;
+    const localIndex = this.#slots.reserve(peer.id);
+    if (localIndex < 0) {
+      this.#log.warn("no free keypair slot for a handshake");
+      return;
+    }
+    const { message, state } = createInitiation(this.suite, this.#identity, peer.keys(), localIndex, tai64n(now));
+    peer.cookies.addMacs(message);
+    peer.handshake = { state, localIndex, sentAt: now };
+    peer.lastSentHandshake = now;
+    peer.timers.handshakeInitiated(now);
+    if (this.#send(peer, message)) peer.timers.anyAuthenticatedPacketSent(now);
+  }
+
+  #sendKeepalive(peer: Peer): void {
+    this.#dp.shared.peerSet(peer.id, P.keepalivePending, 1);
+    this.#dp.wake();
+  }
+
+  #underLoad(): boolean {
+    const now = this.#clock();
+    if (Atomics.load(this.#dp.shared.header, H.pendingHandshakes) >= UNDER_LOAD_QUEUE) {
+      this.#lastUnderLoad = now;
+    }
+    return now - this.#lastUnderLoad < UNDER_LOAD_AFTER_TIME;
+  }
+
+  #onHandshakeNeeded(id: number): void {
+    const peer = this.#byId[id];
+    if (!peer) return;
+    if (peer.handshake && this.#clock() - peer.handshake.sentAt < REKEY_TIMEOUT) return;
+    this.#sendInitiation(peer, false);
+  }
+
+  #onHandshakeMessage(msg: Uint8Array, addr: Uint8Array): void {
+    if (this.#closed || !this.#checker || !this.#identity) return;
+    const type = msg[0];
+    if (type === 3) return this.#onCookieReply(msg);
+    if (!this.#checker.checkMac1(msg)) {
+      this.#event({ type: "handshake-failed", peer: null, reason: "invalid mac1" });
+      return;
+    }
+    const src = decodeSockaddr(addr, 0);
+    if (this.#underLoad()) {
+      const srcBytes = cookieSource(src);
+      if (!this.#checker.checkMac2(msg, srcBytes)) {
+        const sender = msg[4] | (msg[5] << 8) | (msg[6] << 16) | (msg[7] << 24);
+        const reply = this.#checker.createReply(msg, sender >>> 0, srcBytes);
+        if (this.#udpFd >= 0) sendTo(this.#udpFd, reply, 0, reply.length, addr, addr.length);
+        return;
+      }
+      if (!this.#limiter.allow(src.ip)) return;
+    }
+    if (type === 1) this.#onInitiation(msg, addr, src);
+    else if (type === 2) this.#onResponse(msg, addr, src);
+  }
+
+  #onInitiation(msg: Uint8Array, addr: Uint8Array, src: Endpoint): void {
+    const identity = this.#identity!;
+    const consumed = consumeInitiation(this.suite, identity, msg, (pub) => this.#peers.get(toHex(pub))?.keys() ?? null);
+    if (!consumed) {
+      this.#event({ type: "handshake-failed", peer: null, reason: "initiation did not authenticate" });
+      return;
+    }
+    const peer = this.#peers.get(toHex(consumed.remoteStatic));
+    if (!peer) return;
+    const now = this.#clock();
+    if (peer.lastTimestamp && !tai64nAfter(consumed.timestamp, peer.lastTimestamp)) {
+      this.#failed(peer, "replayed initiation (timestamp not newer)");
+      return;
+    }
+    if (now - peer.lastInitiationConsumed < HANDSHAKE_INITIATION_RATE) {
+      this.#failed(peer, "initiation flood guard");
+      return;
+    }
+    peer.lastTimestamp = consumed.timestamp;
+    peer.lastInitiationConsumed = now;
+    this.#dp.shared.writeEndpoint(peer.id, addr, 0, addr.length);
+    peer.endpoint = src;
+    const localIndex = this.#slots.reserve(peer.id);
+    if (localIndex < 0) return;
+    const { message, keys } = createResponse(this.suite, identity, peer.keys(), consumed, localIndex);
+    const slot = this.#slots.install(keys, peer.id);
+    // Responder: the new keypair waits in "next" until the initiator's first packet confirms it.
+    this.#slots.free(peer.next);
+    this.#slots.free(peer.previous);
+    peer.previous = -1;
+    peer.next = slot;
+    this.#publishKeypairs(peer);
+    peer.cookies.addMacs(message);
+    peer.lastHandshakeMs = now;
+    peer.handshakes++;
+    peer.timers.anyAuthenticatedPacketReceived(now);
+    peer.timers.sessionDerived(now);
+    if (this.#send(peer, message)) peer.timers.anyAuthenticatedPacketSent(now);
+    this.#event({ type: "handshake-completed", peer: peer.publicKeyHex, initiator: false, pskIndex: 0 });
+  }
+
+  #onResponse(msg: Uint8Array, addr: Uint8Array, src: Endpoint): void {
+    const receiver = (msg[8] | (msg[9] << 8) | (msg[10] << 16) | (msg[11] << 24)) >>> 0;
+    const peer = this.#peerByHandshakeIndex(receiver);
+    if (!peer || !peer.handshake) return;
+    const result = consumeResponse(this.suite, this.#identity!, peer.handshake.state, peer.keys(), msg, peer.extraPsks);
+    if (!result) {
+      this.#failed(peer, "response did not authenticate (PSK mismatch or corrupted)");
+      return;
+    }
+    const now = this.#clock();
+    peer.handshake.state.ephemeralPrivate.fill(0);
+    peer.handshake = null;
+    const slot = this.#slots.install(result.keys, peer.id);
+    // Initiator: the new keypair is current at once; the old current becomes previous.
+    if (peer.next >= 0) {
+      this.#slots.free(peer.previous);
+      this.#slots.free(peer.current);
+      peer.previous = peer.next;
+      peer.next = -1;
+    } else {
+      this.#slots.free(peer.previous);
+      peer.previous = peer.current;
+    }
+    peer.current = slot;
+    this.#publishKeypairs(peer);
+    this.#dp.shared.writeEndpoint(peer.id, addr, 0, addr.length);
+    peer.endpoint = src;
+    peer.lastHandshakeMs = now;
+    peer.handshakes++;
+    this.#dp.shared.peerSet(peer.id, P.needHandshake, 0);
+    peer.timers.anyAuthenticatedPacketReceived(now);
+    peer.timers.handshakeComplete(now);
+    peer.timers.sessionDerived(now);
+    this.#sendKeepalive(peer); // confirms the session; staged packets go first
+    this.#event({ type: "handshake-completed", peer: peer.publicKeyHex, initiator: true, pskIndex: result.pskUsed });
+  }
+
+  #onCookieReply(msg: Uint8Array): void {
+    const receiver = (msg[4] | (msg[5] << 8) | (msg[6] << 16) | (msg[7] << 24)) >>> 0;
+    const peer = this.#peerByHandshakeIndex(receiver);
+    if (peer) peer.cookies.consumeReply(msg);
+  }
+
+  #peerByHandshakeIndex(index: number): Peer | undefined {
+    if (!this.#slots.owns(index)) return undefined;
+    for (const p of this.#peers.values()) if (p.handshake && p.handshake.localIndex === index) return p;
+    return undefined;
+  }
+
+  #onConfirmed(id: number, slot: number): void {
+    const peer = this.#byId[id];
+    if (!peer || peer.next !== slot) return;
+    this.#slots.free(peer.previous);
+    peer.previous = peer.current;
+    peer.current = slot;
+    peer.next = -1;
+    this.#publishKeypairs(peer);
+    this.#dp.shared.peerSet(peer.id, P.needHandshake, 0);
+    this.#dp.wake();
+  }
+
+  #failed(peer: Peer, reason: string): void {
+    peer.handshakeFailures++;
+    this.#event({ type: "handshake-failed", peer: peer.publicKeyHex, reason });
+  }
+
+  #event(e: DeviceEvent): void {
+    if (e.type === "handshake-failed") this.#log.debug(`handshake failed: ${e.reason}`);
+    this.#opts.onEvent?.(e);
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  #onTick(): void {
+    const s = this.#dp.shared;
+    const now = this.#clock();
+    for (const peer of this.#peers.values()) {
+      const f = (field: number) => s.peerF64[s.pf(peer.id, field)];
+      const events: [number, () => void][] = [];
+      const seen = peer.seen;
+      const ds = f(PF.lastDataSent), dr = f(PF.lastDataReceived);
+      const as = f(PF.lastAuthSent), ar = f(PF.lastAuthReceived);
+      if (as > seen.authSent) events.push([as, () => peer.timers.anyAuthenticatedPacketSent(as)]);
+      if (ds > seen.dataSent) events.push([ds, () => peer.timers.dataSent(ds)]);
+      if (ar > seen.authReceived) events.push([ar, () => peer.timers.anyAuthenticatedPacketReceived(ar)]);
+      if (dr > seen.dataReceived) events.push([dr, () => peer.timers.dataReceived(dr)]);
+      seen.authSent = as;
+      seen.dataSent = ds;
+      seen.authReceived = ar;
+      seen.dataReceived = dr;
+      events.sort((a, b) => a[0] - b[0]);
+      for (const [, fire] of events) fire();
+      if (peer.timers.nextDeadline() > now) continue;
+      for (const action of peer.timers.poll(now)) {
+        switch (action) {
+          case "send-initiation":
+            this.#sendInitiation(peer, true);
+            break;
+          case "send-keepalive":
+            this.#sendKeepalive(peer);
+            break;
+          case "zero-keys":
+            this.#expireKeypairs(peer);
+            if (peer.handshake) this.#slots.free(KeypairSlots.slotOf(peer.handshake.localIndex));
+            peer.handshake = null;
+            break;
+          case "handshake-gave-up":
+            if (peer.handshake) this.#slots.free(KeypairSlots.slotOf(peer.handshake.localIndex));
+            peer.handshake = null;
+            s.peerSet(peer.id, P.needHandshake, 0);
+            break;
+        }
+      }
+    }
+    this.#limiter.gc();
+  }
+
+  #fatal(reason: string): void {
+    if (this.#closed) return;
+    this.#log.info(reason);
+    this.#opts.onFatal?.(reason);
+  }
+}
+
+/** The cookie's source bytes: IP (4 or 16 bytes) ‖ port (big-endian). */
+function cookieSource(ep: Endpoint): Uint8Array {
+  const v4 = ep.ip.match(/^(\d+)\.(\d+)\.(\d+)\.(\d+)$/);
+  if (v4) return Uint8Array.of(+v4[1], +v4[2], +v4[3], +v4[4], ep.port >> 8, ep.port & 0xff);
+  const enc = new TextEncoder().encode(ep.ip); // IPv6: any stable encoding of the address works
+  const out = new Uint8Array(enc.length + 2);
+  out.set(enc);
+  out[enc.length] = ep.port >> 8;
+  out[enc.length + 1] = ep.port & 0xff;
+  return out;
+}
+
