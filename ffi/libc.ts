@@ -301,6 +301,8 @@ export const EPERM = 1;
 export const ENOENT = 2;
 /** errno: interrupted system call. */
 export const EINTR = 4;
+/** errno: permission denied. */
+export const EACCES = 13;
 /** errno: try again (would block). */
 export const EAGAIN = 11;
 /** errno: device or resource busy. */

@@ -16,6 +16,7 @@ import {
   AF_UNSPEC,
   cString,
   EAGAIN,
+  EINTR,
   ENOBUFS,
   ENODEV,
   errno,
@@ -185,7 +186,7 @@ function request(op: string, type: number, flags: number, fixed: Uint8Array, att
       const n = libc.recvfrom(fd, buf, bufLen, MSG_DONTWAIT, null, null);
       if (n < 0) {
         const e = errno();
-        if (e === EAGAIN || e === 4) continue;
+        if (e === EAGAIN || e === EINTR) continue;
         throw new SysError(e, `${op}: recv(netlink)`);
       }
       for (let off = 0; off + 16 <= n;) {
@@ -411,7 +412,9 @@ export function listRoutes(name: string): string[] {
     if (r.type !== RTM.NEWROUTE) continue;
     const attrs = parseAttrs(r.body, 12);
     const tableAttr = attrs.get(RTA_TABLE);
-    const table = tableAttr ? new DataView(tableAttr.buffer, tableAttr.byteOffset, 4).getUint32(0, true) : r.body[4];
+    const table = tableAttr
+      ? new DataView(tableAttr.buffer, tableAttr.byteOffset, 4).getUint32(0, true)
+      : r.body[4];
     const oif = attrs.get(RTA_OIF);
     if (table !== RT_TABLE_MAIN || oif === undefined) continue;
     if (new DataView(oif.buffer, oif.byteOffset, 4).getUint32(0, true) !== index) continue;
@@ -487,7 +490,9 @@ export function watchLinkDeleted(
       for (let off = 0; off + 16 <= n;) {
         const len = dv.getUint32(off, true);
         if (len < 16 || off + len > n) break;
-        if (dv.getUint16(off + 4, true) === RTM.DELLINK && len >= 32 && dv.getInt32(off + 20, true) === index) {
+        if (
+          dv.getUint16(off + 4, true) === RTM.DELLINK && len >= 32 && dv.getInt32(off + 20, true) === index
+        ) {
           return fire();
         }
         off += align4(len);

@@ -7,11 +7,12 @@
 import {
   bigLen,
   cString,
+  EACCES,
   EBUSY,
   EEXIST,
   EINVAL,
-  ENOENT,
   ENODEV,
+  ENOENT,
   EPERM,
   errno,
   libc,
@@ -84,7 +85,7 @@ function attach(name: string, multiQueue: boolean, nonBlocking: boolean): TunHan
         `no TUN support: ${TUN_PATH} is missing; load the tun module (modprobe tun) / run the container with --device /dev/net/tun`,
       );
     }
-    if (e === EPERM || e === 13) {
+    if (e === EPERM || e === EACCES) {
       throw new SysError(e, `open(${TUN_PATH})`, `cannot open ${TUN_PATH}: needs root or CAP_NET_ADMIN`);
     }
     throw new SysError(e, `open(${TUN_PATH})`);

@@ -15,8 +15,8 @@
 import {
   addressAt,
   AF_INET,
-  bigLen,
   AF_INET6,
+  bigLen,
   EADDRINUSE,
   EPERM,
   errno,
@@ -24,13 +24,13 @@ import {
   IPV6_V6ONLY,
   libc,
   pointerAt,
-  SOCK_CLOEXEC,
-  SOCK_DGRAM,
-  SOCK_NONBLOCK,
   SO_RCVBUF,
   SO_RCVBUFFORCE,
   SO_SNDBUF,
   SO_SNDBUFFORCE,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
   SOL_SOCKET,
   SysError,
 } from "./libc.ts";
@@ -139,7 +139,13 @@ export function openUdp(port: number, opts: UdpOptions): UdpSocket {
  * carry a zone ("fe80::1%eth0" or "%3"). With `v4Mapped`, IPv4 is written as an IPv4-mapped
  * sockaddr_in6 (required for AF_INET6 / dual-stack sockets); otherwise as sockaddr_in.
  */
-export function encodeSockaddr(ip: string, port: number, out: Uint8Array, off: number, v4Mapped = false): number {
+export function encodeSockaddr(
+  ip: string,
+  port: number,
+  out: Uint8Array,
+  off: number,
+  v4Mapped = false,
+): number {
   let scope = 0;
   let text = ip;
   const pct = ip.indexOf("%");
@@ -302,8 +308,12 @@ export class MsgBatch {
 
   /** Allocates (or maps onto `sab` at `sabOffset`, a multiple of 8) a batch of `count` × `bufSize`. */
   constructor(count: number, bufSize: number, sab?: SharedArrayBuffer, sabOffset = 0) {
-    if (!Number.isInteger(count) || count < 1 || count > 1024) throw new Error("MsgBatch count must be 1..1024");
-    if (!Number.isInteger(bufSize) || bufSize < 1) throw new Error("MsgBatch bufSize must be a positive integer");
+    if (!Number.isInteger(count) || count < 1 || count > 1024) {
+      throw new Error("MsgBatch count must be 1..1024");
+    }
+    if (!Number.isInteger(bufSize) || bufSize < 1) {
+      throw new Error("MsgBatch bufSize must be a positive integer");
+    }
     const l = layout(count, bufSize);
     if (sab !== undefined && (sabOffset % 8 !== 0 || sabOffset + l.total > sab.byteLength)) {
       throw new Error(`MsgBatch needs ${l.total} bytes at an 8-aligned offset of the SharedArrayBuffer`);

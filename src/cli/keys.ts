@@ -24,7 +24,9 @@ export async function runPubkey(): Promise<number> {
   } catch {
     throw new CliError("pubkey: stdin is not a base64 key; pipe a key from `twofold keygen` or `wg genkey`");
   }
-  if (key.length !== 32) throw new CliError("pubkey: the key on stdin must be 32 bytes of base64 (44 characters)");
+  if (key.length !== 32) {
+    throw new CliError("pubkey: the key on stdin must be 32 bytes of base64 (44 characters)");
+  }
   console.log(encodeBase64(publicKey(key)));
   key.fill(0);
   return 0;

@@ -25,7 +25,9 @@ export const CIPHERS = ["chacha20-poly1305", "aes-256-gcm"] as const;
 const USAGE = "usage: twofold wg [-f|--foreground] [--cipher chacha20-poly1305|aes-256-gcm] IFNAME";
 
 /** Parses and validates the command line (throws CliError). */
-export function parseWgArgs(args: string[]): { foreground: boolean; cipher: typeof CIPHERS[number]; ifname: string } {
+export function parseWgArgs(
+  args: string[],
+): { foreground: boolean; cipher: typeof CIPHERS[number]; ifname: string } {
   let parsed;
   try {
     parsed = parseArgs({
@@ -183,9 +185,13 @@ async function runForeground(ifname: string, cipher: typeof CIPHERS[number]): Pr
     await stop("start-up failed", 2);
     throw e;
   }
-  for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, () => void stop(`received ${sig}`));
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(sig, () => void stop(`received ${sig}`));
+  }
   log.info(
-    `interface ${ifname} up: ${suite.construction}, AEAD ${suite.aead.name} (${aeadBackendInUse() ?? suite.aead.backend}), UAPI ${uapi!.path}`,
+    `interface ${ifname} up: ${suite.construction}, AEAD ${suite.aead.name} (${
+      aeadBackendInUse() ?? suite.aead.backend
+    }), UAPI ${uapi!.path}`,
   );
   return await finished;
 }

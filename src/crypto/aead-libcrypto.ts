@@ -8,19 +8,17 @@
  * @module
  */
 import {
-  addressOf,
   EVP_CTRL_AEAD_GET_TAG,
   EVP_CTRL_AEAD_SET_TAG,
   type Libcrypto,
   loadLibcrypto,
+  pointerAt,
 } from "../../ffi/libcrypto.ts";
 import { type Aead, type AeadKey, type AeadName, TAG_LEN, writeNonce } from "./aead.ts";
 import { registerNativeAead } from "./backend.ts";
 
 const KEY_LEN = 32;
 const NONCE_LEN = 12;
-/** Largest byte position reachable by the `>>> 0` address arithmetic of the data path. */
-const MAX_POSITION = 0xffffffff;
 
 /** The parts of one loaded library that the AEAD code uses. */
 interface Native {
@@ -147,14 +145,14 @@ class LibcryptoKey implements AeadKey {
   #encrypt: Deno.PointerObject | null;
   #decrypt: Deno.PointerObject | null;
   // Scratch lives in one explicit ArrayBuffer (off the JS heap, so its address is stable):
-  // [0,12) nonce, [16,20) int out-length, [32,64) sink for the (empty) Final output.
+  // [0,12) nonce, [16,20) int out-length, [32,48) tag, [48,64) sink for the (empty) Final output.
   #scratch = new ArrayBuffer(64);
   #nonce = new Uint8Array(this.#scratch, 0, NONCE_LEN);
-  #nonceAddr: bigint;
-  #outLenAddr: bigint;
-  #sinkAddr: bigint;
-  #lastBuffer: ArrayBufferLike | null = null;
-  #lastBase = 0n;
+  #tag = new Uint8Array(this.#scratch, 32, TAG_LEN);
+  #noncePtr: Deno.PointerObject;
+  #outLenPtr: Deno.PointerObject;
+  #tagPtr: Deno.PointerObject;
+  #sinkPtr: Deno.PointerObject;
 
   constructor(n: Native, name: AeadName, key: Uint8Array) {
     checkKey(key);
@@ -167,63 +165,50 @@ class LibcryptoKey implements AeadKey {
     n.freeLater.register(this, [enc, dec], this);
     mustSucceed(lib.EVP_EncryptInit_ex(enc, n.ciphers[name], null, key, null), "EncryptInit(key)");
     mustSucceed(lib.EVP_DecryptInit_ex(dec, n.ciphers[name], null, key, null), "DecryptInit(key)");
-    const base = addressOf(this.#scratch);
-    this.#nonceAddr = base;
-    this.#outLenAddr = base + 16n;
-    this.#sinkAddr = base + 32n;
-  }
-
-  /** Base address of `buffer`, cached for the last buffer seen (ring buffers repeat). */
-  #baseOf(buffer: ArrayBufferLike): bigint {
-    if (buffer !== this.#lastBuffer) {
-      this.#lastBase = addressOf(buffer);
-      this.#lastBuffer = buffer;
-    }
-    return this.#lastBase;
+    this.#noncePtr = pointerAt(this.#scratch, 0);
+    this.#outLenPtr = pointerAt(this.#scratch, 16);
+    this.#tagPtr = pointerAt(this.#scratch, 32);
+    this.#sinkPtr = pointerAt(this.#scratch, 48);
   }
 
   sealInPlace(counter: number, buf: Uint8Array, off: number, len: number): void {
     const ctx = this.#encrypt;
     if (ctx === null) throw new Error("AEAD key used after free()");
-    const tagPos = buf.byteOffset + off + len;
     if (
       !Number.isInteger(off) || !Number.isInteger(len) || off < 0 || len < 0 ||
-      off + len + TAG_LEN > buf.length || tagPos + TAG_LEN > MAX_POSITION
+      off + len + TAG_LEN > buf.length
     ) throw new RangeError("sealInPlace: range outside the buffer");
     writeNonce(this.#nonce, counter);
     const { lib } = this.#native;
-    const base = this.#baseOf(buf.buffer);
-    const data = base + BigInt((buf.byteOffset + off) >>> 0);
-    const tag = base + BigInt(tagPos >>> 0);
+    const data = pointerAt(buf.buffer, buf.byteOffset + off);
     if (
-      lib.EVP_EncryptInit_ex_addr(ctx, null, null, null, this.#nonceAddr) !== 1 ||
-      lib.EVP_EncryptUpdate_addr(ctx, data, this.#outLenAddr, data, len) !== 1 ||
-      lib.EVP_EncryptFinal_ex_addr(ctx, this.#sinkAddr, this.#outLenAddr) !== 1 ||
-      lib.EVP_CIPHER_CTX_ctrl_addr(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_LEN, tag) !== 1
+      lib.EVP_EncryptInit_ex_ptr(ctx, null, null, null, this.#noncePtr) !== 1 ||
+      lib.EVP_EncryptUpdate_ptr(ctx, data, this.#outLenPtr, data, len) !== 1 ||
+      lib.EVP_EncryptFinal_ex_ptr(ctx, this.#sinkPtr, this.#outLenPtr) !== 1 ||
+      lib.EVP_CIPHER_CTX_ctrl_ptr(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_LEN, this.#tagPtr) !== 1
     ) throw new Error("libcrypto seal failed");
+    buf.set(this.#tag, off + len);
   }
 
   openInPlace(counter: number, buf: Uint8Array, off: number, len: number): boolean {
     const ctx = this.#decrypt;
     if (ctx === null) throw new Error("AEAD key used after free()");
     if (len < TAG_LEN) return false;
+    if (!Number.isInteger(off) || !Number.isInteger(len) || off < 0 || off + len > buf.length) {
+      throw new RangeError("openInPlace: range outside the buffer");
+    }
     const bodyLen = len - TAG_LEN;
-    const tagPos = buf.byteOffset + off + bodyLen;
-    if (
-      !Number.isInteger(off) || !Number.isInteger(len) || off < 0 || off + len > buf.length ||
-      tagPos + TAG_LEN > MAX_POSITION
-    ) throw new RangeError("openInPlace: range outside the buffer");
+    const tag = this.#tag;
+    for (let i = 0, p = off + bodyLen; i < TAG_LEN; i++) tag[i] = buf[p + i];
     writeNonce(this.#nonce, counter);
     const { lib } = this.#native;
-    const base = this.#baseOf(buf.buffer);
-    const data = base + BigInt((buf.byteOffset + off) >>> 0);
-    const tag = base + BigInt(tagPos >>> 0);
+    const data = pointerAt(buf.buffer, buf.byteOffset + off);
     if (
-      lib.EVP_DecryptInit_ex_addr(ctx, null, null, null, this.#nonceAddr) !== 1 ||
-      lib.EVP_CIPHER_CTX_ctrl_addr(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LEN, tag) !== 1 ||
-      lib.EVP_DecryptUpdate_addr(ctx, data, this.#outLenAddr, data, bodyLen) !== 1
+      lib.EVP_DecryptInit_ex_ptr(ctx, null, null, null, this.#noncePtr) !== 1 ||
+      lib.EVP_CIPHER_CTX_ctrl_ptr(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LEN, this.#tagPtr) !== 1 ||
+      lib.EVP_DecryptUpdate_ptr(ctx, data, this.#outLenPtr, data, bodyLen) !== 1
     ) throw new Error("libcrypto open failed");
-    if (lib.EVP_DecryptFinal_ex_addr(ctx, this.#sinkAddr, this.#outLenAddr) > 0) return true;
+    if (lib.EVP_DecryptFinal_ex_ptr(ctx, this.#sinkPtr, this.#outLenPtr) > 0) return true;
     // Authentication failed: the decrypted bytes are unauthenticated; do not leave them behind.
     buf.fill(0, off, off + bodyLen);
     lib.ERR_clear_error();
@@ -237,8 +222,7 @@ class LibcryptoKey implements AeadKey {
     if (this.#encrypt) lib.EVP_CIPHER_CTX_free(this.#encrypt);
     if (this.#decrypt) lib.EVP_CIPHER_CTX_free(this.#decrypt);
     this.#encrypt = this.#decrypt = null;
-    this.#nonce.fill(0);
-    this.#lastBuffer = null;
+    new Uint8Array(this.#scratch).fill(0);
   }
 }
 

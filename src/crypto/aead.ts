@@ -49,7 +49,11 @@ export interface Aead {
 
 /** Writes WireGuard's nonce `0^4 ‖ LE64(counter)` into `nonce` (12 bytes). */
 export function writeNonce(nonce: Uint8Array, counter: number): void {
-  nonce[0] = nonce[1] = nonce[2] = nonce[3] = 0;
+  nonce[0] =
+    nonce[1] =
+    nonce[2] =
+    nonce[3] =
+      0;
   const lo = counter >>> 0;
   const hi = Math.floor(counter / 4294967296) >>> 0;
   nonce[4] = lo & 0xff;

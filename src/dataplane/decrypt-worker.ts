@@ -83,7 +83,9 @@ function run(init: WorkerInit): void {
     }
     const peer = shared.kpGet(slot, K.peer);
     const alen = batch.addrLens[i];
-    if (!shared.endpointEquals(peer, batch.addrs[i], 0, alen)) shared.writeEndpoint(peer, batch.addrs[i], 0, alen);
+    if (!shared.endpointEquals(peer, batch.addrs[i], 0, alen)) {
+      shared.writeEndpoint(peer, batch.addrs[i], 0, alen);
+    }
     if (shared.peerGet(peer, P.next) === slot && shared.kpGet(slot, K.confirmPosted) === 0) {
       shared.kpSet(slot, K.confirmPosted, 1);
       self.postMessage({ t: "confirm", peer, slot });
@@ -153,7 +155,9 @@ function run(init: WorkerInit): void {
     const v = Atomics.load(shared.header, H.allowedIpsVersion);
     if (v !== allowedVersion) {
       allowed.clear();
-      for (const e of shared.readAllowedIps()) allowed.insert({ family: e.family, addr: e.addr, bits: e.bits }, e.peer);
+      for (const e of shared.readAllowedIps()) {
+        allowed.insert({ family: e.family, addr: e.addr, bits: e.bits }, e.peer);
+      }
       allowedVersion = v;
     }
     if (r <= 0 || udpFd < 0) continue;

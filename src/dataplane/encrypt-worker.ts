@@ -212,7 +212,9 @@ function run(init: WorkerInit): void {
     const v = Atomics.load(shared.header, H.allowedIpsVersion);
     if (v !== allowedVersion) {
       allowed.clear();
-      for (const e of shared.readAllowedIps()) allowed.insert({ family: e.family, addr: e.addr, bits: e.bits }, e.peer);
+      for (const e of shared.readAllowedIps()) {
+        allowed.insert({ family: e.family, addr: e.addr, bits: e.bits }, e.peer);
+      }
       allowedVersion = v;
     }
     if (r <= 0) {
@@ -254,7 +256,9 @@ function run(init: WorkerInit): void {
         continue;
       }
       if (!seal(n, peer, len, now)) {
-        if (shared.peerGet(peer, P.current) < 0 || shared.kpGet(shared.peerGet(peer, P.current), K.state) !== 1) {
+        if (
+          shared.peerGet(peer, P.current) < 0 || shared.kpGet(shared.peerGet(peer, P.current), K.state) !== 1
+        ) {
           stage(peer, buf, len);
         }
         continue;

@@ -22,11 +22,37 @@ export interface Cidr {
 /** Peer id returned by lookups that match nothing. */
 export const NO_PEER: number = -1;
 
-/** One trie node. */
+/** Mask selecting the first `bits` bits (clamped to 0..32) of a 32-bit word, as an int32. */
+function wordMask(bits: number): number {
+  if (bits <= 0) return 0;
+  if (bits >= 32) return -1;
+  return -1 << (32 - bits);
+}
+
+/** Big-endian 32-bit word `i` of `bytes[off..]`, as an int32. */
+function wordAt(bytes: Uint8Array, off: number, i: number): number {
+  const o = off + 4 * i;
+  return (bytes[o] << 24) | (bytes[o + 1] << 16) | (bytes[o + 2] << 8) | bytes[o + 3];
+}
+
+/**
+ * One trie node. Besides the byte key used by updates, it keeps the prefix as four 32-bit words and
+ * masks so a lookup compares a whole prefix with a few integer operations.
+ */
 class TrieNode {
   /** Child taken when the bit right after this prefix is 0 / 1. */
   zero: TrieNode | null = null;
   one: TrieNode | null = null;
+  /** Prefix as big-endian int32 words (w1..w3 are 0 for IPv4). */
+  readonly w0: number;
+  readonly w1: number;
+  readonly w2: number;
+  readonly w3: number;
+  /** Per-word masks of the prefix bits (0 for words past the prefix). */
+  readonly m0: number;
+  readonly m1: number;
+  readonly m2: number;
+  readonly m3: number;
   constructor(
     /** Masked prefix bytes (full address length). */
     readonly key: Uint8Array,
@@ -34,7 +60,17 @@ class TrieNode {
     readonly bits: number,
     /** Owning peer, or NO_PEER for a branching node. */
     public peer: number,
-  ) {}
+  ) {
+    const words = key.length >>> 2;
+    this.w0 = wordAt(key, 0, 0);
+    this.w1 = words > 1 ? wordAt(key, 0, 1) : 0;
+    this.w2 = words > 2 ? wordAt(key, 0, 2) : 0;
+    this.w3 = words > 3 ? wordAt(key, 0, 3) : 0;
+    this.m0 = wordMask(bits);
+    this.m1 = wordMask(bits - 32);
+    this.m2 = wordMask(bits - 64);
+    this.m3 = wordMask(bits - 96);
+  }
 }
 
 /** Returns bit `i` (0 = most significant bit of byte 0) of `bytes[off..]`. */
@@ -204,20 +240,31 @@ export class AllowedIps {
   lookup(buf: Uint8Array, off: number, family: 4 | 6): number {
     let node: TrieNode | null;
     let maxBits: number;
+    let a0: number, a1 = 0, a2 = 0, a3 = 0;
     if (family === 4) {
+      if (!(off >= 0 && off + 4 <= buf.length)) return NO_PEER;
       node = this.#root4;
       maxBits = 32;
+      a0 = wordAt(buf, off, 0);
     } else {
+      if (!(off >= 0 && off + 16 <= buf.length)) return NO_PEER;
       node = this.#root6;
       maxBits = 128;
+      a0 = wordAt(buf, off, 0);
+      a1 = wordAt(buf, off, 1);
+      a2 = wordAt(buf, off, 2);
+      a3 = wordAt(buf, off, 3);
     }
-    if (!(off >= 0 && off + (maxBits >>> 3) <= buf.length)) return NO_PEER;
     let best = NO_PEER;
     while (node !== null) {
-      if (!prefixMatches(node, buf, off)) break;
+      const differs = ((a0 ^ node.w0) & node.m0) | ((a1 ^ node.w1) & node.m1) |
+        ((a2 ^ node.w2) & node.m2) | ((a3 ^ node.w3) & node.m3);
+      if (differs !== 0) break;
       if (node.peer !== NO_PEER) best = node.peer;
-      if (node.bits === maxBits) break;
-      node = bitAt(buf, off, node.bits) === 0 ? node.zero : node.one;
+      const b = node.bits;
+      if (b === maxBits) break;
+      const word = b < 64 ? (b < 32 ? a0 : a1) : (b < 96 ? a2 : a3);
+      node = ((word >>> (31 - (b & 31))) & 1) === 0 ? node.zero : node.one;
     }
     return best;
   }

@@ -17,9 +17,9 @@ import {
   CookieReplyOffsetCookie,
   CookieReplyOffsetNonce,
   CookieReplyOffsetReceiver,
-  MAC_LEN,
   mac1Offset,
   mac2Offset,
+  MAC_LEN,
   MessageCookieReplySize,
   MessageCookieReplyType,
   messageType,
@@ -69,7 +69,11 @@ export class CookieChecker {
   #secretSetAt = Number.NEGATIVE_INFINITY;
 
   /** A checker for messages addressed to the owner of `localPublic`. */
-  constructor(localPublic: Uint8Array, clock: () => number, random: (n: number) => Uint8Array = defaultRandom) {
+  constructor(
+    localPublic: Uint8Array,
+    clock: () => number,
+    random: (n: number) => Uint8Array = defaultRandom,
+  ) {
     this.#mac1Key = mac1Key(localPublic);
     this.#cookieKey = cookieKey(localPublic);
     this.#clock = clock;

@@ -173,7 +173,12 @@ export class Device implements UapiDevice {
         allowedIps: this.#allowed.entriesFor(p.id).map(formatCidr),
       };
     });
-    return { privateKey: this.#identity?.privateKey ?? null, listenPort: this.#listenPort, fwmark: this.#fwmark, peers };
+    return {
+      privateKey: this.#identity?.privateKey ?? null,
+      listenPort: this.#listenPort,
+      fwmark: this.#fwmark,
+      peers,
+    };
   }
 
   /** Applies a parsed UAPI set request; returns 0 or a negative errno. */
@@ -188,7 +193,7 @@ export class Device implements UapiDevice {
     }
     if (req.fwmark !== undefined) this.#fwmark = req.fwmark;
     if (req.privateKey !== undefined) this.#setPrivateKey(req.privateKey);
-    if (req.replacePeers) for (const p of [...this.#peers.values()]) this.#removePeer(p);
+    if (req.replacePeers) { for (const p of [...this.#peers.values()]) this.#removePeer(p); }
     let routesChanged = req.replacePeers;
     for (const change of req.peers) {
       const hex = toHex(change.publicKey);
@@ -305,7 +310,16 @@ export class Device implements UapiDevice {
     this.#peers.set(peer.publicKeyHex, peer);
     this.#byId[id] = peer;
     const s = this.#dp.shared;
-    for (const f of [PF.txBytes, PF.rxBytes, PF.lastDataSent, PF.lastDataReceived, PF.lastAuthSent, PF.lastAuthReceived]) {
+    for (
+      const f of [
+        PF.txBytes,
+        PF.rxBytes,
+        PF.lastDataSent,
+        PF.lastDataReceived,
+        PF.lastAuthSent,
+        PF.lastAuthReceived,
+      ]
+    ) {
       s.peerF64[s.pf(id, f)] = 0;
     }
     s.peerSet(id, P.needHandshake, 0);
@@ -342,13 +356,24 @@ export class Device implements UapiDevice {
 
   #publishAllowedIps(): void {
     const entries = [...this.#peers.values()].flatMap((p) =>
-      this.#allowed.entriesFor(p.id).map((c) => ({ family: c.family, addr: c.addr, bits: c.bits, peer: p.id }))
+      this.#allowed.entriesFor(p.id).map((c) => ({
+        family: c.family,
+        addr: c.addr,
+        bits: c.bits,
+        peer: p.id,
+      }))
     );
     this.#dp.shared.writeAllowedIps(entries);
   }
 
   #setEndpoint(peer: Peer, ep: Endpoint): void {
-    const len = encodeSockaddr(ep.ip, ep.port, this.#sendAddr, 0, !this.#bindAddress || this.#bindAddress.includes(":"));
+    const len = encodeSockaddr(
+      ep.ip,
+      ep.port,
+      this.#sendAddr,
+      0,
+      !this.#bindAddress || this.#bindAddress.includes(":"),
+    );
     this.#dp.shared.writeEndpoint(peer.id, this.#sendAddr, 0, len);
     peer.endpoint = ep;
   }
@@ -378,7 +403,13 @@ export class Device implements UapiDevice {
       this.#log.warn("no free keypair slot for a handshake");
       return;
     }
-    const { message, state } = createInitiation(this.suite, this.#identity, peer.keys(), localIndex, tai64n(now));
+    const { message, state } = createInitiation(
+      this.suite,
+      this.#identity,
+      peer.keys(),
+      localIndex,
+      tai64n(now),
+    );
     peer.cookies.addMacs(message);
     peer.handshake = { state, localIndex, sentAt: now };
     peer.lastSentHandshake = now;
@@ -431,7 +462,12 @@ export class Device implements UapiDevice {
 
   #onInitiation(msg: Uint8Array, addr: Uint8Array, src: Endpoint): void {
     const identity = this.#identity!;
-    const consumed = consumeInitiation(this.suite, identity, msg, (pub) => this.#peers.get(toHex(pub))?.keys() ?? null);
+    const consumed = consumeInitiation(
+      this.suite,
+      identity,
+      msg,
+      (pub) => this.#peers.get(toHex(pub))?.keys() ?? null,
+    );
     if (!consumed) {
       this.#event({ type: "handshake-failed", peer: null, reason: "initiation did not authenticate" });
       return;
@@ -474,7 +510,14 @@ export class Device implements UapiDevice {
     const receiver = (msg[8] | (msg[9] << 8) | (msg[10] << 16) | (msg[11] << 24)) >>> 0;
     const peer = this.#peerByHandshakeIndex(receiver);
     if (!peer || !peer.handshake) return;
-    const result = consumeResponse(this.suite, this.#identity!, peer.handshake.state, peer.keys(), msg, peer.extraPsks);
+    const result = consumeResponse(
+      this.suite,
+      this.#identity!,
+      peer.handshake.state,
+      peer.keys(),
+      msg,
+      peer.extraPsks,
+    );
     if (!result) {
       this.#failed(peer, "response did not authenticate (PSK mismatch or corrupted)");
       return;
@@ -504,7 +547,12 @@ export class Device implements UapiDevice {
     peer.timers.handshakeComplete(now);
     peer.timers.sessionDerived(now);
     this.#sendKeepalive(peer); // confirms the session; staged packets go first
-    this.#event({ type: "handshake-completed", peer: peer.publicKeyHex, initiator: true, pskIndex: result.pskUsed });
+    this.#event({
+      type: "handshake-completed",
+      peer: peer.publicKeyHex,
+      initiator: true,
+      pskIndex: result.pskUsed,
+    });
   }
 
   #onCookieReply(msg: Uint8Array): void {
@@ -605,4 +653,3 @@ function cookieSource(ep: Endpoint): Uint8Array {
   out[enc.length + 1] = ep.port & 0xff;
   return out;
 }
-

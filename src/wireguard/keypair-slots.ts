@@ -34,7 +34,7 @@ export class KeypairSlots {
     for (let slot = 0; slot < MAX_KEYPAIRS; slot++) {
       if (this.#inUse[slot] || now - this.#freedAt[slot] < SLOT_QUARANTINE_MS) continue;
       this.#inUse[slot] = 1;
-      const index = (((this.#random() << SLOT_BITS) | slot) >>> 0);
+      const index = ((this.#random() << SLOT_BITS) | slot) >>> 0;
       const s = this.#shared;
       s.kpSet(slot, K.state, SlotState.reserved);
       s.kpSet(slot, K.peer, peer);

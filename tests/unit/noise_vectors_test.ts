@@ -9,7 +9,13 @@ import { getAead } from "../../src/crypto/backend.ts";
 import { CipherState, IKpsk2Handshake } from "../../src/noise/handshake-state.ts";
 import { aesSuite, chachaSuite, IDENTIFIER } from "../../src/noise/suite.ts";
 import { publicKey } from "../../src/crypto/x25519.ts";
-import { consumeInitiation, consumeResponse, createInitiation, createResponse, precomputeStaticStatic } from "../../src/wireguard/noise-protocol.ts";
+import {
+  consumeInitiation,
+  consumeResponse,
+  createInitiation,
+  createResponse,
+  precomputeStaticStatic,
+} from "../../src/wireguard/noise-protocol.ts";
 import { tai64n } from "../../src/wireguard/tai64n.ts";
 
 interface Vector {
@@ -182,14 +188,20 @@ Deno.test("Noise IKpsk2 core reproduces the cacophony vectors", async (t) => {
 Deno.test("suite initial values", async (t) => {
   await t.step("wg suite Ci/Hi match protocols.md §5.1", () => {
     const s = chachaSuite();
-    assert.equal(toHex(s.initialChainKey), "60e26daef327efc02ec335e2a025d2d016eb4206f87277f52d38d1988b78cd36");
+    assert.equal(
+      toHex(s.initialChainKey),
+      "60e26daef327efc02ec335e2a025d2d016eb4206f87277f52d38d1988b78cd36",
+    );
     assert.equal(toHex(s.initialHash), "2211b361081ac566691243db458ad5322d9c6c662293e8b70ee19c65ba079ef3");
     assert.equal(s.aead.name, "chacha20-poly1305");
     assert.equal(s.name, "wg");
   });
   await t.step("aes suite Ci matches §5.7 and Hi = HASH(Ci ‖ IDENTIFIER)", () => {
     const s = aesSuite();
-    assert.equal(toHex(s.initialChainKey), "efcbbfa70d80ee23dcf7edf43fb988de6dea88fe25feac3851bb4b2b0d09d3b2");
+    assert.equal(
+      toHex(s.initialChainKey),
+      "efcbbfa70d80ee23dcf7edf43fb988de6dea88fe25feac3851bb4b2b0d09d3b2",
+    );
     const expectedHi = blake2s
       .create({ dkLen: 32 })
       .update(s.initialChainKey)

@@ -89,7 +89,13 @@ for (const suite of [chachaSuite(), aesSuite()]) {
       assert.equal(consumed.senderIndex, 0x11223344);
       assert.deepEqual(consumed.timestamp, ts);
 
-      const { message: resp, keys: bobKeys } = createResponse(suite, p.bob, p.bobSeesAlice, consumed, 0xaabbccdd);
+      const { message: resp, keys: bobKeys } = createResponse(
+        suite,
+        p.bob,
+        p.bobSeesAlice,
+        consumed,
+        0xaabbccdd,
+      );
       assert.equal(resp.length, MessageResponseSize);
       assert.equal(messageType(resp, resp.length), 2);
       assert.equal(responseReceiverIndex(resp), 0x11223344);
@@ -125,16 +131,19 @@ for (const suite of [chachaSuite(), aesSuite()]) {
       assert.notDeepEqual(run(), run());
     });
 
-    await t.step("wrong PSK: initiation still consumed (PSK enters only at the response), response rejected", () => {
-      const p = pair(randomPsk(), randomPsk());
-      const { message, state } = createInitiation(suite, p.alice, p.aliceSeesBob, 5, tai64n(1000));
-      const consumed = consumeInitiation(suite, p.bob, message, () => p.bobSeesAlice);
-      assert.ok(consumed, "IKpsk2: the first message does not depend on the PSK");
-      const { message: resp } = createResponse(suite, p.bob, p.bobSeesAlice, consumed, 6);
-      const before = structuredClone(state);
-      assert.equal(consumeResponse(suite, p.alice, state, p.aliceSeesBob, resp), null);
-      assert.deepEqual(state, before, "failed consume leaves the state untouched");
-    });
+    await t.step(
+      "wrong PSK: initiation still consumed (PSK enters only at the response), response rejected",
+      () => {
+        const p = pair(randomPsk(), randomPsk());
+        const { message, state } = createInitiation(suite, p.alice, p.aliceSeesBob, 5, tai64n(1000));
+        const consumed = consumeInitiation(suite, p.bob, message, () => p.bobSeesAlice);
+        assert.ok(consumed, "IKpsk2: the first message does not depend on the PSK");
+        const { message: resp } = createResponse(suite, p.bob, p.bobSeesAlice, consumed, 6);
+        const before = structuredClone(state);
+        assert.equal(consumeResponse(suite, p.alice, state, p.aliceSeesBob, resp), null);
+        assert.deepEqual(state, before, "failed consume leaves the state untouched");
+      },
+    );
 
     await t.step("extraPsks: a response made with the previous PSK is accepted and reported", () => {
       const previous = randomPsk();
@@ -166,7 +175,10 @@ for (const suite of [chachaSuite(), aesSuite()]) {
       const { message } = createInitiation(suite, p.alice, p.aliceSeesBob, 5, tai64n(1000));
       assert.equal(consumeInitiation(suite, p.bob, message, () => null), null);
       const carol = identity();
-      assert.equal(consumeInitiation(suite, carol, message, () => peerKeys(carol, p.alice, randomPsk())), null);
+      assert.equal(
+        consumeInitiation(suite, carol, message, () => peerKeys(carol, p.alice, randomPsk())),
+        null,
+      );
       assert.equal(
         consumeInitiation(suite, p.bob, message, () => ({ ...p.bobSeesAlice, staticStatic: null })),
         null,
