@@ -19,15 +19,15 @@
  * Everything it starts is stopped by PID and both namespaces are deleted, also on SIGINT/SIGTERM.
  * @module
  */
-import { findBinary, requireBinary, requireRoot, requireTun } from "../tests/helpers/prereq.ts";
-import { type Netns, type Proc, Topology, vethPair } from "../tests/helpers/netns.ts";
+import { findBinary, requireBinary, requireRoot, requireTun } from "../src/lab/prereq.ts";
+import { type Netns, type Proc, Topology, vethPair } from "../src/lab/netns.ts";
 import {
   genKeyPair,
   genPresharedKey,
   startWgDevice,
   WIREGUARD_GO_COMMAND,
-} from "../tests/helpers/wg_device.ts";
-import { iperf3Run, median, ping, type PingResult, rssKb, waitForPing } from "../tests/helpers/measure.ts";
+} from "../src/lab/wg_device.ts";
+import { iperf3Run, median, ping, type PingResult, rssKb, waitForPing } from "../src/lab/measure.ts";
 
 /** A userspace WireGuard implementation with the `wireguard-go -f IFNAME` contract. */
 export interface Implementation {

@@ -77,6 +77,8 @@ let loaded: Libcrypto | null | undefined;
 export function loadLibcrypto(): Libcrypto | null {
   if (loaded !== undefined) return loaded;
   loaded = null;
+  // Without --allow-ffi there is nothing to load; checking first also avoids a permission prompt.
+  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
   for (const path of LIBCRYPTO_CANDIDATES) {
     try {
       loaded = Deno.dlopen(path, LIBCRYPTO_SYMBOLS).symbols;

@@ -95,7 +95,9 @@ export function libcryptoSealWithNonce(
   try {
     mustSucceed(lib.EVP_EncryptInit_ex(ctx, ciphers[name], null, key, nonce), "EncryptInit");
     if (ad.length > 0) mustSucceed(lib.EVP_EncryptUpdate(ctx, null, outLen, ad, ad.length), "AD update");
-    if (body.length > 0) mustSucceed(lib.EVP_EncryptUpdate(ctx, body, outLen, body, body.length), "EncryptUpdate");
+    if (body.length > 0) {
+      mustSucceed(lib.EVP_EncryptUpdate(ctx, body, outLen, body, body.length), "EncryptUpdate");
+    }
     mustSucceed(lib.EVP_EncryptFinal_ex(ctx, tag, outLen), "EncryptFinal");
     mustSucceed(lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_LEN, tag), "get tag");
     return out;
