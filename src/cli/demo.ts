@@ -39,7 +39,9 @@ export async function runDemo(args: string[]): Promise<number> {
   } catch (e) {
     throw new CliError(`${(e as Error).message}\nusage: twofold demo`);
   }
-  if (parsed.values.help) throw new CliError("usage: twofold demo   (as root; builds and removes its own namespaces)", 0);
+  if (parsed.values.help) {
+    throw new CliError("usage: twofold demo   (as root; builds and removes its own namespaces)", 0);
+  }
   for (const reason of [requireRoot(), requireTun(), requireBinary("ip")]) {
     if (reason) throw new CliError(`demo: ${reason}`);
   }
@@ -81,8 +83,12 @@ export async function runDemo(args: string[]): Promise<number> {
     say("  3. both sides configured over their UAPI sockets (the same protocol `wg` speaks), with a PSK");
     const ab = await ping(a.ns, b.wgIp, { count: 5, interval: 0.2, timeoutS: 3 });
     const ba = await ping(b.ns, a.wgIp, { count: 5, interval: 0.2, timeoutS: 3 });
-    say(`  4. ping twofold -> ${b.impl}: ${ab.received}/${ab.sent} replies, avg ${ab.rttAvgMs.toFixed(2)} ms`);
-    say(`     ping ${b.impl} -> twofold: ${ba.received}/${ba.sent} replies, avg ${ba.rttAvgMs.toFixed(2)} ms`);
+    say(
+      `  4. ping twofold -> ${b.impl}: ${ab.received}/${ab.sent} replies, avg ${ab.rttAvgMs.toFixed(2)} ms`,
+    );
+    say(
+      `     ping ${b.impl} -> twofold: ${ba.received}/${ba.sent} replies, avg ${ba.rttAvgMs.toFixed(2)} ms`,
+    );
     const show = await uapiGet(`${a.ns.runDir}/wg0.sock`);
     const get = (k: string) => show.pairs.find(([key]) => key === k)?.[1] ?? "-";
     say("  5. `wg show wg0` on the twofold side (read through its UAPI socket):");
@@ -90,7 +96,9 @@ export async function runDemo(args: string[]): Promise<number> {
     say(`       peer endpoint:  ${get("endpoint")}`);
     say(`       allowed ips:    ${get("allowed_ip")}`);
     const hs = Number(get("last_handshake_time_sec"));
-    say(`       last handshake: ${hs ? `${Math.max(0, Math.round(Date.now() / 1000 - hs))} s ago` : "never"}`);
+    say(
+      `       last handshake: ${hs ? `${Math.max(0, Math.round(Date.now() / 1000 - hs))} s ago` : "never"}`,
+    );
     say(`       transfer:       ${get("rx_bytes")} B received, ${get("tx_bytes")} B sent`);
     const ok = ab.received > 0 && ba.received > 0 && hs > 0;
     say("");
@@ -105,7 +113,11 @@ export async function runDemo(args: string[]): Promise<number> {
     Deno.removeSignalListener("SIGTERM", onSignal);
     if (!interrupted) {
       await topo.cleanup();
-      say(`cleaned up: namespaces and processes removed (${((Date.now() - started) / 1000).toFixed(1)} s in all)`);
+      say(
+        `cleaned up: namespaces and processes removed (${
+          ((Date.now() - started) / 1000).toFixed(1)
+        } s in all)`,
+      );
     }
   }
 }
@@ -124,7 +136,9 @@ async function startSide(self: Side, peer: Side, psk: Uint8Array): Promise<void>
       return false;
     }
   }, 15_000);
-  if (!up || proc.exited) throw new CliError(`${self.impl} did not start in ${self.ns.name}:\n${proc.output()}`, 1);
+  if (!up || proc.exited) {
+    throw new CliError(`${self.impl} did not start in ${self.ns.name}:\n${proc.output()}`, 1);
+  }
   const errno = await uapiSet(sock, [
     `private_key=${toHex(self.privateKey)}`,
     "listen_port=51820",

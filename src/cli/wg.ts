@@ -135,6 +135,7 @@ function concat(chunks: Uint8Array[]): Uint8Array {
 async function runForeground(ifname: string, cipher: typeof CIPHERS[number]): Promise<number> {
   const log = logger(ifname);
   const suite = suiteForCipher(cipher);
+  await refuseLiveDaemon(ifname);
   let tun;
   try {
     tun = openTun(ifname, { nonBlocking: true });
@@ -202,4 +203,18 @@ function safeMtu(ifname: string): number {
   } catch {
     return DEFAULT_MTU;
   }
+}
+
+/** Refuses to start when a live daemon already answers on the interface's UAPI socket. */
+async function refuseLiveDaemon(ifname: string): Promise<void> {
+  const path = `/var/run/wireguard/${ifname}.sock`;
+  try {
+    const conn = await Deno.connect({ transport: "unix", path });
+    conn.close();
+  } catch {
+    return; // no socket, or a stale one (the UAPI server removes it)
+  }
+  throw new CliError(
+    `interface ${ifname} already has a running daemon (socket ${path}); stop it or pick another name`,
+  );
 }

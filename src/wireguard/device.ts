@@ -16,8 +16,8 @@ import { closeQuietly, SysError } from "../../ffi/libc.ts";
 import { decodeSockaddr, encodeSockaddr, openUdp, sendTo } from "../../ffi/udp.ts";
 import type { Logger } from "../log.ts";
 import type { UapiDevice, UapiDeviceSnapshot, UapiSetRequest } from "../uapi/types.ts";
-import { AllowedIps, formatCidr, parseCidr } from "./allowedips.ts";
-import { CookieChecker } from "./cookie.ts";
+import { AllowedIps, formatCidr, parseCidr, parseIp } from "./allowedips.ts";
+import { HandshakeAdmission } from "./admission.ts";
 import { KeypairSlots } from "./keypair-slots.ts";
 import {
   consumeInitiation,
@@ -27,12 +27,9 @@ import {
   type StaticIdentity,
 } from "./noise-protocol.ts";
 import { type Endpoint, Peer } from "./peer.ts";
-import { RateLimiter } from "./ratelimiter.ts";
 import { tai64n, tai64nAfter } from "./tai64n.ts";
-import { HANDSHAKE_INITIATION_RATE, REKEY_TIMEOUT, UNDER_LOAD_AFTER_TIME } from "./constants.ts";
+import { HANDSHAKE_INITIATION_RATE, REKEY_TIMEOUT } from "./constants.ts";
 
-/** Pending handshake messages above which the device counts as under load (wireguard-go: 4096/8). */
-const UNDER_LOAD_QUEUE = 512;
 const EINVAL = -22;
 const EADDRINUSE = -98;
 const EIO = -5;
@@ -86,15 +83,13 @@ export class Device implements UapiDevice {
   readonly #allowed = new AllowedIps();
   readonly #peers = new Map<string, Peer>();
   readonly #byId: (Peer | undefined)[] = new Array(MAX_PEERS);
-  readonly #limiter: RateLimiter;
   #identity: StaticIdentity | null = null;
-  #checker: CookieChecker | null = null;
+  #admission: HandshakeAdmission | null = null;
   #udpFd = -1;
   #listenPort = 0;
   #fwmark = 0;
   #bindAddress?: string;
   #tick: ReturnType<typeof setInterval> | undefined;
-  #lastUnderLoad = -Infinity;
   #closed = false;
   #opts: DeviceOptions;
   #sendAddr = new Uint8Array(32);
@@ -106,7 +101,6 @@ export class Device implements UapiDevice {
     this.#log = opts.log;
     this.#clock = opts.clock ?? Date.now;
     this.#bindAddress = opts.bindAddress;
-    this.#limiter = new RateLimiter(this.#clock);
     this.#dp = new Dataplane(opts.tunFd, opts.suite.aead.name, {
       onHandshakeNeeded: (id) => this.#onHandshakeNeeded(id),
       onHandshakeMessage: (data, addr) => this.#onHandshakeMessage(data, addr),
@@ -282,7 +276,7 @@ export class Device implements UapiDevice {
     const zero = key.every((b) => b === 0);
     this.#identity?.privateKey.fill(0);
     this.#identity = zero ? null : { privateKey: key.slice(), publicKey: derivePublicKey(key) };
-    this.#checker = this.#identity ? new CookieChecker(this.#identity.publicKey, this.#clock) : null;
+    this.#admission = this.#identity ? new HandshakeAdmission(this.#identity.publicKey, this.#clock) : null;
     for (const p of [...this.#peers.values()]) {
       if (this.#identity && p.publicKeyHex === toHex(this.#identity.publicKey)) {
         this.#removePeer(p); // wireguard-go drops a peer whose key equals ours
@@ -422,14 +416,6 @@ export class Device implements UapiDevice {
     this.#dp.wake();
   }
 
-  #underLoad(): boolean {
-    const now = this.#clock();
-    if (Atomics.load(this.#dp.shared.header, H.pendingHandshakes) >= UNDER_LOAD_QUEUE) {
-      this.#lastUnderLoad = now;
-    }
-    return now - this.#lastUnderLoad < UNDER_LOAD_AFTER_TIME;
-  }
-
   #onHandshakeNeeded(id: number): void {
     const peer = this.#byId[id];
     if (!peer) return;
@@ -438,23 +424,19 @@ export class Device implements UapiDevice {
   }
 
   #onHandshakeMessage(msg: Uint8Array, addr: Uint8Array): void {
-    if (this.#closed || !this.#checker || !this.#identity) return;
+    if (this.#closed || !this.#admission || !this.#identity) return;
     const type = msg[0];
     if (type === 3) return this.#onCookieReply(msg);
-    if (!this.#checker.checkMac1(msg)) {
-      this.#event({ type: "handshake-failed", peer: null, reason: "invalid mac1" });
+    const src = decodeSockaddr(addr, 0);
+    const depth = Atomics.load(this.#dp.shared.header, H.pendingHandshakes);
+    const decision = this.#admission.admit(msg, cookieSource(src), src.ip, depth);
+    if (decision.verdict === "drop") {
+      this.#event({ type: "handshake-failed", peer: null, reason: decision.reason });
       return;
     }
-    const src = decodeSockaddr(addr, 0);
-    if (this.#underLoad()) {
-      const srcBytes = cookieSource(src);
-      if (!this.#checker.checkMac2(msg, srcBytes)) {
-        const sender = msg[4] | (msg[5] << 8) | (msg[6] << 16) | (msg[7] << 24);
-        const reply = this.#checker.createReply(msg, sender >>> 0, srcBytes);
-        if (this.#udpFd >= 0) sendTo(this.#udpFd, reply, 0, reply.length, addr, addr.length);
-        return;
-      }
-      if (!this.#limiter.allow(src.ip)) return;
+    if (decision.verdict === "cookie") {
+      if (this.#udpFd >= 0) sendTo(this.#udpFd, decision.reply, 0, decision.reply.length, addr, addr.length);
+      return;
     }
     if (type === 1) this.#onInitiation(msg, addr, src);
     else if (type === 2) this.#onResponse(msg, addr, src);
@@ -632,7 +614,7 @@ export class Device implements UapiDevice {
         }
       }
     }
-    this.#limiter.gc();
+    this.#admission?.gc();
   }
 
   #fatal(reason: string): void {
@@ -644,12 +626,10 @@ export class Device implements UapiDevice {
 
 /** The cookie's source bytes: IP (4 or 16 bytes) ‖ port (big-endian). */
 function cookieSource(ep: Endpoint): Uint8Array {
-  const v4 = ep.ip.match(/^(\d+)\.(\d+)\.(\d+)\.(\d+)$/);
-  if (v4) return Uint8Array.of(+v4[1], +v4[2], +v4[3], +v4[4], ep.port >> 8, ep.port & 0xff);
-  const enc = new TextEncoder().encode(ep.ip); // IPv6: any stable encoding of the address works
-  const out = new Uint8Array(enc.length + 2);
-  out.set(enc);
-  out[enc.length] = ep.port >> 8;
-  out[enc.length + 1] = ep.port & 0xff;
+  const ip = parseIp(ep.ip);
+  const out = new Uint8Array(ip.length + 2);
+  out.set(ip);
+  out[ip.length] = ep.port >> 8;
+  out[ip.length + 1] = ep.port & 0xff;
   return out;
 }

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { generatePrivateKey, publicKey } from "../../src/crypto/x25519.ts";
 import { formatEndpoint } from "../../src/uapi/netaddr.ts";
 import { UapiServer } from "../../src/uapi/server.ts";
-import type { UapiDevice, UapiDeviceSnapshot, UapiPeerSnapshot, UapiSetRequest } from "../../src/uapi/types.ts";
+import type {
+  UapiDevice,
+  UapiDeviceSnapshot,
+  UapiPeerSnapshot,
+  UapiSetRequest,
+} from "../../src/uapi/types.ts";
 
 const WG = "/usr/bin/wg";
 const EPERM = 1;
@@ -74,7 +79,9 @@ class MemoryDevice implements UapiDevice {
       if (change.persistentKeepalive !== undefined) peer.persistentKeepalive = change.persistentKeepalive;
       if (change.replaceAllowedIps) peer.allowedIps = [];
       for (const cidr of change.allowedIps) {
-        for (const other of this.peers.values()) other.allowedIps = other.allowedIps.filter((c) => c !== cidr);
+        for (const other of this.peers.values()) {
+          other.allowedIps = other.allowedIps.filter((c) => c !== cidr);
+        }
         peer.allowedIps.push(cidr);
       }
     }
@@ -381,7 +388,16 @@ Deno.test({
       });
 
       await t.step("wg set a second peer with an IPv6 endpoint, then remove it", async () => {
-        await wgOk("set", "tfuapi0", "peer", peerB.pubB64, "endpoint", "[::1]:4000", "allowed-ips", "10.0.1.0/24");
+        await wgOk(
+          "set",
+          "tfuapi0",
+          "peer",
+          peerB.pubB64,
+          "endpoint",
+          "[::1]:4000",
+          "allowed-ips",
+          "10.0.1.0/24",
+        );
         assert.equal(device.peer(peerB.pub)?.endpoint, "[::1]:4000");
         assert.match(await wgOk("show", "tfuapi0", "endpoints"), /\[::1\]:4000/);
         await wgOk("set", "tfuapi0", "peer", peerB.pubB64, "remove");
@@ -418,7 +434,9 @@ Deno.test({
         const write = (peers: string[]) =>
           Deno.writeTextFile(
             conf,
-            ["[Interface]", `PrivateKey = ${toBase64(iface.priv)}`, "ListenPort = 52000", "", ...peers].join("\n"),
+            ["[Interface]", `PrivateKey = ${toBase64(iface.priv)}`, "ListenPort = 52000", "", ...peers].join(
+              "\n",
+            ),
             { mode: 0o600 },
           );
         await write([
@@ -472,7 +490,9 @@ Deno.test({
       await t.step("removing tfuapi1's socket triggers onRemoved and wg stops listing it", async () => {
         let signalRemoved!: () => void;
         const removed = new Promise<void>((resolve) => signalRemoved = resolve);
-        const second = await UapiServer.listen("tfuapi1", new MemoryDevice(), { onRemoved: () => signalRemoved() });
+        const second = await UapiServer.listen("tfuapi1", new MemoryDevice(), {
+          onRemoved: () => signalRemoved(),
+        });
         servers.push(second);
         assert.ok((await wgOk("show", "interfaces")).split(/\s+/).includes("tfuapi1"));
         await Deno.remove(second.path);

@@ -17,7 +17,19 @@ Deno.test("IP address text forms follow Go's netip", async (t) => {
   await t.step("IPv4", () => {
     assert.equal(roundTrip("0.0.0.0"), "0.0.0.0");
     assert.equal(roundTrip("255.255.255.255"), "255.255.255.255");
-    for (const bad of ["256.0.0.1", "1.2.3", "1.2.3.4.5", "01.2.3.4", "1..2.3", "1.2.3.", "", "1.2.3.4%eth0", " 1.2.3.4"]) {
+    for (
+      const bad of [
+        "256.0.0.1",
+        "1.2.3",
+        "1.2.3.4.5",
+        "01.2.3.4",
+        "1..2.3",
+        "1.2.3.",
+        "",
+        "1.2.3.4%eth0",
+        " 1.2.3.4",
+      ]
+    ) {
       assert.equal(parseIpAddress(bad), null, bad);
     }
   });
@@ -68,7 +80,17 @@ Deno.test("CIDR canonicalisation", async (t) => {
     assert.equal(canonicalCidr("::1/128"), "::1/128");
   });
   await t.step("invalid prefixes", () => {
-    for (const bad of ["10.0.0.0", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0.0/08", "10.0.0.0/+8", "fe80::%a/64"]) {
+    for (
+      const bad of [
+        "10.0.0.0",
+        "10.0.0.0/",
+        "10.0.0.0/33",
+        "::/129",
+        "10.0.0.0/08",
+        "10.0.0.0/+8",
+        "fe80::%a/64",
+      ]
+    ) {
       assert.equal(canonicalCidr(bad), null, bad);
     }
   });

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { isParseError, parseSet, serializeGet, UapiErrno, type UapiParseError } from "../../src/uapi/protocol.ts";
+import {
+  isParseError,
+  parseSet,
+  serializeGet,
+  UapiErrno,
+  type UapiParseError,
+} from "../../src/uapi/protocol.ts";
 import { UapiServer } from "../../src/uapi/server.ts";
 import type { UapiDevice, UapiDeviceSnapshot, UapiSetRequest } from "../../src/uapi/types.ts";
 
@@ -101,7 +107,9 @@ Deno.test("parseSet accepts what wg sends", async (t) => {
   });
 
   await t.step("remove and update_only", () => {
-    const req = ok(parseSet([`public_key=${hex(1)}`, "remove=true", `public_key=${hex(2)}`, "update_only=true"]));
+    const req = ok(
+      parseSet([`public_key=${hex(1)}`, "remove=true", `public_key=${hex(2)}`, "update_only=true"]),
+    );
     assert.equal(req.peers[0].remove, true);
     assert.equal(req.peers[1].updateOnly, true);
     assert.equal(req.peers[1].remove, false);
