@@ -33,7 +33,7 @@ async function main(args: string[]): Promise<number> {
       console.log(USAGE);
       return cmd === undefined ? 2 : 0;
     default:
-      throw new CliError(`unknown command "${cmd}"\n${USAGE}`);
+      throw new CliError(`unknown command "${cmd}"; run "twofold help" for the list of commands`);
   }
 }
 

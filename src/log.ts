@@ -30,13 +30,22 @@ export function setLogLevel(level: LogLevel): void {
 
 const encoder = new TextEncoder();
 
+/** A daemonized process logs to this file (set by `twofold wg` without -f) instead of stderr. */
+const logFilePath = Deno.env.get("TWOFOLD_LOG_FILE");
+let logFile: Deno.FsFile | null = null;
+if (logFilePath) {
+  try {
+    logFile = Deno.openSync(logFilePath, { append: true, create: true, mode: 0o600 });
+  } catch { /* fall back to stderr */ }
+}
+
 /** Creates a logger for `component` (e.g. "wg0"). */
 export function logger(component: string): Logger {
   const emit = (level: LogLevel, msg: string) => {
     if (ORDER[level] < ORDER[threshold]) return;
     const line = `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${component}: ${msg}\n`;
     try {
-      Deno.stderr.writeSync(encoder.encode(line));
+      (logFile ?? Deno.stderr).writeSync(encoder.encode(line));
     } catch { /* stderr closed (daemonized): nothing to do */ }
   };
   return {

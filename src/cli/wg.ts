@@ -40,7 +40,9 @@ export function parseWgArgs(
       },
     });
   } catch (e) {
-    throw new CliError(`${(e as Error).message}\n${USAGE}`);
+    const option = (e as Error).message.match(/'([^']+)'/)?.[1];
+    const problem = option ? `unknown option "${option}"` : (e as Error).message.split(".")[0];
+    throw new CliError(`${problem} (${USAGE})`);
   }
   if (parsed.values.help) throw new CliError(USAGE, 0);
   const cipher = parsed.values.cipher ?? Deno.env.get("TWOFOLD_CIPHER") ?? "chacha20-poly1305";
@@ -63,10 +65,11 @@ export async function runWg(args: string[]): Promise<number> {
 }
 
 async function daemonize(args: string[], ifname: string): Promise<number> {
+  await refuseLiveDaemon(ifname);
   const logFile = await Deno.makeTempFile({ prefix: `twofold-${ifname}-`, suffix: ".log" });
-  const log = await Deno.open(logFile, { write: true });
   const child = new Deno.Command(Deno.execPath(), {
     args: [...selfArgs(), "wg", "--foreground", ...args],
+    env: { TWOFOLD_LOG_FILE: logFile },
     stdin: "null",
     stdout: "null",
     stderr: "piped",
@@ -75,6 +78,7 @@ async function daemonize(args: string[], ifname: string): Promise<number> {
   const sock = `/var/run/wireguard/${ifname}.sock`;
   let exited: number | null = null;
   child.status.then((s) => exited = s.code);
+  // Start-up errors arrive on stderr; once the daemon is up it logs to `logFile` instead.
   const errChunks: Uint8Array[] = [];
   const reader = child.stderr.getReader();
   const pump = (async () => {
@@ -82,35 +86,37 @@ async function daemonize(args: string[], ifname: string): Promise<number> {
       const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
       if (done || !value) break;
       errChunks.push(value);
-      await log.write(value).catch(() => {});
     }
   })();
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline && exited === null) {
-    try {
-      if ((await Deno.lstat(sock)).isSocket) {
-        const conn = await Deno.connect({ transport: "unix", path: sock });
-        conn.close();
-        // Ready: detach from the child; its stderr keeps flowing into the log file.
-        reader.releaseLock();
-        child.unref();
-        await child.stderr.pipeTo(log.writable).catch(() => {});
-        return 0;
-      }
-    } catch { /* not yet */ }
+    if (await socketAnswers(sock)) {
+      await reader.cancel().catch(() => {});
+      child.unref();
+      return 0;
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   await pump;
-  log.close();
-  const text = new TextDecoder().decode(concat(errChunks)).trim();
   if (exited === null) {
     try {
       child.kill("SIGTERM");
     } catch { /* gone */ }
     throw new CliError(`the ${ifname} daemon did not come up within 20 s (log: ${logFile})`, 1);
   }
+  const text = new TextDecoder().decode(concat(errChunks)).trim();
   if (text) Deno.stderr.writeSync(new TextEncoder().encode(text + "\n"));
   return exited || 1;
+}
+
+async function socketAnswers(path: string): Promise<boolean> {
+  try {
+    const conn = await Deno.connect({ transport: "unix", path });
+    conn.close();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function selfArgs(): string[] {
@@ -208,12 +214,7 @@ function safeMtu(ifname: string): number {
 /** Refuses to start when a live daemon already answers on the interface's UAPI socket. */
 async function refuseLiveDaemon(ifname: string): Promise<void> {
   const path = `/var/run/wireguard/${ifname}.sock`;
-  try {
-    const conn = await Deno.connect({ transport: "unix", path });
-    conn.close();
-  } catch {
-    return; // no socket, or a stale one (the UAPI server removes it)
-  }
+  if (!(await socketAnswers(path))) return; // no socket, or a stale one (the UAPI server removes it)
   throw new CliError(
     `interface ${ifname} already has a running daemon (socket ${path}); stop it or pick another name`,
   );
