@@ -11,8 +11,7 @@ import { bigLen, libc, POLLIN } from "../../ffi/libc.ts";
 import { MsgBatch } from "../../ffi/udp.ts";
 import "../crypto/aead-libcrypto.ts";
 import { getAead } from "../crypto/backend.ts";
-import type { AeadKey, AeadName } from "../crypto/aead.ts";
-import { AllowedIps } from "../wireguard/allowedips.ts";
+import type { AeadName } from "../crypto/aead.ts";
 import { ReplayFilter } from "../wireguard/replay.ts";
 import {
   REJECT_AFTER_MESSAGES,
@@ -21,6 +20,7 @@ import {
 } from "../wireguard/constants.ts";
 import { H, K, KF, MAX_KEYPAIRS, P, PF, S, SharedState, SLOT_MASK } from "./shared-state.ts";
 import type { WorkerInit } from "./worker-protocol.ts";
+import { AllowedIpsMirror, SlotCiphers, startWorker } from "./worker-common.ts";
 
 const HEADER = 16;
 const TAG = 16;
@@ -35,26 +35,13 @@ function run(init: WorkerInit): void {
   const aead = getAead(init.aead as AeadName);
   const batch = new MsgBatch(BATCH, BUF_SIZE);
   const tunViews = batch.bufs.map((b) => b.subarray(HEADER));
-  const keys: (AeadKey | null)[] = new Array(MAX_KEYPAIRS).fill(null);
-  const replay: (ReplayFilter | null)[] = new Array(MAX_KEYPAIRS).fill(null);
-  const keyGen = new Int32Array(MAX_KEYPAIRS).fill(-1);
-  const allowed = new AllowedIps();
-  let allowedVersion = -1;
+  const replay: ReplayFilter[] = Array.from({ length: MAX_KEYPAIRS }, () => new ReplayFilter());
+  const ciphers = new SlotCiphers(shared, aead, "receive", (slot) => replay[slot].reset());
+  const allowed = new AllowedIpsMirror(shared);
   const pollFds = new Uint8Array(8);
   const pollView = new DataView(pollFds.buffer);
   const { poll, write } = libc;
   const tunFd = Atomics.load(shared.header, H.tunFd);
-
-  function keyFor(slot: number): AeadKey {
-    const gen = shared.kpGet(slot, K.generation);
-    if (keyGen[slot] !== gen) {
-      keys[slot]?.free();
-      keys[slot] = aead.keyed(shared.kpKeys.subarray(slot * 64 + 32, slot * 64 + 64));
-      (replay[slot] ??= new ReplayFilter()).reset();
-      keyGen[slot] = gen;
-    }
-    return keys[slot]!;
-  }
 
   function handleTransport(i: number, len: number, now: number): void {
     const buf = batch.bufs[i];
@@ -72,12 +59,12 @@ function run(init: WorkerInit): void {
       shared.stats[S.rxExpiredKey]++;
       return;
     }
-    const key = keyFor(slot);
+    const key = ciphers.get(slot);
     if (!key.openInPlace(counter, buf, HEADER, len - HEADER)) {
       shared.stats[S.rxAuthFailed]++;
       return;
     }
-    if (!replay[slot]!.validateCounter(counter, REJECT_AFTER_MESSAGES)) {
+    if (!replay[slot].validateCounter(counter, REJECT_AFTER_MESSAGES)) {
       shared.stats[S.rxReplay]++;
       return;
     }
@@ -107,10 +94,10 @@ function run(init: WorkerInit): void {
     if (version === 4 && plainLen >= 20) {
       pktLen = (buf[HEADER + 2] << 8) | buf[HEADER + 3];
       if (pktLen < 20) pktLen = 0;
-      src = allowed.lookup(buf, HEADER + 12, 4);
+      src = allowed.table.lookup(buf, HEADER + 12, 4);
     } else if (version === 6 && plainLen >= 40) {
       pktLen = 40 + ((buf[HEADER + 4] << 8) | buf[HEADER + 5]);
-      src = allowed.lookup(buf, HEADER + 8, 6);
+      src = allowed.table.lookup(buf, HEADER + 8, 6);
     } else {
       shared.stats[S.rxBadInnerPacket]++;
       return;
@@ -152,14 +139,7 @@ function run(init: WorkerInit): void {
       pollView.setInt16(4, POLLIN, true);
     }
     const r = poll(pollFds, ONE, 100);
-    const v = Atomics.load(shared.header, H.allowedIpsVersion);
-    if (v !== allowedVersion) {
-      allowed.clear();
-      for (const e of shared.readAllowedIps()) {
-        allowed.insert({ family: e.family, addr: e.addr, bits: e.bits }, e.peer);
-      }
-      allowedVersion = v;
-    }
+    allowed.sync();
     if (r <= 0 || udpFd < 0) continue;
     for (let round = 0; round < 8; round++) {
       const got = batch.recv(udpFd);
@@ -183,16 +163,9 @@ function run(init: WorkerInit): void {
       if (got < BATCH) break;
     }
   }
-  for (const k of keys) k?.free();
+  ciphers.freeAll();
   self.postMessage({ t: "stopped" });
   self.close();
 }
 
-self.onmessage = (e: MessageEvent<WorkerInit>) => {
-  try {
-    run(e.data);
-  } catch (err) {
-    self.postMessage({ t: "error", message: err instanceof Error ? err.message : String(err) });
-    self.close();
-  }
-};
+startWorker(run);

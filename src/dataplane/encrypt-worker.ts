@@ -7,12 +7,11 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { bigLen, errno, libc, POLLIN } from "../../ffi/libc.ts";
+import { bigLen, EAGAIN, EINTR, errno, libc, POLLIN, pollOne, POLLOUT } from "../../ffi/libc.ts";
 import { MsgBatch } from "../../ffi/udp.ts";
 import "../crypto/aead-libcrypto.ts";
 import { getAead } from "../crypto/backend.ts";
-import type { AeadKey, AeadName } from "../crypto/aead.ts";
-import { AllowedIps } from "../wireguard/allowedips.ts";
+import type { AeadName } from "../crypto/aead.ts";
 import {
   MAX_STAGED_PACKETS,
   REJECT_AFTER_MESSAGES,
@@ -20,12 +19,15 @@ import {
   REKEY_AFTER_MESSAGES,
   REKEY_AFTER_TIME,
 } from "../wireguard/constants.ts";
-import { H, K, KF, MAX_KEYPAIRS, MAX_PEERS, P, PF, S, SharedState } from "./shared-state.ts";
+import { H, K, KF, MAX_PEERS, P, PF, S, SharedState } from "./shared-state.ts";
 import type { WorkerInit } from "./worker-protocol.ts";
+import { AllowedIpsMirror, SlotCiphers, startWorker } from "./worker-common.ts";
 
 const HEADER = 16;
 const TAG = 16;
 const BATCH = 32;
+/** Consecutive EAGAIN waits (5 ms each) before a batch is dropped. */
+const MAX_SEND_STALLS = 20;
 const BUF_SIZE = HEADER + 65535 + TAG + 16;
 const READ_MAX = bigLen(BUF_SIZE - HEADER - TAG - 16);
 const EIGHT = bigLen(8);
@@ -43,11 +45,9 @@ function run(init: WorkerInit): void {
   const aead = getAead(init.aead as AeadName);
   const batch = new MsgBatch(BATCH, BUF_SIZE);
   const readViews = batch.bufs.map((b) => b.subarray(HEADER));
-  const keys: (AeadKey | null)[] = new Array(MAX_KEYPAIRS).fill(null);
-  const keyGen = new Int32Array(MAX_KEYPAIRS).fill(-1);
+  const ciphers = new SlotCiphers(shared, aead, "send");
   const staged: (Staged | null)[] = new Array(MAX_PEERS).fill(null);
-  const allowed = new AllowedIps();
-  let allowedVersion = -1;
+  const allowed = new AllowedIpsMirror(shared);
   const pollFds = new Uint8Array(16); // two struct pollfd {int fd; short events; short revents}
   const pollView = new DataView(pollFds.buffer);
   const wakeBuf = new Uint8Array(8);
@@ -60,16 +60,6 @@ function run(init: WorkerInit): void {
   pollView.setInt16(4, POLLIN, true);
   pollView.setInt32(8, wakeFd, true);
   pollView.setInt16(12, POLLIN, true);
-
-  function keyFor(slot: number): AeadKey | null {
-    const gen = shared.kpGet(slot, K.generation);
-    if (keyGen[slot] !== gen) {
-      keys[slot]?.free();
-      keys[slot] = aead.keyed(shared.kpKeys.subarray(slot * 64, slot * 64 + 32));
-      keyGen[slot] = gen;
-    }
-    return keys[slot];
-  }
 
   function requestHandshake(peer: number): void {
     if (shared.peerCas(peer, P.needHandshake, 0, 1) === 0) self.postMessage({ t: "handshake", peer });
@@ -127,7 +117,7 @@ function run(init: WorkerInit): void {
     buf[13] = (hi >>> 8) & 0xff;
     buf[14] = (hi >>> 16) & 0xff;
     buf[15] = hi >>> 24;
-    keyFor(slot)!.sealInPlace(counter, buf, HEADER, bodyLen);
+    ciphers.get(slot).sealInPlace(counter, buf, HEADER, bodyLen);
     const total = HEADER + bodyLen + TAG;
     const alen = shared.readEndpoint(peer, batch.addrs[i], 0);
     if (alen === 0) {
@@ -147,12 +137,20 @@ function run(init: WorkerInit): void {
     if (n === 0) return;
     const udpFd = Atomics.load(shared.header, H.udpFd);
     let off = 0;
+    let stalls = 0;
     while (off < n) {
       const sent = batch.send(udpFd, n - off, off);
       if (sent <= 0) {
+        // A full socket buffer is back-pressure, not loss: wait briefly for room, then retry.
+        const e = errno();
+        if (sent < 0 && (e === EAGAIN || e === EINTR) && ++stalls <= MAX_SEND_STALLS) {
+          pollOne(udpFd, POLLOUT, 5);
+          continue;
+        }
         shared.stats[S.txSendErrors] += n - off;
         break;
       }
+      stalls = 0;
       shared.stats[S.txPackets] += sent;
       off += sent;
     }
@@ -209,14 +207,7 @@ function run(init: WorkerInit): void {
   while (Atomics.load(shared.header, H.stop) === 0) {
     const r = poll(pollFds, TWO, 100);
     const now = Date.now();
-    const v = Atomics.load(shared.header, H.allowedIpsVersion);
-    if (v !== allowedVersion) {
-      allowed.clear();
-      for (const e of shared.readAllowedIps()) {
-        allowed.insert({ family: e.family, addr: e.addr, bits: e.bits }, e.peer);
-      }
-      allowedVersion = v;
-    }
+    allowed.sync();
     if (r <= 0) {
       if (now - lastControl >= 100) {
         serviceControl(now);
@@ -239,7 +230,7 @@ function run(init: WorkerInit): void {
     for (let k = 0; k < 4 * BATCH; k++) {
       const len = read(tunFd, readViews[n], READ_MAX);
       if (len <= 0) {
-        if (len < 0 && errno() !== 11 /* EAGAIN */ && errno() !== 4 /* EINTR */) {
+        if (len < 0 && errno() !== EAGAIN && errno() !== EINTR) {
           Atomics.store(shared.header, H.tunClosed, 1);
           self.postMessage({ t: "tun-closed" });
           return;
@@ -249,8 +240,8 @@ function run(init: WorkerInit): void {
       const buf = batch.bufs[n];
       const version = buf[HEADER] >> 4;
       let peer = -1;
-      if (version === 4 && len >= 20) peer = allowed.lookup(buf, HEADER + 16, 4);
-      else if (version === 6 && len >= 40) peer = allowed.lookup(buf, HEADER + 24, 6);
+      if (version === 4 && len >= 20) peer = allowed.table.lookup(buf, HEADER + 16, 4);
+      else if (version === 6 && len >= 40) peer = allowed.table.lookup(buf, HEADER + 24, 6);
       if (peer < 0) {
         shared.stats[S.txNoRoute]++;
         continue;
@@ -269,16 +260,9 @@ function run(init: WorkerInit): void {
     flush();
   }
   flush();
-  for (const k of keys) k?.free();
+  ciphers.freeAll();
   self.postMessage({ t: "stopped" });
   self.close();
 }
 
-self.onmessage = (e: MessageEvent<WorkerInit>) => {
-  try {
-    run(e.data);
-  } catch (err) {
-    self.postMessage({ t: "error", message: err instanceof Error ? err.message : String(err) });
-    self.close();
-  }
-};
+startWorker(run);

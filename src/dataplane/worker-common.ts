@@ -1,0 +1,87 @@
+/**
+ * Pieces both data-plane workers share: the worker entry wrapper, a local mirror of the allowed-IPs
+ * table, and a per-keypair-slot cache of keyed cipher contexts rebuilt when a slot's generation moves.
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import type { Aead, AeadKey } from "../crypto/aead.ts";
+import { AllowedIps } from "../wireguard/allowedips.ts";
+import { H, K, MAX_KEYPAIRS, type SharedState } from "./shared-state.ts";
+import type { WorkerInit } from "./worker-protocol.ts";
+
+/** Installs `run` as the worker's entry: it gets the init message; a throw is reported, not lost. */
+export function startWorker(run: (init: WorkerInit) => void): void {
+  self.onmessage = (e: MessageEvent<WorkerInit>) => {
+    try {
+      run(e.data);
+    } catch (err) {
+      self.postMessage({ t: "error", message: err instanceof Error ? err.message : String(err) });
+      self.close();
+    }
+  };
+}
+
+/** The worker's own longest-prefix table, rebuilt from shared memory when its version changes. */
+export class AllowedIpsMirror {
+  /** The local table (lookups do not allocate). */
+  readonly table: AllowedIps = new AllowedIps();
+  #version = -1;
+  #shared: SharedState;
+
+  constructor(shared: SharedState) {
+    this.#shared = shared;
+  }
+
+  /** Rebuilds the table if the control plane published a new one (cheap check otherwise). */
+  sync(): void {
+    const v = Atomics.load(this.#shared.header, H.allowedIpsVersion);
+    if (v === this.#version) return;
+    this.table.clear();
+    for (const e of this.#shared.readAllowedIps()) {
+      this.table.insert({ family: e.family, addr: e.addr, bits: e.bits }, e.peer);
+    }
+    this.#version = v;
+  }
+}
+
+/** Keyed cipher contexts per keypair slot, for one direction (send key or receive key). */
+export class SlotCiphers {
+  #keys: (AeadKey | null)[] = new Array(MAX_KEYPAIRS).fill(null);
+  #gen = new Int32Array(MAX_KEYPAIRS).fill(-1);
+  #shared: SharedState;
+  #aead: Aead;
+  #keyOffset: number;
+  #onRekey?: (slot: number) => void;
+
+  /** `direction` picks the send key (bytes 0..31 of the slot) or the receive key (32..63). */
+  constructor(
+    shared: SharedState,
+    aead: Aead,
+    direction: "send" | "receive",
+    onRekey?: (slot: number) => void,
+  ) {
+    this.#shared = shared;
+    this.#aead = aead;
+    this.#keyOffset = direction === "send" ? 0 : 32;
+    this.#onRekey = onRekey;
+  }
+
+  /** The context for `slot`, rebuilt (and `onRekey` called) when the slot got new keys. */
+  get(slot: number): AeadKey {
+    const gen = this.#shared.kpGet(slot, K.generation);
+    if (this.#gen[slot] !== gen) {
+      this.#keys[slot]?.free();
+      const o = slot * 64 + this.#keyOffset;
+      this.#keys[slot] = this.#aead.keyed(this.#shared.kpKeys.subarray(o, o + 32));
+      this.#gen[slot] = gen;
+      this.#onRekey?.(slot);
+    }
+    return this.#keys[slot]!;
+  }
+
+  /** Frees every context (on worker exit). */
+  freeAll(): void {
+    for (const k of this.#keys) k?.free();
+    this.#keys.fill(null);
+  }
+}
