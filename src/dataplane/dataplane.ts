@@ -92,10 +92,12 @@ export class Dataplane {
   async stop(): Promise<void> {
     Atomics.store(this.shared.header, H.stop, 1);
     this.wake();
+    let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       new Promise<void>((r) => this.#onStopped = r),
-      new Promise<void>((r) => setTimeout(r, 1000)),
+      new Promise<void>((r) => timer = setTimeout(r, 1000)),
     ]);
+    clearTimeout(timer);
     for (const w of this.#workers) w.terminate();
     this.#workers = [];
     libc.close(this.#wakeFd);
