@@ -6,14 +6,15 @@
  * @module
  */
 
-/** Parses dotted-quad IPv4 text into 4 bytes, or returns null if it is not one. */
+/** Parses dotted-quad IPv4 text into 4 bytes (decimal, no leading zeros), or returns null. */
 export function parseIPv4(text: string): Uint8Array | null {
   const parts = text.split(".");
   if (parts.length !== 4) return null;
   const out = new Uint8Array(4);
   for (let i = 0; i < 4; i++) {
     const p = parts[i];
-    if (!/^\d{1,3}$/.test(p) || (p.length > 1 && p[0] === "0")) return null;
+    // Decimal only, no leading zeros (they are octal in some parsers).
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return null;
     const v = Number(p);
     if (v > 255) return null;
     out[i] = v;
@@ -21,56 +22,70 @@ export function parseIPv4(text: string): Uint8Array | null {
   return out;
 }
 
-/** Parses IPv6 text (with "::" and an optional trailing dotted IPv4) into 16 bytes, or null. */
+/** Parses RFC 4291 IPv6 text ("::" and an optional trailing dotted IPv4) into 16 bytes, or null. */
 export function parseIPv6(text: string): Uint8Array | null {
-  if (text.length === 0 || text.length > 45) return null;
-  const out = new Uint8Array(16);
+  if (text.length < 2 || text.length > 45) return null;
   const halves = text.split("::");
   if (halves.length > 2) return null;
-  const groups = (s: string): number[] | null => {
-    if (s === "") return [];
-    const res: number[] = [];
-    const items = s.split(":");
-    for (let i = 0; i < items.length; i++) {
-      const it = items[i];
-      if (i === items.length - 1 && it.includes(".")) {
-        const v4 = parseIPv4(it);
+  const parseSide = (side: string, allowV4Tail: boolean): number[] | null => {
+    if (side === "") return [];
+    const out: number[] = [];
+    const parts = side.split(":");
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i];
+      if (allowV4Tail && i === parts.length - 1 && p.includes(".")) {
+        const v4 = parseIPv4(p);
         if (v4 === null) return null;
-        res.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(it)) return null;
-        res.push(parseInt(it, 16));
+        out.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
+        continue;
       }
+      if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return null;
+      out.push(parseInt(p, 16));
     }
-    return res;
+    return out;
   };
-  const head = groups(halves[0]);
-  const tail = halves.length === 2 ? groups(halves[1]) : [];
-  if (head === null || tail === null) return null;
-  if (halves.length === 1 ? head.length !== 8 : head.length + tail.length > 7) return null;
-  const all = [...head, ...new Array(8 - head.length - tail.length).fill(0), ...tail];
+  const groups: number[] = [];
+  if (halves.length === 1) {
+    const all = parseSide(halves[0], true);
+    if (all === null || all.length !== 8) return null;
+    groups.push(...all);
+  } else {
+    const head = parseSide(halves[0], false);
+    const tail = parseSide(halves[1], true);
+    if (head === null || tail === null || head.length + tail.length > 7) return null;
+    groups.push(...head);
+    for (let i = head.length + tail.length; i < 8; i++) groups.push(0);
+    groups.push(...tail);
+  }
+  const out = new Uint8Array(16);
   for (let i = 0; i < 8; i++) {
-    out[2 * i] = all[i] >> 8;
-    out[2 * i + 1] = all[i] & 0xff;
+    out[2 * i] = groups[i] >>> 8;
+    out[2 * i + 1] = groups[i] & 0xff;
   }
   return out;
 }
 
 /** Parses IPv4 or IPv6 text into 4 or 16 bytes; throws on malformed input. */
 export function parseIp(text: string): Uint8Array {
-  const b = text.includes(":") ? parseIPv6(text) : parseIPv4(text);
-  if (b === null) throw new Error(`invalid IP address "${text}"`);
+  const b = parseIPv4(text) ?? parseIPv6(text);
+  if (b === null) throw new Error(`invalid IP address ${JSON.stringify(text)}`);
   return b;
 }
 
-/** Formats 4 or 16 address bytes starting at `off` (length `len`) as text. */
+/**
+ * Formats 4 or 16 address bytes starting at `off` (length `len`): dotted-quad, or RFC 5952 IPv6
+ * (lowercase, longest run of two or more zero groups as "::", IPv4-mapped as `::ffff:a.b.c.d`).
+ */
 export function formatIp(bytes: Uint8Array, off = 0, len: 4 | 16 = bytes.length === 4 ? 4 : 16): string {
   if (len === 4) return `${bytes[off]}.${bytes[off + 1]}.${bytes[off + 2]}.${bytes[off + 3]}`;
+  if (off + 16 > bytes.length) throw new Error(`invalid IP address: ${bytes.length - off} bytes`);
+  if (isV4Mapped(bytes, off)) {
+    return `::ffff:${bytes[off + 12]}.${bytes[off + 13]}.${bytes[off + 14]}.${bytes[off + 15]}`;
+  }
   const g: number[] = [];
   for (let i = 0; i < 8; i++) g.push((bytes[off + 2 * i] << 8) | bytes[off + 2 * i + 1]);
-  // Longest run of zero groups (length >= 2) becomes "::".
   let bestStart = -1;
-  let bestLen = 0;
+  let bestLen = 1;
   for (let i = 0; i < 8;) {
     if (g[i] !== 0) {
       i++;
@@ -85,7 +100,7 @@ export function formatIp(bytes: Uint8Array, off = 0, len: 4 | 16 = bytes.length 
     i = j;
   }
   const hex = (a: number[]) => a.map((x) => x.toString(16)).join(":");
-  if (bestLen < 2) return hex(g);
+  if (bestStart < 0) return hex(g);
   return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
 }
 

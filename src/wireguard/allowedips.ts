@@ -8,6 +8,7 @@
  * as wireguard-go does.
  * @module
  */
+import { formatIp, parseIp } from "../../ffi/ip_text.ts";
 
 /** An IP prefix. `addr` has 4 (family 4) or 16 (family 6) bytes; `bits` is the prefix length. */
 export interface Cidr {
@@ -361,103 +362,8 @@ export class AllowedIps {
   }
 }
 
-/** Parses dotted-quad IPv4 or RFC 4291 IPv6 text into 4 or 16 bytes; throws on anything else. */
-export function parseIp(s: string): Uint8Array {
-  const v4 = parseIpv4(s);
-  if (v4 !== null) return v4;
-  const v6 = parseIpv6(s);
-  if (v6 !== null) return v6;
-  throw new Error(`invalid IP address ${JSON.stringify(s)}`);
-}
-
-function parseIpv4(s: string): Uint8Array | null {
-  const parts = s.split(".");
-  if (parts.length !== 4) return null;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i];
-    // Decimal only, no leading zeros (they are octal in some parsers).
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return null;
-    const v = Number(p);
-    if (v > 255) return null;
-    out[i] = v;
-  }
-  return out;
-}
-
-function parseIpv6(s: string): Uint8Array | null {
-  if (s.length < 2 || s.length > 45) return null;
-  const halves = s.split("::");
-  if (halves.length > 2) return null;
-  const groups: number[] = [];
-  const parseSide = (side: string, allowV4Tail: boolean): number[] | null => {
-    if (side === "") return [];
-    const out: number[] = [];
-    const parts = side.split(":");
-    for (let i = 0; i < parts.length; i++) {
-      const p = parts[i];
-      if (allowV4Tail && i === parts.length - 1 && p.includes(".")) {
-        const v4 = parseIpv4(p);
-        if (v4 === null) return null;
-        out.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
-        continue;
-      }
-      if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return null;
-      out.push(parseInt(p, 16));
-    }
-    return out;
-  };
-  if (halves.length === 1) {
-    const all = parseSide(halves[0], true);
-    if (all === null || all.length !== 8) return null;
-    groups.push(...all);
-  } else {
-    const head = parseSide(halves[0], false);
-    const tail = parseSide(halves[1], true);
-    if (head === null || tail === null || head.length + tail.length > 7) return null;
-    groups.push(...head);
-    for (let i = head.length + tail.length; i < 8; i++) groups.push(0);
-    groups.push(...tail);
-  }
-  const out = new Uint8Array(16);
-  for (let i = 0; i < 8; i++) {
-    out[2 * i] = groups[i] >>> 8;
-    out[2 * i + 1] = groups[i] & 0xff;
-  }
-  return out;
-}
-
-/**
- * Formats 4 bytes as dotted-quad or 16 bytes as RFC 5952 IPv6 (lowercase, longest run of two or more
- * zero groups shortened to "::", IPv4-mapped addresses as `::ffff:a.b.c.d`).
- */
-export function formatIp(bytes: Uint8Array): string {
-  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
-  if (bytes.length !== 16) throw new Error(`invalid IP address: ${bytes.length} bytes`);
-  let mapped = bytes[10] === 0xff && bytes[11] === 0xff;
-  for (let i = 0; i < 10 && mapped; i++) mapped = bytes[i] === 0;
-  if (mapped) return `::ffff:${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
-  const groups: number[] = [];
-  for (let i = 0; i < 8; i++) groups.push((bytes[2 * i] << 8) | bytes[2 * i + 1]);
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (g: number[]) => g.map((x) => x.toString(16)).join(":");
-  if (bestStart < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
-}
+/** IP text helpers live with the FFI layer (one implementation); re-exported for the engine. */
+export { formatIp, parseIp } from "../../ffi/ip_text.ts";
 
 /**
  * Parses `addr/bits` (or a bare address, meaning /32 or /128). Host bits are cleared, as `wg` does.

@@ -100,7 +100,7 @@ Deno.test("sockaddr and IP text encoding", async (t) => {
     assert.equal(formatIp(parseIp("2001:db8:0:1:1:1:1:1")), "2001:db8:0:1:1:1:1:1");
     assert.equal(formatIp(parseIp("1:0:0:2:0:0:0:3")), "1:0:0:2::3");
     assert.equal(formatIp(parseIp("::")), "::");
-    assert.equal(formatIp(parseIp("::ffff:1.2.3.4")), "::ffff:102:304");
+    assert.equal(formatIp(parseIp("::ffff:1.2.3.4")), "::ffff:1.2.3.4"); // RFC 5952 §5 mixed notation
   });
 
   await t.step("CIDR parsing and host-bit check", () => {
