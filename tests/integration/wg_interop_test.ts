@@ -41,6 +41,16 @@ const TUNNEL_B_EXTRA = "100.64.0.22";
 /** Size on the wire of one tunnelled ping: 84-byte IP packet padded to 96, plus 32 bytes of header and tag. */
 const PING_MESSAGE_BYTES = 128;
 
+/** Asserts that each side's latest handshake happened between `t0` (seconds) and now. */
+function assertHandshakeSince(t0: number, sides: Record<string, { latestHandshake: number }>): void {
+  for (const [who, p] of Object.entries(sides)) {
+    assert.ok(
+      p.latestHandshake >= Math.floor(t0) - 1 && p.latestHandshake <= nowSeconds() + 1,
+      `${who}: latest handshake ${p.latestHandshake}, expected between ${t0} and now`,
+    );
+  }
+}
+
 const checks = [
   requireRoot(),
   requireTun(),
@@ -312,12 +322,7 @@ integrationTest(
         assert.ok(await waitForPing(a.ns, TUNNEL_B, 10_000), "twofold could not start a handshake");
         const peerA = await onlyPeer(a.ns);
         const peerB = await onlyPeer(b.ns);
-        for (const [who, p] of [["twofold", peerA], ["wireguard-go", peerB]] as const) {
-          assert.ok(
-            p.latestHandshake >= Math.floor(t0) - 1 && p.latestHandshake <= nowSeconds() + 1,
-            `${who}: latest handshake ${p.latestHandshake}, expected between ${t0} and now`,
-          );
-        }
+        assertHandshakeSince(t0, { twofold: peerA, "wireguard-go": peerB });
         assert.equal(
           peerB.endpoint,
           `${UNDERLAY_A}:${PORT_A}`,
@@ -338,12 +343,7 @@ integrationTest(
         assert.ok(await waitForPing(b.ns, TUNNEL_A, 10_000), "no handshake started by wireguard-go");
         const peerA = await onlyPeer(a.ns);
         const peerB = await onlyPeer(b.ns);
-        for (const [who, p] of [["twofold", peerA], ["wireguard-go", peerB]] as const) {
-          assert.ok(
-            p.latestHandshake >= Math.floor(t0) - 1 && p.latestHandshake <= nowSeconds() + 1,
-            `${who}: latest handshake ${p.latestHandshake}, expected between ${t0} and now`,
-          );
-        }
+        assertHandshakeSince(t0, { twofold: peerA, "wireguard-go": peerB });
         assert.equal(
           peerA.endpoint,
           `${UNDERLAY_B}:${PORT_B}`,
