@@ -7,18 +7,9 @@
  */
 import { parseArgs } from "node:util";
 import "../crypto/aead-libcrypto.ts";
-import { aeadBackendInUse } from "../crypto/backend.ts";
 import { suiteForCipher } from "../noise/suite.ts";
-import { openTun } from "../../ffi/tun.ts";
-import { getMtu, setMtu, watchLinkDeleted } from "../../ffi/netlink.ts";
-import { closeQuietly } from "../../ffi/libc.ts";
-import { Device } from "../wireguard/device.ts";
-import { UapiServer } from "../uapi/server.ts";
-import { logger } from "../log.ts";
+import { startInterface } from "../wireguard/interface.ts";
 import { CliError } from "./errors.ts";
-
-/** Default TUN MTU, as wireguard-go. */
-export const DEFAULT_MTU = 1420;
 /** Cipher names the command accepts. */
 export const CIPHERS = ["chacha20-poly1305", "aes-256-gcm"] as const;
 
@@ -139,76 +130,20 @@ function concat(chunks: Uint8Array[]): Uint8Array {
 }
 
 async function runForeground(ifname: string, cipher: typeof CIPHERS[number]): Promise<number> {
-  const log = logger(ifname);
-  const suite = suiteForCipher(cipher);
   await refuseLiveDaemon(ifname);
-  let tun;
-  try {
-    tun = openTun(ifname, { nonBlocking: true });
-  } catch (e) {
-    throw new CliError(`cannot create TUN interface ${ifname}: ${(e as Error).message}`);
-  }
-  let device: Device | undefined;
-  let uapi: UapiServer | undefined;
-  let watcher: { close(): void } | undefined;
-  let mtuTimer: ReturnType<typeof setInterval> | undefined;
   let done!: (code: number) => void;
   const finished = new Promise<number>((r) => done = r);
-  let stopping = false;
-  const stop = async (reason: string, code = 0) => {
-    if (stopping) return;
-    stopping = true;
-    log.info(`shutting down: ${reason}`);
-    clearInterval(mtuTimer);
-    watcher?.close();
-    await uapi?.close().catch(() => {});
-    await device?.close().catch(() => {});
-    closeQuietly(tun.fd);
-    done(code);
-  };
+  let running;
   try {
-    device = new Device({
-      ifname,
-      suite,
-      tunFd: tun.fd,
-      log,
-      onFatal: (reason) => void stop(reason),
-    });
-    try {
-      uapi = await UapiServer.listen(ifname, device, {
-        onRemoved: () => void stop("UAPI socket removed"),
-        log: (m) => log.warn(m),
-      });
-    } catch (e) {
-      throw new CliError(`${(e as Error).message}`);
-    }
-    try {
-      setMtu(ifname, DEFAULT_MTU);
-    } catch { /* keep the kernel default */ }
-    device.setMtu(safeMtu(ifname));
-    mtuTimer = setInterval(() => device!.setMtu(safeMtu(ifname)), 1000);
-    watcher = watchLinkDeleted(ifname, () => void stop(`interface ${ifname} was deleted`));
+    running = await startInterface({ ifname, suite: suiteForCipher(cipher), onEnded: () => done(0) });
   } catch (e) {
-    await stop("start-up failed", 2);
-    throw e;
+    throw new CliError((e as Error).message);
   }
+  const iface = running;
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(sig, () => void stop(`received ${sig}`));
+    Deno.addSignalListener(sig, () => void iface.close(`received ${sig}`).then(() => done(0)));
   }
-  log.info(
-    `interface ${ifname} up: ${suite.construction}, AEAD ${suite.aead.name} (${
-      aeadBackendInUse() ?? suite.aead.backend
-    }), UAPI ${uapi!.path}`,
-  );
   return await finished;
-}
-
-function safeMtu(ifname: string): number {
-  try {
-    return getMtu(ifname);
-  } catch {
-    return DEFAULT_MTU;
-  }
 }
 
 /** Refuses to start when a live daemon already answers on the interface's UAPI socket. */

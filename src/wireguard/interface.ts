@@ -1,0 +1,121 @@
+/**
+ * Bringing one WireGuard interface up and down: the suite's start-up self-test, the TUN device,
+ * the control plane (`Device`), its UAPI socket, the MTU and optional address, and a watcher that
+ * ends it when the interface is deleted or its socket removed (as wireguard-go does). Used by
+ * `twofold wg` for one interface and by a node for wg0 and aes0 in one process.
+ * @module
+ */
+import { openTun } from "../../ffi/tun.ts";
+import { addAddress, getMtu, setLinkUp, setMtu, watchLinkDeleted } from "../../ffi/netlink.ts";
+import { closeQuietly } from "../../ffi/libc.ts";
+import { aeadBackendInUse } from "../crypto/backend.ts";
+import type { Suite } from "../noise/suite.ts";
+import { assertSuiteSelfTest } from "../noise/selftest.ts";
+import { UapiServer } from "../uapi/server.ts";
+import { logger } from "../log.ts";
+import { Device, type DeviceOptions } from "./device.ts";
+
+/** Default TUN MTU, as wireguard-go. */
+export const DEFAULT_MTU = 1420;
+
+/** What to bring up. */
+export interface InterfaceOptions {
+  /** Interface name (also the UAPI socket name). */
+  ifname: string;
+  /** Cipher suite (self-tested before anything is created). */
+  suite: Suite;
+  /** TUN MTU (default 1420). The operator may change it later; padding follows. */
+  mtu?: number;
+  /** Address to add and bring the link up with (e.g. "100.64.0.1/10"); none = leave it to wg-quick. */
+  address?: string;
+  /** Extra device options (bind address, PSK policy, events). */
+  device?: Pick<DeviceOptions, "bindAddress" | "pskPolicy" | "onEvent">;
+  /** UAPI socket directory (default /var/run/wireguard). */
+  uapiDir?: string;
+  /** Called once when the interface ends by itself (deleted, socket removed, worker failure). */
+  onEnded?: (reason: string) => void;
+}
+
+/** A running interface. */
+export interface RunningInterface {
+  /** The control plane. */
+  device: Device;
+  /** UAPI socket path. */
+  uapiPath: string;
+  /** Stops everything and removes the interface; idempotent. */
+  close(reason?: string): Promise<void>;
+}
+
+/**
+ * Self-tests the suite, creates the TUN and the UAPI socket and starts the device. On any failure
+ * everything created so far is removed and the error (with a message naming the problem) is thrown.
+ */
+export async function startInterface(opts: InterfaceOptions): Promise<RunningInterface> {
+  const { ifname, suite } = opts;
+  const log = logger(ifname);
+  const report = assertSuiteSelfTest(suite);
+  log.debug(`self-test passed in ${report.elapsedMs.toFixed(1)} ms`);
+  let tun;
+  try {
+    tun = openTun(ifname, { nonBlocking: true });
+  } catch (e) {
+    throw new Error(`cannot create TUN interface ${ifname}: ${(e as Error).message}`);
+  }
+  let device: Device | undefined;
+  let uapi: UapiServer | undefined;
+  let watcher: { close(): void } | undefined;
+  let mtuTimer: ReturnType<typeof setInterval> | undefined;
+  let closed = false;
+  const close = async (reason = "stopped") => {
+    if (closed) return;
+    closed = true;
+    log.info(`shutting down: ${reason}`);
+    clearInterval(mtuTimer);
+    watcher?.close();
+    await uapi?.close().catch(() => {});
+    await device?.close().catch(() => {});
+    closeQuietly(tun.fd);
+  };
+  const ended = (reason: string) => {
+    if (closed) return;
+    void close(reason).then(() => opts.onEnded?.(reason));
+  };
+  try {
+    device = new Device({ ifname, suite, tunFd: tun.fd, log, ...opts.device, onFatal: ended });
+    uapi = await UapiServer.listen(ifname, device, {
+      dir: opts.uapiDir,
+      onRemoved: () => ended("UAPI socket removed"),
+      log: (m) => log.warn(m),
+    });
+    try {
+      setMtu(ifname, opts.mtu ?? DEFAULT_MTU);
+    } catch (e) {
+      if (opts.mtu !== undefined) throw e; // an explicit MTU must apply
+    }
+    if (opts.address) {
+      addAddress(ifname, opts.address);
+      setLinkUp(ifname);
+    }
+    const dev = device;
+    dev.setMtu(currentMtu(ifname, opts.mtu));
+    mtuTimer = setInterval(() => dev.setMtu(currentMtu(ifname, opts.mtu)), 1000);
+    watcher = watchLinkDeleted(ifname, () => ended(`interface ${ifname} was deleted`));
+  } catch (e) {
+    await close("start-up failed");
+    throw e;
+  }
+  log.info(
+    `interface ${ifname} up: ${suite.construction}, AEAD ${suite.aead.name} (${
+      aeadBackendInUse() ?? suite.aead.backend
+    }), self-test ok, UAPI ${uapi.path}`,
+  );
+  return { device, uapiPath: uapi.path, close };
+}
+
+function currentMtu(ifname: string, fallback = DEFAULT_MTU): number {
+  try {
+    return getMtu(ifname);
+  } catch {
+    return fallback;
+  }
+}
