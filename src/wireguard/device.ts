@@ -207,9 +207,15 @@ export class Device implements UapiDevice {
         peer = created;
       }
       if (change.presharedKey) {
-        const verdict = this.#opts.pskPolicy?.onUapiPsk(peer.publicKey, change.presharedKey) ?? 0;
-        if (verdict !== 0) return verdict;
-        this.setPresharedKey(peer.publicKey, change.presharedKey);
+        // With a PSK policy (the aes0 gate), the policy decides and applies the key itself (keeping
+        // its rotation grace); without one, the write is applied here as in wireguard-go.
+        const policy = this.#opts.pskPolicy;
+        if (policy) {
+          const verdict = policy.onUapiPsk(peer.publicKey, change.presharedKey);
+          if (verdict !== 0) return verdict;
+        } else {
+          this.setPresharedKey(peer.publicKey, change.presharedKey);
+        }
       }
       if (change.endpoint) this.#setEndpoint(peer, change.endpoint);
       if (change.replaceAllowedIps) {

@@ -1,0 +1,559 @@
+/**
+ * The aes0 PSK security gate: decides, per AES peer, which pre-shared key the aes0 device holds, and
+ * therefore whether aes0 can carry traffic to that peer (design invariants 1 and 2).
+ *
+ * ## States (one per peer)
+ * - `closed`: the device holds fresh random bytes as the peer's PSK. The other side holds different
+ *   random bytes (or an agreed key we do not have), so every handshake fails and no application packet
+ *   passes. A peer starts here when it is added, after a restart, when its key passes the maximum age,
+ *   and when the device re-creates it.
+ * - `open`: the device holds a key the key plane agreed for this peer (`install`). The key's age is
+ *   below `staleAfterMs`.
+ * - `stale`: still the agreed key, but it is at least `staleAfterMs` old (default 2 × the rotation
+ *   interval, i.e. at least one expected rotation was missed). Traffic still flows; this is a warning
+ *   that the key source is behind. A fresh `install` makes the gate `open` again.
+ *
+ * Transitions: closed → open (first install; a handshake is started at once), open → stale (`tick`,
+ * age ≥ staleAfterMs), open|stale → open (rotation: new PSK applies at the next natural handshake,
+ * no forced handshake, the previous PSK stays acceptable to an initiator for `graceMs`), open|stale →
+ * closed (`tick`, age ≥ maxAgeMs: the PSK is replaced by random bytes, fail closed). Every transition
+ * carries a human-readable reason, reported through `onEvent` and `status()`.
+ *
+ * Handshake outcomes fed back through `handshakeResult` record which key epoch each handshake used and
+ * detect a suspected PSK mismatch (repeated failed responses while the gate is open); a mismatch does not
+ * change the state (the key is still the one agreed), it is reported in the reason and as an event.
+ *
+ * Key hygiene: keys are copied in, never returned (the device receives them only through the
+ * {@link GateTarget} calls); replaced keys are wiped with zeros; nothing is persisted; events, reasons,
+ * status and refusal messages never contain key material. The module is pure: clock and randomness are
+ * injected.
+ * @module
+ */
+import type { DeviceEvent, PskPolicy } from "../wireguard/device.ts";
+import { toHex } from "../encoding.ts";
+
+/** Where a peer's aes0 keys come from. `manual` = a PSK file or UAPI `preshared-key` writes. */
+export type KeySource = "manual" | "dske" | "ska";
+
+/** The gate's state for one peer (see the module doc for the exact semantics). */
+export type GateState = "closed" | "open" | "stale";
+
+/** Something the gate did or refused, for logs, the admin API and tests. Never holds key material. */
+export interface GateEvent {
+  /** What happened. */
+  type:
+    | "gate-opened"
+    | "gate-closed"
+    | "gate-stale"
+    | "key-installed"
+    | "key-refused"
+    | "mismatch-suspected"
+    | "mismatch-cleared";
+  /** The peer's public key, lowercase hex (public, not a secret). */
+  peer: string;
+  /** Key epoch concerned, or null when none applies. */
+  epoch: number | null;
+  /** Why, in words. */
+  reason: string;
+  /** Clock time (ms) of the event. */
+  at: number;
+}
+
+/** What the gate drives: implemented by the aes0 {@link Device}. */
+export interface GateTarget {
+  /**
+   * Sets the peer's PSK and the extra PSKs an initiator also accepts in a response (copied by the
+   * target). Returns false when the target has no such peer.
+   */
+  setPresharedKey(peer: Uint8Array, psk: Uint8Array, extraPsks: Uint8Array[]): boolean;
+  /** Starts a handshake with the peer now. */
+  initiateHandshake(peer: Uint8Array): void;
+}
+
+/** Options of a {@link PskGate}. */
+export interface PskGateOptions {
+  /** Expected interval between key rotations (ms). Default 120 000. */
+  rotationIntervalMs?: number;
+  /** Age (ms) at which a key is replaced by random bytes and the gate closes. Default 3 × rotation; may be Infinity. */
+  maxAgeMs?: number;
+  /** Age (ms) at which an open gate becomes stale. Default min(2 × rotation, maxAgeMs). */
+  staleAfterMs?: number;
+  /** How long (ms) after a rotation an initiator also accepts the previous PSK; 0..30 000, default 30 000. */
+  graceMs?: number;
+  /** Consecutive failed handshake responses while open that make a mismatch suspected. Default 2. */
+  mismatchThreshold?: number;
+  /** Clock in ms. Default `Date.now`. */
+  clock?: () => number;
+  /** Random source returning n fresh bytes. Default `crypto.getRandomValues`. */
+  random?: (n: number) => Uint8Array;
+  /** Event sink. */
+  onEvent?: (e: GateEvent) => void;
+}
+
+/** Result of {@link PskGate.install}. The reason never contains key material. */
+export type InstallResult = { ok: true } | { ok: false; reason: string };
+
+/**
+ * A handshake outcome reported by the device. `pskIndex` is 0 for the current PSK and i for the i-th
+ * extra PSK (the previous key during the grace period). A responder cannot tell whether the PSKs agree,
+ * so only an initiator's success confirms the key.
+ */
+export type HandshakeOutcome =
+  | { ok: true; pskIndex: number; initiator: boolean }
+  | { ok: false };
+
+/** One peer's gate, as reported by {@link PskGate.status}. No key material. */
+export interface GateStatus {
+  /** Peer public key, hex. */
+  peer: string;
+  /** Configured key source. */
+  source: KeySource;
+  /** Gate state. */
+  state: GateState;
+  /** Reason for the current state (or the latest notable condition, e.g. a suspected mismatch). */
+  reason: string;
+  /** Epoch of the agreed key the device holds; null while closed. */
+  epoch: number | null;
+  /** Highest epoch ever accepted for this peer (the replay guard); null if none yet. */
+  lastInstalledEpoch: number | null;
+  /** Age of the agreed key (ms); null while closed. */
+  keyAgeMs: number | null;
+  /** Remaining grace for the previous key (ms); 0 when none. */
+  graceRemainingMs: number;
+  /** Epoch of the key the latest completed handshake used; null if none (or it ran under a random key). */
+  lastHandshakeEpoch: number | null;
+  /** Consecutive failed handshake responses since the last confirmed handshake or install. */
+  failures: number;
+  /** True while a PSK mismatch is suspected. */
+  mismatchSuspected: boolean;
+}
+
+const PSK_LEN = 32;
+const MAX_GRACE_MS = 30_000;
+
+interface PeerGate {
+  publicKey: Uint8Array;
+  hex: string;
+  source: KeySource;
+  state: GateState;
+  reason: string;
+  /** The PSK the device holds: random while closed, the agreed key otherwise. */
+  psk: Uint8Array;
+  epoch: number | null;
+  lastInstalledEpoch: number | null;
+  installedAt: number | null;
+  previous: Uint8Array | null;
+  previousEpoch: number | null;
+  graceUntil: number;
+  lastHandshakeEpoch: number | null;
+  failures: number;
+  mismatchSuspected: boolean;
+}
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
+}
+
+/** The PSK security gate of every AES peer of one aes0 device. See the module doc. */
+export class PskGate {
+  /** Expected rotation interval (ms). */
+  readonly rotationIntervalMs: number;
+  /** Maximum key age (ms). */
+  readonly maxAgeMs: number;
+  /** Age at which an open gate turns stale (ms). */
+  readonly staleAfterMs: number;
+  /** Previous-key grace after a rotation (ms). */
+  readonly graceMs: number;
+  /** Failures that make a mismatch suspected. */
+  readonly mismatchThreshold: number;
+  readonly #target: GateTarget;
+  readonly #clock: () => number;
+  readonly #random: (n: number) => Uint8Array;
+  readonly #onEvent: (e: GateEvent) => void;
+  readonly #peers = new Map<string, PeerGate>();
+
+  /** Creates a gate driving `target`. Throws on inconsistent options. */
+  constructor(target: GateTarget, opts: PskGateOptions = {}) {
+    this.#target = target;
+    this.rotationIntervalMs = opts.rotationIntervalMs ?? 120_000;
+    if (!(this.rotationIntervalMs > 0) || !Number.isFinite(this.rotationIntervalMs)) {
+      throw new Error("rotationIntervalMs must be a positive number of milliseconds");
+    }
+    this.maxAgeMs = opts.maxAgeMs ?? 3 * this.rotationIntervalMs;
+    if (!(this.maxAgeMs > 0)) throw new Error("maxAgeMs must be positive (or Infinity)");
+    this.staleAfterMs = opts.staleAfterMs ?? Math.min(2 * this.rotationIntervalMs, this.maxAgeMs);
+    if (!(this.staleAfterMs > 0) || this.staleAfterMs > this.maxAgeMs) {
+      throw new Error("staleAfterMs must be positive and at most maxAgeMs");
+    }
+    this.graceMs = opts.graceMs ?? MAX_GRACE_MS;
+    if (!(this.graceMs >= 0 && this.graceMs <= MAX_GRACE_MS)) {
+      throw new Error(`graceMs must be between 0 and ${MAX_GRACE_MS}`);
+    }
+    this.mismatchThreshold = opts.mismatchThreshold ?? 2;
+    if (!Number.isInteger(this.mismatchThreshold) || this.mismatchThreshold < 1) {
+      throw new Error("mismatchThreshold must be an integer ≥ 1");
+    }
+    this.#clock = opts.clock ?? Date.now;
+    this.#random = opts.random ?? ((n) => crypto.getRandomValues(new Uint8Array(n)));
+    this.#onEvent = opts.onEvent ?? (() => {});
+  }
+
+  /**
+   * Registers an AES peer with its key source; the gate starts closed with a fresh random PSK, which is
+   * pushed to the target (if it already has the peer) and returned as a copy for a target that creates
+   * the peer afterwards. Re-adding a registered peer starts it over (closed, new random PSK, epochs
+   * forgotten).
+   */
+  addPeer(peer: Uint8Array, source: KeySource): Uint8Array {
+    const hex = toHex(peer);
+    const old = this.#peers.get(hex);
+    const reason = `new peer (key source ${source}): random PSK until an agreed key is installed`;
+    if (old) {
+      this.#wipe(old);
+      if (old.state !== "closed") this.#emit("gate-closed", old, null, `peer re-added: ${reason}`);
+    }
+    const g: PeerGate = {
+      publicKey: peer.slice(),
+      hex,
+      source,
+      state: "closed",
+      reason,
+      psk: this.#freshRandom(),
+      epoch: null,
+      lastInstalledEpoch: null,
+      installedAt: null,
+      previous: null,
+      previousEpoch: null,
+      graceUntil: 0,
+      lastHandshakeEpoch: null,
+      failures: 0,
+      mismatchSuspected: false,
+    };
+    this.#peers.set(hex, g);
+    this.#target.setPresharedKey(g.publicKey, g.psk, []);
+    return g.psk.slice();
+  }
+
+  /** True when the peer is registered. */
+  has(peer: Uint8Array): boolean {
+    return this.#peers.has(toHex(peer));
+  }
+
+  /**
+   * Forgets a peer: its keys are wiped and, if the target still has the peer, it gets random bytes so no
+   * agreed key outlives the gate's control.
+   */
+  removePeer(peer: Uint8Array): void {
+    const g = this.#peers.get(toHex(peer));
+    if (!g) return;
+    const random = this.#freshRandom();
+    this.#target.setPresharedKey(g.publicKey, random, []);
+    random.fill(0);
+    this.#wipe(g);
+    this.#peers.delete(g.hex);
+    if (g.state !== "closed") this.#emit("gate-closed", g, null, "peer removed");
+  }
+
+  /**
+   * The key plane's one entry point: installs the agreed key `psk` (copied; the caller should wipe its
+   * own copy) of `epoch` from `via`. Refused (with a reason and a `key-refused` event) for an unknown
+   * peer, a key that is not 32 bytes or all zeros, a source other than the peer's configured one, or an
+   * epoch that is not a non-negative integer newer than every epoch accepted before (replay).
+   * First install (gate closed): sets the key and starts a handshake at once.
+   * Rotation (open or stale): sets the key with the previous one as extra PSK for `graceMs`; no handshake.
+   */
+  install(peer: Uint8Array, psk: Uint8Array, epoch: number, via: KeySource): InstallResult {
+    const hex = toHex(peer);
+    const g = this.#peers.get(hex);
+    const refuse = (reason: string): InstallResult => {
+      this.#onEvent({
+        type: "key-refused",
+        peer: hex,
+        epoch: Number.isFinite(epoch) ? epoch : null,
+        reason,
+        at: this.#clock(),
+      });
+      return { ok: false, reason };
+    };
+    if (!g) return refuse("unknown peer: not registered with the PSK gate");
+    if (psk.length !== PSK_LEN) return refuse(`PSK must be ${PSK_LEN} bytes, got ${psk.length}`);
+    if (psk.every((b) => b === 0)) return refuse("all-zero PSK refused (it means 'no PSK')");
+    if (via !== g.source) {
+      return refuse(`key source mismatch: peer is configured for ${g.source}, key came from ${via}`);
+    }
+    if (!Number.isSafeInteger(epoch) || epoch < 0) return refuse("epoch must be a non-negative integer");
+    if (g.lastInstalledEpoch !== null && epoch <= g.lastInstalledEpoch) {
+      return refuse(
+        `epoch ${epoch} is not newer than the last installed epoch ${g.lastInstalledEpoch} (replay?)`,
+      );
+    }
+    const now = this.#clock();
+    const key = psk.slice();
+    const wasState = g.state;
+    if (wasState === "closed") {
+      if (!this.#target.setPresharedKey(g.publicKey, key, [])) {
+        key.fill(0);
+        return refuse("the device has no such peer");
+      }
+      g.psk.fill(0); // the random placeholder
+      g.psk = key;
+      this.#accept(g, epoch, now);
+      g.reason = `key epoch ${epoch} installed via ${via}: gate open`;
+      this.#emit("key-installed", g, epoch, `key epoch ${epoch} installed via ${via}`);
+      this.#emit("gate-opened", g, epoch, g.reason);
+      this.#target.initiateHandshake(g.publicKey);
+      return { ok: true };
+    }
+    const extras = this.graceMs > 0 ? [g.psk] : [];
+    if (!this.#target.setPresharedKey(g.publicKey, key, extras)) {
+      key.fill(0);
+      return refuse("the device has no such peer");
+    }
+    g.previous?.fill(0);
+    if (this.graceMs > 0) {
+      g.previous = g.psk;
+      g.previousEpoch = g.epoch;
+      g.graceUntil = now + this.graceMs;
+    } else {
+      g.psk.fill(0);
+      g.previous = null;
+      g.previousEpoch = null;
+      g.graceUntil = 0;
+    }
+    g.psk = key;
+    this.#accept(g, epoch, now);
+    const grace = this.graceMs > 0
+      ? `; previous key accepted by an initiator for ${seconds(this.graceMs)}`
+      : "";
+    g.reason = `rotated to key epoch ${epoch} via ${via}; applies at the next handshake${grace}`;
+    this.#emit("key-installed", g, epoch, g.reason);
+    if (wasState === "stale") {
+      this.#emit("gate-opened", g, epoch, `fresh key epoch ${epoch} via ${via} after the key went stale`);
+    }
+    return { ok: true };
+  }
+
+  /**
+   * Policy for a UAPI `preshared_key` write (`wg set aes0 peer … preshared-key …`). Allowed only for a
+   * peer whose source is `manual`: it is then an {@link install} with epoch = last + 1 (0 for the
+   * first). Returns 0 when installed, -22 (EINVAL) for a key of the wrong length or all zeros, -1
+   * (EPERM) otherwise; a refusal is reported as a `key-refused` event naming why.
+   */
+  uapiWrite(peer: Uint8Array, psk: Uint8Array): number {
+    const hex = toHex(peer);
+    const g = this.#peers.get(hex);
+    const refuse = (errno: number, reason: string): number => {
+      this.#onEvent({ type: "key-refused", peer: hex, epoch: null, reason, at: this.#clock() });
+      return errno;
+    };
+    if (psk.length !== PSK_LEN) {
+      return refuse(-22, `UAPI preshared-key refused: PSK must be ${PSK_LEN} bytes`);
+    }
+    if (psk.every((b) => b === 0)) {
+      return refuse(-22, "UAPI preshared-key refused: an all-zero PSK would mean 'no PSK'");
+    }
+    if (!g) return refuse(-1, "UAPI preshared-key refused: peer is not registered with the PSK gate");
+    if (g.source !== "manual") {
+      return refuse(
+        -1,
+        `UAPI preshared-key refused (EPERM): peer's key source is ${g.source}; only manual peers accept keys from UAPI`,
+      );
+    }
+    const epoch = g.lastInstalledEpoch === null ? 0 : g.lastInstalledEpoch + 1;
+    return this.install(peer, psk, epoch, "manual").ok ? 0 : -1;
+  }
+
+  /**
+   * Time passes: ends the previous-key grace (the device keeps only the current PSK), turns an open gate
+   * stale at `staleAfterMs`, and at `maxAgeMs` replaces the key by random bytes and closes the gate.
+   * Call it periodically (e.g. every second).
+   */
+  tick(): void {
+    const now = this.#clock();
+    for (const g of this.#peers.values()) {
+      if (g.state === "closed" || g.installedAt === null) continue;
+      const age = now - g.installedAt;
+      if (age >= this.maxAgeMs) {
+        this.#expire(g, age);
+        continue;
+      }
+      if (g.previous && now >= g.graceUntil) {
+        this.#target.setPresharedKey(g.publicKey, g.psk, []);
+        this.#dropPrevious(g);
+      }
+      if (g.state === "open" && age >= this.staleAfterMs) {
+        g.state = "stale";
+        const closesIn = Number.isFinite(this.maxAgeMs)
+          ? `; the gate closes at ${seconds(this.maxAgeMs)}`
+          : "";
+        g.reason = `key epoch ${g.epoch} is ${seconds(age)} old: no rotation for ${
+          seconds(this.staleAfterMs)
+        } (expected every ${seconds(this.rotationIntervalMs)})${closesIn}`;
+        this.#emit("gate-stale", g, g.epoch, g.reason);
+      }
+    }
+  }
+
+  /**
+   * Records a handshake outcome for the peer (from the device's events). Success notes the epoch the
+   * handshake used; an initiator's success confirms the key and clears a suspected mismatch. Failures
+   * (pass only failed responses, the ones a PSK mismatch causes) are counted; `mismatchThreshold`
+   * consecutive ones while open or stale make a mismatch suspected. `peer` is the public key, raw or
+   * as hex (the form device events carry).
+   */
+  handshakeResult(peer: Uint8Array | string, outcome: HandshakeOutcome): void {
+    const g = this.#peers.get(typeof peer === "string" ? peer.toLowerCase() : toHex(peer));
+    if (!g) return;
+    if (outcome.ok) {
+      const epoch = outcome.pskIndex === 0 ? g.epoch : outcome.pskIndex === 1 ? g.previousEpoch : null;
+      g.lastHandshakeEpoch = g.state === "closed" ? null : epoch;
+      if (!outcome.initiator) return;
+      g.failures = 0;
+      if (g.mismatchSuspected) {
+        g.mismatchSuspected = false;
+        g.reason = `handshake confirmed key epoch ${epoch}: mismatch resolved`;
+        this.#emit("mismatch-cleared", g, epoch, g.reason);
+      }
+      return;
+    }
+    g.failures++;
+    if (g.state !== "closed" && !g.mismatchSuspected && g.failures >= this.mismatchThreshold) {
+      g.mismatchSuspected = true;
+      g.reason = `PSK mismatch suspected: ${g.failures} consecutive handshake responses failed to ` +
+        `authenticate under key epoch ${g.epoch}; check that both sides installed the same key`;
+      this.#emit("mismatch-suspected", g, g.epoch, g.reason);
+    }
+  }
+
+  /**
+   * Called when the target (device) creates its own copy of a peer, before it is usable: returns the
+   * PSK to start it with, always fresh random bytes. A registered peer whose gate was open is closed
+   * (the agreed key is not handed out again; fail closed). An unknown peer is registered with
+   * `adoptAs` if given, otherwise left unmanaged (random PSK, UAPI writes refused).
+   */
+  peerCreatedInTarget(peer: Uint8Array, adoptAs: KeySource | null): Uint8Array {
+    const g = this.#peers.get(toHex(peer));
+    if (!g) {
+      if (adoptAs) return this.addPeer(peer, adoptAs);
+      return this.#freshRandom();
+    }
+    const wasOpen = g.state !== "closed";
+    this.#wipe(g);
+    g.psk = this.#freshRandom();
+    if (wasOpen) {
+      g.state = "closed";
+      g.epoch = null;
+      g.installedAt = null;
+      g.reason =
+        "the device re-created the peer: the agreed key is not re-issued (fail closed); install a new key";
+      this.#emit("gate-closed", g, null, g.reason);
+    }
+    return g.psk.slice();
+  }
+
+  /** Gate status of one peer (or all when omitted). Never contains key material. */
+  status(peer?: Uint8Array): GateStatus[] {
+    const now = this.#clock();
+    const list = peer
+      ? [this.#peers.get(toHex(peer))].filter((g) => g !== undefined)
+      : [...this.#peers.values()];
+    return list.map((g) => ({
+      peer: g.hex,
+      source: g.source,
+      state: g.state,
+      reason: g.reason,
+      epoch: g.state === "closed" ? null : g.epoch,
+      lastInstalledEpoch: g.lastInstalledEpoch,
+      keyAgeMs: g.state === "closed" || g.installedAt === null ? null : now - g.installedAt,
+      graceRemainingMs: g.previous ? Math.max(0, g.graceUntil - now) : 0,
+      lastHandshakeEpoch: g.lastHandshakeEpoch,
+      failures: g.failures,
+      mismatchSuspected: g.mismatchSuspected,
+    }));
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  #accept(g: PeerGate, epoch: number, now: number): void {
+    g.state = "open";
+    g.epoch = epoch;
+    g.lastInstalledEpoch = epoch;
+    g.installedAt = now;
+    g.failures = 0;
+    g.mismatchSuspected = false;
+  }
+
+  #expire(g: PeerGate, age: number): void {
+    const random = this.#freshRandom();
+    this.#target.setPresharedKey(g.publicKey, random, []);
+    const epoch = g.epoch;
+    this.#wipe(g);
+    g.psk = random;
+    g.state = "closed";
+    g.epoch = null;
+    g.installedAt = null;
+    g.mismatchSuspected = false;
+    g.reason = `key epoch ${epoch} is ${seconds(age)} old, past the maximum age of ${
+      seconds(this.maxAgeMs)
+    }: replaced by random bytes (fail closed); install a new key`;
+    this.#emit("gate-closed", g, epoch, g.reason);
+  }
+
+  #dropPrevious(g: PeerGate): void {
+    g.previous?.fill(0);
+    g.previous = null;
+    g.previousEpoch = null;
+    g.graceUntil = 0;
+  }
+
+  #wipe(g: PeerGate): void {
+    g.psk.fill(0);
+    this.#dropPrevious(g);
+  }
+
+  #freshRandom(): Uint8Array {
+    const r = this.#random(PSK_LEN);
+    if (r.length !== PSK_LEN) throw new Error("random source returned the wrong number of bytes");
+    return r.slice();
+  }
+
+  #emit(type: GateEvent["type"], g: PeerGate, epoch: number | null, reason: string): void {
+    this.#onEvent({ type, peer: g.hex, epoch, reason, at: this.#clock() });
+  }
+}
+
+/** Options of {@link pskPolicy}. */
+export interface PskPolicyOptions {
+  /**
+   * Key source for a peer the device creates without the gate knowing it (e.g. `wg set aes0 peer NEW`).
+   * Default `manual`; null leaves such peers unmanaged (random PSK, UAPI key writes refused).
+   */
+  adoptUnknownAs?: KeySource | null;
+}
+
+/**
+ * Adapts a gate to the device's {@link PskPolicy} hooks: UAPI `preshared_key` writes go through
+ * {@link PskGate.uapiWrite}; a peer the device creates starts with a random PSK
+ * ({@link PskGate.peerCreatedInTarget}), never the all-zero default.
+ */
+export function pskPolicy(gate: PskGate, opts: PskPolicyOptions = {}): PskPolicy {
+  const adoptAs = opts.adoptUnknownAs === undefined ? "manual" : opts.adoptUnknownAs;
+  return {
+    onUapiPsk: (peerPublicKey, psk) => gate.uapiWrite(peerPublicKey, psk),
+    onPeerCreated: (peerPublicKey) => gate.peerCreatedInTarget(peerPublicKey, adoptAs),
+  };
+}
+
+/**
+ * Maps a device event to a handshake outcome for {@link PskGate.handshakeResult}, or null when the event
+ * says nothing about the PSK (failures other than a response that did not authenticate).
+ */
+export function handshakeOutcomeOf(e: DeviceEvent): { peer: string; outcome: HandshakeOutcome } | null {
+  if (e.type === "handshake-completed") {
+    return { peer: e.peer, outcome: { ok: true, pskIndex: e.pskIndex, initiator: e.initiator } };
+  }
+  if (e.peer !== null && e.reason.startsWith("response did not authenticate")) {
+    return { peer: e.peer, outcome: { ok: false } };
+  }
+  return null;
+}

@@ -1,0 +1,481 @@
+import assert from "node:assert/strict";
+import {
+  type GateEvent,
+  type GateTarget,
+  handshakeOutcomeOf,
+  type KeySource,
+  PskGate,
+  type PskGateOptions,
+  pskPolicy,
+} from "../../src/keys/psk-gate.ts";
+import { encodeBase64, toHex } from "../../src/encoding.ts";
+
+type Call =
+  | { kind: "set"; peer: string; psk: Uint8Array; extras: Uint8Array[] }
+  | { kind: "handshake"; peer: string };
+
+/** A GateTarget that records every call (with copies of the keys, as the device does). */
+class FakeTarget implements GateTarget {
+  calls: Call[] = [];
+  known = new Set<string>();
+  /** The PSK and extras the "device" currently holds per peer. */
+  held = new Map<string, { psk: Uint8Array; extras: Uint8Array[] }>();
+
+  setPresharedKey(peer: Uint8Array, psk: Uint8Array, extraPsks: Uint8Array[]): boolean {
+    const hex = toHex(peer);
+    this.calls.push({ kind: "set", peer: hex, psk: psk.slice(), extras: extraPsks.map((k) => k.slice()) });
+    if (!this.known.has(hex)) return false;
+    this.held.set(hex, { psk: psk.slice(), extras: extraPsks.map((k) => k.slice()) });
+    return true;
+  }
+
+  initiateHandshake(peer: Uint8Array): void {
+    this.calls.push({ kind: "handshake", peer: toHex(peer) });
+  }
+
+  handshakes(): number {
+    return this.calls.filter((c) => c.kind === "handshake").length;
+  }
+}
+
+const ROTATION = 2_000;
+
+function setup(opts: Partial<PskGateOptions> = {}) {
+  let now = 1_700_000_000_000;
+  let counter = 0;
+  const target = new FakeTarget();
+  const events: GateEvent[] = [];
+  const randoms: Uint8Array[] = [];
+  const gate = new PskGate(target, {
+    rotationIntervalMs: ROTATION,
+    graceMs: 1_000,
+    clock: () => now,
+    random: (n) => {
+      const r = new Uint8Array(n).fill(0xa0 + (counter++ % 64));
+      r[0] = counter;
+      randoms.push(r.slice());
+      return r;
+    },
+    onEvent: (e) => events.push(e),
+    ...opts,
+  });
+  const peer = (i: number, source: KeySource = "dske") => {
+    const pk = new Uint8Array(32).fill(i);
+    target.known.add(toHex(pk));
+    const initial = gate.addPeer(pk, source);
+    return { pk, hex: toHex(pk), initial };
+  };
+  return { gate, target, events, randoms, peer, advance: (ms: number) => (now += ms), now: () => now };
+}
+
+function key(b: number): Uint8Array {
+  return new Uint8Array(32).fill(b);
+}
+
+Deno.test("PSK gate: state machine, rotation, expiry and refusals", async (t) => {
+  await t.step("initial random PSKs differ between two gates for the same peer (real randomness)", () => {
+    const pk = new Uint8Array(32).fill(7);
+    const a = new FakeTarget();
+    const b = new FakeTarget();
+    const pa = new PskGate(a).addPeer(pk, "dske");
+    const pb = new PskGate(b).addPeer(pk, "dske");
+    assert.equal(pa.length, 32);
+    assert.notDeepEqual(pa, pb);
+    assert.ok(!pa.every((x) => x === 0));
+  });
+
+  await t.step("a new peer starts closed with the random PSK pushed to the device", () => {
+    const { gate, target, peer } = setup();
+    const p = peer(1);
+    assert.deepEqual(target.held.get(p.hex)?.psk, p.initial);
+    assert.deepEqual(target.held.get(p.hex)?.extras, []);
+    const [s] = gate.status(p.pk);
+    assert.equal(s.state, "closed");
+    assert.match(s.reason, /random PSK until an agreed key is installed/);
+    assert.equal(s.epoch, null);
+    assert.equal(target.handshakes(), 0);
+  });
+
+  await t.step("install opens the gate and triggers exactly one handshake", () => {
+    const { gate, target, events, peer } = setup();
+    const p = peer(1);
+    assert.deepEqual(gate.install(p.pk, key(0x11), 5, "dske"), { ok: true });
+    assert.deepEqual(target.held.get(p.hex), { psk: key(0x11), extras: [] });
+    assert.equal(target.handshakes(), 1);
+    const last = target.calls.at(-1)!;
+    assert.equal(last.kind, "handshake"); // the key was set before the handshake started
+    assert.deepEqual(events.map((e) => e.type), ["key-installed", "gate-opened"]);
+    const [s] = gate.status(p.pk);
+    assert.equal(s.state, "open");
+    assert.equal(s.epoch, 5);
+    assert.equal(s.keyAgeMs, 0);
+  });
+
+  await t.step("the caller's buffer is copied: wiping it does not change the installed key", () => {
+    const { gate, target, peer } = setup();
+    const p = peer(1);
+    const k = key(0x22);
+    gate.install(p.pk, k, 0, "dske");
+    k.fill(0);
+    gate.install(p.pk, key(0x23), 1, "dske");
+    assert.deepEqual(target.held.get(p.hex)?.extras, [key(0x22)]);
+  });
+
+  await t.step("rotation: new PSK with the previous one as extra, no handshake", () => {
+    const { gate, target, events, peer, advance } = setup();
+    const p = peer(1);
+    gate.install(p.pk, key(0x11), 1, "dske");
+    advance(ROTATION);
+    events.length = 0;
+    assert.deepEqual(gate.install(p.pk, key(0x12), 2, "dske"), { ok: true });
+    assert.deepEqual(target.held.get(p.hex), { psk: key(0x12), extras: [key(0x11)] });
+    assert.equal(target.handshakes(), 1, "only the first opening started a handshake");
+    assert.deepEqual(events.map((e) => e.type), ["key-installed"]);
+    assert.match(events[0].reason, /applies at the next handshake/);
+    const [s] = gate.status(p.pk);
+    assert.equal(s.state, "open");
+    assert.equal(s.epoch, 2);
+    assert.equal(s.graceRemainingMs, 1_000);
+  });
+
+  await t.step("a second rotation within the grace keeps only the latest previous key", () => {
+    const { gate, target, peer, advance } = setup();
+    const p = peer(1);
+    gate.install(p.pk, key(0x11), 1, "dske");
+    gate.install(p.pk, key(0x12), 2, "dske");
+    advance(100);
+    gate.install(p.pk, key(0x13), 3, "dske");
+    assert.deepEqual(target.held.get(p.hex), { psk: key(0x13), extras: [key(0x12)] });
+  });
+
+  await t.step("grace expiry drops the extra PSKs", () => {
+    const { gate, target, peer, advance } = setup();
+    const p = peer(1);
+    gate.install(p.pk, key(0x11), 1, "dske");
+    gate.install(p.pk, key(0x12), 2, "dske");
+    advance(999);
+    gate.tick();
+    assert.deepEqual(target.held.get(p.hex)?.extras, [key(0x11)], "still within the grace");
+    advance(1);
+    gate.tick();
+    assert.deepEqual(target.held.get(p.hex), { psk: key(0x12), extras: [] });
+    assert.equal(gate.status(p.pk)[0].graceRemainingMs, 0);
+  });
+
+  await t.step("graceMs 0: a rotation installs no extra PSK", () => {
+    const { gate, target, peer } = setup({ graceMs: 0 });
+    const p = peer(1);
+    gate.install(p.pk, key(0x11), 1, "dske");
+    gate.install(p.pk, key(0x12), 2, "dske");
+    assert.deepEqual(target.held.get(p.hex), { psk: key(0x12), extras: [] });
+  });
+
+  await t.step("state sequence closed → open → stale → closed, each with a reason", () => {
+    const { gate, target, events, peer, advance } = setup();
+    const p = peer(1);
+    const states = [gate.status(p.pk)[0].state];
+    gate.install(p.pk, key(0x11), 1, "dske");
+    states.push(gate.status(p.pk)[0].state);
+    advance(2 * ROTATION - 1);
+    gate.tick();
+    assert.equal(gate.status(p.pk)[0].state, "open", "not stale before staleAfterMs");
+    advance(1);
+    gate.tick();
+    states.push(gate.status(p.pk)[0].state);
+    assert.match(
+      gate.status(p.pk)[0].reason,
+      /no rotation for 4 s \(expected every 2 s\); the gate closes at 6 s/,
+    );
+    advance(ROTATION - 1);
+    gate.tick();
+    assert.equal(gate.status(p.pk)[0].state, "stale");
+    advance(1);
+    gate.tick();
+    states.push(gate.status(p.pk)[0].state);
+    assert.deepEqual(states, ["closed", "open", "stale", "closed"]);
+    const transitions = events.filter((e) => e.type.startsWith("gate-"));
+    assert.deepEqual(transitions.map((e) => e.type), ["gate-opened", "gate-stale", "gate-closed"]);
+    for (const e of events) assert.ok(e.reason.length > 10, `event ${e.type} has a reason`);
+    assert.equal(target.handshakes(), 1);
+  });
+
+  await t.step("max age closes with a random PSK and says why (fail closed)", () => {
+    const { gate, target, events, randoms, peer, advance } = setup();
+    const p = peer(1);
+    gate.install(p.pk, key(0x11), 1, "dske");
+    gate.install(p.pk, key(0x12), 2, "dske");
+    advance(3 * ROTATION);
+    gate.tick();
+    const held = target.held.get(p.hex)!;
+    assert.deepEqual(held.psk, randoms.at(-1), "device now holds fresh random bytes");
+    assert.notDeepEqual(held.psk, key(0x12));
+    assert.notDeepEqual(held.psk, p.initial);
+    assert.deepEqual(held.extras, [], "no previous key survives the expiry");
+    const [s] = gate.status(p.pk);
+    assert.equal(s.state, "closed");
+    assert.equal(s.epoch, null);
+    assert.equal(s.keyAgeMs, null);
+    assert.match(s.reason, /past the maximum age of 6 s: replaced by random bytes \(fail closed\)/);
+    const closed = events.at(-1)!;
+    assert.equal(closed.type, "gate-closed");
+    assert.equal(closed.epoch, 2);
+  });
+
+  await t.step("maxAgeMs Infinity never expires a key", () => {
+    const { gate, peer, advance } = setup({ maxAgeMs: Infinity });
+    const p = peer(1, "manual");
+    assert.deepEqual(gate.install(p.pk, key(0x11), 1, "manual"), { ok: true });
+    advance(1e9);
+    gate.tick();
+    assert.equal(gate.status(p.pk)[0].state, "stale");
+  });
+
+  await t.step("reopen after expiry needs a new install (newer epoch) and starts a handshake again", () => {
+    const { gate, target, peer, advance } = setup();
+    const p = peer(1);
+    gate.install(p.pk, key(0x11), 1, "dske");
+    advance(3 * ROTATION);
+    gate.tick();
+    assert.equal(gate.install(p.pk, key(0x11), 1, "dske").ok, false, "old epoch replay refused");
+    assert.deepEqual(gate.install(p.pk, key(0x13), 2, "dske"), { ok: true });
+    assert.equal(gate.status(p.pk)[0].state, "open");
+    assert.deepEqual(target.held.get(p.hex), { psk: key(0x13), extras: [] });
+    assert.equal(target.handshakes(), 2);
+  });
+
+  await t.step("a stale gate reopens on a fresh key without a forced handshake", () => {
+    const { gate, target, events, peer, advance } = setup();
+    const p = peer(1);
+    gate.install(p.pk, key(0x11), 1, "dske");
+    advance(2 * ROTATION);
+    gate.tick();
+    events.length = 0;
+    gate.install(p.pk, key(0x12), 2, "dske");
+    assert.equal(gate.status(p.pk)[0].state, "open");
+    assert.deepEqual(events.map((e) => e.type), ["key-installed", "gate-opened"]);
+    assert.deepEqual(target.held.get(p.hex)?.extras, [key(0x11)]);
+    assert.equal(target.handshakes(), 1);
+  });
+
+  await t.step("refusals: wrong length, all zeros, unknown peer, source mismatch, epoch replay", () => {
+    const { gate, target, events, peer } = setup();
+    const p = peer(1, "dske");
+    const refused = (r: ReturnType<PskGate["install"]>) => {
+      assert.equal(r.ok, false);
+      return (r as { reason: string }).reason;
+    };
+    assert.match(refused(gate.install(p.pk, new Uint8Array(31).fill(1), 1, "dske")), /32 bytes, got 31/);
+    assert.match(refused(gate.install(p.pk, new Uint8Array(32), 1, "dske")), /all-zero/);
+    assert.match(refused(gate.install(key(9), key(0x11), 1, "dske")), /unknown peer/);
+    assert.match(
+      refused(gate.install(p.pk, key(0x11), 1, "manual")),
+      /source mismatch: peer is configured for dske, key came from manual/,
+    );
+    assert.match(refused(gate.install(p.pk, key(0x11), -1, "dske")), /non-negative integer/);
+    assert.match(refused(gate.install(p.pk, key(0x11), 1.5, "dske")), /non-negative integer/);
+    assert.equal(gate.status(p.pk)[0].state, "closed", "nothing opened the gate");
+    assert.deepEqual(gate.install(p.pk, key(0x11), 4, "dske"), { ok: true });
+    assert.match(
+      refused(gate.install(p.pk, key(0x12), 4, "dske")),
+      /epoch 4 is not newer than .* 4 \(replay\?\)/,
+    );
+    assert.match(refused(gate.install(p.pk, key(0x12), 3, "dske")), /not newer/);
+    assert.deepEqual(target.held.get(p.hex)?.psk, key(0x11), "refused keys never reach the device");
+    assert.equal(events.filter((e) => e.type === "key-refused").length, 8);
+  });
+
+  await t.step("a device without the peer makes install fail without opening or consuming the epoch", () => {
+    const { gate, target, peer } = setup();
+    const p = peer(1);
+    target.known.delete(p.hex);
+    assert.match((gate.install(p.pk, key(0x11), 1, "dske") as { reason: string }).reason, /no such peer/);
+    assert.equal(gate.status(p.pk)[0].state, "closed");
+    target.known.add(p.hex);
+    assert.deepEqual(gate.install(p.pk, key(0x11), 1, "dske"), { ok: true });
+  });
+
+  await t.step("UAPI writes: EPERM for a dske peer, allowed for a manual peer", () => {
+    const { gate, target, events, peer } = setup();
+    const managed = peer(1, "dske");
+    const manual = peer(2, "manual");
+    assert.equal(gate.uapiWrite(managed.pk, key(0x11)), -1);
+    const refusal = events.at(-1)!;
+    assert.equal(refusal.type, "key-refused");
+    assert.match(refusal.reason, /EPERM.*key source is dske/);
+    assert.deepEqual(target.held.get(managed.hex)?.psk, managed.initial);
+    assert.equal(gate.status(managed.pk)[0].state, "closed");
+
+    assert.equal(gate.uapiWrite(manual.pk, key(0x21)), 0);
+    assert.equal(gate.status(manual.pk)[0].state, "open");
+    assert.equal(gate.status(manual.pk)[0].epoch, 0);
+    assert.equal(target.handshakes(), 1);
+    assert.equal(gate.uapiWrite(manual.pk, key(0x22)), 0);
+    assert.equal(gate.status(manual.pk)[0].epoch, 1);
+    assert.deepEqual(target.held.get(manual.hex), { psk: key(0x22), extras: [key(0x21)] });
+
+    assert.equal(gate.uapiWrite(manual.pk, new Uint8Array(16).fill(1)), -22);
+    assert.equal(gate.uapiWrite(manual.pk, new Uint8Array(32)), -22);
+    assert.equal(gate.uapiWrite(key(0x77), key(0x23)), -1, "unregistered peer");
+  });
+
+  await t.step("handshake results: epoch used, mismatch suspected while open, cleared on success", () => {
+    const { gate, events, peer } = setup();
+    const p = peer(1);
+    gate.handshakeResult(p.pk, { ok: false });
+    gate.handshakeResult(p.pk, { ok: false });
+    assert.equal(gate.status(p.pk)[0].failures, 2);
+    assert.equal(gate.status(p.pk)[0].mismatchSuspected, false, "failures are expected while closed");
+    gate.install(p.pk, key(0x11), 1, "dske");
+    assert.equal(gate.status(p.pk)[0].failures, 0, "install resets the count");
+    gate.install(p.pk, key(0x12), 2, "dske");
+    gate.handshakeResult(p.pk, { ok: true, pskIndex: 1, initiator: true });
+    assert.equal(gate.status(p.pk)[0].lastHandshakeEpoch, 1, "the previous key was used");
+    gate.handshakeResult(p.hex, { ok: true, pskIndex: 0, initiator: false });
+    assert.equal(gate.status(p.pk)[0].lastHandshakeEpoch, 2, "hex peer ids are accepted");
+    gate.handshakeResult(p.pk, { ok: false });
+    assert.equal(gate.status(p.pk)[0].mismatchSuspected, false, "one failure is not yet a mismatch");
+    gate.handshakeResult(p.pk, { ok: false });
+    const [s] = gate.status(p.pk);
+    assert.equal(s.state, "open");
+    assert.equal(s.mismatchSuspected, true);
+    assert.match(s.reason, /PSK mismatch suspected: 2 consecutive .* epoch 2/);
+    assert.equal(events.filter((e) => e.type === "mismatch-suspected").length, 1);
+    gate.handshakeResult(p.pk, { ok: false });
+    assert.equal(events.filter((e) => e.type === "mismatch-suspected").length, 1, "reported once");
+    gate.handshakeResult(p.pk, { ok: true, pskIndex: 0, initiator: false });
+    assert.equal(gate.status(p.pk)[0].mismatchSuspected, true, "a responder success proves nothing");
+    gate.handshakeResult(p.pk, { ok: true, pskIndex: 0, initiator: true });
+    assert.equal(gate.status(p.pk)[0].mismatchSuspected, false);
+    assert.equal(gate.status(p.pk)[0].failures, 0);
+    assert.equal(events.at(-1)!.type, "mismatch-cleared");
+  });
+
+  await t.step("handshakeOutcomeOf maps device events; unrelated failures are ignored", () => {
+    assert.deepEqual(
+      handshakeOutcomeOf({ type: "handshake-completed", peer: "ab", initiator: true, pskIndex: 1 }),
+      { peer: "ab", outcome: { ok: true, pskIndex: 1, initiator: true } },
+    );
+    assert.deepEqual(
+      handshakeOutcomeOf({
+        type: "handshake-failed",
+        peer: "ab",
+        reason: "response did not authenticate (PSK mismatch or corrupted)",
+      }),
+      { peer: "ab", outcome: { ok: false } },
+    );
+    assert.equal(
+      handshakeOutcomeOf({ type: "handshake-failed", peer: "ab", reason: "initiation flood guard" }),
+      null,
+    );
+  });
+
+  await t.step("removePeer wipes, pushes random bytes and closes", () => {
+    const { gate, target, events, randoms, peer } = setup();
+    const p = peer(1);
+    gate.install(p.pk, key(0x11), 1, "dske");
+    gate.removePeer(p.pk);
+    assert.deepEqual(target.held.get(p.hex)?.psk, randoms.at(-1));
+    assert.equal(gate.status(p.pk).length, 0);
+    assert.equal(gate.has(p.pk), false);
+    assert.equal(events.at(-1)!.type, "gate-closed");
+    assert.equal(gate.install(p.pk, key(0x12), 2, "dske").ok, false);
+  });
+
+  await t.step("replaced keys are wiped (the gate's buffers are zeroed, not just dropped)", () => {
+    const pk = key(3);
+    const seen: Uint8Array[] = [];
+    const target: GateTarget = {
+      setPresharedKey: (_p, psk, extras) => {
+        seen.push(psk, ...extras); // the live buffers the gate owns
+        return true;
+      },
+      initiateHandshake: () => {},
+    };
+    let now = 0;
+    const gate = new PskGate(target, { rotationIntervalMs: ROTATION, graceMs: 1_000, clock: () => now });
+    gate.addPeer(pk, "dske");
+    gate.install(pk, key(0x11), 1, "dske");
+    gate.install(pk, key(0x12), 2, "dske");
+    now += 3 * ROTATION;
+    gate.tick();
+    const [randomInitial, k1, k2, k1asExtra] = seen;
+    for (const [name, b] of Object.entries({ randomInitial, k1, k2, k1asExtra })) {
+      assert.ok(b.every((x) => x === 0), `${name} wiped`);
+    }
+  });
+
+  await t.step("pskPolicy adapter: device-created peers get random PSKs; UAPI goes through the gate", () => {
+    const { gate, target, events, randoms } = setup();
+    const policy = pskPolicy(gate);
+    const unknown = key(0x41);
+    const initial = policy.onPeerCreated(unknown)!;
+    assert.deepEqual(initial, randoms.at(-1));
+    assert.equal(gate.status(unknown)[0].source, "manual", "adopted as manual by default");
+    target.known.add(toHex(unknown));
+    assert.equal(policy.onUapiPsk(unknown, key(0x42)), 0);
+    assert.equal(gate.status(unknown)[0].state, "open");
+
+    // The device re-creates an open peer: the agreed key is not handed out again; the gate closes.
+    const again = policy.onPeerCreated(unknown)!;
+    assert.notDeepEqual(again, key(0x42));
+    assert.equal(gate.status(unknown)[0].state, "closed");
+    assert.match(events.at(-1)!.reason, /re-created the peer/);
+
+    const strict = pskPolicy(gate, { adoptUnknownAs: null });
+    const stranger = key(0x43);
+    const r = strict.onPeerCreated(stranger)!;
+    assert.equal(r.length, 32);
+    assert.ok(!r.every((b) => b === 0));
+    assert.equal(gate.has(stranger), false);
+    assert.equal(strict.onUapiPsk(stranger, key(0x44)), -1);
+
+    const managed = key(0x45);
+    gate.addPeer(managed, "ska");
+    assert.equal(policy.onUapiPsk(managed, key(0x46)), -1);
+  });
+
+  await t.step("bad options are refused", () => {
+    const target = new FakeTarget();
+    assert.throws(() => new PskGate(target, { graceMs: 30_001 }), /graceMs/);
+    assert.throws(() => new PskGate(target, { rotationIntervalMs: 0 }), /rotationIntervalMs/);
+    assert.throws(() => new PskGate(target, { staleAfterMs: 10, maxAgeMs: 5 }), /staleAfterMs/);
+    assert.throws(() => new PskGate(target, { mismatchThreshold: 0 }), /mismatchThreshold/);
+  });
+
+  await t.step("no key material in any event, status, reason or refusal", () => {
+    const { gate, target, events, randoms, peer, advance } = setup();
+    const texts: string[] = [];
+    const a = peer(1, "dske");
+    const b = peer(2, "manual");
+    const used = [key(0x51), key(0x52), key(0x53), key(0x54), new Uint8Array(31).fill(0x55)];
+    texts.push(JSON.stringify(gate.install(a.pk, used[0], 1, "dske")));
+    texts.push(JSON.stringify(gate.install(a.pk, used[1], 2, "dske")));
+    texts.push(JSON.stringify(gate.install(a.pk, used[2], 2, "dske")));
+    texts.push(JSON.stringify(gate.install(a.pk, used[4], 3, "dske")));
+    texts.push(JSON.stringify(gate.install(b.pk, used[3], 1, "dske")));
+    texts.push(String(gate.uapiWrite(a.pk, used[3])), String(gate.uapiWrite(b.pk, used[3])));
+    gate.handshakeResult(a.pk, { ok: false });
+    gate.handshakeResult(a.pk, { ok: false });
+    texts.push(JSON.stringify(gate.status()));
+    advance(2 * ROTATION);
+    gate.tick();
+    texts.push(JSON.stringify(gate.status()));
+    advance(ROTATION);
+    gate.tick();
+    texts.push(JSON.stringify(gate.status()));
+    try {
+      new PskGate(target, { graceMs: -1 });
+    } catch (e) {
+      texts.push(String(e));
+    }
+    texts.push(JSON.stringify(events));
+    const all = texts.join("\n");
+    const secrets = [...used, ...randoms, a.initial, b.initial];
+    for (const s of secrets) {
+      for (const form of [toHex(s), encodeBase64(s), toHex(s).toUpperCase()]) {
+        assert.ok(!all.includes(form), "a key appears in gate output");
+      }
+    }
+    assert.ok(events.length >= 8, "the scenario produced events to check");
+  });
+});
