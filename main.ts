@@ -10,6 +10,8 @@ const USAGE = `usage: twofold <command> [options]
 commands:
   wg [-f] [--cipher chacha20-poly1305|aes-256-gcm] IFNAME
                  run a WireGuard interface (drop-in for wireguard-go; works with wg and wg-quick)
+  up --config node.json
+                 run an edge node: wg0 + aes0 (AES-256-GCM inside wg0) with the PSK security gate
   keygen         print a new private key (base64, like wg genkey)
   pubkey         read a private key on stdin, print its public key (like wg pubkey)
   demo           build namespaces on this machine and show twofold working (needs root)
@@ -20,6 +22,8 @@ async function main(args: string[]): Promise<number> {
   switch (cmd) {
     case "wg":
       return await (await import("./src/cli/wg.ts")).runWg(rest);
+    case "up":
+      return await (await import("./src/cli/up.ts")).runUp(rest);
     case "keygen":
       return (await import("./src/cli/keys.ts")).runKeygen();
     case "pubkey":

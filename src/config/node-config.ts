@@ -1,0 +1,751 @@
+/**
+ * The edge node's configuration (`twofold up --config node.json`): a JSONC file checked against a
+ * schema, then cross-checked field against field, then resolved into a NodeConfig with every default
+ * applied, the aes0 MTU derived, addresses parsed and key files read.
+ *
+ * Every problem becomes one CliError line (exit 2) of the form
+ * `config <file>: <field path>: <what is wrong>; <how to fix it>`, e.g.
+ * `config node.json: peers[1].aesIp: 10.0.0.5 is outside aes0.subnet 100.127.0.0/16; pick an address
+ * inside the subnet`. Messages never contain key material.
+ *
+ * Decisions worth knowing:
+ * - aes0 needs at least {@link MIN_AES_MTU} (1280, the IPv6 minimum) so that any inner packet fits;
+ *   with the default overhead of 60 that means wg0.mtu ≥ 1340.
+ * - The aes0 overhead is the header of the wg0-inner packet that carries an aes0 datagram: IP header
+ *   of the wg0 address family (20 for IPv4, 40 for IPv6) + UDP 8 + WireGuard data header 16 + tag 16,
+ *   so 60 for IPv4 wg0 addressing (always the case here, wg0 lives in 100.64.0.0/10) and 80 for IPv6.
+ * - An AES peer with keySource "manual" may omit pskFile: its aes0 gate then stays closed until a
+ *   PSK is set through UAPI (`wg set aes0 peer … preshared-key …`).
+ * - A peer's wgIp must lie outside aes0.subnet: the default AES subnet 100.127.0.0/16 is inside wg0's
+ *   100.64.0.0/10, and the longer aes0 route would capture it.
+ * @module
+ */
+import { resolve as resolvePath } from "node:path";
+import { z } from "zod";
+import { CliError } from "../cli/errors.ts";
+import { publicKey as derivePublicKey } from "../crypto/x25519.ts";
+import { decodeBase64, encodeBase64 } from "../encoding.ts";
+import { readPskFile } from "../keys/psk-file.ts";
+import { type Endpoint, parseEndpoint } from "../uapi/netaddr.ts";
+import { type Cidr, formatCidr, formatIp, parseCidr, parseIp } from "../wireguard/allowedips.ts";
+import { JsoncSyntaxError, parseJsonc } from "./jsonc.ts";
+
+/** Default state directory (PSRD pools, watermarks, epoch counters). */
+export const DEFAULT_STATE_DIR = "/var/lib/twofold";
+/** Default wg0 UDP listen port. */
+export const DEFAULT_WG_PORT = 51820;
+/** Default aes0 UDP listen port (reached inside wg0). */
+export const DEFAULT_AES_PORT = 51830;
+/** Default wg0 MTU, as wireguard-go. */
+export const DEFAULT_WG_MTU = 1420;
+/** Default aes0 subnet. */
+export const DEFAULT_AES_SUBNET = "100.127.0.0/16";
+/** The network every wg0 address must belong to (RFC 6598 shared address space). */
+export const WG_NETWORK = "100.64.0.0/10";
+/** Smallest aes0 MTU accepted: the IPv6 minimum link MTU, so any inner packet fits. */
+export const MIN_AES_MTU = 1280;
+/** Largest wg0 MTU accepted (jumbo frames). */
+export const MAX_WG_MTU = 9000;
+/** Default PSK rotation interval, seconds. */
+export const DEFAULT_ROTATION_SECONDS = 120;
+
+/** A 32-byte secret that never shows its bytes in strings, JSON or `Deno.inspect`. */
+export class SecretKey {
+  readonly #bytes: Uint8Array;
+  /** Takes ownership of `bytes` (the caller should not keep using them). */
+  constructor(bytes: Uint8Array) {
+    this.#bytes = bytes;
+  }
+  /** The key bytes; do not log them. */
+  bytes(): Uint8Array {
+    return this.#bytes;
+  }
+  /** Overwrites the key with zeros. */
+  wipe(): void {
+    this.#bytes.fill(0);
+  }
+  /** Always "[secret]". */
+  toString(): string {
+    return "[secret]";
+  }
+  /** Always "[secret]". */
+  toJSON(): string {
+    return "[secret]";
+  }
+  /** Keeps the bytes out of console.log and Deno.inspect. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return "SecretKey([secret])";
+  }
+}
+
+/** An interface address with its on-link prefix length, e.g. 100.64.0.1/10. */
+export interface InterfaceAddress {
+  /** Address family. */
+  family: 4 | 6;
+  /** Address bytes (host bits kept). */
+  ip: Uint8Array;
+  /** On-link prefix length. */
+  prefixLength: number;
+  /** Canonical text, `ip/prefixLength`. */
+  text: string;
+}
+
+/** A peer's role: an ordinary edge node, or a DSKE security hub (no application traffic). */
+export type PeerRole = "peer" | "hub";
+/** Where a peer's aes0 PSK comes from. */
+export type KeySource = "manual" | "dske" | "ska";
+
+/** One resolved peer. */
+export interface PeerConfig {
+  /** Peer name (a DNS label). */
+  name: string;
+  /** Curve25519 public key. */
+  publicKey: Uint8Array;
+  /** The peer's wg0 address as a host prefix (/32). */
+  wgIp: Cidr;
+  /** The peer's aes0 address as a host prefix, or null for an AES-exempt peer (and every hub). */
+  aesIp: Cidr | null;
+  /** Underlay endpoint, or null when the peer reaches us first. */
+  endpoint: Endpoint | null;
+  /** Role. */
+  role: PeerRole;
+  /** Source of the aes0 PSK. */
+  keySource: KeySource;
+  /** Absolute path of the static PSK file (manual source), or null. */
+  pskFile: string | null;
+  /** The PSK read from pskFile when files were checked; null otherwise. */
+  psk: SecretKey | null;
+  /** Persistent keepalive interval in seconds; 0 = off. */
+  persistentKeepalive: number;
+}
+
+/** A fully resolved node configuration. */
+export interface NodeConfig {
+  /** Identity and local paths. */
+  node: {
+    /** Node name (a DNS label). */
+    name: string;
+    /** Absolute path of the static private key file (base64, mode 0600). */
+    privateKeyFile: string;
+    /** Absolute state directory. */
+    stateDir: string;
+    /** The static private key, shared by wg0 and aes0; null when files were not checked. */
+    privateKey: SecretKey | null;
+    /** Our public key, derived from privateKey; null when files were not checked. */
+    publicKey: Uint8Array | null;
+  };
+  /** The outer interface (ChaCha20-Poly1305). */
+  wg0: { listenPort: number; address: InterfaceAddress; mtu: number };
+  /** The inner interface (AES-256-GCM), carried inside wg0. */
+  aes0: {
+    listenPort: number;
+    subnet: Cidr;
+    address: InterfaceAddress;
+    mtu: number;
+    /** True when mtu was derived from wg0.mtu rather than given. */
+    mtuDerived: boolean;
+  };
+  /** PSK rotation policy. */
+  keys: { rotationIntervalSeconds: number; maxKeyAgeSeconds: number };
+  /** Peers, in file order. */
+  peers: PeerConfig[];
+}
+
+/** Options for {@link parseNodeConfig}. */
+export interface ParseNodeConfigOptions {
+  /** Directory that relative file paths in the config are resolved against. */
+  baseDir: string;
+  /** Read and check the private key and PSK files (modes, lengths); false for pure syntax checks. */
+  checkFiles: boolean;
+  /** Name of the config in error messages (`config <sourceName>: …`); default none. */
+  sourceName?: string;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Schema: shape, types, ranges, defaults. Cross-field rules follow in resolve().
+
+const DNS_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const NAME_RULE = "must be 1-63 letters, digits or hyphens, not starting or ending with a hyphen";
+
+const nameField = z.string().regex(DNS_LABEL, { error: NAME_RULE });
+const pathField = z.string().min(1, { error: "must not be empty; give a file path" });
+const portField = (fallback: number) =>
+  z.int()
+    .min(1, { error: "must be a UDP port from 1 to 65535" })
+    .max(65535, { error: "must be a UDP port from 1 to 65535" })
+    .default(fallback);
+
+const nodeSection = z.strictObject({
+  name: nameField,
+  privateKeyFile: pathField,
+  stateDir: pathField.default(DEFAULT_STATE_DIR),
+});
+
+const wg0Section = z.strictObject({
+  listenPort: portField(DEFAULT_WG_PORT),
+  address: z.string(),
+  mtu: z.int()
+    .min(MIN_AES_MTU, { error: `must be at least ${MIN_AES_MTU}; the default is ${DEFAULT_WG_MTU}` })
+    .max(MAX_WG_MTU, { error: `must be at most ${MAX_WG_MTU}; the default is ${DEFAULT_WG_MTU}` })
+    .default(DEFAULT_WG_MTU),
+});
+
+const aes0Section = z.strictObject({
+  listenPort: portField(DEFAULT_AES_PORT),
+  subnet: z.string().default(DEFAULT_AES_SUBNET),
+  address: z.string(),
+  mtu: z.int().optional(),
+});
+
+const keysSection = z.strictObject({
+  rotationIntervalSeconds: z.int()
+    .min(1, { error: "must be at least 1 second" })
+    .max(7 * 86400, { error: "must be at most 604800 seconds (a week)" })
+    .default(DEFAULT_ROTATION_SECONDS),
+  maxKeyAgeSeconds: z.int().min(1, { error: "must be at least 1 second" }).optional(),
+});
+
+const peerEntry = z.strictObject({
+  name: nameField,
+  publicKey: z.string(),
+  wgIp: z.string(),
+  aesIp: z.string().optional(),
+  endpoint: z.string().optional(),
+  role: z.enum(["peer", "hub"]).default("peer"),
+  keySource: z.enum(["manual", "dske", "ska"]).default("manual"),
+  pskFile: pathField.optional(),
+  persistentKeepalive: z.int()
+    .min(0, { error: "must be 0 (off) to 65535 seconds" })
+    .max(65535, { error: "must be 0 (off) to 65535 seconds" })
+    .default(0),
+});
+
+const nodeConfigFile = z.strictObject({
+  node: nodeSection,
+  wg0: wg0Section,
+  aes0: aes0Section,
+  keys: keysSection.prefault({}),
+  peers: z.array(peerEntry).default([]),
+});
+
+type RawConfig = z.output<typeof nodeConfigFile>;
+
+/** Known keys of the object at `path`, for "unknown key" messages. */
+function knownKeys(path: readonly PropertyKey[]): string[] {
+  const shape = path.length === 0
+    ? nodeConfigFile.shape
+    : path[0] === "peers"
+    ? peerEntry.shape
+    : ({ node: nodeSection, wg0: wg0Section, aes0: aes0Section, keys: keysSection } as const)[
+      String(path[0]) as "node"
+    ]?.shape;
+  return shape ? Object.keys(shape) : [];
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Errors.
+
+/** A problem with one field; turned into a CliError line by parseNodeConfig. */
+class FieldProblem extends Error {
+  constructor(readonly field: string, readonly problem: string) {
+    super(`${field}: ${problem}`);
+  }
+}
+
+/** `["peers", 2, "aesIp"]` → `peers[2].aesIp`. */
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += out === "" ? String(part) : `.${String(part)}`;
+  }
+  return out === "" ? "(top level)" : out;
+}
+
+function describeType(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "number") return Number.isInteger(value) ? "a whole number" : "a fractional number";
+  if (typeof value === "object") return "an object";
+  return `a ${typeof value}`;
+}
+
+const EXPECTED: Record<string, string> = {
+  string: "a string in double quotes",
+  int: "a whole number",
+  number: "a number",
+  object: "an object { … }",
+  array: "an array [ … ]",
+  boolean: "true or false",
+};
+
+/** Quotes a short operator-supplied value for a message (never used for key material). */
+function quote(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** One schema issue as a field problem. */
+function problemFromIssue(issue: z.core.$ZodIssue): FieldProblem {
+  switch (issue.code) {
+    case "unrecognized_keys": {
+      const key = issue.keys[0];
+      const known = knownKeys(issue.path);
+      return new FieldProblem(
+        formatPath([...issue.path, key]),
+        `unknown key; remove it or fix the spelling (allowed here: ${known.join(", ")})`,
+      );
+    }
+    case "invalid_type": {
+      const field = formatPath(issue.path);
+      const expected = EXPECTED[issue.expected] ?? issue.expected;
+      if (issue.input === undefined) return new FieldProblem(field, `missing; add it (${expected})`);
+      return new FieldProblem(field, `expected ${expected}, got ${describeType(issue.input)}`);
+    }
+    case "invalid_value":
+      return new FieldProblem(
+        formatPath(issue.path),
+        `${quote(issue.input)} is not allowed; use one of ${issue.values.map((v) => quote(v)).join(", ")}`,
+      );
+    default:
+      return new FieldProblem(formatPath(issue.path), issue.message);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Field parsers.
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** True when `ip` lies inside `prefix`. */
+function inside(ip: Uint8Array, prefix: Cidr): boolean {
+  if (ip.length !== prefix.addr.length) return false;
+  return sameBytes(parseCidr(`${formatIp(ip)}/${prefix.bits}`).addr, prefix.addr);
+}
+
+/** Splits `addr[/len]`; the address parsed with parseIp, or a FieldProblem. */
+function splitAddress(field: string, text: string, what: string): { ip: Uint8Array; bits: number | null } {
+  const slash = text.indexOf("/");
+  const addrText = slash < 0 ? text : text.slice(0, slash);
+  let ip: Uint8Array;
+  try {
+    ip = parseIp(addrText);
+  } catch {
+    throw new FieldProblem(field, `${quote(text)} is not ${what}`);
+  }
+  if (slash < 0) return { ip, bits: null };
+  const bitsText = text.slice(slash + 1);
+  const max = ip.length * 8;
+  if (!/^(0|[1-9][0-9]{0,2})$/.test(bitsText) || Number(bitsText) > max) {
+    throw new FieldProblem(field, `${quote(text)} has an invalid prefix length; use 0 to ${max}`);
+  }
+  return { ip, bits: Number(bitsText) };
+}
+
+/** A peer's single address (`ip` or `ip/32`, `ip/128`) as a host prefix. */
+function parseHostAddress(field: string, text: string): Cidr {
+  const { ip, bits } = splitAddress(field, text, "an IP address");
+  const full = ip.length * 8;
+  if (bits !== null && bits !== full) {
+    throw new FieldProblem(field, `${quote(text)} must be a single address; write it without a prefix (/${full})`);
+  }
+  return { family: ip.length === 4 ? 4 : 6, addr: ip, bits: full };
+}
+
+function interfaceAddress(ip: Uint8Array, prefixLength: number): InterfaceAddress {
+  return { family: ip.length === 4 ? 4 : 6, ip, prefixLength, text: `${formatIp(ip)}/${prefixLength}` };
+}
+
+function parsePublicKey(field: string, text: string): Uint8Array {
+  let key: Uint8Array | null = null;
+  try {
+    key = decodeBase64(text.trim());
+  } catch {
+    key = null;
+  }
+  if (key === null || key.length !== 32) {
+    throw new FieldProblem(
+      field,
+      "is not a base64 WireGuard public key (32 bytes, 44 characters); print it on that node with `twofold pubkey < node.key`",
+    );
+  }
+  return key;
+}
+
+function octal(mode: number): string {
+  return "0" + (mode & 0o777).toString(8).padStart(3, "0");
+}
+
+/** Reads the static private key (one base64 line, mode 0600 or narrower). Never echoes the contents. */
+function readPrivateKeyFile(field: string, path: string): Uint8Array {
+  const make = `create it with \`twofold keygen > ${path} && chmod 600 ${path}\``;
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new FieldProblem(field, `${path} does not exist; ${make}`);
+    throw new FieldProblem(field, `${path} cannot be accessed (${(e as Error).name}); check the path and its owner`);
+  }
+  if (!info.isFile) throw new FieldProblem(field, `${path} is not a regular file; point it at the key file`);
+  if (info.mode !== null && (info.mode & 0o077) !== 0) {
+    throw new FieldProblem(field, `${path} has permissions ${octal(info.mode)}, wider than 0600; run \`chmod 600 ${path}\``);
+  }
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path).trim();
+  } catch (e) {
+    throw new FieldProblem(field, `${path} cannot be read (${(e as Error).name}); run twofold as the file's owner`);
+  }
+  let key: Uint8Array | null;
+  try {
+    key = /^[A-Za-z0-9+/]{43}=$/.test(text) ? decodeBase64(text) : null;
+  } catch {
+    key = null;
+  }
+  if (key === null || key.length !== 32 || key.every((b) => b === 0)) {
+    key?.fill(0);
+    throw new FieldProblem(field, `${path} does not hold one base64 32-byte private key (44 characters); ${make}`);
+  }
+  return key;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Cross-field resolution.
+
+/** Overhead of one aes0 datagram inside wg0: inner IP header + UDP + WireGuard data header + tag. */
+export function aesOverhead(wgFamily: 4 | 6): number {
+  return (wgFamily === 4 ? 20 : 40) + 8 + 16 + 16;
+}
+
+function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
+  const wgNetwork = parseCidr(WG_NETWORK);
+
+  // wg0
+  const wgAddr = splitAddress("wg0.address", raw.wg0.address, "an IPv4 address such as 100.64.0.1/10");
+  const wgBits = wgAddr.bits ?? wgNetwork.bits;
+  if (!inside(wgAddr.ip, wgNetwork)) {
+    throw new FieldProblem(
+      "wg0.address",
+      `${quote(raw.wg0.address)} is outside ${WG_NETWORK}; pick an address in 100.64.0.0-100.127.255.255`,
+    );
+  }
+  if (wgBits < wgNetwork.bits) {
+    throw new FieldProblem("wg0.address", `prefix /${wgBits} is wider than ${WG_NETWORK}; use /${wgNetwork.bits}`);
+  }
+  const wg0 = { listenPort: raw.wg0.listenPort, address: interfaceAddress(wgAddr.ip, wgBits), mtu: raw.wg0.mtu };
+
+  // aes0
+  if (raw.aes0.listenPort === raw.wg0.listenPort) {
+    throw new FieldProblem(
+      "aes0.listenPort",
+      `${raw.aes0.listenPort} equals wg0.listenPort; give the two interfaces different ports`,
+    );
+  }
+  const subnetParts = splitAddress("aes0.subnet", raw.aes0.subnet, "a subnet such as 100.127.0.0/16");
+  if (subnetParts.bits === null) {
+    throw new FieldProblem("aes0.subnet", `${quote(raw.aes0.subnet)} needs a prefix length, e.g. 100.127.0.0/16`);
+  }
+  const subnet = parseCidr(raw.aes0.subnet);
+  if (!sameBytes(subnet.addr, subnetParts.ip)) {
+    throw new FieldProblem("aes0.subnet", `${quote(raw.aes0.subnet)} has host bits set; use ${formatCidr(subnet)}`);
+  }
+  const subnetText = formatCidr(subnet);
+  const aesAddr = splitAddress("aes0.address", raw.aes0.address, "an IP address such as 100.127.0.1/16");
+  if (!inside(aesAddr.ip, subnet)) {
+    throw new FieldProblem(
+      "aes0.address",
+      `${formatIp(aesAddr.ip)} is outside aes0.subnet ${subnetText}; pick an address inside the subnet`,
+    );
+  }
+  if (aesAddr.bits !== null && aesAddr.bits !== subnet.bits) {
+    throw new FieldProblem(
+      "aes0.address",
+      `prefix /${aesAddr.bits} differs from aes0.subnet ${subnetText}; write /${subnet.bits} or omit it`,
+    );
+  }
+  if (inside(wgAddr.ip, subnet)) {
+    throw new FieldProblem(
+      "wg0.address",
+      `${formatIp(wgAddr.ip)} is inside aes0.subnet ${subnetText}, so it would be routed into aes0; ` +
+        "pick a wg0 address outside the AES subnet",
+    );
+  }
+  const overhead = aesOverhead(wg0.address.family);
+  const derivedMtu = wg0.mtu - overhead;
+  if (derivedMtu < MIN_AES_MTU) {
+    throw new FieldProblem(
+      "wg0.mtu",
+      `${wg0.mtu} leaves aes0 only ${derivedMtu} bytes (wg0.mtu - ${overhead}) but aes0 needs at least ` +
+        `${MIN_AES_MTU} (IPv6 minimum); set wg0.mtu to ${MIN_AES_MTU + overhead} or more`,
+    );
+  }
+  let aesMtu = derivedMtu;
+  if (raw.aes0.mtu !== undefined) {
+    if (raw.aes0.mtu > derivedMtu) {
+      throw new FieldProblem(
+        "aes0.mtu",
+        `${raw.aes0.mtu} does not fit inside wg0 (wg0.mtu ${wg0.mtu} - ${overhead} = ${derivedMtu}); ` +
+          `set it to ${derivedMtu} or less, or omit it to derive it`,
+      );
+    }
+    if (raw.aes0.mtu < MIN_AES_MTU) {
+      throw new FieldProblem(
+        "aes0.mtu",
+        `${raw.aes0.mtu} is below ${MIN_AES_MTU} (IPv6 minimum); raise it or omit it to derive ${derivedMtu}`,
+      );
+    }
+    aesMtu = raw.aes0.mtu;
+  }
+  const aes0 = {
+    listenPort: raw.aes0.listenPort,
+    subnet,
+    address: interfaceAddress(aesAddr.ip, subnet.bits),
+    mtu: aesMtu,
+    mtuDerived: raw.aes0.mtu === undefined,
+  };
+
+  // keys
+  const rotation = raw.keys.rotationIntervalSeconds;
+  const maxAge = raw.keys.maxKeyAgeSeconds ?? 3 * rotation;
+  if (maxAge <= rotation) {
+    throw new FieldProblem(
+      "keys.maxKeyAgeSeconds",
+      `${maxAge} is not longer than keys.rotationIntervalSeconds (${rotation}), so every key would expire ` +
+        `before its successor arrives; use at least ${rotation + 1} (default ${3 * rotation})`,
+    );
+  }
+
+  // node
+  const privateKeyFile = resolvePath(opts.baseDir, raw.node.privateKeyFile);
+  let privateKey: SecretKey | null = null;
+  let ownPublicKey: Uint8Array | null = null;
+  if (opts.checkFiles) {
+    privateKey = new SecretKey(readPrivateKeyFile("node.privateKeyFile", privateKeyFile));
+    ownPublicKey = derivePublicKey(privateKey.bytes());
+  }
+  const node = {
+    name: raw.node.name,
+    privateKeyFile,
+    stateDir: resolvePath(opts.baseDir, raw.node.stateDir),
+    privateKey,
+    publicKey: ownPublicKey,
+  };
+
+  try {
+    const peers = resolvePeers(raw, opts, { wgAddr: wgAddr.ip, aesAddr: aesAddr.ip, subnet, ownPublicKey });
+    return { node, wg0, aes0, keys: { rotationIntervalSeconds: rotation, maxKeyAgeSeconds: maxAge }, peers };
+  } catch (e) {
+    privateKey?.wipe();
+    throw e;
+  }
+}
+
+interface NodeIdentity {
+  wgAddr: Uint8Array;
+  aesAddr: Uint8Array;
+  subnet: Cidr;
+  ownPublicKey: Uint8Array | null;
+}
+
+function resolvePeers(raw: RawConfig, opts: ParseNodeConfigOptions, self: NodeIdentity): PeerConfig[] {
+  const wgNetwork = parseCidr(WG_NETWORK);
+  const subnetText = formatCidr(self.subnet);
+  const ipOwners = new Map<string, string>([
+    [formatIp(self.wgAddr), "this node (wg0.address)"],
+    [formatIp(self.aesAddr), "this node (aes0.address)"],
+  ]);
+  const names = new Map<string, number>([[raw.node.name.toLowerCase(), -1]]);
+  const keys = new Map<string, number>();
+  if (self.ownPublicKey) keys.set(encodeBase64(self.ownPublicKey), -1);
+  const peers: PeerConfig[] = [];
+
+  const claim = (field: string, ip: Uint8Array, owner: string) => {
+    const text = formatIp(ip);
+    const previous = ipOwners.get(text);
+    if (previous !== undefined) {
+      throw new FieldProblem(field, `${text} is already used by ${previous}; every wg0 and AES address must be unique`);
+    }
+    ipOwners.set(text, owner);
+  };
+
+  try {
+    raw.peers.forEach((p, i) => {
+      const at = `peers[${i}]`;
+      const who = `${at} ("${p.name}")`;
+
+      const earlier = names.get(p.name.toLowerCase());
+      if (earlier === -1) {
+        throw new FieldProblem(`${at}.name`, `"${p.name}" is this node's own name (node.name); remove this entry`);
+      }
+      if (earlier !== undefined) {
+        throw new FieldProblem(
+          `${at}.name`,
+          `"${p.name}" is listed twice (also peers[${earlier}]); merge the entries or rename one`,
+        );
+      }
+      names.set(p.name.toLowerCase(), i);
+
+      const publicKey = parsePublicKey(`${at}.publicKey`, p.publicKey);
+      const keyText = encodeBase64(publicKey);
+      const keyOwner = keys.get(keyText);
+      if (keyOwner === -1) {
+        throw new FieldProblem(
+          `${at}.publicKey`,
+          "is this node's own public key (from node.privateKeyFile); remove this entry or fix the key",
+        );
+      }
+      if (keyOwner !== undefined) {
+        throw new FieldProblem(
+          `${at}.publicKey`,
+          `same key as peers[${keyOwner}] ("${raw.peers[keyOwner].name}"); each peer has its own key, check the copy`,
+        );
+      }
+      keys.set(keyText, i);
+
+      const wgIp = parseHostAddress(`${at}.wgIp`, p.wgIp);
+      if (!inside(wgIp.addr, wgNetwork)) {
+        throw new FieldProblem(
+          `${at}.wgIp`,
+          `${formatIp(wgIp.addr)} is outside ${WG_NETWORK}; pick an address in 100.64.0.0-100.127.255.255`,
+        );
+      }
+      if (inside(wgIp.addr, self.subnet)) {
+        throw new FieldProblem(
+          `${at}.wgIp`,
+          `${formatIp(wgIp.addr)} is inside aes0.subnet ${subnetText}, so it would be routed into aes0; ` +
+            "pick a wg0 address outside the AES subnet",
+        );
+      }
+      claim(`${at}.wgIp`, wgIp.addr, `${at}.wgIp ("${p.name}")`);
+
+      let aesIp: Cidr | null = null;
+      if (p.aesIp !== undefined) {
+        if (p.role === "hub") {
+          throw new FieldProblem(
+            `${at}.aesIp`,
+            'hubs carry no application traffic, so a hub has no AES address; remove aesIp or set role "peer"',
+          );
+        }
+        aesIp = parseHostAddress(`${at}.aesIp`, p.aesIp);
+        if (!inside(aesIp.addr, self.subnet)) {
+          throw new FieldProblem(
+            `${at}.aesIp`,
+            `${formatIp(aesIp.addr)} is outside aes0.subnet ${subnetText}; pick an address inside the subnet`,
+          );
+        }
+        claim(`${at}.aesIp`, aesIp.addr, `${at}.aesIp ("${p.name}")`);
+      }
+
+      let endpoint: Endpoint | null = null;
+      if (p.endpoint !== undefined) {
+        endpoint = parseEndpoint(p.endpoint);
+        if (endpoint === null || endpoint.port === 0) {
+          throw new FieldProblem(
+            `${at}.endpoint`,
+            `${quote(p.endpoint)} is not a numeric ip:port or [ipv6]:port with a port from 1 to 65535 ` +
+              "(host names are not resolved)",
+          );
+        }
+      }
+
+      let pskFile: string | null = null;
+      let psk: SecretKey | null = null;
+      if (p.pskFile !== undefined) {
+        if (aesIp === null) {
+          throw new FieldProblem(
+            `${at}.pskFile`,
+            `${who} has no aesIp (AES-exempt), so it has no aes0 PSK; remove pskFile or add aesIp`,
+          );
+        }
+        if (p.keySource !== "manual") {
+          throw new FieldProblem(
+            `${at}.pskFile`,
+            `keySource "${p.keySource}" supplies the PSK itself; remove pskFile or set keySource "manual"`,
+          );
+        }
+        pskFile = resolvePath(opts.baseDir, p.pskFile);
+        if (opts.checkFiles) {
+          try {
+            psk = new SecretKey(readPskFile(pskFile));
+          } catch (e) {
+            throw new FieldProblem(`${at}.pskFile`, (e as Error).message);
+          }
+        }
+      }
+
+      peers.push({
+        name: p.name,
+        publicKey,
+        wgIp,
+        aesIp,
+        endpoint,
+        role: p.role,
+        keySource: p.keySource,
+        pskFile,
+        psk,
+        persistentKeepalive: p.persistentKeepalive,
+      });
+    });
+  } catch (e) {
+    for (const peer of peers) peer.psk?.wipe();
+    throw e;
+  }
+  return peers;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Entry points.
+
+function configError(opts: ParseNodeConfigOptions, detail: string): CliError {
+  const where = opts.sourceName ? `config ${opts.sourceName}` : "config";
+  return new CliError(`${where}: ${detail.replace(/\s+/g, " ")}`, 2);
+}
+
+/**
+ * Parses and validates node configuration text (JSONC). Relative paths resolve against `opts.baseDir`;
+ * with `opts.checkFiles` the private key and PSK files are read and checked too. Throws a CliError
+ * (exit code 2) with one line naming the field and the fix.
+ */
+export function parseNodeConfig(text: string, opts: ParseNodeConfigOptions): NodeConfig {
+  let data: unknown;
+  try {
+    data = parseJsonc(text);
+  } catch (e) {
+    if (e instanceof JsoncSyntaxError) {
+      const fix = e.problem.includes(";") ? "" : "; fix the JSON syntax there";
+      throw configError(opts, `${e.message}${fix}`);
+    }
+    throw e;
+  }
+  const parsed = nodeConfigFile.safeParse(data, { reportInput: true });
+  if (!parsed.success) {
+    const problem = problemFromIssue(parsed.error.issues[0]);
+    throw configError(opts, problem.message);
+  }
+  try {
+    return resolve(parsed.data, opts);
+  } catch (e) {
+    if (e instanceof FieldProblem) throw configError(opts, e.message);
+    throw e;
+  }
+}
+
+/**
+ * Reads, parses and validates the node configuration at `path`, including its key files. Throws a
+ * CliError (exit code 2) with one line: `config <path>: <field>: <problem>; <fix>`.
+ */
+export async function loadNodeConfig(path: string): Promise<NodeConfig> {
+  const absolute = resolvePath(path);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(absolute);
+  } catch (e) {
+    const reason = e instanceof Deno.errors.NotFound ? "does not exist" : `cannot be read (${(e as Error).name})`;
+    throw new CliError(`config ${path}: the file ${reason}; pass the path of a node config with --config`, 2);
+  }
+  return parseNodeConfig(text, { baseDir: resolvePath(absolute, ".."), checkFiles: true, sourceName: path });
+}

@@ -1,0 +1,180 @@
+/**
+ * One edge node (`twofold up`): wg0 (ChaCha20-Poly1305) over the underlay and aes0 (AES-256-GCM)
+ * inside it, both from the same static key, with every AES peer's aes0 PSK behind the PSK security
+ * gate. Route steering, first cut: wg0's address covers 100.64.0.0/10 and aes0's covers its subnet,
+ * so traffic to a peer's AES IP goes through aes0 and everything else (AES-exempt peers, hubs, wg0
+ * IPs) through wg0; aes0's UDP socket is bound to our wg0 address, so its packets travel inside wg0.
+ * @module
+ */
+import "../crypto/aead-libcrypto.ts";
+import { aesSuite, chachaSuite } from "../noise/suite.ts";
+import type { NodeConfig, PeerConfig } from "../config/node-config.ts";
+import { formatCidr, formatIp } from "../wireguard/allowedips.ts";
+import { type RunningInterface, startInterface } from "../wireguard/interface.ts";
+import type { UapiPeerChange } from "../uapi/types.ts";
+import { readPskFile } from "../keys/psk-file.ts";
+import { type GateEvent, handshakeOutcomeOf, PskGate, pskPolicy } from "../keys/psk-gate.ts";
+import { logger } from "../log.ts";
+
+/** A running node. */
+export interface RunningNode {
+  /** The outer interface. */
+  wg0: RunningInterface;
+  /** The inner interface. */
+  aes0: RunningInterface;
+  /** The PSK security gate of aes0. */
+  gate: PskGate;
+  /** Stops both interfaces and wipes keys. */
+  close(reason?: string): Promise<void>;
+}
+
+/** Options for {@link startNode}. */
+export interface NodeOptions {
+  /** Called once when the node stops by itself (an interface deleted, a socket removed). */
+  onEnded?: (reason: string) => void;
+  /** Gate events (also logged). */
+  onGateEvent?: (e: GateEvent) => void;
+}
+
+function isAesPeer(p: PeerConfig): boolean {
+  return p.aesIp !== null && p.role === "peer";
+}
+
+/** Brings up wg0 and aes0 for `cfg`; throws (with everything removed) when anything fails. */
+export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promise<RunningNode> {
+  const log = logger(cfg.node.name);
+  const privateKey = cfg.node.privateKey;
+  if (!privateKey) throw new Error("the node's private key was not loaded");
+  const wgAddress = formatIp(cfg.wg0.address.ip);
+  let ended = false;
+  const onEnded = (reason: string) => {
+    if (ended) return;
+    ended = true;
+    void close(reason).then(() => opts.onEnded?.(reason));
+  };
+
+  const wg0 = await startInterface({
+    ifname: "wg0",
+    suite: chachaSuite(),
+    mtu: cfg.wg0.mtu,
+    address: cfg.wg0.address.text,
+    onEnded,
+  });
+  let aes0: RunningInterface | undefined;
+  const timers: ReturnType<typeof setInterval>[] = [];
+  const close = async (reason = "stopped") => {
+    for (const t of timers) clearInterval(t);
+    await aes0?.close(reason);
+    await wg0.close(reason);
+  };
+  try {
+    const errno = await wg0.device.apply({
+      privateKey: privateKey.bytes(),
+      listenPort: cfg.wg0.listenPort,
+      replacePeers: true,
+      peers: cfg.peers.map((p) => peerChange(p, formatCidr(p.wgIp), p.endpoint ?? undefined)),
+    });
+    if (errno !== 0) {
+      throw new Error(`configuring wg0 failed (errno ${-errno}): is UDP port ${cfg.wg0.listenPort} free?`);
+    }
+
+    const gate = new PskGate({
+      setPresharedKey: (peer, psk, extra) => aes0?.device.setPresharedKey(peer, psk, extra) ?? false,
+      initiateHandshake: (peer) => aes0?.device.initiateHandshake(peer),
+    }, {
+      rotationIntervalMs: cfg.keys.rotationIntervalSeconds * 1000,
+      maxAgeMs: cfg.keys.maxKeyAgeSeconds * 1000,
+      onEvent: (e) => {
+        log.info(
+          `aes0 gate ${e.type} for ${e.peer.slice(0, 8)}…${
+            e.epoch !== null ? ` epoch ${e.epoch}` : ""
+          }: ${e.reason}`,
+        );
+        opts.onGateEvent?.(e);
+      },
+    });
+    const aesPeers = cfg.peers.filter(isAesPeer);
+    for (const p of aesPeers) gate.addPeer(p.publicKey, p.keySource);
+    aes0 = await startInterface({
+      ifname: "aes0",
+      suite: aesSuite(),
+      mtu: cfg.aes0.mtu,
+      address: cfg.aes0.address.text,
+      device: {
+        bindAddress: wgAddress,
+        pskPolicy: pskPolicy(gate, { adoptUnknownAs: null }),
+        onEvent: (e) => {
+          const o = handshakeOutcomeOf(e);
+          if (o) gate.handshakeResult(o.peer, o.outcome);
+        },
+      },
+      onEnded,
+    });
+    const aesErrno = await aes0.device.apply({
+      privateKey: privateKey.bytes(),
+      listenPort: cfg.aes0.listenPort,
+      replacePeers: true,
+      peers: aesPeers.map((p) =>
+        peerChange(p, formatCidr(p.aesIp!), { ip: formatIp(p.wgIp.addr), port: cfg.aes0.listenPort })
+      ),
+    });
+    if (aesErrno !== 0) {
+      throw new Error(
+        `configuring aes0 failed (errno ${-aesErrno}): is ${wgAddress}:${cfg.aes0.listenPort} free?`,
+      );
+    }
+    // Static PSK files (the manual source): install now, and again with a new epoch when they change.
+    const fileState = new Map<string, { mtime: number; epoch: number }>();
+    const installFromFile = (p: PeerConfig) => {
+      if (p.keySource !== "manual" || !p.pskFile) return;
+      let mtime: number;
+      try {
+        mtime = Deno.statSync(p.pskFile).mtime?.getTime() ?? 0;
+      } catch {
+        return;
+      }
+      const prev = fileState.get(p.name);
+      if (prev && prev.mtime === mtime) return;
+      const epoch = (prev?.epoch ?? 0) + 1;
+      fileState.set(p.name, { mtime, epoch });
+      try {
+        const psk = readPskFile(p.pskFile);
+        const result = gate.install(p.publicKey, psk, epoch, "manual");
+        psk.fill(0);
+        if (!result.ok) log.warn(`PSK file for ${p.name} not installed: ${result.reason}`);
+      } catch (e) {
+        log.warn(`PSK file for ${p.name}: ${(e as Error).message}`);
+      }
+    };
+    for (const p of aesPeers) installFromFile(p);
+    timers.push(setInterval(() => {
+      gate.tick();
+      for (const p of aesPeers) installFromFile(p);
+    }, 1000));
+    log.info(
+      `node ${cfg.node.name} up: wg0 ${cfg.wg0.address.text} udp/${wg0.device.listenPort}, aes0 ${cfg.aes0.address.text} ` +
+        `udp/${aes0.device.listenPort} on ${wgAddress} (mtu ${cfg.aes0.mtu}); ${aesPeers.length} AES peer(s), ` +
+        `${cfg.peers.length - aesPeers.length} over wg0 only; aes0 gates closed until keys are agreed`,
+    );
+    return { wg0, aes0, gate, close };
+  } catch (e) {
+    await close("start-up failed");
+    throw e;
+  }
+}
+
+function peerChange(
+  p: PeerConfig,
+  allowedIp: string,
+  endpoint: { ip: string; port: number } | undefined,
+): UapiPeerChange {
+  return {
+    publicKey: p.publicKey,
+    remove: false,
+    updateOnly: false,
+    endpoint,
+    persistentKeepalive: p.persistentKeepalive,
+    replaceAllowedIps: true,
+    allowedIps: [allowedIp],
+  };
+}

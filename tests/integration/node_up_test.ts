@@ -1,0 +1,188 @@
+/**
+ * `twofold up`: two edge nodes in namespaces (tfn-a, tfn-b), wg0 over a veth pair and aes0 inside
+ * wg0, with the aes0 PSK gate. Needs root, /dev/net/tun, iproute2, ping and wg.
+ */
+import assert from "node:assert/strict";
+import { denoBin } from "../helpers/deno.ts";
+import { integrationTest, requireBinary, requireRoot, requireTun } from "../helpers/prereq.ts";
+import { type Netns, type Proc, Topology, vethPair, waitUntil } from "../helpers/netns.ts";
+import { genKeyPair, genPresharedKey, type KeyPair } from "../helpers/wg_device.ts";
+import { ping } from "../helpers/measure.ts";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+interface NodeSpec {
+  name: string;
+  keys: KeyPair;
+  underlay: string;
+  wgIp: string;
+  aesIp: string;
+}
+
+const A: NodeSpec = {
+  name: "node-a",
+  keys: genKeyPair(),
+  underlay: "10.232.0.1",
+  wgIp: "100.64.0.1",
+  aesIp: "100.127.0.1",
+};
+const B: NodeSpec = {
+  name: "node-b",
+  keys: genKeyPair(),
+  underlay: "10.232.0.2",
+  wgIp: "100.64.0.2",
+  aesIp: "100.127.0.2",
+};
+/** An AES-exempt peer of node-a and a DSKE-managed AES peer that never comes up. */
+const EXEMPT = genKeyPair();
+const MANAGED = genKeyPair();
+
+async function writeConfig(
+  dir: string,
+  self: NodeSpec,
+  peer: NodeSpec,
+  extraPeers: unknown[] = [],
+): Promise<string> {
+  const keyFile = `${dir}/${self.name}.key`;
+  await Deno.writeTextFile(keyFile, self.keys.privateKey + "\n", { mode: 0o600 });
+  await Deno.chmod(keyFile, 0o600);
+  const cfg = {
+    node: { name: self.name, privateKeyFile: keyFile, stateDir: `${dir}/state-${self.name}` },
+    wg0: { listenPort: 51820, address: `${self.wgIp}/10` },
+    aes0: { subnet: "100.127.0.0/16", address: `${self.aesIp}/16` },
+    keys: { rotationIntervalSeconds: 120 },
+    peers: [
+      {
+        name: peer.name,
+        publicKey: peer.keys.publicKey,
+        wgIp: peer.wgIp,
+        aesIp: peer.aesIp,
+        endpoint: `${peer.underlay}:51820`,
+        keySource: "manual",
+      },
+      ...extraPeers,
+    ],
+  };
+  const path = `${dir}/${self.name}.json`;
+  await Deno.writeTextFile(path, JSON.stringify(cfg, null, 2));
+  return path;
+}
+
+async function startUp(ns: Netns, config: string): Promise<Proc> {
+  const proc = ns.spawn([denoBin(), "run", "--allow-all", "--quiet", MAIN, "up", "--config", config]);
+  const up = await waitUntil(() => {
+    try {
+      return proc.exited || Deno.statSync(`${ns.runDir}/aes0.sock`).isSocket === true;
+    } catch {
+      return false;
+    }
+  }, 20_000);
+  assert.ok(up && !proc.exited, `twofold up did not start in ${ns.name}:\n${proc.output()}`);
+  return proc;
+}
+
+async function aesDump(ns: Netns): Promise<string[][]> {
+  const out = (await ns.exec(["wg", "show", "aes0", "dump"])).stdout.trim().split("\n").slice(1);
+  return out.map((l) => l.split("\t"));
+}
+
+integrationTest(
+  "twofold up: aes0 inside wg0, closed until both sides hold the same PSK",
+  [requireRoot(), requireTun(), requireBinary("ip"), requireBinary("ping"), requireBinary("wg")],
+  async (t) => {
+    const topo = new Topology();
+    const dir = await Deno.makeTempDir({ prefix: "tfn-" });
+    try {
+      const a = await topo.netns("tfn-a", { replaceExisting: true });
+      const b = await topo.netns("tfn-b", { replaceExisting: true });
+      await vethPair(a, "tfn-va", `${A.underlay}/24`, b, "tfn-vb", `${B.underlay}/24`);
+      const cfgA = await writeConfig(dir, A, B, [
+        { name: "exempt", publicKey: EXEMPT.publicKey, wgIp: "100.64.0.10" },
+        {
+          name: "managed",
+          publicKey: MANAGED.publicKey,
+          wgIp: "100.64.0.11",
+          aesIp: "100.127.0.11",
+          keySource: "dske",
+        },
+      ]);
+      const cfgB = await writeConfig(dir, B, A);
+      const procA = await startUp(a, cfgA);
+      await startUp(b, cfgB);
+
+      await t.step("wg0 carries traffic; aes0 stays closed (gates closed, handshakes fail)", async () => {
+        assert.equal(
+          (await ping(a, B.wgIp, { count: 3, interval: 0.2, timeoutS: 2 })).received,
+          3,
+          "wg0 ping",
+        );
+        const closed = await ping(a, B.aesIp, { count: 3, interval: 0.3, timeoutS: 1 });
+        assert.equal(closed.received, 0, "aes0 must not carry traffic before the PSKs agree");
+        const peerB = (await aesDump(a)).find((f) => f[0] === B.keys.publicKey);
+        assert.ok(peerB, "node-b is an aes0 peer of node-a");
+        assert.equal(peerB[4], "0", "no aes0 handshake completed while the gate is closed");
+        assert.match(procA.output(), /gate/i, "the gate state is reported");
+      });
+
+      await t.step("exempt peers and hubs are on wg0 only; aes0 is bound inside wg0", async () => {
+        const aesPeers = (await aesDump(a)).map((f) => f[0]);
+        assert.ok(!aesPeers.includes(EXEMPT.publicKey), "an AES-exempt peer must not be on aes0");
+        const wgPeers = (await a.exec(["wg", "show", "wg0", "peers"])).stdout;
+        assert.ok(wgPeers.includes(EXEMPT.publicKey), "the AES-exempt peer is on wg0");
+        const route = (await a.exec(["ip", "route", "get", "100.127.0.2"])).stdout;
+        assert.match(route, /dev aes0/, "AES IPs route through aes0");
+        const route2 = (await a.exec(["ip", "route", "get", "100.64.0.10"])).stdout;
+        assert.match(route2, /dev wg0/, "wg0 IPs route through wg0");
+        const sockets = (await a.exec(["ss", "-uln"])).stdout;
+        assert.match(
+          sockets,
+          new RegExp(`${A.wgIp.replaceAll(".", "\\.")}:51830`),
+          "aes0 listens on the wg0 address",
+        );
+      });
+
+      await t.step("a UAPI PSK write to a DSKE-managed peer is refused (EPERM)", async () => {
+        const pskFile = `${dir}/managed.psk`;
+        await Deno.writeTextFile(pskFile, genPresharedKey() + "\n", { mode: 0o600 });
+        const r = await a.exec(["wg", "set", "aes0", "peer", MANAGED.publicKey, "preshared-key", pskFile], {
+          check: false,
+        });
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, /not permitted/i);
+      });
+
+      await t.step("the same PSK installed on both sides opens aes0: first ping within 1 s", async () => {
+        const pskFile = `${dir}/a-b.psk`;
+        await Deno.writeTextFile(pskFile, genPresharedKey() + "\n", { mode: 0o600 });
+        await a.exec(["wg", "set", "aes0", "peer", B.keys.publicKey, "preshared-key", pskFile]);
+        await b.exec(["wg", "set", "aes0", "peer", A.keys.publicKey, "preshared-key", pskFile]);
+        const started = Date.now();
+        const r = await ping(a, B.aesIp, { count: 1, interval: 0.2, timeoutS: 1 });
+        const elapsed = Date.now() - started;
+        assert.equal(r.received, 1, `first aes0 ping failed (${elapsed} ms)`);
+        console.log(`first aes0 ping after PSK install: ${elapsed} ms (rtt ${r.rttAvgMs.toFixed(2)} ms)`);
+        const more = await ping(b, A.aesIp, { count: 5, interval: 0.1, timeoutS: 2 });
+        assert.equal(more.received, 5, "aes0 both ways");
+      });
+
+      await t.step(
+        "a PSK change keeps the current session; a new agreed PSK on both sides keeps aes0 working",
+        async () => {
+          const wrong = `${dir}/wrong.psk`;
+          await Deno.writeTextFile(wrong, genPresharedKey() + "\n", { mode: 0o600 });
+          await a.exec(["wg", "set", "aes0", "peer", B.keys.publicKey, "preshared-key", wrong]);
+          // Current sessions continue: the PSK only matters at the next handshake.
+          assert.equal((await ping(a, B.aesIp, { count: 2, interval: 0.1, timeoutS: 1 })).received, 2);
+          const good = `${dir}/good.psk`;
+          await Deno.writeTextFile(good, genPresharedKey() + "\n", { mode: 0o600 });
+          await a.exec(["wg", "set", "aes0", "peer", B.keys.publicKey, "preshared-key", good]);
+          await b.exec(["wg", "set", "aes0", "peer", A.keys.publicKey, "preshared-key", good]);
+          assert.equal((await ping(b, A.aesIp, { count: 3, interval: 0.1, timeoutS: 2 })).received, 3);
+        },
+      );
+    } finally {
+      await topo.cleanup();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);

@@ -1,0 +1,465 @@
+import assert from "node:assert/strict";
+import { CliError } from "../../src/cli/errors.ts";
+import { loadNodeConfig, type NodeConfig, parseNodeConfig, SecretKey } from "../../src/config/node-config.ts";
+import { JsoncSyntaxError, parseJsonc, stripJsonc } from "../../src/config/jsonc.ts";
+import { generatePrivateKey, publicKey } from "../../src/crypto/x25519.ts";
+import { encodeBase64 } from "../../src/encoding.ts";
+import { formatCidr } from "../../src/wireguard/allowedips.ts";
+
+const KEY_B = encodeBase64(publicKey(generatePrivateKey()));
+const KEY_C = encodeBase64(publicKey(generatePrivateKey()));
+const KEY_D = encodeBase64(publicKey(generatePrivateKey()));
+
+type Json = Record<string, unknown>;
+
+/** A valid config object; tests mutate copies of it. */
+function baseConfig(): Json {
+  return {
+    node: { name: "node-a", privateKeyFile: "./node-a.key" },
+    wg0: { address: "100.64.0.1/10" },
+    aes0: { address: "100.127.0.1/16" },
+    peers: [
+      { name: "node-b", publicKey: KEY_B, wgIp: "100.64.0.2", aesIp: "100.127.0.2", endpoint: "192.0.2.2:51820" },
+      { name: "printer", publicKey: KEY_C, wgIp: "100.64.0.10" },
+      { name: "hub-1", publicKey: KEY_D, wgIp: "100.64.0.100", role: "hub" },
+    ],
+  };
+}
+
+function peers(c: Json): Json[] {
+  return c.peers as Json[];
+}
+
+function parse(c: Json | string, opts: { baseDir?: string; checkFiles?: boolean } = {}): NodeConfig {
+  const text = typeof c === "string" ? c : JSON.stringify(c, null, 2);
+  return parseNodeConfig(text, {
+    baseDir: opts.baseDir ?? "/etc/twofold",
+    checkFiles: opts.checkFiles ?? false,
+    sourceName: "node.json",
+  });
+}
+
+/** Asserts that parsing fails with exit code 2 and one clean line naming `field`; returns the line. */
+function rejects(c: Json | string, field: string, opts: { baseDir?: string; checkFiles?: boolean } = {}): string {
+  let error: unknown;
+  try {
+    parse(c, opts);
+  } catch (e) {
+    error = e;
+  }
+  assert.ok(error instanceof CliError, `expected a CliError, got ${String(error)}`);
+  assert.equal(error.exitCode, 2);
+  const message = error.message;
+  assert.ok(message.startsWith(`config node.json: ${field}: `), `message should name ${field}: ${message}`);
+  assert.ok(!message.includes("\n"), `one line: ${message}`);
+  assert.ok(!/\bat \S+:\d+|file:\/\/|Error:|ZodError|\[object/.test(message), `no stack-ish text: ${message}`);
+  assert.ok(message.includes(";"), `message gives a fix after ';': ${message}`);
+  return message;
+}
+
+async function withTempDir(fn: (dir: string) => Promise<void> | void): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "twofold-config-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function writeSecret(path: string, text: string | Uint8Array, mode = 0o600): void {
+  if (typeof text === "string") Deno.writeTextFileSync(path, text, { mode });
+  else Deno.writeFileSync(path, text, { mode });
+  Deno.chmodSync(path, mode); // the umask may have narrowed the create mode
+}
+
+Deno.test("jsonc", async (t) => {
+  await t.step("comments become blanks; offsets and line breaks are kept", () => {
+    const text = '{ // note\n  "a": 1, /* multi\nline */ "b": "x // y /* z */",\n}';
+    const stripped = stripJsonc(text);
+    assert.equal(stripped.length, text.length);
+    assert.equal(stripped.split("\n").length, text.split("\n").length);
+    assert.ok(!stripped.includes("note") && !stripped.includes("multi"));
+    assert.deepEqual(parseJsonc(text), { a: 1, b: "x // y /* z */" });
+  });
+
+  await t.step("trailing commas are allowed only after a value", () => {
+    assert.deepEqual(parseJsonc('{"a": [1, 2, ], "b": {"c": true,},}'), { a: [1, 2], b: { c: true } });
+    assert.throws(() => parseJsonc("{,}"), JsoncSyntaxError);
+    assert.throws(() => parseJsonc("[1,,]"), JsoncSyntaxError);
+    assert.throws(() => parseJsonc('{"a": ,}'), JsoncSyntaxError);
+  });
+
+  await t.step("errors carry the line and column of the original text", () => {
+    const text = '{\n  // comment\n  "a": 1\n  "b": 2\n}';
+    try {
+      parseJsonc(text);
+      assert.fail("should throw");
+    } catch (e) {
+      assert.ok(e instanceof JsoncSyntaxError);
+      assert.equal(e.line, 4);
+      assert.equal(e.column, 3);
+    }
+    assert.throws(() => parseJsonc('{"a": 1} /* open'), /line 1:10: unterminated \/\* comment/);
+    assert.throws(() => parseJsonc('{"a": "open\n}'), /line 1:7: unterminated string/);
+    assert.throws(() => parseJsonc("// only a comment\n"), /empty/);
+    assert.throws(() => parseJsonc("{'a': 1}"), /line 1:2: expected a property name/);
+  });
+
+  await t.step("a key repeated in one object is refused; __proto__ stays an ordinary key", () => {
+    assert.throws(() => parseJsonc('{"mtu": 1, "x": {}, "mtu": 2}'), /line 1:21: duplicate key "mtu"/);
+    const value = parseJsonc('{"__proto__": {"polluted": true}}') as Record<string, unknown>;
+    assert.deepEqual(Object.keys(value), ["__proto__"]);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    assert.equal(Object.getPrototypeOf(value), Object.prototype);
+  });
+
+  await t.step("values decode like JSON.parse", () => {
+    const text = '{"s": "a\\"b\\u00e9\\n", "n": -1.5e2, "z": 0, "t": true, "f": false, "x": null, "e": [], "o": {}}';
+    assert.deepEqual(parseJsonc(text), JSON.parse(text));
+    assert.throws(() => parseJsonc('{"n": 01}'), JsoncSyntaxError);
+    assert.throws(() => parseJsonc('{"s": "\\q"}'), /invalid escape/);
+    assert.throws(() => parseJsonc("{} x"), /after the end/);
+  });
+});
+
+Deno.test("node config: good configs", async (t) => {
+  await t.step("defaults are applied and the aes0 MTU is derived (1420 → 1360)", () => {
+    const c = parse(baseConfig());
+    assert.equal(c.node.name, "node-a");
+    assert.equal(c.node.privateKeyFile, "/etc/twofold/node-a.key");
+    assert.equal(c.node.stateDir, "/var/lib/twofold");
+    assert.equal(c.node.privateKey, null);
+    assert.equal(c.wg0.listenPort, 51820);
+    assert.equal(c.wg0.mtu, 1420);
+    assert.equal(c.wg0.address.text, "100.64.0.1/10");
+    assert.equal(c.aes0.listenPort, 51830);
+    assert.equal(formatCidr(c.aes0.subnet), "100.127.0.0/16");
+    assert.equal(c.aes0.address.text, "100.127.0.1/16");
+    assert.equal(c.aes0.mtu, 1360);
+    assert.equal(c.aes0.mtuDerived, true);
+    assert.deepEqual(c.keys, { rotationIntervalSeconds: 120, maxKeyAgeSeconds: 360 });
+    const [b, printer, hub] = c.peers;
+    assert.equal(formatCidr(b.wgIp), "100.64.0.2/32");
+    assert.equal(b.aesIp && formatCidr(b.aesIp), "100.127.0.2/32");
+    assert.deepEqual(b.endpoint, { ip: "192.0.2.2", port: 51820 });
+    assert.equal(encodeBase64(b.publicKey), KEY_B);
+    assert.equal(b.role, "peer");
+    assert.equal(b.keySource, "manual");
+    assert.equal(b.pskFile, null);
+    assert.equal(b.persistentKeepalive, 0);
+    assert.equal(printer.aesIp, null);
+    assert.equal(printer.endpoint, null);
+    assert.equal(hub.role, "hub");
+    assert.equal(hub.aesIp, null);
+  });
+
+  await t.step("explicit values win; maxKeyAge follows the rotation interval", () => {
+    const raw = baseConfig();
+    raw.wg0 = { address: "100.64.0.1", listenPort: 4000, mtu: 1500 };
+    raw.aes0 = { address: "10.9.0.1", subnet: "10.9.0.0/24", listenPort: 4001, mtu: 1400 };
+    raw.keys = { rotationIntervalSeconds: 2 };
+    raw.node = { name: "node-a", privateKeyFile: "/keys/a.key", stateDir: "state" };
+    peers(raw)[0].aesIp = "10.9.0.2/32";
+    peers(raw)[0].endpoint = "[2001:db8::1]:51820";
+    peers(raw)[0].persistentKeepalive = 25;
+    peers(raw)[0].keySource = "dske";
+    const c = parse(raw);
+    assert.equal(c.wg0.address.text, "100.64.0.1/10");
+    assert.equal(c.wg0.listenPort, 4000);
+    assert.equal(c.aes0.mtu, 1400);
+    assert.equal(c.aes0.mtuDerived, false);
+    assert.equal(c.aes0.address.text, "10.9.0.1/24");
+    assert.deepEqual(c.keys, { rotationIntervalSeconds: 2, maxKeyAgeSeconds: 6 });
+    assert.equal(c.node.privateKeyFile, "/keys/a.key");
+    assert.equal(c.node.stateDir, "/etc/twofold/state");
+    assert.deepEqual(c.peers[0].endpoint, { ip: "2001:db8::1", port: 51820 });
+    assert.equal(c.peers[0].persistentKeepalive, 25);
+    assert.equal(c.peers[0].keySource, "dske");
+  });
+
+  await t.step("the smallest wg0 MTU leaves aes0 exactly 1280", () => {
+    const raw = baseConfig();
+    raw.wg0 = { address: "100.64.0.1/10", mtu: 1340 };
+    assert.equal(parse(raw).aes0.mtu, 1280);
+  });
+
+  await t.step("JSONC comments and trailing commas are accepted", () => {
+    const text = `// node
+{
+  "node": { "name": "n", "privateKeyFile": "k", }, /* trailing comma above */
+  "wg0": { "address": "100.64.0.1/10", },
+  "aes0": { "address": "100.127.0.1", },
+  "peers": [],
+}`;
+    assert.equal(parse(text).aes0.mtu, 1360);
+  });
+
+  await t.step("the examples parse and list each other as AES peers", () => {
+    const dir = new URL("../../examples/", import.meta.url).pathname;
+    const opts = { baseDir: dir, checkFiles: false };
+    const a = parseNodeConfig(Deno.readTextFileSync(`${dir}node-a.json`), opts);
+    const b = parseNodeConfig(Deno.readTextFileSync(`${dir}node-b.json`), opts);
+    const bInA = a.peers.find((p) => p.name === b.node.name);
+    const aInB = b.peers.find((p) => p.name === a.node.name);
+    assert.ok(bInA?.aesIp && aInB?.aesIp);
+    assert.equal(formatCidr(bInA.wgIp), `${b.wg0.address.text.split("/")[0]}/32`);
+    assert.equal(formatCidr(aInB.aesIp), `${a.aes0.address.text.split("/")[0]}/32`);
+    assert.ok(a.peers.some((p) => p.role === "peer" && p.aesIp === null), "node-a shows an AES-exempt peer");
+    assert.ok(a.peers.some((p) => p.role === "hub"), "node-a shows a hub");
+    assert.equal(a.node.privateKeyFile, `${dir}node-a.key`);
+    assert.notEqual(a.node.privateKeyFile, b.node.privateKeyFile);
+  });
+
+  await t.step("with files: keys load, the public key is derived, secrets stay hidden", async () => {
+    await withTempDir((dir) => {
+      const priv = generatePrivateKey();
+      writeSecret(`${dir}/node-a.key`, encodeBase64(priv) + "\n");
+      const psk = crypto.getRandomValues(new Uint8Array(32));
+      writeSecret(`${dir}/b.psk`, encodeBase64(psk) + "\n");
+      const raw = baseConfig();
+      peers(raw)[0].pskFile = "b.psk";
+      const c = parse(raw, { baseDir: dir, checkFiles: true });
+      assert.ok(c.node.privateKey instanceof SecretKey);
+      assert.deepEqual(c.node.privateKey.bytes(), priv);
+      assert.deepEqual(c.node.publicKey, publicKey(priv));
+      assert.equal(c.peers[0].pskFile, `${dir}/b.psk`);
+      assert.deepEqual(c.peers[0].psk?.bytes(), psk);
+      for (const shown of [String(c.node.privateKey), JSON.stringify(c), Deno.inspect(c, { depth: 10 })]) {
+        assert.ok(!shown.includes(encodeBase64(priv)) && !shown.includes(encodeBase64(psk)));
+        assert.ok(!shown.includes(`${priv[0]}, ${priv[1]}, ${priv[2]}`), "no raw private key bytes");
+      }
+      assert.ok(Deno.inspect(c.node.privateKey).includes("[secret]"));
+    });
+  });
+
+  await t.step("loadNodeConfig reads the file and resolves paths against its directory", async () => {
+    await withTempDir(async (dir) => {
+      writeSecret(`${dir}/node-a.key`, encodeBase64(generatePrivateKey()));
+      await Deno.writeTextFile(`${dir}/node.json`, JSON.stringify(baseConfig()));
+      const c = await loadNodeConfig(`${dir}/node.json`);
+      assert.equal(c.node.privateKeyFile, `${dir}/node-a.key`);
+      assert.ok(c.node.publicKey);
+      await assert.rejects(
+        () => loadNodeConfig(`${dir}/missing.json`),
+        (e: unknown) => e instanceof CliError && e.exitCode === 2 && /missing\.json: the file does not exist/.test(e.message),
+      );
+    });
+  });
+});
+
+Deno.test("node config: bad configs name the field and exit 2", async (t) => {
+  await t.step("AES IP outside the subnet", () => {
+    const raw = baseConfig();
+    peers(raw)[1].aesIp = "10.0.0.5";
+    const m = rejects(raw, "peers[1].aesIp");
+    assert.equal(
+      m,
+      "config node.json: peers[1].aesIp: 10.0.0.5 is outside aes0.subnet 100.127.0.0/16; pick an address inside the subnet",
+    );
+  });
+
+  await t.step("the node's own aes0 address outside the subnet", () => {
+    const raw = baseConfig();
+    raw.aes0 = { address: "100.126.0.1/16" };
+    rejects(raw, "aes0.address");
+  });
+
+  await t.step("duplicate wg0 IP across peers", () => {
+    const raw = baseConfig();
+    peers(raw)[2].wgIp = "100.64.0.2";
+    assert.match(rejects(raw, "peers[2].wgIp"), /already used by peers\[0\]\.wgIp \("node-b"\)/);
+  });
+
+  await t.step("duplicate AES IP with the node itself", () => {
+    const raw = baseConfig();
+    peers(raw)[0].aesIp = "100.127.0.1";
+    assert.match(rejects(raw, "peers[0].aesIp"), /already used by this node \(aes0\.address\)/);
+  });
+
+  await t.step("peer wg0 IP equal to the node's wg0 address", () => {
+    const raw = baseConfig();
+    peers(raw)[1].wgIp = "100.64.0.1/32";
+    assert.match(rejects(raw, "peers[1].wgIp"), /this node \(wg0\.address\)/);
+  });
+
+  await t.step("duplicate public key", () => {
+    const raw = baseConfig();
+    peers(raw)[2].publicKey = KEY_B;
+    assert.match(rejects(raw, "peers[2].publicKey"), /same key as peers\[0\]/);
+  });
+
+  await t.step("a peer's public key equal to our own", async () => {
+    await withTempDir((dir) => {
+      const priv = generatePrivateKey();
+      writeSecret(`${dir}/node-a.key`, encodeBase64(priv));
+      const raw = baseConfig();
+      peers(raw)[1].publicKey = encodeBase64(publicKey(priv));
+      assert.match(rejects(raw, "peers[1].publicKey", { baseDir: dir, checkFiles: true }), /own public key/);
+    });
+  });
+
+  await t.step("a peer listed twice", () => {
+    const raw = baseConfig();
+    peers(raw).push({ ...peers(raw)[1], wgIp: "100.64.0.11", publicKey: encodeBase64(new Uint8Array(32).fill(7)) });
+    assert.match(rejects(raw, "peers[3].name"), /listed twice \(also peers\[1\]\)/);
+  });
+
+  await t.step("a peer with the node's own name", () => {
+    const raw = baseConfig();
+    peers(raw)[1].name = "Node-A";
+    rejects(raw, "peers[1].name");
+  });
+
+  await t.step("a hub with an AES IP", () => {
+    const raw = baseConfig();
+    peers(raw)[2].aesIp = "100.127.0.3";
+    assert.match(rejects(raw, "peers[2].aesIp"), /hubs carry no application traffic/);
+  });
+
+  await t.step("wg0 MTU too small for two layers", () => {
+    const raw = baseConfig();
+    raw.wg0 = { address: "100.64.0.1/10", mtu: 1339 };
+    assert.match(rejects(raw, "wg0.mtu"), /leaves aes0 only 1279 bytes.*set wg0\.mtu to 1340 or more/);
+    raw.wg0 = { address: "100.64.0.1/10", mtu: 576 };
+    rejects(raw, "wg0.mtu");
+  });
+
+  await t.step("aes0 MTU larger than wg0 can carry, or below 1280", () => {
+    const raw = baseConfig();
+    raw.aes0 = { address: "100.127.0.1/16", mtu: 1361 };
+    assert.match(rejects(raw, "aes0.mtu"), /set it to 1360 or less/);
+    raw.aes0 = { address: "100.127.0.1/16", mtu: 1200 };
+    assert.match(rejects(raw, "aes0.mtu"), /below 1280/);
+  });
+
+  await t.step("ports out of range or equal", () => {
+    const raw = baseConfig();
+    raw.wg0 = { address: "100.64.0.1/10", listenPort: 70000 };
+    assert.match(rejects(raw, "wg0.listenPort"), /1 to 65535/);
+    raw.wg0 = { address: "100.64.0.1/10", listenPort: 0 };
+    rejects(raw, "wg0.listenPort");
+    raw.wg0 = { address: "100.64.0.1/10", listenPort: 51830 };
+    assert.match(rejects(raw, "aes0.listenPort"), /equals wg0\.listenPort/);
+  });
+
+  await t.step("PSK file of the wrong length", async () => {
+    await withTempDir((dir) => {
+      writeSecret(`${dir}/node-a.key`, encodeBase64(generatePrivateKey()));
+      const secret = crypto.getRandomValues(new Uint8Array(16));
+      writeSecret(`${dir}/b.psk`, encodeBase64(secret) + "\n");
+      const raw = baseConfig();
+      peers(raw)[0].pskFile = "b.psk";
+      const m = rejects(raw, "peers[0].pskFile", { baseDir: dir, checkFiles: true });
+      assert.ok(!m.includes(encodeBase64(secret)), "the file's contents are not echoed");
+    });
+  });
+
+  await t.step("PSK file with permissions wider than 0600", async () => {
+    await withTempDir((dir) => {
+      writeSecret(`${dir}/node-a.key`, encodeBase64(generatePrivateKey()));
+      writeSecret(`${dir}/b.psk`, encodeBase64(crypto.getRandomValues(new Uint8Array(32))), 0o644);
+      const raw = baseConfig();
+      peers(raw)[0].pskFile = "b.psk";
+      assert.match(rejects(raw, "peers[0].pskFile", { baseDir: dir, checkFiles: true }), /0644.*chmod 600/);
+    });
+  });
+
+  await t.step("private key file: missing, too open, or not a key", async () => {
+    await withTempDir((dir) => {
+      const opts = { baseDir: dir, checkFiles: true };
+      assert.match(rejects(baseConfig(), "node.privateKeyFile", opts), /does not exist; create it with `twofold keygen/);
+      writeSecret(`${dir}/node-a.key`, encodeBase64(generatePrivateKey()), 0o640);
+      assert.match(rejects(baseConfig(), "node.privateKeyFile", opts), /permissions 0640, wider than 0600/);
+      const garbage = "not-a-key-but-secret-looking-text";
+      writeSecret(`${dir}/node-a.key`, garbage);
+      const m = rejects(baseConfig(), "node.privateKeyFile", opts);
+      assert.ok(!m.includes(garbage), "the file's contents are not echoed");
+      writeSecret(`${dir}/node-a.key`, encodeBase64(new Uint8Array(32)));
+      rejects(baseConfig(), "node.privateKeyFile", opts);
+    });
+  });
+
+  await t.step("unknown key", () => {
+    const raw = baseConfig();
+    peers(raw)[0].aesip = "100.127.0.9";
+    assert.match(rejects(raw, "peers[0].aesip"), /unknown key; remove it or fix the spelling \(allowed here: .*aesIp/);
+    const top = baseConfig();
+    top.wg1 = {};
+    rejects(top, "wg1");
+  });
+
+  await t.step("wg0 addresses outside 100.64.0.0/10 or inside the AES subnet", () => {
+    const raw = baseConfig();
+    peers(raw)[0].wgIp = "10.0.0.2";
+    assert.match(rejects(raw, "peers[0].wgIp"), /outside 100\.64\.0\.0\/10/);
+    peers(raw)[0].wgIp = "100.127.0.50";
+    assert.match(rejects(raw, "peers[0].wgIp"), /inside aes0\.subnet.*routed into aes0/);
+    const node = baseConfig();
+    node.wg0 = { address: "192.168.1.1/24" };
+    rejects(node, "wg0.address");
+  });
+
+  await t.step("malformed addresses, subnet, endpoint, key", () => {
+    const raw = baseConfig();
+    peers(raw)[0].wgIp = "100.64.0.0/16";
+    assert.match(rejects(raw, "peers[0].wgIp"), /single address/);
+    peers(raw)[0].wgIp = "100.64.0.256";
+    rejects(raw, "peers[0].wgIp");
+    const subnet = baseConfig();
+    subnet.aes0 = { address: "100.127.0.1", subnet: "100.127.0.1/16" };
+    assert.match(rejects(subnet, "aes0.subnet"), /host bits set; use 100\.127\.0\.0\/16/);
+    const endpoint = baseConfig();
+    peers(endpoint)[0].endpoint = "vpn.example.com:51820";
+    assert.match(rejects(endpoint, "peers[0].endpoint"), /host names are not resolved/);
+    peers(endpoint)[0].endpoint = "2001:db8::1:51820";
+    rejects(endpoint, "peers[0].endpoint");
+    const key = baseConfig();
+    const privateLooking = encodeBase64(new Uint8Array(31).fill(9));
+    peers(key)[0].publicKey = privateLooking;
+    const m = rejects(key, "peers[0].publicKey");
+    assert.ok(!m.includes(privateLooking), "a rejected key is not echoed");
+  });
+
+  await t.step("pskFile where no PSK applies", () => {
+    const raw = baseConfig();
+    peers(raw)[1].pskFile = "c.psk";
+    assert.match(rejects(raw, "peers[1].pskFile"), /AES-exempt/);
+    const managed = baseConfig();
+    Object.assign(peers(managed)[0], { keySource: "ska", pskFile: "b.psk" });
+    assert.match(rejects(managed, "peers[0].pskFile"), /keySource "ska"/);
+  });
+
+  await t.step("key age not longer than the rotation interval", () => {
+    const raw = baseConfig();
+    raw.keys = { rotationIntervalSeconds: 60, maxKeyAgeSeconds: 60 };
+    assert.match(rejects(raw, "keys.maxKeyAgeSeconds"), /use at least 61/);
+  });
+
+  await t.step("wrong types, missing fields, values outside an enum", () => {
+    const raw = baseConfig();
+    raw.wg0 = { address: "100.64.0.1/10", mtu: "1420" };
+    assert.match(rejects(raw, "wg0.mtu"), /expected a whole number, got a string/);
+    const missing = baseConfig();
+    delete (missing.node as Json).privateKeyFile;
+    assert.match(rejects(missing, "node.privateKeyFile"), /missing; add it/);
+    const role = baseConfig();
+    peers(role)[0].role = "server";
+    assert.match(rejects(role, "peers[0].role"), /use one of "peer", "hub"/);
+    const name = baseConfig();
+    peers(name)[0].name = "bad name";
+    rejects(name, "peers[0].name");
+  });
+
+  await t.step("JSON syntax errors give line:column", () => {
+    let error: unknown;
+    try {
+      parse('{\n  "node": {}\n  "wg0": {}\n}');
+    } catch (e) {
+      error = e;
+    }
+    assert.ok(error instanceof CliError);
+    assert.equal(error.exitCode, 2);
+    assert.match(error.message, /^config node\.json: line 3:3: expected ',' or '}'/);
+    assert.throws(() => parse('{"node": {}, "node": {}}'), /line 1:14: duplicate key "node"/);
+  });
+});
