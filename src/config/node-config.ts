@@ -300,7 +300,11 @@ function problemFromIssue(issue: z.core.$ZodIssue): FieldProblem {
       const field = formatPath(issue.path);
       const expected = EXPECTED[issue.expected] ?? issue.expected;
       if (issue.input === undefined) return new FieldProblem(field, `missing; add it (${expected})`);
-      return new FieldProblem(field, `expected ${expected}, got ${describeType(issue.input)}`);
+      const got = describeType(issue.input);
+      const fix = typeof issue.input === "string" && (issue.expected === "number" || issue.expected === "int")
+        ? "remove the quotes around the number"
+        : "see examples/README.md for the format";
+      return new FieldProblem(field, `expected ${expected}, got ${got}; ${fix}`);
     }
     case "invalid_value":
       return new FieldProblem(
@@ -335,7 +339,7 @@ function splitAddress(field: string, text: string, what: string): { ip: Uint8Arr
   try {
     ip = parseIp(addrText);
   } catch {
-    throw new FieldProblem(field, `${quote(text)} is not ${what}`);
+    throw new FieldProblem(field, `${quote(text)} is not an IP address; write ${what}`);
   }
   if (slash < 0) return { ip, bits: null };
   const bitsText = text.slice(slash + 1);
@@ -348,7 +352,7 @@ function splitAddress(field: string, text: string, what: string): { ip: Uint8Arr
 
 /** A peer's single address (`ip` or `ip/32`, `ip/128`) as a host prefix. */
 function parseHostAddress(field: string, text: string): Cidr {
-  const { ip, bits } = splitAddress(field, text, "an IP address");
+  const { ip, bits } = splitAddress(field, text, "one address such as 100.64.0.2");
   const full = ip.length * 8;
   if (bits !== null && bits !== full) {
     throw new FieldProblem(field, `${quote(text)} must be a single address; write it without a prefix (/${full})`);
@@ -425,7 +429,7 @@ function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
   const wgNetwork = parseCidr(WG_NETWORK);
 
   // wg0
-  const wgAddr = splitAddress("wg0.address", raw.wg0.address, "an IPv4 address such as 100.64.0.1/10");
+  const wgAddr = splitAddress("wg0.address", raw.wg0.address, "an address such as 100.64.0.1/10");
   const wgBits = wgAddr.bits ?? wgNetwork.bits;
   if (!inside(wgAddr.ip, wgNetwork)) {
     throw new FieldProblem(
@@ -454,7 +458,7 @@ function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
     throw new FieldProblem("aes0.subnet", `${quote(raw.aes0.subnet)} has host bits set; use ${formatCidr(subnet)}`);
   }
   const subnetText = formatCidr(subnet);
-  const aesAddr = splitAddress("aes0.address", raw.aes0.address, "an IP address such as 100.127.0.1/16");
+  const aesAddr = splitAddress("aes0.address", raw.aes0.address, "an address such as 100.127.0.1/16");
   if (!inside(aesAddr.ip, subnet)) {
     throw new FieldProblem(
       "aes0.address",
