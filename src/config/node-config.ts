@@ -10,10 +10,10 @@
  *
  * Decisions worth knowing:
  * - aes0 needs at least {@link MIN_AES_MTU} (1280, the IPv6 minimum) so that any inner packet fits;
- *   with the default overhead of 60 that means wg0.mtu ≥ 1340.
- * - The aes0 overhead is the header of the wg0-inner packet that carries an aes0 datagram: IP header
- *   of the wg0 address family (20 for IPv4, 40 for IPv6) + UDP 8 + WireGuard data header 16 + tag 16,
- *   so 60 for IPv4 wg0 addressing (always the case here, wg0 lives in 100.64.0.0/10) and 80 for IPv6.
+ *   with the aes0 overhead of 60 that means wg0.mtu ≥ 1340.
+ * - The aes0 overhead ({@link AES_OVERHEAD}) is what an aes0 datagram adds inside wg0: the IP header of
+ *   the wg0-inner packet + UDP + WireGuard data header + tag. wg0 addresses are IPv4 (100.64.0.0/10), so
+ *   it is 60 whatever the physical underlay; it would be 80 only with IPv6 wg0 addressing.
  * - An AES peer with keySource "manual" may omit pskFile: its aes0 gate then stays closed until a
  *   PSK is set through UAPI (`wg set aes0 peer … preshared-key …`).
  * - A peer's wgIp must lie outside aes0.subnet: the default AES subnet 100.127.0.0/16 is inside wg0's
@@ -44,6 +44,14 @@ export const DEFAULT_AES_SUBNET = "100.127.0.0/16";
 export const WG_NETWORK = "100.64.0.0/10";
 /** Smallest aes0 MTU accepted: the IPv6 minimum link MTU, so any inner packet fits. */
 export const MIN_AES_MTU = 1280;
+/**
+ * Bytes one aes0 datagram adds inside wg0: the IPv4 header of the wg0-inner packet (wg0 addresses are
+ * always IPv4, in 100.64.0.0/10) 20 + UDP 8 + WireGuard data header 16 + Poly1305/GCM tag 16. The
+ * physical underlay's family does not change it (wg0.mtu already accounts for that).
+ */
+export const AES_OVERHEAD = 20 + 8 + 16 + 16;
+/** Smallest wg0 MTU accepted: aes0 must keep MIN_AES_MTU. */
+export const MIN_WG_MTU = MIN_AES_MTU + AES_OVERHEAD;
 /** Largest wg0 MTU accepted (jumbo frames). */
 export const MAX_WG_MTU = 9000;
 /** Default PSK rotation interval, seconds. */
@@ -185,7 +193,11 @@ const wg0Section = z.strictObject({
   listenPort: portField(DEFAULT_WG_PORT),
   address: z.string(),
   mtu: z.int()
-    .min(MIN_AES_MTU, { error: `must be at least ${MIN_AES_MTU}; the default is ${DEFAULT_WG_MTU}` })
+    .min(MIN_WG_MTU, {
+      error:
+        `must be at least ${MIN_WG_MTU}, so that aes0 keeps ${MIN_AES_MTU} (the IPv6 minimum) after its ` +
+        `${AES_OVERHEAD}-byte overhead; the default is ${DEFAULT_WG_MTU}`,
+    })
     .max(MAX_WG_MTU, { error: `must be at most ${MAX_WG_MTU}; the default is ${DEFAULT_WG_MTU}` })
     .default(DEFAULT_WG_MTU),
 });
@@ -355,7 +367,10 @@ function parseHostAddress(field: string, text: string): Cidr {
   const { ip, bits } = splitAddress(field, text, "one address such as 100.64.0.2");
   const full = ip.length * 8;
   if (bits !== null && bits !== full) {
-    throw new FieldProblem(field, `${quote(text)} must be a single address; write it without a prefix (/${full})`);
+    throw new FieldProblem(
+      field,
+      `${quote(text)} must be a single address; write it without a prefix (/${full})`,
+    );
   }
   return { family: ip.length === 4 ? 4 : 6, addr: ip, bits: full };
 }
@@ -392,17 +407,26 @@ function readPrivateKeyFile(field: string, path: string): Uint8Array {
     info = Deno.statSync(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) throw new FieldProblem(field, `${path} does not exist; ${make}`);
-    throw new FieldProblem(field, `${path} cannot be accessed (${(e as Error).name}); check the path and its owner`);
+    throw new FieldProblem(
+      field,
+      `${path} cannot be accessed (${(e as Error).name}); check the path and its owner`,
+    );
   }
   if (!info.isFile) throw new FieldProblem(field, `${path} is not a regular file; point it at the key file`);
   if (info.mode !== null && (info.mode & 0o077) !== 0) {
-    throw new FieldProblem(field, `${path} has permissions ${octal(info.mode)}, wider than 0600; run \`chmod 600 ${path}\``);
+    throw new FieldProblem(
+      field,
+      `${path} has permissions ${octal(info.mode)}, wider than 0600; run \`chmod 600 ${path}\``,
+    );
   }
   let text: string;
   try {
     text = Deno.readTextFileSync(path).trim();
   } catch (e) {
-    throw new FieldProblem(field, `${path} cannot be read (${(e as Error).name}); run twofold as the file's owner`);
+    throw new FieldProblem(
+      field,
+      `${path} cannot be read (${(e as Error).name}); run twofold as the file's owner`,
+    );
   }
   let key: Uint8Array | null;
   try {
@@ -412,18 +436,16 @@ function readPrivateKeyFile(field: string, path: string): Uint8Array {
   }
   if (key === null || key.length !== 32 || key.every((b) => b === 0)) {
     key?.fill(0);
-    throw new FieldProblem(field, `${path} does not hold one base64 32-byte private key (44 characters); ${make}`);
+    throw new FieldProblem(
+      field,
+      `${path} does not hold one base64 32-byte private key (44 characters); ${make}`,
+    );
   }
   return key;
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Cross-field resolution.
-
-/** Overhead of one aes0 datagram inside wg0: inner IP header + UDP + WireGuard data header + tag. */
-export function aesOverhead(wgFamily: 4 | 6): number {
-  return (wgFamily === 4 ? 20 : 40) + 8 + 16 + 16;
-}
 
 function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
   const wgNetwork = parseCidr(WG_NETWORK);
@@ -438,9 +460,16 @@ function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
     );
   }
   if (wgBits < wgNetwork.bits) {
-    throw new FieldProblem("wg0.address", `prefix /${wgBits} is wider than ${WG_NETWORK}; use /${wgNetwork.bits}`);
+    throw new FieldProblem(
+      "wg0.address",
+      `prefix /${wgBits} is wider than ${WG_NETWORK}; use /${wgNetwork.bits}`,
+    );
   }
-  const wg0 = { listenPort: raw.wg0.listenPort, address: interfaceAddress(wgAddr.ip, wgBits), mtu: raw.wg0.mtu };
+  const wg0 = {
+    listenPort: raw.wg0.listenPort,
+    address: interfaceAddress(wgAddr.ip, wgBits),
+    mtu: raw.wg0.mtu,
+  };
 
   // aes0
   if (raw.aes0.listenPort === raw.wg0.listenPort) {
@@ -451,11 +480,17 @@ function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
   }
   const subnetParts = splitAddress("aes0.subnet", raw.aes0.subnet, "a subnet such as 100.127.0.0/16");
   if (subnetParts.bits === null) {
-    throw new FieldProblem("aes0.subnet", `${quote(raw.aes0.subnet)} needs a prefix length, e.g. 100.127.0.0/16`);
+    throw new FieldProblem(
+      "aes0.subnet",
+      `${quote(raw.aes0.subnet)} needs a prefix length, e.g. 100.127.0.0/16`,
+    );
   }
   const subnet = parseCidr(raw.aes0.subnet);
   if (!sameBytes(subnet.addr, subnetParts.ip)) {
-    throw new FieldProblem("aes0.subnet", `${quote(raw.aes0.subnet)} has host bits set; use ${formatCidr(subnet)}`);
+    throw new FieldProblem(
+      "aes0.subnet",
+      `${quote(raw.aes0.subnet)} has host bits set; use ${formatCidr(subnet)}`,
+    );
   }
   const subnetText = formatCidr(subnet);
   const aesAddr = splitAddress("aes0.address", raw.aes0.address, "an address such as 100.127.0.1/16");
@@ -478,15 +513,8 @@ function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
         "pick a wg0 address outside the AES subnet",
     );
   }
-  const overhead = aesOverhead(wg0.address.family);
+  const overhead = AES_OVERHEAD;
   const derivedMtu = wg0.mtu - overhead;
-  if (derivedMtu < MIN_AES_MTU) {
-    throw new FieldProblem(
-      "wg0.mtu",
-      `${wg0.mtu} leaves aes0 only ${derivedMtu} bytes (wg0.mtu - ${overhead}) but aes0 needs at least ` +
-        `${MIN_AES_MTU} (IPv6 minimum); set wg0.mtu to ${MIN_AES_MTU + overhead} or more`,
-    );
-  }
   let aesMtu = derivedMtu;
   if (raw.aes0.mtu !== undefined) {
     if (raw.aes0.mtu > derivedMtu) {
@@ -571,7 +599,10 @@ function resolvePeers(raw: RawConfig, opts: ParseNodeConfigOptions, self: NodeId
     const text = formatIp(ip);
     const previous = ipOwners.get(text);
     if (previous !== undefined) {
-      throw new FieldProblem(field, `${text} is already used by ${previous}; every wg0 and AES address must be unique`);
+      throw new FieldProblem(
+        field,
+        `${text} is already used by ${previous}; every wg0 and AES address must be unique`,
+      );
     }
     ipOwners.set(text, owner);
   };
@@ -579,11 +610,13 @@ function resolvePeers(raw: RawConfig, opts: ParseNodeConfigOptions, self: NodeId
   try {
     raw.peers.forEach((p, i) => {
       const at = `peers[${i}]`;
-      const who = `${at} ("${p.name}")`;
 
       const earlier = names.get(p.name.toLowerCase());
       if (earlier === -1) {
-        throw new FieldProblem(`${at}.name`, `"${p.name}" is this node's own name (node.name); remove this entry`);
+        throw new FieldProblem(
+          `${at}.name`,
+          `"${p.name}" is this node's own name (node.name); remove this entry`,
+        );
       }
       if (earlier !== undefined) {
         throw new FieldProblem(
@@ -605,7 +638,9 @@ function resolvePeers(raw: RawConfig, opts: ParseNodeConfigOptions, self: NodeId
       if (keyOwner !== undefined) {
         throw new FieldProblem(
           `${at}.publicKey`,
-          `same key as peers[${keyOwner}] ("${raw.peers[keyOwner].name}"); each peer has its own key, check the copy`,
+          `same key as peers[${keyOwner}] ("${
+            raw.peers[keyOwner].name
+          }"); each peer has its own key, check the copy`,
         );
       }
       keys.set(keyText, i);
@@ -662,7 +697,7 @@ function resolvePeers(raw: RawConfig, opts: ParseNodeConfigOptions, self: NodeId
         if (aesIp === null) {
           throw new FieldProblem(
             `${at}.pskFile`,
-            `${who} has no aesIp (AES-exempt), so it has no aes0 PSK; remove pskFile or add aesIp`,
+            `"${p.name}" has no aesIp (AES-exempt), so it has no aes0 PSK; remove pskFile or add aesIp`,
           );
         }
         if (p.keySource !== "manual") {
@@ -748,7 +783,9 @@ export async function loadNodeConfig(path: string): Promise<NodeConfig> {
   try {
     text = await Deno.readTextFile(absolute);
   } catch (e) {
-    const reason = e instanceof Deno.errors.NotFound ? "does not exist" : `cannot be read (${(e as Error).name})`;
+    const reason = e instanceof Deno.errors.NotFound
+      ? "does not exist"
+      : `cannot be read (${(e as Error).name})`;
     throw new CliError(`config ${path}: the file ${reason}; pass the path of a node config with --config`, 2);
   }
   return parseNodeConfig(text, { baseDir: resolvePath(absolute, ".."), checkFiles: true, sourceName: path });

@@ -82,6 +82,15 @@ export interface PskGateOptions {
   graceMs?: number;
   /** Consecutive failed handshake responses while open that make a mismatch suspected. Default 2. */
   mismatchThreshold?: number;
+  /**
+   * Install skew window (ms), default 5 000: the two sides of an agreement install the key moments
+   * apart, so a handshake response that fails within this window after an install is retried after
+   * `skewRetryMs` (doubling), from {@link PskGate.tick}, instead of waiting for WireGuard's 5 s rekey
+   * timeout. 0 disables it.
+   */
+  skewWindowMs?: number;
+  /** First retry delay (ms) inside the skew window. Default 100. */
+  skewRetryMs?: number;
   /** Clock in ms. Default `Date.now`. */
   clock?: () => number;
   /** Random source returning n fresh bytes. Default `crypto.getRandomValues`. */
@@ -148,6 +157,10 @@ interface PeerGate {
   lastHandshakeEpoch: number | null;
   failures: number;
   mismatchSuspected: boolean;
+  /** When a skew retry is due (ms, clock time); 0 when none. */
+  retryAt: number;
+  /** Delay of the next skew retry (ms). */
+  retryDelay: number;
 }
 
 function seconds(ms: number): string {
@@ -166,6 +179,10 @@ export class PskGate {
   readonly graceMs: number;
   /** Failures that make a mismatch suspected. */
   readonly mismatchThreshold: number;
+  /** Install skew window (ms). */
+  readonly skewWindowMs: number;
+  /** First skew retry delay (ms). */
+  readonly skewRetryMs: number;
   readonly #target: GateTarget;
   readonly #clock: () => number;
   readonly #random: (n: number) => Uint8Array;
@@ -192,6 +209,11 @@ export class PskGate {
     this.mismatchThreshold = opts.mismatchThreshold ?? 2;
     if (!Number.isInteger(this.mismatchThreshold) || this.mismatchThreshold < 1) {
       throw new Error("mismatchThreshold must be an integer ≥ 1");
+    }
+    this.skewWindowMs = opts.skewWindowMs ?? 5_000;
+    this.skewRetryMs = opts.skewRetryMs ?? 100;
+    if (!(this.skewWindowMs >= 0) || !(this.skewRetryMs > 0)) {
+      throw new Error("skewWindowMs must be ≥ 0 and skewRetryMs positive");
     }
     this.#clock = opts.clock ?? Date.now;
     this.#random = opts.random ?? ((n) => crypto.getRandomValues(new Uint8Array(n)));
@@ -228,6 +250,8 @@ export class PskGate {
       lastHandshakeEpoch: null,
       failures: 0,
       mismatchSuspected: false,
+      retryAt: 0,
+      retryDelay: 0,
     };
     this.#peers.set(hex, g);
     this.#target.setPresharedKey(g.publicKey, g.psk, []);
@@ -364,14 +388,18 @@ export class PskGate {
   }
 
   /**
-   * Time passes: ends the previous-key grace (the device keeps only the current PSK), turns an open gate
+   * Time passes: starts a due skew retry (see `skewWindowMs`), ends the previous-key grace (the device keeps only the current PSK), turns an open gate
    * stale at `staleAfterMs`, and at `maxAgeMs` replaces the key by random bytes and closes the gate.
-   * Call it periodically (e.g. every second).
+   * Call it periodically (every 100 ms or so: skew retries are only as prompt as the ticks).
    */
   tick(): void {
     const now = this.#clock();
     for (const g of this.#peers.values()) {
       if (g.state === "closed" || g.installedAt === null) continue;
+      if (g.retryAt !== 0 && now >= g.retryAt) {
+        g.retryAt = 0;
+        this.#target.initiateHandshake(g.publicKey);
+      }
       const age = now - g.installedAt;
       if (age >= this.maxAgeMs) {
         this.#expire(g, age);
@@ -409,6 +437,7 @@ export class PskGate {
       g.lastHandshakeEpoch = g.state === "closed" ? null : epoch;
       if (!outcome.initiator) return;
       g.failures = 0;
+      g.retryAt = 0;
       if (g.mismatchSuspected) {
         g.mismatchSuspected = false;
         g.reason = `handshake confirmed key epoch ${epoch}: mismatch resolved`;
@@ -417,6 +446,15 @@ export class PskGate {
       return;
     }
     g.failures++;
+    const now = this.#clock();
+    if (
+      g.state !== "closed" && g.installedAt !== null && now - g.installedAt < this.skewWindowMs &&
+      g.retryAt === 0
+    ) {
+      // The other side may not have installed the same key yet: try again shortly.
+      g.retryDelay = g.retryDelay === 0 ? this.skewRetryMs : g.retryDelay * 2;
+      g.retryAt = now + g.retryDelay;
+    }
     if (g.state !== "closed" && !g.mismatchSuspected && g.failures >= this.mismatchThreshold) {
       g.mismatchSuspected = true;
       g.reason = `PSK mismatch suspected: ${g.failures} consecutive handshake responses failed to ` +
@@ -481,6 +519,8 @@ export class PskGate {
     g.installedAt = now;
     g.failures = 0;
     g.mismatchSuspected = false;
+    g.retryAt = 0;
+    g.retryDelay = 0;
   }
 
   #expire(g: PeerGate, age: number): void {

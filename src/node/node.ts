@@ -147,8 +147,8 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
       }
     };
     for (const p of aesPeers) installFromFile(p);
+    timers.push(setInterval(() => gate.tick(), 100));
     timers.push(setInterval(() => {
-      gate.tick();
       for (const p of aesPeers) installFromFile(p);
     }, 1000));
     log.info(

@@ -1,6 +1,6 @@
 /**
  * `twofold up`: two edge nodes in namespaces (tfn-a, tfn-b), wg0 over a veth pair and aes0 inside
- * wg0, with the aes0 PSK gate. Needs root, /dev/net/tun, iproute2, ping and wg.
+ * wg0, with the aes0 PSK gate. Needs root, /dev/net/tun, iproute2, ping, wg and tcpdump.
  */
 import assert from "node:assert/strict";
 import { denoBin } from "../helpers/deno.ts";
@@ -70,13 +70,8 @@ async function writeConfig(
 
 async function startUp(ns: Netns, config: string): Promise<Proc> {
   const proc = ns.spawn([denoBin(), "run", "--allow-all", "--quiet", MAIN, "up", "--config", config]);
-  const up = await waitUntil(() => {
-    try {
-      return proc.exited || Deno.statSync(`${ns.runDir}/aes0.sock`).isSocket === true;
-    } catch {
-      return false;
-    }
-  }, 20_000);
+  // Ready when it says so: a socket file alone may be a stale one from a previous run.
+  const up = await waitUntil(() => proc.exited || / up: wg0 /.test(proc.output()), 20_000);
   assert.ok(up && !proc.exited, `twofold up did not start in ${ns.name}:\n${proc.output()}`);
   return proc;
 }
@@ -88,7 +83,14 @@ async function aesDump(ns: Netns): Promise<string[][]> {
 
 integrationTest(
   "twofold up: aes0 inside wg0, closed until both sides hold the same PSK",
-  [requireRoot(), requireTun(), requireBinary("ip"), requireBinary("ping"), requireBinary("wg")],
+  [
+    requireRoot(),
+    requireTun(),
+    requireBinary("ip"),
+    requireBinary("ping"),
+    requireBinary("wg"),
+    requireBinary("tcpdump"),
+  ],
   async (t) => {
     const topo = new Topology();
     const dir = await Deno.makeTempDir({ prefix: "tfn-" });
@@ -108,7 +110,7 @@ integrationTest(
       ]);
       const cfgB = await writeConfig(dir, B, A);
       const procA = await startUp(a, cfgA);
-      await startUp(b, cfgB);
+      const procB = await startUp(b, cfgB);
 
       await t.step("wg0 carries traffic; aes0 stays closed (gates closed, handshakes fail)", async () => {
         assert.equal(
@@ -180,6 +182,61 @@ integrationTest(
           assert.equal((await ping(b, A.aesIp, { count: 3, interval: 0.1, timeoutS: 2 })).received, 3);
         },
       );
+
+      await t.step("the underlay shows only wg0's UDP port and no plaintext of an aes0 marker", async () => {
+        const pcap = `${dir}/underlay.pcap`;
+        // IPv4 only (the veth's own IPv6 link-local chatter is not ours); immediate mode so that
+        // nothing sits in the capture ring when tcpdump is stopped.
+        const cap = a.spawn(["tcpdump", "-i", "tfn-va", "--immediate-mode", "-U", "-n", "-w", pcap, "ip"]);
+        const listening = await waitUntil(() => cap.exited || /listening on/.test(cap.output()), 5000);
+        assert.ok(listening && !cap.exited, `tcpdump did not start:\n${cap.output()}`);
+        const marker = "7477666f6c646d61726b6572"; // "twofoldmarker" prefix, as ping's -p pattern
+        const r = await a.exec(["ping", "-c", "5", "-i", "0.1", "-W", "1", "-p", marker, B.aesIp], {
+          check: false,
+        });
+        assert.equal(r.code, 0, "marker pings through aes0");
+        await new Promise((res) => setTimeout(res, 300));
+        await cap.kill("SIGINT");
+        const bytes = await Deno.readFile(pcap);
+        const hex = Array.from(bytes, (x) => x.toString(16).padStart(2, "0")).join("");
+        assert.ok(!hex.includes(marker), "the marker must not appear in clear on the underlay");
+        const text = (await a.exec(["tcpdump", "-r", pcap, "-n"], { check: false })).stdout;
+        const lines = text.trim().split("\n").filter((l) => l.trim() !== "");
+        assert.ok(lines.length >= 10, `expected captured packets, got ${lines.length}`);
+        for (const line of lines) {
+          assert.match(line, /\.51820[ :]/, `only wg0's port on the underlay: ${line}`);
+          assert.doesNotMatch(line, /\.51830[ :]/, `aes0's port must not appear on the underlay: ${line}`);
+        }
+      });
+
+      await t.step("a restarted node keeps aes0 closed until a key is installed again", async () => {
+        await procA.kill("SIGTERM");
+        const gone = await waitUntil(
+          async () => (await a.exec(["ip", "link", "show", "aes0"], { check: false })).code !== 0,
+          5000,
+        );
+        assert.ok(gone, "aes0 is removed when the node stops");
+        const again = await startUp(a, cfgA);
+        const closed = await ping(a, B.aesIp, { count: 3, interval: 0.3, timeoutS: 1 });
+        assert.equal(closed.received, 0, "aes0 must be closed after a restart");
+        assert.equal(
+          (await ping(a, B.wgIp, { count: 2, interval: 0.2, timeoutS: 2 })).received,
+          2,
+          "wg0 is back",
+        );
+        const psk = `${dir}/after-restart.psk`;
+        await Deno.writeTextFile(psk, genPresharedKey() + "\n", { mode: 0o600 });
+        await a.exec(["wg", "set", "aes0", "peer", B.keys.publicKey, "preshared-key", psk]);
+        await b.exec(["wg", "set", "aes0", "peer", A.keys.publicKey, "preshared-key", psk]);
+        const r = await ping(a, B.aesIp, { count: 2, interval: 0.2, timeoutS: 2 });
+        if (r.received !== 2) {
+          console.log("A:", again.output(), "\nB:", procB.output());
+          console.log((await a.exec(["wg", "show", "all", "dump"])).stdout);
+          console.log((await b.exec(["wg", "show", "all", "dump"])).stdout);
+        }
+        assert.equal(r.received, 2);
+        await again.kill("SIGTERM");
+      });
     } finally {
       await topo.cleanup();
       await Deno.remove(dir, { recursive: true });

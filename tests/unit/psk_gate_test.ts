@@ -350,6 +350,45 @@ Deno.test("PSK gate: state machine, rotation, expiry and refusals", async (t) =>
     assert.equal(events.at(-1)!.type, "mismatch-cleared");
   });
 
+  await t.step("install skew: a failed response soon after an install is retried with backoff", () => {
+    const { gate, target, peer, advance } = setup({ skewWindowMs: 1_000, skewRetryMs: 100 });
+    const p = peer(1);
+    gate.install(p.pk, key(0x11), 1, "dske");
+    assert.equal(target.handshakes(), 1, "the opening handshake");
+    gate.handshakeResult(p.pk, { ok: false }); // the other side still had its old key
+    gate.tick();
+    assert.equal(target.handshakes(), 1, "not before the retry delay");
+    advance(100);
+    gate.tick();
+    assert.equal(target.handshakes(), 2, "retried after 100 ms");
+    gate.tick();
+    assert.equal(target.handshakes(), 2, "one retry per failure");
+    gate.handshakeResult(p.pk, { ok: false });
+    advance(150);
+    gate.tick();
+    assert.equal(target.handshakes(), 2, "the delay doubles");
+    advance(50);
+    gate.tick();
+    assert.equal(target.handshakes(), 3);
+    advance(800); // now outside the window: WireGuard's own retry timer takes over
+    gate.handshakeResult(p.pk, { ok: false });
+    advance(10_000);
+    gate.tick();
+    assert.equal(target.handshakes(), 3, "no skew retry outside the window");
+
+    const q = peer(2);
+    gate.handshakeResult(q.pk, { ok: false });
+    advance(1_000);
+    gate.tick();
+    assert.equal(target.handshakes(), 3, "a closed gate never retries");
+    gate.install(q.pk, key(0x21), 1, "dske");
+    gate.handshakeResult(q.pk, { ok: false });
+    gate.handshakeResult(q.pk, { ok: true, pskIndex: 0, initiator: true });
+    advance(1_000);
+    gate.tick();
+    assert.equal(target.handshakes(), 4, "a confirmed handshake cancels the pending retry");
+  });
+
   await t.step("handshakeOutcomeOf maps device events; unrelated failures are ignored", () => {
     assert.deepEqual(
       handshakeOutcomeOf({ type: "handshake-completed", peer: "ab", initiator: true, pskIndex: 1 }),
