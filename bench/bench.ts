@@ -10,7 +10,10 @@
  *
  * Environment knobs:
  *   DUR=10 REPS=3 PING_N=200       iperf3 seconds per run, runs per figure, pings
- *   IMPLS=wireguard-go,twofold     which implementations to run, in this order
+ *   IMPLS=wireguard-go,twofold,twofold-up
+ *                                  which implementations to run, in this order; `twofold-up` is the
+ *                                  appliance itself (`twofold up`: wg0 and aes0 in one process per
+ *                                  node, aes0 opened by an agreed PSK), double tunnel only
  *   TWOFOLD_CMD='["deno","run",…]' JSON array replacing twofold's device command (IFNAME is appended)
  *   DOUBLE=0                       skip the double-tunnel scenario
  *   AEAD=0                         skip the AEAD micro-bench
@@ -23,6 +26,7 @@ import { findBinary, requireBinary, requireRoot, requireTun } from "../src/lab/p
 import { type Netns, type Proc, Topology, vethPair } from "../src/lab/netns.ts";
 import { genKeyPair, genPresharedKey, startWgDevice, WIREGUARD_GO_COMMAND } from "../src/lab/wg_device.ts";
 import { iperf3Run, median, ping, type PingResult, rssKb, waitForPing } from "../src/lab/measure.ts";
+import { type LabNode, startTwofoldUp, writeNodeConfig } from "../src/lab/twofold_node.ts";
 
 /** A userspace WireGuard implementation with the `wireguard-go -f IFNAME` contract. */
 export interface Implementation {
@@ -317,6 +321,73 @@ async function benchImplementation(
   }
 }
 
+/** Name of the appliance column: `twofold up` nodes (wg0 + aes0 in one process per node). */
+export const TWOFOLD_UP = "twofold-up";
+
+/**
+ * The double tunnel as the appliance runs it: a `twofold up` node in each namespace (wg0 over the
+ * veth, aes0 inside it), the same PSK installed on both sides through the UAPI, measured through aes0.
+ */
+async function benchTwofoldUp(
+  scenario: Scenario | undefined,
+  s: Settings,
+  results: Results,
+  notes: string[],
+) {
+  for (const [name, byImpl] of results) if (name !== scenario?.name) byImpl.set(TWOFOLD_UP, null);
+  if (!scenario) return;
+  const topo = new Topology();
+  activeTopologies.add(topo);
+  const dir = await Deno.makeTempDir({ prefix: "tfb-up-" });
+  try {
+    const pair = await setupPair(topo);
+    const node = (side: "a" | "b", underlay: string): LabNode => ({
+      name: `bench-${side}`,
+      keys: genKeyPair(),
+      underlay,
+      wgIp: hostOf(side === "a" ? WG0.cidrA : WG0.cidrB),
+      aesIp: hostOf(side === "a" ? AES0.cidrA : AES0.cidrB),
+    });
+    const A = node("a", pair.underlayA);
+    const B = node("b", pair.underlayB);
+    log(`${TWOFOLD_UP}: starting a twofold up node in tfb-a and tfb-b`);
+    const procA = await startTwofoldUp(pair.a, await writeNodeConfig(dir, A, [B]));
+    const procB = await startTwofoldUp(pair.b, await writeNodeConfig(dir, B, [A]));
+    const pskFile = `${dir}/bench.psk`;
+    await Deno.writeTextFile(pskFile, genPresharedKey() + "\n", { mode: 0o600 });
+    await pair.a.exec(["wg", "set", "aes0", "peer", B.keys.publicKey, "preshared-key", pskFile]);
+    await pair.b.exec(["wg", "set", "aes0", "peer", A.keys.publicKey, "preshared-key", pskFile]);
+    if (!(await waitForPing(pair.a, B.aesIp, 15_000))) {
+      throw new Error("aes0 passes no traffic after the PSK");
+    }
+    const impl: Implementation = {
+      name: TWOFOLD_UP,
+      command: [],
+      startTimeoutMs: 20_000,
+      unavailable: () => null,
+    };
+    const layer: LayerHandle = {
+      spec: { ...AES0, ifname: "node" },
+      impl,
+      ipA: A.aesIp,
+      ipB: B.aesIp,
+      procA,
+      procB,
+    };
+    results.get(scenario.name)!.set(
+      TWOFOLD_UP,
+      await measureScenario(pair, [layer], s, `${TWOFOLD_UP} ${scenario.name}`),
+    );
+  } catch (e) {
+    notes.push(`${TWOFOLD_UP}: skipped: ${(e as Error).message.split("\n")[0]}`);
+    results.get(scenario.name)!.set(TWOFOLD_UP, null);
+  } finally {
+    await topo.cleanup();
+    activeTopologies.delete(topo);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
 function fmt(v: number, digits: number): string {
   return Number.isFinite(v) ? v.toFixed(digits) : "n/a";
 }
@@ -325,9 +396,8 @@ function fmt(v: number, digits: number): string {
 export function formatTable(results: Results, implNames: string[]): string {
   const rows: string[] = [];
   const base = "wireguard-go";
-  const cmp = "twofold";
-  const showRatio = implNames.includes(base) && implNames.includes(cmp);
-  const header = ["metric", ...implNames, ...(showRatio ? [`${cmp}/${base}`] : [])];
+  const compared = implNames.includes(base) ? implNames.filter((n) => n !== base) : [];
+  const header = ["metric", ...implNames, ...compared.map((n) => `${n}/${base}`)];
   const metrics: [string, (r: ScenarioResult) => number, number][] = [
     ["TCP 1 stream, Gbit/s (median)", (r) => median(r.tcp1.filter(Number.isFinite)), 3],
     ["TCP -P 4, Gbit/s (median)", (r) => median(r.tcp4.filter(Number.isFinite)), 3],
@@ -346,7 +416,7 @@ export function formatTable(results: Results, implNames: string[]): string {
         return r ? get(r) : NaN;
       });
       const row = [label, ...vals.map((v) => fmt(v, digits))];
-      if (showRatio) row.push(fmt(vals[implNames.indexOf(cmp)] / vals[implNames.indexOf(base)], 2));
+      for (const n of compared) row.push(fmt(vals[implNames.indexOf(n)] / vals[implNames.indexOf(base)], 2));
       table.push(row);
     }
     const widths = header.map((_, i) => Math.max(...table.map((r) => r[i].length)));
@@ -421,13 +491,16 @@ export async function main(): Promise<number> {
     return 2;
   }
   const s: Settings = { dur: envInt("DUR", 10), reps: envInt("REPS", 3), pingN: envInt("PING_N", 200) };
-  const wanted = (Deno.env.get("IMPLS") ?? "wireguard-go,twofold").split(",").map((x) => x.trim()).filter((
+  const wanted = (Deno.env.get("IMPLS") ?? `wireguard-go,twofold,${TWOFOLD_UP}`).split(",").map((x) =>
+    x.trim()
+  ).filter((
     x,
   ) => x);
   const all = defaultImplementations();
-  const unknown = wanted.filter((w) => !all.some((i) => i.name === w));
+  const unknown = wanted.filter((w) => w !== TWOFOLD_UP && !all.some((i) => i.name === w));
   if (unknown.length > 0) throw new Error(`unknown IMPLS entries: ${unknown.join(", ")}`);
-  const impls = wanted.map((w) => all.find((i) => i.name === w)!);
+  const impls = wanted.filter((w) => w !== TWOFOLD_UP).map((w) => all.find((i) => i.name === w)!);
+  const withUp = wanted.includes(TWOFOLD_UP);
   const scenarios: Scenario[] = [{ name: "single tunnel: wg0", layers: [WG0] }];
   if (Deno.env.get("DOUBLE") !== "0") {
     scenarios.push({ name: "double tunnel: aes0 inside wg0", layers: [WG0, AES0] });
@@ -452,13 +525,17 @@ export async function main(): Promise<number> {
       log(`== ${impl.name}: ${impl.command.join(" ")} IFNAME`);
       await benchImplementation(impl, scenarios, s, results, notes);
     }
+    if (withUp) {
+      log(`== ${TWOFOLD_UP}: main.ts up --config NODE.json in each namespace`);
+      await benchTwofoldUp(scenarios.find((sc) => sc.layers.length === 2), s, results, notes);
+    }
     const lines = Deno.env.get("AEAD") === "0"
       ? []
       : await aeadLines().catch((e) => [`AEAD micro-bench: failed: ${(e as Error).message.split("\n")[0]}`]);
     console.log("");
     console.log(machineLine(s));
     console.log("");
-    console.log(formatTable(results, impls.map((i) => i.name)));
+    console.log(formatTable(results, [...impls.map((i) => i.name), ...(withUp ? [TWOFOLD_UP] : [])]));
     for (const n of notes) console.log(`note: ${n}`);
     for (const l of lines) console.log(l);
     return 0;

@@ -83,6 +83,11 @@ export class Dataplane {
     Atomics.store(this.shared.header, H.mtu, mtu);
   }
 
+  /** Publishes the time after which an initiator's keypair is rekeyed on send (ms; 0 = 120 s). */
+  setRekeyAfter(ms: number): void {
+    Atomics.store(this.shared.header, H.rekeyAfterMs, ms);
+  }
+
   /** Wakes the encrypt worker to send staged packets and keepalives now. */
   wake(): void {
     libc.write(this.#wakeFd, new Uint8Array(this.#wakeBuf.buffer), bigLen(8));

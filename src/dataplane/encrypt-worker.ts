@@ -78,8 +78,9 @@ function run(init: WorkerInit): void {
       requestHandshake(peer);
       return -1;
     }
+    const rekeyAfter = Atomics.load(shared.header, H.rekeyAfterMs) || REKEY_AFTER_TIME;
     if (
-      (shared.kpGet(slot, K.isInitiator) === 1 && age >= REKEY_AFTER_TIME) || counter >= REKEY_AFTER_MESSAGES
+      (shared.kpGet(slot, K.isInitiator) === 1 && age >= rekeyAfter) || counter >= REKEY_AFTER_MESSAGES
     ) requestHandshake(peer);
     return slot;
   }

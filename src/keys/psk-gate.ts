@@ -19,9 +19,14 @@
  * closed (`tick`, age ≥ maxAgeMs: the PSK is replaced by random bytes, fail closed). Every transition
  * carries a human-readable reason, reported through `onEvent` and `status()`.
  *
- * Handshake outcomes fed back through `handshakeResult` record which key epoch each handshake used and
- * detect a suspected PSK mismatch (repeated failed responses while the gate is open); a mismatch does not
- * change the state (the key is still the one agreed), it is reported in the reason and as an event.
+ * Handshake outcomes fed back through `handshakeResult` record which key epoch each handshake used (a
+ * `handshake` event) and detect a suspected PSK mismatch: handshake responses that keep failing while
+ * the gate is open for longer than the install skew window (the two sides install a key moments apart;
+ * a failure just after an install is retried quickly instead). A suspected mismatch does not change the
+ * state (the key is still the one agreed) but ends the peer's current sessions (fail closed: traffic
+ * stops until a handshake under matching keys succeeds) and is reported in the reason and as an event;
+ * it clears when a handshake we initiate succeeds, and every install while it lasts starts a handshake.
+ * Closing on maximum age ends the sessions too.
  *
  * Key hygiene: keys are copied in, never returned (the device receives them only through the
  * {@link GateTarget} calls); replaced keys are wiped with zeros; nothing is persisted; events, reasons,
@@ -48,7 +53,8 @@ export interface GateEvent {
     | "key-installed"
     | "key-refused"
     | "mismatch-suspected"
-    | "mismatch-cleared";
+    | "mismatch-cleared"
+    | "handshake";
   /** The peer's public key, lowercase hex (public, not a secret). */
   peer: string;
   /** Key epoch concerned, or null when none applies. */
@@ -68,6 +74,8 @@ export interface GateTarget {
   setPresharedKey(peer: Uint8Array, psk: Uint8Array, extraPsks: Uint8Array[]): boolean;
   /** Starts a handshake with the peer now. */
   initiateHandshake(peer: Uint8Array): void;
+  /** Ends the peer's sessions (its transport keys are wiped; the next packet needs a new handshake). */
+  dropSessions(peer: Uint8Array): void;
 }
 
 /** Options of a {@link PskGate}. */
@@ -80,13 +88,16 @@ export interface PskGateOptions {
   staleAfterMs?: number;
   /** How long (ms) after a rotation an initiator also accepts the previous PSK; 0..30 000, default 30 000. */
   graceMs?: number;
-  /** Consecutive failed handshake responses while open that make a mismatch suspected. Default 2. */
+  /**
+   * Consecutive failed handshake responses, spanning at least `skewWindowMs`, that make a mismatch
+   * suspected. Default 2.
+   */
   mismatchThreshold?: number;
   /**
    * Install skew window (ms), default 5 000: the two sides of an agreement install the key moments
    * apart, so a handshake response that fails within this window after an install is retried after
    * `skewRetryMs` (doubling), from {@link PskGate.tick}, instead of waiting for WireGuard's 5 s rekey
-   * timeout. 0 disables it.
+   * timeout; and failures are a mismatch only once they have lasted this long.
    */
   skewWindowMs?: number;
   /** First retry delay (ms) inside the skew window. Default 100. */
@@ -131,7 +142,7 @@ export interface GateStatus {
   graceRemainingMs: number;
   /** Epoch of the key the latest completed handshake used; null if none (or it ran under a random key). */
   lastHandshakeEpoch: number | null;
-  /** Consecutive failed handshake responses since the last confirmed handshake or install. */
+  /** Consecutive failed handshake responses since the gate opened or a handshake we initiated succeeded. */
   failures: number;
   /** True while a PSK mismatch is suspected. */
   mismatchSuspected: boolean;
@@ -156,6 +167,8 @@ interface PeerGate {
   graceUntil: number;
   lastHandshakeEpoch: number | null;
   failures: number;
+  /** Clock time of the first of the current run of failures; null when none. */
+  failingSince: number | null;
   mismatchSuspected: boolean;
   /** When a skew retry is due (ms, clock time); 0 when none. */
   retryAt: number;
@@ -249,6 +262,7 @@ export class PskGate {
       graceUntil: 0,
       lastHandshakeEpoch: null,
       failures: 0,
+      failingSince: null,
       mismatchSuspected: false,
       retryAt: 0,
       retryDelay: 0,
@@ -314,6 +328,7 @@ export class PskGate {
     const now = this.#clock();
     const key = psk.slice();
     const wasState = g.state;
+    const wasMismatched = g.mismatchSuspected;
     if (wasState === "closed") {
       if (!this.#target.setPresharedKey(g.publicKey, key, [])) {
         key.fill(0);
@@ -322,6 +337,9 @@ export class PskGate {
       g.psk.fill(0); // the random placeholder
       g.psk = key;
       this.#accept(g, epoch, now);
+      g.failures = 0; // failures under the random key say nothing about this one
+      g.failingSince = null;
+      g.mismatchSuspected = false;
       g.reason = `key epoch ${epoch} installed via ${via}: gate open`;
       this.#emit("key-installed", g, epoch, `key epoch ${epoch} installed via ${via}`);
       this.#emit("gate-opened", g, epoch, g.reason);
@@ -354,6 +372,8 @@ export class PskGate {
     if (wasState === "stale") {
       this.#emit("gate-opened", g, epoch, `fresh key epoch ${epoch} via ${via} after the key went stale`);
     }
+    // After a suspected mismatch the sessions were ended: do not wait for traffic to need a handshake.
+    if (wasMismatched) this.#target.initiateHandshake(g.publicKey);
     return { ok: true };
   }
 
@@ -435,8 +455,17 @@ export class PskGate {
     if (outcome.ok) {
       const epoch = outcome.pskIndex === 0 ? g.epoch : outcome.pskIndex === 1 ? g.previousEpoch : null;
       g.lastHandshakeEpoch = g.state === "closed" ? null : epoch;
+      this.#emit(
+        "handshake",
+        g,
+        g.lastHandshakeEpoch,
+        `handshake completed as ${outcome.initiator ? "initiator" : "responder"} under ${
+          g.lastHandshakeEpoch === null ? "a random key (gate closed)" : `key epoch ${g.lastHandshakeEpoch}`
+        }${outcome.pskIndex === 1 ? " (the previous key, within the grace)" : ""}`,
+      );
       if (!outcome.initiator) return;
       g.failures = 0;
+      g.failingSince = null;
       g.retryAt = 0;
       if (g.mismatchSuspected) {
         g.mismatchSuspected = false;
@@ -446,19 +475,22 @@ export class PskGate {
       return;
     }
     g.failures++;
+    if (g.state === "closed" || g.installedAt === null) return;
     const now = this.#clock();
-    if (
-      g.state !== "closed" && g.installedAt !== null && now - g.installedAt < this.skewWindowMs &&
-      g.retryAt === 0
-    ) {
+    g.failingSince ??= now;
+    if (now - g.installedAt < this.skewWindowMs && g.retryAt === 0) {
       // The other side may not have installed the same key yet: try again shortly.
       g.retryDelay = g.retryDelay === 0 ? this.skewRetryMs : g.retryDelay * 2;
       g.retryAt = now + g.retryDelay;
     }
-    if (g.state !== "closed" && !g.mismatchSuspected && g.failures >= this.mismatchThreshold) {
+    if (
+      !g.mismatchSuspected && g.failures >= this.mismatchThreshold &&
+      now - g.failingSince >= this.skewWindowMs
+    ) {
       g.mismatchSuspected = true;
       g.reason = `PSK mismatch suspected: ${g.failures} consecutive handshake responses failed to ` +
-        `authenticate under key epoch ${g.epoch}; check that both sides installed the same key`;
+        `authenticate under key epoch ${g.epoch}; sessions ended until both sides hold the same key`;
+      this.#target.dropSessions(g.publicKey);
       this.#emit("mismatch-suspected", g, g.epoch, g.reason);
     }
   }
@@ -517,8 +549,6 @@ export class PskGate {
     g.epoch = epoch;
     g.lastInstalledEpoch = epoch;
     g.installedAt = now;
-    g.failures = 0;
-    g.mismatchSuspected = false;
     g.retryAt = 0;
     g.retryDelay = 0;
   }
@@ -526,6 +556,7 @@ export class PskGate {
   #expire(g: PeerGate, age: number): void {
     const random = this.#freshRandom();
     this.#target.setPresharedKey(g.publicKey, random, []);
+    this.#target.dropSessions(g.publicKey);
     const epoch = g.epoch;
     this.#wipe(g);
     g.psk = random;
@@ -533,9 +564,11 @@ export class PskGate {
     g.epoch = null;
     g.installedAt = null;
     g.mismatchSuspected = false;
+    g.failures = 0;
+    g.failingSince = null;
     g.reason = `key epoch ${epoch} is ${seconds(age)} old, past the maximum age of ${
       seconds(this.maxAgeMs)
-    }: replaced by random bytes (fail closed); install a new key`;
+    }: replaced by random bytes and sessions ended (fail closed); install a new key`;
     this.#emit("gate-closed", g, epoch, g.reason);
   }
 

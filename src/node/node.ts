@@ -15,6 +15,7 @@ import type { UapiPeerChange } from "../uapi/types.ts";
 import { readPskFile } from "../keys/psk-file.ts";
 import { type GateEvent, handshakeOutcomeOf, PskGate, pskPolicy } from "../keys/psk-gate.ts";
 import { logger } from "../log.ts";
+import { REKEY_AFTER_TIME } from "../wireguard/constants.ts";
 
 /** A running node. */
 export interface RunningNode {
@@ -81,11 +82,13 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     const gate = new PskGate({
       setPresharedKey: (peer, psk, extra) => aes0?.device.setPresharedKey(peer, psk, extra) ?? false,
       initiateHandshake: (peer) => aes0?.device.initiateHandshake(peer),
+      dropSessions: (peer) => aes0?.device.dropSessions(peer),
     }, {
       rotationIntervalMs: cfg.keys.rotationIntervalSeconds * 1000,
       maxAgeMs: cfg.keys.maxKeyAgeSeconds * 1000,
       onEvent: (e) => {
-        log.info(
+        const level = e.type === "handshake" ? "debug" : e.type === "mismatch-suspected" ? "warn" : "info";
+        log[level](
           `aes0 gate ${e.type} for ${e.peer.slice(0, 8)}…${
             e.epoch !== null ? ` epoch ${e.epoch}` : ""
           }: ${e.reason}`,
@@ -103,6 +106,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
       device: {
         bindAddress: wgAddress,
         pskPolicy: pskPolicy(gate, { adoptUnknownAs: null }),
+        rekeyAfterTimeMs: aesRekeyAfterMs(cfg.keys.rotationIntervalSeconds * 1000),
         onEvent: (e) => {
           const o = handshakeOutcomeOf(e);
           if (o) gate.handshakeResult(o.peer, o.outcome);
@@ -161,6 +165,15 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     await close("start-up failed");
     throw e;
   }
+}
+
+/**
+ * aes0 rekeys (as initiator) twice per key rotation interval, at most every 120 s (WireGuard's
+ * REKEY_AFTER_TIME) and at least every 1 s: a rotated PSK applies at the next natural handshake, so
+ * every key is used within about half an interval without any forced handshake.
+ */
+export function aesRekeyAfterMs(rotationIntervalMs: number): number {
+  return Math.max(1_000, Math.min(REKEY_AFTER_TIME, Math.floor(rotationIntervalMs / 2)));
 }
 
 function peerChange(

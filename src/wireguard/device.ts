@@ -28,7 +28,7 @@ import {
 } from "./noise-protocol.ts";
 import { type Endpoint, Peer } from "./peer.ts";
 import { tai64n, tai64nAfter } from "./tai64n.ts";
-import { HANDSHAKE_INITIATION_RATE, REKEY_TIMEOUT } from "./constants.ts";
+import { HANDSHAKE_INITIATION_RATE, REKEY_AFTER_TIME, REKEY_TIMEOUT } from "./constants.ts";
 
 const EINVAL = -22;
 const EADDRINUSE = -98;
@@ -66,6 +66,11 @@ export interface DeviceOptions {
   pskPolicy?: PskPolicy;
   /** Event sink. */
   onEvent?: (e: DeviceEvent) => void;
+  /**
+   * Rekey an initiator's session after this many ms (1 000..120 000; default WireGuard's 120 000).
+   * aes0 uses its key rotation interval so that each rotated PSK is in use within one interval.
+   */
+  rekeyAfterTimeMs?: number;
   /** Called once when the device shuts itself down (interface deleted, fatal worker error). */
   onFatal?: (reason: string) => void;
 }
@@ -93,6 +98,8 @@ export class Device implements UapiDevice {
   #closed = false;
   #opts: DeviceOptions;
   #sendAddr = new Uint8Array(32);
+  /** Keypairs out of rotation that may still decrypt until `until` (see #retire). */
+  #retired: { slot: number; peer: number; until: number }[] = [];
 
   constructor(opts: DeviceOptions) {
     this.#opts = opts;
@@ -109,6 +116,13 @@ export class Device implements UapiDevice {
       onWorkerError: (m) => this.#fatal(`data-plane worker failed: ${m}`),
     });
     this.#slots = new KeypairSlots(this.#dp.shared, this.#clock);
+    if (opts.rekeyAfterTimeMs !== undefined) {
+      const ms = opts.rekeyAfterTimeMs;
+      if (!Number.isInteger(ms) || ms < 1_000 || ms > REKEY_AFTER_TIME) {
+        throw new RangeError(`rekeyAfterTimeMs must be an integer from 1000 to ${REKEY_AFTER_TIME}`);
+      }
+      this.#dp.setRekeyAfter(ms);
+    }
     this.#tick = setInterval(() => this.#onTick(), 100);
   }
 
@@ -257,6 +271,12 @@ export class Device implements UapiDevice {
     if (peer) this.#sendInitiation(peer, false, true);
   }
 
+  /** Ends a peer's sessions: its keypairs are wiped; the next packet to it starts a handshake. */
+  dropSessions(peerPublicKey: Uint8Array): void {
+    const peer = this.#peers.get(toHex(peerPublicKey));
+    if (peer) this.#expireKeypairs(peer);
+  }
+
   /** Per-peer handshake statistics (for status and tests). */
   peerStats(peerPublicKey: Uint8Array): { handshakes: number; failures: number; hasSession: boolean } | null {
     const peer = this.#peers.get(toHex(peerPublicKey));
@@ -345,6 +365,31 @@ export class Device implements UapiDevice {
     for (const slot of [peer.current, peer.previous, peer.next]) this.#slots.free(slot);
     peer.current = peer.previous = peer.next = -1;
     this.#publishKeypairs(peer);
+    this.#freeRetired((r) => r.peer === peer.id);
+  }
+
+  /**
+   * Takes a keypair out of the peer's rotation (previous/current/next), but keeps it able to decrypt
+   * for REKEY_TIMEOUT before its slot is freed. The rotation itself is wireguard-go's; the grace is
+   * ours: after crossing handshakes (both sides initiating at once, which the aes0 gate and rekeys
+   * make routine) the peer may still be sending under the keypair it had until our response reaches
+   * it, and freeing it at once would drop those packets. Sending never uses a retired keypair, and
+   * REJECT_AFTER_TIME still applies to it. Nothing changes on the wire.
+   */
+  #retire(peer: Peer, slot: number): void {
+    if (slot < 0) return;
+    this.#retired.push({ slot, peer: peer.id, until: this.#clock() + REKEY_TIMEOUT });
+  }
+
+  /** Frees the retired keypairs that match. */
+  #freeRetired(match: (r: { slot: number; peer: number; until: number }) => boolean): void {
+    if (this.#retired.length === 0) return;
+    const keep = [];
+    for (const r of this.#retired) {
+      if (match(r)) this.#slots.free(r.slot);
+      else keep.push(r);
+    }
+    this.#retired = keep;
   }
 
   #publishKeypairs(peer: Peer): void {
@@ -422,11 +467,28 @@ export class Device implements UapiDevice {
     this.#dp.wake();
   }
 
+  /**
+   * The data plane wants a handshake (no usable keypair, or time to rekey). A handshake in flight
+   * answers it (its completion or give-up clears the request); otherwise WireGuard sends at most one
+   * initiation per REKEY_TIMEOUT, so a request inside that time is deferred to the tick, not dropped
+   * (the workers ask only once until the request is cleared).
+   */
   #onHandshakeNeeded(id: number): void {
     const peer = this.#byId[id];
     if (!peer) return;
-    if (peer.handshake && this.#clock() - peer.handshake.sentAt < REKEY_TIMEOUT) return;
+    const now = this.#clock();
+    if (peer.handshake && now - peer.handshake.sentAt < REKEY_TIMEOUT) return;
+    if (!this.#identity || now - peer.lastSentHandshake < REKEY_TIMEOUT) {
+      peer.initiationDeferred = true;
+      return;
+    }
     this.#sendInitiation(peer, false);
+  }
+
+  /** A handshake completed or gave up: the workers may ask for the next one. */
+  #handshakeSatisfied(peer: Peer): void {
+    peer.initiationDeferred = false;
+    this.#dp.shared.peerSet(peer.id, P.needHandshake, 0);
   }
 
   #onHandshakeMessage(msg: Uint8Array, addr: Uint8Array): void {
@@ -480,8 +542,8 @@ export class Device implements UapiDevice {
     const { message, keys } = createResponse(this.suite, identity, peer.keys(), consumed, localIndex);
     const slot = this.#slots.install(keys, peer.id);
     // Responder: the new keypair waits in "next" until the initiator's first packet confirms it.
-    this.#slots.free(peer.next);
-    this.#slots.free(peer.previous);
+    this.#retire(peer, peer.next);
+    this.#retire(peer, peer.previous);
     peer.previous = -1;
     peer.next = slot;
     this.#publishKeypairs(peer);
@@ -516,12 +578,12 @@ export class Device implements UapiDevice {
     const slot = this.#slots.install(result.keys, peer.id);
     // Initiator: the new keypair is current at once; the old current becomes previous.
     if (peer.next >= 0) {
-      this.#slots.free(peer.previous);
-      this.#slots.free(peer.current);
+      this.#retire(peer, peer.previous);
+      this.#retire(peer, peer.current);
       peer.previous = peer.next;
       peer.next = -1;
     } else {
-      this.#slots.free(peer.previous);
+      this.#retire(peer, peer.previous);
       peer.previous = peer.current;
     }
     peer.current = slot;
@@ -530,7 +592,7 @@ export class Device implements UapiDevice {
     peer.endpoint = src;
     peer.lastHandshakeMs = now;
     peer.handshakes++;
-    this.#dp.shared.peerSet(peer.id, P.needHandshake, 0);
+    this.#handshakeSatisfied(peer);
     peer.timers.anyAuthenticatedPacketReceived(now);
     peer.timers.handshakeComplete(now);
     peer.timers.sessionDerived(now);
@@ -558,12 +620,12 @@ export class Device implements UapiDevice {
   #onConfirmed(id: number, slot: number): void {
     const peer = this.#byId[id];
     if (!peer || peer.next !== slot) return;
-    this.#slots.free(peer.previous);
+    this.#retire(peer, peer.previous);
     peer.previous = peer.current;
     peer.current = slot;
     peer.next = -1;
     this.#publishKeypairs(peer);
-    this.#dp.shared.peerSet(peer.id, P.needHandshake, 0);
+    this.#handshakeSatisfied(peer);
     this.#dp.wake();
   }
 
@@ -582,6 +644,7 @@ export class Device implements UapiDevice {
   #onTick(): void {
     const s = this.#dp.shared;
     const now = this.#clock();
+    this.#freeRetired((r) => r.until <= now);
     for (const peer of this.#peers.values()) {
       const f = (field: number) => s.peerF64[s.pf(peer.id, field)];
       const events: [number, () => void][] = [];
@@ -598,6 +661,13 @@ export class Device implements UapiDevice {
       seen.dataReceived = dr;
       events.sort((a, b) => a[0] - b[0]);
       for (const [, fire] of events) fire();
+      if (
+        peer.initiationDeferred && !peer.handshake && this.#identity &&
+        now - peer.lastSentHandshake >= REKEY_TIMEOUT
+      ) {
+        peer.initiationDeferred = false;
+        this.#sendInitiation(peer, false);
+      }
       if (peer.timers.nextDeadline() > now) continue;
       for (const action of peer.timers.poll(now)) {
         switch (action) {
@@ -615,7 +685,7 @@ export class Device implements UapiDevice {
           case "handshake-gave-up":
             if (peer.handshake) this.#slots.free(KeypairSlots.slotOf(peer.handshake.localIndex));
             peer.handshake = null;
-            s.peerSet(peer.id, P.needHandshake, 0);
+            this.#handshakeSatisfied(peer);
             break;
         }
       }

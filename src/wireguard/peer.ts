@@ -52,6 +52,8 @@ export class Peer {
   lastInitiationConsumed = -Infinity;
   /** When we last sent an initiation (ms). */
   lastSentHandshake = -Infinity;
+  /** The data plane asked for a handshake inside the REKEY_TIMEOUT rate limit: send it when allowed. */
+  initiationDeferred = false;
   /** Unix ms of the last completed handshake (0 = never). */
   lastHandshakeMs = 0;
   /** Keypair slots (mirrored to shared memory). */

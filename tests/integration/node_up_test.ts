@@ -3,30 +3,20 @@
  * wg0, with the aes0 PSK gate. Needs root, /dev/net/tun, iproute2, ping, wg and tcpdump.
  */
 import assert from "node:assert/strict";
-import { denoBin } from "../helpers/deno.ts";
 import { integrationTest, requireBinary, requireRoot, requireTun } from "../helpers/prereq.ts";
-import { type Netns, type Proc, Topology, vethPair, waitUntil } from "../helpers/netns.ts";
-import { genKeyPair, genPresharedKey, type KeyPair } from "../helpers/wg_device.ts";
+import { type Netns, Topology, vethPair, waitUntil } from "../helpers/netns.ts";
+import { type LabNode, startTwofoldUp as startUp, writeNodeConfig } from "../helpers/twofold_node.ts";
+import { genKeyPair, genPresharedKey } from "../helpers/wg_device.ts";
 import { ping } from "../helpers/measure.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-
-interface NodeSpec {
-  name: string;
-  keys: KeyPair;
-  underlay: string;
-  wgIp: string;
-  aesIp: string;
-}
-
-const A: NodeSpec = {
+const A: LabNode = {
   name: "node-a",
   keys: genKeyPair(),
   underlay: "10.232.0.1",
   wgIp: "100.64.0.1",
   aesIp: "100.127.0.1",
 };
-const B: NodeSpec = {
+const B: LabNode = {
   name: "node-b",
   keys: genKeyPair(),
   underlay: "10.232.0.2",
@@ -36,45 +26,6 @@ const B: NodeSpec = {
 /** An AES-exempt peer of node-a and a DSKE-managed AES peer that never comes up. */
 const EXEMPT = genKeyPair();
 const MANAGED = genKeyPair();
-
-async function writeConfig(
-  dir: string,
-  self: NodeSpec,
-  peer: NodeSpec,
-  extraPeers: unknown[] = [],
-): Promise<string> {
-  const keyFile = `${dir}/${self.name}.key`;
-  await Deno.writeTextFile(keyFile, self.keys.privateKey + "\n", { mode: 0o600 });
-  await Deno.chmod(keyFile, 0o600);
-  const cfg = {
-    node: { name: self.name, privateKeyFile: keyFile, stateDir: `${dir}/state-${self.name}` },
-    wg0: { listenPort: 51820, address: `${self.wgIp}/10` },
-    aes0: { subnet: "100.127.0.0/16", address: `${self.aesIp}/16` },
-    keys: { rotationIntervalSeconds: 120 },
-    peers: [
-      {
-        name: peer.name,
-        publicKey: peer.keys.publicKey,
-        wgIp: peer.wgIp,
-        aesIp: peer.aesIp,
-        endpoint: `${peer.underlay}:51820`,
-        keySource: "manual",
-      },
-      ...extraPeers,
-    ],
-  };
-  const path = `${dir}/${self.name}.json`;
-  await Deno.writeTextFile(path, JSON.stringify(cfg, null, 2));
-  return path;
-}
-
-async function startUp(ns: Netns, config: string): Promise<Proc> {
-  const proc = ns.spawn([denoBin(), "run", "--allow-all", "--quiet", MAIN, "up", "--config", config]);
-  // Ready when it says so: a socket file alone may be a stale one from a previous run.
-  const up = await waitUntil(() => proc.exited || / up: wg0 /.test(proc.output()), 20_000);
-  assert.ok(up && !proc.exited, `twofold up did not start in ${ns.name}:\n${proc.output()}`);
-  return proc;
-}
 
 async function aesDump(ns: Netns): Promise<string[][]> {
   const out = (await ns.exec(["wg", "show", "aes0", "dump"])).stdout.trim().split("\n").slice(1);
@@ -98,17 +49,19 @@ integrationTest(
       const a = await topo.netns("tfn-a", { replaceExisting: true });
       const b = await topo.netns("tfn-b", { replaceExisting: true });
       await vethPair(a, "tfn-va", `${A.underlay}/24`, b, "tfn-vb", `${B.underlay}/24`);
-      const cfgA = await writeConfig(dir, A, B, [
-        { name: "exempt", publicKey: EXEMPT.publicKey, wgIp: "100.64.0.10" },
-        {
-          name: "managed",
-          publicKey: MANAGED.publicKey,
-          wgIp: "100.64.0.11",
-          aesIp: "100.127.0.11",
-          keySource: "dske",
-        },
-      ]);
-      const cfgB = await writeConfig(dir, B, A);
+      const cfgA = await writeNodeConfig(dir, A, [B], {
+        extraPeers: [
+          { name: "exempt", publicKey: EXEMPT.publicKey, wgIp: "100.64.0.10" },
+          {
+            name: "managed",
+            publicKey: MANAGED.publicKey,
+            wgIp: "100.64.0.11",
+            aesIp: "100.127.0.11",
+            keySource: "dske",
+          },
+        ],
+      });
+      const cfgB = await writeNodeConfig(dir, B, [A]);
       const procA = await startUp(a, cfgA);
       const procB = await startUp(b, cfgB);
 

@@ -12,7 +12,8 @@ import { encodeBase64, toHex } from "../../src/encoding.ts";
 
 type Call =
   | { kind: "set"; peer: string; psk: Uint8Array; extras: Uint8Array[] }
-  | { kind: "handshake"; peer: string };
+  | { kind: "handshake"; peer: string }
+  | { kind: "drop"; peer: string };
 
 /** A GateTarget that records every call (with copies of the keys, as the device does). */
 class FakeTarget implements GateTarget {
@@ -33,8 +34,16 @@ class FakeTarget implements GateTarget {
     this.calls.push({ kind: "handshake", peer: toHex(peer) });
   }
 
+  dropSessions(peer: Uint8Array): void {
+    this.calls.push({ kind: "drop", peer: toHex(peer) });
+  }
+
   handshakes(): number {
     return this.calls.filter((c) => c.kind === "handshake").length;
+  }
+
+  drops(): number {
+    return this.calls.filter((c) => c.kind === "drop").length;
   }
 }
 
@@ -211,11 +220,15 @@ Deno.test("PSK gate: state machine, rotation, expiry and refusals", async (t) =>
     assert.notDeepEqual(held.psk, key(0x12));
     assert.notDeepEqual(held.psk, p.initial);
     assert.deepEqual(held.extras, [], "no previous key survives the expiry");
+    assert.equal(target.drops(), 1, "sessions under the expired key end");
     const [s] = gate.status(p.pk);
     assert.equal(s.state, "closed");
     assert.equal(s.epoch, null);
     assert.equal(s.keyAgeMs, null);
-    assert.match(s.reason, /past the maximum age of 6 s: replaced by random bytes \(fail closed\)/);
+    assert.match(
+      s.reason,
+      /past the maximum age of 6 s: replaced by random bytes and sessions ended \(fail closed\)/,
+    );
     const closed = events.at(-1)!;
     assert.equal(closed.type, "gate-closed");
     assert.equal(closed.epoch, 2);
@@ -319,7 +332,7 @@ Deno.test("PSK gate: state machine, rotation, expiry and refusals", async (t) =>
   });
 
   await t.step("handshake results: epoch used, mismatch suspected while open, cleared on success", () => {
-    const { gate, events, peer } = setup();
+    const { gate, target, events, peer } = setup({ skewWindowMs: 0 });
     const p = peer(1);
     gate.handshakeResult(p.pk, { ok: false });
     gate.handshakeResult(p.pk, { ok: false });
@@ -340,6 +353,7 @@ Deno.test("PSK gate: state machine, rotation, expiry and refusals", async (t) =>
     assert.equal(s.mismatchSuspected, true);
     assert.match(s.reason, /PSK mismatch suspected: 2 consecutive .* epoch 2/);
     assert.equal(events.filter((e) => e.type === "mismatch-suspected").length, 1);
+    assert.equal(target.drops(), 1, "a suspected mismatch ends the sessions (fail closed)");
     gate.handshakeResult(p.pk, { ok: false });
     assert.equal(events.filter((e) => e.type === "mismatch-suspected").length, 1, "reported once");
     gate.handshakeResult(p.pk, { ok: true, pskIndex: 0, initiator: false });
@@ -348,6 +362,28 @@ Deno.test("PSK gate: state machine, rotation, expiry and refusals", async (t) =>
     assert.equal(gate.status(p.pk)[0].mismatchSuspected, false);
     assert.equal(gate.status(p.pk)[0].failures, 0);
     assert.equal(events.at(-1)!.type, "mismatch-cleared");
+    const used = events.filter((e) => e.type === "handshake").map((e) => e.epoch);
+    assert.deepEqual(used, [1, 2, 2, 2], "each completed handshake reports the epoch it used");
+  });
+
+  await t.step("a mismatch is suspected only outside the install skew window; a fix re-handshakes", () => {
+    const { gate, target, events, peer, advance } = setup({ skewWindowMs: 1_000 });
+    const p = peer(1);
+    gate.install(p.pk, key(0x11), 1, "dske");
+    for (let i = 0; i < 5; i++) gate.handshakeResult(p.pk, { ok: false });
+    assert.equal(gate.status(p.pk)[0].mismatchSuspected, false, "inside the window: skew, not mismatch");
+    assert.equal(target.drops(), 0);
+    advance(1_000);
+    gate.handshakeResult(p.pk, { ok: false });
+    assert.equal(gate.status(p.pk)[0].mismatchSuspected, true);
+    assert.equal(target.drops(), 1);
+    const before = target.handshakes();
+    gate.install(p.pk, key(0x12), 2, "dske");
+    assert.equal(target.handshakes(), before + 1, "installing a key after a mismatch handshakes at once");
+    assert.equal(gate.status(p.pk)[0].mismatchSuspected, true, "an install alone proves nothing");
+    gate.handshakeResult(p.pk, { ok: true, pskIndex: 0, initiator: true });
+    assert.equal(gate.status(p.pk)[0].mismatchSuspected, false, "a handshake we initiated proves the key");
+    assert.ok(events.some((e) => e.type === "mismatch-suspected"));
   });
 
   await t.step("install skew: a failed response soon after an install is retried with backoff", () => {
@@ -429,6 +465,7 @@ Deno.test("PSK gate: state machine, rotation, expiry and refusals", async (t) =>
         return true;
       },
       initiateHandshake: () => {},
+      dropSessions: () => {},
     };
     let now = 0;
     const gate = new PskGate(target, { rotationIntervalMs: ROTATION, graceMs: 1_000, clock: () => now });

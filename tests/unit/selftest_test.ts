@@ -12,6 +12,7 @@ import type { Aead, AeadBackendName, AeadKey, AeadName } from "../../src/crypto/
 import { aeadFrom } from "../../src/crypto/backend.ts";
 import { libcryptoAvailable, libcryptoSealWithNonce } from "../../src/crypto/aead-libcrypto.ts";
 import { fromHex, toHex } from "../../src/encoding.ts";
+import { startInterface } from "../../src/wireguard/interface.ts";
 import {
   AEAD_KNOWN_ANSWERS,
   assertSuiteSelfTest,
@@ -428,5 +429,40 @@ Deno.test("handshake and data checks catch what the vectors cannot", async (t) =
     assert.equal(report.ok, false);
     assert.equal(firstFailure(report)?.name, "AEAD in-place known answer");
     assert.match(firstFailure(report)!.detail, /threw Error: no context available/);
+  });
+});
+
+Deno.test("start-up refuses a suite that fails its self-test, before any interface exists", async (t) => {
+  const ifname = "tfselftest0";
+  const exists = () => {
+    try {
+      Deno.statSync(`/sys/class/net/${ifname}`);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  await t.step("a wrong construction string", async () => {
+    const suite = makeSuite("aes", "Noise_IKpsk2_25519_AESGCM_BLAKE2x", aeadOf("noble", "aes-256-gcm"));
+    await assert.rejects(
+      () => startInterface({ ifname, suite }),
+      /aes0 self-test failed: initial chaining key: .*construction string wrong\?/,
+    );
+    assert.equal(exists(), false, "no TUN interface was created");
+  });
+  await t.step("a wrong AEAD known answer", async () => {
+    const real = aeadOf("noble", "aes-256-gcm");
+    const broken = wrapAead(real, {
+      seal: (k, n, p, ad) => {
+        const out = real.seal(k, n, p, ad);
+        out[0] ^= 0x01;
+        return out;
+      },
+    });
+    await assert.rejects(
+      () => startInterface({ ifname, suite: makeSuite("aes", AES_CONSTRUCTION, broken) }),
+      /aes0 self-test failed: AEAD known answer: aes-256-gcm NIST GCM test case 14/,
+    );
+    assert.equal(exists(), false, "no TUN interface was created");
   });
 });

@@ -1,0 +1,99 @@
+/**
+ * Lab helpers for `twofold up` nodes in namespaces: write a node config for a set of peers and start
+ * the node, waiting until it reports that it is up. Used by the integration tests and the bench.
+ * @module
+ */
+import type { Netns, Proc } from "./netns.ts";
+import { waitUntil } from "./netns.ts";
+import type { KeyPair } from "./wg_device.ts";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+/** One lab node: its keys, underlay address and the two overlay addresses. */
+export interface LabNode {
+  /** Node name (also the config and key file names). */
+  name: string;
+  /** Its static key pair (wg0 and aes0 share it). */
+  keys: KeyPair;
+  /** Underlay IPv4 address (on the veth). */
+  underlay: string;
+  /** wg0 address in 100.64.0.0/10. */
+  wgIp: string;
+  /** aes0 address in the AES subnet. */
+  aesIp: string;
+}
+
+/** Options for {@link writeNodeConfig}. */
+export interface NodeConfigOptions {
+  /** `keys.rotationIntervalSeconds` (default: the config's default). */
+  rotationIntervalSeconds?: number;
+  /** `keys.maxKeyAgeSeconds` (default: 3 × rotation). */
+  maxKeyAgeSeconds?: number;
+  /** Extra raw peer entries (AES-exempt peers, hubs, managed peers). */
+  extraPeers?: unknown[];
+  /** AES subnet (default 100.127.0.0/16). */
+  aesSubnet?: string;
+}
+
+/**
+ * Writes `<dir>/<name>.key` (0600) and `<dir>/<name>.json`: `self` with every node in `peers` as a
+ * manual-key AES peer reached at its underlay address. Returns the config path.
+ */
+export async function writeNodeConfig(
+  dir: string,
+  self: LabNode,
+  peers: LabNode[],
+  opts: NodeConfigOptions = {},
+): Promise<string> {
+  const keyFile = `${dir}/${self.name}.key`;
+  await Deno.writeTextFile(keyFile, self.keys.privateKey + "\n", { mode: 0o600 });
+  await Deno.chmod(keyFile, 0o600);
+  const subnet = opts.aesSubnet ?? "100.127.0.0/16";
+  const prefix = subnet.split("/")[1];
+  const keys: Record<string, number> = {};
+  if (opts.rotationIntervalSeconds !== undefined) keys.rotationIntervalSeconds = opts.rotationIntervalSeconds;
+  if (opts.maxKeyAgeSeconds !== undefined) keys.maxKeyAgeSeconds = opts.maxKeyAgeSeconds;
+  const cfg = {
+    node: { name: self.name, privateKeyFile: keyFile, stateDir: `${dir}/state-${self.name}` },
+    wg0: { listenPort: 51820, address: `${self.wgIp}/10` },
+    aes0: { subnet, address: `${self.aesIp}/${prefix}` },
+    keys,
+    peers: [
+      ...peers.map((p) => ({
+        name: p.name,
+        publicKey: p.keys.publicKey,
+        wgIp: p.wgIp,
+        aesIp: p.aesIp,
+        endpoint: `${p.underlay}:51820`,
+        keySource: "manual",
+      })),
+      ...(opts.extraPeers ?? []),
+    ],
+  };
+  const path = `${dir}/${self.name}.json`;
+  await Deno.writeTextFile(path, JSON.stringify(cfg, null, 2));
+  return path;
+}
+
+/**
+ * Starts `twofold up --config <config>` inside `ns` and waits (up to 20 s) until it logs that the node
+ * is up; throws with the node's output if it exits or never gets there. The namespace stops it on
+ * cleanup.
+ */
+export async function startTwofoldUp(
+  ns: Netns,
+  config: string,
+  opts: { env?: Record<string, string>; logFile?: string } = {},
+): Promise<Proc> {
+  const proc = ns.spawn([Deno.execPath(), "run", "--allow-all", "--quiet", MAIN, "up", "--config", config], {
+    env: opts.env,
+    logFile: opts.logFile || undefined,
+  });
+  // Ready when it says so: a socket file alone may be a stale one from a previous run.
+  const up = await waitUntil(() => proc.exited || / up: wg0 /.test(proc.output()), 20_000);
+  if (!up || proc.exited) {
+    await proc.kill();
+    throw new Error(`twofold up did not start in ${ns.name}:\n${proc.output()}`);
+  }
+  return proc;
+}
