@@ -12,6 +12,10 @@ commands:
                  run a WireGuard interface (drop-in for wireguard-go; works with wg and wg-quick)
   up --config node.json
                  run an edge node: wg0 + aes0 (AES-256-GCM inside wg0) with the PSK security gate
+  hub --config hub.json
+                 run a DSKE security hub (wg0 only; shares in RAM, TCP 51831 on its wg0 address)
+  psrd new|ingest|list
+                 provision pre-shared random data for one (node, hub) pair; import it; show pools
   keygen         print a new private key (base64, like wg genkey)
   pubkey         read a private key on stdin, print its public key (like wg pubkey)
   demo           build namespaces on this machine and show twofold working (needs root)
@@ -24,6 +28,10 @@ async function main(args: string[]): Promise<number> {
       return await (await import("./src/cli/wg.ts")).runWg(rest);
     case "up":
       return await (await import("./src/cli/up.ts")).runUp(rest);
+    case "hub":
+      return await (await import("./src/cli/hub.ts")).runHub(rest);
+    case "psrd":
+      return await (await import("./src/cli/psrd.ts")).psrdCommand(rest);
     case "keygen":
       return (await import("./src/cli/keys.ts")).runKeygen();
     case "pubkey":

@@ -154,7 +154,12 @@ export interface NodeConfig {
     mtuDerived: boolean;
   };
   /** PSK rotation policy. */
-  keys: { rotationIntervalSeconds: number; maxKeyAgeSeconds: number };
+  keys: {
+    rotationIntervalSeconds: number;
+    maxKeyAgeSeconds: number;
+    /** DSKE threshold k: shares from this many hubs reconstruct a key (2 ≤ k ≤ number of hubs). */
+    dskeThreshold: number;
+  };
   /** Peers, in file order. */
   peers: PeerConfig[];
 }
@@ -215,6 +220,10 @@ const keysSection = z.strictObject({
     .max(7 * 86400, { error: "must be at most 604800 seconds (a week)" })
     .default(DEFAULT_ROTATION_SECONDS),
   maxKeyAgeSeconds: z.int().min(1, { error: "must be at least 1 second" }).optional(),
+  dskeThreshold: z.int()
+    .min(2, { error: "must be at least 2 (one hub alone would hold the whole key)" })
+    .max(255, { error: "must be at most 255" })
+    .default(2),
 });
 
 const peerEntry = z.strictObject({
@@ -569,7 +578,17 @@ function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
 
   try {
     const peers = resolvePeers(raw, opts, { wgAddr: wgAddr.ip, aesAddr: aesAddr.ip, subnet, ownPublicKey });
-    return { node, wg0, aes0, keys: { rotationIntervalSeconds: rotation, maxKeyAgeSeconds: maxAge }, peers };
+    const k = raw.keys.dskeThreshold;
+    const hubs = peers.filter((p) => p.role === "hub").length;
+    if (peers.some((p) => p.keySource === "dske") && hubs < k) {
+      throw new FieldProblem(
+        "keys.dskeThreshold",
+        `k = ${k} but only ${hubs} hub(s) are configured (peers with role "hub"); DSKE needs at least k hubs: ` +
+          `add hubs or lower keys.dskeThreshold`,
+      );
+    }
+    const keys = { rotationIntervalSeconds: rotation, maxKeyAgeSeconds: maxAge, dskeThreshold: k };
+    return { node, wg0, aes0, keys, peers };
   } catch (e) {
     privateKey?.wipe();
     throw e;

@@ -476,3 +476,37 @@ export async function waitUntil(
     await sleep(intervalMs);
   }
 }
+
+/**
+ * Joins namespaces on one L2 segment: a bridge `br0` inside `switchNs`, and a veth per member (`ifname`
+ * with address `cidr` in the member, `sw-<ifname>` on the bridge). All links up.
+ */
+export async function bridgeSegment(
+  switchNs: Netns,
+  members: { ns: Netns; ifname: string; cidr: string }[],
+): Promise<void> {
+  await hostExec(["ip", "-n", switchNs.name, "link", "add", "br0", "type", "bridge"]);
+  await hostExec(["ip", "-n", switchNs.name, "link", "set", "br0", "up"]);
+  for (const m of members) {
+    const port = `sw-${m.ifname}`.slice(0, 15);
+    await hostExec([
+      "ip",
+      "link",
+      "add",
+      m.ifname,
+      "netns",
+      m.ns.name,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      port,
+      "netns",
+      switchNs.name,
+    ]);
+    await hostExec(["ip", "-n", switchNs.name, "link", "set", port, "master", "br0"]);
+    await hostExec(["ip", "-n", switchNs.name, "link", "set", port, "up"]);
+    await hostExec(["ip", "-n", m.ns.name, "addr", "add", m.cidr, "dev", m.ifname]);
+    await hostExec(["ip", "-n", m.ns.name, "link", "set", m.ifname, "up"]);
+  }
+}

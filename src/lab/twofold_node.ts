@@ -33,6 +33,10 @@ export interface NodeConfigOptions {
   extraPeers?: unknown[];
   /** AES subnet (default 100.127.0.0/16). */
   aesSubnet?: string;
+  /** Key source of the AES peers (default "manual"). */
+  keySource?: "manual" | "dske";
+  /** `keys.dskeThreshold` (k). */
+  dskeThreshold?: number;
 }
 
 /**
@@ -53,6 +57,7 @@ export async function writeNodeConfig(
   const keys: Record<string, number> = {};
   if (opts.rotationIntervalSeconds !== undefined) keys.rotationIntervalSeconds = opts.rotationIntervalSeconds;
   if (opts.maxKeyAgeSeconds !== undefined) keys.maxKeyAgeSeconds = opts.maxKeyAgeSeconds;
+  if (opts.dskeThreshold !== undefined) keys.dskeThreshold = opts.dskeThreshold;
   const cfg = {
     node: { name: self.name, privateKeyFile: keyFile, stateDir: `${dir}/state-${self.name}` },
     wg0: { listenPort: 51820, address: `${self.wgIp}/10` },
@@ -65,7 +70,7 @@ export async function writeNodeConfig(
         wgIp: p.wgIp,
         aesIp: p.aesIp,
         endpoint: `${p.underlay}:51820`,
-        keySource: "manual",
+        keySource: opts.keySource ?? "manual",
       })),
       ...(opts.extraPeers ?? []),
     ],
@@ -73,6 +78,69 @@ export async function writeNodeConfig(
   const path = `${dir}/${self.name}.json`;
   await Deno.writeTextFile(path, JSON.stringify(cfg, null, 2));
   return path;
+}
+
+/** A DSKE security hub in the lab. */
+export interface LabHub {
+  /** Hub name. */
+  name: string;
+  /** Its static key pair (wg0). */
+  keys: KeyPair;
+  /** Underlay IPv4 address. */
+  underlay: string;
+  /** wg0 address. */
+  wgIp: string;
+}
+
+/** Writes `<dir>/<name>.key` and `<dir>/<name>.json` for a hub whose wg0 peers are `nodes`. */
+export async function writeHubConfig(dir: string, hub: LabHub, nodes: LabNode[]): Promise<string> {
+  const keyFile = `${dir}/${hub.name}.key`;
+  await Deno.writeTextFile(keyFile, hub.keys.privateKey + "\n", { mode: 0o600 });
+  await Deno.chmod(keyFile, 0o600);
+  const cfg = {
+    hub: { name: hub.name, privateKeyFile: keyFile, stateDir: `${dir}/state-${hub.name}` },
+    wg0: { listenPort: 51820, address: `${hub.wgIp}/10` },
+    peers: nodes.map((n) => ({
+      name: n.name,
+      publicKey: n.keys.publicKey,
+      wgIp: n.wgIp,
+      endpoint: `${n.underlay}:51820`,
+    })),
+  };
+  const path = `${dir}/${hub.name}.json`;
+  await Deno.writeTextFile(path, JSON.stringify(cfg, null, 2));
+  return path;
+}
+
+/** The raw peer entry that makes `hub` a DSKE hub of a node. */
+export function hubPeerEntry(hub: LabHub): Record<string, unknown> {
+  return {
+    name: hub.name,
+    publicKey: hub.keys.publicKey,
+    wgIp: hub.wgIp,
+    endpoint: `${hub.underlay}:51820`,
+    role: "hub",
+  };
+}
+
+/**
+ * Starts `twofold hub --config <config>` inside `ns` and waits until it logs that it is up.
+ */
+export async function startTwofoldHub(
+  ns: Netns,
+  config: string,
+  opts: { env?: Record<string, string>; logFile?: string } = {},
+): Promise<Proc> {
+  const proc = ns.spawn([Deno.execPath(), "run", "--allow-all", "--quiet", MAIN, "hub", "--config", config], {
+    env: opts.env,
+    logFile: opts.logFile || undefined,
+  });
+  const up = await waitUntil(() => proc.exited || / up: id /.test(proc.output()), 20_000);
+  if (!up || proc.exited) {
+    await proc.kill();
+    throw new Error(`twofold hub did not start in ${ns.name}:\n${proc.output()}`);
+  }
+  return proc;
 }
 
 /**

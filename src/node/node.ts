@@ -16,6 +16,9 @@ import { readPskFile } from "../keys/psk-file.ts";
 import { type GateEvent, handshakeOutcomeOf, PskGate, pskPolicy } from "../keys/psk-gate.ts";
 import { logger } from "../log.ts";
 import { REKEY_AFTER_TIME } from "../wireguard/constants.ts";
+import { DskeAgreement, type DskeEvent } from "../dske/agreement.ts";
+import { hubLinksFor } from "../dske/hub-client.ts";
+import { PsrdStore } from "../dske/psrd-store.ts";
 
 /** A running node. */
 export interface RunningNode {
@@ -25,6 +28,8 @@ export interface RunningNode {
   aes0: RunningInterface;
   /** The PSK security gate of aes0. */
   gate: PskGate;
+  /** DSKE key agreement, when any AES peer's key source is `dske`. */
+  dske: DskeAgreement | null;
   /** Stops both interfaces and wipes keys. */
   close(reason?: string): Promise<void>;
 }
@@ -35,6 +40,8 @@ export interface NodeOptions {
   onEnded?: (reason: string) => void;
   /** Gate events (also logged). */
   onGateEvent?: (e: GateEvent) => void;
+  /** DSKE events (also logged). */
+  onDskeEvent?: (e: DskeEvent) => void;
 }
 
 function isAesPeer(p: PeerConfig): boolean {
@@ -62,9 +69,13 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     onEnded,
   });
   let aes0: RunningInterface | undefined;
+  let dske: DskeAgreement | null = null;
+  let store: PsrdStore | null = null;
   const timers: ReturnType<typeof setInterval>[] = [];
   const close = async (reason = "stopped") => {
     for (const t of timers) clearInterval(t);
+    dske?.close();
+    store?.close();
     await aes0?.close(reason);
     await wg0.close(reason);
   };
@@ -155,12 +166,51 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     timers.push(setInterval(() => {
       for (const p of aesPeers) installFromFile(p);
     }, 1000));
+    const dskePeers = aesPeers.filter((p) => p.keySource === "dske");
+    if (dskePeers.length > 0) {
+      store = await PsrdStore.open(cfg.node.stateDir, {
+        onLowWater: (b) =>
+          log.warn(`PSRD with hub ${b.hubId.slice(0, 8)} is running low: ${b.txRemaining} B left to send`),
+      });
+      const hubPeers = cfg.peers.filter((p) => p.role === "hub");
+      const links = hubLinksFor(store.blocks(), hubPeers.map((h) => formatIp(h.wgIp.addr)));
+      const missing = hubPeers.filter((h) => !links.has(formatIp(h.wgIp.addr)));
+      if (missing.length > 0) {
+        throw new Error(
+          `hub ${missing[0].name} (${formatIp(missing[0].wgIp.addr)}) has no PSRD in ${cfg.node.stateDir}: ` +
+            `create a pair with "twofold psrd new --hub-endpoint ${
+              formatIp(missing[0].wgIp.addr)
+            }:51831 …" ` +
+            `and ingest this node's copy with "twofold psrd ingest --state-dir ${cfg.node.stateDir} FILE"`,
+        );
+      }
+      dske = new DskeAgreement({
+        selfPublicKey: cfg.node.publicKey!,
+        listenHost: wgAddress,
+        peers: dskePeers.map((p) => ({ name: p.name, publicKey: p.publicKey, wgIp: formatIp(p.wgIp.addr) })),
+        hubs: [...links.values()],
+        k: cfg.keys.dskeThreshold,
+        rotationIntervalMs: cfg.keys.rotationIntervalSeconds * 1000,
+        stateDir: cfg.node.stateDir,
+        store,
+        install: (peer, psk, epoch) => gate.install(peer, psk, epoch, "dske").ok,
+        onEvent: (e) => {
+          const line = `dske ${e.type}${e.peer ? ` with ${e.peer}` : ""}${
+            e.epoch !== undefined ? ` epoch ${e.epoch}` : ""
+          }${e.hub ? ` hub ${e.hub.slice(0, 8)}` : ""}: ${e.reason}`;
+          if (e.type === "key-agreed") log.info(line);
+          else log.warn(line);
+          opts.onDskeEvent?.(e);
+        },
+      });
+      dske.start();
+    }
     log.info(
       `node ${cfg.node.name} up: wg0 ${cfg.wg0.address.text} udp/${wg0.device.listenPort}, aes0 ${cfg.aes0.address.text} ` +
         `udp/${aes0.device.listenPort} on ${wgAddress} (mtu ${cfg.aes0.mtu}); ${aesPeers.length} AES peer(s), ` +
         `${cfg.peers.length - aesPeers.length} over wg0 only; aes0 gates closed until keys are agreed`,
     );
-    return { wg0, aes0, gate, close };
+    return { wg0, aes0, gate, dske, close };
   } catch (e) {
     await close("start-up failed");
     throw e;

@@ -1,0 +1,177 @@
+/**
+ * DSKE frames over TCP (port 51831, inside wg0): a server loop that answers each request frame, and a
+ * client call that sends one frame and reads one reply. Frames are delimited by their length field
+ * (`FrameReader`); anything malformed closes the connection.
+ * @module
+ */
+import { FrameReader } from "./frame-reader.ts";
+
+/** The DSKE TCP port (hubs and peers), on wg0 addresses. */
+export const DSKE_PORT = 51831;
+
+/** What a handler returns for a request: a reply, nothing (keep reading), or close the connection. */
+export type FrameReply = Uint8Array | null | "close";
+
+/** A running frame server. */
+export interface FrameServer {
+  /** The bound address. */
+  readonly addr: Deno.NetAddr;
+  /** Stops accepting and closes every connection. */
+  close(): void;
+}
+
+/** Per-connection limits. */
+const IDLE_TIMEOUT_MS = 15_000;
+
+/**
+ * Listens on `hostname:port` and answers every frame with `handler` (frames of one connection are
+ * handled in order). Throws like `Deno.listen` (e.g. AddrInUse, AddrNotAvailable).
+ */
+export function serveFrames(
+  hostname: string,
+  port: number,
+  handler: (frame: Uint8Array) => FrameReply | Promise<FrameReply>,
+): FrameServer {
+  const listener = Deno.listen({ hostname, port, transport: "tcp" });
+  const conns = new Set<Deno.Conn>();
+  let closed = false;
+  const serveConn = async (conn: Deno.Conn) => {
+    conns.add(conn);
+    const reader = new FrameReader();
+    const buf = new Uint8Array(8192);
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    const arm = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => closeQuietly(conn), IDLE_TIMEOUT_MS);
+    };
+    try {
+      arm();
+      for (;;) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        arm();
+        let frames: Uint8Array[];
+        try {
+          frames = reader.push(buf.subarray(0, n));
+        } catch {
+          break; // malformed stream: close
+        }
+        let stop = false;
+        for (const frame of frames) {
+          const reply = await handler(frame);
+          if (reply === "close") {
+            stop = true;
+            break;
+          }
+          if (reply) await writeAll(conn, reply);
+        }
+        if (stop) break;
+      }
+    } catch {
+      // connection reset or closed by close(): nothing to do
+    } finally {
+      clearTimeout(idle);
+      conns.delete(conn);
+      closeQuietly(conn);
+    }
+  };
+  (async () => {
+    try {
+      for await (const conn of listener) {
+        if (closed) {
+          closeQuietly(conn);
+          break;
+        }
+        void serveConn(conn);
+      }
+    } catch {
+      // listener closed
+    }
+  })();
+  return {
+    addr: listener.addr as Deno.NetAddr,
+    close() {
+      closed = true;
+      try {
+        listener.close();
+      } catch { /* already closed */ }
+      for (const c of conns) closeQuietly(c);
+      conns.clear();
+    },
+  };
+}
+
+/** Why a request failed (no secrets in the message). */
+export class TransportError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TransportError";
+  }
+}
+
+/**
+ * Connects to `hostname:port`, sends `frame` and returns the first complete reply frame; `expectReply:
+ * false` only sends. Throws TransportError on refusal, timeout, a closed connection or a malformed reply.
+ */
+export async function requestFrame(
+  hostname: string,
+  port: number,
+  frame: Uint8Array,
+  timeoutMs: number,
+  expectReply = true,
+): Promise<Uint8Array | null> {
+  let conn: Deno.Conn | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      if (conn) closeQuietly(conn);
+      reject(new TransportError(`${hostname}:${port} did not answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
+  const work = (async () => {
+    try {
+      conn = await Deno.connect({ hostname, port, transport: "tcp" });
+    } catch (e) {
+      throw new TransportError(`cannot connect to ${hostname}:${port}: ${(e as Error).name}`);
+    }
+    try {
+      await writeAll(conn, frame);
+      if (!expectReply) return null;
+      const reader = new FrameReader();
+      const buf = new Uint8Array(8192);
+      for (;;) {
+        const n = await conn.read(buf);
+        if (n === null) throw new TransportError(`${hostname}:${port} closed the connection`);
+        let frames: Uint8Array[];
+        try {
+          frames = reader.push(buf.subarray(0, n));
+        } catch {
+          throw new TransportError(`${hostname}:${port} sent a malformed frame`);
+        }
+        if (frames.length > 0) return frames[0];
+      }
+    } catch (e) {
+      if (e instanceof TransportError) throw e;
+      throw new TransportError(`${hostname}:${port}: ${(e as Error).name}`);
+    } finally {
+      closeQuietly(conn);
+    }
+  })();
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+    work.catch(() => {});
+  }
+}
+
+async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < data.length) off += await conn.write(data.subarray(off));
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch { /* already closed */ }
+}

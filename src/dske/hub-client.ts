@@ -1,0 +1,116 @@
+/**
+ * A client's authenticated exchange with one security hub: seal a request from the client's C2H
+ * region (the offset is persisted before the frame leaves), send it over TCP 51831 inside wg0, and
+ * accept the reply only if it comes from the hub's H2C region of the same block, at or above
+ * `rx_next`, with a valid one-time tag (then `rx_next` is persisted before the caller acts).
+ * @module
+ */
+import { fromHex, toHex } from "../encoding.ts";
+import {
+  type FrameError,
+  type HubMessage,
+  openHubFrame,
+  padLength,
+  peekHubFrame,
+  sealHubFrame,
+} from "./frames.ts";
+import { requestFrame, TransportError } from "./frame-transport.ts";
+import type { BlockInfo, PsrdStore } from "./psrd-store.ts";
+
+/** One hub as a client sees it. */
+export interface HubLink {
+  /** Hub id, hex. */
+  hubId: string;
+  /** The hub's wg0 address. */
+  host: string;
+  /** TCP port (51831). */
+  port: number;
+  /** The client's PSRD block with this hub, hex. */
+  blockId: string;
+}
+
+/** A hub answered with something we cannot accept. */
+export class HubReplyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "HubReplyError";
+  }
+}
+
+/**
+ * Sends `request` to the hub and returns its authenticated reply (or null when `expectReply` is
+ * false). Throws PsrdExhausted (from the store), TransportError or HubReplyError.
+ */
+export async function hubRequest(
+  store: PsrdStore,
+  hub: HubLink,
+  request: HubMessage,
+  timeoutMs: number,
+  expectReply = true,
+): Promise<HubMessage | null> {
+  const blockId = fromHex(hub.blockId);
+  const { offset, pad } = store.reserveTx(hub.blockId, padLength(request));
+  let frame: Uint8Array;
+  try {
+    frame = sealHubFrame(request, blockId, offset, pad);
+  } finally {
+    pad.fill(0);
+  }
+  const reply = await requestFrame(hub.host, hub.port, frame, timeoutMs, expectReply);
+  if (!reply) return null;
+  let peek;
+  try {
+    peek = peekHubFrame(reply);
+  } catch (e) {
+    throw new HubReplyError(
+      `hub ${hub.hubId.slice(0, 8)} sent a malformed reply (${(e as FrameError).code ?? "?"})`,
+    );
+  }
+  if (toHex(peek.blockId) !== hub.blockId) {
+    throw new HubReplyError(`hub ${hub.hubId.slice(0, 8)} replied for another block`);
+  }
+  if (!store.canAccept(hub.blockId, peek.offset, peek.used)) {
+    throw new HubReplyError(`hub ${hub.hubId.slice(0, 8)} reply offset is below rx_next (replay?)`);
+  }
+  const rxPad = store.rxPad(hub.blockId, peek.offset, peek.used);
+  let msg: HubMessage;
+  try {
+    msg = openHubFrame(reply, rxPad);
+  } catch (e) {
+    throw new HubReplyError(`hub ${hub.hubId.slice(0, 8)} reply refused (${(e as FrameError).code ?? "?"})`);
+  } finally {
+    rxPad.fill(0);
+  }
+  store.acceptRx(hub.blockId, peek.offset, peek.used);
+  return msg;
+}
+
+/** Hub links for every client-role block whose hub endpoint host is one of `hubs` (by wg0 address). */
+export function hubLinksFor(blocks: BlockInfo[], hubWgIps: string[]): Map<string, HubLink> {
+  const links = new Map<string, HubLink>();
+  for (const ip of hubWgIps) {
+    const candidates = blocks.filter((b) => b.role === "client" && endpointHost(b.hubEndpoint) === ip);
+    if (candidates.length === 0) continue;
+    const best = candidates.reduce((x, y) => (y.txRemaining > x.txRemaining ? y : x));
+    links.set(ip, {
+      hubId: best.hubId,
+      host: ip,
+      port: endpointPort(best.hubEndpoint),
+      blockId: best.blockId,
+    });
+  }
+  return links;
+}
+
+function endpointHost(ep: string): string {
+  const i = ep.lastIndexOf(":");
+  return (i < 0 ? ep : ep.slice(0, i)).replace(/^\[|\]$/g, "");
+}
+
+function endpointPort(ep: string): number {
+  const i = ep.lastIndexOf(":");
+  const port = i < 0 ? NaN : Number(ep.slice(i + 1));
+  return Number.isInteger(port) && port > 0 && port < 65536 ? port : 51831;
+}
+
+export { TransportError };

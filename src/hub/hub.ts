@@ -1,0 +1,134 @@
+/**
+ * One security hub (`twofold hub`): wg0 (ChaCha20-Poly1305) to the edge nodes, and the DSKE hub
+ * service on TCP 51831 on its wg0 address. It carries no application traffic, stores shares in RAM
+ * only, and never talks to other hubs. Its id comes from its ingested (hub-role) PSRD blocks.
+ * @module
+ */
+import "../crypto/aead-libcrypto.ts";
+import { chachaSuite } from "../noise/suite.ts";
+import type { HubConfig } from "../config/hub-config.ts";
+import { formatCidr, formatIp } from "../wireguard/allowedips.ts";
+import { type RunningInterface, startInterface } from "../wireguard/interface.ts";
+import { fromHex } from "../encoding.ts";
+import { logger } from "../log.ts";
+import { DSKE_PORT, type FrameServer, serveFrames } from "../dske/frame-transport.ts";
+import { type HubEvent, HubService } from "../dske/hub-service.ts";
+import { PsrdStore } from "../dske/psrd-store.ts";
+
+/** A running hub. */
+export interface RunningHub {
+  /** Its wg0. */
+  wg0: RunningInterface;
+  /** The hub logic (counters). */
+  service: HubService;
+  /** Hub id (hex). */
+  hubId: string;
+  /** Stops everything and wipes the shares. */
+  close(reason?: string): Promise<void>;
+}
+
+/** Options for {@link startHub}. */
+export interface HubOptions {
+  /** Called once when the hub stops by itself. */
+  onEnded?: (reason: string) => void;
+  /** Test-only: release altered shares (see HubServiceOptions.alterShares). */
+  alterShares?: boolean;
+  /** Hub events (also logged). */
+  onEvent?: (e: HubEvent) => void;
+}
+
+/** Brings up the hub; throws (with everything removed) when anything fails. */
+export async function startHub(cfg: HubConfig, opts: HubOptions = {}): Promise<RunningHub> {
+  const log = logger(cfg.hub.name);
+  const privateKey = cfg.hub.privateKey;
+  if (!privateKey) throw new Error("the hub's private key was not loaded");
+  const store = await PsrdStore.open(cfg.hub.stateDir, {
+    onLowWater: (b) => log.warn(`PSRD with client ${b.clientId.slice(0, 8)} is running low`),
+  });
+  const blocks = store.blocks().filter((b) => b.role === "hub");
+  if (blocks.length === 0) {
+    store.close();
+    throw new Error(
+      `no hub PSRD in ${cfg.hub.stateDir}: create pairs with "twofold psrd new" and ingest the hub copies with ` +
+        `"twofold psrd ingest --state-dir ${cfg.hub.stateDir} FILE"`,
+    );
+  }
+  const ids = new Set(blocks.map((b) => b.hubId));
+  if (ids.size > 1) {
+    store.close();
+    throw new Error(
+      `the PSRD in ${cfg.hub.stateDir} belongs to ${ids.size} different hub ids; one hub, one id`,
+    );
+  }
+  const hubId = [...ids][0];
+  let ended = false;
+  let server: FrameServer | null = null;
+  let expiry: ReturnType<typeof setInterval> | undefined;
+  let service: HubService | null = null;
+  let wg0: RunningInterface | null = null;
+  const close = async (reason = "stopped") => {
+    clearInterval(expiry);
+    server?.close();
+    service?.clear();
+    await wg0?.close(reason);
+    store.close();
+  };
+  const onEnded = (reason: string) => {
+    if (ended) return;
+    ended = true;
+    void close(reason).then(() => opts.onEnded?.(reason));
+  };
+  try {
+    wg0 = await startInterface({
+      ifname: "wg0",
+      suite: chachaSuite(),
+      mtu: cfg.wg0.mtu,
+      address: cfg.wg0.address.text,
+      onEnded,
+    });
+    const errno = await wg0.device.apply({
+      privateKey: privateKey.bytes(),
+      listenPort: cfg.wg0.listenPort,
+      replacePeers: true,
+      peers: cfg.peers.map((p) => ({
+        publicKey: p.publicKey,
+        remove: false,
+        updateOnly: false,
+        endpoint: p.endpoint ?? undefined,
+        persistentKeepalive: p.persistentKeepalive,
+        replaceAllowedIps: true,
+        allowedIps: [formatCidr(p.wgIp)],
+      })),
+    });
+    if (errno !== 0) {
+      throw new Error(`configuring wg0 failed (errno ${-errno}): is UDP port ${cfg.wg0.listenPort} free?`);
+    }
+    service = new HubService({
+      hubId: fromHex(hubId),
+      store,
+      alterShares: opts.alterShares,
+      onEvent: (e) => {
+        const line = `hub ${e.type}${e.keyId ? ` key ${e.keyId.slice(0, 8)}` : ""}${
+          e.client ? ` client ${e.client.slice(0, 8)}` : ""
+        }: ${e.reason}`;
+        if (e.type === "refused" || e.type === "frame-dropped") log.warn(line);
+        else log.debug(line);
+        opts.onEvent?.(e);
+      },
+    });
+    const svc = service;
+    const address = formatIp(cfg.wg0.address.ip);
+    server = serveFrames(address, DSKE_PORT, (frame) => svc.handle(frame));
+    expiry = setInterval(() => svc.expire(), 1000);
+    log.info(
+      `hub ${cfg.hub.name} up: id ${hubId}, wg0 ${cfg.wg0.address.text} udp/${wg0.device.listenPort}, DSKE on ` +
+        `${address}:${DSKE_PORT}, ${blocks.length} client block(s)${
+          opts.alterShares ? " [TEST FAULT: alters shares]" : ""
+        }`,
+    );
+    return { wg0, service, hubId, close };
+  } catch (e) {
+    await close("start-up failed");
+    throw e;
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * DSKE end to end: two `twofold up` nodes and three `twofold hub`s in namespaces (tfd-*) on one
+ * bridged segment, k = 2, rotation every 3 s. aes0 opens only through DSKE; rotations lose nothing;
+ * a stopped hub and a lying hub do not stop agreement (the liar is named); with every hub down past
+ * the maximum key age the gate closes, and it reopens when the hubs return.
+ * Needs root, /dev/net/tun, iproute2, ping and wg.
+ */
+import assert from "node:assert/strict";
+import { integrationTest, requireBinary, requireRoot, requireTun } from "../helpers/prereq.ts";
+import { bridgeSegment, type Netns, type Proc, Topology, waitUntil } from "../helpers/netns.ts";
+import { genKeyPair } from "../helpers/wg_device.ts";
+import { ping, waitForPing } from "../helpers/measure.ts";
+import {
+  hubPeerEntry,
+  type LabHub,
+  type LabNode,
+  startTwofoldHub,
+  startTwofoldUp,
+  writeHubConfig,
+  writeNodeConfig,
+} from "../helpers/twofold_node.ts";
+import { createPsrdPair } from "../../src/dske/psrd-file.ts";
+import { PsrdStore } from "../../src/dske/psrd-store.ts";
+import { decodeBase64 } from "../../src/encoding.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+
+const NODES: LabNode[] = ["a", "b"].map((s, i) => ({
+  name: `dske-${s}`,
+  keys: genKeyPair(),
+  underlay: `10.234.0.${i + 1}`,
+  wgIp: `100.64.2.${i + 1}`,
+  aesIp: `100.127.2.${i + 1}`,
+}));
+const HUBS: LabHub[] = [1, 2, 3].map((i) => ({
+  name: `hub-${i}`,
+  keys: genKeyPair(),
+  underlay: `10.234.0.${10 + i}`,
+  wgIp: `100.64.2.${10 + i}`,
+}));
+
+/** `dske key-agreed with <peer> epoch N` lines of a node's log, in order. */
+function agreedEpochs(log: string): number[] {
+  return [...log.matchAll(/dske key-agreed with \S+ epoch (\d+)/g)].map((m) => Number(m[1]));
+}
+
+integrationTest(
+  "DSKE: 2 nodes + 3 hubs, k = 2: aes0 keys only from DSKE, rotation, hub faults",
+  [requireRoot(), requireTun(), requireBinary("ip"), requireBinary("ping"), requireBinary("wg")],
+  async (t) => {
+    const topo = new Topology();
+    const dir = await Deno.makeTempDir({ prefix: "tfd-" });
+    try {
+      const sw = await topo.netns("tfd-sw", { replaceExisting: true });
+      const nodeNs: Netns[] = [];
+      const hubNs: Netns[] = [];
+      for (const n of NODES) {
+        nodeNs.push(await topo.netns(`tfd-${n.name.slice(5)}`, { replaceExisting: true }));
+      }
+      for (const h of HUBS) hubNs.push(await topo.netns(`tfd-${h.name}`, { replaceExisting: true }));
+      await bridgeSegment(sw, [
+        ...NODES.map((n, i) => ({ ns: nodeNs[i], ifname: `tfd-v${i}`, cidr: `${n.underlay}/24` })),
+        ...HUBS.map((h, i) => ({ ns: hubNs[i], ifname: `tfd-h${i}`, cidr: `${h.underlay}/24` })),
+      ]);
+
+      // PSRD for every (node, hub) pair: the node's copy into its state dir, the hub's into the hub's.
+      const hubIds = HUBS.map(() => crypto.getRandomValues(new Uint8Array(16)));
+      for (const n of NODES) {
+        for (const [i, h] of HUBS.entries()) {
+          const pair = createPsrdPair({
+            hubId: hubIds[i],
+            hubEndpoint: `${h.wgIp}:51831`,
+            peerId: decodeBase64(n.keys.publicKey),
+            c2hLen: 256 * 1024,
+            h2cLen: 256 * 1024,
+          });
+          const nodeStore = await PsrdStore.open(`${dir}/state-${n.name}`);
+          nodeStore.ingest(pair.client);
+          nodeStore.close();
+          const hubStore = await PsrdStore.open(`${dir}/state-${h.name}`);
+          hubStore.ingest(pair.hub);
+          hubStore.close();
+        }
+      }
+
+      const logDir = Deno.env.get("TWOFOLD_TEST_LOG_DIR");
+      const logFile = (name: string) => logDir ? `${logDir}/${name}.log` : undefined;
+      const nodeOpts = {
+        rotationIntervalSeconds: 3,
+        keySource: "dske" as const,
+        dskeThreshold: 2,
+        extraPeers: HUBS.map(hubPeerEntry),
+      };
+      const nodes: Proc[] = [];
+      for (const [i, n] of NODES.entries()) {
+        const cfg = await writeNodeConfig(dir, n, NODES.filter((o) => o !== n), nodeOpts);
+        nodes.push(await startTwofoldUp(nodeNs[i], cfg, { logFile: logFile(n.name) }));
+      }
+      const hubCfgs: string[] = [];
+      for (const h of HUBS) hubCfgs.push(await writeHubConfig(dir, h, NODES));
+      const hubs: (Proc | null)[] = [null, null, null];
+      const startHub = async (i: number, env: Record<string, string> = {}) => {
+        hubs[i] = await startTwofoldHub(hubNs[i], hubCfgs[i], {
+          env,
+          logFile: logFile(`${HUBS[i].name}-${Date.now()}`),
+        });
+      };
+      const stopHub = async (i: number) => {
+        await hubs[i]?.kill("SIGTERM");
+        hubs[i] = null;
+      };
+      const [a] = nodeNs;
+      const B = NODES[1];
+
+      await t.step("without hubs aes0 stays closed: no key, no traffic", async () => {
+        const r = await ping(a, B.aesIp, { count: 2, interval: 0.3, timeoutS: 1 });
+        assert.equal(r.received, 0);
+        for (const p of nodes) assert.doesNotMatch(p.output(), /gate-opened/, "no gate opens without DSKE");
+        const reported = await waitUntil(
+          () => nodes.some((p) => /dske (rotation-failed|hub-unreachable)/.test(p.output())),
+          15_000,
+          100,
+        );
+        assert.ok(reported, "the generator reports its failed rounds");
+        assert.ok((await ping(a, NODES[1].wgIp, { count: 2, interval: 0.2, timeoutS: 2 })).received === 2);
+      });
+
+      await t.step("with the hubs up DSKE opens aes0 on both sides", async () => {
+        for (let i = 0; i < HUBS.length; i++) await startHub(i);
+        const opened = await waitUntil(
+          () => nodes.every((p) => /gate gate-opened .*via dske/.test(p.output())),
+          20_000,
+          100,
+        );
+        assert.ok(
+          opened,
+          `both gates open through DSKE:\n${nodes.map((p) => p.output().slice(-1500)).join("\n")}`,
+        );
+        assert.ok(await waitForPing(a, B.aesIp, 5000), "aes0 carries traffic");
+      });
+
+      await t.step(
+        "rotations every 3 s for 30 s with a ping every 10 ms: zero lost, epochs agree",
+        async () => {
+          const before = nodes.map((p) => agreedEpochs(p.output()).length);
+          const pinger = a.spawn(["ping", "-n", "-i", "0.01", "-W", "1", B.aesIp]);
+          await sleep(30_000);
+          await pinger.kill("SIGINT");
+          const out = pinger.output();
+          const seqs = [...out.matchAll(/icmp_seq=(\d+) /g)].map((m) => Number(m[1]));
+          const last = Math.max(...seqs);
+          const have = new Set(seqs);
+          const missing = Array.from({ length: last }, (_, i) => i + 1).filter((q) => !have.has(q));
+          assert.ok(last > 1000, `pinged through the run (${last})`);
+          assert.deepEqual(missing, [], "no ping lost across the rotations");
+          const epochs = nodes.map((p, i) => agreedEpochs(p.output()).slice(before[i]));
+          assert.ok(epochs[0].length >= 6, `rotations happened: ${epochs[0]}`);
+          for (const e of epochs) {
+            assert.ok(e.every((x, i) => i === 0 || x > e[i - 1]), `epochs increase: ${e}`);
+          }
+          const common = epochs[0].filter((x) => epochs[1].includes(x));
+          assert.ok(
+            common.length >= epochs[0].length - 1,
+            `both sides installed the same epochs: ${epochs[0]} / ${epochs[1]}`,
+          );
+          console.log(
+            `${epochs[0].length} rotations in 30 s, epochs ${epochs[0][0]}…${
+              epochs[0].at(-1)
+            }, 0/${last} pings lost`,
+          );
+        },
+      );
+
+      await t.step("one hub stopped: rotations continue", async () => {
+        await stopHub(1);
+        const before = agreedEpochs(nodes[0].output()).length;
+        const went = await waitUntil(() => agreedEpochs(nodes[0].output()).length >= before + 2, 15_000, 100);
+        assert.ok(went, "two more keys agreed with a hub down");
+        assert.ok(await waitForPing(a, B.aesIp, 3000));
+      });
+
+      await t.step("a hub altering its shares: keys still agreed, the hub named", async () => {
+        await startHub(1);
+        await stopHub(2);
+        await startHub(2, { TWOFOLD_TEST_FAULT: "alter-shares" });
+        const liarId = (hubs[2]!.output().match(/up: id ([0-9a-f]{32})/) ?? [])[1];
+        assert.ok(liarId, "the hub reports its id");
+        const named = await waitUntil(
+          () => nodes.some((p) => new RegExp(`hub-misbehaved .*hub ${liarId.slice(0, 8)}`).test(p.output())),
+          15_000,
+          100,
+        );
+        assert.ok(named, "the lying hub is named");
+        const before = agreedEpochs(nodes[0].output()).length;
+        assert.ok(await waitUntil(() => agreedEpochs(nodes[0].output()).length >= before + 1, 10_000, 100));
+        assert.ok(await waitForPing(a, B.aesIp, 3000));
+        await stopHub(2);
+        await startHub(2);
+      });
+
+      await t.step(
+        "all hubs down past the maximum key age: the gate closes, and reopens with the hubs",
+        async () => {
+          for (let i = 0; i < HUBS.length; i++) await stopHub(i);
+          const mark = nodes[0].output().length;
+          const closed = await waitUntil(
+            () => /gate gate-closed .*maximum age/.test(nodes[0].output().slice(mark)),
+            15_000,
+            100,
+          );
+          assert.ok(closed, "the gate closes after 9 s without a new key");
+          assert.equal((await ping(a, B.aesIp, { count: 2, interval: 0.3, timeoutS: 1 })).received, 0);
+          for (let i = 0; i < HUBS.length; i++) await startHub(i);
+          const reopened = await waitUntil(
+            () => /gate gate-opened .*via dske/.test(nodes[0].output().slice(mark)),
+            20_000,
+            100,
+          );
+          assert.ok(reopened, "the gate reopens when the hubs return");
+          assert.ok(await waitForPing(a, B.aesIp, 5000));
+        },
+      );
+    } finally {
+      await topo.cleanup();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
