@@ -8,6 +8,9 @@ import { type Netns, Topology, vethPair, waitUntil } from "../helpers/netns.ts";
 import { type LabNode, startTwofoldUp as startUp, writeNodeConfig } from "../helpers/twofold_node.ts";
 import { genKeyPair, genPresharedKey } from "../helpers/wg_device.ts";
 import { ping } from "../helpers/measure.ts";
+import { createPsrdPair } from "../../src/dske/psrd-file.ts";
+import { PsrdStore } from "../../src/dske/psrd-store.ts";
+import { decodeBase64 } from "../../src/encoding.ts";
 
 const A: LabNode = {
   name: "node-a",
@@ -26,6 +29,8 @@ const B: LabNode = {
 /** An AES-exempt peer of node-a and a DSKE-managed AES peer that never comes up. */
 const EXEMPT = genKeyPair();
 const MANAGED = genKeyPair();
+/** Two DSKE hubs of node-a (never started: wg0 peers only, with PSRD ingested so the node starts). */
+const HUB_PEERS = [1, 2].map((i) => ({ name: `hub-${i}`, keys: genKeyPair(), wgIp: `100.64.0.${100 + i}` }));
 
 async function aesDump(ns: Netns): Promise<string[][]> {
   const out = (await ns.exec(["wg", "show", "aes0", "dump"])).stdout.trim().split("\n").slice(1);
@@ -59,8 +64,20 @@ integrationTest(
             aesIp: "100.127.0.11",
             keySource: "dske",
           },
+          ...HUB_PEERS.map((h) => ({ name: h.name, publicKey: h.keys.publicKey, wgIp: h.wgIp, role: "hub" })),
         ],
       });
+      for (const h of HUB_PEERS) {
+        const pair = createPsrdPair({
+          hubEndpoint: `${h.wgIp}:51831`,
+          peerId: decodeBase64(A.keys.publicKey),
+          c2hLen: 4096,
+          h2cLen: 4096,
+        });
+        const store = await PsrdStore.open(`${dir}/state-${A.name}`);
+        store.ingest(pair.client);
+        store.close();
+      }
       const cfgB = await writeNodeConfig(dir, B, [A]);
       const procA = await startUp(a, cfgA);
       const procB = await startUp(b, cfgB);
@@ -88,6 +105,12 @@ integrationTest(
         assert.match(route, /dev aes0/, "AES IPs route through aes0");
         const route2 = (await a.exec(["ip", "route", "get", "100.64.0.10"])).stdout;
         assert.match(route2, /dev wg0/, "wg0 IPs route through wg0");
+        const hubRoute = (await a.exec(["ip", "route", "get", HUB_PEERS[0].wgIp])).stdout;
+        assert.match(hubRoute, /dev wg0/, "hubs are reached through wg0");
+        for (const h of HUB_PEERS) {
+          assert.ok(!aesPeers.includes(h.keys.publicKey), "a hub is never an aes0 peer");
+          assert.ok(wgPeers.includes(h.keys.publicKey), "hubs are wg0 peers");
+        }
         const sockets = (await a.exec(["ss", "-uln"])).stdout;
         assert.match(
           sockets,

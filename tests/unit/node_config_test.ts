@@ -9,6 +9,7 @@ import { formatCidr } from "../../src/wireguard/allowedips.ts";
 const KEY_B = encodeBase64(publicKey(generatePrivateKey()));
 const KEY_C = encodeBase64(publicKey(generatePrivateKey()));
 const KEY_D = encodeBase64(publicKey(generatePrivateKey()));
+const KEY_E = encodeBase64(publicKey(generatePrivateKey()));
 
 type Json = Record<string, unknown>;
 
@@ -150,7 +151,7 @@ Deno.test("node config: good configs", async (t) => {
     assert.equal(c.aes0.address.text, "100.127.0.1/16");
     assert.equal(c.aes0.mtu, 1360);
     assert.equal(c.aes0.mtuDerived, true);
-    assert.deepEqual(c.keys, { rotationIntervalSeconds: 120, maxKeyAgeSeconds: 360 });
+    assert.deepEqual(c.keys, { rotationIntervalSeconds: 120, maxKeyAgeSeconds: 360, dskeThreshold: 2 });
     const [b, printer, hub] = c.peers;
     assert.equal(formatCidr(b.wgIp), "100.64.0.2/32");
     assert.equal(b.aesIp && formatCidr(b.aesIp), "100.127.0.2/32");
@@ -176,13 +177,14 @@ Deno.test("node config: good configs", async (t) => {
     peers(raw)[0].endpoint = "[2001:db8::1]:51820";
     peers(raw)[0].persistentKeepalive = 25;
     peers(raw)[0].keySource = "dske";
+    peers(raw).push({ name: "hub-2", publicKey: KEY_E, wgIp: "100.64.0.101", role: "hub" });
     const c = parse(raw);
     assert.equal(c.wg0.address.text, "100.64.0.1/10");
     assert.equal(c.wg0.listenPort, 4000);
     assert.equal(c.aes0.mtu, 1400);
     assert.equal(c.aes0.mtuDerived, false);
     assert.equal(c.aes0.address.text, "10.9.0.1/24");
-    assert.deepEqual(c.keys, { rotationIntervalSeconds: 2, maxKeyAgeSeconds: 6 });
+    assert.deepEqual(c.keys, { rotationIntervalSeconds: 2, maxKeyAgeSeconds: 6, dskeThreshold: 2 });
     assert.equal(c.node.privateKeyFile, "/keys/a.key");
     assert.equal(c.node.stateDir, "/etc/twofold/state");
     assert.deepEqual(c.peers[0].endpoint, { ip: "2001:db8::1", port: 51820 });
@@ -452,6 +454,15 @@ Deno.test("node config: bad configs name the field and exit 2", async (t) => {
     const managed = baseConfig();
     Object.assign(peers(managed)[0], { keySource: "ska", pskFile: "b.psk" });
     assert.match(rejects(managed, "peers[0].pskFile"), /keySource "ska"/);
+  });
+
+  await t.step("DSKE threshold above the number of hubs, or below 2", () => {
+    const raw = baseConfig();
+    peers(raw)[0].keySource = "dske";
+    raw.keys = { dskeThreshold: 2 };
+    assert.match(rejects(raw, "keys.dskeThreshold"), /k = 2 but only 1 hub\(s\) are configured/);
+    raw.keys = { dskeThreshold: 1 };
+    assert.match(rejects(raw, "keys.dskeThreshold"), /at least 2/);
   });
 
   await t.step("key age not longer than the rotation interval", () => {
