@@ -9,7 +9,7 @@
  * @module
  */
 
-import { constantTimeEqual } from "./constant-time.ts";
+import { constantTimeEqual } from "../crypto/constant-time.ts";
 import { GF128_BYTES, gf128Mul } from "./gf128.ts";
 
 /** Length of the protected secret in bytes. */

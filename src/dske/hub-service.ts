@@ -10,6 +10,7 @@
  * the authenticated generator named.
  * @module
  */
+import { constantTimeEqual } from "../crypto/constant-time.ts";
 import { fromHex, toHex } from "../encoding.ts";
 import {
   FrameError,
@@ -255,7 +256,7 @@ export class HubService {
       const same = existing.generatorHex === boundPeerHex && existing.x === msg.x && existing.k === msg.k &&
         existing.n === msg.n && existing.epoch === msg.epoch &&
         existing.recovererHex === toHex(msg.recovererPeer) &&
-        equalBytes(existing.share, msg.share);
+        constantTimeEqual(existing.share, msg.share);
       msg.share.fill(0);
       return ack(same ? HubStatus.OK : HubStatus.DUPLICATE);
     }
@@ -338,11 +339,4 @@ export class HubService {
     s.share.fill(0);
     this.#shares.delete(keyHex);
   }
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
-  return d === 0;
 }

@@ -7,7 +7,7 @@
  */
 
 import { Poly1305 } from "@noble/ciphers/_poly1305.js";
-import { constantTimeEqual } from "./constant-time.ts";
+import { constantTimeEqual } from "../crypto/constant-time.ts";
 
 /** Length of a one-time key (r ‖ s) in bytes. */
 export const ONE_TIME_KEY_BYTES = 32;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { constantTimeEqual } from "./constant-time.ts";
+import { constantTimeEqual } from "../crypto/constant-time.ts";
 import { gfInv, gfMulUnchecked } from "./gf256.ts";
 
 /** One share together with its x-coordinate. */

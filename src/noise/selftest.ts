@@ -19,6 +19,7 @@
 import type { AeadKey, AeadName } from "../crypto/aead.ts";
 import { TAG_LEN } from "../crypto/aead.ts";
 import { hash } from "../crypto/blake2s.ts";
+import { constantTimeEqual } from "../crypto/constant-time.ts";
 import { generatePrivateKey, publicKey } from "../crypto/x25519.ts";
 import { fromHex, toHex } from "../encoding.ts";
 import {
@@ -196,13 +197,6 @@ export function interfaceNameOf(suite: Suite): string {
 
 const textEncoder = new TextEncoder();
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
-  return diff === 0;
-}
-
 function short(hex: string): string {
   return hex.length > 16 ? `${hex.slice(0, 16)}…` : hex;
 }
@@ -262,7 +256,7 @@ function checkAeadOneShot(suite: Suite, expected: SuiteExpectations): string {
       );
     }
     const opened = suite.aead.open(key, v.counter, sealed, ad);
-    if (!opened || !equalBytes(opened, plaintext)) {
+    if (!opened || !constantTimeEqual(opened, plaintext)) {
       fail(`${expected.aead} ${describeVector(v)}: open did not return the plaintext`);
     }
     const tampered = sealed.slice();
@@ -304,7 +298,7 @@ function checkAeadInPlace(suite: Suite, expected: SuiteExpectations): string {
       if (!keyed.openInPlace(v.counter, buf, IN_PLACE_OFFSET, plaintext.length + TAG_LEN)) {
         fail(`${expected.aead} ${describeVector(v)}: openInPlace rejected the vector`);
       }
-      if (!equalBytes(buf.subarray(IN_PLACE_OFFSET, IN_PLACE_OFFSET + plaintext.length), plaintext)) {
+      if (!constantTimeEqual(buf.subarray(IN_PLACE_OFFSET, IN_PLACE_OFFSET + plaintext.length), plaintext)) {
         fail(`${expected.aead} ${describeVector(v)}: openInPlace did not restore the plaintext`);
       }
     } finally {
@@ -365,14 +359,16 @@ function checkHandshake(
     suite,
     bob,
     initiation,
-    (rs) => equalBytes(rs, alice.publicKey) ? bobSeesAlice : null,
+    (rs) => constantTimeEqual(rs, alice.publicKey) ? bobSeesAlice : null,
   );
   if (!consumed) fail("the responder rejected the initiation");
   wipeLater.push(consumed.chainKey, consumed.hash);
-  if (!equalBytes(consumed.remoteStatic, alice.publicKey)) {
+  if (!constantTimeEqual(consumed.remoteStatic, alice.publicKey)) {
     fail("the responder decrypted the wrong initiator static key");
   }
-  if (!equalBytes(consumed.timestamp, FIXED_TIMESTAMP)) fail("the responder decrypted the wrong timestamp");
+  if (!constantTimeEqual(consumed.timestamp, FIXED_TIMESTAMP)) {
+    fail("the responder decrypted the wrong timestamp");
+  }
   if (consumed.senderIndex !== INITIATOR_INDEX) fail("the responder read the wrong sender index");
 
   const { message: response, keys: responder } = createResponse(
@@ -399,11 +395,12 @@ function checkHandshake(
   const initiator = consumedResponse.keys;
   wipeLater.push(initiator.sendKey, initiator.recvKey);
   if (
-    !equalBytes(initiator.sendKey, responder.recvKey) || !equalBytes(initiator.recvKey, responder.sendKey)
+    !constantTimeEqual(initiator.sendKey, responder.recvKey) ||
+    !constantTimeEqual(initiator.recvKey, responder.sendKey)
   ) {
     fail("initiator and responder derived different transport keys");
   }
-  if (equalBytes(initiator.sendKey, initiator.recvKey)) fail("both directions derived the same key");
+  if (constantTimeEqual(initiator.sendKey, initiator.recvKey)) fail("both directions derived the same key");
   if (initiator.remoteIndex !== RESPONDER_INDEX || responder.remoteIndex !== INITIATOR_INDEX) {
     fail("the indices were not exchanged");
   }
@@ -425,7 +422,7 @@ function roundTrip(
   const packet = new Uint8Array(IN_PLACE_OFFSET + len + TAG_LEN);
   packet.set(payload, IN_PLACE_OFFSET);
   sender.sealInPlace(counter, packet, IN_PLACE_OFFSET, len);
-  if (equalBytes(packet.subarray(IN_PLACE_OFFSET, IN_PLACE_OFFSET + len), payload)) {
+  if (constantTimeEqual(packet.subarray(IN_PLACE_OFFSET, IN_PLACE_OFFSET + len), payload)) {
     fail(`${direction}: sealInPlace left the payload in clear`);
   }
   const tampered = packet.slice();
@@ -436,7 +433,7 @@ function roundTrip(
   if (!receiver.openInPlace(counter, packet, IN_PLACE_OFFSET, len + TAG_LEN)) {
     fail(`${direction}: the packet was rejected`);
   }
-  if (!equalBytes(packet.subarray(IN_PLACE_OFFSET, IN_PLACE_OFFSET + len), payload)) {
+  if (!constantTimeEqual(packet.subarray(IN_PLACE_OFFSET, IN_PLACE_OFFSET + len), payload)) {
     fail(`${direction}: the packet decrypted to different bytes`);
   }
 }

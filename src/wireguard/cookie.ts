@@ -12,6 +12,7 @@
  * @module
  */
 import { hash, mac } from "../crypto/blake2s.ts";
+import { constantTimeEqual } from "../crypto/constant-time.ts";
 import { xopen, xseal } from "../crypto/xaead.ts";
 import {
   CookieReplyOffsetCookie,
@@ -50,9 +51,7 @@ export function cookieKey(publicKey: Uint8Array): Uint8Array {
 /** Constant-time equality of `a` and `b[offset, offset + a.length)`. */
 function equalAt(a: Uint8Array, b: Uint8Array, offset: number): boolean {
   if (offset < 0 || offset + a.length > b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[offset + i];
-  return diff === 0;
+  return constantTimeEqual(a, b.subarray(offset, offset + a.length));
 }
 
 function defaultRandom(n: number): Uint8Array {

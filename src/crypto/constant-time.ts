@@ -1,5 +1,5 @@
 /**
- * Constant-time byte-string comparison for MACs, AMD tags and shares.
+ * Constant-time byte-string comparison (MACs, cookies, AMD tags, shares, self-test answers).
  * @module
  */
 
