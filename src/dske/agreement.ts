@@ -30,6 +30,7 @@ import { DSKE_PORT, type FrameServer, requestFrame, serveFrames, TransportError 
 import { type HubLink, HubReplyError, hubRequest } from "./hub-client.ts";
 import { PsrdExhausted, type PsrdStore } from "./psrd-store.ts";
 import { makeShares, recoverSecret } from "./recover.ts";
+import { writeFileAtomic } from "./durable-file.ts";
 
 /** A DSKE-managed AES peer. */
 export interface DskePeer {
@@ -84,6 +85,8 @@ export interface DskeAgreementOptions {
 }
 
 const HUB_TIMEOUT_MS = 5_000;
+/** Per-peer epoch counters, in the state directory. */
+const EPOCH_FILE = "dske-epochs.json";
 const PEER_TIMEOUT_MS = 15_000;
 /** After the k-th good answer, how long to wait for the rest (to check every hub). */
 const STRAGGLER_MS = 300;
@@ -466,13 +469,9 @@ export class DskeAgreement {
     return epoch;
   }
 
-  #epochFile(): string {
-    return `${this.#o.stateDir}/dske-epochs.json`;
-  }
-
   #loadEpochs(): Record<string, number> {
     try {
-      const parsed = JSON.parse(Deno.readTextFileSync(this.#epochFile()));
+      const parsed = JSON.parse(Deno.readTextFileSync(`${this.#o.stateDir}/${EPOCH_FILE}`));
       return typeof parsed === "object" && parsed !== null ? parsed : {};
     } catch {
       return {};
@@ -481,21 +480,7 @@ export class DskeAgreement {
 
   #saveEpochs(): void {
     Deno.mkdirSync(this.#o.stateDir, { recursive: true, mode: 0o700 });
-    const tmp = `${this.#epochFile()}.tmp`;
-    const f = Deno.openSync(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
-    try {
-      f.writeSync(new TextEncoder().encode(JSON.stringify(this.#epochs)));
-      f.syncSync();
-    } finally {
-      f.close();
-    }
-    Deno.renameSync(tmp, this.#epochFile());
-    const dir = Deno.openSync(this.#o.stateDir, { read: true });
-    try {
-      dir.syncSync();
-    } finally {
-      dir.close();
-    }
+    writeFileAtomic(this.#o.stateDir, EPOCH_FILE, JSON.stringify(this.#epochs));
   }
 }
 

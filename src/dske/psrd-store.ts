@@ -19,6 +19,7 @@
  */
 import { toHex } from "../encoding.ts";
 import { logger } from "../log.ts";
+import { syncDir, writeAll, writeFileAtomic } from "./durable-file.ts";
 import {
   assertValidPsrdFile,
   isValidHubEndpoint,
@@ -111,7 +112,6 @@ const DEFAULT_SCRUB_EVERY = 64;
 const BLOCK_NAME = /^[0-9a-f]{32}$/;
 const INGEST_PREFIX = ".ingest-";
 const ZEROS = new Uint8Array(64 * 1024);
-const encoder = new TextEncoder();
 
 function exists(path: string): boolean {
   try {
@@ -121,34 +121,6 @@ function exists(path: string): boolean {
     if (e instanceof Deno.errors.NotFound) return false;
     throw e;
   }
-}
-
-function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
-  for (let off = 0; off < bytes.length;) off += file.writeSync(bytes.subarray(off));
-}
-
-/** fsyncs a directory, so renames and creations inside it survive a crash. */
-function syncDir(dir: string): void {
-  const d = Deno.openSync(dir, { read: true });
-  try {
-    d.syncSync();
-  } finally {
-    d.close();
-  }
-}
-
-/** Writes `text` to `dir/name` via `name.tmp`: write, fsync, rename, fsync directory. */
-function writeFileAtomic(dir: string, name: string, text: string): void {
-  const tmp = `${dir}/${name}.tmp`;
-  const f = Deno.openSync(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
-  try {
-    writeAll(f, encoder.encode(text));
-    f.syncSync();
-  } finally {
-    f.close();
-  }
-  Deno.renameSync(tmp, `${dir}/${name}`);
-  syncDir(dir);
 }
 
 function txBase(s: BlockState): number {
