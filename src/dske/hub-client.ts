@@ -14,8 +14,9 @@ import {
   peekHubFrame,
   sealHubFrame,
 } from "./frames.ts";
-import { requestFrame, TransportError } from "./frame-transport.ts";
+import { requestFrame } from "./frame-transport.ts";
 import type { BlockInfo, PsrdStore } from "./psrd-store.ts";
+import { parseEndpoint } from "../uapi/netaddr.ts";
 
 /** One hub as a client sees it. */
 export interface HubLink {
@@ -85,32 +86,22 @@ export async function hubRequest(
   return msg;
 }
 
-/** Hub links for every client-role block whose hub endpoint host is one of `hubs` (by wg0 address). */
+/**
+ * Hub links for every client-role block whose hub endpoint address is one of `hubWgIps` (the hubs'
+ * wg0 addresses); with several blocks for one hub, the one with most bytes left to send.
+ */
 export function hubLinksFor(blocks: BlockInfo[], hubWgIps: string[]): Map<string, HubLink> {
   const links = new Map<string, HubLink>();
   for (const ip of hubWgIps) {
-    const candidates = blocks.filter((b) => b.role === "client" && endpointHost(b.hubEndpoint) === ip);
-    if (candidates.length === 0) continue;
-    const best = candidates.reduce((x, y) => (y.txRemaining > x.txRemaining ? y : x));
-    links.set(ip, {
-      hubId: best.hubId,
-      host: ip,
-      port: endpointPort(best.hubEndpoint),
-      blockId: best.blockId,
-    });
+    let best: { block: BlockInfo; port: number } | null = null;
+    for (const block of blocks) {
+      const ep = block.role === "client" ? parseEndpoint(block.hubEndpoint) : null;
+      if (ep?.ip !== ip) continue;
+      if (!best || block.txRemaining > best.block.txRemaining) best = { block, port: ep.port };
+    }
+    if (best) {
+      links.set(ip, { hubId: best.block.hubId, host: ip, port: best.port, blockId: best.block.blockId });
+    }
   }
   return links;
 }
-
-function endpointHost(ep: string): string {
-  const i = ep.lastIndexOf(":");
-  return (i < 0 ? ep : ep.slice(0, i)).replace(/^\[|\]$/g, "");
-}
-
-function endpointPort(ep: string): number {
-  const i = ep.lastIndexOf(":");
-  const port = i < 0 ? NaN : Number(ep.slice(i + 1));
-  return Number.isInteger(port) && port > 0 && port < 65536 ? port : 51831;
-}
-
-export { TransportError };
