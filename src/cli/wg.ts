@@ -10,6 +10,7 @@ import "../crypto/aead-libcrypto.ts";
 import { suiteForCipher } from "../noise/suite.ts";
 import { startInterface } from "../wireguard/interface.ts";
 import { CliError } from "./errors.ts";
+import { runUntilStopped } from "./foreground.ts";
 /** Cipher names the command accepts. */
 export const CIPHERS = ["chacha20-poly1305", "aes-256-gcm"] as const;
 
@@ -131,19 +132,9 @@ function concat(chunks: Uint8Array[]): Uint8Array {
 
 async function runForeground(ifname: string, cipher: typeof CIPHERS[number]): Promise<number> {
   await refuseLiveDaemon(ifname);
-  let done!: (code: number) => void;
-  const finished = new Promise<number>((r) => done = r);
-  let running;
-  try {
-    running = await startInterface({ ifname, suite: suiteForCipher(cipher), onEnded: () => done(0) });
-  } catch (e) {
-    throw new CliError((e as Error).message);
-  }
-  const iface = running;
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(sig, () => void iface.close(`received ${sig}`).then(() => done(0)));
-  }
-  return await finished;
+  return await runUntilStopped((onEnded) =>
+    startInterface({ ifname, suite: suiteForCipher(cipher), onEnded })
+  );
 }
 
 /** Refuses to start when a live daemon already answers on the interface's UAPI socket. */

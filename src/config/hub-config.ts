@@ -15,10 +15,9 @@
  * `persistentKeepalive: 25` (a restarted hub reaches every node at once).
  * @module
  */
-import { resolve as resolvePath } from "node:path";
 import { CliError } from "../cli/errors.ts";
 import { parseJsonc } from "./jsonc.ts";
-import { type NodeConfig, parseNodeConfig } from "./node-config.ts";
+import { type NodeConfig, parseNodeConfig, readConfigFile } from "./node-config.ts";
 
 /** The resolved hub configuration. */
 export interface HubConfig {
@@ -91,15 +90,6 @@ export function parseHubConfig(
 
 /** Reads and validates the hub configuration at `path`, including its key file. */
 export async function loadHubConfig(path: string): Promise<HubConfig> {
-  const absolute = resolvePath(path);
-  let text: string;
-  try {
-    text = await Deno.readTextFile(absolute);
-  } catch (e) {
-    const reason = e instanceof Deno.errors.NotFound
-      ? "does not exist"
-      : `cannot be read (${(e as Error).name})`;
-    throw new CliError(`config ${path}: the file ${reason}`);
-  }
-  return parseHubConfig(text, { baseDir: resolvePath(absolute, ".."), checkFiles: true, sourceName: path });
+  const { text, baseDir } = await readConfigFile(path, "hub");
+  return parseHubConfig(text, { baseDir, checkFiles: true, sourceName: path });
 }

@@ -797,15 +797,28 @@ export function parseNodeConfig(text: string, opts: ParseNodeConfigOptions): Nod
  * CliError (exit code 2) with one line: `config <path>: <field>: <problem>; <fix>`.
  */
 export async function loadNodeConfig(path: string): Promise<NodeConfig> {
+  const { text, baseDir } = await readConfigFile(path, "node");
+  return parseNodeConfig(text, { baseDir, checkFiles: true, sourceName: path });
+}
+
+/**
+ * Reads a config file for {@link loadNodeConfig} and the hub config; returns its text and the directory
+ * relative paths in it resolve against. A missing or unreadable file is one CliError line (exit 2).
+ */
+export async function readConfigFile(
+  path: string,
+  kind: "node" | "hub",
+): Promise<{ text: string; baseDir: string }> {
   const absolute = resolvePath(path);
-  let text: string;
   try {
-    text = await Deno.readTextFile(absolute);
+    return { text: await Deno.readTextFile(absolute), baseDir: resolvePath(absolute, "..") };
   } catch (e) {
     const reason = e instanceof Deno.errors.NotFound
       ? "does not exist"
       : `cannot be read (${(e as Error).name})`;
-    throw new CliError(`config ${path}: the file ${reason}; pass the path of a node config with --config`, 2);
+    throw new CliError(
+      `config ${path}: the file ${reason}; pass the path of a ${kind} config with --config`,
+      2,
+    );
   }
-  return parseNodeConfig(text, { baseDir: resolvePath(absolute, ".."), checkFiles: true, sourceName: path });
 }

@@ -1,0 +1,54 @@
+/**
+ * What the long-running commands (`wg -f`, `up`, `hub`) share: the `--config` argument and running a
+ * service in the foreground until SIGINT/SIGTERM or until it ends by itself.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { CliError } from "./errors.ts";
+
+/** A started service. */
+export interface Stoppable {
+  /** Stops it; `reason` is logged. */
+  close(reason?: string): Promise<void>;
+}
+
+/**
+ * Parses `--config FILE` (and `--help`) for a command whose usage line is `usage`; returns the path.
+ * Bad options, a missing --config and --help are CliErrors (exit 2, or 0 for --help).
+ */
+export function configPathArg(args: string[], usage: string): string {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } },
+    });
+  } catch (e) {
+    const option = (e as Error).message.match(/'([^']+)'/)?.[1];
+    throw new CliError(
+      `${option ? `unknown option "${option}"` : (e as Error).message.split(".")[0]} (${usage})`,
+    );
+  }
+  if (parsed.values.help) throw new CliError(usage, 0);
+  if (!parsed.values.config) throw new CliError(`--config is required (${usage})`);
+  return parsed.values.config;
+}
+
+/**
+ * Starts a service with `start(onEnded)` and keeps it running until SIGINT/SIGTERM (then closes it)
+ * or until it calls `onEnded`; resolves with exit code 0. A start-up failure becomes one CliError line.
+ */
+export async function runUntilStopped(start: (onEnded: () => void) => Promise<Stoppable>): Promise<number> {
+  let done!: (code: number) => void;
+  const finished = new Promise<number>((r) => done = r);
+  let service: Stoppable;
+  try {
+    service = await start(() => done(0));
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(sig, () => void service.close(`received ${sig}`).then(() => done(0)));
+  }
+  return await finished;
+}
