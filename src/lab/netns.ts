@@ -71,7 +71,8 @@ const MAX_OUTPUT_CHARS = 256 * 1024;
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
-function sleep(ms: number): Promise<void> {
+/** Resolves after `ms` milliseconds (at once for ms ≤ 0). */
+export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 

@@ -123,45 +123,42 @@ export function hubPeerEntry(hub: LabHub): Record<string, unknown> {
   };
 }
 
+/** Options for {@link startTwofoldUp} and {@link startTwofoldHub}. */
+export interface StartOptions {
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+  /** Also write the process output to this file. */
+  logFile?: string;
+}
+
 /**
- * Starts `twofold hub --config <config>` inside `ns` and waits until it logs that it is up.
+ * Starts `twofold <command> --config <config>` inside `ns` and waits (up to 20 s) until its output
+ * matches `ready`; throws with the output if it exits or never gets there. The namespace stops it on
+ * cleanup. Ready means "it says so": a socket file alone may be a stale one from a previous run.
  */
-export async function startTwofoldHub(
+async function startTwofold(
   ns: Netns,
+  command: "up" | "hub",
   config: string,
-  opts: { env?: Record<string, string>; logFile?: string } = {},
+  ready: RegExp,
+  opts: StartOptions,
 ): Promise<Proc> {
-  const proc = ns.spawn([Deno.execPath(), "run", "--allow-all", "--quiet", MAIN, "hub", "--config", config], {
-    env: opts.env,
-    logFile: opts.logFile || undefined,
-  });
-  const up = await waitUntil(() => proc.exited || / up: id /.test(proc.output()), 20_000);
+  const cmd = [Deno.execPath(), "run", "--allow-all", "--quiet", MAIN, command, "--config", config];
+  const proc = ns.spawn(cmd, { env: opts.env, logFile: opts.logFile || undefined });
+  const up = await waitUntil(() => proc.exited || ready.test(proc.output()), 20_000);
   if (!up || proc.exited) {
     await proc.kill();
-    throw new Error(`twofold hub did not start in ${ns.name}:\n${proc.output()}`);
+    throw new Error(`twofold ${command} did not start in ${ns.name}:\n${proc.output()}`);
   }
   return proc;
 }
 
-/**
- * Starts `twofold up --config <config>` inside `ns` and waits (up to 20 s) until it logs that the node
- * is up; throws with the node's output if it exits or never gets there. The namespace stops it on
- * cleanup.
- */
-export async function startTwofoldUp(
-  ns: Netns,
-  config: string,
-  opts: { env?: Record<string, string>; logFile?: string } = {},
-): Promise<Proc> {
-  const proc = ns.spawn([Deno.execPath(), "run", "--allow-all", "--quiet", MAIN, "up", "--config", config], {
-    env: opts.env,
-    logFile: opts.logFile || undefined,
-  });
-  // Ready when it says so: a socket file alone may be a stale one from a previous run.
-  const up = await waitUntil(() => proc.exited || / up: wg0 /.test(proc.output()), 20_000);
-  if (!up || proc.exited) {
-    await proc.kill();
-    throw new Error(`twofold up did not start in ${ns.name}:\n${proc.output()}`);
-  }
-  return proc;
+/** Starts `twofold hub --config <config>` inside `ns` and waits until it logs that it is up. */
+export function startTwofoldHub(ns: Netns, config: string, opts: StartOptions = {}): Promise<Proc> {
+  return startTwofold(ns, "hub", config, / up: id /, opts);
+}
+
+/** Starts `twofold up --config <config>` inside `ns` and waits until the node logs that it is up. */
+export function startTwofoldUp(ns: Netns, config: string, opts: StartOptions = {}): Promise<Proc> {
+  return startTwofold(ns, "up", config, / up: wg0 /, opts);
 }

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { integrationTest, requireBinary, requireRoot, requireTun } from "../helpers/prereq.ts";
-import { type Netns, type Proc, Topology, vethPair, waitUntil } from "../helpers/netns.ts";
+import { type Netns, type Proc, sleep, Topology, vethPair, waitUntil } from "../helpers/netns.ts";
 import { genKeyPair, genPresharedKey } from "../helpers/wg_device.ts";
 import { ping, waitForPing } from "../helpers/measure.ts";
 import { type LabNode, startTwofoldUp, writeNodeConfig } from "../helpers/twofold_node.ts";
@@ -24,8 +24,6 @@ const B: LabNode = {
   wgIp: "100.64.1.2",
   aesIp: "100.127.1.2",
 };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
 /** What a node's debug log says about its aes0 handshakes, read in order. */
 interface HandshakeAudit {

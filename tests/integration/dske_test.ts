@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { integrationTest, requireBinary, requireRoot, requireTun } from "../helpers/prereq.ts";
-import { bridgeSegment, type Netns, type Proc, Topology, waitUntil } from "../helpers/netns.ts";
+import { bridgeSegment, type Netns, type Proc, sleep, Topology, waitUntil } from "../helpers/netns.ts";
 import { genKeyPair } from "../helpers/wg_device.ts";
 import { ping, waitForPing } from "../helpers/measure.ts";
 import {
@@ -22,8 +22,6 @@ import {
 import { createPsrdPair } from "../../src/dske/psrd-file.ts";
 import { PsrdStore } from "../../src/dske/psrd-store.ts";
 import { decodeBase64 } from "../../src/encoding.ts";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
 const NODES: LabNode[] = ["a", "b"].map((s, i) => ({
   name: `dske-${s}`,

@@ -7,7 +7,15 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { listNamespaces, type Netns, type Proc, Topology, vethPair, waitUntil } from "../helpers/netns.ts";
+import {
+  listNamespaces,
+  type Netns,
+  type Proc,
+  sleep,
+  Topology,
+  vethPair,
+  waitUntil,
+} from "../helpers/netns.ts";
 import { integrationTest, requireBinary, requireRoot, requireTun } from "../helpers/prereq.ts";
 import {
   genKeyPair,
@@ -164,10 +172,6 @@ async function assertNoLeftoverNamespaces(): Promise<void> {
 
 function nowSeconds(): number {
   return Date.now() / 1000;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function assertClose(actual: number, expected: number, tolerance: number, what: string): void {

@@ -3,23 +3,7 @@ import { ghash } from "@noble/ciphers/_polyval.js";
 import { AMD_CODEWORD_BYTES, amdDecode, amdEncode } from "../../src/dske/amd.ts";
 import { gf128Add, gf128Mul } from "../../src/dske/gf128.ts";
 import { combineShares, splitSecret } from "../../src/dske/shamir.ts";
-
-/** Deterministic byte source (xorshift32) so failures reproduce. */
-function seededRandom(seed: number): (n: number) => Uint8Array {
-  let state = seed >>> 0 || 1;
-  return (n) => {
-    const out = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      state ^= state << 13;
-      state >>>= 0;
-      state ^= state >>> 17;
-      state ^= state << 5;
-      state >>>= 0;
-      out[i] = state & 0xff;
-    }
-    return out;
-  };
-}
+import { seededRandom } from "../helpers/seeded_random.ts";
 
 const toBig = (b: Uint8Array) => b.reduce((acc, byte) => (acc << 8n) | BigInt(byte), 0n);
 const fromBig = (v: bigint) =>

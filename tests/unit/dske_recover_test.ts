@@ -2,23 +2,7 @@ import assert from "node:assert/strict";
 import { amdDecode } from "../../src/dske/amd.ts";
 import { type HubShare, makeShares, recoverSecret } from "../../src/dske/recover.ts";
 import { combineShares } from "../../src/dske/shamir.ts";
-
-/** Deterministic byte source (xorshift32) so failures reproduce. */
-function seededRandom(seed: number): (n: number) => Uint8Array {
-  let state = seed >>> 0 || 1;
-  return (n) => {
-    const out = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      state ^= state << 13;
-      state >>>= 0;
-      state ^= state >>> 17;
-      state ^= state << 5;
-      state >>>= 0;
-      out[i] = state & 0xff;
-    }
-    return out;
-  };
-}
+import { seededRandom } from "../helpers/seeded_random.ts";
 
 const random = seededRandom(42);
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { GF256_POLYNOMIAL, gfDiv, gfInv, gfMul } from "../../src/dske/gf256.ts";
 import { combineShares, interpolateAt, shareConsistent, splitSecret } from "../../src/dske/shamir.ts";
+import { seededRandom } from "../helpers/seeded_random.ts";
 
 /** Independent reference: carry-less product, then polynomial long division by 0x11B. */
 function referenceMul(a: number, b: number): number {
@@ -15,23 +16,6 @@ function subsets(n: number, k: number): number[][] {
   if (k === 0) return [[]];
   if (n < k) return [];
   return [...subsets(n - 1, k), ...subsets(n - 1, k - 1).map((s) => [...s, n - 1])];
-}
-
-/** Deterministic byte source (xorshift32) so failures reproduce. */
-function seededRandom(seed: number): (n: number) => Uint8Array {
-  let state = seed >>> 0 || 1;
-  return (n) => {
-    const out = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      state ^= state << 13;
-      state >>>= 0;
-      state ^= state >>> 17;
-      state ^= state << 5;
-      state >>>= 0;
-      out[i] = state & 0xff;
-    }
-    return out;
-  };
 }
 
 Deno.test("GF(2^8) arithmetic", async (t) => {
