@@ -31,13 +31,14 @@ export class Dataplane {
   #stopped = 0;
   #onStopped?: () => void;
 
-  constructor(tunFd: number, aead: string, handlers: DataplaneHandlers) {
+  /** `rekeyAfterMs`: when the encrypt worker asks to rekey an initiator's keypair (REKEY_AFTER_TIME). */
+  constructor(tunFd: number, aead: string, handlers: DataplaneHandlers, rekeyAfterMs: number) {
     this.#wakeFd = check(libc.eventfd(0, 0x80000 | 0x800 /* EFD_CLOEXEC | EFD_NONBLOCK */), "eventfd");
     const h = this.shared.header;
     Atomics.store(h, H.tunFd, tunFd);
     Atomics.store(h, H.udpFd, -1);
     Atomics.store(h, H.wakeFd, this.#wakeFd);
-    const init: WorkerInit = { sab: this.shared.sab, aead };
+    const init: WorkerInit = { sab: this.shared.sab, aead, rekeyAfterMs };
     for (const file of ["./encrypt-worker.ts", "./decrypt-worker.ts"]) {
       const w = new Worker(new URL(file, import.meta.url).href, { type: "module" });
       w.onmessage = (e: MessageEvent<WorkerEvent>) => {
@@ -81,11 +82,6 @@ export class Dataplane {
   /** Publishes the TUN MTU used for padding. */
   setMtu(mtu: number): void {
     Atomics.store(this.shared.header, H.mtu, mtu);
-  }
-
-  /** Publishes the time after which an initiator's keypair is rekeyed on send (ms; 0 = 120 s). */
-  setRekeyAfter(ms: number): void {
-    Atomics.store(this.shared.header, H.rekeyAfterMs, ms);
   }
 
   /** Wakes the encrypt worker to send staged packets and keepalives now. */

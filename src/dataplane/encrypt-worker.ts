@@ -17,7 +17,6 @@ import {
   REJECT_AFTER_MESSAGES,
   REJECT_AFTER_TIME,
   REKEY_AFTER_MESSAGES,
-  REKEY_AFTER_TIME,
 } from "../wireguard/constants.ts";
 import { H, K, KF, MAX_PEERS, P, PF, S, SharedState } from "./shared-state.ts";
 import type { WorkerInit } from "./worker-protocol.ts";
@@ -78,9 +77,8 @@ function run(init: WorkerInit): void {
       requestHandshake(peer);
       return -1;
     }
-    const rekeyAfter = Atomics.load(shared.header, H.rekeyAfterMs) || REKEY_AFTER_TIME;
     if (
-      (shared.kpGet(slot, K.isInitiator) === 1 && age >= rekeyAfter) || counter >= REKEY_AFTER_MESSAGES
+      (shared.kpGet(slot, K.isInitiator) === 1 && age >= init.rekeyAfterMs) || counter >= REKEY_AFTER_MESSAGES
     ) requestHandshake(peer);
     return slot;
   }

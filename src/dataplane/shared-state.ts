@@ -40,8 +40,6 @@ export const H = {
   wakeFd: 7,
   tunClosed: 8,
   peerVersion: 9,
-  /** REKEY_AFTER_TIME override (ms) for this device; 0 = WireGuard's 120 s. */
-  rekeyAfterMs: 10,
 } as const;
 const HEADER_INTS = 16;
 

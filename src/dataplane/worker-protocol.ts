@@ -10,6 +10,8 @@ export interface WorkerInit {
   sab: SharedArrayBuffer;
   /** AEAD algorithm name for this device's suite. */
   aead: string;
+  /** When an initiator's keypair is rekeyed on send (ms; WireGuard's REKEY_AFTER_TIME by default). */
+  rekeyAfterMs: number;
 }
 
 /** Messages a worker posts to the control plane. */

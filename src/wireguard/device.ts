@@ -108,21 +108,18 @@ export class Device implements UapiDevice {
     this.#log = opts.log;
     this.#clock = opts.clock ?? Date.now;
     this.#bindAddress = opts.bindAddress;
+    const rekeyAfterMs = opts.rekeyAfterTimeMs ?? REKEY_AFTER_TIME;
+    if (!Number.isInteger(rekeyAfterMs) || rekeyAfterMs < 1_000 || rekeyAfterMs > REKEY_AFTER_TIME) {
+      throw new RangeError(`rekeyAfterTimeMs must be an integer from 1000 to ${REKEY_AFTER_TIME}`);
+    }
     this.#dp = new Dataplane(opts.tunFd, opts.suite.aead.name, {
       onHandshakeNeeded: (id) => this.#onHandshakeNeeded(id),
       onHandshakeMessage: (data, addr) => this.#onHandshakeMessage(data, addr),
       onConfirmed: (id, slot) => this.#onConfirmed(id, slot),
       onTunClosed: () => this.#fatal(`interface ${this.ifname} was removed`),
       onWorkerError: (m) => this.#fatal(`data-plane worker failed: ${m}`),
-    });
+    }, rekeyAfterMs);
     this.#slots = new KeypairSlots(this.#dp.shared, this.#clock);
-    if (opts.rekeyAfterTimeMs !== undefined) {
-      const ms = opts.rekeyAfterTimeMs;
-      if (!Number.isInteger(ms) || ms < 1_000 || ms > REKEY_AFTER_TIME) {
-        throw new RangeError(`rekeyAfterTimeMs must be an integer from 1000 to ${REKEY_AFTER_TIME}`);
-      }
-      this.#dp.setRekeyAfter(ms);
-    }
     this.#tick = setInterval(() => this.#onTick(), 100);
   }
 
