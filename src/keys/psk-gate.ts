@@ -408,8 +408,9 @@ export class PskGate {
   }
 
   /**
-   * Time passes: starts a due skew retry (see `skewWindowMs`), ends the previous-key grace (the device keeps only the current PSK), turns an open gate
-   * stale at `staleAfterMs`, and at `maxAgeMs` replaces the key by random bytes and closes the gate.
+   * Time passes: starts a due skew retry (see `skewWindowMs`), ends the previous-key grace (the device
+   * keeps only the current PSK), turns an open gate stale at `staleAfterMs`, and at `maxAgeMs` replaces
+   * the key by random bytes and closes the gate.
    * Call it periodically (every 100 ms or so: skew retries are only as prompt as the ticks).
    */
   tick(): void {

@@ -176,12 +176,11 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
       const links = hubLinksFor(store.blocks(), hubPeers.map((h) => formatIp(h.wgIp.addr)));
       const missing = hubPeers.filter((h) => !links.has(formatIp(h.wgIp.addr)));
       if (missing.length > 0) {
+        const ip = formatIp(missing[0].wgIp.addr);
         throw new Error(
-          `hub ${missing[0].name} (${formatIp(missing[0].wgIp.addr)}) has no PSRD in ${cfg.node.stateDir}: ` +
-            `create a pair with "twofold psrd new --hub-endpoint ${
-              formatIp(missing[0].wgIp.addr)
-            }:51831 …" ` +
-            `and ingest this node's copy with "twofold psrd ingest --state-dir ${cfg.node.stateDir} FILE"`,
+          `hub ${missing[0].name} (${ip}) has no PSRD in ${cfg.node.stateDir}: create a pair with ` +
+            `"twofold psrd new --hub-endpoint ${ip}:51831 …" and ingest this node's copy with ` +
+            `"twofold psrd ingest --state-dir ${cfg.node.stateDir} FILE"`,
         );
       }
       dske = new DskeAgreement({
