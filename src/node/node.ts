@@ -19,6 +19,9 @@ import { REKEY_AFTER_TIME } from "../wireguard/constants.ts";
 import { DskeAgreement, type DskeEvent } from "../dske/agreement.ts";
 import { hubLinksFor } from "../dske/hub-client.ts";
 import { PsrdStore } from "../dske/psrd-store.ts";
+import { EventBus, type NodeEventInput, type NodeEventType } from "../events/bus.ts";
+import { encodeBase64, fromHex, toHex } from "../encoding.ts";
+import type { DeviceEvent } from "../wireguard/device.ts";
 
 /** A running node. */
 export interface RunningNode {
@@ -30,6 +33,14 @@ export interface RunningNode {
   gate: PskGate;
   /** DSKE key agreement, when any AES peer's key source is `dske`. */
   dske: DskeAgreement | null;
+  /** PSRD pools (client role), when DSKE runs. */
+  psrd: PsrdStore | null;
+  /** The node's event bus: gate, key-plane and handshake events (the admin API streams it). */
+  events: EventBus;
+  /** The configuration the node runs. */
+  config: NodeConfig;
+  /** Start time (unix ms). */
+  startedAt: number;
   /** Stops both interfaces and wipes keys. */
   close(reason?: string): Promise<void>;
 }
@@ -42,7 +53,30 @@ export interface NodeOptions {
   onGateEvent?: (e: GateEvent) => void;
   /** DSKE events (also logged). */
   onDskeEvent?: (e: DskeEvent) => void;
+  /** The event bus to publish on (default: a new one). */
+  events?: EventBus;
 }
+
+const GATE_EVENT_TYPES: Partial<Record<GateEvent["type"], NodeEventType>> = {
+  "gate-opened": "gate-opened",
+  "gate-closed": "gate-closed",
+  "gate-stale": "gate-stale",
+  "key-installed": "key-rotated",
+  "key-refused": "key-refused",
+  "mismatch-suspected": "mismatch-suspected",
+  "mismatch-cleared": "mismatch-cleared",
+};
+
+const DSKE_EVENT_TYPES: Partial<Record<DskeEvent["type"], NodeEventType>> = {
+  // "key-agreed" is published by the gate as key-rotated when the key is installed.
+  "rotation-failed": "rotation-failed",
+  "hub-unreachable": "hub-unreachable",
+  "hub-misbehaved": "hub-misbehaving",
+  "psrd-exhausted": "psrd-exhausted",
+};
+
+/** At most one handshake-failed event per (layer, peer) per this many ms: a flood must not flood the bus. */
+const HANDSHAKE_FAILED_EVENT_INTERVAL_MS = 1_000;
 
 function isAesPeer(p: PeerConfig): boolean {
   return p.aesIp !== null && p.role === "peer";
@@ -51,6 +85,32 @@ function isAesPeer(p: PeerConfig): boolean {
 /** Brings up wg0 and aes0 for `cfg`; throws (with everything removed) when anything fails. */
 export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promise<RunningNode> {
   const log = logger(cfg.node.name);
+  const startedAt = Date.now();
+  const events = opts.events ?? new EventBus();
+  const peerByHex = new Map(cfg.peers.map((p) => [toHex(p.publicKey), p]));
+  const peerFields = (hex: string | null): Pick<NodeEventInput, "peer" | "publicKey"> => {
+    if (hex === null) return {};
+    const p = peerByHex.get(hex);
+    return { peer: p?.name, publicKey: encodeBase64(p?.publicKey ?? fromHex(hex)) };
+  };
+  const lastFailedEvent = new Map<string, number>();
+  const publishDeviceEvent = (layer: "wg0" | "aes0", e: DeviceEvent) => {
+    if (e.type === "handshake-completed") {
+      events.publish({
+        type: "handshake-completed",
+        layer,
+        ...peerFields(e.peer),
+        reason: e.initiator ? "we initiated" : "the peer initiated",
+        data: { initiator: e.initiator },
+      });
+      return;
+    }
+    const key = `${layer}/${e.peer ?? ""}`;
+    const now = Date.now();
+    if (now - (lastFailedEvent.get(key) ?? -Infinity) < HANDSHAKE_FAILED_EVENT_INTERVAL_MS) return;
+    lastFailedEvent.set(key, now);
+    events.publish({ type: "handshake-failed", layer, ...peerFields(e.peer), reason: e.reason });
+  };
   const privateKey = cfg.node.privateKey;
   if (!privateKey) throw new Error("the node's private key was not loaded");
   const wgAddress = formatIp(cfg.wg0.address.ip);
@@ -66,6 +126,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     suite: chachaSuite(),
     mtu: cfg.wg0.mtu,
     address: cfg.wg0.address.text,
+    device: { onEvent: (e) => publishDeviceEvent("wg0", e) },
     onEnded,
   });
   let aes0: RunningInterface | undefined;
@@ -104,6 +165,16 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
             e.epoch !== null ? ` epoch ${e.epoch}` : ""
           }: ${e.reason}`,
         );
+        const type = GATE_EVENT_TYPES[e.type];
+        if (type) {
+          events.publish({
+            type,
+            layer: "aes0",
+            ...peerFields(e.peer),
+            epoch: e.epoch ?? undefined,
+            reason: e.reason,
+          });
+        }
         opts.onGateEvent?.(e);
       },
     });
@@ -121,6 +192,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
         onEvent: (e) => {
           const o = handshakeOutcomeOf(e);
           if (o) gate.handshakeResult(o.peer, o.outcome);
+          publishDeviceEvent("aes0", e);
         },
       },
       onEnded,
@@ -169,8 +241,15 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     const dskePeers = aesPeers.filter((p) => p.keySource === "dske");
     if (dskePeers.length > 0) {
       store = await PsrdStore.open(cfg.node.stateDir, {
-        onLowWater: (b) =>
-          log.warn(`PSRD with hub ${b.hubId.slice(0, 8)} is running low: ${b.txRemaining} B left to send`),
+        onLowWater: (b) => {
+          log.warn(`PSRD with hub ${b.hubId.slice(0, 8)} is running low: ${b.txRemaining} B left to send`);
+          events.publish({
+            type: "psrd-low",
+            hub: b.hubId,
+            reason: `PSRD with hub ${b.hubId.slice(0, 8)} is below its low-water mark`,
+            data: { txRemaining: b.txRemaining, rxRemaining: b.rxRemaining },
+          });
+        },
       });
       const hubPeers = cfg.peers.filter((p) => p.role === "hub");
       const links = hubLinksFor(store.blocks(), hubPeers.map((h) => formatIp(h.wgIp.addr)));
@@ -199,6 +278,18 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
           }${e.hub ? ` hub ${e.hub.slice(0, 8)}` : ""}: ${e.reason}`;
           if (e.type === "key-agreed") log.info(line);
           else log.warn(line);
+          const type = DSKE_EVENT_TYPES[e.type];
+          if (type) {
+            const p = dskePeers.find((d) => d.name === e.peer);
+            events.publish({
+              type,
+              layer: "aes0",
+              ...(p ? peerFields(toHex(p.publicKey)) : {}),
+              epoch: e.epoch,
+              hub: e.hub,
+              reason: e.reason,
+            });
+          }
           opts.onDskeEvent?.(e);
         },
       });
@@ -209,7 +300,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
         `udp/${aes0.device.listenPort} on ${wgAddress} (mtu ${cfg.aes0.mtu}); ${aesPeers.length} AES peer(s), ` +
         `${cfg.peers.length - aesPeers.length} over wg0 only; aes0 gates closed until keys are agreed`,
     );
-    return { wg0, aes0, gate, dske, close };
+    return { wg0, aes0, gate, dske, psrd: store, events, config: cfg, startedAt, close };
   } catch (e) {
     await close("start-up failed");
     throw e;

@@ -1,0 +1,177 @@
+/**
+ * What the admin API serves, as plain data: the contract between a running node (which implements
+ * {@link AdminBackend}) and the Hono app (`src/admin/app.ts`), the CLI clients and the tests. Nothing
+ * here holds a secret: keys appear only as public keys (base64), key material never.
+ * @module
+ */
+import type { EventBus } from "../events/bus.ts";
+
+/** One wg0 lockdown extra port or range (inclusive); `from === to` for a single port. */
+export interface LockdownPort {
+  /** Transport protocol. */
+  proto: "tcp" | "udp";
+  /** First port, 1..65535. */
+  from: number;
+  /** Last port, from..65535. */
+  to: number;
+}
+
+/** The lockdown list as the API reports it. */
+export interface LockdownState {
+  /** Extra ports wg0 delivers (beyond ICMP, UDP 51830, TCP 51831) when both peers use AES. */
+  ports: LockdownPort[];
+  /** Whether a firewall enforces the list on this node (false until the wg0 firewall lands). */
+  enforced: boolean;
+}
+
+/** One interface. */
+export interface InterfaceStatus {
+  /** Interface name ("wg0", "aes0"). */
+  name: string;
+  /** Noise construction string, e.g. `Noise_IKpsk2_25519_AESGCM_BLAKE2s`. */
+  cipherSuite: string;
+  /** AEAD name, e.g. "AES-256-GCM", "ChaCha20-Poly1305". */
+  aead: string;
+  /** AEAD implementation in use: "libcrypto" (OpenSSL via FFI) or "noble" (portable). */
+  aeadBackend: string;
+  /** Bound UDP port. */
+  listenPort: number;
+  /** TUN MTU. */
+  mtu: number;
+  /** Interface address (CIDR). */
+  address: string;
+  /** Our public key, base64. */
+  publicKey: string;
+}
+
+/** One peer on one layer. */
+export interface LayerPeerStatus {
+  /** Current endpoint ("ip:port"), or null when none is known. */
+  endpoint: string | null;
+  /** Allowed IPs (CIDR). */
+  allowedIps: string[];
+  /** Last completed handshake, ISO 8601, or null. */
+  lastHandshake: string | null;
+  /** Seconds since the last completed handshake, or null. */
+  lastHandshakeAgeSeconds: number | null;
+  /** Bytes received from / sent to the peer on this layer. */
+  rxBytes: number;
+  txBytes: number;
+}
+
+/** aes0-specific per-peer state: the PSK gate and the key agreement. */
+export interface AesPeerStatus extends LayerPeerStatus {
+  /** Where the key comes from. */
+  keySource: "manual" | "dske" | "ska";
+  /** Gate state and why. */
+  gate: { state: "closed" | "open" | "stale"; reason: string; mismatchSuspected: boolean };
+  /** Epoch of the key aes0 holds (null while closed). */
+  keyEpoch: number | null;
+  /** Age of that key in seconds (null while closed). */
+  keyAgeSeconds: number | null;
+  /** Epoch the latest completed handshake used (null if none under an agreed key). */
+  lastHandshakeEpoch: number | null;
+  /** DSKE state for `keySource: "dske"` peers, else null. */
+  dske: {
+    role: "generator" | "recoverer";
+    lastEpoch: number | null;
+    rotationsOk: number;
+    rotationsFailed: number;
+    /** Hub ids (hex) named as misbehaving in the latest round. */
+    badHubs: string[];
+  } | null;
+}
+
+/** wg0-specific per-peer state: its PSK (post-quantum exchange). */
+export interface Wg0PeerStatus extends LayerPeerStatus {
+  /** PSK / post-quantum state of wg0 for this peer. */
+  psk: {
+    /** "none" (no PSK), "static" (configured), "rosenpass" (rotated by the PQ exchange). */
+    source: "none" | "static" | "rosenpass";
+    /** Epoch of the PQ key, when rotated. */
+    epoch: number | null;
+    /** Age of the PQ key in seconds, when rotated. */
+    ageSeconds: number | null;
+  };
+}
+
+/** One peer, both layers. */
+export interface PeerStatus {
+  /** Name from the config. */
+  name: string;
+  /** WireGuard public key, base64. */
+  publicKey: string;
+  /** "peer" (an edge node) or "hub" (a DSKE security hub). */
+  role: "peer" | "hub";
+  /** True when the peer has an AES IP (traffic to it goes through aes0). */
+  aes: boolean;
+  /** Outer layer. */
+  wg0: Wg0PeerStatus;
+  /** Inner layer, or null for AES-exempt peers and hubs. */
+  aes0: AesPeerStatus | null;
+}
+
+/** One security hub this node holds PSRD with. */
+export interface HubStatus {
+  /** Name from the config. */
+  name: string;
+  /** Hub id, hex. */
+  hubId: string;
+  /** DSKE endpoint ("ip:port"). */
+  endpoint: string;
+  /** Whether the latest request to it got an authenticated answer. */
+  reachable: boolean | null;
+  /** True when it was named as misbehaving in a recent round. */
+  misbehaving: boolean;
+  /** PSRD bytes left to send to / receive from it, and whether below the low-water mark. */
+  psrd: { txRemaining: number; rxRemaining: number; low: boolean };
+}
+
+/** The whole node. */
+export interface NodeStatus {
+  node: {
+    /** Node name. */
+    name: string;
+    /** WireGuard public key, base64. */
+    publicKey: string;
+    /** twofold version. */
+    version: string;
+    /** Start time, ISO 8601. */
+    startedAt: string;
+    /** Seconds since start. */
+    uptimeSeconds: number;
+  };
+  /** Both interfaces. */
+  interfaces: { wg0: InterfaceStatus; aes0: InterfaceStatus };
+  /** Every configured peer. */
+  peers: PeerStatus[];
+  /** DSKE, when any peer uses it; else null. */
+  dske: { threshold: number; rotationIntervalSeconds: number; hubs: HubStatus[] } | null;
+  /** The wg0 lockdown extra-port list. */
+  lockdown: LockdownState;
+}
+
+/** Counters that are not part of {@link NodeStatus} (for `/metrics`). */
+export interface NodeCounters {
+  /** Data-plane drops by interface and reason (e.g. `{ wg0: { replay: 3 } }`). */
+  drops: Record<string, Record<string, number>>;
+  /** Key rotations that succeeded / failed since start, per peer name. */
+  rotations: Record<string, { ok: number; failed: number }>;
+}
+
+/** What the admin API needs from a running node. */
+export interface AdminBackend {
+  /** A fresh status snapshot. */
+  status(): NodeStatus;
+  /** Counters for `/metrics`. */
+  counters(): NodeCounters;
+  /** The node's event bus (the API streams it and publishes lockdown changes on it). */
+  events: EventBus;
+  /** Current lockdown list. */
+  lockdown(): LockdownState;
+  /**
+   * Replaces the lockdown list: validated by the caller, persisted atomically, then applied; returns
+   * the new state. Throws an Error when persisting fails (the old list stays in force).
+   */
+  setLockdown(ports: LockdownPort[]): Promise<LockdownState>;
+}
