@@ -1,0 +1,302 @@
+/**
+ * Binding the admin app to a listener: a unix socket (default `/run/twofold/admin.sock`, mode 0660;
+ * socket access is read access) or a loopback TCP port (reads need the token too). A non-loopback
+ * address is refused, at parse time and again at start. Also the admin token file: a random token in
+ * a 0600 file, created on first start.
+ * @module
+ */
+import { encodeBase64 } from "../encoding.ts";
+import type { AdminBackend } from "./model.ts";
+import { createAdminApp } from "./app.ts";
+import { SlowClientError } from "./sse.ts";
+import { type Logger, logger as makeLogger } from "../log.ts";
+
+/** Where the admin API listens by default. */
+export const DEFAULT_ADMIN_SOCKET = "/run/twofold/admin.sock";
+
+/** Where the admin API listens. */
+export type AdminListen = { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number };
+
+/** A listen address that is not acceptable (the message names the fix). */
+export class AdminListenError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "AdminListenError";
+  }
+}
+
+/** A token file that is missing, empty or too open (the message names the fix, never the token). */
+export class AdminTokenError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "AdminTokenError";
+  }
+}
+
+const FIX =
+  "the admin API listens only on a unix socket (unix:/run/twofold/admin.sock or an absolute path) " +
+  "or a loopback address (127.0.0.1:PORT, [::1]:PORT, localhost:PORT); for remote access use an SSH tunnel";
+
+/** Whether `host` is a loopback IP literal (127.0.0.0/8 or ::1). */
+export function isLoopbackHost(host: string): boolean {
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
+  if (v4) return v4.slice(1).every((o) => Number(o) <= 255) && v4[1] === "127";
+  const h = host.toLowerCase();
+  if (h === "::1") return true;
+  // Expanded forms of ::1 (0:0:0:0:0:0:0:1, 0000:…:0001).
+  const groups = h.split(":");
+  return groups.length === 8 && groups.slice(0, 7).every((g) => /^0{1,4}$/.test(g)) &&
+    /^0{0,3}1$/.test(groups[7]);
+}
+
+/**
+ * Parses an admin listen address: `unix:/path`, `/abs/path.sock`, `127.0.0.1:9090`, `[::1]:9090` or
+ * `localhost:9090` (bound as 127.0.0.1). Port 0 picks a free port. Throws {@link AdminListenError}
+ * for a relative path, a malformed address or any non-loopback host.
+ */
+export function parseAdminListen(text: string): AdminListen {
+  const t = text.trim();
+  if (t === "") throw new AdminListenError(`an empty admin address; ${FIX}`);
+  if (t.startsWith("unix:") || t.startsWith("/") || t.startsWith(".")) {
+    const path = t.startsWith("unix:") ? t.slice(5) : t;
+    if (!path.startsWith("/")) {
+      throw new AdminListenError(
+        `admin socket path ${JSON.stringify(path)} is not absolute; write e.g. unix:/run/twofold/admin.sock`,
+      );
+    }
+    if (path.endsWith("/")) {
+      throw new AdminListenError(`admin socket path ${JSON.stringify(path)} names a directory`);
+    }
+    return { kind: "unix", path };
+  }
+  let host: string, portText: string;
+  const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(t);
+  if (bracketed) {
+    [, host, portText] = bracketed;
+  } else {
+    const i = t.lastIndexOf(":");
+    if (i < 0) throw new AdminListenError(`admin address ${JSON.stringify(t)} has no port; ${FIX}`);
+    host = t.slice(0, i);
+    portText = t.slice(i + 1);
+    if (host.includes(":")) {
+      throw new AdminListenError(
+        `admin address ${JSON.stringify(t)}: write an IPv6 address in brackets, e.g. [::1]:9090`,
+      );
+    }
+  }
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) {
+    throw new AdminListenError(`admin address ${JSON.stringify(t)}: the port must be 0..65535`);
+  }
+  const port = Number(portText);
+  if (host.toLowerCase() === "localhost") host = "127.0.0.1";
+  if (!isLoopbackHost(host)) {
+    throw new AdminListenError(`admin address ${JSON.stringify(t)} is not loopback; ${FIX}`);
+  }
+  return { kind: "tcp", host, port };
+}
+
+/** The address a listener is shown as: `unix:/path`, `127.0.0.1:9090`, `[::1]:9090`. */
+export function formatAdminListen(l: AdminListen): string {
+  if (l.kind === "unix") return `unix:${l.path}`;
+  return l.host.includes(":") ? `[${l.host}]:${l.port}` : `${l.host}:${l.port}`;
+}
+
+/**
+ * Reads the admin token from `path`. Refuses (with {@link AdminTokenError}) a missing file, a
+ * non-file, a file group or others may read or write (it must be 0600 or 0400), and an empty token or
+ * one with spaces. Surrounding whitespace (the trailing newline) is ignored.
+ */
+export async function readTokenFile(path: string): Promise<string> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new AdminTokenError(
+        `admin token file ${path} does not exist; start the node once to create it (or write a random token there, mode 0600)`,
+      );
+    }
+    throw new AdminTokenError(`cannot read admin token file ${path}: ${(e as Error).message}`);
+  }
+  if (!info.isFile) throw new AdminTokenError(`admin token file ${path} is not a regular file`);
+  const mode = (info.mode ?? 0) & 0o777;
+  if ((mode & 0o077) !== 0) {
+    throw new AdminTokenError(
+      `admin token file ${path} is open to group/others (mode 0${mode.toString(8)}); run: chmod 600 ${path}`,
+    );
+  }
+  let text: string;
+  try {
+    text = (await Deno.readTextFile(path)).trim();
+  } catch (e) {
+    throw new AdminTokenError(`cannot read admin token file ${path}: ${(e as Error).message}`);
+  }
+  if (text === "") {
+    throw new AdminTokenError(`admin token file ${path} is empty; delete it to have a new token generated`);
+  }
+  if (/\s/.test(text)) {
+    throw new AdminTokenError(`admin token file ${path} must hold one token without spaces`);
+  }
+  return text;
+}
+
+/**
+ * Returns the token in `path`, first creating the file (and its directory, mode 0700) with a random
+ * 256-bit token (base64url, mode 0600) when it does not exist. An existing file is checked as
+ * {@link readTokenFile} does.
+ */
+export async function ensureTokenFile(path: string): Promise<string> {
+  try {
+    await Deno.lstat(path);
+    return await readTokenFile(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  const dir = path.slice(0, Math.max(path.lastIndexOf("/"), 0));
+  if (dir !== "") await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  const token = encodeBase64(crypto.getRandomValues(new Uint8Array(32)))
+    .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  try {
+    await Deno.writeTextFile(path, token + "\n", { createNew: true, mode: 0o600 });
+  } catch (e) {
+    // Another process created it first: use theirs.
+    if (e instanceof Deno.errors.AlreadyExists) return await readTokenFile(path);
+    throw new AdminTokenError(`cannot create admin token file ${path}: ${(e as Error).message}`);
+  }
+  await Deno.chmod(path, 0o600);
+  return token;
+}
+
+/** Options of {@link startAdminServer}. */
+export interface AdminServerOptions {
+  /** Where to listen. */
+  listen: AdminListen;
+  /** The admin bearer token. */
+  token: string;
+  /** Receives error messages (never stacks or secrets); default: the "admin" logger. */
+  onError?: (msg: string) => void;
+  /** SSE heartbeat interval, ms (default 15 000). */
+  sseHeartbeatMs?: number;
+  /** Chunks that may wait for one slow SSE client before it is dropped (default 1 024). */
+  sseQueueLimit?: number;
+  /** Where the app logs (default: the "admin" logger); `onError`, when given, takes its errors. */
+  log?: Logger;
+}
+
+/** A running admin server. */
+export interface AdminServer {
+  /** `unix:/path` or `host:port` (the bound port when 0 was asked). */
+  address: string;
+  /** Ends open event streams, stops listening, waits for requests in flight and removes the socket. */
+  close(): Promise<void>;
+}
+
+async function clearStaleSocket(path: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    throw e;
+  }
+  if (!info.isSocket) {
+    throw new AdminListenError(`${path} exists and is not a socket; remove it or choose another admin path`);
+  }
+  let live = false;
+  try {
+    const conn = await Deno.connect({ transport: "unix", path });
+    conn.close();
+    live = true;
+  } catch {
+    // Connection refused: a stale socket of a process that is gone.
+  }
+  if (live) {
+    throw new AdminListenError(
+      `another process already serves the admin API on ${path}; stop it or choose another path`,
+    );
+  }
+  await Deno.remove(path);
+}
+
+/**
+ * Starts the admin API for `backend` on `opts.listen`. Unix: creates the socket's directory (0755) when
+ * missing, removes a stale socket (refusing when a live server answers on it or the path is not a
+ * socket) and sets the socket to 0660. TCP: refuses a non-loopback host.
+ */
+export async function startAdminServer(
+  backend: AdminBackend,
+  opts: AdminServerOptions,
+): Promise<AdminServer> {
+  const base = opts.log ?? makeLogger("admin");
+  const log: Logger = opts.onError ? { ...base, error: opts.onError } : base;
+  const stop = new AbortController();
+  const listen = opts.listen;
+  const tcpHost = listen.kind === "tcp" && listen.host.toLowerCase() === "localhost" ? "127.0.0.1" : (
+    listen.kind === "tcp" ? listen.host : ""
+  );
+  if (listen.kind === "tcp" && !isLoopbackHost(tcpHost)) {
+    throw new AdminListenError(`admin address ${formatAdminListen(listen)} is not loopback; ${FIX}`);
+  }
+  const app = createAdminApp(backend, {
+    token: opts.token,
+    readsNeedToken: listen.kind === "tcp",
+    sseHeartbeatMs: opts.sseHeartbeatMs,
+    sseQueueLimit: opts.sseQueueLimit,
+    signal: stop.signal,
+    log,
+  });
+  const onError = (e: unknown) => {
+    // A dropped SSE client was already logged by the app.
+    if (!(e instanceof SlowClientError)) {
+      log.error(`admin API request failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    return new Response(JSON.stringify({ error: "internal", detail: "the admin API failed to answer" }), {
+      status: 500,
+      headers: { "Content-Type": "application/json" },
+    });
+  };
+
+  // The connection info goes to the app as its env (the SSE route watches `info.completed`).
+  const handler = (req: Request, info: Deno.ServeHandlerInfo) => app.fetch(req, info);
+
+  let server: Deno.HttpServer;
+  let address: string;
+  if (listen.kind === "unix") {
+    const dir = listen.path.slice(0, Math.max(listen.path.lastIndexOf("/"), 0));
+    if (dir !== "") await Deno.mkdir(dir, { recursive: true, mode: 0o755 });
+    await clearStaleSocket(listen.path);
+    server = Deno.serve({ transport: "unix", path: listen.path, onListen: () => {}, onError }, handler);
+    try {
+      await Deno.chmod(listen.path, 0o660);
+    } catch (e) {
+      await server.shutdown();
+      throw e;
+    }
+    address = `unix:${listen.path}`;
+  } else {
+    const host = tcpHost;
+    server = Deno.serve({ hostname: host, port: listen.port, onListen: () => {}, onError }, handler);
+    const addr = server.addr as Deno.NetAddr;
+    address = formatAdminListen({ kind: "tcp", host, port: addr.port });
+  }
+
+  let closing: Promise<void> | null = null;
+  return {
+    address,
+    close() {
+      closing ??= (async () => {
+        stop.abort();
+        await server.shutdown();
+        if (listen.kind === "unix") {
+          try {
+            const info = await Deno.lstat(listen.path);
+            if (info.isSocket) await Deno.remove(listen.path);
+          } catch { /* already gone */ }
+        }
+      })();
+      return closing;
+    },
+  };
+}
