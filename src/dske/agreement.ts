@@ -13,6 +13,15 @@
  * use, so they keep increasing across restarts. Failures abort the round (the previous key stays)
  * and are retried after a short delay; the gate closes the peer when no round succeeds within the
  * maximum key age. Secrets are wiped after use and never logged.
+ *
+ * PSRD exhaustion fails closed at once (§1.6 invariant 7). Before a round, each side counts the hubs
+ * whose block still holds PSRD for a whole round in its role (generator: SHARE_PUT out, SHARE_PUT_ACK
+ * in; recoverer: SHARE_GET out, SHARE_GET_RESP in; a hub that answered PSRD_LOW counts as used up), and
+ * only uses those: no byte is spent on a round that cannot complete, and a used-up block is never
+ * sent from again (the store never wraps). When fewer than k remain, the peer's gate is closed through
+ * `closeGate` with a reason naming PSRD exhaustion and a `psrd-exhausted` event is emitted; a generator
+ * then stops its rounds for that peer and tells the recoverer (KEY_ABORT, reason PSRD exhausted, for
+ * the key in use), a recoverer answers KEY_RESULT PSRD_LOW and its generator closes its gate too.
  * @module
  */
 import { fromHex, toHex } from "../encoding.ts";
@@ -24,7 +33,9 @@ import {
   HubStatus,
   type KeyOffer,
   KeyResultStatus,
+  MAC_KEY_LEN,
   type PeerMessage,
+  SHARE_LEN,
 } from "./frames.ts";
 import { DSKE_PORT, type FrameServer, requestFrame, serveFrames, TransportError } from "./frame-transport.ts";
 import { type HubLink, HubReplyError, hubRequest } from "./hub-client.ts";
@@ -78,6 +89,11 @@ export interface DskeAgreementOptions {
   store: PsrdStore;
   /** Hands an agreed key to the gate; returns whether it was installed. */
   install(peer: Uint8Array, psk: Uint8Array, epoch: number): boolean;
+  /**
+   * Closes the peer's gate at once (fail closed) because no further key can be agreed: PSRD exhausted.
+   * `reason` names the cause and holds no secret.
+   */
+  closeGate?(peer: Uint8Array, reason: string): void;
   /** Event sink. */
   onEvent?: (e: DskeEvent) => void;
   /** Delay before retrying a failed round (ms). Default min(5 000, rotation interval). */
@@ -90,6 +106,38 @@ const EPOCH_FILE = "dske-epochs.json";
 const PEER_TIMEOUT_MS = 15_000;
 /** After the k-th good answer, how long to wait for the rest (to check every hub). */
 const STRAGGLER_MS = 300;
+/** KEY_ABORT reason: the sender's PSRD is exhausted; no further key can be agreed. */
+export const ABORT_PSRD_EXHAUSTED = 4;
+/** A hub named as misbehaving stays flagged for this many rotation intervals. */
+const MISBEHAVING_ROUNDS = 3;
+/** PSRD one round needs per hub, by role: [send region, receive region]. */
+const ROUND_PSRD: Record<"generator" | "recoverer", [number, number]> = {
+  generator: [MAC_KEY_LEN + SHARE_LEN, MAC_KEY_LEN], // SHARE_PUT out, SHARE_PUT_ACK in
+  recoverer: [MAC_KEY_LEN, MAC_KEY_LEN + SHARE_LEN], // SHARE_GET out, SHARE_GET_RESP in
+};
+
+/** One hub link as the admin API shows it (PSRD figures: {@link PsrdStore.blocks}). */
+export interface DskeHubStatus {
+  /** Hub id, hex. */
+  hubId: string;
+  /** The hub's DSKE endpoint, "ip:port". */
+  endpoint: string;
+  /** The client PSRD block used with this hub, hex. */
+  blockId: string;
+  /** Whether the latest request to it got an authenticated answer; null before any request. */
+  reachable: boolean | null;
+  /** True when it was named as misbehaving within the last few rounds. */
+  misbehaving: boolean;
+}
+
+interface HubState {
+  reachable: boolean | null;
+  misbehavingAt: number | null;
+  /** The hub answered PSRD_LOW (authenticated): it cannot send us a share any more. */
+  hubExhausted: boolean;
+  /** Roles for which exhaustion of this hub was already reported. */
+  reported: Set<string>;
+}
 
 /** Per-peer status for the admin API and tests. */
 export interface DskePeerStatus {
@@ -114,6 +162,11 @@ export class DskeAgreement {
   readonly #emit: (e: DskeEvent) => void;
   readonly #status = new Map<string, DskePeerStatus>();
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly #hubState = new Map<string, HubState>();
+  /** Peers (hex) whose gate was closed for PSRD exhaustion. */
+  readonly #exhausted = new Set<string>();
+  /** Per peer (hex): key id of the latest agreed key. */
+  readonly #lastKeyId = new Map<string, Uint8Array>();
   #server: FrameServer | null = null;
   #closed = false;
   #epochs: Record<string, number> = {};
@@ -134,6 +187,14 @@ export class DskeAgreement {
         badHubs: [],
       });
     }
+    for (const h of opts.hubs) {
+      this.#hubState.set(h.hubId, {
+        reachable: null,
+        misbehavingAt: null,
+        hubExhausted: false,
+        reported: new Set(),
+      });
+    }
     this.#epochs = this.#loadEpochs();
   }
 
@@ -146,6 +207,25 @@ export class DskeAgreement {
   /** Per-peer status. */
   status(): DskePeerStatus[] {
     return [...this.#status.values()].map((s) => ({ ...s, badHubs: [...s.badHubs] }));
+  }
+
+  /**
+   * Per hub link: id, endpoint, block, whether the latest request got an authenticated answer (null
+   * before any) and whether it was named misbehaving within the last few rotation intervals. No secrets.
+   */
+  hubStatus(): DskeHubStatus[] {
+    const now = Date.now();
+    const recent = MISBEHAVING_ROUNDS * this.#o.rotationIntervalMs;
+    return this.#o.hubs.map((h) => {
+      const s = this.#hubState.get(h.hubId)!;
+      return {
+        hubId: h.hubId,
+        endpoint: `${h.host}:${h.port}`,
+        blockId: h.blockId,
+        reachable: s.reachable,
+        misbehaving: s.misbehavingAt !== null && now - s.misbehavingAt < recent,
+      };
+    });
   }
 
   /** Stops everything. */
@@ -164,28 +244,40 @@ export class DskeAgreement {
     if (this.#closed) return;
     const t = setTimeout(async () => {
       this.#timers.delete(t);
-      let ok = false;
+      let outcome: RoundOutcome = "failed";
       try {
-        ok = await this.#generate(p);
+        outcome = await this.#generate(p);
       } catch (e) {
         this.#emit({ type: "rotation-failed", peer: p.name, reason: `unexpected: ${(e as Error).name}` });
       }
+      if (outcome === "exhausted") return; // our PSRD is used up: no further round can run
       const retry = this.#o.retryDelayMs ?? Math.min(5_000, this.#o.rotationIntervalMs);
-      this.#schedule(p, ok ? this.#o.rotationIntervalMs : retry);
+      this.#schedule(p, outcome === "failed" ? retry : this.#o.rotationIntervalMs);
     }, delayMs);
     this.#timers.add(t);
   }
 
-  /** One generator round for `p`; true when both sides installed the new key. */
-  async #generate(p: DskePeer): Promise<boolean> {
+  /**
+   * One generator round for `p`: "agreed" when both sides installed the new key, "peer-exhausted" when
+   * the recoverer has no PSRD left, "exhausted" when ours is used up (no further round), else "failed".
+   */
+  async #generate(p: DskePeer): Promise<RoundOutcome> {
     const st = this.#status.get(toHex(p.publicKey))!;
-    const fail = (reason: string, epoch?: number) => {
+    const fail = (reason: string, epoch?: number): RoundOutcome => {
       st.failed++;
       this.#emit({ type: "rotation-failed", peer: p.name, epoch, reason });
-      return false;
+      return "failed";
     };
-    const hubs = this.#o.hubs;
-    if (hubs.length < this.#o.k) return fail(`only ${hubs.length} hub(s) with PSRD, k = ${this.#o.k}`);
+    if (this.#o.hubs.length < this.#o.k) {
+      return fail(`only ${this.#o.hubs.length} hub(s) with PSRD, k = ${this.#o.k}`);
+    }
+    const hubs = this.#usableHubs(this.#o.hubs, "generator");
+    if (hubs.length < this.#o.k) {
+      this.#failClosed(p, "generator", hubs.length, this.#o.hubs.length);
+      st.failed++;
+      this.#abortForPsrd(p);
+      return "exhausted";
+    }
     const peerHex = toHex(p.publicKey);
     const epoch = this.#nextEpoch(peerHex);
     const keyId = crypto.getRandomValues(new Uint8Array(16));
@@ -198,7 +290,7 @@ export class DskeAgreement {
         hubs.map((hub) => async () => {
           const share = shares.find((s) => s.hubId === hub.hubId)!;
           const block = this.#o.store.block(hub.blockId)!;
-          const reply = await hubRequest(this.#o.store, hub, {
+          const reply = await this.#request(hub, {
             type: 0x02,
             clientId: fromHex(block.clientId),
             hubId: fromHex(hub.hubId),
@@ -211,7 +303,7 @@ export class DskeAgreement {
             k: this.#o.k,
             n: hubs.length,
             share: share.share,
-          }, HUB_TIMEOUT_MS);
+          });
           if (reply?.type === 0x82 && reply.status !== HubStatus.OK) {
             throw new HubDeclined(`declined SHARE_PUT (status ${reply.status})`);
           }
@@ -256,6 +348,7 @@ export class DskeAgreement {
       }
       st.badHubs = result.badHubs.map(toHex);
       for (const bad of st.badHubs) {
+        this.#markMisbehaving(bad);
         this.#emit({
           type: "hub-misbehaved",
           peer: p.name,
@@ -264,12 +357,26 @@ export class DskeAgreement {
           reason: "its share did not fit the others",
         });
       }
+      if (result.status === KeyResultStatus.PSRD_LOW) {
+        st.failed++;
+        if (!this.#exhausted.has(peerHex)) {
+          this.#exhausted.add(peerHex);
+          const reason =
+            `PSRD exhausted: peer ${p.name} has too little PSRD left with its hubs to recover a ` +
+            `key (KEY_RESULT PSRD_LOW): aes0 gate closed (fail closed); provision new PSRD`;
+          this.#emit({ type: "psrd-exhausted", peer: p.name, epoch, reason });
+          this.#o.closeGate?.(p.publicKey, reason);
+        }
+        return "peer-exhausted";
+      }
       if (result.status !== KeyResultStatus.OK) {
         return fail(`peer ${p.name} could not recover: status ${result.status}`, epoch);
       }
       if (!this.#o.install(p.publicKey, secret, epoch)) return fail("the gate refused the agreed key", epoch);
       st.agreed++;
       st.lastEpoch = epoch;
+      this.#exhausted.delete(peerHex); // the peer has PSRD again (e.g. restarted with a new block)
+      this.#lastKeyId.set(peerHex, keyId.slice());
       this.#emit({
         type: "key-agreed",
         peer: p.name,
@@ -279,6 +386,7 @@ export class DskeAgreement {
       for (const a of acked) {
         const hub = hubs.find((h) => h.hubId === a.hubId)!;
         const block = this.#o.store.block(hub.blockId)!;
+        if (block.txRemaining < MAC_KEY_LEN) continue; // optional: the TTL clears shares anyway
         hubRequest(
           this.#o.store,
           hub,
@@ -292,7 +400,7 @@ export class DskeAgreement {
           false,
         ).catch(() => {}); // the TTL clears shares anyway
       }
-      return true;
+      return "agreed";
     } finally {
       secret.fill(0);
       for (const s of shares) s.share.fill(0);
@@ -308,6 +416,10 @@ export class DskeAgreement {
       if (e instanceof FrameError) return "close";
       throw e;
     }
+    if (msg.type === 0x12) {
+      this.#onAbort(msg.keyId, msg.reason);
+      return "close";
+    }
     if (msg.type !== 0x10) return "close";
     const peer = this.#o.peers.find((p) => toHex(p.publicKey) === toHex(msg.generatorPeer));
     const answer = (status: number, bad: string[] = []) =>
@@ -320,9 +432,16 @@ export class DskeAgreement {
     }
     const st = this.#status.get(toHex(peer.publicKey))!;
     if (st.lastEpoch !== null && msg.epoch <= st.lastEpoch) return "close"; // replay
-    const links = msg.hubs
+    const known = msg.hubs
       .map((h) => ({ link: this.#o.hubs.find((l) => l.hubId === toHex(h.hubId)), x: h.x }))
       .filter((h): h is { link: HubLink; x: number } => h.link !== undefined);
+    const usable = new Set(this.#usableHubs(known.map((h) => h.link), "recoverer"));
+    const links = known.filter((h) => usable.has(h.link));
+    if (known.length >= this.#o.k && links.length < this.#o.k) {
+      this.#failClosed(peer, "recoverer", links.length, known.length);
+      st.failed++;
+      return answer(KeyResultStatus.PSRD_LOW);
+    }
     if (links.length < this.#o.k) {
       st.failed++;
       this.#emit({
@@ -341,19 +460,25 @@ export class DskeAgreement {
           const block = this.#o.store.block(link.blockId)!;
           let reply: HubMessage | null;
           try {
-            reply = await hubRequest(this.#o.store, link, {
+            reply = await this.#request(link, {
               type: 0x03,
               clientId: fromHex(block.clientId),
               hubId: fromHex(link.hubId),
               keyId: msg.keyId,
               generatorPeer: msg.generatorPeer,
               recovererPeer: msg.recovererPeer,
-            }, HUB_TIMEOUT_MS);
+            });
           } catch (e) {
             if (e instanceof PsrdExhausted) exhausted = true;
             throw e;
           }
           if (reply?.type !== 0x83) throw new HubReplyError("answered SHARE_GET with another message type");
+          if (reply.status === HubStatus.PSRD_LOW) {
+            // Authenticated: the hub has too little PSRD left to send us a share. Not used again.
+            this.#hubState.get(link.hubId)!.hubExhausted = true;
+            exhausted = true;
+            throw new PsrdExhausted(`hub ${link.hubId.slice(0, 8)} has too little PSRD left to send a share`);
+          }
           if (reply.status !== HubStatus.OK || !reply.share) {
             // Not a lie: the share may be gone (deleted once the round succeeded, expired, hub restarted).
             throw new HubDeclined(`declined SHARE_GET (status ${reply.status})`);
@@ -389,10 +514,16 @@ export class DskeAgreement {
           epoch: msg.epoch,
           reason: `recovery failed with ${got.length} share(s) (status ${status})`,
         });
+        for (const bad of final?.inconsistent ?? []) this.#markMisbehaving(bad);
+        if (exhausted) {
+          const left = this.#usableHubs(known.map((h) => h.link), "recoverer").length;
+          if (left < this.#o.k) this.#failClosed(peer, "recoverer", left, known.length);
+        }
         return answer(status, final?.inconsistent ?? []);
       }
       st.badHubs = final.inconsistent;
       for (const bad of final.inconsistent) {
+        this.#markMisbehaving(bad);
         this.#emit({
           type: "hub-misbehaved",
           peer: peer.name,
@@ -409,6 +540,8 @@ export class DskeAgreement {
       }
       st.agreed++;
       st.lastEpoch = msg.epoch;
+      this.#exhausted.delete(toHex(peer.publicKey));
+      this.#lastKeyId.set(toHex(peer.publicKey), msg.keyId.slice());
       this.#emit({
         type: "key-agreed",
         peer: peer.name,
@@ -451,6 +584,7 @@ export class DskeAgreement {
         } else if (e instanceof TransportError) {
           this.#emit({ type: "hub-unreachable", hub, reason: e.message });
         } else {
+          this.#markMisbehaving(hub);
           this.#emit({ type: "hub-misbehaved", hub, reason: (e as Error).message });
         }
       }).finally(() => {
@@ -460,6 +594,91 @@ export class DskeAgreement {
     await finished;
     clearTimeout(straggler);
     return [...got];
+  }
+
+  /** {@link hubRequest} with a timeout, recording whether the hub gave an authenticated answer. */
+  async #request(hub: HubLink, request: HubMessage): Promise<HubMessage | null> {
+    const s = this.#hubState.get(hub.hubId)!;
+    try {
+      const reply = await hubRequest(this.#o.store, hub, request, HUB_TIMEOUT_MS);
+      s.reachable = true;
+      return reply;
+    } catch (e) {
+      if (!(e instanceof PsrdExhausted)) s.reachable = false; // PsrdExhausted: nothing was sent
+      throw e;
+    }
+  }
+
+  #markMisbehaving(hubHex: string): void {
+    const s = this.#hubState.get(hubHex);
+    if (s) s.misbehavingAt = Date.now();
+  }
+
+  /**
+   * The hubs of `links` with PSRD for one more round in `role` (both regions, and the hub has not said
+   * PSRD_LOW). Reports each hub the first time it drops out for a role.
+   */
+  #usableHubs(links: HubLink[], role: "generator" | "recoverer"): HubLink[] {
+    const [tx, rx] = ROUND_PSRD[role];
+    return links.filter((h) => {
+      const b = this.#o.store.block(h.blockId);
+      const s = this.#hubState.get(h.hubId)!;
+      const ok = b !== undefined && b.txRemaining >= tx && b.rxRemaining >= rx &&
+        !(role === "recoverer" && s.hubExhausted);
+      if (!ok && !s.reported.has(role)) {
+        s.reported.add(role);
+        this.#emit({
+          type: "psrd-exhausted",
+          hub: h.hubId,
+          reason: s.hubExhausted && role === "recoverer"
+            ? `the hub has too little PSRD left to send a share: no longer used`
+            : `PSRD with this hub is used up for a ${role} round (${b?.txRemaining ?? 0} B left to send, ` +
+              `${b?.rxRemaining ?? 0} B to receive; ${tx} and ${rx} needed): no longer used`,
+        });
+      }
+      return ok;
+    });
+  }
+
+  /** Fewer than k hubs have PSRD left for `peer`: close its gate now (once) and say why. */
+  #failClosed(peer: DskePeer, role: "generator" | "recoverer", usable: number, total: number): void {
+    const hex = toHex(peer.publicKey);
+    const reason = `PSRD exhausted: only ${usable} of ${total} hub(s) have PSRD left for a ${role} round, ` +
+      `k = ${this.#o.k}: aes0 gate closed (fail closed); provision new PSRD`;
+    if (this.#exhausted.has(hex)) return;
+    this.#exhausted.add(hex);
+    this.#emit({ type: "psrd-exhausted", peer: peer.name, reason });
+    this.#o.closeGate?.(peer.publicKey, reason);
+  }
+
+  /** Tells the recoverer (best effort) that no further key will come: it closes its gate too. */
+  #abortForPsrd(p: DskePeer): void {
+    const keyId = this.#lastKeyId.get(toHex(p.publicKey));
+    if (!keyId) return; // no agreed key with it in this run: its gate closes at the maximum age anyway
+    requestFrame(
+      p.wgIp,
+      this.#o.port ?? DSKE_PORT,
+      encodePeerFrame({ type: 0x12, keyId, reason: ABORT_PSRD_EXHAUSTED }),
+      PEER_TIMEOUT_MS,
+      false,
+    ).catch(() => {});
+  }
+
+  /** KEY_ABORT from a generator: accepted only for the key currently agreed with it. */
+  #onAbort(keyId: Uint8Array, reason: number): void {
+    if (reason !== ABORT_PSRD_EXHAUSTED) return;
+    const hex = toHex(keyId);
+    const peer = this.#o.peers.find((p) =>
+      !this.#isGenerator(p) && toHex(this.#lastKeyId.get(toHex(p.publicKey)) ?? new Uint8Array()) === hex
+    );
+    if (!peer) return;
+    const pHex = toHex(peer.publicKey);
+    if (this.#exhausted.has(pHex)) return;
+    this.#exhausted.add(pHex);
+    const why = `PSRD exhausted: the generator ${peer.name} has no PSRD left for another round ` +
+      `(KEY_ABORT): aes0 gate closed (fail closed)`;
+    this.#emit({ type: "psrd-exhausted", peer: peer.name, reason: why });
+    this.#o.closeGate?.(peer.publicKey, why);
   }
 
   #nextEpoch(peerHex: string): number {
@@ -483,6 +702,9 @@ export class DskeAgreement {
     writeFileAtomic(this.#o.stateDir, EPOCH_FILE, JSON.stringify(this.#epochs));
   }
 }
+
+/** How a generator round ended. */
+type RoundOutcome = "agreed" | "failed" | "peer-exhausted" | "exhausted";
 
 /** A hub answered with a refusal status (not evidence of misbehaviour). */
 class HubDeclined extends Error {}

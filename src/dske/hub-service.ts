@@ -8,6 +8,11 @@
  * frame that fails any check changes nothing and closes the connection. Shares live in RAM only,
  * with a TTL of `min(ttl_s, 600)` seconds, and are released only to the client bound to the recoverer
  * the authenticated generator named.
+ *
+ * PSRD exhaustion fails closed (§1.6 invariant 7): a request whose answer the hub's send region can no
+ * longer pay for is not acted on (no share stored or released) and the connection is closed; a
+ * SHARE_GET whose share would need more pad than is left is answered PSRD_LOW (32 bytes) instead.
+ * The store never wraps.
  * @module
  */
 import { constantTimeEqual } from "../crypto/constant-time.ts";
@@ -16,10 +21,12 @@ import {
   FrameError,
   type HubMessage,
   HubStatus,
+  MAC_KEY_LEN,
   openHubFrame,
   padLength,
   peekHubFrame,
   sealHubFrame,
+  SHARE_LEN,
   type SharePut,
 } from "./frames.ts";
 import { PsrdExhausted, type PsrdStore } from "./psrd-store.ts";
@@ -144,6 +151,16 @@ export class HubService {
       );
     }
     this.#handled++;
+    if (msg.type !== 0x04 && block.txRemaining < MAC_KEY_LEN) {
+      // Not even an authenticated refusal fits: do nothing for it (fail closed).
+      this.#onEvent({
+        type: "refused",
+        client: clientHex,
+        reason:
+          `PSRD exhausted: ${block.txRemaining} B left to answer with; request not acted on (fail closed)`,
+      });
+      return "close";
+    }
     switch (msg.type) {
       case 0x01:
         return this.#reply(blockHex, {
@@ -175,6 +192,14 @@ export class HubService {
           share: s ? this.#released(s.share) : null,
         });
         if (!stored) return this.#reply(blockHex, answer(HubStatus.UNKNOWN_KEY), clientHex, "unknown key");
+        if (block.txRemaining < MAC_KEY_LEN + SHARE_LEN) {
+          return this.#reply(
+            blockHex,
+            answer(HubStatus.PSRD_LOW),
+            clientHex,
+            `PSRD exhausted: ${block.txRemaining} B left, too few to send a share (fail closed)`,
+          );
+        }
         if (
           stored.recovererHex !== block.peerId || toHex(msg.recovererPeer) !== stored.recovererHex ||
           toHex(msg.generatorPeer) !== stored.generatorHex

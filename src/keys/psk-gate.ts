@@ -16,7 +16,8 @@
  * Transitions: closed → open (first install; a handshake is started at once), open → stale (`tick`,
  * age ≥ staleAfterMs), open|stale → open (rotation: new PSK applies at the next natural handshake,
  * no forced handshake, the previous PSK stays acceptable to an initiator for `graceMs`), open|stale →
- * closed (`tick`, age ≥ maxAgeMs: the PSK is replaced by random bytes, fail closed). Every transition
+ * closed (`tick`, age ≥ maxAgeMs: the PSK is replaced by random bytes, fail closed; or `close`, when the
+ * key plane knows no new key can come, e.g. PSRD exhausted). Every transition
  * carries a human-readable reason, reported through `onEvent` and `status()`.
  *
  * Handshake outcomes fed back through `handshakeResult` record which key epoch each handshake used (a
@@ -26,7 +27,7 @@
  * state (the key is still the one agreed) but ends the peer's current sessions (fail closed: traffic
  * stops until a handshake under matching keys succeeds) and is reported in the reason and as an event;
  * it clears when a handshake we initiate succeeds, and every install while it lasts starts a handshake.
- * Closing on maximum age ends the sessions too.
+ * Closing (maximum age or `close`) ends the sessions too.
  *
  * Key hygiene: keys are copied in, never returned (the device receives them only through the
  * {@link GateTarget} calls); replaced keys are wiped with zeros; nothing is persisted; events, reasons,
@@ -378,6 +379,27 @@ export class PskGate {
   }
 
   /**
+   * Closes the peer's gate at once (fail closed), for a reason the key plane knows before the maximum key
+   * age: e.g. the PSRD it agrees keys with is used up. The device gets fresh random bytes, the previous
+   * key's grace ends, the peer's sessions end, and a `gate-closed` event carries `reason`. A closed gate
+   * keeps its `reason` updated (no event). The replay guard stays: reopening needs an {@link install} with
+   * a newer epoch. Returns true when the gate was open or stale, false when it was already closed or the
+   * peer is unknown. `reason` must not contain key material.
+   */
+  close(peer: Uint8Array, reason: string): boolean {
+    const g = this.#peers.get(toHex(peer));
+    if (!g) return false;
+    if (g.state === "closed") {
+      g.reason = reason;
+      return false;
+    }
+    const epoch = g.epoch;
+    this.#shut(g, reason);
+    this.#emit("gate-closed", g, epoch, reason);
+    return true;
+  }
+
+  /**
    * Policy for a UAPI `preshared_key` write (`wg set aes0 peer … preshared-key …`). Allowed only for a
    * peer whose source is `manual`: it is then an {@link install} with epoch = last + 1 (0 for the
    * first). Returns 0 when installed, -22 (EINVAL) for a key of the wrong length or all zeros, -1
@@ -555,22 +577,31 @@ export class PskGate {
   }
 
   #expire(g: PeerGate, age: number): void {
+    const epoch = g.epoch;
+    this.#shut(
+      g,
+      `key epoch ${epoch} is ${seconds(age)} old, past the maximum age of ${
+        seconds(this.maxAgeMs)
+      }: replaced by random bytes and sessions ended (fail closed); install a new key`,
+    );
+    this.#emit("gate-closed", g, epoch, g.reason);
+  }
+
+  /** Fail closed: random bytes on the device, sessions ended, agreed keys wiped. */
+  #shut(g: PeerGate, reason: string): void {
     const random = this.#freshRandom();
     this.#target.setPresharedKey(g.publicKey, random, []);
     this.#target.dropSessions(g.publicKey);
-    const epoch = g.epoch;
     this.#wipe(g);
     g.psk = random;
     g.state = "closed";
     g.epoch = null;
     g.installedAt = null;
+    g.retryAt = 0;
     g.mismatchSuspected = false;
     g.failures = 0;
     g.failingSince = null;
-    g.reason = `key epoch ${epoch} is ${seconds(age)} old, past the maximum age of ${
-      seconds(this.maxAgeMs)
-    }: replaced by random bytes and sessions ended (fail closed); install a new key`;
-    this.#emit("gate-closed", g, epoch, g.reason);
+    g.reason = reason;
   }
 
   #dropPrevious(g: PeerGate): void {

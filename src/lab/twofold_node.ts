@@ -63,6 +63,9 @@ export async function writeNodeConfig(
     wg0: { listenPort: 51820, address: `${self.wgIp}/10` },
     aes0: { subnet, address: `${self.aesIp}/${prefix}` },
     keys,
+    // Every lab node gets its own admin socket: the default /run/twofold/admin.sock is shared by all
+    // namespaces of one machine.
+    admin: { listen: `unix:${dir}/${self.name}.admin.sock` },
     peers: [
       ...peers.map((p) => ({
         name: p.name,

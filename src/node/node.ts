@@ -252,10 +252,24 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
         },
       });
       const hubPeers = cfg.peers.filter((p) => p.role === "hub");
-      const links = hubLinksFor(store.blocks(), hubPeers.map((h) => formatIp(h.wgIp.addr)));
+      // Only blocks made for this node's key count; a foreign one (another node's copy) is named.
+      const selfHex = toHex(cfg.node.publicKey!);
+      const selfB64 = encodeBase64(cfg.node.publicKey!);
+      const hubIps = hubPeers.map((h) => formatIp(h.wgIp.addr));
+      const links = hubLinksFor(store.blocks().filter((b) => b.peerId === selfHex), hubIps);
+      const foreign = hubLinksFor(store.blocks().filter((b) => b.peerId !== selfHex), hubIps);
       const missing = hubPeers.filter((h) => !links.has(formatIp(h.wgIp.addr)));
       if (missing.length > 0) {
         const ip = formatIp(missing[0].wgIp.addr);
+        const other = foreign.get(ip);
+        if (other) {
+          const peerId = encodeBase64(fromHex(store.block(other.blockId)!.peerId));
+          throw new Error(
+            `the PSRD block ${other.blockId} for hub ${missing[0].name} (${ip}) in ${cfg.node.stateDir} ` +
+              `was made for another node (peer id ${peerId}), not this node's key ${selfB64}: provision a pair with ` +
+              `"twofold psrd new --peer-id ${selfB64} …" and ingest this node's copy`,
+          );
+        }
         throw new Error(
           `hub ${missing[0].name} (${ip}) has no PSRD in ${cfg.node.stateDir}: create a pair with ` +
             `"twofold psrd new --hub-endpoint ${ip}:51831 …" and ingest this node's copy with ` +
@@ -272,6 +286,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
         stateDir: cfg.node.stateDir,
         store,
         install: (peer, psk, epoch) => gate.install(peer, psk, epoch, "dske").ok,
+        closeGate: (peer, reason) => gate.close(peer, reason),
         onEvent: (e) => {
           const line = `dske ${e.type}${e.peer ? ` with ${e.peer}` : ""}${
             e.epoch !== undefined ? ` epoch ${e.epoch}` : ""

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { encodeBase64, toHex } from "../../src/encoding.ts";
+import { decodeBase64, encodeBase64, toHex } from "../../src/encoding.ts";
 import {
   createPsrdPair,
   decodePsrdFile,
@@ -645,5 +645,33 @@ Deno.test("twofold psrd: new, ingest, list", async (t) => {
       assert.ok(!listed.out.includes(encodeBase64(client.data.subarray(0, 24))));
       assert.ok(!listed.out.includes(toHex(client.data.subarray(0, 8))));
     });
+
+    await t.step(
+      "ingest refuses a missing, corrupt or tampered file: exit 2, one line, nothing stored",
+      async () => {
+        const stateDir = `${dir}/state-bad`;
+        const refused = async (path: string, re: RegExp) => {
+          await assert.rejects(
+            () => cli(["ingest", "--state-dir", stateDir, path]),
+            (e) =>
+              e instanceof CliError && e.exitCode === 2 && re.test(e.message) && !e.message.includes("\n"),
+          );
+        };
+        await refused(`${dir}/absent.psrd`, /^psrd ingest: PSRD file .*absent\.psrd does not exist/);
+        const text = await Deno.readTextFile(hubOut);
+        const tampered = `${dir}/tampered.psrd`;
+        const obj = JSON.parse(text);
+        const data = decodeBase64(obj.data);
+        data[0] ^= 1;
+        obj.data = encodeBase64(data);
+        await Deno.writeTextFile(tampered, JSON.stringify(obj), { mode: 0o600 });
+        await refused(tampered, /"sha256" does not match the data \(corrupt or altered file\)/);
+        const cut = `${dir}/cut.psrd`;
+        await Deno.writeTextFile(cut, text.slice(0, text.length / 2), { mode: 0o600 });
+        await refused(cut, /not valid JSON/);
+        const listed = await cli(["list", "--state-dir", stateDir]);
+        assert.match(listed.out, /no PSRD blocks/);
+      },
+    );
   });
 });

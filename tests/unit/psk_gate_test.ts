@@ -234,6 +234,47 @@ Deno.test("PSK gate: state machine, rotation, expiry and refusals", async (t) =>
     assert.equal(closed.epoch, 2);
   });
 
+  await t.step("close: fail closed at once with the caller's reason; reopen needs a newer epoch", () => {
+    const { gate, target, events, randoms, peer, advance } = setup();
+    const p = peer(1);
+    gate.install(p.pk, key(0x11), 1, "dske");
+    gate.install(p.pk, key(0x12), 2, "dske"); // previous key in its grace
+    advance(100);
+    const drops = target.drops();
+    assert.equal(gate.close(p.pk, "PSRD exhausted: fewer than k hubs usable"), true);
+    const held = target.held.get(p.hex)!;
+    assert.deepEqual(held.psk, randoms.at(-1), "device holds fresh random bytes");
+    assert.deepEqual(held.extras, [], "the previous key's grace ends too");
+    assert.equal(target.drops(), drops + 1, "sessions end");
+    const [s] = gate.status(p.pk);
+    assert.equal(s.state, "closed");
+    assert.equal(s.epoch, null);
+    assert.equal(s.keyAgeMs, null);
+    assert.equal(s.graceRemainingMs, 0);
+    assert.equal(s.reason, "PSRD exhausted: fewer than k hubs usable");
+    assert.equal(s.lastInstalledEpoch, 2, "the replay guard stays");
+    const closed = events.at(-1)!;
+    assert.equal(closed.type, "gate-closed");
+    assert.equal(closed.epoch, 2);
+    assert.equal(closed.reason, "PSRD exhausted: fewer than k hubs usable");
+    // Already closed: no event, no device call, the reason is updated.
+    const calls = target.calls.length;
+    const n = events.length;
+    assert.equal(gate.close(p.pk, "still exhausted"), false);
+    assert.equal(target.calls.length, calls);
+    assert.equal(events.length, n);
+    assert.equal(gate.status(p.pk)[0].reason, "still exhausted");
+    // Time passing does not reopen or re-expire it.
+    advance(10 * ROTATION);
+    gate.tick();
+    assert.equal(gate.status(p.pk)[0].state, "closed");
+    assert.equal(events.length, n);
+    assert.equal(gate.install(p.pk, key(0x13), 2, "dske").ok, false, "old epoch refused");
+    assert.deepEqual(gate.install(p.pk, key(0x14), 3, "dske"), { ok: true });
+    assert.equal(gate.status(p.pk)[0].state, "open");
+    assert.equal(gate.close(new Uint8Array(32).fill(9), "unknown"), false, "unknown peer: nothing");
+  });
+
   await t.step("maxAgeMs Infinity never expires a key", () => {
     const { gate, peer, advance } = setup({ maxAgeMs: Infinity });
     const p = peer(1, "manual");
