@@ -16,6 +16,13 @@ commands:
                  run a DSKE security hub (wg0 only; shares in RAM, TCP 51831 on its wg0 address)
   psrd new|ingest|list
                  provision pre-shared random data for one (node, hub) pair; import it; show pools
+  status [--json]
+                 show a running node: both interfaces and, per peer, wg0 and aes0 side by side
+  events [--json] [--since ID]
+                 follow a running node's events (rotations, gate, handshakes, hubs, lockdown)
+  lockdown list|add|remove|set [PROTO/PORT[-PORT] ...]
+                 show or change a running node's wg0 lockdown extra ports (e.g. tcp/8080 udp/6000-6010)
+                 (status, events and lockdown take --admin ADDR and --token-file FILE)
   keygen         print a new private key (base64, like wg genkey)
   pubkey         read a private key on stdin, print its public key (like wg pubkey)
   demo           build namespaces on this machine and show twofold working (needs root)
@@ -32,6 +39,12 @@ async function main(args: string[]): Promise<number> {
       return await (await import("./src/cli/hub.ts")).runHub(rest);
     case "psrd":
       return await (await import("./src/cli/psrd.ts")).psrdCommand(rest);
+    case "status":
+      return await (await import("./src/cli/status.ts")).runStatus(rest);
+    case "events":
+      return await (await import("./src/cli/events.ts")).runEvents(rest);
+    case "lockdown":
+      return await (await import("./src/cli/lockdown.ts")).runLockdown(rest);
     case "keygen":
       return (await import("./src/cli/keys.ts")).runKeygen();
     case "pubkey":

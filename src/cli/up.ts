@@ -1,10 +1,19 @@
 /**
- * `twofold up --config node.json`: runs one edge node (wg0 + aes0 with the PSK gate) in the
- * foreground until SIGINT/SIGTERM or until one of its interfaces is deleted.
+ * `twofold up --config node.json`: runs one edge node (wg0 + aes0 with the PSK gate) and its local
+ * admin API in the foreground until SIGINT/SIGTERM or until one of its interfaces is deleted.
+ *
+ * Start-up order: config, lockdown list (`<stateDir>/lockdown.json`; a corrupt one stops here), the
+ * node, the admin token file (created 0600 with a random token when absent), the admin server. Any
+ * failure is one line, exit 2, with everything started so far stopped again. The token is never logged.
  * @module
  */
 import { loadNodeConfig } from "../config/node-config.ts";
 import { startNode } from "../node/node.ts";
+import { NodeAdminBackend } from "../node/admin-backend.ts";
+import { LockdownList, LockdownListError } from "../node/lockdown-list.ts";
+import { ensureTokenFile, startAdminServer } from "../admin/server.ts";
+import { logger } from "../log.ts";
+import { CliError } from "./errors.ts";
 import { configPathArg, runUntilStopped } from "./foreground.ts";
 
 const USAGE = "usage: twofold up --config node.json";
@@ -12,5 +21,55 @@ const USAGE = "usage: twofold up --config node.json";
 /** Runs the command; resolves with the exit code. */
 export async function runUp(args: string[]): Promise<number> {
   const cfg = await loadNodeConfig(configPathArg(args, USAGE));
-  return await runUntilStopped((onEnded) => startNode(cfg, { onEnded }));
+  let lockdown: LockdownList;
+  try {
+    lockdown = LockdownList.open(cfg.node.stateDir, cfg.lockdown.extraPorts);
+  } catch (e) {
+    if (e instanceof LockdownListError) throw new CliError(e.message, 2);
+    throw e;
+  }
+  const log = logger(cfg.node.name);
+  return await runUntilStopped(async (onEnded) => {
+    let stopAdmin: () => Promise<void> = () => Promise.resolve();
+    const node = await startNode(cfg, {
+      onEnded: () => void stopAdmin().finally(onEnded),
+    });
+    if (lockdown.source === "file") {
+      log.info(
+        `lockdown list loaded from ${lockdown.path} (${lockdown.ports.length} entries; the config's ` +
+          "lockdown.extraPorts applies only while that file does not exist)",
+      );
+    }
+    if (cfg.admin.enabled) {
+      const backend = new NodeAdminBackend(node, lockdown);
+      try {
+        const token = await ensureTokenFile(cfg.admin.tokenFile);
+        const server = await startAdminServer(backend, {
+          listen: cfg.admin.listen,
+          token,
+          onError: (msg) => log.warn(`admin API: ${msg}`),
+        });
+        let stopped = false;
+        stopAdmin = async () => {
+          if (stopped) return;
+          stopped = true;
+          backend.close();
+          await server.close().catch(() => {});
+        };
+        log.info(`admin API listening on ${server.address} (token file ${cfg.admin.tokenFile})`);
+      } catch (e) {
+        backend.close();
+        await node.close("admin API start-up failed");
+        throw new Error(`admin API (admin.listen / admin.tokenFile): ${(e as Error).message}`);
+      }
+    } else {
+      log.info("admin API disabled (admin.enabled is false)");
+    }
+    return {
+      close: async (reason?: string) => {
+        await stopAdmin();
+        await node.close(reason);
+      },
+    };
+  });
 }

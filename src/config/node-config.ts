@@ -29,6 +29,15 @@ import { readPskFile } from "../keys/psk-file.ts";
 import { type Endpoint, parseEndpoint } from "../uapi/netaddr.ts";
 import { type Cidr, formatCidr, formatIp, parseCidr, parseIp } from "../wireguard/allowedips.ts";
 import { JsoncSyntaxError, parseJsonc } from "./jsonc.ts";
+import type { LockdownPort } from "../admin/model.ts";
+import {
+  type AdminListen,
+  AdminListenError,
+  DEFAULT_ADMIN_SOCKET,
+  parseAdminListen,
+} from "../admin/server.ts";
+import { LockdownListError, normalizeLockdownPorts, parseProtoPort } from "../node/lockdown-list.ts";
+import { DSKE_TCP_PORT, formatEntry } from "../admin/lockdown-schema.ts";
 
 /** Default state directory (PSRD pools, watermarks, epoch counters). */
 export const DEFAULT_STATE_DIR = "/var/lib/twofold";
@@ -56,6 +65,10 @@ export const MIN_WG_MTU = MIN_AES_MTU + AES_OVERHEAD;
 export const MAX_WG_MTU = 9000;
 /** Default PSK rotation interval, seconds. */
 export const DEFAULT_ROTATION_SECONDS = 120;
+/** Default admin API listen address: the unix socket. */
+export const DEFAULT_ADMIN_LISTEN = `unix:${DEFAULT_ADMIN_SOCKET}`;
+/** Name of the admin token file inside the state directory (the default `admin.tokenFile`). */
+export const ADMIN_TOKEN_FILE = "admin.token";
 
 /** A 32-byte secret that never shows its bytes in strings, JSON or `Deno.inspect`. */
 export class SecretKey {
@@ -162,6 +175,24 @@ export interface NodeConfig {
   };
   /** Peers, in file order. */
   peers: PeerConfig[];
+  /** The local admin API. */
+  admin: {
+    /** Whether `twofold up` serves it. */
+    enabled: boolean;
+    /** Where it listens: a unix socket (absolute path) or a loopback TCP address. */
+    listen: AdminListen;
+    /** Absolute path of the bearer-token file (0600; created with a random token when absent). */
+    tokenFile: string;
+  };
+  /** The wg0 lockdown list. */
+  lockdown: {
+    /**
+     * Extra ports from the config, sorted and without duplicates. They seed the list when
+     * `<stateDir>/lockdown.json` does not exist yet; after that the persisted list (changed through
+     * the admin API) is the one in force.
+     */
+    extraPorts: LockdownPort[];
+  };
 }
 
 /** Options for {@link parseNodeConfig}. */
@@ -241,25 +272,41 @@ const peerEntry = z.strictObject({
     .default(0),
 });
 
+const adminSection = z.strictObject({
+  enabled: z.boolean().default(true),
+  listen: z.string().min(1, { error: `must not be empty; the default is "${DEFAULT_ADMIN_LISTEN}"` })
+    .default(DEFAULT_ADMIN_LISTEN),
+  tokenFile: pathField.optional(),
+});
+
+const lockdownSection = z.strictObject({
+  extraPorts: z.array(z.string()).default([]),
+});
+
 const nodeConfigFile = z.strictObject({
   node: nodeSection,
   wg0: wg0Section,
   aes0: aes0Section,
   keys: keysSection.prefault({}),
   peers: z.array(peerEntry).default([]),
+  admin: adminSection.prefault({}),
+  lockdown: lockdownSection.prefault({}),
 });
 
 type RawConfig = z.output<typeof nodeConfigFile>;
 
 /** Known keys of the object at `path`, for "unknown key" messages. */
 function knownKeys(path: readonly PropertyKey[]): string[] {
-  const shape = path.length === 0
-    ? nodeConfigFile.shape
-    : path[0] === "peers"
-    ? peerEntry.shape
-    : ({ node: nodeSection, wg0: wg0Section, aes0: aes0Section, keys: keysSection } as const)[
-      String(path[0]) as "node"
-    ]?.shape;
+  const shape = path.length === 0 ? nodeConfigFile.shape : path[0] === "peers" ? peerEntry.shape : ({
+    node: nodeSection,
+    wg0: wg0Section,
+    aes0: aes0Section,
+    keys: keysSection,
+    admin: adminSection,
+    lockdown: lockdownSection,
+  } as const)[
+    String(path[0]) as "node"
+  ]?.shape;
   return shape ? Object.keys(shape) : [];
 }
 
@@ -588,10 +635,67 @@ function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
       );
     }
     const keys = { rotationIntervalSeconds: rotation, maxKeyAgeSeconds: maxAge, dskeThreshold: k };
-    return { node, wg0, aes0, keys, peers };
+    const admin = resolveAdmin(raw, opts, node.stateDir);
+    const lockdown = { extraPorts: resolveExtraPorts(raw.lockdown.extraPorts, aes0.listenPort) };
+    return { node, wg0, aes0, keys, peers, admin, lockdown };
   } catch (e) {
     privateKey?.wipe();
     throw e;
+  }
+}
+
+/** `admin`: the listen address (loopback or a unix socket only) and the token file. */
+function resolveAdmin(raw: RawConfig, opts: ParseNodeConfigOptions, stateDir: string): NodeConfig["admin"] {
+  const text = raw.admin.listen.trim();
+  // A unix socket path may be relative to the config file, like every other path.
+  const unixPath = text.startsWith("unix:")
+    ? text.slice(5)
+    : text.startsWith("/") || text.startsWith(".")
+    ? text
+    : null;
+  let listen: AdminListen;
+  try {
+    listen = parseAdminListen(unixPath ? `unix:${resolvePath(opts.baseDir, unixPath)}` : text);
+  } catch (e) {
+    if (!(e instanceof AdminListenError)) throw e;
+    throw new FieldProblem("admin.listen", e.message);
+  }
+  const tokenFile = raw.admin.tokenFile !== undefined
+    ? resolvePath(opts.baseDir, raw.admin.tokenFile)
+    : `${stateDir}/${ADMIN_TOKEN_FILE}`;
+  return { enabled: raw.admin.enabled, listen, tokenFile };
+}
+
+/**
+ * `lockdown.extraPorts`: `PROTO/PORT` or `PROTO/FIRST-LAST` entries, under the admin API's rules (no
+ * overlaps, at most 256, not just a port the lockdown always allows).
+ */
+function resolveExtraPorts(entries: string[], aesPort: number): LockdownPort[] {
+  const ports = entries.map((text, i) => {
+    let p: LockdownPort;
+    try {
+      p = parseProtoPort(text);
+    } catch (e) {
+      throw new FieldProblem(`lockdown.extraPorts[${i}]`, (e as Error).message);
+    }
+    if (
+      p.from === p.to &&
+      ((p.proto === "udp" && p.from === aesPort) || (p.proto === "tcp" && p.from === DSKE_TCP_PORT))
+    ) {
+      throw new FieldProblem(
+        `lockdown.extraPorts[${i}]`,
+        `${formatEntry(p)} is always allowed by the lockdown (aes0 and the key plane); leave it out`,
+      );
+    }
+    return p;
+  });
+  try {
+    return normalizeLockdownPorts(ports);
+  } catch (e) {
+    if (!(e instanceof LockdownListError)) throw e;
+    const m = /^entry ([0-9]+) (.*)$/.exec(e.message);
+    if (!m) throw new FieldProblem("lockdown.extraPorts", e.message);
+    throw new FieldProblem(`lockdown.extraPorts[${m[1]}]`, m[2].replace(/entry ([0-9]+)/g, "extraPorts[$1]"));
   }
 }
 

@@ -499,3 +499,88 @@ Deno.test("node config: bad configs name the field and exit 2", async (t) => {
     assert.throws(() => parse('{"node": {}, "node": {}}'), /line 1:14: duplicate key "node"/);
   });
 });
+
+Deno.test("node config: the admin API and the lockdown list", async (t) => {
+  await t.step(
+    "defaults: enabled, the unix socket, the token file in the state directory, no extra ports",
+    () => {
+      const c = parse(baseConfig());
+      assert.deepEqual(c.admin, {
+        enabled: true,
+        listen: { kind: "unix", path: "/run/twofold/admin.sock" },
+        tokenFile: "/var/lib/twofold/admin.token",
+      });
+      assert.deepEqual(c.lockdown, { extraPorts: [] });
+      const s = baseConfig();
+      (s.node as Json).stateDir = "./state";
+      assert.equal(parse(s).admin.tokenFile, "/etc/twofold/state/admin.token");
+    },
+  );
+
+  await t.step(
+    "loopback TCP, [::1], localhost and relative unix paths; tokenFile and enabled as given",
+    () => {
+      const listen = (text: string, extra: Json = {}) => {
+        const c = baseConfig();
+        c.admin = { listen: text, ...extra };
+        return parse(c).admin;
+      };
+      assert.deepEqual(listen("127.0.0.1:9000").listen, { kind: "tcp", host: "127.0.0.1", port: 9000 });
+      assert.deepEqual(listen("[::1]:9000").listen, { kind: "tcp", host: "::1", port: 9000 });
+      assert.deepEqual(listen("localhost:9000").listen, { kind: "tcp", host: "127.0.0.1", port: 9000 });
+      assert.deepEqual(listen("unix:./run/a.sock").listen, { kind: "unix", path: "/etc/twofold/run/a.sock" });
+      assert.deepEqual(listen("/tmp/a.sock").listen, { kind: "unix", path: "/tmp/a.sock" });
+      const a = listen("unix:/tmp/b.sock", { tokenFile: "./tok", enabled: false });
+      assert.equal(a.tokenFile, "/etc/twofold/tok");
+      assert.equal(a.enabled, false);
+    },
+  );
+
+  await t.step(
+    "a non-loopback or malformed listen address is refused naming admin.listen and the fix",
+    () => {
+      for (
+        const bad of ["0.0.0.0:9000", "10.1.2.3:9000", "192.0.2.1:80", "[::]:9000", "[2001:db8::1]:9000"]
+      ) {
+        const c = baseConfig();
+        c.admin = { listen: bad };
+        assert.match(rejects(c, "admin.listen"), /not loopback.*unix socket.*127\.0\.0\.1:PORT/);
+      }
+      for (const bad of ["127.0.0.1", "127.0.0.1:99999", "unix:"]) {
+        const c = baseConfig();
+        c.admin = { listen: bad };
+        rejects(c, "admin.listen");
+      }
+      const typo = baseConfig();
+      typo.admin = { listn: "127.0.0.1:1" };
+      assert.match(rejects(typo, "admin.listn"), /allowed here: enabled, listen, tokenFile/);
+      const type = baseConfig();
+      type.admin = { enabled: "yes" };
+      assert.match(rejects(type, "admin.enabled"), /true or false/);
+    },
+  );
+
+  await t.step(
+    "lockdown.extraPorts: PROTO/PORT[-PORT], sorted; bad, overlapping or redundant entries named",
+    () => {
+      const c = baseConfig();
+      c.lockdown = { extraPorts: ["udp/6000-6010", "tcp/8080"] };
+      assert.deepEqual(parse(c).lockdown.extraPorts, [
+        { proto: "tcp", from: 8080, to: 8080 },
+        { proto: "udp", from: 6000, to: 6010 },
+      ]);
+      const bad = (ports: unknown[], field: string, re: RegExp) => {
+        const x = baseConfig();
+        x.lockdown = { extraPorts: ports };
+        assert.match(rejects(x, field), re);
+      };
+      bad(["tcp/80", "tcp:81"], "lockdown.extraPorts[1]", /PROTO\/PORT or PROTO\/FIRST-LAST/);
+      bad(["udp/0"], "lockdown.extraPorts[0]", /1 to 65535/);
+      bad(["tcp/9-5"], "lockdown.extraPorts[0]", /lower port first/);
+      bad(["tcp/8000-8010", "tcp/8005"], "lockdown.extraPorts[1]", /overlaps extraPorts\[0\]/);
+      bad(["udp/51830"], "lockdown.extraPorts[0]", /always allowed/);
+      bad(["tcp/51831"], "lockdown.extraPorts[0]", /always allowed/);
+      bad([8080], "lockdown.extraPorts[0]", /expected a string/);
+    },
+  );
+});

@@ -1,0 +1,115 @@
+/**
+ * `twofold lockdown list|add|remove|set [PROTO/PORT[-PORT] …]`: reads and changes a running node's wg0
+ * lockdown extra-port list through its admin API (`/v1/lockdown/ports`). Changes need the admin token
+ * (`--token-file`). Until the wg0 firewall exists the list is stored and reported but not enforced,
+ * and the command says so.
+ * @module
+ */
+import type { LockdownPort, LockdownState } from "../admin/model.ts";
+import { formatPort } from "../admin/lockdown-schema.ts";
+import { formatProtoPort, parseProtoPort } from "../node/lockdown-list.ts";
+import { ADMIN_OPTIONS_USAGE, AdminClient, parseAdminArgs } from "./admin-client.ts";
+import { CliError } from "./errors.ts";
+
+const USAGE =
+  "usage: twofold lockdown list|add|remove|set [PROTO/PORT[-PORT] ...] [--json] [--admin ADDR] [--token-file FILE]";
+const HELP = `${USAGE}
+
+The wg0 lockdown extra ports (beyond ICMP, UDP 51830 and TCP 51831) of a running node.
+  list               show the list
+  add SPEC...        add entries, e.g. tcp/8080 udp/6000-6010
+  remove SPEC...     remove entries (exactly as listed)
+  set [SPEC...]      replace the whole list (no SPEC: empty it)
+  --json             print the resulting list as JSON
+${ADMIN_OPTIONS_USAGE}`;
+
+/** Parses the PROTO/PORT[-PORT] arguments; a bad one is a CliError (exit 2). */
+export function parseSpecs(specs: string[]): LockdownPort[] {
+  return specs.map((s) => {
+    try {
+      return parseProtoPort(s);
+    } catch (e) {
+      throw new CliError(`${(e as Error).message} (${USAGE})`);
+    }
+  });
+}
+
+/** The API's request form of one entry. */
+export function toRequestEntry(p: LockdownPort): { proto: string; port: number | string } {
+  return { proto: p.proto, port: p.from === p.to ? p.from : `${p.from}-${p.to}` };
+}
+
+/** The list as `twofold lockdown list` prints it. */
+export function renderLockdown(s: LockdownState): string {
+  const lines = s.ports.map(formatProtoPort);
+  if (lines.length === 0) lines.push("(no extra ports)");
+  lines.push(
+    s.enforced ? "enforced by the wg0 firewall" : "stored, not enforced: this node has no wg0 firewall yet",
+  );
+  return lines.join("\n");
+}
+
+/** Runs the command; resolves with the exit code. */
+export async function runLockdown(args: string[]): Promise<number> {
+  const a = parseAdminArgs(args, USAGE, HELP);
+  const [action, ...specs] = a.positionals;
+  if (action === undefined) throw new CliError(`name an action (${USAGE})`);
+  if (!["list", "add", "remove", "set"].includes(action)) {
+    throw new CliError(`unknown action "${action}" (${USAGE})`);
+  }
+  if (action === "list" && specs.length > 0) throw new CliError(`list takes no ports (${USAGE})`);
+  if ((action === "add" || action === "remove") && specs.length === 0) {
+    throw new CliError(`${action} needs at least one PROTO/PORT[-PORT] (${USAGE})`);
+  }
+  const ports = parseSpecs(specs);
+  const client = new AdminClient(a.target, a.tokenFile);
+  try {
+    let state: LockdownState;
+    if (action === "list") {
+      state = await client.json<LockdownState>("GET", "/v1/lockdown/ports");
+    } else if (action === "set") {
+      state = await client.json<LockdownState>("PUT", "/v1/lockdown/ports", {
+        auth: true,
+        body: { ports: ports.map(toRequestEntry) },
+      });
+    } else {
+      state = await change(client, action as "add" | "remove", ports);
+    }
+    console.log(a.json ? JSON.stringify(state, null, 2) : renderLockdown(state));
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+/** Adds or removes entries one request at a time; says which were done when one fails. */
+async function change(
+  client: AdminClient,
+  action: "add" | "remove",
+  ports: LockdownPort[],
+): Promise<LockdownState> {
+  let state: LockdownState | undefined;
+  const done: string[] = [];
+  for (const p of ports) {
+    try {
+      state = action === "add"
+        ? await client.json<LockdownState>("POST", "/v1/lockdown/ports", {
+          auth: true,
+          body: toRequestEntry(p),
+        })
+        : await client.json<LockdownState>("DELETE", `/v1/lockdown/ports/${p.proto}/${formatPort(p)}`, {
+          auth: true,
+        });
+      done.push(formatProtoPort(p));
+    } catch (e) {
+      if (!(e instanceof CliError) || done.length === 0) throw e;
+      throw new CliError(
+        `${formatProtoPort(p)}: ${e.message} (already ${action === "add" ? "added" : "removed"}: ${
+          done.join(", ")
+        })`,
+        e.exitCode,
+      );
+    }
+  }
+  return state!;
+}

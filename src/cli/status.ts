@@ -1,0 +1,164 @@
+/**
+ * `twofold status [--json]`: a running node's status from its admin API, as a readable table of both
+ * layers per peer (or the API's JSON document with `--json`, for scripts).
+ * @module
+ */
+import type { AesPeerStatus, LayerPeerStatus, NodeStatus } from "../admin/model.ts";
+import { formatProtoPort } from "../node/lockdown-list.ts";
+import { ADMIN_OPTIONS_USAGE, AdminClient, parseAdminArgs } from "./admin-client.ts";
+import { CliError } from "./errors.ts";
+
+const USAGE = "usage: twofold status [--json] [--admin ADDR] [--token-file FILE]";
+const HELP = `${USAGE}
+
+Shows a running node (twofold up): both interfaces and, per peer, wg0 and aes0 side by side.
+  --json             print the admin API's status document instead of the table
+${ADMIN_OPTIONS_USAGE}`;
+
+/** Runs the command; resolves with the exit code. */
+export async function runStatus(args: string[]): Promise<number> {
+  const a = parseAdminArgs(args, USAGE, HELP);
+  if (a.positionals.length > 0) throw new CliError(`unexpected argument "${a.positionals[0]}" (${USAGE})`);
+  const client = new AdminClient(a.target, a.tokenFile);
+  try {
+    const s = await client.json<NodeStatus>("GET", "/v1/status");
+    console.log(a.json ? JSON.stringify(s, null, 2) : renderStatusTable(s));
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+/** 1536 → "1.5 KiB". */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
+/** 75 → "1m15s"; null → "never". */
+export function formatAge(seconds: number | null): string {
+  if (seconds === null) return "never";
+  const s = Math.floor(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, "0")}m`;
+  return `${Math.floor(s / 86400)}d${String(Math.floor(s / 3600) % 24).padStart(2, "0")}h`;
+}
+
+function handshake(l: LayerPeerStatus): string {
+  return l.lastHandshakeAgeSeconds === null ? "never" : `${formatAge(l.lastHandshakeAgeSeconds)} ago`;
+}
+
+/** Left-aligned columns separated by two spaces; trailing blanks removed. */
+function table(rows: string[][]): string[] {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => widths[i] = Math.max(widths[i] ?? 0, c.length));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
+}
+
+function gateCell(a: AesPeerStatus): string {
+  return a.gate.mismatchSuspected ? `${a.gate.state}!` : a.gate.state;
+}
+
+/** The status as the table `twofold status` prints. */
+export function renderStatusTable(s: NodeStatus): string {
+  const out: string[] = [];
+  out.push(
+    `node ${s.node.name}  ${s.node.publicKey}  up ${
+      formatAge(s.node.uptimeSeconds)
+    }  twofold ${s.node.version}`,
+  );
+  out.push(...table(
+    [s.interfaces.wg0, s.interfaces.aes0].map((i) => [
+      i.name,
+      i.address,
+      `udp/${i.listenPort}`,
+      `mtu ${i.mtu}`,
+      `${i.aead} (${i.aeadBackend})`,
+      i.cipherSuite,
+    ]),
+  ));
+  const ports = s.lockdown.ports.map(formatProtoPort).join(", ") || "none";
+  out.push(`lockdown extra ports: ${ports}${s.lockdown.enforced ? "" : " (stored, not enforced)"}`);
+  out.push("");
+
+  const head = [
+    "PEER",
+    "ROLE",
+    "WG0 ENDPOINT",
+    "HANDSHAKE",
+    "RX",
+    "TX",
+    "PSK",
+    "AES0 GATE",
+    "EPOCH",
+    "KEY AGE",
+    "HANDSHAKE",
+    "RX",
+    "TX",
+  ];
+  const rows = s.peers.map((p) => {
+    const w = p.wg0;
+    const wg = [
+      w.endpoint ?? "-",
+      handshake(w),
+      formatBytes(w.rxBytes),
+      formatBytes(w.txBytes),
+      w.psk.source,
+    ];
+    const a = p.aes0;
+    const aes = a
+      ? [
+        gateCell(a),
+        a.keyEpoch === null ? "-" : String(a.keyEpoch),
+        a.keyAgeSeconds === null ? "-" : formatAge(a.keyAgeSeconds),
+        handshake(a),
+        formatBytes(a.rxBytes),
+        formatBytes(a.txBytes),
+      ]
+      : [p.role === "hub" ? "(hub: wg0 only)" : "(AES-exempt: wg0 only)"];
+    return [p.name, p.role, ...wg, ...aes];
+  });
+  out.push(...table([head, ...rows]));
+
+  const notes = s.peers.filter((p) =>
+    p.aes0 && (p.aes0.gate.state !== "open" || p.aes0.gate.mismatchSuspected)
+  );
+  if (notes.length > 0) {
+    out.push("");
+    for (const p of notes) {
+      const g = p.aes0!.gate;
+      out.push(
+        `${p.name}: aes0 gate ${g.state}${
+          g.mismatchSuspected ? " (PSK mismatch suspected)" : ""
+        }: ${g.reason}`,
+      );
+    }
+  }
+  if (s.dske) {
+    out.push("");
+    out.push(
+      `DSKE: k = ${s.dske.threshold} of ${s.dske.hubs.length} hub(s), rotation every ${s.dske.rotationIntervalSeconds}s`,
+    );
+    out.push(...table([
+      ["HUB", "ID", "ENDPOINT", "REACHABLE", "PSRD TX LEFT", "PSRD RX LEFT", ""],
+      ...s.dske.hubs.map((h) => [
+        h.name,
+        h.hubId.slice(0, 16),
+        h.endpoint,
+        h.reachable === null ? "?" : h.reachable ? "yes" : "no",
+        formatBytes(h.psrd.txRemaining),
+        formatBytes(h.psrd.rxRemaining),
+        [h.psrd.low ? "PSRD low" : "", h.misbehaving ? "MISBEHAVING" : ""].filter(Boolean).join(", "),
+      ]),
+    ]));
+  }
+  return out.join("\n");
+}

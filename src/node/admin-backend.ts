@@ -1,0 +1,351 @@
+/**
+ * The node side of the admin API: {@link NodeAdminBackend} answers the Hono app (`src/admin/app.ts`)
+ * from a running node: both devices' UAPI snapshots and counters, the PSK gate, DSKE and its hubs, the
+ * PSRD pools and the persisted lockdown list. It copies only public facts (public keys, endpoints,
+ * counters, epochs, reasons); the snapshots' private key and PSK fields are never read.
+ * @module
+ */
+import denoJson from "../../deno.json" with { type: "json" };
+import type {
+  AdminBackend,
+  AesPeerStatus,
+  HubStatus,
+  InterfaceStatus,
+  LayerPeerStatus,
+  LockdownPort,
+  LockdownState,
+  NodeCounters,
+  NodeStatus,
+  PeerStatus,
+  Wg0PeerStatus,
+} from "../admin/model.ts";
+import type { NodeConfig } from "../config/node-config.ts";
+import { aeadBackendInUse } from "../crypto/backend.ts";
+import type { AeadName } from "../crypto/aead.ts";
+import { H, type StatName } from "../dataplane/shared-state.ts";
+import type { DskePeerStatus } from "../dske/agreement.ts";
+import type { BlockInfo } from "../dske/psrd-store.ts";
+import { encodeBase64, toHex } from "../encoding.ts";
+import type { EventBus, NodeEvent } from "../events/bus.ts";
+import type { GateStatus } from "../keys/psk-gate.ts";
+import type { Suite } from "../noise/suite.ts";
+import type { UapiDeviceSnapshot, UapiPeerSnapshot } from "../uapi/types.ts";
+import { formatIp } from "../wireguard/allowedips.ts";
+import type { LockdownList } from "./lockdown-list.ts";
+
+/** twofold's version (from deno.json). */
+export const VERSION: string = denoJson.version;
+
+/** What the backend reads from one device (a `Device` satisfies it). */
+export interface AdminDeviceView {
+  /** Cipher suite. */
+  readonly suite: Suite;
+  /** Bound UDP port. */
+  readonly listenPort: number;
+  /** UAPI snapshot (only its public fields are read). */
+  snapshot(): UapiDeviceSnapshot;
+  /** Data-plane counters and the header (MTU). */
+  readonly shared: { statsSnapshot(): Record<StatName, number>; readonly header: Int32Array };
+}
+
+/** One hub as DSKE reports it (`DskeAgreement.hubStatus()`, when available). */
+export interface DskeHubView {
+  /** Hub id, hex. */
+  hubId: string;
+  /** DSKE endpoint, "ip:port". */
+  endpoint: string;
+  /** Whether the latest request got an authenticated answer; null before any. */
+  reachable: boolean | null;
+  /** Named as misbehaving recently. */
+  misbehaving: boolean;
+}
+
+/** What the backend reads from a running node (a `RunningNode` satisfies it). */
+export interface AdminNodeView {
+  /** The outer interface. */
+  wg0: { device: AdminDeviceView };
+  /** The inner interface. */
+  aes0: { device: AdminDeviceView };
+  /** The PSK gate. */
+  gate: { status(): GateStatus[] };
+  /** DSKE, when it runs. */
+  dske: { status(): DskePeerStatus[]; hubStatus?: () => DskeHubView[] } | null;
+  /** PSRD pools, when DSKE runs. */
+  psrd: { blocks(): BlockInfo[] } | null;
+  /** The event bus. */
+  events: EventBus;
+  /** The configuration the node runs. */
+  config: NodeConfig;
+  /** Start time (unix ms). */
+  startedAt: number;
+}
+
+/** Data-plane counters that count packets dropped, reported as drops by reason. */
+export const DROP_STATS: readonly StatName[] = [
+  "rxMalformed",
+  "rxUnknownIndex",
+  "rxExpiredKey",
+  "rxAuthFailed",
+  "rxReplay",
+  "rxSourceNotAllowed",
+  "rxBadInnerPacket",
+  "rxHandshakeQueueFull",
+  "txNoRoute",
+  "txNoEndpoint",
+  "txStagedDropped",
+  "txSendErrors",
+  "tunWriteErrors",
+];
+
+const AEAD_NAMES: Record<AeadName, string> = {
+  "chacha20-poly1305": "ChaCha20-Poly1305",
+  "aes-256-gcm": "AES-256-GCM",
+};
+
+/** Seconds with one decimal. */
+function seconds(ms: number): number {
+  return Math.round(ms / 100) / 10;
+}
+
+function isZero(b: Uint8Array): boolean {
+  let acc = 0;
+  for (const x of b) acc |= x;
+  return acc === 0;
+}
+
+/** Options of {@link NodeAdminBackend}. */
+export interface NodeAdminBackendOptions {
+  /** Clock (unix ms), for tests. */
+  clock?: () => number;
+}
+
+/** The admin backend of one running node. */
+export class NodeAdminBackend implements AdminBackend {
+  /** The node's event bus. */
+  readonly events: EventBus;
+  readonly #node: AdminNodeView;
+  readonly #lockdown: LockdownList;
+  readonly #clock: () => number;
+  readonly #rotations = new Map<string, { ok: number; failed: number }>();
+  readonly #lowHubs = new Set<string>();
+  readonly #unsubscribe: () => void;
+
+  /**
+   * Reads `node`; `lockdown` is the node's loaded list. Counts rotations from the bus (the history kept
+   * so far, then live) until {@link close}.
+   */
+  constructor(node: AdminNodeView, lockdown: LockdownList, opts: NodeAdminBackendOptions = {}) {
+    this.#node = node;
+    this.#lockdown = lockdown;
+    this.events = node.events;
+    this.#clock = opts.clock ?? Date.now;
+    for (const p of node.config.peers) {
+      if (p.aesIp !== null && p.role === "peer") this.#rotations.set(p.name, { ok: 0, failed: 0 });
+    }
+    for (const e of node.events.since(0)) this.#count(e);
+    this.#unsubscribe = node.events.subscribe((e) => this.#count(e));
+  }
+
+  /** Stops counting events (the node is stopping). */
+  close(): void {
+    this.#unsubscribe();
+  }
+
+  #count(e: NodeEvent): void {
+    if (e.type === "psrd-low" && e.hub) this.#lowHubs.add(e.hub);
+    if (!e.peer || (e.type !== "key-rotated" && e.type !== "rotation-failed")) return;
+    const r = this.#rotations.get(e.peer) ?? { ok: 0, failed: 0 };
+    if (e.type === "key-rotated") r.ok++;
+    else r.failed++;
+    this.#rotations.set(e.peer, r);
+  }
+
+  /** A fresh status snapshot; no key material. */
+  status(): NodeStatus {
+    const now = this.#clock();
+    const cfg = this.#node.config;
+    const wgSnap = this.#node.wg0.device.snapshot();
+    const aesSnap = this.#node.aes0.device.snapshot();
+    const byKey = (s: UapiDeviceSnapshot) => new Map(s.peers.map((p) => [toHex(p.publicKey), p]));
+    const wgPeers = byKey(wgSnap);
+    const aesPeers = byKey(aesSnap);
+    const gates = new Map(this.#node.gate.status().map((g) => [g.peer, g]));
+    const dskeByName = new Map((this.#node.dske?.status() ?? []).map((d) => [d.peer, d]));
+    const publicKey = cfg.node.publicKey ? encodeBase64(cfg.node.publicKey) : "";
+
+    const peers: PeerStatus[] = cfg.peers.map((p) => {
+      const hex = toHex(p.publicKey);
+      const wg = layer(wgPeers.get(hex), now);
+      const wg0: Wg0PeerStatus = {
+        ...wg,
+        psk: {
+          source: wgPeers.get(hex) && !isZero(wgPeers.get(hex)!.presharedKey) ? "static" : "none",
+          epoch: null,
+          ageSeconds: null,
+        },
+      };
+      const gate = gates.get(hex);
+      let aes0: AesPeerStatus | null = null;
+      if (p.aesIp !== null && p.role === "peer") {
+        const d = p.keySource === "dske" ? dskeByName.get(p.name) : undefined;
+        aes0 = {
+          ...layer(aesPeers.get(hex), now),
+          keySource: p.keySource,
+          gate: {
+            state: gate?.state ?? "closed",
+            reason: gate?.reason ?? "not in the gate",
+            mismatchSuspected: gate?.mismatchSuspected ?? false,
+          },
+          keyEpoch: gate?.epoch ?? null,
+          keyAgeSeconds: gate?.keyAgeMs != null ? seconds(gate.keyAgeMs) : null,
+          lastHandshakeEpoch: gate?.lastHandshakeEpoch ?? null,
+          dske: d
+            ? {
+              role: d.role,
+              lastEpoch: d.lastEpoch,
+              rotationsOk: d.agreed,
+              rotationsFailed: d.failed,
+              badHubs: [...d.badHubs],
+            }
+            : null,
+        };
+      }
+      return {
+        name: p.name,
+        publicKey: encodeBase64(p.publicKey),
+        role: p.role,
+        aes: p.aesIp !== null,
+        wg0,
+        aes0,
+      };
+    });
+
+    const usesDske = cfg.peers.some((p) => p.keySource === "dske" && p.aesIp !== null && p.role === "peer");
+    return {
+      node: {
+        name: cfg.node.name,
+        publicKey,
+        version: VERSION,
+        startedAt: new Date(this.#node.startedAt).toISOString(),
+        uptimeSeconds: Math.max(0, Math.floor((now - this.#node.startedAt) / 1000)),
+      },
+      interfaces: {
+        wg0: iface("wg0", this.#node.wg0.device, cfg.wg0.mtu, cfg.wg0.address.text, publicKey),
+        aes0: iface("aes0", this.#node.aes0.device, cfg.aes0.mtu, cfg.aes0.address.text, publicKey),
+      },
+      peers,
+      dske: usesDske
+        ? {
+          threshold: cfg.keys.dskeThreshold,
+          rotationIntervalSeconds: cfg.keys.rotationIntervalSeconds,
+          hubs: this.#hubs(dskeByName),
+        }
+        : null,
+      lockdown: this.lockdown(),
+    };
+  }
+
+  #hubs(dskeByName: Map<string, DskePeerStatus>): HubStatus[] {
+    const cfg = this.#node.config;
+    const hubNameByIp = new Map(
+      cfg.peers.filter((p) => p.role === "hub").map((p) => [formatIp(p.wgIp.addr), p.name]),
+    );
+    const blocks = (this.#node.psrd?.blocks() ?? []).filter((b) => b.role === "client");
+    const live = this.#node.dske?.hubStatus?.() ?? null;
+    const bad = new Set([...dskeByName.values()].flatMap((d) => d.badHubs));
+    const hostOf = (endpoint: string) => endpoint.replace(/:[0-9]+$/, "").replace(/^\[(.*)\]$/, "$1");
+    const known = live ?? [...new Map(blocks.map((b) => [b.hubId, b])).values()].map((b) => ({
+      hubId: b.hubId,
+      endpoint: b.hubEndpoint,
+      reachable: null,
+      misbehaving: bad.has(b.hubId),
+    }));
+    return known.map((h) => {
+      const mine = blocks.filter((b) => b.hubId === h.hubId);
+      const txRemaining = mine.reduce((n, b) => n + b.txRemaining, 0);
+      const rxRemaining = mine.reduce((n, b) => n + b.rxRemaining, 0);
+      return {
+        name: hubNameByIp.get(hostOf(h.endpoint)) ?? h.hubId.slice(0, 8),
+        hubId: h.hubId,
+        endpoint: h.endpoint,
+        reachable: h.reachable,
+        misbehaving: h.misbehaving || bad.has(h.hubId),
+        psrd: {
+          txRemaining,
+          rxRemaining,
+          low: this.#lowHubs.has(h.hubId) || txRemaining === 0 || rxRemaining === 0,
+        },
+      };
+    });
+  }
+
+  /** Drops by interface and reason, rotations ok/failed per AES peer. */
+  counters(): NodeCounters {
+    const drops = (d: AdminDeviceView) => {
+      const s = d.shared.statsSnapshot();
+      return Object.fromEntries(DROP_STATS.map((n) => [n, s[n]]));
+    };
+    return {
+      drops: { wg0: drops(this.#node.wg0.device), aes0: drops(this.#node.aes0.device) },
+      rotations: Object.fromEntries([...this.#rotations].map(([k, v]) => [k, { ...v }])),
+    };
+  }
+
+  /** The lockdown list in force; not enforced until the wg0 firewall exists. */
+  lockdown(): LockdownState {
+    return { ports: this.#lockdown.ports, enforced: false };
+  }
+
+  /** Persists (atomically) and then applies `ports`; throws when saving fails (the old list stays). */
+  setLockdown(ports: LockdownPort[]): Promise<LockdownState> {
+    // The app logs the change (and a failure); the list is stored, not enforced, until the firewall lands.
+    try {
+      this.#lockdown.set(ports);
+      return Promise.resolve(this.lockdown());
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+}
+
+function layer(p: UapiPeerSnapshot | undefined, now: number): LayerPeerStatus {
+  if (!p) {
+    return {
+      endpoint: null,
+      allowedIps: [],
+      lastHandshake: null,
+      lastHandshakeAgeSeconds: null,
+      rxBytes: 0,
+      txBytes: 0,
+    };
+  }
+  const hs = p.lastHandshakeMs > 0 ? p.lastHandshakeMs : null;
+  return {
+    endpoint: p.endpoint,
+    allowedIps: [...p.allowedIps],
+    lastHandshake: hs !== null ? new Date(hs).toISOString() : null,
+    lastHandshakeAgeSeconds: hs !== null ? Math.max(0, seconds(now - hs)) : null,
+    rxBytes: p.rxBytes,
+    txBytes: p.txBytes,
+  };
+}
+
+function iface(
+  name: string,
+  d: AdminDeviceView,
+  configuredMtu: number,
+  address: string,
+  publicKey: string,
+): InterfaceStatus {
+  const mtu = Atomics.load(d.shared.header, H.mtu);
+  return {
+    name,
+    cipherSuite: d.suite.construction,
+    aead: AEAD_NAMES[d.suite.aead.name] ?? d.suite.aead.name,
+    aeadBackend: d.suite.aead.backend ?? aeadBackendInUse() ?? "unknown",
+    listenPort: d.listenPort,
+    mtu: mtu > 0 ? mtu : configuredMtu,
+    address,
+    publicKey,
+  };
+}
