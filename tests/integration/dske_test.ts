@@ -22,6 +22,8 @@ import {
 import { createPsrdPair } from "../../src/dske/psrd-file.ts";
 import { PsrdStore } from "../../src/dske/psrd-store.ts";
 import { decodeBase64 } from "../../src/encoding.ts";
+import { AdminClient } from "../../src/cli/admin-client.ts";
+import type { NodeStatus } from "../../src/admin/model.ts";
 
 const NODES: LabNode[] = ["a", "b"].map((s, i) => ({
   name: `dske-${s}`,
@@ -189,6 +191,19 @@ integrationTest(
           100,
         );
         assert.ok(named, "the lying hub is named");
+        // …and named in the node's status (the admin API), with its name, as misbehaving.
+        const misbehaving = async (i: number) => {
+          const client = new AdminClient({ kind: "unix", path: `${dir}/${NODES[i].name}.admin.sock` });
+          try {
+            const st = await client.json<NodeStatus>("GET", "/v1/status");
+            return st.dske?.hubs.filter((h) => h.misbehaving).map((h) => h.hubId) ?? [];
+          } finally {
+            client.close();
+          }
+        };
+        const inStatus = [...await misbehaving(0), ...await misbehaving(1)];
+        assert.ok(inStatus.includes(liarId), `status names the lying hub: ${inStatus}`);
+        assert.ok(inStatus.every((id) => id === liarId), `only the lying hub is named: ${inStatus}`);
         const before = agreedEpochs(nodes[0].output()).length;
         assert.ok(await waitUntil(() => agreedEpochs(nodes[0].output()).length >= before + 1, 10_000, 100));
         assert.ok(await waitForPing(a, B.aesIp, 3000));
