@@ -10,6 +10,7 @@ import type { AdminBackend } from "./model.ts";
 import { createAdminApp } from "./app.ts";
 import { SlowClientError } from "./sse.ts";
 import { type Logger, logger as makeLogger } from "../log.ts";
+import { claimSocketPath } from "../unix-socket.ts";
 
 /** Where the admin API listens by default. */
 export const DEFAULT_ADMIN_SOCKET = "/run/twofold/admin.sock";
@@ -193,31 +194,13 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-async function clearStaleSocket(path: string): Promise<void> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.lstat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return;
-    throw e;
-  }
-  if (!info.isSocket) {
-    throw new AdminListenError(`${path} exists and is not a socket; remove it or choose another admin path`);
-  }
-  let live = false;
-  try {
-    const conn = await Deno.connect({ transport: "unix", path });
-    conn.close();
-    live = true;
-  } catch {
-    // Connection refused: a stale socket of a process that is gone.
-  }
-  if (live) {
-    throw new AdminListenError(
-      `another process already serves the admin API on ${path}; stop it or choose another path`,
-    );
-  }
-  await Deno.remove(path);
+function clearStaleSocket(path: string): Promise<void> {
+  return claimSocketPath(path, (state) =>
+    new AdminListenError(
+      state === "live"
+        ? `another process already serves the admin API on ${path}; stop it or choose another path`
+        : `${path} exists and is not a socket; remove it or choose another admin path`,
+    ));
 }
 
 /**

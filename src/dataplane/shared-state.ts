@@ -88,8 +88,8 @@ export const KF = {
 } as const;
 const KEYPAIR_F64 = 2;
 
-/** Drop and traffic counters (Float64), by reason. */
-export const STATS = [
+/** Counters of packets dropped, by reason (the first counters of the stats array). */
+export const DROP_STATS = [
   "rxMalformed",
   "rxUnknownIndex",
   "rxExpiredKey",
@@ -103,10 +103,9 @@ export const STATS = [
   "txStagedDropped",
   "txSendErrors",
   "tunWriteErrors",
-  "rxPackets",
-  "txPackets",
-  "rxKeepalives",
 ] as const;
+/** Drop and traffic counters (Float64): the drops by reason, then traffic. */
+export const STATS = [...DROP_STATS, "rxPackets", "txPackets", "rxKeepalives"] as const;
 /** A counter name. */
 export type StatName = typeof STATS[number];
 /** Index of each counter in the stats array. */

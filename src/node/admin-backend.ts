@@ -22,7 +22,7 @@ import type {
 import type { NodeConfig } from "../config/node-config.ts";
 import { aeadBackendInUse } from "../crypto/backend.ts";
 import type { AeadName } from "../crypto/aead.ts";
-import { H, type StatName } from "../dataplane/shared-state.ts";
+import { DROP_STATS, H, type StatName } from "../dataplane/shared-state.ts";
 import type { DskePeerStatus } from "../dske/agreement.ts";
 import type { BlockInfo } from "../dske/psrd-store.ts";
 import { encodeBase64, toHex } from "../encoding.ts";
@@ -79,23 +79,6 @@ export interface AdminNodeView {
   /** Start time (unix ms). */
   startedAt: number;
 }
-
-/** Data-plane counters that count packets dropped, reported as drops by reason. */
-export const DROP_STATS: readonly StatName[] = [
-  "rxMalformed",
-  "rxUnknownIndex",
-  "rxExpiredKey",
-  "rxAuthFailed",
-  "rxReplay",
-  "rxSourceNotAllowed",
-  "rxBadInnerPacket",
-  "rxHandshakeQueueFull",
-  "txNoRoute",
-  "txNoEndpoint",
-  "txStagedDropped",
-  "txSendErrors",
-  "tunWriteErrors",
-];
 
 const AEAD_NAMES: Record<AeadName, string> = {
   "chacha20-poly1305": "ChaCha20-Poly1305",

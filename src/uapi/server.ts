@@ -17,6 +17,7 @@
  */
 import { isParseError, parseSet, serializeGet, UapiErrno } from "./protocol.ts";
 import type { UapiDevice } from "./types.ts";
+import { claimSocketPath } from "../unix-socket.ts";
 
 /** Directory wireguard-go and `wg` use for UAPI sockets. */
 export const DEFAULT_UAPI_DIR = "/var/run/wireguard";
@@ -112,28 +113,13 @@ async function ensureSocketDir(dir: string): Promise<void> {
  * Makes room for a new socket at `path`: throws when a daemon answers there or when the file is not a
  * socket; removes a stale socket nobody listens on.
  */
-async function removeStaleSocket(path: string, ifname: string): Promise<void> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.lstat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return;
-    throw e;
-  }
-  if (!info.isSocket) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
-  try {
-    const probe = await Deno.connect({ transport: "unix", path });
-    probe.close();
-  } catch (e) {
-    if (!(e instanceof Deno.errors.ConnectionRefused)) throw e;
-    try {
-      await Deno.remove(path);
-    } catch (removeError) {
-      if (!(removeError instanceof Deno.errors.NotFound)) throw removeError;
-    }
-    return;
-  }
-  throw new Error(`interface ${ifname} already has a running daemon (socket ${path})`);
+function removeStaleSocket(path: string, ifname: string): Promise<void> {
+  return claimSocketPath(path, (state) =>
+    new Error(
+      state === "live"
+        ? `interface ${ifname} already has a running daemon (socket ${path})`
+        : `${path} exists and is not a socket; refusing to replace it`,
+    ));
 }
 
 function validateInterfaceName(ifname: string): void {
