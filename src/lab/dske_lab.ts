@@ -1,15 +1,16 @@
 /**
  * A DSKE lab: two `twofold up` nodes and three `twofold hub`s in network namespaces on one bridged
  * underlay, with PSRD provisioned for every (node, hub) pair in a private temp dir. Used by
- * `twofold demo`; tests may use it too. {@link DskeLab.cleanup} kills every process it started (by
- * PID), deletes its namespaces and removes its temp dir; it is idempotent and safe to call while a
- * start is still in progress (call it again once that settled).
+ * `twofold demo` and the DSKE integration tests. {@link DskeLab.cleanup} kills every process it
+ * started (by PID), deletes its namespaces and removes its temp dir; it is idempotent and safe to
+ * call while a start is still in progress (call it again once that settled). {@link DskeLab.run}
+ * wraps create, use and cleanup for a test.
  * @module
  */
-import { createPsrdPair } from "../dske/psrd-file.ts";
+import { createPsrdPair, type PsrdFile } from "../dske/psrd-file.ts";
 import { PsrdStore } from "../dske/psrd-store.ts";
 import { decodeBase64 } from "../encoding.ts";
-import { bridgeSegment, type Netns, type Proc, type Topology } from "./netns.ts";
+import { bridgeSegment, type Netns, type Proc, Topology } from "./netns.ts";
 import {
   hubPeerEntry,
   type LabHub,
@@ -35,9 +36,16 @@ export interface DskeLabOptions {
   k?: number;
   /** Key rotation interval in seconds (default 5). */
   rotationIntervalSeconds?: number;
+  /** Maximum key age in seconds before the gate closes (default: the node's, 3 × rotation). */
+  maxKeyAgeSeconds?: number;
+  /**
+   * `persistentKeepalive` (seconds) on every peer of the node configs (nodes and hubs), so that a
+   * restarted node handshakes on wg0 at once (default: none).
+   */
+  persistentKeepalive?: number;
   /** Bytes of PSRD per direction and pair (default 256 KiB). */
   psrdBytes?: number;
-  /** Also write each process's output to `<logDir>/<name>.log`. */
+  /** Also write each process's output to `<logDir>/<name>.log` (`<name>-<n>.log` for its n-th restart). */
   logDir?: string;
 }
 
@@ -55,14 +63,19 @@ export class DskeLab {
   readonly nodeNs: Netns[];
   /** One namespace per hub, in the order of {@link hubs}. */
   readonly hubNs: Netns[];
-  /** Running node processes (null until started). */
+  /** Running node processes (null until started and while stopped). */
   readonly nodeProcs: (Proc | null)[];
   /** Running hub processes (null while stopped). */
   readonly hubProcs: (Proc | null)[];
+  /** Config file of each node, in the order of {@link nodes}. */
+  readonly nodeConfigs: readonly string[];
+  /** Config file of each hub, in the order of {@link hubs}. */
+  readonly hubConfigs: readonly string[];
   readonly #topo: Topology;
-  readonly #nodeCfgs: string[];
-  readonly #hubCfgs: string[];
+  readonly #hubIds: Uint8Array[];
+  readonly #psrdBytes: number;
   readonly #logDir: string | undefined;
+  readonly #starts = new Map<string, number>();
   readonly #started: Proc[] = [];
   #removed = false;
 
@@ -71,6 +84,8 @@ export class DskeLab {
     topo: Topology;
     nodes: LabNode[];
     hubs: LabHub[];
+    hubIds: Uint8Array[];
+    psrdBytes: number;
     switchNs: Netns;
     nodeNs: Netns[];
     hubNs: Netns[];
@@ -82,14 +97,16 @@ export class DskeLab {
     this.#topo = init.topo;
     this.nodes = init.nodes;
     this.hubs = init.hubs;
+    this.#hubIds = init.hubIds;
+    this.#psrdBytes = init.psrdBytes;
     this.switchNs = init.switchNs;
     this.nodeNs = init.nodeNs;
     this.hubNs = init.hubNs;
-    this.#nodeCfgs = init.nodeCfgs;
-    this.#hubCfgs = init.hubCfgs;
     this.#logDir = init.logDir;
     this.nodeProcs = init.nodes.map(() => null);
     this.hubProcs = init.hubs.map(() => null);
+    this.nodeConfigs = init.nodeCfgs;
+    this.hubConfigs = init.hubCfgs;
   }
 
   /**
@@ -133,23 +150,50 @@ export class DskeLab {
       ...hubs.map((h, i) => ({ ns: hubNs[i], ifname: `${p}h${i}`, cidr: `${h.underlay}/24` })),
     ]);
 
-    // PSRD for every (node, hub) pair: the node's copy into its state dir, the hub's into the hub's.
-    // Each hub's copies share one hub id. Pools are written 0600 by the store; no .psrd file is left.
-    const bytes = opts.psrdBytes ?? 256 * 1024;
-    const hubIds = hubs.map(() => crypto.getRandomValues(new Uint8Array(16)));
+    const nodeOpts = {
+      rotationIntervalSeconds: opts.rotationIntervalSeconds ?? 5,
+      maxKeyAgeSeconds: opts.maxKeyAgeSeconds,
+      keySource: "dske" as const,
+      dskeThreshold: opts.k ?? 2,
+      extraPeers: hubs.map(hubPeerEntry),
+    };
+    const nodeCfgs: string[] = [];
     for (const n of nodes) {
-      const nodeStore = await PsrdStore.open(`${dir}/state-${n.name}`);
+      const path = await writeNodeConfig(dir, n, nodes.filter((o) => o !== n), nodeOpts);
+      if (opts.persistentKeepalive !== undefined) {
+        const cfg = JSON.parse(await Deno.readTextFile(path));
+        for (const peer of cfg.peers) peer.persistentKeepalive ??= opts.persistentKeepalive;
+        await Deno.writeTextFile(path, JSON.stringify(cfg, null, 2));
+      }
+      nodeCfgs.push(path);
+    }
+    const hubCfgs: string[] = [];
+    for (const h of hubs) hubCfgs.push(await writeHubConfig(dir, h, nodes));
+
+    const lab = new DskeLab({
+      dir,
+      topo,
+      nodes,
+      hubs,
+      // Each hub's copies share one hub id.
+      hubIds: hubs.map(() => crypto.getRandomValues(new Uint8Array(16))),
+      psrdBytes: opts.psrdBytes ?? 256 * 1024,
+      switchNs,
+      nodeNs,
+      hubNs,
+      nodeCfgs,
+      hubCfgs,
+      logDir: opts.logDir,
+    });
+    // PSRD for every (node, hub) pair: the node's copy into its state dir (the one its config names),
+    // the hub's into the hub's. Pools are written 0600 by the store; no .psrd file is left.
+    for (const n of nodes) {
+      const nodeStore = await PsrdStore.open(lab.stateDir(n));
       try {
         for (const [i, h] of hubs.entries()) {
-          const pair = createPsrdPair({
-            hubId: hubIds[i],
-            hubEndpoint: `${h.wgIp}:51831`,
-            peerId: decodeBase64(n.keys.publicKey),
-            c2hLen: bytes,
-            h2cLen: bytes,
-          });
+          const pair = lab.psrdPair(i, n.keys.publicKey);
           nodeStore.ingest(pair.client);
-          const hubStore = await PsrdStore.open(`${dir}/state-${h.name}`);
+          const hubStore = await PsrdStore.open(lab.stateDir(h));
           try {
             hubStore.ingest(pair.hub);
           } finally {
@@ -162,88 +206,142 @@ export class DskeLab {
         nodeStore.close();
       }
     }
+    return lab;
+  }
 
-    const nodeOpts = {
-      rotationIntervalSeconds: opts.rotationIntervalSeconds ?? 5,
-      keySource: "dske" as const,
-      dskeThreshold: opts.k ?? 2,
-      extraPeers: hubs.map(hubPeerEntry),
-    };
-    const nodeCfgs: string[] = [];
-    for (const n of nodes) {
-      nodeCfgs.push(await writeNodeConfig(dir, n, nodes.filter((o) => o !== n), nodeOpts));
+  /**
+   * Creates a lab on a fresh {@link Topology}, runs `fn` with it and always removes everything
+   * (processes, namespaces, temp dir), also when creating the lab or `fn` fails.
+   */
+  static async run<T>(opts: DskeLabOptions, fn: (lab: DskeLab) => Promise<T>): Promise<T> {
+    const topo = new Topology();
+    let dir: string | null = null;
+    let lab: DskeLab | null = null;
+    try {
+      lab = await DskeLab.create(topo, opts, (d) => dir = d);
+      return await fn(lab);
+    } finally {
+      if (lab !== null) await lab.cleanup();
+      else await removeLab(topo, [], dir);
     }
-    const hubCfgs: string[] = [];
-    for (const h of hubs) hubCfgs.push(await writeHubConfig(dir, h, nodes));
-    return new DskeLab({
-      dir,
-      topo,
-      nodes,
-      hubs,
-      switchNs,
-      nodeNs,
-      hubNs,
-      nodeCfgs,
-      hubCfgs,
-      logDir: opts.logDir,
+  }
+
+  /** The state dir (PSRD pool) of a node or hub of this lab. */
+  stateDir(member: LabNode | LabHub): string {
+    return `${this.dir}/state-${member.name}`;
+  }
+
+  /** The admin API socket of node `i` (each lab node gets its own, see `writeNodeConfig`). */
+  adminSocket(i: number): string {
+    return `${this.dir}/${this.nodes[i].name}.admin.sock`;
+  }
+
+  /**
+   * A fresh PSRD pair between hub `h` (0-based; its id and endpoint) and the node with public key
+   * `peerPublicKey` (base64), {@link DskeLabOptions.psrdBytes} each way. The caller ingests it.
+   */
+  psrdPair(h: number, peerPublicKey: string): { client: PsrdFile; hub: PsrdFile } {
+    return createPsrdPair({
+      hubId: this.#hubIds[h],
+      hubEndpoint: `${this.hubs[h].wgIp}:51831`,
+      peerId: decodeBase64(peerPublicKey),
+      c2hLen: this.#psrdBytes,
+      h2cLen: this.#psrdBytes,
     });
   }
 
   #logFile(name: string): string | undefined {
-    return this.#logDir ? `${this.#logDir}/${name}.log` : undefined;
+    if (!this.#logDir) return undefined;
+    const n = this.#starts.get(name) ?? 0;
+    this.#starts.set(name, n + 1);
+    return `${this.#logDir}/${n === 0 ? name : `${name}-${n}`}.log`;
   }
 
   #check(): void {
     if (this.#removed) throw new Error("the lab was cleaned up");
   }
 
-  /** Starts both nodes in parallel and waits until each says it is up. */
-  async startNodes(env: Record<string, string> = {}): Promise<Proc[]> {
+  /** Runs `start`, records its process as `procs[i]` (and for cleanup) and returns it. */
+  async #start(procs: (Proc | null)[], i: number, start: () => Promise<Proc>): Promise<Proc> {
     this.#check();
-    const procs = await Promise.all(this.nodes.map(async (n, i) => {
-      const proc = await startTwofoldUp(this.nodeNs[i], this.#nodeCfgs[i], {
-        env,
-        logFile: this.#logFile(n.name),
-      });
-      this.#started.push(proc);
-      this.nodeProcs[i] = proc;
-      return proc;
-    }));
-    this.#check();
-    return procs;
-  }
-
-  /** Starts hub `i` (0-based) and waits until it says it is up. */
-  async startHub(i: number, env: Record<string, string> = {}): Promise<Proc> {
-    this.#check();
-    const proc = await startTwofoldHub(this.hubNs[i], this.#hubCfgs[i], {
-      env,
-      logFile: this.#logFile(`${this.hubs[i].name}-${Date.now()}`),
-    });
+    const proc = await start();
     this.#started.push(proc);
-    this.hubProcs[i] = proc;
+    procs[i] = proc;
     this.#check();
     return proc;
   }
 
-  /** Starts every hub in parallel. */
-  async startHubs(env: Record<string, string> = {}): Promise<Proc[]> {
-    return await Promise.all(this.hubs.map((_, i) => this.startHub(i, env)));
+  /** Clears `procs[i]` and stops that process with `signal` (SIGKILL after 3 s); waits for its exit. */
+  async #stop(procs: (Proc | null)[], i: number, signal: Deno.Signal): Promise<void> {
+    const proc = procs[i];
+    procs[i] = null;
+    await proc?.kill(signal);
   }
 
-  /** Stops hub `i` with SIGTERM (SIGKILL after 3 s) and waits for it to exit. */
-  async stopHub(i: number): Promise<void> {
-    const proc = this.hubProcs[i];
-    this.hubProcs[i] = null;
-    await proc?.kill("SIGTERM");
+  /** Starts node `i` (0-based) with its config and waits until it says it is up. */
+  startNode(i: number, env: Record<string, string> = {}): Promise<Proc> {
+    const logFile = this.#logFile(this.nodes[i].name);
+    return this.#start(
+      this.nodeProcs,
+      i,
+      () => startTwofoldUp(this.nodeNs[i], this.nodeConfigs[i], { env, logFile }),
+    );
+  }
+
+  /** Starts both nodes in parallel and waits until each says it is up. */
+  startNodes(env: Record<string, string> = {}): Promise<Proc[]> {
+    return Promise.all(this.nodes.map((_, i) => this.startNode(i, env)));
+  }
+
+  /** Stops node `i` with `signal` (default SIGTERM; SIGKILL after 3 s) and waits for it to exit. */
+  stopNode(i: number, signal: Deno.Signal = "SIGTERM"): Promise<void> {
+    return this.#stop(this.nodeProcs, i, signal);
+  }
+
+  /** Stops node `i` with `signal` and starts it again with the same config (and state dir). */
+  async restartNode(
+    i: number,
+    signal: Deno.Signal = "SIGTERM",
+    env: Record<string, string> = {},
+  ): Promise<Proc> {
+    await this.stopNode(i, signal);
+    return await this.startNode(i, env);
+  }
+
+  /** Starts hub `i` (0-based) and waits until it says it is up. */
+  startHub(i: number, env: Record<string, string> = {}): Promise<Proc> {
+    const logFile = this.#logFile(this.hubs[i].name);
+    return this.#start(
+      this.hubProcs,
+      i,
+      () => startTwofoldHub(this.hubNs[i], this.hubConfigs[i], { env, logFile }),
+    );
+  }
+
+  /** Starts every hub in parallel. */
+  startHubs(env: Record<string, string> = {}): Promise<Proc[]> {
+    return Promise.all(this.hubs.map((_, i) => this.startHub(i, env)));
+  }
+
+  /** Stops hub `i` with `signal` (default SIGTERM; SIGKILL after 3 s) and waits for it to exit. */
+  stopHub(i: number, signal: Deno.Signal = "SIGTERM"): Promise<void> {
+    return this.#stop(this.hubProcs, i, signal);
+  }
+
+  /** Starts a long-running command (e.g. ping, tcpdump) in one of the lab's namespaces; cleanup stops it. */
+  spawnIn(ns: Netns, cmd: string[]): Proc {
+    this.#check();
+    if (![this.switchNs, ...this.nodeNs, ...this.hubNs].includes(ns)) {
+      throw new Error(`namespace ${ns.name} is not part of the lab`);
+    }
+    const proc = ns.spawn(cmd);
+    this.#started.push(proc);
+    return proc;
   }
 
   /** Starts a long-running command (e.g. a ping) in node `i`'s namespace; cleanup stops it. */
   spawnInNode(i: number, cmd: string[]): Proc {
-    this.#check();
-    const proc = this.nodeNs[i].spawn(cmd);
-    this.#started.push(proc);
-    return proc;
+    return this.spawnIn(this.nodeNs[i], cmd);
   }
 
   /** PIDs of the processes the lab started that are still running. */

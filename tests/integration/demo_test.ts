@@ -182,8 +182,16 @@ integrationTest(
       const demo = new DemoRun();
       let seen: ProcId[] = [];
       let code: number | null = null;
+      // Two snapshots: at step 7 every node and hub runs; right after step 8 the demo stops hub-2
+      // (which may beat the 100 ms poll: it is then gone or a zombie without a command line), and by
+      // then the ping runs too. A process seen twice keeps its first entry.
+      const snapshot = () => {
+        const fresh = descendants(demo.child.pid);
+        seen = [...seen, ...fresh.filter((p) => !seen.some((s) => s.pid === p.pid && s.start === p.start))];
+      };
       try {
-        if (await demo.waitFor(/8\. ROTATION/, 60_000)) seen = descendants(demo.child.pid);
+        if (await demo.waitFor(/7\. ping through aes0/, 60_000)) snapshot();
+        if (await demo.waitFor(/8\. ROTATION/, 60_000)) snapshot();
         code = await demo.exit(60_000);
       } finally {
         await demo.stop();

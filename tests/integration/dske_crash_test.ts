@@ -10,62 +10,15 @@
  */
 import assert from "node:assert/strict";
 import { integrationTest, requireBinary, requireRoot, requireTun } from "../helpers/prereq.ts";
-import {
-  bridgeSegment,
-  hostExec,
-  type Netns,
-  type Proc,
-  sleep,
-  Topology,
-  waitUntil,
-} from "../helpers/netns.ts";
-import { genKeyPair } from "../helpers/wg_device.ts";
+import { hostExec, type Netns, type Proc, sleep, waitUntil } from "../helpers/netns.ts";
 import { seededRandom } from "../helpers/seeded_random.ts";
-import {
-  hubPeerEntry,
-  type LabHub,
-  type LabNode,
-  startTwofoldHub,
-  startTwofoldUp,
-  writeHubConfig,
-  writeNodeConfig,
-} from "../helpers/twofold_node.ts";
-import { createPsrdPair } from "../../src/dske/psrd-file.ts";
+import { DskeLab } from "../../src/lab/dske_lab.ts";
 import { PsrdStore } from "../../src/dske/psrd-store.ts";
 import { auditCaptures } from "../../src/dske/wire-audit.ts";
-import { decodeBase64 } from "../../src/encoding.ts";
 
 const ROTATION_S = 2;
 /** Kill cycles; each kills one node and one hub. */
 const CYCLES = 14;
-
-const NODES: LabNode[] = ["a", "b"].map((s, i) => ({
-  name: `crash-${s}`,
-  keys: genKeyPair(),
-  underlay: `10.236.0.${i + 1}`,
-  wgIp: `100.64.4.${i + 1}`,
-  aesIp: `100.127.4.${i + 1}`,
-}));
-const HUBS: LabHub[] = [1, 2, 3].map((i) => ({
-  name: `hub-${i}`,
-  keys: genKeyPair(),
-  underlay: `10.236.0.${10 + i}`,
-  wgIp: `100.64.4.${10 + i}`,
-}));
-
-/**
- * Adjusts a lab node config: a 5 s persistent keepalive on every peer, so that a restarted node
- * handshakes on wg0 at once (otherwise its peers keep sending on the dead session for up to 15 s, as
- * WireGuard does); and the admin API off unless the lab config already places it (the nodes share the
- * host's /run, so two of them would claim the same default socket).
- */
-async function tuneNodeConfig(path: string): Promise<string> {
-  const cfg = JSON.parse(await Deno.readTextFile(path));
-  for (const p of cfg.peers) p.persistentKeepalive ??= 5;
-  cfg.admin ??= { enabled: false };
-  await Deno.writeTextFile(path, JSON.stringify(cfg, null, 2));
-  return path;
-}
 
 /** Epochs in `dske key-agreed … epoch N` lines. */
 function agreedEpochs(log: string): number[] {
@@ -76,46 +29,24 @@ integrationTest(
   "DSKE crash safety: SIGKILLed nodes and hubs never reuse a PSRD byte, agreement resumes",
   [requireRoot(), requireTun(), requireBinary("ip"), requireBinary("tcpdump")],
   async (t) => {
-    const topo = new Topology();
-    const dir = await Deno.makeTempDir({ prefix: "tfk-" });
     const seed = Number(Deno.env.get("TWOFOLD_TEST_SEED") ?? Date.now() % 1e9);
     const rnd = seededRandom(seed);
     const uniform = (max: number) => ((rnd(4).reduce((a, b) => a * 256 + b, 0) >>> 0) / 2 ** 32) * max;
     const captures: string[] = [];
     const tcpdumps: Proc[] = [];
-    try {
-      const sw = await topo.netns("tfk-sw", { replaceExisting: true });
-      const nodeNs: Netns[] = [];
-      const hubNs: Netns[] = [];
-      for (const n of NODES) {
-        nodeNs.push(await topo.netns(`tfk-${n.name.slice(6)}`, { replaceExisting: true }));
-      }
-      for (const h of HUBS) hubNs.push(await topo.netns(`tfk-${h.name}`, { replaceExisting: true }));
-      await bridgeSegment(sw, [
-        ...NODES.map((n, i) => ({ ns: nodeNs[i], ifname: `tfk-v${i}`, cidr: `${n.underlay}/24` })),
-        ...HUBS.map((h, i) => ({ ns: hubNs[i], ifname: `tfk-h${i}`, cidr: `${h.underlay}/24` })),
-      ]);
-
-      const hubIds = HUBS.map(() => crypto.getRandomValues(new Uint8Array(16)));
-      for (const n of NODES) {
-        for (const [i, h] of HUBS.entries()) {
-          const pair = createPsrdPair({
-            hubId: hubIds[i],
-            hubEndpoint: `${h.wgIp}:51831`,
-            peerId: decodeBase64(n.keys.publicKey),
-            c2hLen: 256 * 1024,
-            h2cLen: 256 * 1024,
-          });
-          for (
-            const [state, copy] of [[`state-${n.name}`, pair.client], [`state-${h.name}`, pair.hub]] as const
-          ) {
-            const store = await PsrdStore.open(`${dir}/${state}`);
-            store.ingest(copy);
-            store.close();
-          }
-        }
-      }
-
+    // A 5 s persistent keepalive on every peer, so that a restarted node handshakes on wg0 at once
+    // (otherwise its peers keep sending on the dead session for up to 15 s, as WireGuard does).
+    const opts = {
+      prefix: "tfk-",
+      underlayNet: "10.236.0",
+      wgNet: "100.64.4",
+      aesNet: "100.127.4",
+      k: 2,
+      rotationIntervalSeconds: ROTATION_S,
+      persistentKeepalive: 5,
+      logDir: Deno.env.get("TWOFOLD_TEST_LOG_DIR"),
+    };
+    await DskeLab.run(opts, async (lab) => {
       /** Starts tcpdump on the namespace's wg0 as soon as the interface is up (its process creates it). */
       const captureWhenUp = async (ns: Netns) => {
         const up = await waitUntil(
@@ -127,8 +58,8 @@ integrationTest(
           10,
         );
         assert.ok(up, `wg0 came up in ${ns.name}`);
-        const file = `${dir}/${ns.name}-${captures.length}.pcap`;
-        const p = ns.spawn([
+        const file = `${lab.dir}/${ns.name}-${captures.length}.pcap`;
+        const p = lab.spawnIn(ns, [
           "tcpdump",
           "-i",
           "wg0",
@@ -150,49 +81,20 @@ integrationTest(
         tcpdumps.push(p);
       };
 
-      const logDir = Deno.env.get("TWOFOLD_TEST_LOG_DIR");
-      let starts = 0;
-      const logFile = (name: string) => logDir ? `${logDir}/${name}-${starts++}.log` : undefined;
-      const nodeCfgs: string[] = [];
-      for (const n of NODES) {
-        nodeCfgs.push(
-          await tuneNodeConfig(
-            await writeNodeConfig(dir, n, NODES.filter((o) => o !== n), {
-              rotationIntervalSeconds: ROTATION_S,
-              keySource: "dske",
-              dskeThreshold: 2,
-              extraPeers: HUBS.map(hubPeerEntry),
-            }),
-          ),
-        );
-      }
-      const hubCfgs: string[] = [];
-      for (const h of HUBS) hubCfgs.push(await writeHubConfig(dir, h, NODES));
-      const nodes: Proc[] = [];
-      const hubs: Proc[] = [];
+      const nodes = lab.nodeProcs as Proc[];
+      const hubs = lab.hubProcs as Proc[];
       /** Every node process ever started, per node (their logs, for the epochs). */
       const history: Proc[][] = [[], []];
       const startNode = async (i: number) => {
-        const [p] = await Promise.all([
-          startTwofoldUp(nodeNs[i], nodeCfgs[i], { logFile: logFile(NODES[i].name) }),
-          captureWhenUp(nodeNs[i]),
-        ]);
-        nodes[i] = p;
+        const [p] = await Promise.all([lab.startNode(i), captureWhenUp(lab.nodeNs[i])]);
         history[i].push(p);
       };
       // Hubs log share-stored at debug level: the mid-round kill trigger.
       const startHub = async (i: number) => {
-        const [p] = await Promise.all([
-          startTwofoldHub(hubNs[i], hubCfgs[i], {
-            env: { TWOFOLD_LOG: "debug" },
-            logFile: logFile(HUBS[i].name),
-          }),
-          captureWhenUp(hubNs[i]),
-        ]);
-        hubs[i] = p;
+        await Promise.all([lab.startHub(i, { TWOFOLD_LOG: "debug" }), captureWhenUp(lab.hubNs[i])]);
       };
-      for (let i = 0; i < HUBS.length; i++) await startHub(i);
-      for (let i = 0; i < NODES.length; i++) await startNode(i);
+      for (let i = 0; i < lab.hubs.length; i++) await startHub(i);
+      for (let i = 0; i < lab.nodes.length; i++) await startNode(i);
 
       /** Highest epoch agreed by both nodes' current processes. */
       const commonEpochs = () => {
@@ -236,20 +138,20 @@ integrationTest(
             const ni = c % 2;
             const hi = c % 3;
             await killPoint(c % 2 === 1);
-            await nodes[ni].kill("SIGKILL");
+            await lab.stopNode(ni, "SIGKILL");
             kills++;
             await startNode(ni);
             await killPoint(c % 2 === 0);
-            await hubs[hi].kill("SIGKILL");
+            await lab.stopHub(hi, "SIGKILL");
             kills++;
             await startHub(hi);
             const resumed = await waitUntil(() => commonEpochs().some((e) => e > before), 30_000, 50);
             assert.ok(
               resumed,
               `cycle ${c} (seed ${seed}): a new epoch agreed on both nodes after restarting ${
-                NODES[ni].name
+                lab.nodes[ni].name
               } ` +
-                `and ${HUBS[hi].name}:\n${nodes.map((p) => p.output().slice(-3000)).join("\n")}`,
+                `and ${lab.hubs[hi].name}:\n${nodes.map((p) => p.output().slice(-3000)).join("\n")}`,
             );
             cycleMs.push(Date.now() - started);
           }
@@ -260,7 +162,8 @@ integrationTest(
 
       await t.step("the captures: no PSRD byte used twice, nothing above a persisted watermark", async () => {
         for (const p of tcpdumps) await p.kill("SIGINT");
-        for (const p of [...nodes, ...hubs]) await p.kill("SIGTERM");
+        for (let i = 0; i < lab.nodes.length; i++) await lab.stopNode(i);
+        for (let i = 0; i < lab.hubs.length; i++) await lab.stopHub(i);
         const files: Uint8Array[] = [];
         for (const f of captures) files.push(await Deno.readFile(f));
         const audit = auditCaptures(files);
@@ -284,8 +187,8 @@ integrationTest(
           wireEnd.set(key, Math.max(wireEnd.get(key) ?? 0, u.offset + u.used));
         }
         let blocks = 0;
-        for (const n of NODES) {
-          const store = await PsrdStore.open(`${dir}/state-${n.name}`, { readOnly: true });
+        for (const n of lab.nodes) {
+          const store = await PsrdStore.open(lab.stateDir(n), { readOnly: true });
           for (const b of store.blocks()) {
             blocks++;
             const c2h = wireEnd.get(`${b.blockId}/c2h`);
@@ -301,8 +204,8 @@ integrationTest(
           }
           store.close();
         }
-        for (const h of HUBS) {
-          const store = await PsrdStore.open(`${dir}/state-${h.name}`, { readOnly: true });
+        for (const h of lab.hubs) {
+          const store = await PsrdStore.open(lab.stateDir(h), { readOnly: true });
           for (const b of store.blocks()) {
             const h2c = wireEnd.get(`${b.blockId}/h2c`) ?? 0;
             assert.ok(
@@ -314,10 +217,6 @@ integrationTest(
         }
         assert.equal(blocks, 6);
       });
-    } finally {
-      for (const p of tcpdumps) await p.kill("SIGINT").catch(() => {});
-      await topo.cleanup();
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 );

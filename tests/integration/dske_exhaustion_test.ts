@@ -8,49 +8,18 @@
  */
 import assert from "node:assert/strict";
 import { integrationTest, requireBinary, requireRoot, requireTun } from "../helpers/prereq.ts";
-import { bridgeSegment, type Netns, type Proc, sleep, Topology, waitUntil } from "../helpers/netns.ts";
-import { genKeyPair } from "../helpers/wg_device.ts";
+import { type Proc, sleep, waitUntil } from "../helpers/netns.ts";
 import { ping, waitForPing } from "../helpers/measure.ts";
-import {
-  hubPeerEntry,
-  type LabHub,
-  type LabNode,
-  startTwofoldHub,
-  startTwofoldUp,
-  writeHubConfig,
-  writeNodeConfig,
-} from "../helpers/twofold_node.ts";
-import { createPsrdPair } from "../../src/dske/psrd-file.ts";
+import { DskeLab } from "../../src/lab/dske_lab.ts";
 import { PsrdStore } from "../../src/dske/psrd-store.ts";
 import { decodeBase64 } from "../../src/encoding.ts";
 
-const NODES: LabNode[] = ["a", "b"].map((s, i) => ({
-  name: `exh-${s}`,
-  keys: genKeyPair(),
-  underlay: `10.237.0.${i + 1}`,
-  wgIp: `100.64.5.${i + 1}`,
-  aesIp: `100.127.5.${i + 1}`,
-}));
-const HUBS: LabHub[] = [1, 2, 3].map((i) => ({
-  name: `hub-${i}`,
-  keys: genKeyPair(),
-  underlay: `10.237.0.${10 + i}`,
-  wgIp: `100.64.5.${10 + i}`,
-}));
 /** Per direction and (node, hub) pair: 8 generator rounds of SHARE_PUT 96 B + SHARE_DELETE 32 B. */
 const PSRD_BYTES = 1024;
 const GENERATOR_ROUNDS = PSRD_BYTES / 128;
 
 function agreedEpochs(log: string): number[] {
   return [...log.matchAll(/dske key-agreed with \S+ epoch (\d+)/g)].map((m) => Number(m[1]));
-}
-
-/** Admin API off unless the lab config places it (the nodes share the host's /run). */
-async function withoutAdminApi(path: string): Promise<string> {
-  const cfg = JSON.parse(await Deno.readTextFile(path));
-  cfg.admin ??= { enabled: false };
-  await Deno.writeTextFile(path, JSON.stringify(cfg, null, 2));
-  return path;
 }
 
 function compare(a: Uint8Array, b: Uint8Array): number {
@@ -62,81 +31,34 @@ integrationTest(
   "DSKE PSRD exhaustion: the node reports it and the aes0 gate fails closed at once",
   [requireRoot(), requireTun(), requireBinary("ip"), requireBinary("ping")],
   async (t) => {
-    const topo = new Topology();
-    const dir = await Deno.makeTempDir({ prefix: "tfx-" });
-    try {
-      const sw = await topo.netns("tfx-sw", { replaceExisting: true });
-      const nodeNs: Netns[] = [];
-      const hubNs: Netns[] = [];
-      for (const n of NODES) {
-        nodeNs.push(await topo.netns(`tfx-${n.name.slice(4)}`, { replaceExisting: true }));
-      }
-      for (const h of HUBS) hubNs.push(await topo.netns(`tfx-${h.name}`, { replaceExisting: true }));
-      await bridgeSegment(sw, [
-        ...NODES.map((n, i) => ({ ns: nodeNs[i], ifname: `tfx-v${i}`, cidr: `${n.underlay}/24` })),
-        ...HUBS.map((h, i) => ({ ns: hubNs[i], ifname: `tfx-h${i}`, cidr: `${h.underlay}/24` })),
-      ]);
-      const hubIds = HUBS.map(() => crypto.getRandomValues(new Uint8Array(16)));
-      for (const n of NODES) {
-        for (const [i, h] of HUBS.entries()) {
-          const pair = createPsrdPair({
-            hubId: hubIds[i],
-            hubEndpoint: `${h.wgIp}:51831`,
-            peerId: decodeBase64(n.keys.publicKey),
-            c2hLen: PSRD_BYTES,
-            h2cLen: PSRD_BYTES,
-          });
-          for (
-            const [state, copy] of [[`state-${n.name}`, pair.client], [`state-${h.name}`, pair.hub]] as const
-          ) {
-            const store = await PsrdStore.open(`${dir}/${state}`);
-            store.ingest(copy);
-            store.close();
-          }
-        }
-      }
-      const gen = compare(decodeBase64(NODES[0].keys.publicKey), decodeBase64(NODES[1].keys.publicKey)) < 0
-        ? 0
-        : 1;
-      const logDir = Deno.env.get("TWOFOLD_TEST_LOG_DIR");
-      const logFile = (name: string) => logDir ? `${logDir}/${name}-${Date.now()}.log` : undefined;
-      const cfgs: string[] = [];
-      for (const n of NODES) {
-        cfgs.push(
-          await withoutAdminApi(
-            await writeNodeConfig(dir, n, NODES.filter((o) => o !== n), {
-              rotationIntervalSeconds: 1,
-              maxKeyAgeSeconds: 600, // only exhaustion can close the gate in this test
-              keySource: "dske",
-              dskeThreshold: 2,
-              extraPeers: HUBS.map(hubPeerEntry),
-            }),
-          ),
-        );
-      }
+    const opts = {
+      prefix: "tfx-",
+      underlayNet: "10.237.0",
+      wgNet: "100.64.5",
+      aesNet: "100.127.5",
+      k: 2,
+      rotationIntervalSeconds: 1,
+      maxKeyAgeSeconds: 600, // only exhaustion can close the gate in this test
+      psrdBytes: PSRD_BYTES,
+      logDir: Deno.env.get("TWOFOLD_TEST_LOG_DIR"),
+    };
+    await DskeLab.run(opts, async (lab) => {
+      const [A, B] = lab.nodes;
+      const gen = compare(decodeBase64(A.keys.publicKey), decodeBase64(B.keys.publicKey)) < 0 ? 0 : 1;
       await t.step(
         "a node whose PSRD was made for another node's key refuses to start (exit 2)",
         async () => {
-          const stateDir = `${dir}/state-foreign`;
+          const stateDir = `${lab.dir}/state-foreign`;
           const store = await PsrdStore.open(stateDir);
-          for (const [i, h] of HUBS.entries()) {
-            store.ingest(
-              createPsrdPair({
-                hubId: hubIds[i],
-                hubEndpoint: `${h.wgIp}:51831`,
-                peerId: decodeBase64(NODES[1].keys.publicKey), // node b's key, in node a's state dir
-                c2hLen: PSRD_BYTES,
-                h2cLen: PSRD_BYTES,
-              }).client,
-            );
-          }
+          // node b's key, in node a's state dir
+          for (let i = 0; i < lab.hubs.length; i++) store.ingest(lab.psrdPair(i, B.keys.publicKey).client);
           store.close();
-          const cfg = JSON.parse(await Deno.readTextFile(cfgs[0]));
+          const cfg = JSON.parse(await Deno.readTextFile(lab.nodeConfigs[0]));
           cfg.node.stateDir = stateDir;
-          const path = `${dir}/foreign.json`;
+          const path = `${lab.dir}/foreign.json`;
           await Deno.writeTextFile(path, JSON.stringify(cfg));
           const main = new URL("../../main.ts", import.meta.url).pathname;
-          const r = await nodeNs[0].exec([
+          const r = await lab.nodeNs[0].exec([
             Deno.execPath(),
             "run",
             "-A",
@@ -151,19 +73,13 @@ integrationTest(
           assert.equal(r.code, 2, r.stderr);
           const line = r.stderr.trim().split("\n").at(-1)!;
           assert.match(line, /PSRD block [0-9a-f]{32} for hub hub-\d .* was made for another node/);
-          assert.ok(line.includes(NODES[0].keys.publicKey), "names this node's key");
+          assert.ok(line.includes(A.keys.publicKey), "names this node's key");
         },
       );
 
-      for (const [i, h] of HUBS.entries()) {
-        await startTwofoldHub(hubNs[i], await writeHubConfig(dir, h, NODES), { logFile: logFile(h.name) });
-      }
-      const nodes: Proc[] = [];
-      for (const [i, n] of NODES.entries()) {
-        nodes.push(await startTwofoldUp(nodeNs[i], cfgs[i], { logFile: logFile(n.name) }));
-      }
-      const [a] = nodeNs;
-      const B = NODES[1];
+      await lab.startHubs();
+      const nodes = await lab.startNodes();
+      const [a] = lab.nodeNs;
 
       await t.step("the gate opens through DSKE and aes0 carries traffic", async () => {
         assert.ok(
@@ -208,7 +124,7 @@ integrationTest(
 
       await t.step("nothing more is sent on the used-up blocks (never wraps)", async () => {
         const snapshot = async () => {
-          const store = await PsrdStore.open(`${dir}/state-${NODES[gen].name}`, { readOnly: true });
+          const store = await PsrdStore.open(lab.stateDir(lab.nodes[gen]), { readOnly: true });
           const blocks = store.blocks();
           store.close();
           return blocks.map((b) => ({ tx: b.txNext, rx: b.rxNext, left: b.txRemaining }));
@@ -222,10 +138,7 @@ integrationTest(
       });
 
       await t.step("a restarted node stays closed and says why", async () => {
-        await nodes[gen].kill("SIGTERM");
-        const p = await startTwofoldUp(nodeNs[gen], cfgs[gen], {
-          logFile: logFile(`${NODES[gen].name}-again`),
-        });
+        const p = await lab.restartNode(gen, "SIGTERM");
         nodes[gen] = p;
         assert.ok(
           await waitUntil(() => /dske psrd-exhausted .*PSRD exhausted/.test(p.output()), 10_000, 50),
@@ -234,9 +147,6 @@ integrationTest(
         assert.doesNotMatch(p.output(), /gate-opened/);
         assert.equal((await ping(a, B.aesIp, { count: 2, interval: 0.3, timeoutS: 1 })).received, 0);
       });
-    } finally {
-      await topo.cleanup();
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 );

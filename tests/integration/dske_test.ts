@@ -7,37 +7,11 @@
  */
 import assert from "node:assert/strict";
 import { integrationTest, requireBinary, requireRoot, requireTun } from "../helpers/prereq.ts";
-import { bridgeSegment, type Netns, type Proc, sleep, Topology, waitUntil } from "../helpers/netns.ts";
-import { genKeyPair } from "../helpers/wg_device.ts";
+import { sleep, waitUntil } from "../helpers/netns.ts";
 import { ping, waitForPing } from "../helpers/measure.ts";
-import {
-  hubPeerEntry,
-  type LabHub,
-  type LabNode,
-  startTwofoldHub,
-  startTwofoldUp,
-  writeHubConfig,
-  writeNodeConfig,
-} from "../helpers/twofold_node.ts";
-import { createPsrdPair } from "../../src/dske/psrd-file.ts";
-import { PsrdStore } from "../../src/dske/psrd-store.ts";
-import { decodeBase64 } from "../../src/encoding.ts";
+import { DskeLab } from "../../src/lab/dske_lab.ts";
 import { AdminClient } from "../../src/cli/admin-client.ts";
 import type { NodeStatus } from "../../src/admin/model.ts";
-
-const NODES: LabNode[] = ["a", "b"].map((s, i) => ({
-  name: `dske-${s}`,
-  keys: genKeyPair(),
-  underlay: `10.234.0.${i + 1}`,
-  wgIp: `100.64.2.${i + 1}`,
-  aesIp: `100.127.2.${i + 1}`,
-}));
-const HUBS: LabHub[] = [1, 2, 3].map((i) => ({
-  name: `hub-${i}`,
-  keys: genKeyPair(),
-  underlay: `10.234.0.${10 + i}`,
-  wgIp: `100.64.2.${10 + i}`,
-}));
 
 /** `dske key-agreed with <peer> epoch N` lines of a node's log, in order. */
 function agreedEpochs(log: string): number[] {
@@ -48,69 +22,20 @@ integrationTest(
   "DSKE: 2 nodes + 3 hubs, k = 2: aes0 keys only from DSKE, rotation, hub faults",
   [requireRoot(), requireTun(), requireBinary("ip"), requireBinary("ping"), requireBinary("wg")],
   async (t) => {
-    const topo = new Topology();
-    const dir = await Deno.makeTempDir({ prefix: "tfd-" });
-    try {
-      const sw = await topo.netns("tfd-sw", { replaceExisting: true });
-      const nodeNs: Netns[] = [];
-      const hubNs: Netns[] = [];
-      for (const n of NODES) {
-        nodeNs.push(await topo.netns(`tfd-${n.name.slice(5)}`, { replaceExisting: true }));
-      }
-      for (const h of HUBS) hubNs.push(await topo.netns(`tfd-${h.name}`, { replaceExisting: true }));
-      await bridgeSegment(sw, [
-        ...NODES.map((n, i) => ({ ns: nodeNs[i], ifname: `tfd-v${i}`, cidr: `${n.underlay}/24` })),
-        ...HUBS.map((h, i) => ({ ns: hubNs[i], ifname: `tfd-h${i}`, cidr: `${h.underlay}/24` })),
-      ]);
-
-      // PSRD for every (node, hub) pair: the node's copy into its state dir, the hub's into the hub's.
-      const hubIds = HUBS.map(() => crypto.getRandomValues(new Uint8Array(16)));
-      for (const n of NODES) {
-        for (const [i, h] of HUBS.entries()) {
-          const pair = createPsrdPair({
-            hubId: hubIds[i],
-            hubEndpoint: `${h.wgIp}:51831`,
-            peerId: decodeBase64(n.keys.publicKey),
-            c2hLen: 256 * 1024,
-            h2cLen: 256 * 1024,
-          });
-          const nodeStore = await PsrdStore.open(`${dir}/state-${n.name}`);
-          nodeStore.ingest(pair.client);
-          nodeStore.close();
-          const hubStore = await PsrdStore.open(`${dir}/state-${h.name}`);
-          hubStore.ingest(pair.hub);
-          hubStore.close();
-        }
-      }
-
-      const logDir = Deno.env.get("TWOFOLD_TEST_LOG_DIR");
-      const logFile = (name: string) => logDir ? `${logDir}/${name}.log` : undefined;
-      const nodeOpts = {
-        rotationIntervalSeconds: 3,
-        keySource: "dske" as const,
-        dskeThreshold: 2,
-        extraPeers: HUBS.map(hubPeerEntry),
-      };
-      const nodes: Proc[] = [];
-      for (const [i, n] of NODES.entries()) {
-        const cfg = await writeNodeConfig(dir, n, NODES.filter((o) => o !== n), nodeOpts);
-        nodes.push(await startTwofoldUp(nodeNs[i], cfg, { logFile: logFile(n.name) }));
-      }
-      const hubCfgs: string[] = [];
-      for (const h of HUBS) hubCfgs.push(await writeHubConfig(dir, h, NODES));
-      const hubs: (Proc | null)[] = [null, null, null];
-      const startHub = async (i: number, env: Record<string, string> = {}) => {
-        hubs[i] = await startTwofoldHub(hubNs[i], hubCfgs[i], {
-          env,
-          logFile: logFile(`${HUBS[i].name}-${Date.now()}`),
-        });
-      };
-      const stopHub = async (i: number) => {
-        await hubs[i]?.kill("SIGTERM");
-        hubs[i] = null;
-      };
-      const [a] = nodeNs;
-      const B = NODES[1];
+    const opts = {
+      prefix: "tfd-",
+      underlayNet: "10.234.0",
+      wgNet: "100.64.2",
+      aesNet: "100.127.2",
+      k: 2,
+      rotationIntervalSeconds: 3,
+      logDir: Deno.env.get("TWOFOLD_TEST_LOG_DIR"),
+    };
+    await DskeLab.run(opts, async (lab) => {
+      const nodes = await lab.startNodes();
+      const hubs = lab.hubProcs;
+      const [a] = lab.nodeNs;
+      const B = lab.nodes[1];
 
       await t.step("without hubs aes0 stays closed: no key, no traffic", async () => {
         const r = await ping(a, B.aesIp, { count: 2, interval: 0.3, timeoutS: 1 });
@@ -122,11 +47,11 @@ integrationTest(
           100,
         );
         assert.ok(reported, "the generator reports its failed rounds");
-        assert.ok((await ping(a, NODES[1].wgIp, { count: 2, interval: 0.2, timeoutS: 2 })).received === 2);
+        assert.ok((await ping(a, B.wgIp, { count: 2, interval: 0.2, timeoutS: 2 })).received === 2);
       });
 
       await t.step("with the hubs up DSKE opens aes0 on both sides", async () => {
-        for (let i = 0; i < HUBS.length; i++) await startHub(i);
+        await lab.startHubs();
         const opened = await waitUntil(
           () => nodes.every((p) => /gate gate-opened .*via dske/.test(p.output())),
           20_000,
@@ -172,7 +97,7 @@ integrationTest(
       );
 
       await t.step("one hub stopped: rotations continue", async () => {
-        await stopHub(1);
+        await lab.stopHub(1);
         const before = agreedEpochs(nodes[0].output()).length;
         const went = await waitUntil(() => agreedEpochs(nodes[0].output()).length >= before + 2, 15_000, 100);
         assert.ok(went, "two more keys agreed with a hub down");
@@ -180,9 +105,9 @@ integrationTest(
       });
 
       await t.step("a hub altering its shares: keys still agreed, the hub named", async () => {
-        await startHub(1);
-        await stopHub(2);
-        await startHub(2, { TWOFOLD_TEST_FAULT: "alter-shares" });
+        await lab.startHub(1);
+        await lab.stopHub(2);
+        await lab.startHub(2, { TWOFOLD_TEST_FAULT: "alter-shares" });
         const liarId = (hubs[2]!.output().match(/up: id ([0-9a-f]{32})/) ?? [])[1];
         assert.ok(liarId, "the hub reports its id");
         const named = await waitUntil(
@@ -193,7 +118,7 @@ integrationTest(
         assert.ok(named, "the lying hub is named");
         // …and named in the node's status (the admin API), with its name, as misbehaving.
         const misbehaving = async (i: number) => {
-          const client = new AdminClient({ kind: "unix", path: `${dir}/${NODES[i].name}.admin.sock` });
+          const client = new AdminClient({ kind: "unix", path: lab.adminSocket(i) });
           try {
             const st = await client.json<NodeStatus>("GET", "/v1/status");
             return st.dske?.hubs.filter((h) => h.misbehaving).map((h) => h.hubId) ?? [];
@@ -207,14 +132,14 @@ integrationTest(
         const before = agreedEpochs(nodes[0].output()).length;
         assert.ok(await waitUntil(() => agreedEpochs(nodes[0].output()).length >= before + 1, 10_000, 100));
         assert.ok(await waitForPing(a, B.aesIp, 3000));
-        await stopHub(2);
-        await startHub(2);
+        await lab.stopHub(2);
+        await lab.startHub(2);
       });
 
       await t.step(
         "all hubs down past the maximum key age: the gate closes, and reopens with the hubs",
         async () => {
-          for (let i = 0; i < HUBS.length; i++) await stopHub(i);
+          for (let i = 0; i < lab.hubs.length; i++) await lab.stopHub(i);
           const mark = nodes[0].output().length;
           const closed = await waitUntil(
             () => /gate gate-closed .*maximum age/.test(nodes[0].output().slice(mark)),
@@ -223,7 +148,7 @@ integrationTest(
           );
           assert.ok(closed, "the gate closes after 9 s without a new key");
           assert.equal((await ping(a, B.aesIp, { count: 2, interval: 0.3, timeoutS: 1 })).received, 0);
-          for (let i = 0; i < HUBS.length; i++) await startHub(i);
+          await lab.startHubs();
           const reopened = await waitUntil(
             () => /gate gate-opened .*via dske/.test(nodes[0].output().slice(mark)),
             20_000,
@@ -233,9 +158,6 @@ integrationTest(
           assert.ok(await waitForPing(a, B.aesIp, 5000));
         },
       );
-    } finally {
-      await topo.cleanup();
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 );
