@@ -131,6 +131,11 @@ export function renderMetrics(status: NodeStatus, counters: NodeCounters, bus: E
   }
 
   x.family("twofold_hub_reachable", "gauge", "1 when the hub's latest answer was authenticated, 0 when not.");
+  x.family(
+    "twofold_hub_last_answer_age_seconds",
+    "gauge",
+    "Seconds since the hub's latest authenticated answer (absent if it never answered).",
+  );
   x.family("twofold_hub_misbehaving", "gauge", "1 when the hub was named as misbehaving in a recent round.");
   x.family(
     "twofold_hub_psrd_remaining_bytes",
@@ -141,6 +146,7 @@ export function renderMetrics(status: NodeStatus, counters: NodeCounters, bus: E
   for (const h of status.dske?.hubs ?? []) {
     const l = { hub: h.name };
     x.sample("twofold_hub_reachable", l, h.reachable === null ? null : h.reachable ? 1 : 0);
+    x.sample("twofold_hub_last_answer_age_seconds", l, h.lastAnswerAgeSeconds);
     x.sample("twofold_hub_misbehaving", l, h.misbehaving ? 1 : 0);
     x.sample("twofold_hub_psrd_remaining_bytes", { ...l, direction: "tx" }, h.psrd.txRemaining);
     x.sample("twofold_hub_psrd_remaining_bytes", { ...l, direction: "rx" }, h.psrd.rxRemaining);

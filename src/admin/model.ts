@@ -119,8 +119,13 @@ export interface HubStatus {
   hubId: string;
   /** DSKE endpoint ("ip:port"). */
   endpoint: string;
-  /** Whether the latest request to it got an authenticated answer. */
+  /**
+   * Whether the latest request to it got an authenticated answer (null before any). A recoverer asks
+   * only the hubs a key offer lists, so read it with {@link lastAnswerAgeSeconds}.
+   */
   reachable: boolean | null;
+  /** Seconds since its latest authenticated answer; null if it never answered. */
+  lastAnswerAgeSeconds: number | null;
   /** True when it was named as misbehaving in a recent round. */
   misbehaving: boolean;
   /** PSRD bytes left to send to / receive from it, and whether below the low-water mark. */

@@ -80,6 +80,7 @@ export const HubStatusSchema = z.object({
   hubId: z.string(),
   endpoint: z.string(),
   reachable: z.boolean().nullable(),
+  lastAnswerAgeSeconds: z.number().nonnegative().nullable(),
   misbehaving: z.boolean(),
   psrd: z.object({ txRemaining: z.number().int(), rxRemaining: z.number().int(), low: z.boolean() }),
 }).openapi("HubStatus");

@@ -17,6 +17,7 @@ import { requireBinary, requireRoot, requireTun } from "../lab/prereq.ts";
 import { setLogLevel } from "../log.ts";
 import { uapiGet } from "../uapi/client.ts";
 import { CliError } from "./errors.ts";
+import type { NodeStatus } from "../admin/model.ts";
 
 const USAGE = "usage: twofold demo [--log-dir DIR]   (as root; builds and removes its own namespaces)";
 const PREFIX = "tfdemo-";
@@ -325,6 +326,25 @@ async function steps(run: Run): Promise<Findings> {
     } down: epoch ${third} agreed on both sides via ${via} hubs; ` +
       `ping: ${tally.sent} sent, 0 lost`,
   );
+
+  // What an operator sees: node-a's admin API (the same table `twofold status` prints).
+  const { AdminClient } = await import("./admin-client.ts");
+  const { renderStatusTable } = await import("./status.ts");
+  const client = new AdminClient({ kind: "unix", path: lab.adminSocket(0) });
+  let st: NodeStatus;
+  try {
+    st = await client.json<NodeStatus>("GET", "/v1/status");
+  } catch (e) {
+    throw new StepFailed(`node-a's admin API did not answer: ${(e as Error).message}`);
+  } finally {
+    client.close();
+  }
+  const peer = st.peers.find((p) => p.name === lab.nodes[1].name);
+  if (peer?.aes0?.gate.state !== "open" || peer.aes0.keyEpoch !== third) {
+    throw new StepFailed(`node-a's status does not show node-b's gate open at epoch ${third}`);
+  }
+  step(run, `11. twofold status on node-a (admin API, ${lab.adminSocket(0)}):`);
+  for (const line of renderStatusTable(st).split("\n")) console.log(`      ${line}`);
 
   return {
     openedAtS,

@@ -3,7 +3,7 @@
  * layers per peer (or the API's JSON document with `--json`, for scripts).
  * @module
  */
-import type { AesPeerStatus, LayerPeerStatus, NodeStatus } from "../admin/model.ts";
+import type { AesPeerStatus, HubStatus, LayerPeerStatus, NodeStatus } from "../admin/model.ts";
 import { formatProtoPort } from "../node/lockdown-list.ts";
 import { ADMIN_OPTIONS_USAGE, AdminClient, parseAdminArgs } from "./admin-client.ts";
 import { CliError } from "./errors.ts";
@@ -65,6 +65,14 @@ function table(rows: string[][]): string[] {
 
 function gateCell(a: AesPeerStatus): string {
   return a.gate.mismatchSuspected ? `${a.gate.state}!` : a.gate.state;
+}
+
+/** "yes (3s ago)" / "no (last answer 2m10s ago)" / "no (never answered)" / "?" for a hub. */
+function reachability(h: HubStatus): string {
+  if (h.reachable === null) return "?";
+  const age = h.lastAnswerAgeSeconds === null ? null : `${formatAge(h.lastAnswerAgeSeconds)} ago`;
+  if (h.reachable) return age ? `yes (${age})` : "yes";
+  return age ? `no (last answer ${age})` : "no (never answered)";
 }
 
 /** The status as the table `twofold status` prints. */
@@ -153,7 +161,7 @@ export function renderStatusTable(s: NodeStatus): string {
         h.name,
         h.hubId.slice(0, 16),
         h.endpoint,
-        h.reachable === null ? "?" : h.reachable ? "yes" : "no",
+        reachability(h),
         formatBytes(h.psrd.txRemaining),
         formatBytes(h.psrd.rxRemaining),
         [h.psrd.low ? "PSRD low" : "", h.misbehaving ? "MISBEHAVING" : ""].filter(Boolean).join(", "),

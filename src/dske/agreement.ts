@@ -126,12 +126,15 @@ export interface DskeHubStatus {
   blockId: string;
   /** Whether the latest request to it got an authenticated answer; null before any request. */
   reachable: boolean | null;
+  /** When (unix ms) it last gave an authenticated answer; null if never. */
+  lastAnswerAt: number | null;
   /** True when it was named as misbehaving within the last few rounds. */
   misbehaving: boolean;
 }
 
 interface HubState {
   reachable: boolean | null;
+  lastAnswerAt: number | null;
   misbehavingAt: number | null;
   /** The hub answered PSRD_LOW (authenticated): it cannot send us a share any more. */
   hubExhausted: boolean;
@@ -190,6 +193,7 @@ export class DskeAgreement {
     for (const h of opts.hubs) {
       this.#hubState.set(h.hubId, {
         reachable: null,
+        lastAnswerAt: null,
         misbehavingAt: null,
         hubExhausted: false,
         reported: new Set(),
@@ -223,6 +227,7 @@ export class DskeAgreement {
         endpoint: `${h.host}:${h.port}`,
         blockId: h.blockId,
         reachable: s.reachable,
+        lastAnswerAt: s.lastAnswerAt,
         misbehaving: s.misbehavingAt !== null && now - s.misbehavingAt < recent,
       };
     });
@@ -602,6 +607,7 @@ export class DskeAgreement {
     try {
       const reply = await hubRequest(this.#o.store, hub, request, HUB_TIMEOUT_MS);
       s.reachable = true;
+      s.lastAnswerAt = Date.now();
       return reply;
     } catch (e) {
       if (!(e instanceof PsrdExhausted)) s.reachable = false; // PsrdExhausted: nothing was sent

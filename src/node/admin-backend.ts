@@ -56,6 +56,8 @@ export interface DskeHubView {
   endpoint: string;
   /** Whether the latest request got an authenticated answer; null before any. */
   reachable: boolean | null;
+  /** When (unix ms) it last gave an authenticated answer; null if never (absent: unknown). */
+  lastAnswerAt?: number | null;
   /** Named as misbehaving recently. */
   misbehaving: boolean;
 }
@@ -241,6 +243,7 @@ export class NodeAdminBackend implements AdminBackend {
       hubId: b.hubId,
       endpoint: b.hubEndpoint,
       reachable: null,
+      lastAnswerAt: null,
       misbehaving: bad.has(b.hubId),
     }));
     return known.map((h) => {
@@ -252,6 +255,7 @@ export class NodeAdminBackend implements AdminBackend {
         hubId: h.hubId,
         endpoint: h.endpoint,
         reachable: h.reachable,
+        lastAnswerAgeSeconds: h.lastAnswerAt == null ? null : seconds(this.#clock() - h.lastAnswerAt),
         misbehaving: h.misbehaving || bad.has(h.hubId),
         psrd: {
           txRemaining,

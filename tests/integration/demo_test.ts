@@ -215,11 +215,19 @@ integrationTest(
         /ROTATION: epoch (\d+) agreed on both sides/,
         /hub-2 STOPPED/,
         /ROTATION with hub-2 down: epoch (\d+) agreed on both sides via 2 hubs; ping: (\d+) sent, 0 lost/,
+        /twofold status on node-a \(admin API/,
         /summary: OK/,
         /ping via aes0 +(\d+) sent, 0 lost/,
         /cleaned up: .* (\d+\.\d) s in all/,
       ]);
       for (const s of steps) assert.ok(s.at >= 0, `output shows ${s.re} (in order):\n${out}`);
+      // The status table (from node-a's admin API) shows node-b's gate open at the last epoch.
+      const lastEpoch = steps[5].m![1];
+      assert.match(
+        out,
+        new RegExp(`^ +node-b +peer +\\S+ .* open +${lastEpoch} `, "m"),
+        "status shows the gate",
+      );
       const [opened, rotated, afterStop] = [steps[1], steps[3], steps[5]].map((s) => Number(s.m![1]));
       assert.ok(
         opened < rotated && rotated < afterStop,
@@ -230,7 +238,7 @@ integrationTest(
       assert.deepEqual(left, [], "nothing left behind");
       console.log(
         `demo: epochs ${opened} -> ${rotated} -> ${afterStop}, ${steps[5].m![2]} pings 0 lost, ` +
-          `${steps[8].m![1]} s in all`,
+          `${steps[9].m![1]} s in all`,
       );
     });
 

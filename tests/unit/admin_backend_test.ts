@@ -372,8 +372,20 @@ Deno.test("NodeAdminBackend: DSKE peers and hubs", async () => {
       status:
         () => [{ peer: "node-b", role: "generator", lastEpoch: 3, agreed: 3, failed: 1, badHubs: [hubB] }],
       hubStatus: () => [
-        { hubId: hubA, endpoint: "100.64.0.101:51831", reachable: true, misbehaving: false },
-        { hubId: hubB, endpoint: "100.64.0.102:51831", reachable: false, misbehaving: false },
+        {
+          hubId: hubA,
+          endpoint: "100.64.0.101:51831",
+          reachable: true,
+          lastAnswerAt: now - 3_000,
+          misbehaving: false,
+        },
+        {
+          hubId: hubB,
+          endpoint: "100.64.0.102:51831",
+          reachable: false,
+          lastAnswerAt: null,
+          misbehaving: false,
+        },
       ],
     };
     const block = (hubId: string, tx: number, rx: number) => ({
@@ -405,6 +417,7 @@ Deno.test("NodeAdminBackend: DSKE peers and hubs", async () => {
           hubId: hubA,
           endpoint: "100.64.0.101:51831",
           reachable: true,
+          lastAnswerAgeSeconds: 3,
           misbehaving: false,
           psrd: { txRemaining: 105_000, rxRemaining: 90_000, low: false },
         },
@@ -413,6 +426,7 @@ Deno.test("NodeAdminBackend: DSKE peers and hubs", async () => {
           hubId: hubB,
           endpoint: "100.64.0.102:51831",
           reachable: false,
+          lastAnswerAgeSeconds: null,
           misbehaving: true, // named in the latest round
           psrd: { txRemaining: 4_000, rxRemaining: 4_000, low: true },
         },
@@ -431,8 +445,9 @@ Deno.test("NodeAdminBackend: DSKE peers and hubs", async () => {
     assert.match(table, /DSKE: k = 2 of 2 hub\(s\), rotation every 30s/);
     assert.match(
       table,
-      /^hub-2 +bbbbbbbbbbbbbbbb +100\.64\.0\.102:51831 +no +3\.9 KiB +3\.9 KiB +PSRD low, MISBEHAVING$/m,
+      /^hub-2 +bbbbbbbbbbbbbbbb +100\.64\.0\.102:51831 +no \(never answered\) +3\.9 KiB +3\.9 KiB +PSRD low, MISBEHAVING$/m,
     );
+    assert.match(table, /^hub-1 +a{16} +100\.64\.0\.101:51831 +yes \(3s ago\) /m);
     backend.close();
   } finally {
     await Deno.remove(dir, { recursive: true });

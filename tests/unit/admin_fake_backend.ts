@@ -98,6 +98,7 @@ export class FakeBackend implements AdminBackend {
           hubId: "0a0b",
           endpoint: "100.64.0.101:51831",
           reachable: true,
+          lastAnswerAgeSeconds: 4.2,
           misbehaving: false,
           psrd: { txRemaining: 4096, rxRemaining: 2048, low: false },
         }],
