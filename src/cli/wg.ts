@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import "../crypto/aead-libcrypto.ts";
 import { suiteForCipher } from "../noise/suite.ts";
 import { startInterface } from "../wireguard/interface.ts";
+import { concatBytes } from "../encoding.ts";
 import { CliError } from "./errors.ts";
 import { runUntilStopped } from "./foreground.ts";
 /** Cipher names the command accepts. */
@@ -96,7 +97,7 @@ async function daemonize(args: string[], ifname: string): Promise<number> {
     } catch { /* gone */ }
     throw new CliError(`the ${ifname} daemon did not come up within 20 s (log: ${logFile})`, 1);
   }
-  const text = new TextDecoder().decode(concat(errChunks)).trim();
+  const text = new TextDecoder().decode(concatBytes(errChunks)).trim();
   if (text) Deno.stderr.writeSync(new TextEncoder().encode(text + "\n"));
   return exited || 1;
 }
@@ -118,16 +119,6 @@ function selfArgs(): string[] {
     return ["run", "--allow-all", new URL(main).pathname];
   }
   return [];
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
 }
 
 async function runForeground(ifname: string, cipher: typeof CIPHERS[number]): Promise<number> {

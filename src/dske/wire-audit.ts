@@ -12,6 +12,7 @@
  * magic) and a truncated last record (a capture killed mid-write). Only IPv4 is decoded (wg0 is IPv4).
  * @module
  */
+import { concatBytes } from "../encoding.ts";
 
 /** pcap link types understood: raw IP (101, 12, 228), Ethernet (1), Linux cooked (113). */
 export const SUPPORTED_LINKTYPES: readonly number[] = [101, 12, 228, 1, 113];
@@ -188,7 +189,7 @@ export function reassemble(segments: TcpSegment[]): TcpStream[] {
     let parts: Uint8Array[] = [];
     let cursor = segs.length > 0 && c.isn === null ? segs[0].rel : 0;
     const flush = () => {
-      if (parts.length > 0) runs.push(concat(parts));
+      if (parts.length > 0) runs.push(concatBytes(parts));
       parts = [];
     };
     for (const seg of segs) {
@@ -206,17 +207,6 @@ export function reassemble(segments: TcpSegment[]): TcpStream[] {
     flush();
     return { flow: c.flow, fromStart: c.isn !== null && (segs[0]?.rel ?? 0) === 0, runs };
   });
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 function headerAt(b: Uint8Array, pos: number): { type: number; length: number } | null {
