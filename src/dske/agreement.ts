@@ -364,14 +364,12 @@ export class DskeAgreement {
       }
       if (result.status === KeyResultStatus.PSRD_LOW) {
         st.failed++;
-        if (!this.#exhausted.has(peerHex)) {
-          this.#exhausted.add(peerHex);
-          const reason =
-            `PSRD exhausted: peer ${p.name} has too little PSRD left with its hubs to recover a ` +
-            `key (KEY_RESULT PSRD_LOW): aes0 gate closed (fail closed); provision new PSRD`;
-          this.#emit({ type: "psrd-exhausted", peer: p.name, epoch, reason });
-          this.#o.closeGate?.(p.publicKey, reason);
-        }
+        this.#closeForPsrd(
+          p,
+          `PSRD exhausted: peer ${p.name} has too little PSRD left with its hubs to recover a ` +
+            `key (KEY_RESULT PSRD_LOW): aes0 gate closed (fail closed); provision new PSRD`,
+          epoch,
+        );
         return "peer-exhausted";
       }
       if (result.status !== KeyResultStatus.OK) {
@@ -648,12 +646,22 @@ export class DskeAgreement {
 
   /** Fewer than k hubs have PSRD left for `peer`: close its gate now (once) and say why. */
   #failClosed(peer: DskePeer, role: "generator" | "recoverer", usable: number, total: number): void {
+    this.#closeForPsrd(
+      peer,
+      `PSRD exhausted: only ${usable} of ${total} hub(s) have PSRD left for a ${role} round, ` +
+        `k = ${this.#o.k}: aes0 gate closed (fail closed); provision new PSRD`,
+    );
+  }
+
+  /**
+   * No further key can be agreed with `peer` (our PSRD, the peer's, or the generator's is used up):
+   * emits `psrd-exhausted` and closes its gate, once until a key is agreed with it again.
+   */
+  #closeForPsrd(peer: DskePeer, reason: string, epoch?: number): void {
     const hex = toHex(peer.publicKey);
-    const reason = `PSRD exhausted: only ${usable} of ${total} hub(s) have PSRD left for a ${role} round, ` +
-      `k = ${this.#o.k}: aes0 gate closed (fail closed); provision new PSRD`;
     if (this.#exhausted.has(hex)) return;
     this.#exhausted.add(hex);
-    this.#emit({ type: "psrd-exhausted", peer: peer.name, reason });
+    this.#emit({ type: "psrd-exhausted", peer: peer.name, epoch, reason });
     this.#o.closeGate?.(peer.publicKey, reason);
   }
 
@@ -678,13 +686,11 @@ export class DskeAgreement {
       !this.#isGenerator(p) && toHex(this.#lastKeyId.get(toHex(p.publicKey)) ?? new Uint8Array()) === hex
     );
     if (!peer) return;
-    const pHex = toHex(peer.publicKey);
-    if (this.#exhausted.has(pHex)) return;
-    this.#exhausted.add(pHex);
-    const why = `PSRD exhausted: the generator ${peer.name} has no PSRD left for another round ` +
-      `(KEY_ABORT): aes0 gate closed (fail closed)`;
-    this.#emit({ type: "psrd-exhausted", peer: peer.name, reason: why });
-    this.#o.closeGate?.(peer.publicKey, why);
+    this.#closeForPsrd(
+      peer,
+      `PSRD exhausted: the generator ${peer.name} has no PSRD left for another round ` +
+        `(KEY_ABORT): aes0 gate closed (fail closed)`,
+    );
   }
 
   #nextEpoch(peerHex: string): number {
