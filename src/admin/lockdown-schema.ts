@@ -17,12 +17,13 @@
 import { z } from "@hono/zod-openapi";
 import type { LockdownPort, LockdownState } from "./model.ts";
 import { ApiError } from "./errors.ts";
+import { DSKE_PORT } from "../dske/frame-transport.ts";
 
 /** Most entries the list may hold. */
 export const MAX_LOCKDOWN_ENTRIES = 256;
 
-/** The key plane's TCP port inside wg0, always allowed by the lockdown. */
-export const DSKE_TCP_PORT = 51831;
+/** The key plane's TCP port inside wg0, always allowed by the lockdown (the DSKE port). */
+export const DSKE_TCP_PORT = DSKE_PORT;
 
 const PORT_DESCRIPTION =
   'A port 1..65535 (a number, or a decimal string), or an inclusive range "LOW-HIGH" with 1 ≤ LOW ≤ HIGH ≤ 65535.';
@@ -142,13 +143,16 @@ export interface AlwaysAllowed {
   dskeTcpPort: number;
 }
 
+/** Whether `p` is exactly one port the lockdown always allows (a redundant entry); a range is not. */
+export function isAlwaysAllowed(p: LockdownPort, always: AlwaysAllowed): boolean {
+  return p.from === p.to &&
+    ((p.proto === "udp" && p.from === always.aesUdpPort) ||
+      (p.proto === "tcp" && p.from === always.dskeTcpPort));
+}
+
 /** Throws a 422 when `p` is exactly one port the lockdown always allows (a redundant entry). */
 export function checkNotAlwaysAllowed(p: LockdownPort, always: AlwaysAllowed, where: string): void {
-  if (p.from !== p.to) return;
-  if (
-    (p.proto === "udp" && p.from === always.aesUdpPort) ||
-    (p.proto === "tcp" && p.from === always.dskeTcpPort)
-  ) {
+  if (isAlwaysAllowed(p, always)) {
     throw new ApiError(
       422,
       "invalid_value",

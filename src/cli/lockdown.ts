@@ -6,8 +6,8 @@
  * @module
  */
 import type { LockdownPort, LockdownState } from "../admin/model.ts";
-import { formatPort } from "../admin/lockdown-schema.ts";
-import { formatProtoPort, parseProtoPort } from "../node/lockdown-list.ts";
+import { formatEntry, formatPort, toEntry } from "../admin/lockdown-schema.ts";
+import { parseProtoPort } from "../node/lockdown-list.ts";
 import { ADMIN_OPTIONS_USAGE, AdminClient, parseAdminArgs } from "./admin-client.ts";
 import { CliError } from "./errors.ts";
 
@@ -36,12 +36,13 @@ export function parseSpecs(specs: string[]): LockdownPort[] {
 
 /** The API's request form of one entry. */
 export function toRequestEntry(p: LockdownPort): { proto: string; port: number | string } {
-  return { proto: p.proto, port: p.from === p.to ? p.from : `${p.from}-${p.to}` };
+  const { proto, port } = toEntry(p);
+  return { proto, port };
 }
 
 /** The list as `twofold lockdown list` prints it. */
 export function renderLockdown(s: LockdownState): string {
-  const lines = s.ports.map(formatProtoPort);
+  const lines = s.ports.map(formatEntry);
   if (lines.length === 0) lines.push("(no extra ports)");
   lines.push(
     s.enforced ? "enforced by the wg0 firewall" : "stored, not enforced: this node has no wg0 firewall yet",
@@ -100,11 +101,11 @@ async function change(
         : await client.json<LockdownState>("DELETE", `/v1/lockdown/ports/${p.proto}/${formatPort(p)}`, {
           auth: true,
         });
-      done.push(formatProtoPort(p));
+      done.push(formatEntry(p));
     } catch (e) {
       if (!(e instanceof CliError) || done.length === 0) throw e;
       throw new CliError(
-        `${formatProtoPort(p)}: ${e.message} (already ${action === "add" ? "added" : "removed"}: ${
+        `${formatEntry(p)}: ${e.message} (already ${action === "add" ? "added" : "removed"}: ${
           done.join(", ")
         })`,
         e.exitCode,

@@ -4,7 +4,7 @@
  * @module
  */
 import type { AesPeerStatus, HubStatus, LayerPeerStatus, NodeStatus } from "../admin/model.ts";
-import { formatProtoPort } from "../node/lockdown-list.ts";
+import { formatEntry } from "../admin/lockdown-schema.ts";
 import { ADMIN_OPTIONS_USAGE, AdminClient, parseAdminArgs } from "./admin-client.ts";
 import { CliError } from "./errors.ts";
 
@@ -93,7 +93,7 @@ export function renderStatusTable(s: NodeStatus): string {
       i.cipherSuite,
     ]),
   ));
-  const ports = s.lockdown.ports.map(formatProtoPort).join(", ") || "none";
+  const ports = s.lockdown.ports.map(formatEntry).join(", ") || "none";
   out.push(`lockdown extra ports: ${ports}${s.lockdown.enforced ? "" : " (stored, not enforced)"}`);
   out.push("");
 

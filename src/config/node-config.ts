@@ -37,7 +37,7 @@ import {
   parseAdminListen,
 } from "../admin/server.ts";
 import { LockdownListError, normalizeLockdownPorts, parseProtoPort } from "../node/lockdown-list.ts";
-import { DSKE_TCP_PORT, formatEntry } from "../admin/lockdown-schema.ts";
+import { DSKE_TCP_PORT } from "../admin/lockdown-schema.ts";
 
 /** Default state directory (PSRD pools, watermarks, epoch counters). */
 export const DEFAULT_STATE_DIR = "/var/lib/twofold";
@@ -672,30 +672,23 @@ function resolveAdmin(raw: RawConfig, opts: ParseNodeConfigOptions, stateDir: st
  */
 function resolveExtraPorts(entries: string[], aesPort: number): LockdownPort[] {
   const ports = entries.map((text, i) => {
-    let p: LockdownPort;
     try {
-      p = parseProtoPort(text);
+      return parseProtoPort(text);
     } catch (e) {
       throw new FieldProblem(`lockdown.extraPorts[${i}]`, (e as Error).message);
     }
-    if (
-      p.from === p.to &&
-      ((p.proto === "udp" && p.from === aesPort) || (p.proto === "tcp" && p.from === DSKE_TCP_PORT))
-    ) {
-      throw new FieldProblem(
-        `lockdown.extraPorts[${i}]`,
-        `${formatEntry(p)} is always allowed by the lockdown (aes0 and the key plane); leave it out`,
-      );
-    }
-    return p;
   });
   try {
-    return normalizeLockdownPorts(ports);
+    return normalizeLockdownPorts(ports, {
+      label: (i) => `extraPorts[${i}]`,
+      alwaysAllowed: { aesUdpPort: aesPort, dskeTcpPort: DSKE_TCP_PORT },
+    });
   } catch (e) {
     if (!(e instanceof LockdownListError)) throw e;
-    const m = /^entry ([0-9]+) (.*)$/.exec(e.message);
-    if (!m) throw new FieldProblem("lockdown.extraPorts", e.message);
-    throw new FieldProblem(`lockdown.extraPorts[${m[1]}]`, m[2].replace(/entry ([0-9]+)/g, "extraPorts[$1]"));
+    throw new FieldProblem(
+      e.index === null ? "lockdown.extraPorts" : `lockdown.extraPorts[${e.index}]`,
+      e.problem,
+    );
   }
 }
 

@@ -10,7 +10,14 @@
  * @module
  */
 import type { LockdownPort } from "../admin/model.ts";
-import { formatEntry, MAX_LOCKDOWN_ENTRIES, overlaps, sortEntries } from "../admin/lockdown-schema.ts";
+import {
+  type AlwaysAllowed,
+  formatEntry,
+  isAlwaysAllowed,
+  MAX_LOCKDOWN_ENTRIES,
+  overlaps,
+  sortEntries,
+} from "../admin/lockdown-schema.ts";
 import { writeFileAtomic } from "../dske/durable-file.ts";
 
 /** Name of the persisted list inside the state directory. */
@@ -18,10 +25,26 @@ export const LOCKDOWN_FILE = "lockdown.json";
 
 /** A list that is invalid, or a persisted list that cannot be loaded or saved. */
 export class LockdownListError extends Error {
-  constructor(message: string) {
+  /** Index of the bad entry, when one entry is to blame. */
+  readonly index: number | null;
+  /** What is wrong with that entry, without the entry's own label (the message is label + problem). */
+  readonly problem: string;
+
+  /** Creates the error; `entry` names the bad entry and its problem. */
+  constructor(message: string, entry?: { index: number; problem: string }) {
     super(message);
     this.name = "LockdownListError";
+    this.index = entry?.index ?? null;
+    this.problem = entry?.problem ?? message;
   }
+}
+
+/** Options of {@link normalizeLockdownPorts}. */
+export interface NormalizeOptions {
+  /** How an entry is named in messages (default `entry N`). */
+  label?: (index: number) => string;
+  /** Also refuse an entry that is just a port the lockdown always allows. */
+  alwaysAllowed?: AlwaysAllowed;
 }
 
 const SPEC = /^(tcp|udp)\/([0-9]{1,5})(?:-([0-9]{1,5}))?$/;
@@ -38,11 +61,6 @@ export function parseProtoPort(text: string): LockdownPort {
   return checkPort({ proto: m[1] as "tcp" | "udp", from, to }, JSON.stringify(text));
 }
 
-/** `tcp/8080` for a single port, `udp/6000-6010` for a range. */
-export function formatProtoPort(p: LockdownPort): string {
-  return formatEntry(p);
-}
-
 function checkPort(p: LockdownPort, what: string): LockdownPort {
   const ok = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;
   if (!ok(p.from) || !ok(p.to)) throw new LockdownListError(`${what}: ports must be from 1 to 65535`);
@@ -54,10 +72,17 @@ function checkPort(p: LockdownPort, what: string): LockdownPort {
 
 /**
  * Validates a list with the admin API's rules (protocols, port bounds, ranges in order, at most
- * MAX_LOCKDOWN_ENTRIES, no two entries of one protocol overlapping) and returns it sorted (protocol,
- * first port, last port). Throws a LockdownListError naming the first bad entry (`entry N`).
+ * MAX_LOCKDOWN_ENTRIES, no two entries of one protocol overlapping; with `alwaysAllowed`, no entry that
+ * is just such a port) and returns it sorted (protocol, first port, last port). Throws a
+ * LockdownListError naming the first bad entry (`entry N`, or `opts.label(N)`) with its index.
  */
-export function normalizeLockdownPorts(ports: readonly LockdownPort[]): LockdownPort[] {
+export function normalizeLockdownPorts(
+  ports: readonly LockdownPort[],
+  opts: NormalizeOptions = {},
+): LockdownPort[] {
+  const label = opts.label ?? ((i: number) => `entry ${i}`);
+  const bad = (i: number, problem: string, sep = " ") =>
+    new LockdownListError(`${label(i)}${sep}${problem}`, { index: i, problem });
   if (!Array.isArray(ports)) throw new LockdownListError("the list must be an array");
   if (ports.length > MAX_LOCKDOWN_ENTRIES) {
     throw new LockdownListError(
@@ -67,15 +92,26 @@ export function normalizeLockdownPorts(ports: readonly LockdownPort[]): Lockdown
   const out: LockdownPort[] = [];
   ports.forEach((p, i) => {
     if (typeof p !== "object" || p === null || (p.proto !== "tcp" && p.proto !== "udp")) {
-      throw new LockdownListError(`entry ${i}: proto must be "tcp" or "udp"`);
+      throw bad(i, 'proto must be "tcp" or "udp"', ": ");
     }
-    const c = checkPort(p, `entry ${i} (${p.proto}/${p.from}-${p.to})`);
+    let c: LockdownPort;
+    try {
+      c = checkPort(p, `(${p.proto}/${p.from}-${p.to})`);
+    } catch (e) {
+      throw bad(i, (e as Error).message);
+    }
+    if (opts.alwaysAllowed && isAlwaysAllowed(c, opts.alwaysAllowed)) {
+      throw bad(
+        i,
+        `${formatEntry(c)} is always allowed by the lockdown (aes0 and the key plane); leave it out`,
+        ": ",
+      );
+    }
     const j = out.findIndex((q) => overlaps(c, q));
     if (j >= 0) {
-      throw new LockdownListError(
-        `entry ${i} (${formatEntry(c)}) overlaps entry ${j} (${
-          formatEntry(out[j])
-        }); merge them into one entry`,
+      throw bad(
+        i,
+        `(${formatEntry(c)}) overlaps ${label(j)} (${formatEntry(out[j])}); merge them into one entry`,
       );
     }
     out.push(c);
