@@ -140,6 +140,11 @@ export interface PeerConfig {
   persistentKeepalive: number;
 }
 
+/** Whether `p` is an aes0 peer: an edge node with an AES IP (not AES-exempt, not a hub). */
+export function isAesPeer(p: PeerConfig): boolean {
+  return p.aesIp !== null && p.role === "peer";
+}
+
 /** A fully resolved node configuration. */
 export interface NodeConfig {
   /** Identity and local paths. */

@@ -19,11 +19,11 @@ import type {
   PeerStatus,
   Wg0PeerStatus,
 } from "../admin/model.ts";
-import type { NodeConfig } from "../config/node-config.ts";
+import { isAesPeer, type NodeConfig } from "../config/node-config.ts";
 import { aeadBackendInUse } from "../crypto/backend.ts";
 import type { AeadName } from "../crypto/aead.ts";
 import { DROP_STATS, H, type StatName } from "../dataplane/shared-state.ts";
-import type { DskePeerStatus } from "../dske/agreement.ts";
+import type { DskeHubStatus, DskePeerStatus } from "../dske/agreement.ts";
 import type { BlockInfo } from "../dske/psrd-store.ts";
 import { encodeBase64, toHex } from "../encoding.ts";
 import type { EventBus, NodeEvent } from "../events/bus.ts";
@@ -48,19 +48,8 @@ export interface AdminDeviceView {
   readonly shared: { statsSnapshot(): Record<StatName, number>; readonly header: Int32Array };
 }
 
-/** One hub as DSKE reports it (`DskeAgreement.hubStatus()`, when available). */
-export interface DskeHubView {
-  /** Hub id, hex. */
-  hubId: string;
-  /** DSKE endpoint, "ip:port". */
-  endpoint: string;
-  /** Whether the latest request got an authenticated answer; null before any. */
-  reachable: boolean | null;
-  /** When (unix ms) it last gave an authenticated answer; null if never (absent: unknown). */
-  lastAnswerAt?: number | null;
-  /** Named as misbehaving recently. */
-  misbehaving: boolean;
-}
+/** One hub as DSKE reports it (`DskeAgreement.hubStatus()`; the block id is not shown). */
+export type DskeHubView = Omit<DskeHubStatus, "blockId">;
 
 /** What the backend reads from a running node (a `RunningNode` satisfies it). */
 export interface AdminNodeView {
@@ -71,7 +60,7 @@ export interface AdminNodeView {
   /** The PSK gate. */
   gate: { status(): GateStatus[] };
   /** DSKE, when it runs. */
-  dske: { status(): DskePeerStatus[]; hubStatus?: () => DskeHubView[] } | null;
+  dske: { status(): DskePeerStatus[]; hubStatus(): DskeHubView[] } | null;
   /** PSRD pools, when DSKE runs. */
   psrd: { blocks(): BlockInfo[] } | null;
   /** The event bus. */
@@ -125,7 +114,7 @@ export class NodeAdminBackend implements AdminBackend {
     this.events = node.events;
     this.#clock = opts.clock ?? Date.now;
     for (const p of node.config.peers) {
-      if (p.aesIp !== null && p.role === "peer") this.#rotations.set(p.name, { ok: 0, failed: 0 });
+      if (isAesPeer(p)) this.#rotations.set(p.name, { ok: 0, failed: 0 });
     }
     for (const e of node.events.since(0)) this.#count(e);
     this.#unsubscribe = node.events.subscribe((e) => this.#count(e));
@@ -171,7 +160,7 @@ export class NodeAdminBackend implements AdminBackend {
       };
       const gate = gates.get(hex);
       let aes0: AesPeerStatus | null = null;
-      if (p.aesIp !== null && p.role === "peer") {
+      if (isAesPeer(p)) {
         const d = p.keySource === "dske" ? dskeByName.get(p.name) : undefined;
         aes0 = {
           ...layer(aesPeers.get(hex), now),
@@ -205,7 +194,7 @@ export class NodeAdminBackend implements AdminBackend {
       };
     });
 
-    const usesDske = cfg.peers.some((p) => p.keySource === "dske" && p.aesIp !== null && p.role === "peer");
+    const usesDske = cfg.peers.some((p) => p.keySource === "dske" && isAesPeer(p));
     return {
       node: {
         name: cfg.node.name,
@@ -236,17 +225,9 @@ export class NodeAdminBackend implements AdminBackend {
       cfg.peers.filter((p) => p.role === "hub").map((p) => [formatIp(p.wgIp.addr), p.name]),
     );
     const blocks = (this.#node.psrd?.blocks() ?? []).filter((b) => b.role === "client");
-    const live = this.#node.dske?.hubStatus?.() ?? null;
     const bad = new Set([...dskeByName.values()].flatMap((d) => d.badHubs));
     const hostOf = (endpoint: string) => endpoint.replace(/:[0-9]+$/, "").replace(/^\[(.*)\]$/, "$1");
-    const known = live ?? [...new Map(blocks.map((b) => [b.hubId, b])).values()].map((b) => ({
-      hubId: b.hubId,
-      endpoint: b.hubEndpoint,
-      reachable: null,
-      lastAnswerAt: null,
-      misbehaving: bad.has(b.hubId),
-    }));
-    return known.map((h) => {
+    return (this.#node.dske?.hubStatus() ?? []).map((h) => {
       const mine = blocks.filter((b) => b.hubId === h.hubId);
       const txRemaining = mine.reduce((n, b) => n + b.txRemaining, 0);
       const rxRemaining = mine.reduce((n, b) => n + b.rxRemaining, 0);
@@ -255,7 +236,7 @@ export class NodeAdminBackend implements AdminBackend {
         hubId: h.hubId,
         endpoint: h.endpoint,
         reachable: h.reachable,
-        lastAnswerAgeSeconds: h.lastAnswerAt == null ? null : seconds(this.#clock() - h.lastAnswerAt),
+        lastAnswerAgeSeconds: h.lastAnswerAt === null ? null : seconds(this.#clock() - h.lastAnswerAt),
         misbehaving: h.misbehaving || bad.has(h.hubId),
         psrd: {
           txRemaining,

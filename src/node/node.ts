@@ -8,7 +8,7 @@
  */
 import "../crypto/aead-libcrypto.ts";
 import { aesSuite, chachaSuite } from "../noise/suite.ts";
-import type { NodeConfig, PeerConfig } from "../config/node-config.ts";
+import { isAesPeer, type NodeConfig, type PeerConfig } from "../config/node-config.ts";
 import { formatCidr, formatIp } from "../wireguard/allowedips.ts";
 import { type RunningInterface, startInterface } from "../wireguard/interface.ts";
 import type { UapiPeerChange } from "../uapi/types.ts";
@@ -77,10 +77,6 @@ const DSKE_EVENT_TYPES: Partial<Record<DskeEvent["type"], NodeEventType>> = {
 
 /** At most one handshake-failed event per (layer, peer) per this many ms: a flood must not flood the bus. */
 const HANDSHAKE_FAILED_EVENT_INTERVAL_MS = 1_000;
-
-function isAesPeer(p: PeerConfig): boolean {
-  return p.aesIp !== null && p.role === "peer";
-}
 
 /** Brings up wg0 and aes0 for `cfg`; throws (with everything removed) when anything fails. */
 export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promise<RunningNode> {
