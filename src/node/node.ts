@@ -84,10 +84,12 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
   const startedAt = Date.now();
   const events = opts.events ?? new EventBus();
   const peerByHex = new Map(cfg.peers.map((p) => [toHex(p.publicKey), p]));
-  const peerFields = (hex: string | null): Pick<NodeEventInput, "peer" | "publicKey"> => {
+  type PeerFields = Pick<NodeEventInput, "peer" | "publicKey">;
+  const fieldsOf = (p: PeerConfig): PeerFields => ({ peer: p.name, publicKey: encodeBase64(p.publicKey) });
+  const peerFields = (hex: string | null): PeerFields => {
     if (hex === null) return {};
     const p = peerByHex.get(hex);
-    return { peer: p?.name, publicKey: encodeBase64(p?.publicKey ?? fromHex(hex)) };
+    return p ? fieldsOf(p) : { publicKey: encodeBase64(fromHex(hex)) };
   };
   const lastFailedEvent = new Map<string, number>();
   const publishDeviceEvent = (layer: "wg0" | "aes0", e: DeviceEvent) => {
@@ -295,7 +297,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
             events.publish({
               type,
               layer: "aes0",
-              ...(p ? peerFields(toHex(p.publicKey)) : {}),
+              ...(p ? fieldsOf(p) : {}),
               epoch: e.epoch,
               hub: e.hub,
               reason: e.reason,
