@@ -49,11 +49,14 @@ function newPsk(what: string): string {
   return psk;
 }
 
+/** The command line of `twofold <args>`. */
+function twofold(args: string[]): string[] {
+  return [Deno.execPath(), "run", "--allow-all", "--quiet", MAIN, ...args];
+}
+
 /** Runs `twofold <args>` inside `ns`; records its output. */
 async function cli(ns: Netns, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const r = await ns.exec([Deno.execPath(), "run", "--allow-all", "--quiet", MAIN, ...args], {
-    check: false,
-  });
+  const r = await ns.exec(twofold(args), { check: false });
   corpus.push(r.stdout, r.stderr);
   return r;
 }
@@ -229,19 +232,7 @@ integrationTest(
             signal: stopFollower.signal,
             onEvent: (e) => follower.push(e),
           });
-          const ev = a.spawn([
-            Deno.execPath(),
-            "run",
-            "--allow-all",
-            "--quiet",
-            MAIN,
-            "events",
-            "--json",
-            "--since",
-            "0",
-            "--admin",
-            sockA,
-          ]);
+          const ev = a.spawn(twofold(["events", "--json", "--since", "0", "--admin", sockA]));
           procs.push(ev);
           // Connected once the history (gate opened, epoch 1, handshakes) is printed.
           assert.ok(
@@ -335,19 +326,7 @@ integrationTest(
         corpus.push(JSON.stringify(got));
         assert.deepEqual(got.filter((e) => e.id <= upTo), expected, "no gap, no duplicate, same events");
         // The CLI resumes the same way (--since sends Last-Event-ID).
-        const ev = a.spawn([
-          Deno.execPath(),
-          "run",
-          "--allow-all",
-          "--quiet",
-          MAIN,
-          "events",
-          "--json",
-          "--since",
-          String(missedFrom),
-          "--admin",
-          sockA,
-        ]);
+        const ev = a.spawn(twofold(["events", "--json", "--since", String(missedFrom), "--admin", sockA]));
         procs.push(ev);
         assert.ok(await waitUntil(() => printedEvents(ev).some((e) => e.id >= upTo), 5000), ev.output());
         await ev.kill("SIGINT");

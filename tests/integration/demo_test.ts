@@ -158,6 +158,21 @@ function tempDirOf(text: string): string | null {
   return text.match(/files 0600 in (\/\S+)/)?.[1] ?? null;
 }
 
+/**
+ * After a run: its output, its temp dir, and what it left behind (read before the safety net removes
+ * it, so the test can assert on it and later tests still start clean).
+ */
+async function afterRun(
+  demo: DemoRun,
+  seen: ProcId[],
+): Promise<{ out: string; tempDir: string | null; left: string[] }> {
+  const out = demo.text;
+  const tempDir = tempDirOf(out);
+  const left = await leftovers(seen, tempDir);
+  await removeLeftovers(seen, tempDir);
+  return { out, tempDir, left };
+}
+
 /** Indexes in `text` of each pattern's first match after the previous one; -1 once one is missing. */
 function inOrder(text: string, patterns: RegExp[]): { re: RegExp; at: number; m: RegExpMatchArray | null }[] {
   let from = 0;
@@ -196,10 +211,7 @@ integrationTest(
       } finally {
         await demo.stop();
       }
-      const out = demo.text;
-      const tempDir = tempDirOf(out);
-      const left = await leftovers(seen, tempDir);
-      await removeLeftovers(seen, tempDir);
+      const { out, tempDir, left } = await afterRun(demo, seen);
       assert.equal(code, 0, `exit 0:\n${out}`);
       assert.ok(tempDir !== null, "the demo names its temp dir");
       const twofolds = seen.filter((p) => p.cmdline.includes(tempDir));
@@ -257,10 +269,7 @@ integrationTest(
       } finally {
         await demo.stop();
       }
-      const out = demo.text;
-      const tempDir = tempDirOf(out);
-      const left = await leftovers(seen, tempDir);
-      await removeLeftovers(seen, tempDir);
+      const { out, tempDir, left } = await afterRun(demo, seen);
       assert.ok(opened, `the gate opened before the interrupt:\n${out}`);
       assert.equal(code, 130, `exit 130:\n${out}`);
       assert.ok(
