@@ -26,6 +26,7 @@ import {
   libcryptoSealWithNonce,
 } from "../../src/crypto/aead-libcrypto.ts";
 import { xopen, xseal } from "../../src/crypto/xaead.ts";
+import { concatBytes } from "../../src/encoding.ts";
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -44,13 +45,7 @@ function toHex(b: Uint8Array): string {
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
 function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 function randomBytes(n: number): Uint8Array {

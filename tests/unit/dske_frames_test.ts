@@ -30,6 +30,7 @@ import {
   type SharePut,
 } from "../../src/dske/frames.ts";
 import { FrameReader } from "../../src/dske/frame-reader.ts";
+import { concatBytes } from "../../src/encoding.ts";
 
 // ------------------------------------------------------------------------------------------------
 // Helpers
@@ -55,13 +56,7 @@ function randomBytes(n: number, rand: () => number): Uint8Array {
 const randInt = (rand: () => number, n: number) => Math.floor(rand() * n);
 
 function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 function u64be(v: number): Uint8Array {
