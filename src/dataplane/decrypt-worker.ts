@@ -106,7 +106,7 @@ function run(init: WorkerInit): void {
       shared.stats[S.rxBadInnerPacket]++;
       return;
     }
-    if (src !== peer) {
+    if (src !== peer || !allowed.routesTo(src)) {
       shared.stats[S.rxSourceNotAllowed]++;
       return;
     }

@@ -33,6 +33,8 @@ const EIGHT = bigLen(8);
 const TWO = bigLen(2);
 
 interface Staged {
+  /** The peer-slot generation the packets were routed to (see SharedState). */
+  generation: number;
   bufs: Uint8Array[];
   lens: Int32Array;
   head: number;
@@ -158,9 +160,14 @@ function run(init: WorkerInit): void {
 
   function stage(peer: number, src: Uint8Array, len: number): void {
     let q = staged[peer];
+    const generation = allowed.generationOf(peer);
     if (!q) {
-      q = { bufs: [], lens: new Int32Array(MAX_STAGED_PACKETS), head: 0, count: 0 };
+      q = { generation, bufs: [], lens: new Int32Array(MAX_STAGED_PACKETS), head: 0, count: 0 };
       staged[peer] = q;
+    } else if (q.generation !== generation) { // the slot has a new peer: the old one's packets go
+      q.generation = generation;
+      q.head = 0;
+      q.count = 0;
     }
     if (q.count === MAX_STAGED_PACKETS) { // drop the oldest, like wireguard-go
       q.head = (q.head + 1) % MAX_STAGED_PACKETS;
@@ -181,6 +188,7 @@ function run(init: WorkerInit): void {
         if (staged[peer]) staged[peer] = null;
         continue;
       }
+      if (staged[peer]?.generation !== shared.peerGet(peer, P.generation)) staged[peer] = null; // new peer
       const q = staged[peer];
       if (q && q.count > 0 && shared.peerGet(peer, P.current) >= 0) {
         while (q.count > 0) {
@@ -241,7 +249,7 @@ function run(init: WorkerInit): void {
       let peer = -1;
       if (version === 4 && len >= 20) peer = allowed.table.lookup(buf, HEADER + 16, 4);
       else if (version === 6 && len >= 40) peer = allowed.table.lookup(buf, HEADER + 24, 6);
-      if (peer < 0) {
+      if (peer < 0 || !allowed.routesTo(peer)) {
         shared.stats[S.txNoRoute]++;
         continue;
       }

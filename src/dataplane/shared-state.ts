@@ -12,6 +12,13 @@
  *
  * Local indices encode the keypair slot in their low bits (`index & SLOT_MASK`), so the receive
  * path finds a keypair without a map; the upper bits are random and checked.
+ *
+ * Peer slots are reused. Every slot carries a generation, bumped whenever a peer is created in it or
+ * removed from it, and the allowed-IPs table is published stamped with the generation of each slot it
+ * routes to; a worker uses a route only while the slot's live generation equals the stamp, so routes
+ * (and packets staged under them) of a removed peer can never reach the next peer in its slot. The
+ * table itself is published under a seqlock (odd version while it is being written), so a worker never
+ * builds its copy from a half-written table.
  * @module
  */
 
@@ -55,6 +62,7 @@ export const P = {
   needHandshake: 7,
   keepalivePending: 8,
   stagedFlush: 9,
+  generation: 10,
 } as const;
 const PEER_INTS = 16;
 
@@ -116,6 +124,28 @@ export const S: Record<StatName, number> = Object.fromEntries(STATS.map((n, i) =
 
 const ALLOWED_ENTRY_BYTES = 20; // family u8, bits u8, peer u16, addr 16
 
+/** One allowed-IPs entry as published to the workers. */
+export interface AllowedIpEntry {
+  /** Address family. */
+  family: 4 | 6;
+  /** Prefix address bytes (4 or 16). */
+  addr: Uint8Array;
+  /** Prefix length. */
+  bits: number;
+  /** Peer slot. */
+  peer: number;
+}
+
+/** A consistent copy of the published allowed-IPs table. */
+export interface PublishedRoutes {
+  /** The (even) table version it was read at. */
+  version: number;
+  /** The entries. */
+  entries: AllowedIpEntry[];
+  /** Per peer slot: the slot generation the entries route to. */
+  generations: Int32Array;
+}
+
 /** Typed views over the shared buffer; constructed identically on both sides. */
 export class SharedState {
   /** The buffer itself (posted to workers). */
@@ -136,6 +166,8 @@ export class SharedState {
   readonly kpKeys: Uint8Array;
   /** Allowed-IPs table entries. */
   readonly allowed: Uint8Array;
+  /** Per peer slot: the slot generation the published allowed-IPs table routes to. */
+  readonly routeGenerations: Int32Array;
   /** Counters. */
   readonly stats: Float64Array;
 
@@ -150,6 +182,7 @@ export class SharedState {
       MAX_KEYPAIRS * 64,
       MAX_ALLOWED_IPS * ALLOWED_ENTRY_BYTES,
       STATS.length * 8,
+      MAX_PEERS * 4,
     ];
     const offsets: number[] = [];
     let total = 0;
@@ -169,6 +202,7 @@ export class SharedState {
     this.kpKeys = new Uint8Array(b, offsets[6], MAX_KEYPAIRS * 64);
     this.allowed = new Uint8Array(b, offsets[7], MAX_ALLOWED_IPS * ALLOWED_ENTRY_BYTES);
     this.stats = new Float64Array(b, offsets[8], STATS.length);
+    this.routeGenerations = new Int32Array(b, offsets[9], MAX_PEERS);
     if (!sab) {
       for (let p = 0; p < MAX_PEERS; p++) {
         const o = p * PEER_INTS;
@@ -186,6 +220,10 @@ export class SharedState {
   /** Writes a peer Int32 field atomically. */
   peerSet(peer: number, field: number, value: number): void {
     Atomics.store(this.peerI32, peer * PEER_INTS + field, value);
+  }
+  /** Adds to a peer Int32 field atomically (slot generations); returns the previous value. */
+  peerAdd(peer: number, field: number, delta: number): number {
+    return Atomics.add(this.peerI32, peer * PEER_INTS + field, delta);
   }
   /** Compare-and-swap on a peer Int32 field; returns the previous value. */
   peerCas(peer: number, field: number, expect: number, value: number): number {
@@ -249,9 +287,16 @@ export class SharedState {
     return true;
   }
 
-  /** Replaces the allowed-IPs table and bumps its version (main only). */
-  writeAllowedIps(entries: { family: 4 | 6; addr: Uint8Array; bits: number; peer: number }[]): void {
-    if (entries.length > MAX_ALLOWED_IPS) throw new Error(`too many allowed IPs (max ${MAX_ALLOWED_IPS})`);
+  /**
+   * Replaces the allowed-IPs table (main only), stamped with the current generation of every peer
+   * slot. The version is odd while the table is written and even once it is complete. The caller
+   * validates the size first (see MAX_ALLOWED_IPS): a table that does not fit is a programming error.
+   */
+  writeAllowedIps(entries: AllowedIpEntry[]): void {
+    if (entries.length > MAX_ALLOWED_IPS) {
+      throw new RangeError(`allowed-IPs table overflow: ${entries.length} > ${MAX_ALLOWED_IPS}`);
+    }
+    Atomics.add(this.header, H.allowedIpsVersion, 1); // odd: writing
     let o = 0;
     for (const e of entries) {
       this.allowed[o] = e.family;
@@ -262,25 +307,37 @@ export class SharedState {
       this.allowed.set(e.addr, o + 4);
       o += ALLOWED_ENTRY_BYTES;
     }
+    for (let p = 0; p < MAX_PEERS; p++) {
+      Atomics.store(this.routeGenerations, p, this.peerGet(p, P.generation));
+    }
     Atomics.store(this.header, H.allowedIpsCount, entries.length);
-    Atomics.add(this.header, H.allowedIpsVersion, 1);
+    Atomics.add(this.header, H.allowedIpsVersion, 1); // even: complete
   }
 
-  /** Reads the allowed-IPs table (workers rebuild their local trie from it when the version moves). */
-  readAllowedIps(): { family: 4 | 6; addr: Uint8Array; bits: number; peer: number }[] {
+  /**
+   * Reads the allowed-IPs table and the slot generations it routes to (workers rebuild their local
+   * trie from it when the version moves). Returns null when the table is being written or changed
+   * while it was read; the caller keeps its copy and tries again later.
+   */
+  readAllowedIps(): PublishedRoutes | null {
+    const version = Atomics.load(this.header, H.allowedIpsVersion);
+    if (version & 1) return null;
     const n = Atomics.load(this.header, H.allowedIpsCount);
-    const out = [];
+    const entries: AllowedIpEntry[] = [];
     for (let i = 0; i < n; i++) {
       const o = i * ALLOWED_ENTRY_BYTES;
       const family = this.allowed[o] as 4 | 6;
-      out.push({
+      entries.push({
         family,
         bits: this.allowed[o + 1],
         peer: this.allowed[o + 2] | (this.allowed[o + 3] << 8),
         addr: this.allowed.slice(o + 4, o + 4 + (family === 4 ? 4 : 16)),
       });
     }
-    return out;
+    const generations = new Int32Array(MAX_PEERS);
+    for (let p = 0; p < MAX_PEERS; p++) generations[p] = Atomics.load(this.routeGenerations, p);
+    if (Atomics.load(this.header, H.allowedIpsVersion) !== version) return null;
+    return { version, entries, generations };
   }
 
   /** Counter snapshot by name. */

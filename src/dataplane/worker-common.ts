@@ -6,7 +6,7 @@
 /// <reference lib="deno.worker" />
 import type { Aead, AeadKey } from "../crypto/aead.ts";
 import { AllowedIps } from "../wireguard/allowedips.ts";
-import { H, K, MAX_KEYPAIRS, type SharedState } from "./shared-state.ts";
+import { H, K, MAX_KEYPAIRS, MAX_PEERS, P, type SharedState } from "./shared-state.ts";
 import type { WorkerInit } from "./worker-protocol.ts";
 
 /** Installs `run` as the worker's entry: it gets the init message; a throw is reported, not lost. */
@@ -21,11 +21,17 @@ export function startWorker(run: (init: WorkerInit) => void): void {
   };
 }
 
-/** The worker's own longest-prefix table, rebuilt from shared memory when its version changes. */
+/**
+ * The worker's own longest-prefix table, rebuilt from shared memory when its version changes, with
+ * the peer-slot generations it was published for. A lookup result is usable only while
+ * {@link AllowedIpsMirror.routesTo} holds: a slot whose peer was removed or replaced since the table
+ * was published has no routes.
+ */
 export class AllowedIpsMirror {
   /** The local table (lookups do not allocate). */
   readonly table: AllowedIps = new AllowedIps();
   #version = -1;
+  #generations = new Int32Array(MAX_PEERS);
   #shared: SharedState;
 
   constructor(shared: SharedState) {
@@ -36,11 +42,24 @@ export class AllowedIpsMirror {
   sync(): void {
     const v = Atomics.load(this.#shared.header, H.allowedIpsVersion);
     if (v === this.#version) return;
+    const published = this.#shared.readAllowedIps();
+    if (published === null) return; // being written: keep the current copy, retry at the next sync
     this.table.clear();
-    for (const e of this.#shared.readAllowedIps()) {
+    for (const e of published.entries) {
       this.table.insert({ family: e.family, addr: e.addr, bits: e.bits }, e.peer);
     }
-    this.#version = v;
+    this.#generations.set(published.generations);
+    this.#version = published.version;
+  }
+
+  /** The slot generation the table's routes to `peer` were published for. */
+  generationOf(peer: number): number {
+    return this.#generations[peer];
+  }
+
+  /** True when the table's routes to `peer` still belong to the peer now in that slot. */
+  routesTo(peer: number): boolean {
+    return this.#shared.peerGet(peer, P.generation) === this.#generations[peer];
   }
 }
 

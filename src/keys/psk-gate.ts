@@ -406,8 +406,19 @@ export class PskGate {
    * (EPERM) otherwise; a refusal is reported as a `key-refused` event naming why.
    */
   uapiWrite(peer: Uint8Array, psk: Uint8Array): number {
+    const refused = this.uapiWriteCheck(peer, psk, this.#peers.get(toHex(peer))?.source ?? null);
+    if (refused !== 0) return refused;
+    const g = this.#peers.get(toHex(peer))!;
+    const epoch = g.lastInstalledEpoch === null ? 0 : g.lastInstalledEpoch + 1;
+    return this.install(peer, psk, epoch, "manual").ok ? 0 : -1;
+  }
+
+  /**
+   * Would {@link uapiWrite} accept this key for a peer whose key source will be `source` (null: not
+   * registered)? 0, or the errno it would return, reported as a `key-refused` event; installs nothing.
+   */
+  uapiWriteCheck(peer: Uint8Array, psk: Uint8Array, source: KeySource | null): number {
     const hex = toHex(peer);
-    const g = this.#peers.get(hex);
     const refuse = (errno: number, reason: string): number => {
       this.#onEvent({ type: "key-refused", peer: hex, epoch: null, reason, at: this.#clock() });
       return errno;
@@ -418,15 +429,21 @@ export class PskGate {
     if (psk.every((b) => b === 0)) {
       return refuse(-22, "UAPI preshared-key refused: an all-zero PSK would mean 'no PSK'");
     }
-    if (!g) return refuse(-1, "UAPI preshared-key refused: peer is not registered with the PSK gate");
-    if (g.source !== "manual") {
+    if (source === null) {
+      return refuse(-1, "UAPI preshared-key refused: peer is not registered with the PSK gate");
+    }
+    if (source !== "manual") {
       return refuse(
         -1,
-        `UAPI preshared-key refused (EPERM): peer's key source is ${g.source}; only manual peers accept keys from UAPI`,
+        `UAPI preshared-key refused (EPERM): peer's key source is ${source}; only manual peers accept keys from UAPI`,
       );
     }
-    const epoch = g.lastInstalledEpoch === null ? 0 : g.lastInstalledEpoch + 1;
-    return this.install(peer, psk, epoch, "manual").ok ? 0 : -1;
+    return 0;
+  }
+
+  /** The key source of a registered peer, or null. */
+  sourceOf(peer: Uint8Array): KeySource | null {
+    return this.#peers.get(toHex(peer))?.source ?? null;
   }
 
   /**
@@ -645,6 +662,9 @@ export function pskPolicy(gate: PskGate, opts: PskPolicyOptions = {}): PskPolicy
   const adoptAs = opts.adoptUnknownAs === undefined ? "manual" : opts.adoptUnknownAs;
   return {
     onUapiPsk: (peerPublicKey, psk) => gate.uapiWrite(peerPublicKey, psk),
+    // A peer the same request creates is adopted first (onPeerCreated), so judge it by its source then.
+    checkUapiPsk: (peerPublicKey, psk, created) =>
+      gate.uapiWriteCheck(peerPublicKey, psk, gate.sourceOf(peerPublicKey) ?? (created ? adoptAs : null)),
     onPeerCreated: (peerPublicKey) => gate.peerCreatedInTarget(peerPublicKey, adoptAs),
   };
 }

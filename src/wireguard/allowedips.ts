@@ -297,6 +297,24 @@ export class AllowedIps {
     return out;
   }
 
+  /** Number of prefixes in the table (over all peers and both families). */
+  get size(): number {
+    let n = 0;
+    for (const nodes of this.#byPeer.values()) n += nodes.size;
+    return n;
+  }
+
+  /** An independent copy with the same prefixes and owners (each peer's prefixes in the same order). */
+  clone(): AllowedIps {
+    const copy = new AllowedIps();
+    for (const [peer, nodes] of this.#byPeer) {
+      for (const node of nodes) {
+        copy.insert({ family: node.key.length === 4 ? 4 : 6, addr: node.key, bits: node.bits }, peer);
+      }
+    }
+    return copy;
+  }
+
   /** Removes every entry. */
   clear(): void {
     this.#root4 = null;

@@ -10,15 +10,17 @@
 import { publicKey as derivePublicKey } from "../crypto/x25519.ts";
 import type { Suite } from "../noise/suite.ts";
 import { Dataplane } from "../dataplane/dataplane.ts";
-import { H, MAX_PEERS, P, PF } from "../dataplane/shared-state.ts";
+import { H, MAX_ALLOWED_IPS, MAX_PEERS, P, PF } from "../dataplane/shared-state.ts";
 import { toHex } from "../encoding.ts";
 import { closeQuietly, SysError } from "../../ffi/libc.ts";
 import { decodeSockaddr, encodeSockaddr, openUdp, sendTo } from "../../ffi/udp.ts";
 import type { Logger } from "../log.ts";
 import type { UapiDevice, UapiDeviceSnapshot, UapiSetRequest } from "../uapi/types.ts";
+import { UapiErrno } from "../uapi/protocol.ts";
 import { AllowedIps, formatCidr, parseCidr, parseIp } from "./allowedips.ts";
 import { HandshakeAdmission } from "./admission.ts";
 import { KeypairSlots } from "./keypair-slots.ts";
+import { planSet, type SetPlan } from "./set-plan.ts";
 import {
   consumeInitiation,
   consumeResponse,
@@ -30,15 +32,19 @@ import { type Endpoint, Peer } from "./peer.ts";
 import { tai64n, tai64nAfter } from "./tai64n.ts";
 import { HANDSHAKE_INITIATION_RATE, REKEY_AFTER_TIME, REKEY_TIMEOUT } from "./constants.ts";
 
-const EINVAL = -22;
-const EADDRINUSE = -98;
-const EIO = -5;
-const ENOSPC = -28;
+const EADDRINUSE = UapiErrno.PORT_IN_USE;
+const EIO = UapiErrno.IO;
 
 /** Hooks that let a layer above (the aes0 PSK gate) govern PSKs. */
 export interface PskPolicy {
   /** Called for a UAPI `preshared_key` write; return 0 to allow, a negative errno to refuse. */
   onUapiPsk(peerPublicKey: Uint8Array, psk: Uint8Array): number;
+  /**
+   * Would {@link onUapiPsk} accept this write? 0 or the negative errno it would return, without
+   * applying anything (`created`: the same request creates the peer, through {@link onPeerCreated}).
+   * Lets a `set` be refused before any of it is applied.
+   */
+  checkUapiPsk?(peerPublicKey: Uint8Array, psk: Uint8Array, created: boolean): number;
   /** Called when a peer is created, so the policy can install its initial PSK. */
   onPeerCreated(peerPublicKey: Uint8Array): Uint8Array | null;
 }
@@ -85,7 +91,7 @@ export class Device implements UapiDevice {
   readonly #clock: () => number;
   readonly #dp: Dataplane;
   readonly #slots: KeypairSlots;
-  readonly #allowed = new AllowedIps();
+  #allowed = new AllowedIps();
   readonly #peers = new Map<string, Peer>();
   readonly #byId: (Peer | undefined)[] = new Array(MAX_PEERS);
   #identity: StaticIdentity | null = null;
@@ -186,61 +192,83 @@ export class Device implements UapiDevice {
     };
   }
 
-  /** Applies a parsed UAPI set request; returns 0 or a negative errno. */
+  /**
+   * Applies a parsed UAPI set request all or nothing; returns 0 or a negative errno. The request is
+   * planned first against a copy of the peers and routes (capacity: {@link MAX_PEERS} peers and
+   * {@link MAX_ALLOWED_IPS} allowed IPs; PSK policy; endpoints), then the UDP port is bound, and only
+   * then is anything changed, by steps that cannot fail. The data plane's routes are republished from
+   * the control plane's table in one step at the end, so the two never disagree; a refusal is logged
+   * and leaves both as they were.
+   */
   apply(req: UapiSetRequest): number {
+    const plan = planSet(
+      {
+        peers: new Map([...this.#peers.values()].map((p) => [p.publicKeyHex, p.id])),
+        allowed: this.#allowed,
+        ownPublicKey: this.#identity?.publicKey ?? null,
+      },
+      req,
+      { maxPeers: MAX_PEERS, maxAllowedIps: MAX_ALLOWED_IPS },
+      {
+        psk: this.#opts.pskPolicy?.checkUapiPsk?.bind(this.#opts.pskPolicy),
+        endpoint: (ep) => this.#endpointProblem(ep),
+      },
+    );
+    if (!plan.ok) {
+      this.#log.warn(`UAPI set refused (errno ${-plan.errno}): ${plan.reason}`);
+      return plan.errno;
+    }
     if (req.listenPort !== undefined && (req.listenPort !== this.#listenPort || this.#udpFd < 0)) {
       try {
         this.bind(req.listenPort);
       } catch (e) {
-        this.#log.warn(`cannot bind UDP port ${req.listenPort}: ${(e as Error).message}`);
+        this.#log.warn(
+          `cannot bind UDP port ${req.listenPort}: ${(e as Error).message}; nothing was changed`,
+        );
         return e instanceof SysError && e.errno === 98 ? EADDRINUSE : EIO;
       }
     }
+    try {
+      this.#commit(req, plan);
+    } finally {
+      // Even if a step threw (a bug), the data plane routes exactly what the control plane holds.
+      this.#publishAllowedIps();
+    }
+    return 0;
+  }
+
+  /** Applies a planned request; nothing here may fail (the plan checked it all). */
+  #commit(req: UapiSetRequest, plan: SetPlan): void {
     if (req.fwmark !== undefined) this.#fwmark = req.fwmark;
     if (req.privateKey !== undefined) this.#setPrivateKey(req.privateKey);
     if (req.replacePeers) { for (const p of [...this.#peers.values()]) this.#removePeer(p); }
-    let routesChanged = req.replacePeers;
-    for (const change of req.peers) {
+    for (let i = 0; i < req.peers.length; i++) {
+      const change = req.peers[i];
       const hex = toHex(change.publicKey);
       let peer = this.#peers.get(hex);
       if (change.remove) {
-        if (peer) {
-          this.#removePeer(peer);
-          routesChanged = true;
-        }
+        if (peer) this.#removePeer(peer);
         continue;
       }
-      if (this.#identity && hex === toHex(this.#identity.publicKey)) continue; // our own key: ignored
+      const slot = plan.createdSlots[i];
       if (!peer) {
-        if (change.updateOnly) continue;
-        const created = this.#createPeer(change.publicKey);
-        if (!created) return ENOSPC;
-        peer = created;
+        if (slot === undefined) continue; // update_only, or our own key
+        peer = this.#createPeer(change.publicKey, slot);
       }
       if (change.presharedKey) {
-        // With a PSK policy (the aes0 gate), the policy decides and applies the key itself (keeping
-        // its rotation grace); without one, the write is applied here as in wireguard-go.
+        // With a PSK policy (the aes0 gate), the policy applies the key itself (keeping its rotation
+        // grace); without one, the write is applied here as in wireguard-go.
         const policy = this.#opts.pskPolicy;
         if (policy) {
           const verdict = policy.onUapiPsk(peer.publicKey, change.presharedKey);
-          if (verdict !== 0) return verdict;
+          if (verdict !== 0) {
+            this.#log.warn(`UAPI preshared key not applied (errno ${-verdict}) after planning`);
+          }
         } else {
           this.setPresharedKey(peer.publicKey, change.presharedKey);
         }
       }
       if (change.endpoint) this.#setEndpoint(peer, change.endpoint);
-      if (change.replaceAllowedIps) {
-        this.#allowed.removePeer(peer.id);
-        routesChanged = true;
-      }
-      for (const cidr of change.allowedIps) {
-        try {
-          this.#allowed.insert(parseCidr(cidr), peer.id);
-        } catch {
-          return EINVAL;
-        }
-        routesChanged = true;
-      }
       if (change.persistentKeepalive !== undefined) {
         const was = peer.persistentKeepalive;
         peer.persistentKeepalive = change.persistentKeepalive;
@@ -248,8 +276,21 @@ export class Device implements UapiDevice {
         if (was === 0 && change.persistentKeepalive > 0) this.#sendKeepalive(peer);
       }
     }
-    if (routesChanged) this.#publishAllowedIps();
-    return 0;
+    this.#allowed = plan.allowed;
+  }
+
+  /** Null when `ep` can be written as this socket's sockaddr; else the problem. */
+  #endpointProblem(ep: Endpoint): string | null {
+    try {
+      encodeSockaddr(ep.ip, ep.port, new Uint8Array(32), 0, this.#v4Mapped());
+      return null;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+
+  #v4Mapped(): boolean {
+    return !this.#bindAddress || this.#bindAddress.includes(":");
   }
 
   /** Sets a peer's PSK (used by UAPI and by the aes0 gate). Applies at the next handshake. */
@@ -288,6 +329,7 @@ export class Device implements UapiDevice {
     clearInterval(this.#tick);
     await this.#dp.stop();
     for (const p of [...this.#peers.values()]) this.#removePeer(p);
+    this.#allowed.clear();
     this.#identity?.privateKey.fill(0);
     if (this.#udpFd >= 0) closeQuietly(this.#udpFd);
     this.#udpFd = -1;
@@ -308,18 +350,11 @@ export class Device implements UapiDevice {
       p.precompute(this.#identity?.privateKey ?? null);
       this.#expireKeypairs(p);
     }
-    this.#publishAllowedIps();
   }
 
-  #createPeer(publicKey: Uint8Array): Peer | null {
-    let id = -1;
-    for (let i = 0; i < MAX_PEERS; i++) {
-      if (!this.#byId[i]) {
-        id = i;
-        break;
-      }
-    }
-    if (id < 0) return null;
+  /** Creates a peer in `id`, a free slot (the plan chose it): a fresh generation, nothing inherited. */
+  #createPeer(publicKey: Uint8Array, id: number): Peer {
+    if (this.#byId[id]) throw new Error(`peer slot ${id} is taken`);
     const peer = new Peer(id, publicKey, this.#clock);
     peer.precompute(this.#identity?.privateKey ?? null);
     const initial = this.#opts.pskPolicy?.onPeerCreated(publicKey);
@@ -342,20 +377,29 @@ export class Device implements UapiDevice {
     s.peerSet(id, P.needHandshake, 0);
     s.peerSet(id, P.keepalivePending, 0);
     s.writeEndpoint(id, this.#sendAddr, 0, 0);
+    s.peerAdd(id, P.generation, 1);
     s.peerSet(id, P.active, 1);
     return peer;
   }
 
+  /**
+   * Removes a peer and clears its slot: keys wiped, endpoint and pending work dropped, and a new slot
+   * generation, so the routes the data plane still holds for the slot stop working at once (they are
+   * republished without it by the caller) and nothing of this peer reaches the next one in the slot.
+   */
   #removePeer(peer: Peer): void {
     const s = this.#dp.shared;
     s.peerSet(peer.id, P.active, 0);
+    s.peerAdd(peer.id, P.generation, 1);
     this.#expireKeypairs(peer);
     if (peer.handshake) this.#slots.free(KeypairSlots.slotOf(peer.handshake.localIndex));
+    s.writeEndpoint(peer.id, this.#sendAddr, 0, 0);
+    s.peerSet(peer.id, P.needHandshake, 0);
+    s.peerSet(peer.id, P.keepalivePending, 0);
     peer.wipe();
     this.#allowed.removePeer(peer.id);
     this.#peers.delete(peer.publicKeyHex);
     this.#byId[peer.id] = undefined;
-    this.#publishAllowedIps();
   }
 
   #expireKeypairs(peer: Peer): void {
@@ -409,13 +453,7 @@ export class Device implements UapiDevice {
   }
 
   #setEndpoint(peer: Peer, ep: Endpoint): void {
-    const len = encodeSockaddr(
-      ep.ip,
-      ep.port,
-      this.#sendAddr,
-      0,
-      !this.#bindAddress || this.#bindAddress.includes(":"),
-    );
+    const len = encodeSockaddr(ep.ip, ep.port, this.#sendAddr, 0, this.#v4Mapped());
     this.#dp.shared.writeEndpoint(peer.id, this.#sendAddr, 0, len);
     peer.endpoint = ep;
   }
