@@ -17,7 +17,7 @@ import { decodeSockaddr, encodeSockaddr, openUdp, sendTo } from "../../ffi/udp.t
 import type { Logger } from "../log.ts";
 import type { UapiDevice, UapiDeviceSnapshot, UapiSetRequest } from "../uapi/types.ts";
 import { UapiErrno } from "../uapi/protocol.ts";
-import { AllowedIps, formatCidr, parseCidr, parseIp } from "./allowedips.ts";
+import { AllowedIps, formatCidr, parseIp } from "./allowedips.ts";
 import { HandshakeAdmission } from "./admission.ts";
 import { KeypairSlots } from "./keypair-slots.ts";
 import { planSet, type SetPlan } from "./set-plan.ts";

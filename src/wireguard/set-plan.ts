@@ -18,7 +18,7 @@ import { publicKey as derivePublicKey } from "../crypto/x25519.ts";
 import { toHex } from "../encoding.ts";
 import { UapiErrno } from "../uapi/protocol.ts";
 import type { UapiPeerChange, UapiSetRequest } from "../uapi/types.ts";
-import { AllowedIps, parseCidr } from "./allowedips.ts";
+import { type AllowedIps, parseCidr } from "./allowedips.ts";
 
 /** The device state a plan starts from. */
 export interface PlanBase {
