@@ -273,6 +273,8 @@ export const IPPROTO_IPV6 = 41;
 export const IPPROTO_UDP = 17;
 /** SOL_SOCKET option: allow reuse of local addresses. */
 export const SO_REUSEADDR = 2;
+/** SOL_SOCKET option: only send and receive through the named interface (needs CAP_NET_RAW). */
+export const SO_BINDTODEVICE = 25;
 /** SOL_SOCKET option: send buffer size. */
 export const SO_SNDBUF = 7;
 /** SOL_SOCKET option: receive buffer size. */

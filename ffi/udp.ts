@@ -24,6 +24,7 @@ import {
   IPV6_V6ONLY,
   libc,
   pointerAt,
+  SO_BINDTODEVICE,
   SO_RCVBUF,
   SO_RCVBUFFORCE,
   SO_SNDBUF,
@@ -56,6 +57,12 @@ export interface UdpOptions {
   family: UdpFamily;
   /** Local address to bind (default: any address of the family). */
   bindAddress?: string;
+  /**
+   * Interface the socket is tied to (SO_BINDTODEVICE, needs CAP_NET_RAW): it then receives only
+   * datagrams that arrived through that interface, whatever their destination address. The
+   * interface must exist.
+   */
+  bindDevice?: string;
   /** Receive buffer bytes (SO_RCVBUFFORCE when permitted, else SO_RCVBUF). */
   rcvbuf?: number;
   /** Send buffer bytes (SO_SNDBUFFORCE when permitted, else SO_SNDBUF). */
@@ -108,6 +115,19 @@ export function openUdp(port: number, opts: UdpOptions): UdpSocket {
     }
     if (opts.rcvbuf !== undefined) setBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, opts.rcvbuf, "SO_RCVBUF");
     if (opts.sndbuf !== undefined) setBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, opts.sndbuf, "SO_SNDBUF");
+    if (opts.bindDevice !== undefined) {
+      const name = new TextEncoder().encode(opts.bindDevice + "\0");
+      if (libc.setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, name.length) !== 0) {
+        const e = errno();
+        throw new SysError(
+          e,
+          "setsockopt(SO_BINDTODEVICE)",
+          e === EPERM
+            ? `cannot tie the UDP socket to interface ${opts.bindDevice}: needs root or CAP_NET_RAW`
+            : `cannot tie the UDP socket to interface ${opts.bindDevice}`,
+        );
+      }
+    }
     const sa = new Uint8Array(SOCKADDR_IN6_SIZE);
     const len = encodeSockaddr(opts.bindAddress ?? (v6 ? "::" : "0.0.0.0"), port, sa, 0, v6);
     if (libc.bind(fd, sa, len) !== 0) {

@@ -3,7 +3,8 @@
  * inside it, both from the same static key, with every AES peer's aes0 PSK behind the PSK security
  * gate. Route steering, first cut: wg0's address covers 100.64.0.0/10 and aes0's covers its subnet,
  * so traffic to a peer's AES IP goes through aes0 and everything else (AES-exempt peers, hubs, wg0
- * IPs) through wg0; aes0's UDP socket is bound to our wg0 address, so its packets travel inside wg0.
+ * IPs) through wg0; aes0's UDP socket is bound to our wg0 address and tied to the wg0 interface, so
+ * its packets travel inside wg0 and it receives nothing from the underlay.
  * @module
  */
 import "../crypto/aead-libcrypto.ts";
@@ -184,7 +185,10 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
       mtu: cfg.aes0.mtu,
       address: cfg.aes0.address.text,
       device: {
+        // aes0 accepts only what came through wg0: the wg0 address alone would also be accepted from
+        // the underlay (Linux takes a local destination on any interface).
         bindAddress: wgAddress,
+        bindDevice: wg0.device.ifname,
         pskPolicy: pskPolicy(gate, { adoptUnknownAs: null }),
         rekeyAfterTimeMs: aesRekeyAfterMs(cfg.keys.rotationIntervalSeconds * 1000),
         onEvent: (e) => {
@@ -310,7 +314,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     }
     log.info(
       `node ${cfg.node.name} up: wg0 ${cfg.wg0.address.text} udp/${wg0.device.listenPort}, aes0 ${cfg.aes0.address.text} ` +
-        `udp/${aes0.device.listenPort} on ${wgAddress} (mtu ${cfg.aes0.mtu}); ${aesPeers.length} AES peer(s), ` +
+        `udp/${aes0.device.listenPort} on ${wgAddress} dev ${wg0.device.ifname} (mtu ${cfg.aes0.mtu}); ${aesPeers.length} AES peer(s), ` +
         `${cfg.peers.length - aesPeers.length} over wg0 only; aes0 gates closed until keys are agreed`,
     );
     return { wg0, aes0, gate, dske, psrd: store, events, config: cfg, startedAt, close };

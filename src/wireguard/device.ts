@@ -66,6 +66,11 @@ export interface DeviceOptions {
   log: Logger;
   /** Address the UDP socket binds to (default: all, dual-stack). */
   bindAddress?: string;
+  /**
+   * Interface the UDP socket is tied to (SO_BINDTODEVICE): only datagrams that arrived through it are
+   * received. aes0 ties its socket to wg0, so nothing reaches it from the underlay.
+   */
+  bindDevice?: string;
   /** Clock (unix ms); injectable for tests. */
   clock?: () => number;
   /** PSK policy hooks (aes0 gate). */
@@ -154,6 +159,7 @@ export class Device implements UapiDevice {
     const sock = openUdp(port, {
       family: this.#bindAddress ? (this.#bindAddress.includes(":") ? 6 : 4) : "dual",
       bindAddress: this.#bindAddress,
+      bindDevice: this.#opts.bindDevice,
       rcvbuf: 4 << 20,
       sndbuf: 4 << 20,
       nonBlocking: true,
