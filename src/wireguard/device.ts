@@ -299,6 +299,24 @@ export class Device implements UapiDevice {
     return !this.#bindAddress || this.#bindAddress.includes(":");
   }
 
+  /**
+   * The routes the data plane uses, read back from shared memory: every published allowed-IP entry
+   * whose peer slot still holds the peer it was published for, with that peer's public key. Equal to
+   * the allowed IPs of {@link snapshot} whenever no `set` is running (for diagnostics and tests).
+   */
+  dataPlaneRoutes(): { publicKey: Uint8Array; allowedIp: string }[] {
+    const s = this.#dp.shared;
+    const published = s.readAllowedIps();
+    if (published === null) return [];
+    const out = [];
+    for (const e of published.entries) {
+      const peer = this.#byId[e.peer];
+      if (!peer || s.peerGet(e.peer, P.generation) !== published.generations[e.peer]) continue;
+      out.push({ publicKey: peer.publicKey, allowedIp: formatCidr(e) });
+    }
+    return out;
+  }
+
   /** Sets a peer's PSK (used by UAPI and by the aes0 gate). Applies at the next handshake. */
   setPresharedKey(peerPublicKey: Uint8Array, psk: Uint8Array, extraPsks: Uint8Array[] = []): boolean {
     const peer = this.#peers.get(toHex(peerPublicKey));

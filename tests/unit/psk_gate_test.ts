@@ -551,6 +551,24 @@ Deno.test("PSK gate: state machine, rotation, expiry and refusals", async (t) =>
     assert.equal(policy.onUapiPsk(managed, key(0x46)), -1);
   });
 
+  await t.step("pskPolicy check: judges a UAPI PSK write like onUapiPsk, without installing it", () => {
+    const { gate } = setup();
+    const manual = key(0x51), managed = key(0x52), stranger = key(0x53);
+    gate.addPeer(manual, "manual");
+    gate.addPeer(managed, "dske");
+    const adopting = pskPolicy(gate);
+    const strict = pskPolicy(gate, { adoptUnknownAs: null });
+    assert.equal(adopting.checkUapiPsk!(manual, key(0x61), false), 0);
+    assert.equal(gate.status(manual)[0].state, "closed", "a check installs nothing");
+    assert.equal(adopting.checkUapiPsk!(managed, key(0x61), false), -1, "EPERM for a DSKE peer");
+    assert.equal(adopting.checkUapiPsk!(manual, new Uint8Array(32), false), -22, "all-zero PSK");
+    // A peer the same request creates is judged by the source it will be adopted as.
+    assert.equal(adopting.checkUapiPsk!(stranger, key(0x61), true), 0);
+    assert.equal(strict.checkUapiPsk!(stranger, key(0x61), true), -1);
+    assert.equal(adopting.checkUapiPsk!(stranger, key(0x61), false), -1, "unknown and not created");
+    assert.equal(gate.has(stranger), false, "a check registers nothing");
+  });
+
   await t.step("bad options are refused", () => {
     const target = new FakeTarget();
     assert.throws(() => new PskGate(target, { graceMs: 30_001 }), /graceMs/);
