@@ -98,7 +98,7 @@ function assertTablesAgree(device: Device, when: string): void {
     );
     routed.get(key)!.push(r.allowedIp);
   }
-  for (const [key, ips] of routed) ips.sort();
+  for (const ips of routed.values()) ips.sort();
   assert.deepEqual(routed, listed, `${when}: data-plane routes differ from the control plane's`);
 }
 
