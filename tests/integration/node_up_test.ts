@@ -114,8 +114,8 @@ integrationTest(
         const sockets = (await a.exec(["ss", "-uln"])).stdout;
         assert.match(
           sockets,
-          new RegExp(`${A.wgIp.replaceAll(".", "\\.")}:51830`),
-          "aes0 listens on the wg0 address",
+          new RegExp(`${A.wgIp.replaceAll(".", "\\.")}%wg0:51830`),
+          "aes0 listens on the wg0 address, tied to the wg0 interface",
         );
       });
 
