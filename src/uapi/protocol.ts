@@ -18,7 +18,7 @@ export const UapiErrno = {
   IO: -5,
   /** -EPROTO: a line without `=`. */
   PROTOCOL: -71,
-  /** -EINVAL: unknown key, bad value. */
+  /** -EINVAL: unknown key, bad value, or more peers or allowed IPs than the device holds (wireguard-go: "failed to create new peer"). */
   INVALID: -22,
   /** -EADDRINUSE: the listen port (or fwmark rebind) could not be applied. */
   PORT_IN_USE: -98,
