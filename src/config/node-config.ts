@@ -20,6 +20,7 @@
  *   100.64.0.0/10, and the longer aes0 route would capture it.
  * @module
  */
+import { MAX_PEERS } from "../dataplane/shared-state.ts";
 import { resolve as resolvePath } from "node:path";
 import { z } from "zod";
 import { CliError } from "../cli/errors.ts";
@@ -630,6 +631,12 @@ function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
 
   try {
     const peers = resolvePeers(raw, opts, { wgAddr: wgAddr.ip, aesAddr: aesAddr.ip, subnet, ownPublicKey });
+    if (peers.length > MAX_PEERS) {
+      throw new FieldProblem(
+        "peers",
+        `${peers.length} peers, but an interface holds at most ${MAX_PEERS}; split them over more nodes`,
+      );
+    }
     const k = raw.keys.dskeThreshold;
     const hubs = peers.filter((p) => p.role === "hub").length;
     if (peers.some((p) => p.keySource === "dske") && hubs < k) {

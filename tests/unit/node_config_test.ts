@@ -465,6 +465,18 @@ Deno.test("node config: bad configs name the field and exit 2", async (t) => {
     assert.match(rejects(raw, "keys.dskeThreshold"), /at least 2/);
   });
 
+  await t.step("more peers than an interface holds: refused before anything is brought up", () => {
+    const raw = baseConfig();
+    raw.peers = Array.from({ length: 257 }, (_, i) => ({
+      name: `p${i}`,
+      publicKey: encodeBase64(publicKey(generatePrivateKey())),
+      wgIp: `100.64.${1 + (i >> 8)}.${i & 255}`,
+    }));
+    assert.match(rejects(raw, "peers"), /257 peers, but an interface holds at most 256/);
+    raw.peers = (raw.peers as Json[]).slice(0, 256);
+    assert.equal(parse(raw).peers.length, 256);
+  });
+
   await t.step("key age not longer than the rotation interval", () => {
     const raw = baseConfig();
     raw.keys = { rotationIntervalSeconds: 60, maxKeyAgeSeconds: 60 };
