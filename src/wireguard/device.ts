@@ -256,9 +256,10 @@ export class Device implements UapiDevice {
         if (peer) this.#removePeer(peer);
         continue;
       }
+      if (this.#identity && hex === toHex(this.#identity.publicKey)) continue; // our own key: ignored
       const slot = plan.createdSlots[i];
       if (!peer) {
-        if (slot === undefined) continue; // update_only, or our own key
+        if (slot === undefined) continue; // update_only
         peer = this.#createPeer(change.publicKey, slot);
       }
       if (change.presharedKey) {
