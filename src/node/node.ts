@@ -13,6 +13,7 @@ import { isAesPeer, type NodeConfig, type PeerConfig } from "../config/node-conf
 import { formatCidr, formatIp } from "../wireguard/allowedips.ts";
 import { type RunningInterface, startInterface } from "../wireguard/interface.ts";
 import type { UapiPeerChange } from "../uapi/types.ts";
+import { UapiErrno } from "../uapi/protocol.ts";
 import { readPskFile } from "../keys/psk-file.ts";
 import { type GateEvent, handshakeOutcomeOf, PskGate, pskPolicy } from "../keys/psk-gate.ts";
 import { logger } from "../log.ts";
@@ -209,7 +210,11 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     });
     if (aesErrno !== 0) {
       throw new Error(
-        `configuring aes0 failed (errno ${-aesErrno}): is ${wgAddress}:${cfg.aes0.listenPort} free?`,
+        `configuring aes0 failed (errno ${-aesErrno}): ${
+          aesErrno === UapiErrno.PORT_IN_USE
+            ? `is ${wgAddress}:${cfg.aes0.listenPort} free?`
+            : `its UDP socket on ${wgAddress}:${cfg.aes0.listenPort} (tied to ${wg0.device.ifname}) could not be opened; see the line above`
+        }`,
       );
     }
     // Static PSK files (the manual source): install now, and again with a new epoch when they change.
