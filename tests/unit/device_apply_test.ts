@@ -100,6 +100,20 @@ function assertTablesAgree(device: Device, when: string): void {
   }
   for (const ips of routed.values()) ips.sort();
   assert.deepEqual(routed, listed, `${when}: data-plane routes differ from the control plane's`);
+  // And what a worker does with the shared table: every listed prefix leads to its peer's slot, one
+  // slot per peer (prefixes here are never nested, so a prefix's own address finds it).
+  const mirror = new AllowedIpsMirror(device.shared);
+  mirror.sync();
+  const slotOf = new Map<number, string>();
+  for (const [key, ips] of listed) {
+    const slots = new Set(ips.map((c) => workerRoute(mirror, c.split("/")[0])));
+    assert.equal(slots.size <= 1, true, `${when}: one peer's prefixes lead to several slots`);
+    for (const slot of slots) {
+      assert.ok(slot >= 0, `${when}: a listed prefix of ${key.slice(0, 8)} is not routed by the workers`);
+      assert.ok(!slotOf.has(slot), `${when}: two peers share slot ${slot}`);
+      slotOf.set(slot, key);
+    }
+  }
 }
 
 /** The data-plane slot a worker's table routes `ip` to, or -1 (only while the slot's peer is the same). */
