@@ -34,7 +34,7 @@ interface Vector {
 }
 
 const vectorFile = JSON.parse(
-  await Deno.readTextFile(new URL("../../../shared/vectors/noise-ikpsk2.json", import.meta.url)),
+  await Deno.readTextFile(new URL("../vectors/noise-ikpsk2.json", import.meta.url)),
 ) as { vectors: Vector[] };
 
 function hex(s: string): Uint8Array {
