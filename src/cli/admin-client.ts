@@ -16,12 +16,6 @@ import { CliError } from "./errors.ts";
 /** Default `--token-file`. */
 export const DEFAULT_TOKEN_FILE = `${DEFAULT_STATE_DIR}/${ADMIN_TOKEN_FILE}`;
 
-/** Help text for the shared options. */
-export const ADMIN_OPTIONS_USAGE =
-  `  --admin ADDR       the node's admin API: unix:/path, /path.sock, 127.0.0.1:PORT or [::1]:PORT
-                     (default unix:${DEFAULT_ADMIN_SOCKET})
-  --token-file FILE  the admin token, for changes and for TCP (default ${DEFAULT_TOKEN_FILE})`;
-
 /** Parsed command line of an admin command. */
 export interface AdminArgs {
   /** Where the admin API is. */

@@ -14,12 +14,13 @@ import type { DskeLab } from "../lab/dske_lab.ts";
 import { type Proc, sleep, Topology } from "../lab/netns.ts";
 import { ping } from "../lab/measure.ts";
 import { requireBinary, requireRoot, requireTun } from "../lab/prereq.ts";
-import { setLogLevel } from "../log.ts";
+import { logLevelFromEnvironment, setLogLevel } from "../log.ts";
 import { uapiGet } from "../uapi/client.ts";
+import { usageOf } from "./help.ts";
 import { CliError } from "./errors.ts";
 import type { NodeStatus } from "../admin/model.ts";
 
-const USAGE = "usage: twofold demo [--log-dir DIR]   (as root; builds and removes its own namespaces)";
+const USAGE = usageOf("demo");
 const PREFIX = "tfdemo-";
 const K = 2;
 const ROTATION_S = 5;
@@ -106,7 +107,7 @@ export async function runDemo(args: string[]): Promise<number> {
     if (reason) throw new CliError(`demo: ${reason}`);
   }
   // The demo's own lines are the output; the lab's provisioning logs only what needs attention.
-  if (!Deno.env.get("TWOFOLD_LOG")) setLogLevel("warn");
+  if (!logLevelFromEnvironment()) setLogLevel("warn");
   // Loaded after the checks: the lab pulls in the crypto, and a missing prerequisite is one line, exit 2.
   const labModule = await import("../lab/dske_lab.ts");
   const logDir = parsed.values["log-dir"];

@@ -6,17 +6,12 @@
  * @module
  */
 import type { NodeEvent } from "../events/bus.ts";
-import { ADMIN_OPTIONS_USAGE, AdminClient, apiError, parseAdminArgs } from "./admin-client.ts";
+import { AdminClient, apiError, parseAdminArgs } from "./admin-client.ts";
+import { helpOf, usageOf } from "./help.ts";
 import { CliError } from "./errors.ts";
 
-const USAGE = "usage: twofold events [--json] [--since ID] [--admin ADDR] [--token-file FILE]";
-const HELP = `${USAGE}
-
-Follows a running node's events (key rotated, rotation failed, gate opened/closed/stale, handshakes,
-hubs, PSRD, lockdown changes), one line each, until Ctrl-C.
-  --json             one JSON object per line
-  --since ID         first print the events after ID that the node still holds, then follow
-${ADMIN_OPTIONS_USAGE}`;
+const USAGE = usageOf("events");
+const HELP = helpOf("events");
 
 /** One dispatched SSE message. */
 export interface SseMessage {

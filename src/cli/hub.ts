@@ -5,8 +5,9 @@
 import { loadHubConfig } from "../config/hub-config.ts";
 import { startHub } from "../hub/hub.ts";
 import { configPathArg, runUntilStopped } from "./foreground.ts";
+import { usageOf } from "./help.ts";
 
-const USAGE = "usage: twofold hub --config hub.json";
+const USAGE = usageOf("hub");
 
 /** Runs the command; resolves with the exit code. */
 export async function runHub(args: string[]): Promise<number> {

@@ -7,8 +7,16 @@ import { generatePrivateKey, publicKey } from "../crypto/x25519.ts";
 import { decodeBase64, encodeBase64 } from "../encoding.ts";
 import { CliError } from "./errors.ts";
 
+/** Refuses any argument: the key commands take none (`--help` is answered before they run). */
+function noArguments(cmd: string, args: string[]): void {
+  if (args.length > 0) {
+    throw new CliError(`${cmd}: unexpected argument "${args[0]}"; run "twofold ${cmd} --help"`);
+  }
+}
+
 /** Prints a new private key. */
-export function runKeygen(): number {
+export function runKeygen(args: string[] = []): number {
+  noArguments("keygen", args);
   const k = generatePrivateKey();
   console.log(encodeBase64(k));
   k.fill(0);
@@ -16,7 +24,8 @@ export function runKeygen(): number {
 }
 
 /** Reads a private key from stdin and prints its public key. */
-export async function runPubkey(): Promise<number> {
+export async function runPubkey(args: string[] = []): Promise<number> {
+  noArguments("pubkey", args);
   const text = (await new Response(Deno.stdin.readable).text()).trim();
   let key: Uint8Array;
   try {

@@ -8,20 +8,12 @@
 import type { LockdownPort, LockdownState } from "../admin/model.ts";
 import { formatEntry, formatPort, toEntry } from "../admin/lockdown-schema.ts";
 import { parseProtoPort } from "../node/lockdown-list.ts";
-import { ADMIN_OPTIONS_USAGE, AdminClient, parseAdminArgs } from "./admin-client.ts";
+import { AdminClient, parseAdminArgs } from "./admin-client.ts";
+import { helpOf, usageOf } from "./help.ts";
 import { CliError } from "./errors.ts";
 
-const USAGE =
-  "usage: twofold lockdown list|add|remove|set [PROTO/PORT[-PORT] ...] [--json] [--admin ADDR] [--token-file FILE]";
-const HELP = `${USAGE}
-
-The wg0 lockdown extra ports (beyond ICMP, UDP 51830 and TCP 51831) of a running node.
-  list               show the list
-  add SPEC...        add entries, e.g. tcp/8080 udp/6000-6010
-  remove SPEC...     remove entries (exactly as listed)
-  set [SPEC...]      replace the whole list (no SPEC: empty it)
-  --json             print the resulting list as JSON
-${ADMIN_OPTIONS_USAGE}`;
+const USAGE = usageOf("lockdown");
+const HELP = helpOf("lockdown");
 
 /** Parses the PROTO/PORT[-PORT] arguments; a bad one is a CliError (exit 2). */
 export function parseSpecs(specs: string[]): LockdownPort[] {

@@ -19,12 +19,9 @@ import {
 } from "../dske/psrd-file.ts";
 import { PsrdStore } from "../dske/psrd-store.ts";
 import { CliError } from "./errors.ts";
+import { helpOf } from "./help.ts";
 
-const USAGE = `usage:
-  twofold psrd new --hub-endpoint HOST:PORT --peer-id BASE64PUBKEY [--hub-id HEX] [--client-id HEX]
-                   [--c2h BYTES] [--h2c BYTES] --client-out FILE --hub-out FILE
-  twofold psrd ingest --state-dir DIR FILE
-  twofold psrd list --state-dir DIR`;
+const USAGE = helpOf("psrd");
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -33,13 +30,15 @@ function parse(sub: string, args: string[], options: Options, positionals: numbe
   try {
     parsed = parseArgs({ args, options, allowPositionals: positionals > 0, strict: true });
   } catch (e) {
-    throw new CliError(`psrd ${sub}: ${(e as Error).message}; run "twofold psrd help"`);
+    throw new CliError(
+      `psrd ${sub}: ${(e as Error).message.split("\n")[0]}; run "twofold psrd ${sub} --help"`,
+    );
   }
   if (parsed.positionals.length !== positionals) {
     throw new CliError(
       positionals === 0
-        ? `psrd ${sub}: unexpected argument "${parsed.positionals[0]}"; run "twofold psrd help"`
-        : `psrd ${sub}: expected exactly ${positionals} file argument; run "twofold psrd help"`,
+        ? `psrd ${sub}: unexpected argument "${parsed.positionals[0]}"; run "twofold psrd ${sub} --help"`
+        : `psrd ${sub}: expected exactly ${positionals} file argument; run "twofold psrd ${sub} --help"`,
     );
   }
   return parsed;
@@ -48,7 +47,7 @@ function parse(sub: string, args: string[], options: Options, positionals: numbe
 function required(sub: string, values: Record<string, unknown>, name: string): string {
   const v = values[name];
   if (typeof v !== "string" || v === "") {
-    throw new CliError(`psrd ${sub}: --${name} is required; run "twofold psrd help"`);
+    throw new CliError(`psrd ${sub}: --${name} is required; run "twofold psrd ${sub} --help"`);
   }
   return v;
 }

@@ -5,15 +5,12 @@
  */
 import type { AesPeerStatus, HubStatus, LayerPeerStatus, NodeStatus } from "../admin/model.ts";
 import { formatEntry } from "../admin/lockdown-schema.ts";
-import { ADMIN_OPTIONS_USAGE, AdminClient, parseAdminArgs } from "./admin-client.ts";
+import { AdminClient, parseAdminArgs } from "./admin-client.ts";
+import { helpOf, usageOf } from "./help.ts";
 import { CliError } from "./errors.ts";
 
-const USAGE = "usage: twofold status [--json] [--admin ADDR] [--token-file FILE]";
-const HELP = `${USAGE}
-
-Shows a running node (twofold up): both interfaces and, per peer, wg0 and aes0 side by side.
-  --json             print the admin API's status document instead of the table
-${ADMIN_OPTIONS_USAGE}`;
+const USAGE = usageOf("status");
+const HELP = helpOf("status");
 
 /** Runs the command; resolves with the exit code. */
 export async function runStatus(args: string[]): Promise<number> {

@@ -13,10 +13,11 @@ import { NodeAdminBackend } from "../node/admin-backend.ts";
 import { LockdownList, LockdownListError } from "../node/lockdown-list.ts";
 import { ensureTokenFile, startAdminServer } from "../admin/server.ts";
 import { logger } from "../log.ts";
+import { usageOf } from "./help.ts";
 import { CliError } from "./errors.ts";
 import { configPathArg, runUntilStopped } from "./foreground.ts";
 
-const USAGE = "usage: twofold up --config node.json";
+const USAGE = usageOf("up");
 
 /** Runs the command; resolves with the exit code. */
 export async function runUp(args: string[]): Promise<number> {

@@ -10,16 +10,17 @@ import "../crypto/aead-libcrypto.ts";
 import { suiteForCipher } from "../noise/suite.ts";
 import { startInterface } from "../wireguard/interface.ts";
 import { concatBytes } from "../encoding.ts";
+import { usageOf } from "./help.ts";
+import { CIPHERS, envChoice, EnvError, type EnvReader, processEnv } from "../env.ts";
 import { CliError } from "./errors.ts";
 import { runUntilStopped } from "./foreground.ts";
-/** Cipher names the command accepts. */
-export const CIPHERS = ["chacha20-poly1305", "aes-256-gcm"] as const;
 
-const USAGE = "usage: twofold wg [-f|--foreground] [--cipher chacha20-poly1305|aes-256-gcm] IFNAME";
+const USAGE = usageOf("wg");
 
 /** Parses and validates the command line (throws CliError). */
 export function parseWgArgs(
   args: string[],
+  env: EnvReader = processEnv,
 ): { foreground: boolean; cipher: typeof CIPHERS[number]; ifname: string } {
   let parsed;
   try {
@@ -38,7 +39,13 @@ export function parseWgArgs(
     throw new CliError(`${problem} (${USAGE})`);
   }
   if (parsed.values.help) throw new CliError(USAGE, 0);
-  const cipher = parsed.values.cipher ?? Deno.env.get("TWOFOLD_CIPHER") ?? "chacha20-poly1305";
+  let cipher: string;
+  try {
+    cipher = parsed.values.cipher ?? envChoice("TWOFOLD_CIPHER", env) ?? "chacha20-poly1305";
+  } catch (e) {
+    if (e instanceof EnvError) throw new CliError(e.message);
+    throw e;
+  }
   if (!(CIPHERS as readonly string[]).includes(cipher)) {
     throw new CliError(`unknown cipher "${cipher}": use chacha20-poly1305 (wg0) or aes-256-gcm (aes0)`);
   }

@@ -365,9 +365,11 @@ function problemFromIssue(issue: z.core.$ZodIssue): FieldProblem {
     case "unrecognized_keys": {
       const key = issue.keys[0];
       const known = knownKeys(issue.path);
+      const meant = known.find((k) => k.toLowerCase() === key.toLowerCase());
       return new FieldProblem(
         formatPath([...issue.path, key]),
-        `unknown key; remove it or fix the spelling (allowed here: ${known.join(", ")})`,
+        `unknown key; remove it or fix the spelling (allowed here: ${known.join(", ")})` +
+          (meant ? `; did you mean "${meant}"?` : ""),
       );
     }
     case "invalid_type": {
@@ -514,7 +516,14 @@ function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
 
   // wg0
   const wgAddr = splitAddress("wg0.address", raw.wg0.address, "an address such as 100.64.0.1/10");
-  const wgBits = wgAddr.bits ?? wgNetwork.bits;
+  if (wgAddr.bits === null) {
+    // No silent default: the prefix decides which peers are on-link, so the operator states it.
+    throw new FieldProblem(
+      "wg0.address",
+      `${quote(raw.wg0.address)} needs a prefix length; write ${formatIp(wgAddr.ip)}/${wgNetwork.bits}`,
+    );
+  }
+  const wgBits = wgAddr.bits;
   if (!inside(wgAddr.ip, wgNetwork)) {
     throw new FieldProblem(
       "wg0.address",
@@ -890,7 +899,9 @@ export function parseNodeConfig(text: string, opts: ParseNodeConfigOptions): Nod
   }
   const parsed = nodeConfigFile.safeParse(data, { reportInput: true });
   if (!parsed.success) {
-    const problem = problemFromIssue(parsed.error.issues[0]);
+    // A misspelled key also makes its correct spelling "missing": name the unknown key, the real mistake.
+    const issues = parsed.error.issues;
+    const problem = problemFromIssue(issues.find((i) => i.code === "unrecognized_keys") ?? issues[0]);
     throw configError(opts, problem.message);
   }
   try {

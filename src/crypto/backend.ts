@@ -1,10 +1,12 @@
 /**
  * Chooses the AEAD backend once per process (or worker): libcrypto when it loads, else noble.
- * `TWOFOLD_AEAD_BACKEND=noble|libcrypto` forces one (libcrypto fails loudly when missing).
+ * `TWOFOLD_AEAD_BACKEND=noble|libcrypto` forces one (libcrypto fails loudly when missing; empty means
+ * unset, any other value is an error).
  * @module
  */
 import type { Aead, AeadBackendName, AeadName } from "./aead.ts";
 import { nobleAead } from "./aead-noble.ts";
+import { envChoice } from "../env.ts";
 
 let chosen: AeadBackendName | undefined;
 const cache = new Map<string, Aead>();
@@ -30,7 +32,7 @@ export function aeadFrom(backend: AeadBackendName, name: AeadName): Aead | null 
 export function getAead(name: AeadName): Aead {
   const hit = cache.get(name);
   if (hit) return hit;
-  const forced = Deno.env.get("TWOFOLD_AEAD_BACKEND") as AeadBackendName | undefined;
+  const forced = envChoice("TWOFOLD_AEAD_BACKEND");
   let aead: Aead | null = null;
   if (forced === "noble") aead = nobleAead(name);
   else {

@@ -5,7 +5,7 @@
  * counters, epochs, reasons); the snapshots' private key and PSK fields are never read.
  * @module
  */
-import denoJson from "../../deno.json" with { type: "json" };
+import { VERSION } from "../version.ts";
 import type {
   AdminBackend,
   AesPeerStatus,
@@ -32,9 +32,6 @@ import type { Suite } from "../noise/suite.ts";
 import type { UapiDeviceSnapshot, UapiPeerSnapshot } from "../uapi/types.ts";
 import { formatIp } from "../wireguard/allowedips.ts";
 import type { LockdownList } from "./lockdown-list.ts";
-
-/** twofold's version (from deno.json). */
-export const VERSION: string = denoJson.version;
 
 /** What the backend reads from one device (a `Device` satisfies it). */
 export interface AdminDeviceView {

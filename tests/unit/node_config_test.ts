@@ -169,7 +169,7 @@ Deno.test("node config: good configs", async (t) => {
 
   await t.step("explicit values win; maxKeyAge follows the rotation interval", () => {
     const raw = baseConfig();
-    raw.wg0 = { address: "100.64.0.1", listenPort: 4000, mtu: 1500 };
+    raw.wg0 = { address: "100.64.0.1/10", listenPort: 4000, mtu: 1500 };
     raw.aes0 = { address: "10.9.0.1", subnet: "10.9.0.0/24", listenPort: 4001, mtu: 1400 };
     raw.keys = { rotationIntervalSeconds: 2 };
     raw.node = { name: "node-a", privateKeyFile: "/keys/a.key", stateDir: "state" };
@@ -413,6 +413,31 @@ Deno.test("node config: bad configs name the field and exit 2", async (t) => {
     const top = baseConfig();
     top.wg1 = {};
     rejects(top, "wg1");
+  });
+
+  await t.step("a misspelled key is reported as unknown, not its correct spelling as missing", () => {
+    const raw = baseConfig();
+    const peer = peers(raw)[0];
+    peer.wgIP = peer.wgIp;
+    delete peer.wgIp;
+    const m = rejects(raw, "peers[0].wgIP");
+    assert.match(m, /unknown key; .*allowed here: name, publicKey, wgIp, aesIp/);
+    assert.match(m, /did you mean "wgIp"\?/);
+    assert.doesNotMatch(m, /missing/);
+    const node = baseConfig();
+    (node.node as Json).Name = "x";
+    assert.match(rejects(node, "node.Name"), /did you mean "name"\?/);
+  });
+
+  await t.step("wg0.address without a prefix length is an error that gives the fix", () => {
+    const raw = baseConfig();
+    raw.wg0 = { address: "100.64.0.1" };
+    assert.match(
+      rejects(raw, "wg0.address"),
+      /"100\.64\.0\.1" needs a prefix length; write 100\.64\.0\.1\/10/,
+    );
+    raw.wg0 = { address: "100.64.0.1/24" };
+    assert.equal(parse(raw).wg0.address.text, "100.64.0.1/24");
   });
 
   await t.step("wg0 addresses outside 100.64.0.0/10 or inside the AES subnet", () => {

@@ -1,0 +1,435 @@
+/**
+ * The one home of the CLI's help texts: a table of every command and subcommand (what it does, usage,
+ * options, exit codes, signals, environment), the overview `twofold help` prints, and the pure
+ * decision whether a command line asks for help or the version instead of running anything. main.ts
+ * answers `--help`/`-h` from this table before a command module is loaded, so asking for help never has
+ * a side effect (no key printed, no file created, no stdin read). The command modules take their usage
+ * lines from here for their error messages.
+ * @module
+ */
+import { DEFAULT_ADMIN_SOCKET } from "../admin/server.ts";
+import { DEFAULT_TOKEN_FILE } from "./admin-client.ts";
+import { ENV_VARS, type EnvName } from "../env.ts";
+import { CliError } from "./errors.ts";
+
+/** One command's (or subcommand's) help. */
+export interface CommandHelp {
+  /** Its words after `twofold`, e.g. "psrd new". */
+  name: string;
+  /** One line for the overview. */
+  summary: string;
+  /** Usage lines, each without the leading `twofold ` (the first is the error messages' usage). */
+  usage: string[];
+  /** What it does, a few lines. */
+  description: string;
+  /** Options and arguments: [flag, meaning]. */
+  options: [string, string][];
+  /** Exit codes: [code, meaning]. */
+  exitCodes: [number, string][];
+  /** Signals it handles: [signal, effect]; empty for commands that do not run long. */
+  signals: [string, string][];
+  /** Environment variables it reads. */
+  environment: EnvName[];
+  /** Subcommands (their own help entries), for `psrd` and `lockdown`. */
+  subcommands?: string[];
+}
+
+const HELP_OPTION: [string, string] = ["-h, --help", "print this help and exit (no other effect)"];
+
+/** `--admin`, `--token-file`, `--json`: what status, events and lockdown share. */
+const ADMIN_OPTIONS: [string, string][] = [
+  [
+    "--admin ADDR",
+    `the node's admin API: unix:/path, /path.sock, 127.0.0.1:PORT or [::1]:PORT (default unix:${DEFAULT_ADMIN_SOCKET})`,
+  ],
+  ["--token-file FILE", `the admin token, for changes and for TCP (default ${DEFAULT_TOKEN_FILE})`],
+];
+
+const COMMON_ENV: EnvName[] = ["TWOFOLD_LOG", "TWOFOLD_AEAD_BACKEND"];
+const STOP_SIGNALS: [string, string][] = [[
+  "SIGINT, SIGTERM",
+  "stop cleanly (interfaces and sockets removed), exit 0",
+]];
+const ADMIN_EXIT: [number, string][] = [
+  [0, "success"],
+  [1, "the node could not be reached or refused the request"],
+  [2, "bad usage, or the token file cannot be read"],
+];
+const SERVICE_EXIT: [number, string][] = [
+  [0, "stopped by a signal, or its interfaces were deleted"],
+  [1, "failed while running"],
+  [2, "bad usage or config, or the host prevents starting (no root, no /dev/net/tun, busy port)"],
+];
+const SIMPLE_EXIT: [number, string][] = [[0, "success"], [2, "bad usage or bad input"]];
+
+const LOCKDOWN_USAGE =
+  "lockdown list|add|remove|set [PROTO/PORT[-PORT] ...] [--json] [--admin ADDR] [--token-file FILE]";
+const LOCKDOWN_DESCRIPTION =
+  "The wg0 lockdown extra ports (beyond ICMP, UDP 51830 and TCP 51831) of a running node, through its\n" +
+  "admin API. Changes need the admin token. Until the wg0 firewall exists the list is stored, not enforced.";
+
+function lockdownAction(action: string, spec: string, summary: string): CommandHelp {
+  return {
+    name: `lockdown ${action}`,
+    summary,
+    usage: [`lockdown ${action}${spec} [--json] [--admin ADDR] [--token-file FILE]`],
+    description: `${summary[0].toUpperCase()}${summary.slice(1)}.\n${LOCKDOWN_DESCRIPTION}`,
+    options: [
+      ...(spec
+        ? [["PROTO/PORT[-PORT]", "an entry: tcp or udp, a port or a range, e.g. tcp/8080 udp/6000-6010"]] as [
+          string,
+          string,
+        ][]
+        : []),
+      ["--json", "print the resulting list as JSON"],
+      ...ADMIN_OPTIONS,
+      HELP_OPTION,
+    ],
+    exitCodes: ADMIN_EXIT,
+    signals: [],
+    environment: [],
+  };
+}
+
+const PSRD_EXIT: [number, string][] = [[0, "success"], [1, "failed while running"], [
+  2,
+  "bad usage or bad input",
+]];
+
+/** Every command and subcommand, in the order the overview lists them. */
+export const COMMANDS: readonly CommandHelp[] = [
+  {
+    name: "wg",
+    summary: "run a WireGuard interface (drop-in for wireguard-go; works with wg and wg-quick)",
+    usage: ["wg [-f|--foreground] [--cipher chacha20-poly1305|aes-256-gcm] IFNAME"],
+    description:
+      "Creates the TUN interface IFNAME and its UAPI socket /var/run/wireguard/IFNAME.sock, configured with\n" +
+      "the stock `wg` tool. Without -f it returns once a background daemon has the interface (as wireguard-go\n" +
+      "does, so wg-quick can use it); the daemon exits when the interface is deleted or the socket removed.",
+    options: [
+      ["-f, --foreground", "stay in the foreground and log to stderr"],
+      ["--cipher NAME", "chacha20-poly1305 (standard WireGuard, default) or aes-256-gcm (the aes0 suite)"],
+      ["IFNAME", "interface name: 1-15 characters of A-Z a-z 0-9 _ . = + -"],
+      HELP_OPTION,
+    ],
+    exitCodes: [
+      [0, "the daemon is up (or, with -f, stopped by a signal or the interface was deleted)"],
+      [1, "the daemon did not come up, or failed while running"],
+      [2, "bad usage, no root, no /dev/net/tun, busy port, or the interface already has a live daemon"],
+    ],
+    signals: STOP_SIGNALS,
+    environment: ["TWOFOLD_CIPHER", ...COMMON_ENV, "TWOFOLD_LOG_FILE"],
+  },
+  {
+    name: "up",
+    summary: "run an edge node: wg0 + aes0 (AES-256-GCM inside wg0) with the PSK security gate",
+    usage: ["up --config node.json"],
+    description:
+      "Runs one edge node in the foreground: wg0 (standard WireGuard), aes0 (WireGuard with AES-256-GCM inside\n" +
+      "wg0) with the PSK security gate, the key plane (manual PSK files, DSKE) and the local admin API. See\n" +
+      "README.md and examples/README.md for the config file.",
+    options: [["-c, --config FILE", "the node's config file (JSONC)"], HELP_OPTION],
+    exitCodes: SERVICE_EXIT,
+    signals: STOP_SIGNALS,
+    environment: COMMON_ENV,
+  },
+  {
+    name: "hub",
+    summary: "run a DSKE security hub (wg0 only; shares in RAM, TCP 51831 on its wg0 address)",
+    usage: ["hub --config hub.json"],
+    description:
+      "Runs a DSKE security hub in the foreground: wg0 only, relaying key shares between the nodes it has\n" +
+      "PSRD with (shares are held in RAM only), on TCP 51831 at its wg0 address.",
+    options: [["-c, --config FILE", "the hub's config file (JSONC)"], HELP_OPTION],
+    exitCodes: SERVICE_EXIT,
+    signals: STOP_SIGNALS,
+    environment: COMMON_ENV,
+  },
+  {
+    name: "psrd",
+    summary: "provision pre-shared random data for one (node, hub) pair; import it; show pools",
+    usage: ["psrd new|ingest|list [options]", "psrd help [new|ingest|list]"],
+    description:
+      "Pre-shared random data (PSRD) for DSKE: `new` makes a matched pair of single-use files for one\n" +
+      "(node, hub) pair, `ingest` loads one into a node's or hub's state directory, `list` shows the pools.\n" +
+      "Nothing here ever prints pad bytes. `twofold psrd SUBCOMMAND --help` shows each subcommand.",
+    options: [
+      ["new", "write a matched pair of PSRD files (client copy, hub copy)"],
+      ["ingest", "load a PSRD file into a state directory"],
+      ["list", "show the blocks in a state directory"],
+      HELP_OPTION,
+    ],
+    exitCodes: PSRD_EXIT,
+    signals: [],
+    environment: [],
+    subcommands: ["new", "ingest", "list"],
+  },
+  {
+    name: "psrd new",
+    summary: "write a matched pair of single-use PSRD files for one (node, hub) pair",
+    usage: [
+      "psrd new --hub-endpoint HOST:PORT --peer-id BASE64PUBKEY [--hub-id HEX] [--client-id HEX]\n" +
+      "                 [--c2h BYTES] [--h2c BYTES] --client-out FILE --hub-out FILE",
+    ],
+    description:
+      "Writes the same fresh random block twice (mode 0600): the client (node) copy and the hub copy. Move\n" +
+      "each to its machine over a trusted channel, ingest it there, then delete it. Never overwrites a file.",
+    options: [
+      ["--hub-endpoint HOST:PORT", "where the node reaches the hub (its wg0 address, TCP 51831)"],
+      ["--peer-id BASE64PUBKEY", "the node's wg0 public key"],
+      [
+        "--hub-id HEX",
+        "the hub's id, 32 hex digits (default: a new random id; reuse it for a hub's other pairs)",
+      ],
+      ["--client-id HEX", "the node's id, 32 hex digits (default: random)"],
+      ["--c2h BYTES, --h2c BYTES", "bytes client-to-hub and hub-to-client (suffix K, M or G allowed)"],
+      ["--client-out FILE", "where to write the node's copy"],
+      ["--hub-out FILE", "where to write the hub's copy"],
+      HELP_OPTION,
+    ],
+    exitCodes: PSRD_EXIT,
+    signals: [],
+    environment: [],
+  },
+  {
+    name: "psrd ingest",
+    summary: "load a PSRD file into a node's or hub's state directory",
+    usage: ["psrd ingest --state-dir DIR FILE"],
+    description:
+      "Adds the block in FILE to the pools in DIR (the node's or hub's stateDir). A block is accepted once;\n" +
+      "delete FILE afterwards: it is a second copy of the pad.",
+    options: [["--state-dir DIR", "the state directory"], ["FILE", "the PSRD file"], HELP_OPTION],
+    exitCodes: PSRD_EXIT,
+    signals: [],
+    environment: [],
+  },
+  {
+    name: "psrd list",
+    summary: "show the PSRD blocks in a state directory (never their bytes)",
+    usage: ["psrd list --state-dir DIR"],
+    description: "Prints one line per block: ids, role, peer, hub endpoint and bytes left in each direction.",
+    options: [["--state-dir DIR", "the state directory (opened read-only)"], HELP_OPTION],
+    exitCodes: PSRD_EXIT,
+    signals: [],
+    environment: [],
+  },
+  {
+    name: "status",
+    summary: "show a running node: both interfaces and, per peer, wg0 and aes0 side by side",
+    usage: ["status [--json] [--admin ADDR] [--token-file FILE]"],
+    description:
+      "Shows a running node (twofold up) through its admin API: both interfaces and, per peer, wg0 and aes0\n" +
+      "side by side (WG0 PSK: where wg0's preshared key comes from), then the DSKE hubs.",
+    options: [
+      ["--json", "print the admin API's status document instead of the table"],
+      ...ADMIN_OPTIONS,
+      HELP_OPTION,
+    ],
+    exitCodes: ADMIN_EXIT,
+    signals: [],
+    environment: [],
+  },
+  {
+    name: "events",
+    summary: "follow a running node's events (rotations, gate, handshakes, hubs, lockdown)",
+    usage: ["events [--json] [--since ID] [--admin ADDR] [--token-file FILE]"],
+    description:
+      "Follows a running node's events (key rotated, rotation failed, gate opened/closed/stale, handshakes,\n" +
+      "hubs, PSRD, lockdown changes), one line each, until Ctrl-C. A dropped connection is re-opened and\n" +
+      "resumes after the last event shown.",
+    options: [
+      ["--json", "one JSON object per line"],
+      ["--since ID", "first print the events after ID that the node still holds, then follow"],
+      ...ADMIN_OPTIONS,
+      HELP_OPTION,
+    ],
+    exitCodes: ADMIN_EXIT,
+    signals: [["SIGINT, SIGTERM", "stop following, exit 0"]],
+    environment: [],
+  },
+  {
+    name: "lockdown",
+    summary: "show or change a running node's wg0 lockdown extra ports (e.g. tcp/8080 udp/6000-6010)",
+    usage: [LOCKDOWN_USAGE],
+    description: LOCKDOWN_DESCRIPTION,
+    options: [
+      ["list", "show the list"],
+      ["add SPEC...", "add entries, e.g. tcp/8080 udp/6000-6010 (all or none)"],
+      ["remove SPEC...", "remove entries (exactly as listed)"],
+      ["set [SPEC...]", "replace the whole list (no SPEC: empty it)"],
+      ["--json", "print the resulting list as JSON"],
+      ...ADMIN_OPTIONS,
+      HELP_OPTION,
+    ],
+    exitCodes: ADMIN_EXIT,
+    signals: [],
+    environment: [],
+    subcommands: ["list", "add", "remove", "set"],
+  },
+  lockdownAction("list", "", "show the lockdown extra ports"),
+  lockdownAction("add", " PROTO/PORT[-PORT]...", "add entries to the lockdown extra ports, all or none"),
+  lockdownAction("remove", " PROTO/PORT[-PORT]...", "remove entries from the lockdown extra ports"),
+  lockdownAction(
+    "set",
+    " [PROTO/PORT[-PORT]...]",
+    "replace the lockdown extra ports (no entry: empty the list)",
+  ),
+  {
+    name: "keygen",
+    summary: "print a new private key (base64, like wg genkey)",
+    usage: ["keygen"],
+    description: "Prints a new X25519 private key in base64 on stdout. Store it mode 0600 (e.g. umask 077).",
+    options: [HELP_OPTION],
+    exitCodes: SIMPLE_EXIT,
+    signals: [],
+    environment: [],
+  },
+  {
+    name: "pubkey",
+    summary: "read a private key on stdin, print its public key (like wg pubkey)",
+    usage: ["pubkey < private.key"],
+    description: "Reads a base64 private key from stdin and prints its public key in base64.",
+    options: [HELP_OPTION],
+    exitCodes: SIMPLE_EXIT,
+    signals: [],
+    environment: [],
+  },
+  {
+    name: "demo",
+    summary: "build namespaces on this machine and show twofold working (needs root)",
+    usage: ["demo [--log-dir DIR]"],
+    description:
+      "Builds namespaces for two nodes and three hubs, shows the aes0 gate opened by DSKE, a rotation and a\n" +
+      "hub failure under a running ping, prints a summary, and removes everything it made.",
+    options: [["--log-dir DIR", "keep every process's log in DIR"], HELP_OPTION],
+    exitCodes: [[0, "every step held"], [1, "a step failed (one line says which)"], [
+      2,
+      "a prerequisite is missing",
+    ], [
+      130,
+      "interrupted",
+    ]],
+    signals: [["SIGINT, SIGTERM", "remove everything made so far, exit 130"]],
+    environment: ["TWOFOLD_LOG", "TWOFOLD_AEAD_BACKEND"],
+  },
+  {
+    name: "help",
+    summary: "show the commands, or one command's help",
+    usage: ["help [COMMAND [SUBCOMMAND]]", "--version"],
+    description:
+      "Without a command: the list of commands. `twofold --version`: twofold, Deno and the AEAD backend.",
+    options: [["COMMAND", "a command from the list, e.g. status or psrd new"], HELP_OPTION],
+    exitCodes: SIMPLE_EXIT,
+    signals: [],
+    environment: [],
+  },
+];
+
+/** The help entry for `words` (e.g. ["psrd", "new"]), or undefined. */
+export function findCommand(words: string[]): CommandHelp | undefined {
+  const name = words.join(" ");
+  return COMMANDS.find((c) => c.name === name);
+}
+
+/** `usage: twofold …` of a command (its first usage line), for error messages. */
+export function usageOf(name: string): string {
+  const c = COMMANDS.find((c) => c.name === name);
+  if (!c) throw new Error(`no help entry for "${name}"`);
+  return `usage: twofold ${c.usage[0]}`;
+}
+
+function columns(rows: [string, string][], indent = "  "): string[] {
+  const width = Math.max(...rows.map(([a]) => a.length));
+  return rows.map(([a, b]) => `${indent}${a.padEnd(width)}  ${b}`);
+}
+
+/** The full help text of one command. */
+export function renderHelp(c: CommandHelp): string {
+  const out = [
+    `usage: twofold ${c.usage[0]}`,
+    ...c.usage.slice(1).map((u) => `       twofold ${u}`),
+    "",
+    c.description,
+    "",
+    "options:",
+    ...columns(c.options),
+    "",
+    "exit codes:",
+    ...columns(c.exitCodes.map(([n, t]) => [String(n), t])),
+  ];
+  if (c.signals.length > 0) out.push("", "signals:", ...columns(c.signals));
+  out.push("", "environment (an empty variable counts as unset):");
+  if (c.environment.length === 0) out.push("  none read");
+  else out.push(...columns(c.environment.map((n) => [n, ENV_VARS[n].description])));
+  return out.join("\n");
+}
+
+/** The list of commands `twofold help` prints. */
+export function renderOverview(): string {
+  const top = COMMANDS.filter((c) => !c.name.includes(" "));
+  return [
+    "usage: twofold <command> [options]",
+    "",
+    "commands:",
+    ...columns(top.map((c) => [c.name, c.summary])),
+    "",
+    'Run "twofold help COMMAND" or "twofold COMMAND --help" for a command\'s options, exit codes, signals',
+    'and environment; "twofold --version" for the versions.',
+  ].join("\n");
+}
+
+/** What a command line asks for before anything runs. */
+export type HelpRequest =
+  | { kind: "help"; text: string; exitCode: 0 | 2 }
+  | { kind: "version" }
+  | { kind: "run" };
+
+const HELP_FLAGS = ["-h", "--help"];
+
+/**
+ * Decides, without side effects, whether `args` ask for help or the version: `twofold`, `help [CMD
+ * [SUB]]`, `--version`, `CMD [SUB] … --help|-h` (before any `--`), and `CMD help [SUB]` for commands
+ * with subcommands. Everything else is `run`. An unknown command named for help is a CliError (exit 2).
+ */
+export function helpRequest(args: string[]): HelpRequest {
+  const [cmd, ...rest] = args;
+  if (cmd === undefined) return { kind: "help", text: renderOverview(), exitCode: 2 };
+  if (cmd === "--version" || cmd === "-V") return { kind: "version" };
+  if (HELP_FLAGS.includes(cmd)) return { kind: "help", text: renderOverview(), exitCode: 0 };
+  if (cmd === "help") {
+    const words = rest.filter((w) => !HELP_FLAGS.includes(w));
+    if (words.length === 0) return { kind: "help", text: renderOverview(), exitCode: 0 };
+    return { kind: "help", text: renderHelp(lookup(words)), exitCode: 0 };
+  }
+  const top = findCommand([cmd]);
+  if (!top) return { kind: "run" };
+  const end = rest.indexOf("--");
+  const before = end < 0 ? rest : rest.slice(0, end);
+  const sub = top.subcommands?.includes(before[0]) ? before[0] : undefined;
+  if (top.subcommands && before[0] === "help") {
+    return { kind: "help", text: renderHelp(lookup(before[1] ? [cmd, before[1]] : [cmd])), exitCode: 0 };
+  }
+  if (!before.some((a) => HELP_FLAGS.includes(a))) return { kind: "run" };
+  return { kind: "help", text: renderHelp(findCommand(sub ? [cmd, sub] : [cmd]) ?? top), exitCode: 0 };
+}
+
+function lookup(words: string[]): CommandHelp {
+  const c = findCommand(words);
+  if (c) return c;
+  const top = findCommand([words[0]]);
+  if (top?.subcommands && words.length > 1) {
+    throw new CliError(
+      `"${words[0]}" has no subcommand "${words[1]}" (it has ${
+        top.subcommands.join(", ")
+      }); run "twofold help ${words[0]}"`,
+    );
+  }
+  throw new CliError(`unknown command "${words.join(" ")}"; run "twofold help" for the list of commands`);
+}
+
+/** The full help text of a command by name (for the modules' own `--help` handling). */
+export function helpOf(name: string): string {
+  const c = findCommand(name.split(" "));
+  if (!c) throw new Error(`no help entry for "${name}"`);
+  return renderHelp(c);
+}
