@@ -101,7 +101,7 @@ export function renderStatusTable(s: NodeStatus): string {
     "HANDSHAKE",
     "RX",
     "TX",
-    "PSK",
+    "WG0 PSK",
     "AES0 GATE",
     "EPOCH",
     "KEY AGE",

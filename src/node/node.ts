@@ -15,7 +15,7 @@ import { type RunningInterface, startInterface } from "../wireguard/interface.ts
 import type { UapiPeerChange } from "../uapi/types.ts";
 import { UapiErrno } from "../uapi/protocol.ts";
 import { readPskFile } from "../keys/psk-file.ts";
-import { type GateEvent, handshakeOutcomeOf, PskGate, pskPolicy } from "../keys/psk-gate.ts";
+import { type GateEvent, type GateStatus, handshakeOutcomeOf, PskGate, pskPolicy } from "../keys/psk-gate.ts";
 import { logger } from "../log.ts";
 import { REKEY_AFTER_TIME } from "../wireguard/constants.ts";
 import { DskeAgreement, type DskeEvent } from "../dske/agreement.ts";
@@ -93,6 +93,9 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     const p = peerByHex.get(hex);
     return p ? fieldsOf(p) : { publicKey: encodeBase64(fromHex(hex)) };
   };
+  /** A peer as log lines name it: its config name (a key prefix only for a peer not in the config). */
+  const peerName = (hex: string): string =>
+    peerByHex.get(hex)?.name ?? `unconfigured peer ${encodeBase64(fromHex(hex)).slice(0, 8)}…`;
   const lastFailedEvent = new Map<string, number>();
   const publishDeviceEvent = (layer: "wg0" | "aes0", e: DeviceEvent) => {
     if (e.type === "handshake-completed") {
@@ -161,7 +164,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
       onEvent: (e) => {
         const level = e.type === "handshake" ? "debug" : e.type === "mismatch-suspected" ? "warn" : "info";
         log[level](
-          `aes0 gate ${e.type} for ${e.peer.slice(0, 8)}…${
+          `aes0 gate ${e.type} for ${peerName(e.peer)}${
             e.epoch !== null ? ` epoch ${e.epoch}` : ""
           }: ${e.reason}`,
         );
@@ -283,6 +286,12 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
             `"twofold psrd ingest --state-dir ${cfg.node.stateDir} FILE"`,
         );
       }
+      const hubNameById = new Map(
+        hubPeers.flatMap((h) => {
+          const link = links.get(formatIp(h.wgIp.addr));
+          return link ? [[link.hubId, h.name] as const] : [];
+        }),
+      );
       dske = new DskeAgreement({
         selfPublicKey: cfg.node.publicKey!,
         listenHost: wgAddress,
@@ -297,7 +306,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
         onEvent: (e) => {
           const line = `dske ${e.type}${e.peer ? ` with ${e.peer}` : ""}${
             e.epoch !== undefined ? ` epoch ${e.epoch}` : ""
-          }${e.hub ? ` hub ${e.hub.slice(0, 8)}` : ""}: ${e.reason}`;
+          }${e.hub ? ` hub ${hubNameById.get(e.hub) ?? e.hub.slice(0, 8)}` : ""}: ${e.reason}`;
           if (e.type === "key-agreed") log.info(line);
           else log.warn(line);
           const type = DSKE_EVENT_TYPES[e.type];
@@ -320,13 +329,22 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     log.info(
       `node ${cfg.node.name} up: wg0 ${cfg.wg0.address.text} udp/${wg0.device.listenPort}, aes0 ${cfg.aes0.address.text} ` +
         `udp/${aes0.device.listenPort} on ${wgAddress} dev ${wg0.device.ifname} (mtu ${cfg.aes0.mtu}); ${aesPeers.length} AES peer(s), ` +
-        `${cfg.peers.length - aesPeers.length} over wg0 only; aes0 gates closed until keys are agreed`,
+        `${cfg.peers.length - aesPeers.length} over wg0 only; ${describeGates(gate.status(), peerName)}`,
     );
     return { wg0, aes0, gate, dske, psrd: store, events, config: cfg, startedAt, close };
   } catch (e) {
     await close("start-up failed");
     throw e;
   }
+}
+
+/**
+ * The aes0 gates as they are at this moment, for the start-up line: "aes0 gates: node-b open, node-c
+ * closed". Later changes are logged by the gate events themselves.
+ */
+export function describeGates(gates: GateStatus[], name: (peerHex: string) => string): string {
+  if (gates.length === 0) return "no aes0 gates";
+  return `aes0 gates now: ${gates.map((g) => `${name(g.peer)} ${g.state}`).join(", ")}`;
 }
 
 /**

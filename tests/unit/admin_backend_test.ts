@@ -477,6 +477,11 @@ Deno.test("CLI rendering and arguments", async (t) => {
       });
       let text = renderStatusTable(backend.status());
       assert.match(text, /^node node-a /);
+      assert.match(
+        text,
+        /^PEER +ROLE +WG0 ENDPOINT +HANDSHAKE +RX +TX +WG0 PSK +AES0 GATE /m,
+        "the wg0 PSK column says whose PSK it is",
+      );
       assert.match(text, /aes0 +100\.127\.0\.1\/16 +udp\/51830 +mtu 1360 +AES-256-GCM/m);
       assert.match(text, /lockdown extra ports: tcp\/8080, udp\/6000-6010 \(stored, not enforced\)/);
       const row = text.split("\n").find((l) => l.startsWith("node-b"))!;
