@@ -65,6 +65,11 @@ export const RTMGRP_LINK = 0x1;
 
 const IFLA_IFNAME = 3;
 const IFLA_MTU = 4;
+const IFLA_AF_SPEC = 26;
+const IFLA_INET6_ADDR_GEN_MODE = 8;
+/** `IN6_ADDR_GEN_MODE_NONE`: the kernel adds no IPv6 link-local (or other automatic) address. */
+const IN6_ADDR_GEN_MODE_NONE = 1;
+const NLA_F_NESTED = 0x8000;
 const IFA_ADDRESS = 1;
 const IFA_LOCAL = 2;
 const RTA_DST = 1;
@@ -118,6 +123,11 @@ function encode(type: number, flags: number, seq: number, fixed: Uint8Array, att
     off += align4(4 + data.length);
   }
   return msg;
+}
+
+/** The attributes `attrs` encoded back to back, as the payload of a nested attribute. */
+function nested(attrs: Attr[]): Uint8Array {
+  return encode(0, 0, 0, new Uint8Array(0), attrs).subarray(16);
 }
 
 /** Parses rtattrs in `buf[off..]` into a map type → payload view (nested flag bits masked). */
@@ -297,6 +307,21 @@ export function setLinkUp(name: string): void {
 export function setLinkDown(name: string): void {
   const op = `setLinkDown(${name})`;
   request(op, RTM.NEWLINK, 0, ifinfomsg(requireIndex(name, op), 0, IFF_UP), []);
+}
+
+/**
+ * Stops the kernel from giving interface `name` automatic IPv6 addresses (the fe80:: link-local one
+ * in particular), like `ip link set NAME addrgenmode none`; addresses added explicitly still work. Call
+ * it before the link goes up. Throws a SysError (e.g. EAFNOSUPPORT) when the host has no IPv6.
+ */
+export function disableIpv6AutoAddresses(name: string): void {
+  const op = `disableIpv6AutoAddresses(${name})`;
+  const inet6: Attr[] = [[IFLA_INET6_ADDR_GEN_MODE, new Uint8Array([IN6_ADDR_GEN_MODE_NONE])]];
+  const afSpec: Attr[] = [[AF_INET6 | NLA_F_NESTED, nested(inet6)]];
+  request(op, RTM.NEWLINK, 0, ifinfomsg(requireIndex(name, op)), [[
+    IFLA_AF_SPEC | NLA_F_NESTED,
+    nested(afSpec),
+  ]]);
 }
 
 /** Sets the MTU of interface `name`. */

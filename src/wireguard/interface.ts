@@ -6,7 +6,14 @@
  * @module
  */
 import { openTun } from "../../ffi/tun.ts";
-import { addAddress, getMtu, setLinkUp, setMtu, watchLinkDeleted } from "../../ffi/netlink.ts";
+import {
+  addAddress,
+  disableIpv6AutoAddresses,
+  getMtu,
+  setLinkUp,
+  setMtu,
+  watchLinkDeleted,
+} from "../../ffi/netlink.ts";
 import { closeQuietly } from "../../ffi/libc.ts";
 import { aeadBackendInUse } from "../crypto/backend.ts";
 import type { Suite } from "../noise/suite.ts";
@@ -87,6 +94,14 @@ export async function startInterface(opts: InterfaceOptions): Promise<RunningInt
       onRemoved: () => ended("UAPI socket removed"),
       log: (m) => log.warn(m),
     });
+    // No automatic IPv6 link-local address: it would make the kernel route IPv6 (router and neighbour
+    // solicitations) into the tunnel, where no peer's allowed IPs match (txNoRoute drops). Addresses
+    // configured explicitly are unaffected. A host without IPv6 has nothing to disable.
+    try {
+      disableIpv6AutoAddresses(ifname);
+    } catch (e) {
+      log.debug(`IPv6 automatic addresses not disabled: ${(e as Error).message}`);
+    }
     try {
       setMtu(ifname, opts.mtu ?? DEFAULT_MTU);
     } catch (e) {

@@ -139,6 +139,7 @@ function waitReadable(fd: number, ms: number, what: string): void {
 async function tunMode(name: string): Promise<void> {
   netlink.setLinkUp("lo");
   const tun = openTun(name);
+  netlink.disableIpv6AutoAddresses(tun.name);
   netlink.setMtu(tun.name, 1380);
   netlink.setLinkUp(tun.name);
   netlink.addAddress(tun.name, "100.64.0.1/10");

@@ -358,6 +358,12 @@ integrationTest("ffi: TUN + rtnetlink inside a namespace", nsChecks, async (t) =
           `${x.local}/${x.prefixlen}`
         );
         assert.ok(seen.includes("100.64.0.1/10") && seen.includes("fd64::1/64"), String(seen));
+        assert.ok(
+          !seen.some((a: string) => a.startsWith("fe80:")),
+          `no automatic IPv6 link-local address after disableIpv6AutoAddresses: ${seen}`,
+        );
+        const [detail] = JSON.parse(await ip("-n", NS, "-j", "-d", "link", "show", "dev", tun));
+        assert.equal(detail.inet6_addr_gen_mode, "none");
         const r4 = JSON.parse(await ip("-n", NS, "-j", "-4", "route", "show", "dev", tun));
         assert.ok(r4.some((r: { dst: string }) => r.dst === "100.100.0.0/16"), JSON.stringify(r4));
         assert.ok(!r4.some((r: { dst: string }) => r.dst === "100.101.0.0/16"));

@@ -96,6 +96,19 @@ integrationTest(
         assert.match(procA.output(), /gate/i, "the gate state is reported");
       });
 
+      await t.step("logs name peers by name; the tunnels have no automatic IPv6 link-local", async () => {
+        const out = procA.output();
+        assert.match(out, /up: .*aes0 gates now: (node-b|managed) (closed|open|stale), /, "start-up line");
+        for (const line of out.split("\n").filter((l) => / aes0 gate /.test(l))) {
+          assert.match(line, / aes0 gate \S+ for (node-b|managed)\b/, `peer named: ${line}`);
+        }
+        for (const dev of ["wg0", "aes0"]) {
+          const [info] = JSON.parse((await a.exec(["ip", "-j", "addr", "show", "dev", dev])).stdout);
+          const local = info.addr_info.map((x: { local: string }) => x.local);
+          assert.ok(!local.some((x: string) => x.startsWith("fe80:")), `${dev}: ${local}`);
+        }
+      });
+
       await t.step("exempt peers and hubs are on wg0 only; aes0 is bound inside wg0", async () => {
         const aesPeers = (await aesDump(a)).map((f) => f[0]);
         assert.ok(!aesPeers.includes(EXEMPT.publicKey), "an AES-exempt peer must not be on aes0");
