@@ -65,6 +65,9 @@ export const RTMGRP_LINK = 0x1;
 
 const IFLA_IFNAME = 3;
 const IFLA_MTU = 4;
+const IFLA_STATS64 = 23;
+/** Byte offset of `tx_dropped` in struct rtnl_link_stats64 (the eighth u64). */
+const STATS64_TX_DROPPED = 7 * 8;
 const IFLA_AF_SPEC = 26;
 const IFLA_INET6_ADDR_GEN_MODE = 8;
 /** `IN6_ADDR_GEN_MODE_NONE`: the kernel adds no IPv6 link-local (or other automatic) address. */
@@ -265,6 +268,11 @@ export interface LinkInfo {
   flags: number;
   /** MTU in bytes. */
   mtu: number;
+  /**
+   * Packets the kernel dropped on their way out of the interface (`tx_dropped`); for a TUN, those it
+   * could not queue for the reading process because the queue (txqueuelen) was full.
+   */
+  txDropped: number;
 }
 
 function parseLink(body: Uint8Array): LinkInfo {
@@ -272,6 +280,7 @@ function parseLink(body: Uint8Array): LinkInfo {
   const attrs = parseAttrs(body, 16);
   const nameAttr = attrs.get(IFLA_IFNAME);
   const mtuAttr = attrs.get(IFLA_MTU);
+  const stats = attrs.get(IFLA_STATS64);
   let name = "";
   if (nameAttr) {
     const end = nameAttr.indexOf(0);
@@ -282,10 +291,15 @@ function parseLink(body: Uint8Array): LinkInfo {
     name,
     flags: dv.getUint32(8, true),
     mtu: mtuAttr ? new DataView(mtuAttr.buffer, mtuAttr.byteOffset, 4).getUint32(0, true) : 0,
+    txDropped: stats && stats.length >= STATS64_TX_DROPPED + 8
+      ? Number(
+        new DataView(stats.buffer, stats.byteOffset, stats.length).getBigUint64(STATS64_TX_DROPPED, true),
+      )
+      : 0,
   };
 }
 
-/** Index, flags and MTU of interface `name`, or null when it does not exist. */
+/** Index, flags, MTU and drop count of interface `name`, or null when it does not exist. */
 export function getLink(name: string): LinkInfo | null {
   try {
     const replies = request("getLink", RTM.GETLINK, 0, ifinfomsg(0), [[IFLA_IFNAME, cString(name)]]);

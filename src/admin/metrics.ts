@@ -125,7 +125,11 @@ export function renderMetrics(status: NodeStatus, counters: NodeCounters, bus: E
     x.sample("twofold_key_rotations_failed_total", { peer }, r.failed);
   }
 
-  x.family("twofold_drops_total", "counter", "Packets the data plane dropped, by layer and reason.");
+  x.family(
+    "twofold_drops_total",
+    "counter",
+    "Packets dropped, by layer and reason (tunQueueFull: the kernel dropped them because the TUN queue was full).",
+  );
   for (const [layer, byReason] of Object.entries(counters.drops)) {
     for (const [reason, n] of Object.entries(byReason)) x.sample("twofold_drops_total", { layer, reason }, n);
   }

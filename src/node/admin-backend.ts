@@ -33,6 +33,9 @@ import type { UapiDeviceSnapshot, UapiPeerSnapshot } from "../uapi/types.ts";
 import { formatIp } from "../wireguard/allowedips.ts";
 import type { LockdownList } from "./lockdown-list.ts";
 
+/** The drop reason under which the kernel's TUN queue drops are reported (`twofold_drops_total`). */
+export const TUN_QUEUE_FULL = "tunQueueFull";
+
 /** What the backend reads from one device (a `Device` satisfies it). */
 export interface AdminDeviceView {
   /** Cipher suite. */
@@ -50,10 +53,10 @@ export type DskeHubView = Omit<DskeHubStatus, "blockId">;
 
 /** What the backend reads from a running node (a `RunningNode` satisfies it). */
 export interface AdminNodeView {
-  /** The outer interface. */
-  wg0: { device: AdminDeviceView };
+  /** The outer interface (and the kernel's count of TUN queue drops, when it can be read). */
+  wg0: { device: AdminDeviceView; tunQueueDrops?(): number };
   /** The inner interface. */
-  aes0: { device: AdminDeviceView };
+  aes0: { device: AdminDeviceView; tunQueueDrops?(): number };
   /** The PSK gate. */
   gate: { status(): GateStatus[] };
   /** DSKE, when it runs. */
@@ -244,14 +247,19 @@ export class NodeAdminBackend implements AdminBackend {
     });
   }
 
-  /** Drops by interface and reason, rotations ok/failed per AES peer. */
+  /**
+   * Drops by interface and reason (the data plane's, plus `tunQueueFull`: packets the kernel dropped
+   * because the TUN queue was full), rotations ok/failed per AES peer.
+   */
   counters(): NodeCounters {
-    const drops = (d: AdminDeviceView) => {
-      const s = d.shared.statsSnapshot();
-      return Object.fromEntries(DROP_STATS.map((n) => [n, s[n]]));
+    const drops = (i: AdminNodeView["wg0"]) => {
+      const s = i.device.shared.statsSnapshot();
+      const out: Record<string, number> = Object.fromEntries(DROP_STATS.map((n) => [n, s[n]]));
+      if (i.tunQueueDrops) out[TUN_QUEUE_FULL] = i.tunQueueDrops();
+      return out;
     };
     return {
-      drops: { wg0: drops(this.#node.wg0.device), aes0: drops(this.#node.aes0.device) },
+      drops: { wg0: drops(this.#node.wg0), aes0: drops(this.#node.aes0) },
       rotations: Object.fromEntries([...this.#rotations].map(([k, v]) => [k, { ...v }])),
     };
   }

@@ -9,6 +9,7 @@ import { openTun } from "../../ffi/tun.ts";
 import {
   addAddress,
   disableIpv6AutoAddresses,
+  getLink,
   getMtu,
   setLinkUp,
   setMtu,
@@ -49,6 +50,11 @@ export interface RunningInterface {
   device: Device;
   /** UAPI socket path. */
   uapiPath: string;
+  /**
+   * Packets the kernel dropped because the TUN queue was full (the data plane did not read them in
+   * time): the link's `tx_dropped`. 0 once the interface is gone.
+   */
+  tunQueueDrops(): number;
   /** Stops everything and removes the interface; idempotent. */
   close(reason?: string): Promise<void>;
 }
@@ -124,7 +130,14 @@ export async function startInterface(opts: InterfaceOptions): Promise<RunningInt
       aeadBackendInUse() ?? suite.aead.backend
     }), self-test ok, UAPI ${uapi.path}`,
   );
-  return { device, uapiPath: uapi.path, close };
+  const tunQueueDrops = () => {
+    try {
+      return getLink(ifname)?.txDropped ?? 0;
+    } catch {
+      return 0;
+    }
+  };
+  return { device, uapiPath: uapi.path, tunQueueDrops, close };
 }
 
 function currentMtu(ifname: string, fallback = DEFAULT_MTU): number {

@@ -365,6 +365,11 @@ integrationTest(
           corpus.push(metricsText);
           assert.equal(metrics.status, 200);
           assert.match(metricsText, new RegExp(B.name));
+          assert.match(
+            metricsText,
+            /^twofold_drops_total\{layer="aes0",reason="tunQueueFull"\} \d+$/m,
+            "the kernel's TUN queue drops are exported",
+          );
           const cliNoToken = await cli(a, [
             "lockdown",
             "add",

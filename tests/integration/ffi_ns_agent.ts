@@ -23,6 +23,7 @@ import {
   MsgBatch,
   openUdp,
   recvFrom,
+  sendTo,
   type UdpFamily,
 } from "../../ffi/udp.ts";
 
@@ -136,6 +137,9 @@ function waitReadable(fd: number, ms: number, what: string): void {
 
 // ---- mode: tun ----
 
+/** Datagrams sent into an unread TUN: well above its default queue of 500. */
+const QUEUE_FLOOD = 2000;
+
 async function tunMode(name: string): Promise<void> {
   netlink.setLinkUp("lo");
   const tun = openTun(name);
@@ -212,6 +216,22 @@ async function tunMode(name: string): Promise<void> {
     });
     libc.close(sock.fd);
   }
+
+  // TUN queue full: datagrams routed into the TUN while nobody reads it are dropped by the kernel once
+  // the queue (txqueuelen) is full, and getLink reports them as txDropped.
+  const flood = openUdp(0, { family: 4, bindAddress: "100.64.0.1", nonBlocking: true });
+  const floodAddr = new Uint8Array(28);
+  const floodAddrLen = encodeSockaddr("100.100.0.9", 9, floodAddr, 0);
+  const before = netlink.getLink(tun.name)?.txDropped ?? -1;
+  let sent = 0;
+  for (let i = 0; i < QUEUE_FLOOD; i++) {
+    if (sendTo(flood.fd, buf, 0, 64, floodAddr, floodAddrLen) === 64) sent++;
+  }
+  libc.close(flood.fd);
+  const after = netlink.getLink(tun.name)?.txDropped ?? -1;
+  let drained = 0;
+  while (pollOne(tun.fd, POLLIN, 0) > 0 && tunRead(tun.fd, buf, 0, buf.length) > 0) drained++;
+  report("tun-queue-full", { sent, before, after, drained });
 
   // Multi-queue: two queues on one device, then deleteLink removes it while the fds are open.
   const mqName = "tfffimq0";

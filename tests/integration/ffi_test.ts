@@ -399,6 +399,16 @@ integrationTest("ffi: TUN + rtnetlink inside a namespace", nsChecks, async (t) =
       assert.deepEqual(v6.from, { ip: "fd65::7", port: 4444 });
     });
 
+    await t.step("an unread TUN drops once its queue is full; getLink counts them (txDropped)", async () => {
+      const q = await a.next("tun-queue-full");
+      assert.ok((q.sent as number) >= 1000, `sent ${q.sent}`);
+      const dropped = (q.after as number) - (q.before as number);
+      assert.ok(dropped > 0, `the kernel dropped some: ${JSON.stringify(q)}`);
+      assert.ok(dropped + (q.drained as number) <= (q.sent as number) + 10, JSON.stringify(q));
+      const [link] = JSON.parse(await ip("-n", NS, "-j", "-s", "link", "show", "dev", tun));
+      assert.ok(link.stats64.tx.dropped >= (q.after as number), JSON.stringify(link.stats64.tx));
+    });
+
     await t.step("multi-queue TUN takes a second queue; deleteLink removes the device", async () => {
       const mq = await a.next("multiqueue");
       assert.equal(mq.fds, 2);

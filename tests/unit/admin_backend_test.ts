@@ -235,8 +235,8 @@ function fakeNode(dir: string, now: number) {
     peers: [peerSnap(B_PUB, AES_PSK, 2048, 4096, now - 3_000)],
   }), { rxAuthFailed: 5 });
   const node: AdminNodeView = {
-    wg0: { device: wg0 },
-    aes0: { device: aes0 },
+    wg0: { device: wg0, tunQueueDrops: () => 0 },
+    aes0: { device: aes0, tunQueueDrops: () => 17 },
     gate,
     dske: null,
     psrd: null,
@@ -301,6 +301,8 @@ Deno.test("NodeAdminBackend over a fake node", async (t) => {
       assert.equal(c.drops.wg0.txNoRoute, 2);
       assert.equal(c.drops.aes0.rxAuthFailed, 5);
       assert.equal(c.drops.wg0.rxPackets, undefined, "traffic counters are not drops");
+      assert.equal(c.drops.aes0.tunQueueFull, 17, "the kernel's TUN queue drops are a drop reason");
+      assert.equal(c.drops.wg0.tunQueueFull, 0);
       assert.deepEqual(c.rotations, { "node-b": { ok: 2, failed: 1 } });
     });
 
