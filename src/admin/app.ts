@@ -34,6 +34,7 @@ import {
   diffEntries,
   DSKE_TCP_PORT,
   formatEntry,
+  LockdownAddSchema,
   LockdownEntryInputSchema,
   LockdownReplaceSchema,
   LockdownStateSchema,
@@ -154,13 +155,19 @@ const lockdownPutRoute = createRoute({
 const lockdownPostRoute = createRoute({
   method: "post",
   path: "/v1/lockdown/ports",
-  summary: "Add one entry to the lockdown list.",
+  summary: "Add one entry, or several at once (all or none), to the lockdown list.",
   security: bearer,
-  request: { body: jsonBody(LockdownEntryInputSchema, "The entry to add.") },
+  request: {
+    body: jsonBody(
+      z.union([LockdownEntryInputSchema, LockdownAddSchema]),
+      'One entry (`{"proto":"tcp","port":8080}`), or `{"ports": [...]}` to add several in one change: ' +
+        "when any of them is refused, none is added.",
+    ),
+  },
   responses: {
     200: lockdownOk,
     ...mutationErrors,
-    409: errorResponse("The entry (or one overlapping it) is already in the list."),
+    409: errorResponse("An entry (or one overlapping it) is already in the list; nothing was added."),
   },
 });
 
@@ -245,7 +252,28 @@ const openapiRoute = createRoute({
 });
 
 /** Formats zod issues as "path: message; path: message" (at most three). */
-function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
+/** A schema issue as zod reports it; a union's carries each alternative's issues. */
+interface SchemaIssue {
+  path: readonly PropertyKey[];
+  message: string;
+  code?: string;
+  errors?: readonly (readonly SchemaIssue[])[];
+}
+
+/**
+ * A union's issues replaced by those of the alternative that came closest (fewest issues; the first on
+ * a tie), so that `{"proto":"tcp"}` is told its port is missing rather than "invalid input".
+ */
+function flattenUnions(issues: readonly SchemaIssue[]): SchemaIssue[] {
+  return issues.flatMap((i) => {
+    if (i.code !== "invalid_union" || !i.errors || i.errors.length === 0) return [i];
+    const closest = i.errors.reduce((best, e) => e.length < best.length ? e : best);
+    return flattenUnions(closest).map((e) => ({ ...e, path: [...i.path, ...e.path] }));
+  });
+}
+
+function describeIssues(schemaIssues: readonly SchemaIssue[]): string {
+  const issues = flattenUnions(schemaIssues);
   const parts = issues.slice(0, 3).map((i) => {
     const where = i.path.reduce<string>(
       (s, k) => typeof k === "number" ? `${s}[${k}]` : s === "" ? String(k) : `${s}.${String(k)}`,
@@ -476,31 +504,43 @@ export function createAdminApp(backend: AdminBackend, opts: AdminAppOptions): Ad
 
   app.openapi(lockdownPostRoute, async (c) => {
     const body = c.req.valid("json");
+    const several = "ports" in body;
+    const requested = several ? body.ports : [body];
     const state = await serialized(() => {
-      const [entry] = checkEntries([body], alwaysAllowed(), () => "body");
+      // All or none: every entry is checked against the others and the list before anything changes.
+      const entries = checkEntries(requested, alwaysAllowed(), several ? (i) => `ports[${i}]` : () => "body");
       const current = backend.lockdown().ports;
-      const same = current.find((p) => p.proto === entry.proto && p.from === entry.from && p.to === entry.to);
-      if (same) {
-        throw new ApiError(409, "already_present", `${formatEntry(entry)} is already in the lockdown list`);
-      }
-      const clash = current.find((p) => overlaps(p, entry));
-      if (clash) {
-        throw new ApiError(
-          409,
-          "conflict",
-          `${formatEntry(entry)} overlaps ${
-            formatEntry(clash)
-          } already in the list; remove that first or PUT the whole list`,
+      const nothing = several ? "; nothing was added" : "";
+      for (const entry of entries) {
+        const same = current.find((p) =>
+          p.proto === entry.proto && p.from === entry.from && p.to === entry.to
         );
+        if (same) {
+          throw new ApiError(
+            409,
+            "already_present",
+            `${formatEntry(entry)} is already in the lockdown list${nothing}`,
+          );
+        }
+        const clash = current.find((p) => overlaps(p, entry));
+        if (clash) {
+          throw new ApiError(
+            409,
+            "conflict",
+            `${formatEntry(entry)} overlaps ${
+              formatEntry(clash)
+            } already in the list; remove that first or PUT the whole list${nothing}`,
+          );
+        }
       }
-      if (current.length + 1 > MAX_LOCKDOWN_ENTRIES) {
+      if (current.length + entries.length > MAX_LOCKDOWN_ENTRIES) {
         throw new ApiError(
           422,
           "invalid_value",
-          `the list already holds ${MAX_LOCKDOWN_ENTRIES} entries, the most allowed; use ranges`,
+          `the list holds ${current.length} entries; adding ${entries.length} would pass the ${MAX_LOCKDOWN_ENTRIES} allowed; use ranges${nothing}`,
         );
       }
-      return apply([...current, entry], "added");
+      return apply([...current, ...entries], "added");
     });
     return c.json(toStateBody(state), 200);
   });

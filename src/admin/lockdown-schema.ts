@@ -46,6 +46,19 @@ export const LockdownReplaceSchema = z.object({
   }),
 }).openapi("LockdownReplace");
 
+/**
+ * Body of `POST /v1/lockdown/ports` that adds several entries at once: all of them or none (any bad,
+ * present or overlapping entry refuses the whole request).
+ */
+export const LockdownAddSchema = z.object({
+  ports: z.array(LockdownEntryInputSchema).min(1).openapi({
+    minItems: 1,
+    maxItems: MAX_LOCKDOWN_ENTRIES,
+    description: "The entries to add: all of them, or none when any one is refused.",
+    example: [{ proto: "tcp", port: 8080 }, { proto: "udp", port: "6000-6010" }],
+  }),
+}).openapi("LockdownAdd");
+
 /** One entry in a response. */
 export const LockdownEntrySchema = z.object({
   proto: z.enum(["tcp", "udp"]),

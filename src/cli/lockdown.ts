@@ -42,6 +42,27 @@ export function renderLockdown(s: LockdownState): string {
   return lines.join("\n");
 }
 
+/**
+ * An admin API error about the entries of one request, said in the operator's terms: the API's
+ * `ports[i]` (or `body`) field names become the entry as typed (tcp/8080), and `unchanged` (e.g.
+ * "nothing was added") is added when the API did not already say so.
+ */
+export function operatorError(e: CliError, ports: LockdownPort[], unchanged: string): CliError {
+  let text = e.message
+    .replace(
+      /\bports\[(\d+)\](?:\.(?:proto|port))?/g,
+      (m, i) => ports[Number(i)] ? formatEntry(ports[Number(i)]) : m,
+    )
+    .replace(/^body(?:\.(?:proto|port))?: /, "");
+  // "tcp/9005: tcp/9005 is …" and "overlaps tcp/9000-9010 tcp/9000-9010" say each entry once.
+  text = text.replace(/((?:tcp|udp)\/\d+(?:-\d+)?):? \1(?![\d-])/g, "$1");
+  if (!text.includes(unchanged)) {
+    const http = / \(HTTP \d+\)(?: \(.*\))?$/.exec(text);
+    text = http ? `${text.slice(0, http.index)}; ${unchanged}${http[0]}` : `${text}; ${unchanged}`;
+  }
+  return new CliError(text, e.exitCode);
+}
+
 /** Runs the command; resolves with the exit code. */
 export async function runLockdown(args: string[]): Promise<number> {
   const a = parseAdminArgs(args, USAGE, HELP);
@@ -61,12 +82,28 @@ export async function runLockdown(args: string[]): Promise<number> {
     if (action === "list") {
       state = await client.json<LockdownState>("GET", "/v1/lockdown/ports");
     } else if (action === "set") {
-      state = await client.json<LockdownState>("PUT", "/v1/lockdown/ports", {
-        auth: true,
-        body: { ports: ports.map(toRequestEntry) },
-      });
+      state = await refusedAs(
+        ports,
+        "the list is unchanged",
+        () =>
+          client.json<LockdownState>("PUT", "/v1/lockdown/ports", {
+            auth: true,
+            body: { ports: ports.map(toRequestEntry) },
+          }),
+      );
+    } else if (action === "add") {
+      // One request for all entries: the node adds all of them or none.
+      state = await refusedAs(
+        ports,
+        "nothing was added",
+        () =>
+          client.json<LockdownState>("POST", "/v1/lockdown/ports", {
+            auth: true,
+            body: { ports: ports.map(toRequestEntry) },
+          }),
+      );
     } else {
-      state = await change(client, action as "add" | "remove", ports);
+      state = await remove(client, ports);
     }
     console.log(a.json ? JSON.stringify(state, null, 2) : renderLockdown(state));
     return 0;
@@ -75,33 +112,36 @@ export async function runLockdown(args: string[]): Promise<number> {
   }
 }
 
-/** Adds or removes entries one request at a time; says which were done when one fails. */
-async function change(
-  client: AdminClient,
-  action: "add" | "remove",
+/** Runs one change request; an API error about its entries becomes an {@link operatorError}. */
+async function refusedAs(
   ports: LockdownPort[],
+  unchanged: string,
+  send: () => Promise<LockdownState>,
 ): Promise<LockdownState> {
+  try {
+    return await send();
+  } catch (e) {
+    if (e instanceof CliError && !/no node is listening|cannot reach|no permission/.test(e.message)) {
+      throw operatorError(e, ports, unchanged);
+    }
+    throw e;
+  }
+}
+
+/** Removes entries one request at a time; when one fails, says exactly which were removed already. */
+async function remove(client: AdminClient, ports: LockdownPort[]): Promise<LockdownState> {
   let state: LockdownState | undefined;
   const done: string[] = [];
   for (const p of ports) {
     try {
-      state = action === "add"
-        ? await client.json<LockdownState>("POST", "/v1/lockdown/ports", {
-          auth: true,
-          body: toRequestEntry(p),
-        })
-        : await client.json<LockdownState>("DELETE", `/v1/lockdown/ports/${p.proto}/${formatPort(p)}`, {
-          auth: true,
-        });
+      state = await client.json<LockdownState>("DELETE", `/v1/lockdown/ports/${p.proto}/${formatPort(p)}`, {
+        auth: true,
+      });
       done.push(formatEntry(p));
     } catch (e) {
-      if (!(e instanceof CliError) || done.length === 0) throw e;
-      throw new CliError(
-        `${formatEntry(p)}: ${e.message} (already ${action === "add" ? "added" : "removed"}: ${
-          done.join(", ")
-        })`,
-        e.exitCode,
-      );
+      if (!(e instanceof CliError)) throw e;
+      const removed = done.length === 0 ? "nothing was removed" : `already removed: ${done.join(", ")}`;
+      throw operatorError(e, [p], removed);
     }
   }
   return state!;

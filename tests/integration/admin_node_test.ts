@@ -435,6 +435,22 @@ integrationTest(
         ]);
         assert.equal(overlap.code, 1);
         assert.match(overlap.stderr, /HTTP 409/);
+        const partly = await cli(a, [
+          "lockdown",
+          "add",
+          "tcp/9000",
+          "tcp/51831",
+          "--admin",
+          sockA,
+          "--token-file",
+          tokenFileA,
+        ]);
+        assert.equal(partly.code, 1, "one refused entry refuses the whole add");
+        assert.match(
+          partly.stderr,
+          /^twofold: tcp\/51831 is always allowed by the lockdown; leave it out; nothing was added \(HTTP 422\)\n$/,
+        );
+        assert.doesNotMatch(partly.stderr, /\bbody\b|ports\[/, "said in the operator's terms");
         const bad = await cli(a, ["lockdown", "add", "tcp:80", "--admin", sockA, "--token-file", tokenFileA]);
         assert.equal(bad.code, 2, "a malformed spec is a usage error");
         const expected = [{ proto: "tcp", port: 443, from: 443, to: 443 }, {

@@ -284,6 +284,46 @@ Deno.test("admin app: lockdown list", async (t) => {
     assert.equal(backend.events.lastId, 2);
   });
 
+  await t.step("POST {ports: [...]} adds several in one change, or none when any is refused", async () => {
+    const { app, backend } = setup();
+    backend.ports = [{ proto: "tcp", from: 80, to: 80 }];
+    const several = { ports: [{ proto: "udp", port: "6000-6010" }, { proto: "tcp", port: 8080 }] };
+    const r = await call(app, "POST", "/v1/lockdown/ports", { json: several });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual((r.json.ports as { port: unknown }[]).map((p) => p.port), [80, 8080, "6000-6010"]);
+    assert.equal(backend.setCalls, 1, "one save for the whole request");
+    assert.equal(backend.events.since(0).length, 1, "one lockdown-changed event");
+    assert.equal(backend.events.since(0)[0].data?.added, "tcp/8080 udp/6000-6010");
+
+    const before = structuredClone(backend.ports);
+    const present = await call(app, "POST", "/v1/lockdown/ports", {
+      json: { ports: [{ proto: "tcp", port: 9000 }, { proto: "tcp", port: 8080 }] },
+    });
+    assertError(present, 409, "already_present");
+    assert.match(
+      present.json.detail as string,
+      /^tcp\/8080 is already in the lockdown list; nothing was added$/,
+    );
+    const overlapping = await call(app, "POST", "/v1/lockdown/ports", {
+      json: { ports: [{ proto: "tcp", port: 9000 }, { proto: "udp", port: 6005 }] },
+    });
+    assertError(overlapping, 409, "conflict");
+    assert.match(overlapping.json.detail as string, /udp\/6005 overlaps udp\/6000-6010.*nothing was added/);
+    const among = await call(app, "POST", "/v1/lockdown/ports", {
+      json: { ports: [{ proto: "tcp", port: "9000-9010" }, { proto: "tcp", port: 9005 }] },
+    });
+    assertError(among, 422, "invalid_value");
+    assert.match(among.json.detail as string, /ports\[1\]: tcp\/9005 overlaps ports\[0\] tcp\/9000-9010/);
+    assertError(await call(app, "POST", "/v1/lockdown/ports", { json: { ports: [] } }), 400, "invalid_body");
+    assert.deepEqual(backend.ports, before, "a refused request changed nothing");
+    assert.equal(backend.setCalls, 1);
+
+    const doc = (await call(app, "GET", "/v1/openapi.json")).json as {
+      components: { schemas: Record<string, unknown> };
+    };
+    assert.ok(doc.components.schemas.LockdownAdd, "the OpenAPI document describes the list form");
+  });
+
   await t.step("DELETE removes an entry as listed; an absent one is 404; bad paths 400/422", async () => {
     const { app, backend } = setup();
     backend.ports = [{ proto: "tcp", from: 80, to: 80 }, { proto: "udp", from: 6000, to: 6010 }];

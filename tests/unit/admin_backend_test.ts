@@ -10,7 +10,8 @@ import { createAdminApp } from "../../src/admin/app.ts";
 import { AdminClient, parseAdminTarget } from "../../src/cli/admin-client.ts";
 import { CliError } from "../../src/cli/errors.ts";
 import { followEvents, formatEventLine, SseParser } from "../../src/cli/events.ts";
-import { parseSpecs, renderLockdown, toRequestEntry } from "../../src/cli/lockdown.ts";
+import { operatorError, parseSpecs, renderLockdown, toRequestEntry } from "../../src/cli/lockdown.ts";
+import { apiError } from "../../src/cli/admin-client.ts";
 import { formatAge, formatBytes, renderStatusTable } from "../../src/cli/status.ts";
 import { parseNodeConfig } from "../../src/config/node-config.ts";
 import { generatePrivateKey, publicKey as derivePublicKey } from "../../src/crypto/x25519.ts";
@@ -515,6 +516,44 @@ Deno.test("CLI rendering and arguments", async (t) => {
     assert.equal(renderLockdown({ ports: [], enforced: false }).split("\n")[0], "(no extra ports)");
     assert.match(renderLockdown({ ports: [tcp(22)], enforced: false }), /^tcp\/22\nstored, not enforced/);
   });
+
+  await t.step(
+    "lockdown API errors are said with the entries as typed, never as body/ports[i] fields",
+    () => {
+      const said = (detail: string, status: number, ports: LockdownPort[], unchanged: string) =>
+        operatorError(apiError(status, JSON.stringify({ detail })), ports, unchanged).message;
+      assert.equal(
+        said("ports[1]: tcp/51831 is always allowed by the lockdown; leave it out", 422, [
+          tcp(80),
+          tcp(51831),
+        ], "nothing was added"),
+        "tcp/51831 is always allowed by the lockdown; leave it out; nothing was added (HTTP 422)",
+      );
+      assert.equal(
+        said("ports[1]: tcp/9005 overlaps ports[0] tcp/9000-9010; merge them into one entry", 422, [
+          tcp(9000, 9010),
+          tcp(9005),
+        ], "nothing was added"),
+        "tcp/9005 overlaps tcp/9000-9010; merge them into one entry; nothing was added (HTTP 422)",
+      );
+      assert.equal(
+        said(
+          "tcp/8080 is already in the lockdown list; nothing was added",
+          409,
+          [tcp(8080)],
+          "nothing was added",
+        ),
+        "tcp/8080 is already in the lockdown list; nothing was added (HTTP 409)",
+      );
+      assert.equal(
+        said("body.port: 70000 is outside 1..65535", 422, [tcp(1)], "the list is unchanged"),
+        "70000 is outside 1..65535; the list is unchanged (HTTP 422)",
+      );
+      for (const m of [said("ports[0].port: 0 is outside 1..65535", 422, [tcp(1)], "x")]) {
+        assert.doesNotMatch(m, /\bbody\b|ports\[/);
+      }
+    },
+  );
 
   await t.step("--admin: unix paths and loopback addresses; anything else exit 2", () => {
     assert.deepEqual(parseAdminTarget(undefined), { kind: "unix", path: "/run/twofold/admin.sock" });
