@@ -11,7 +11,7 @@ import type { ApiErrorBody } from "../admin/errors.ts";
 import { resolve as resolvePath } from "node:path";
 import { type AdminListen, DEFAULT_ADMIN_SOCKET, parseAdminListen, readTokenFile } from "../admin/server.ts";
 import { ADMIN_TOKEN_FILE, DEFAULT_STATE_DIR } from "../config/node-config.ts";
-import { CliError } from "./errors.ts";
+import { CliError, commandOfUsage, optionError } from "./errors.ts";
 
 /** Default `--token-file`. */
 export const DEFAULT_TOKEN_FILE = `${DEFAULT_STATE_DIR}/${ADMIN_TOKEN_FILE}`;
@@ -54,10 +54,7 @@ export function parseAdminArgs(
       },
     });
   } catch (e) {
-    const option = (e as Error).message.match(/'([^']+)'/)?.[1];
-    throw new CliError(
-      `${option ? `bad option "${option}"` : (e as Error).message.split(".")[0]} (${usage})`,
-    );
+    throw optionError(commandOfUsage(usage), e);
   }
   const v = parsed.values as Record<string, string | boolean | undefined>;
   if (v.help) throw new CliError(help, 0);

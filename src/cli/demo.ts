@@ -17,7 +17,7 @@ import { requireBinary, requireRoot, requireTun } from "../lab/prereq.ts";
 import { logLevelFromEnvironment, setLogLevel } from "../log.ts";
 import { uapiGet } from "../uapi/client.ts";
 import { usageOf } from "./help.ts";
-import { CliError } from "./errors.ts";
+import { CliError, optionError } from "./errors.ts";
 import type { NodeStatus } from "../admin/model.ts";
 
 const USAGE = usageOf("demo");
@@ -100,7 +100,7 @@ export async function runDemo(args: string[]): Promise<number> {
       options: { help: { type: "boolean", short: "h" }, "log-dir": { type: "string" } },
     });
   } catch (e) {
-    throw new CliError(`${(e as Error).message.split("\n")[0]} (${USAGE})`);
+    throw optionError("demo", e);
   }
   if (parsed.values.help) throw new CliError(USAGE, 0);
   for (const reason of [requireRoot(), requireTun(), requireBinary("ip"), requireBinary("ping")]) {

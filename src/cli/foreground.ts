@@ -4,7 +4,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { CliError } from "./errors.ts";
+import { CliError, commandOfUsage, optionError } from "./errors.ts";
 
 /** A started service. */
 export interface Stoppable {
@@ -24,10 +24,7 @@ export function configPathArg(args: string[], usage: string): string {
       options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } },
     });
   } catch (e) {
-    const option = (e as Error).message.match(/'([^']+)'/)?.[1];
-    throw new CliError(
-      `${option ? `unknown option "${option}"` : (e as Error).message.split(".")[0]} (${usage})`,
-    );
+    throw optionError(commandOfUsage(usage), e);
   }
   if (parsed.values.help) throw new CliError(usage, 0);
   if (!parsed.values.config) throw new CliError(`--config is required (${usage})`);

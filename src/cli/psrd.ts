@@ -18,7 +18,7 @@ import {
   writePsrdFile,
 } from "../dske/psrd-file.ts";
 import { PsrdStore } from "../dske/psrd-store.ts";
-import { CliError } from "./errors.ts";
+import { CliError, optionError } from "./errors.ts";
 import { helpOf } from "./help.ts";
 
 const USAGE = helpOf("psrd");
@@ -30,9 +30,7 @@ function parse(sub: string, args: string[], options: Options, positionals: numbe
   try {
     parsed = parseArgs({ args, options, allowPositionals: positionals > 0, strict: true });
   } catch (e) {
-    throw new CliError(
-      `psrd ${sub}: ${(e as Error).message.split("\n")[0]}; run "twofold psrd ${sub} --help"`,
-    );
+    throw new CliError(`psrd ${sub}: ${optionError(`psrd ${sub}`, e).message}`);
   }
   if (parsed.positionals.length !== positionals) {
     throw new CliError(

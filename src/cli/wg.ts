@@ -12,7 +12,7 @@ import { startInterface } from "../wireguard/interface.ts";
 import { concatBytes } from "../encoding.ts";
 import { usageOf } from "./help.ts";
 import { CIPHERS, envChoice, EnvError, type EnvReader, processEnv } from "../env.ts";
-import { CliError } from "./errors.ts";
+import { CliError, optionError } from "./errors.ts";
 import { runUntilStopped } from "./foreground.ts";
 
 const USAGE = usageOf("wg");
@@ -34,9 +34,7 @@ export function parseWgArgs(
       },
     });
   } catch (e) {
-    const option = (e as Error).message.match(/'([^']+)'/)?.[1];
-    const problem = option ? `unknown option "${option}"` : (e as Error).message.split(".")[0];
-    throw new CliError(`${problem} (${USAGE})`);
+    throw optionError("wg", e);
   }
   if (parsed.values.help) throw new CliError(USAGE, 0);
   let cipher: string;

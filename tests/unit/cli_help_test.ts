@@ -12,7 +12,8 @@ import {
   renderOverview,
   usageOf,
 } from "../../src/cli/help.ts";
-import { CliError } from "../../src/cli/errors.ts";
+import { parseArgs } from "node:util";
+import { CliError, optionError } from "../../src/cli/errors.ts";
 import { parseWgArgs } from "../../src/cli/wg.ts";
 import { checkEnvironment, envChoice, EnvError, type EnvReader, envValue } from "../../src/env.ts";
 
@@ -119,6 +120,27 @@ Deno.test("helpRequest: help and version are recognised before anything runs", a
     assert.equal(helpRequest(["status", "--json"]).kind, "run");
     assert.equal(helpRequest(["frob"]).kind, "run", "main reports the unknown command");
   });
+});
+
+Deno.test("option errors are one line naming the option and the command's --help", () => {
+  const fail = (args: string[]) => {
+    try {
+      parseArgs({ args, options: { cipher: { type: "string" }, json: { type: "boolean" } } });
+    } catch (e) {
+      return optionError("psrd new", e);
+    }
+    throw new Error("parseArgs accepted it");
+  };
+  const cases: [string[], string][] = [
+    [["--bogus"], 'unknown option "--bogus"; run "twofold psrd new --help"'],
+    [["--cipher"], 'option "--cipher" needs a value; run "twofold psrd new --help"'],
+    [["--json=yes"], 'option "--json" takes no value; run "twofold psrd new --help"'],
+  ];
+  for (const [args, message] of cases) {
+    const e = fail(args);
+    assert.equal(e.message, message);
+    assert.equal(e.exitCode, 2);
+  }
 });
 
 Deno.test("environment: empty means unset, an unknown value is one clear error", async (t) => {
