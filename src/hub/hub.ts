@@ -9,7 +9,7 @@ import { chachaSuite } from "../noise/suite.ts";
 import type { HubConfig } from "../config/hub-config.ts";
 import { formatCidr, formatIp } from "../wireguard/allowedips.ts";
 import { type RunningInterface, startInterface } from "../wireguard/interface.ts";
-import { fromHex } from "../encoding.ts";
+import { fromHex, toHex } from "../encoding.ts";
 import { logger } from "../log.ts";
 import { DSKE_PORT, type FrameServer, serveFrames } from "../dske/frame-transport.ts";
 import { type HubEvent, HubService } from "../dske/hub-service.ts";
@@ -42,8 +42,17 @@ export async function startHub(cfg: HubConfig, opts: HubOptions = {}): Promise<R
   const log = logger(cfg.hub.name);
   const privateKey = cfg.hub.privateKey;
   if (!privateKey) throw new Error("the hub's private key was not loaded");
-  const store = await PsrdStore.open(cfg.hub.stateDir, {
-    onLowWater: (b) => log.warn(`PSRD with client ${b.clientId.slice(0, 8)} is running low`),
+  // Log lines name a client by its config name: its PSRD block says which node key it belongs to.
+  const nameByKeyHex = new Map(cfg.peers.map((p) => [toHex(p.publicKey), p.name]));
+  const clientName = (clientId: string, peerHex?: string): string => {
+    let key = peerHex;
+    try {
+      key ??= store.blocks().find((b) => b.role === "hub" && b.clientId === clientId)?.peerId;
+    } catch { /* store closed: fall back to the id */ }
+    return (key && nameByKeyHex.get(key)) ?? `client ${clientId.slice(0, 8)}`;
+  };
+  const store: PsrdStore = await PsrdStore.open(cfg.hub.stateDir, {
+    onLowWater: (b) => log.warn(`PSRD with ${clientName(b.clientId, b.peerId)} is running low`),
   });
   const blocks = store.blocks().filter((b) => b.role === "hub");
   if (blocks.length === 0) {
@@ -109,7 +118,7 @@ export async function startHub(cfg: HubConfig, opts: HubOptions = {}): Promise<R
       alterShares: opts.alterShares,
       onEvent: (e) => {
         const line = `hub ${e.type}${e.keyId ? ` key ${e.keyId.slice(0, 8)}` : ""}${
-          e.client ? ` client ${e.client.slice(0, 8)}` : ""
+          e.client ? ` ${clientName(e.client)}` : ""
         }: ${e.reason}`;
         if (e.type === "refused" || e.type === "frame-dropped") log.warn(line);
         else log.debug(line);

@@ -250,13 +250,16 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     }, 1000));
     const dskePeers = aesPeers.filter((p) => p.keySource === "dske");
     if (dskePeers.length > 0) {
+      /** Hub id (hex) → the hub's config name, once the PSRD blocks are matched to the hub peers. */
+      let hubNameById = new Map<string, string>();
+      const hubName = (hubId: string) => hubNameById.get(hubId) ?? hubId.slice(0, 8);
       store = await PsrdStore.open(cfg.node.stateDir, {
         onLowWater: (b) => {
-          log.warn(`PSRD with hub ${b.hubId.slice(0, 8)} is running low: ${b.txRemaining} B left to send`);
+          log.warn(`PSRD with hub ${hubName(b.hubId)} is running low: ${b.txRemaining} B left to send`);
           events.publish({
             type: "psrd-low",
             hub: b.hubId,
-            reason: `PSRD with hub ${b.hubId.slice(0, 8)} is below its low-water mark`,
+            reason: `PSRD with hub ${hubName(b.hubId)} is below its low-water mark`,
             data: { txRemaining: b.txRemaining, rxRemaining: b.rxRemaining },
           });
         },
@@ -286,7 +289,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
             `"twofold psrd ingest --state-dir ${cfg.node.stateDir} FILE"`,
         );
       }
-      const hubNameById = new Map(
+      hubNameById = new Map(
         hubPeers.flatMap((h) => {
           const link = links.get(formatIp(h.wgIp.addr));
           return link ? [[link.hubId, h.name] as const] : [];
@@ -306,7 +309,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
         onEvent: (e) => {
           const line = `dske ${e.type}${e.peer ? ` with ${e.peer}` : ""}${
             e.epoch !== undefined ? ` epoch ${e.epoch}` : ""
-          }${e.hub ? ` hub ${hubNameById.get(e.hub) ?? e.hub.slice(0, 8)}` : ""}: ${e.reason}`;
+          }${e.hub ? ` hub ${hubName(e.hub)}` : ""}: ${e.reason}`;
           if (e.type === "key-agreed") log.info(line);
           else log.warn(line);
           const type = DSKE_EVENT_TYPES[e.type];
