@@ -38,7 +38,7 @@ import {
   SHARE_LEN,
 } from "./frames.ts";
 import { DSKE_PORT, type FrameServer, requestFrame, serveFrames, TransportError } from "./frame-transport.ts";
-import { type HubLink, HubReplyError, hubRequest } from "./hub-client.ts";
+import { hubLabel, type HubLink, HubReplyError, hubRequest } from "./hub-client.ts";
 import { PsrdExhausted, type PsrdStore } from "./psrd-store.ts";
 import { makeShares, recoverSecret } from "./recover.ts";
 import { writeFileAtomic } from "./durable-file.ts";
@@ -480,7 +480,7 @@ export class DskeAgreement {
             // Authenticated: the hub has too little PSRD left to send us a share. Not used again.
             this.#hubState.get(link.hubId)!.hubExhausted = true;
             exhausted = true;
-            throw new PsrdExhausted(`hub ${link.hubId.slice(0, 8)} has too little PSRD left to send a share`);
+            throw new PsrdExhausted(`hub ${hubLabel(link)} has too little PSRD left to send a share`);
           }
           if (reply.status !== HubStatus.OK || !reply.share) {
             // Not a lie: the share may be gone (deleted once the round succeeded, expired, hub restarted).

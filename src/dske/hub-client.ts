@@ -28,6 +28,13 @@ export interface HubLink {
   port: number;
   /** The client's PSRD block with this hub, hex. */
   blockId: string;
+  /** The hub's name in the node's config, for messages (the id's first 8 hex digits when absent). */
+  name?: string;
+}
+
+/** How messages name a hub: its config name, else the first 8 hex digits of its id. */
+export function hubLabel(hub: Pick<HubLink, "hubId" | "name">): string {
+  return hub.name ?? hub.hubId.slice(0, 8);
 }
 
 /** A hub answered with something we cannot accept. */
@@ -64,21 +71,21 @@ export async function hubRequest(
     peek = peekHubFrame(reply);
   } catch (e) {
     throw new HubReplyError(
-      `hub ${hub.hubId.slice(0, 8)} sent a malformed reply (${(e as FrameError).code ?? "?"})`,
+      `hub ${hubLabel(hub)} sent a malformed reply (${(e as FrameError).code ?? "?"})`,
     );
   }
   if (toHex(peek.blockId) !== hub.blockId) {
-    throw new HubReplyError(`hub ${hub.hubId.slice(0, 8)} replied for another block`);
+    throw new HubReplyError(`hub ${hubLabel(hub)} replied for another block`);
   }
   if (!store.canAccept(hub.blockId, peek.offset, peek.used)) {
-    throw new HubReplyError(`hub ${hub.hubId.slice(0, 8)} reply offset is below rx_next (replay?)`);
+    throw new HubReplyError(`hub ${hubLabel(hub)} reply offset is below rx_next (replay?)`);
   }
   const rxPad = store.rxPad(hub.blockId, peek.offset, peek.used);
   let msg: HubMessage;
   try {
     msg = openHubFrame(reply, rxPad);
   } catch (e) {
-    throw new HubReplyError(`hub ${hub.hubId.slice(0, 8)} reply refused (${(e as FrameError).code ?? "?"})`);
+    throw new HubReplyError(`hub ${hubLabel(hub)} reply refused (${(e as FrameError).code ?? "?"})`);
   } finally {
     rxPad.fill(0);
   }

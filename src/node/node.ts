@@ -251,7 +251,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     const dskePeers = aesPeers.filter((p) => p.keySource === "dske");
     if (dskePeers.length > 0) {
       /** Hub id (hex) → the hub's config name, once the PSRD blocks are matched to the hub peers. */
-      let hubNameById = new Map<string, string>();
+      const hubNameById = new Map<string, string>();
       const hubName = (hubId: string) => hubNameById.get(hubId) ?? hubId.slice(0, 8);
       store = await PsrdStore.open(cfg.node.stateDir, {
         onLowWater: (b) => {
@@ -289,12 +289,12 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
             `"twofold psrd ingest --state-dir ${cfg.node.stateDir} FILE"`,
         );
       }
-      hubNameById = new Map(
-        hubPeers.flatMap((h) => {
-          const link = links.get(formatIp(h.wgIp.addr));
-          return link ? [[link.hubId, h.name] as const] : [];
-        }),
-      );
+      for (const h of hubPeers) {
+        const link = links.get(formatIp(h.wgIp.addr));
+        if (!link) continue;
+        link.name = h.name; // DSKE's messages name the hub as the config does
+        hubNameById.set(link.hubId, h.name);
+      }
       dske = new DskeAgreement({
         selfPublicKey: cfg.node.publicKey!,
         listenHost: wgAddress,
