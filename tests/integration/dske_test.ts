@@ -110,8 +110,9 @@ integrationTest(
         await lab.startHub(2, { TWOFOLD_TEST_FAULT: "alter-shares" });
         const liarId = (hubs[2]!.output().match(/up: id ([0-9a-f]{32})/) ?? [])[1];
         assert.ok(liarId, "the hub reports its id");
+        // The log names it as the config does (hubs[2] is hub-3), not by an id prefix.
         const named = await waitUntil(
-          () => nodes.some((p) => new RegExp(`hub-misbehaved .*hub ${liarId.slice(0, 8)}`).test(p.output())),
+          () => nodes.some((p) => /hub-misbehaved .*hub hub-3:/.test(p.output())),
           15_000,
           100,
         );
