@@ -225,6 +225,23 @@ export function sockaddrLength(buf: Uint8Array, off: number): number {
 }
 
 /**
+ * Writes the address and port of the sockaddr at `buf[off]` into `out` as IP bytes (4 for IPv4 and
+ * IPv4-mapped IPv6, else 16) followed by the big-endian port — the "source" WireGuard binds cookies
+ * to — and returns how many bytes were written (6 or 18), or 0 for another family. Allocation-free.
+ */
+export function sockaddrIpPort(buf: Uint8Array, off: number, out: Uint8Array): number {
+  const len = sockaddrLength(buf, off);
+  if (len === 0) return 0;
+  const v4 = len === SOCKADDR_IN_SIZE || isV4Mapped(buf, off + 8);
+  const ipAt = len === SOCKADDR_IN_SIZE ? off + 4 : v4 ? off + 20 : off + 8;
+  const ipLen = v4 ? 4 : 16;
+  for (let i = 0; i < ipLen; i++) out[i] = buf[ipAt + i];
+  out[ipLen] = buf[off + 2];
+  out[ipLen + 1] = buf[off + 3];
+  return ipLen + 2;
+}
+
+/**
  * True when the sockaddrs at `a[aOff]` and `b[bOff]` name the same endpoint (family, port, address,
  * and for IPv6 the scope). Allocation-free, for roaming checks on the data path.
  */

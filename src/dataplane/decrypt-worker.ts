@@ -2,17 +2,30 @@
  * Data-plane worker: UDP → decrypt → TUN. Blocks in `poll` on the UDP socket, receives a batch with
  * one `recvmmsg`, and for each transport message finds the keypair from the receiver index, opens it
  * in place, checks the replay window and the inner source address against the sending peer's
- * allowed IPs, roams the endpoint, and writes the packet to the TUN. Handshake messages are passed to
- * the control plane. Every rejected packet is dropped and counted, never thrown.
+ * allowed IPs, roams the endpoint, and writes the packet to the TUN. Handshake messages are admitted
+ * here (admission.ts: mac1, and under load mac2 with cookie replies sent from this worker, a
+ * per-source rate limit and a bounded queue) before the few that deserve Noise work are passed to the
+ * control plane, so a handshake flood never reaches its event loop. Every rejected packet is dropped
+ * and counted, never thrown.
  * @module
  */
 /// <reference lib="deno.worker" />
 import { bigLen, libc, POLLIN } from "../../ffi/libc.ts";
-import { MsgBatch } from "../../ffi/udp.ts";
+import { MsgBatch, sockaddrIpPort } from "../../ffi/udp.ts";
 import "../crypto/aead-libcrypto.ts";
 import { getAead } from "../crypto/backend.ts";
 import type { AeadName } from "../crypto/aead.ts";
 import { ReplayFilter } from "../wireguard/replay.ts";
+import { HANDSHAKE_QUEUE_SIZE, HandshakeAdmission } from "../wireguard/admission.ts";
+import { SlotState } from "../wireguard/keypair-slots.ts";
+import {
+  MessageCookieReplySize,
+  MessageCookieReplyType,
+  MessageInitiationSize,
+  MessageInitiationType,
+  MessageResponseSize,
+  MessageResponseType,
+} from "../wireguard/messages.ts";
 import {
   REJECT_AFTER_MESSAGES,
   REJECT_AFTER_TIME,
@@ -27,8 +40,8 @@ const TAG = 16;
 const BATCH = 32;
 const BUF_SIZE = 65536;
 const ONE = bigLen(1);
-/** Handshake messages queued in the control plane before new ones are dropped. */
-const MAX_PENDING_HANDSHAKES = 4096;
+/** Bytes of a cookie source: IPv6 address and port. */
+const SOURCE_BYTES = 18;
 
 function run(init: WorkerInit): void {
   const shared = new SharedState(init.sab);
@@ -42,6 +55,33 @@ function run(init: WorkerInit): void {
   const pollView = new DataView(pollFds.buffer);
   const { poll, write } = libc;
   const tunFd = Atomics.load(shared.header, H.tunFd);
+  const replies = new MsgBatch(BATCH, MessageCookieReplySize);
+  let replyCount = 0;
+  const source = new Uint8Array(SOURCE_BYTES);
+  let admission: HandshakeAdmission | null = null;
+  let identityVersion = 0;
+
+  /** Follows the control plane's private key: a new key gets a new mac1 key and cookie secret. */
+  function syncIdentity(): void {
+    const v = Atomics.load(shared.header, H.identityVersion);
+    if (v === identityVersion) return;
+    const id = shared.readLocalPublic();
+    if (id) {
+      admission = new HandshakeAdmission(id.publicKey, Date.now);
+      identityVersion = id.version;
+    } else if ((v & 1) === 0 && Atomics.load(shared.header, H.hasIdentity) === 0) {
+      admission = null;
+      identityVersion = v;
+    }
+  }
+
+  /** True when `index` is the local index of a handshake we have in flight (responses, cookies). */
+  function isHandshakeIndex(buf: Uint8Array, at: number): boolean {
+    const index = (buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] << 24)) >>> 0;
+    const slot = index & SLOT_MASK;
+    return shared.kpGet(slot, K.state) === SlotState.reserved &&
+      (shared.kpGet(slot, K.localIndex) >>> 0) === index;
+  }
 
   function handleTransport(i: number, len: number, now: number): void {
     const buf = batch.bufs[i];
@@ -115,19 +155,68 @@ function run(init: WorkerInit): void {
     else shared.stats[S.rxPackets]++;
   }
 
+  function queueHandshake(i: number, len: number): void {
+    Atomics.add(shared.header, H.pendingHandshakes, 1);
+    const alen = batch.addrLens[i];
+    self.postMessage({ t: "hs", data: batch.bufs[i].slice(0, len), addr: batch.addrs[i].slice(0, alen) });
+  }
+
   function handleHandshake(i: number, len: number, type: number): void {
-    const expected = type === 1 ? 148 : type === 2 ? 92 : 64;
+    const expected = type === MessageInitiationType
+      ? MessageInitiationSize
+      : type === MessageResponseType
+      ? MessageResponseSize
+      : MessageCookieReplySize;
     if (len !== expected) {
       shared.stats[S.rxMalformed]++;
       return;
     }
-    if (Atomics.load(shared.header, H.pendingHandshakes) >= MAX_PENDING_HANDSHAKES) {
-      shared.stats[S.rxHandshakeQueueFull]++;
+    const buf = batch.bufs[i];
+    if (type !== MessageInitiationType && !isHandshakeIndex(buf, type === MessageResponseType ? 8 : 4)) {
+      shared.stats[S.rxUnknownIndex]++;
       return;
     }
-    Atomics.add(shared.header, H.pendingHandshakes, 1);
-    const alen = batch.addrLens[i];
-    self.postMessage({ t: "hs", data: batch.bufs[i].slice(0, len), addr: batch.addrs[i].slice(0, alen) });
+    const depth = Atomics.load(shared.header, H.pendingHandshakes);
+    if (type === MessageCookieReplyType) {
+      if (depth >= HANDSHAKE_QUEUE_SIZE) shared.stats[S.rxHandshakeQueueFull]++;
+      else queueHandshake(i, len);
+      return;
+    }
+    const srcLen = sockaddrIpPort(batch.addrs[i], 0, source);
+    if (admission === null || srcLen === 0) {
+      shared.stats[S.rxHandshakeBadMac1]++;
+      return;
+    }
+    const verdict = admission.admit(buf.subarray(0, len), source.subarray(0, srcLen), depth);
+    switch (verdict.verdict) {
+      case "queue":
+        queueHandshake(i, len);
+        return;
+      case "cookie":
+        replies.bufs[replyCount].set(verdict.reply);
+        replies.lens[replyCount] = verdict.reply.length;
+        replies.setAddr(replyCount, batch, i);
+        replyCount++;
+        return;
+      case "drop":
+        if (verdict.reason === "invalid-mac1") shared.stats[S.rxHandshakeBadMac1]++;
+        else if (verdict.reason === "rate-limited") shared.stats[S.rxHandshakeRateLimited]++;
+        else shared.stats[S.rxHandshakeQueueFull]++;
+        return;
+    }
+  }
+
+  /** Sends the cookie replies made for one receive batch (one sendmmsg; a full socket drops them). */
+  function flushReplies(fd: number): void {
+    let sent = 0;
+    while (sent < replyCount) {
+      const n = replies.send(fd, replyCount - sent, sent);
+      if (n <= 0) break;
+      sent += n;
+    }
+    shared.stats[S.txCookieReplies] += sent;
+    if (sent < replyCount) shared.stats[S.txSendErrors] += replyCount - sent;
+    replyCount = 0;
   }
 
   let udpFd = -1;
@@ -140,6 +229,7 @@ function run(init: WorkerInit): void {
     }
     const r = poll(pollFds, ONE, 100);
     allowed.sync();
+    syncIdentity();
     if (r <= 0 || udpFd < 0) continue;
     for (let round = 0; round < 8; round++) {
       const got = batch.recv(udpFd);
@@ -160,6 +250,7 @@ function run(init: WorkerInit): void {
           shared.stats[S.rxMalformed]++;
         }
       }
+      if (replyCount > 0) flushReplies(udpFd);
       if (got < BATCH) break;
     }
   }

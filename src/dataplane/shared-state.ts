@@ -47,6 +47,10 @@ export const H = {
   wakeFd: 7,
   tunClosed: 8,
   peerVersion: 9,
+  /** Bumped after every change of the local public key (0 = none yet). */
+  identityVersion: 10,
+  /** 1 while the device has a private key (the local public key below is valid). */
+  hasIdentity: 11,
 } as const;
 const HEADER_INTS = 16;
 
@@ -106,6 +110,8 @@ export const DROP_STATS = [
   "rxSourceNotAllowed",
   "rxBadInnerPacket",
   "rxHandshakeQueueFull",
+  "rxHandshakeBadMac1",
+  "rxHandshakeRateLimited",
   "txNoRoute",
   "txNoEndpoint",
   "txStagedDropped",
@@ -113,7 +119,7 @@ export const DROP_STATS = [
   "tunWriteErrors",
 ] as const;
 /** Drop and traffic counters (Float64): the drops by reason, then traffic. */
-export const STATS = [...DROP_STATS, "rxPackets", "txPackets", "rxKeepalives"] as const;
+export const STATS = [...DROP_STATS, "rxPackets", "txPackets", "rxKeepalives", "txCookieReplies"] as const;
 /** A counter name. */
 export type StatName = typeof STATS[number];
 /** Index of each counter in the stats array. */
@@ -123,6 +129,8 @@ export const S: Record<StatName, number> = Object.fromEntries(STATS.map((n, i) =
 >;
 
 const ALLOWED_ENTRY_BYTES = 20; // family u8, bits u8, peer u16, addr 16
+/** Bytes of the local static public key (not secret: the decrypt worker derives the mac1 key from it). */
+const PUBLIC_KEY_BYTES = 32;
 
 /** One allowed-IPs entry as published to the workers. */
 export interface AllowedIpEntry {
@@ -170,6 +178,8 @@ export class SharedState {
   readonly routeGenerations: Int32Array;
   /** Counters. */
   readonly stats: Float64Array;
+  /** The device's static public key (valid while `H.hasIdentity` is 1). */
+  readonly localPublic: Uint8Array;
 
   constructor(sab?: SharedArrayBuffer) {
     const sizes = [
@@ -183,6 +193,7 @@ export class SharedState {
       MAX_ALLOWED_IPS * ALLOWED_ENTRY_BYTES,
       STATS.length * 8,
       MAX_PEERS * 4,
+      PUBLIC_KEY_BYTES,
     ];
     const offsets: number[] = [];
     let total = 0;
@@ -203,6 +214,7 @@ export class SharedState {
     this.allowed = new Uint8Array(b, offsets[7], MAX_ALLOWED_IPS * ALLOWED_ENTRY_BYTES);
     this.stats = new Float64Array(b, offsets[8], STATS.length);
     this.routeGenerations = new Int32Array(b, offsets[9], MAX_PEERS);
+    this.localPublic = new Uint8Array(b, offsets[10], PUBLIC_KEY_BYTES);
     if (!sab) {
       for (let p = 0; p < MAX_PEERS; p++) {
         const o = p * PEER_INTS;
@@ -338,6 +350,33 @@ export class SharedState {
     for (let p = 0; p < MAX_PEERS; p++) generations[p] = Atomics.load(this.routeGenerations, p);
     if (Atomics.load(this.header, H.allowedIpsVersion) !== version) return null;
     return { version, entries, generations };
+  }
+
+  /**
+   * Publishes the device's static public key, or null when it has no private key (main only). The
+   * decrypt worker checks mac1 against it and answers cookie replies with it.
+   */
+  writeLocalPublic(publicKey: Uint8Array | null): void {
+    Atomics.store(this.header, H.hasIdentity, 0);
+    Atomics.add(this.header, H.identityVersion, 1);
+    if (publicKey === null) {
+      this.localPublic.fill(0);
+    } else {
+      this.localPublic.set(publicKey);
+      Atomics.store(this.header, H.hasIdentity, 1);
+    }
+    Atomics.add(this.header, H.identityVersion, 1);
+  }
+
+  /**
+   * A copy of the local public key and the version it was read at, or null while there is none or
+   * a write is in progress (odd version: read again later).
+   */
+  readLocalPublic(): { publicKey: Uint8Array; version: number } | null {
+    const v1 = Atomics.load(this.header, H.identityVersion);
+    if (v1 & 1 || Atomics.load(this.header, H.hasIdentity) !== 1) return null;
+    const publicKey = this.localPublic.slice();
+    return Atomics.load(this.header, H.identityVersion) === v1 ? { publicKey, version: v1 } : null;
   }
 
   /** Counter snapshot by name. */

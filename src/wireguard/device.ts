@@ -1,8 +1,9 @@
 /**
  * A WireGuard device: the control plane of one interface (wg0 or aes0). It owns the peers, runs the
- * handshakes (Noise IKpsk2 of its suite), mac1/mac2 and cookie replies under load, the timers and
- * key rotation, publishes keys, endpoints and allowed IPs to the data-plane workers through shared
- * memory, and implements the UAPI get/set so the stock `wg` tool manages it.
+ * handshakes (Noise IKpsk2 of its suite) on the messages the decrypt worker admitted (mac1, and under
+ * load mac2, cookie replies and rate limits happen there: admission.ts), the timers and key rotation,
+ * publishes keys, endpoints and allowed IPs to the data-plane workers through shared memory, and
+ * implements the UAPI get/set so the stock `wg` tool manages it.
  *
  * The suite is a parameter: wg0 and aes0 are this same class.
  * @module
@@ -10,15 +11,14 @@
 import { publicKey as derivePublicKey } from "../crypto/x25519.ts";
 import type { Suite } from "../noise/suite.ts";
 import { Dataplane } from "../dataplane/dataplane.ts";
-import { H, MAX_ALLOWED_IPS, MAX_PEERS, P, PF } from "../dataplane/shared-state.ts";
+import { MAX_ALLOWED_IPS, MAX_PEERS, P, PF } from "../dataplane/shared-state.ts";
 import { toHex } from "../encoding.ts";
 import { closeQuietly, SysError } from "../../ffi/libc.ts";
 import { decodeSockaddr, encodeSockaddr, openUdp, sendTo } from "../../ffi/udp.ts";
 import type { Logger } from "../log.ts";
 import type { UapiDevice, UapiDeviceSnapshot, UapiSetRequest } from "../uapi/types.ts";
 import { UapiErrno } from "../uapi/protocol.ts";
-import { AllowedIps, formatCidr, parseIp } from "./allowedips.ts";
-import { HandshakeAdmission } from "./admission.ts";
+import { AllowedIps, formatCidr } from "./allowedips.ts";
 import { KeypairSlots } from "./keypair-slots.ts";
 import { planSet, type SetPlan } from "./set-plan.ts";
 import {
@@ -100,7 +100,6 @@ export class Device implements UapiDevice {
   readonly #peers = new Map<string, Peer>();
   readonly #byId: (Peer | undefined)[] = new Array(MAX_PEERS);
   #identity: StaticIdentity | null = null;
-  #admission: HandshakeAdmission | null = null;
   #udpFd = -1;
   #listenPort = 0;
   #fwmark = 0;
@@ -366,7 +365,7 @@ export class Device implements UapiDevice {
     const zero = key.every((b) => b === 0);
     this.#identity?.privateKey.fill(0);
     this.#identity = zero ? null : { privateKey: key.slice(), publicKey: derivePublicKey(key) };
-    this.#admission = this.#identity ? new HandshakeAdmission(this.#identity.publicKey, this.#clock) : null;
+    this.#dp.shared.writeLocalPublic(this.#identity?.publicKey ?? null);
     for (const p of [...this.#peers.values()]) {
       if (this.#identity && p.publicKeyHex === toHex(this.#identity.publicKey)) {
         this.#removePeer(p); // wireguard-go drops a peer whose key equals ours
@@ -551,21 +550,12 @@ export class Device implements UapiDevice {
     this.#dp.shared.peerSet(peer.id, P.needHandshake, 0);
   }
 
+  /** A handshake message the decrypt worker admitted (its mac1, and under load its mac2, are valid). */
   #onHandshakeMessage(msg: Uint8Array, addr: Uint8Array): void {
-    if (this.#closed || !this.#admission || !this.#identity) return;
+    if (this.#closed || !this.#identity) return;
     const type = msg[0];
     if (type === 3) return this.#onCookieReply(msg);
     const src = decodeSockaddr(addr, 0);
-    const depth = Atomics.load(this.#dp.shared.header, H.pendingHandshakes);
-    const decision = this.#admission.admit(msg, cookieSource(src), src.ip, depth);
-    if (decision.verdict === "drop") {
-      this.#event({ type: "handshake-failed", peer: null, reason: decision.reason });
-      return;
-    }
-    if (decision.verdict === "cookie") {
-      if (this.#udpFd >= 0) sendTo(this.#udpFd, decision.reply, 0, decision.reply.length, addr, addr.length);
-      return;
-    }
     if (type === 1) this.#onInitiation(msg, addr, src);
     else if (type === 2) this.#onResponse(msg, addr, src);
   }
@@ -750,7 +740,6 @@ export class Device implements UapiDevice {
         }
       }
     }
-    this.#admission?.gc();
   }
 
   #fatal(reason: string): void {
@@ -758,14 +747,4 @@ export class Device implements UapiDevice {
     this.#log.info(reason);
     this.#opts.onFatal?.(reason);
   }
-}
-
-/** The cookie's source bytes: IP (4 or 16 bytes) ‖ port (big-endian). */
-function cookieSource(ep: Endpoint): Uint8Array {
-  const ip = parseIp(ep.ip);
-  const out = new Uint8Array(ip.length + 2);
-  out.set(ip);
-  out[ip.length] = ep.port >> 8;
-  out[ip.length + 1] = ep.port & 0xff;
-  return out;
 }
