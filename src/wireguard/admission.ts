@@ -17,8 +17,14 @@ import { UNDER_LOAD_AFTER_TIME } from "./constants.ts";
 
 /** Handshake messages waiting for the control plane before new ones are dropped (wireguard-go: 1024). */
 export const HANDSHAKE_QUEUE_SIZE = 1024;
-/** Queued handshake messages at which the device is under load (wireguard-go: queue size / 8). */
-export const UNDER_LOAD_QUEUE = HANDSHAKE_QUEUE_SIZE / 8;
+/**
+ * Queued handshake messages at which the device is under load. wireguard-go uses 1/8 of its queue
+ * (128), which its handshake workers on every core clear in a few milliseconds; twofold's one control
+ * plane thread needs about 0.5–3 ms per initiation (X25519 in JavaScript), so the mark is set to a
+ * backlog of similar duration: 16 messages (≈ 10–50 ms). A burst of more legitimate initiations than
+ * that gets cookie replies and completes on the initiators' retry, as WireGuard intends.
+ */
+export const UNDER_LOAD_QUEUE = 16;
 
 /** Why a handshake message was dropped before the Noise layer saw it. */
 export type AdmissionDropReason = "invalid-mac1" | "rate-limited" | "queue-full";
