@@ -53,7 +53,11 @@ const legitConfig: WgDeviceConfig = {
   privateKey: LEGIT.keys.privateKey,
   listenPort: WG_PORT,
   address: `${LEGIT.wgIp}/10`,
-  peers: [{ publicKey: T.keys.publicKey, endpoint: `${T.underlay}:${WG_PORT}`, allowedIps: [`${T.wgIp}/32`] }],
+  peers: [{
+    publicKey: T.keys.publicKey,
+    endpoint: `${T.underlay}:${WG_PORT}`,
+    allowedIps: [`${T.wgIp}/32`],
+  }],
 };
 
 interface FloodReport {
@@ -110,7 +114,9 @@ async function probeUntil(until: Promise<unknown>, fn: () => Promise<void>): Pro
 }
 
 function summary(times: number[]): string {
-  return `n=${times.length} p50 ${median(times).toFixed(1)} ms, p99 ${percentile(times, 99).toFixed(1)} ms, ` +
+  return `n=${times.length} p50 ${median(times).toFixed(1)} ms, p99 ${
+    percentile(times, 99).toFixed(1)
+  } ms, ` +
     `max ${Math.max(...times).toFixed(1)} ms`;
 }
 
@@ -184,64 +190,76 @@ integrationTest(
       const uapiSock = `${target.runDir}/wg0.sock`;
       const rssStart = rssKb(node.pid);
 
-      await t.step("junk flood: admin API and UAPI answer; the junk is dropped in the data plane", async () => {
-        const before = await dropCounter(client, "rxHandshakeBadMac1");
-        const flood = startFlood(attacker, "junk", JUNK_MS);
-        const result = floodResult(flood);
-        await sleep(300); // the flood is running
-        const failures: string[] = [];
-        const [healthz, status, uapi, wgShow] = await Promise.all([
-          probeUntil(result, async () => {
-            const r = await fetch("http://localhost/healthz", { client });
-            if (r.status !== 200) failures.push(`healthz ${r.status}`);
-            await r.body?.cancel();
-          }),
-          probeUntil(result, async () => {
-            const r = await fetch("http://localhost/v1/status", { client });
-            if (r.status !== 200) failures.push(`status ${r.status}`);
-            await r.text();
-          }),
-          probeUntil(result, async () => {
-            const text = await uapiGet(uapiSock);
-            if (!text.includes(`listen_port=${WG_PORT}`)) failures.push(`uapi: ${text.slice(0, 80)}`);
-          }),
-          (async () => {
-            const times: number[] = [];
-            for (let i = 0; i < 5; i++) {
-              const t0 = performance.now();
-              await target.exec(["wg", "show", "wg0"]);
-              times.push(performance.now() - t0);
-              await sleep(500);
-            }
-            return times;
-          })(),
-        ]);
-        const report = await result;
-        const after = await dropCounter(client, "rxHandshakeBadMac1");
-        const rss = rssKb(node.pid);
-        console.log(
-          `junk flood: ${report.sent} packets in ${report.seconds} s (${report.pps} pps), ` +
-            `${after - before} dropped as rxHandshakeBadMac1, ${report.replies} replies; ` +
-            `RSS ${(rssStart / 1024).toFixed(1)} -> ${(rss / 1024).toFixed(1)} MiB\n` +
-            `  /healthz   ${summary(healthz)}\n  /v1/status ${summary(status)}\n` +
-            `  UAPI get   ${summary(uapi)}\n  wg show    ${summary(wgShow)} (includes spawning ip, sh, wg)\n` +
-            `  target: every probe under ${TARGET_MS} ms`,
-        );
-        assert.deepEqual(failures, []);
-        assert.ok(report.pps >= RATE_PPS * 0.8, `the sender reached ${report.pps} pps`);
-        assert.equal(report.replies, 0, "junk gets no answer");
-        assert.ok(after - before >= report.sent * 0.9, "the junk is counted as dropped in the data plane");
-        for (const [name, times] of [["/healthz", healthz], ["/v1/status", status], ["UAPI get", uapi]] as const) {
-          assert.ok(times.length >= 10, `${name} was probed during the flood`);
-          assert.ok(median(times) < TARGET_MS, `${name} median ${median(times).toFixed(1)} ms`);
-          assert.ok(Math.max(...times) < CEILING_MS, `${name} max ${Math.max(...times).toFixed(1)} ms`);
-        }
-        assert.ok(await waitForPing(legit, T.wgIp, 5_000), "the legitimate peer still reaches the node");
-      });
+      await t.step(
+        "junk flood: admin API and UAPI answer; the junk is dropped in the data plane",
+        async () => {
+          const before = await dropCounter(client, "rxHandshakeBadMac1");
+          const flood = startFlood(attacker, "junk", JUNK_MS);
+          const result = floodResult(flood);
+          await sleep(300); // the flood is running
+          const failures: string[] = [];
+          const [healthz, status, uapi, wgShow] = await Promise.all([
+            probeUntil(result, async () => {
+              const r = await fetch("http://localhost/healthz", { client });
+              if (r.status !== 200) failures.push(`healthz ${r.status}`);
+              await r.body?.cancel();
+            }),
+            probeUntil(result, async () => {
+              const r = await fetch("http://localhost/v1/status", { client });
+              if (r.status !== 200) failures.push(`status ${r.status}`);
+              await r.text();
+            }),
+            probeUntil(result, async () => {
+              const text = await uapiGet(uapiSock);
+              if (!text.includes(`listen_port=${WG_PORT}`)) failures.push(`uapi: ${text.slice(0, 80)}`);
+            }),
+            (async () => {
+              const times: number[] = [];
+              for (let i = 0; i < 5; i++) {
+                const t0 = performance.now();
+                await target.exec(["wg", "show", "wg0"]);
+                times.push(performance.now() - t0);
+                await sleep(500);
+              }
+              return times;
+            })(),
+          ]);
+          const report = await result;
+          const after = await dropCounter(client, "rxHandshakeBadMac1");
+          const rss = rssKb(node.pid);
+          console.log(
+            `junk flood: ${report.sent} packets in ${report.seconds} s (${report.pps} pps), ` +
+              `${after - before} dropped as rxHandshakeBadMac1, ${report.replies} replies; ` +
+              `RSS ${(rssStart / 1024).toFixed(1)} -> ${(rss / 1024).toFixed(1)} MiB\n` +
+              `  /healthz   ${summary(healthz)}\n  /v1/status ${summary(status)}\n` +
+              `  UAPI get   ${summary(uapi)}\n  wg show    ${
+                summary(wgShow)
+              } (includes spawning ip, sh, wg)\n` +
+              `  target: every probe under ${TARGET_MS} ms`,
+          );
+          assert.deepEqual(failures, []);
+          assert.ok(report.pps >= RATE_PPS * 0.8, `the sender reached ${report.pps} pps`);
+          assert.equal(report.replies, 0, "junk gets no answer");
+          assert.ok(after - before >= report.sent * 0.9, "the junk is counted as dropped in the data plane");
+          for (
+            const [name, times] of [["/healthz", healthz], ["/v1/status", status], [
+              "UAPI get",
+              uapi,
+            ]] as const
+          ) {
+            assert.ok(times.length >= 10, `${name} was probed during the flood`);
+            assert.ok(median(times) < TARGET_MS, `${name} median ${median(times).toFixed(1)} ms`);
+            assert.ok(Math.max(...times) < CEILING_MS, `${name} max ${Math.max(...times).toFixed(1)} ms`);
+          }
+          assert.ok(await waitForPing(legit, T.wgIp, 5_000), "the legitimate peer still reaches the node");
+        },
+      );
 
       let ours: Awaited<ReturnType<typeof mac1Round>> | undefined;
       await t.step("valid-mac1 flood: a restarted peer re-handshakes with twofold", async () => {
         const rssBefore = rssKb(node.pid);
+        const reasons = ["rxHandshakeRateLimited", "rxHandshakeQueueFull"];
+        const dropsBefore = await Promise.all(reasons.map((r) => dropCounter(client, r)));
         let statusTimes: number[] = [];
         const round = mac1Round(legit, attacker, legitProc);
         statusTimes = await probeUntil(round, async () => {
@@ -251,11 +269,13 @@ integrationTest(
         ours = await round;
         legitProc = ours.legitProc;
         const rssAfter = rssKb(node.pid);
+        const dropsAfter = await Promise.all(reasons.map((r) => dropCounter(client, r)));
+        const drops = reasons.map((r, i) => `${r} ${dropsAfter[i] - dropsBefore[i]}`).join(", ");
         console.log(
           `valid-mac1 flood at twofold: ${ours.flood.sent} packets (${ours.flood.pps} pps), ` +
             `${ours.flood.replies} cookie replies (${ours.flood.replyRate}/s), re-handshake ` +
             `${ours.rehandshakeMs === null ? "none" : `${ours.rehandshakeMs.toFixed(0)} ms`}; ` +
-            `/v1/status ${summary(statusTimes)}; RSS ${(rssBefore / 1024).toFixed(1)} -> ${
+            `${drops}; /v1/status ${summary(statusTimes)}; RSS ${(rssBefore / 1024).toFixed(1)} -> ${
               (rssAfter / 1024).toFixed(1)
             } MiB`,
         );
