@@ -58,7 +58,7 @@ function run(init: WorkerInit): void {
   const replies = new MsgBatch(BATCH, MessageCookieReplySize);
   let replyCount = 0;
   const source = new Uint8Array(SOURCE_BYTES);
-  let admission: HandshakeAdmission | null = null;
+  let admission = null as HandshakeAdmission | null; // set by syncIdentity
   let identityVersion = 0;
 
   /** Follows the control plane's private key: a new key gets a new mac1 key and cookie secret. */
@@ -230,6 +230,7 @@ function run(init: WorkerInit): void {
     const r = poll(pollFds, ONE, 100);
     allowed.sync();
     syncIdentity();
+    if (r <= 0) admission?.gc(); // idle: forget rate-limiter entries of sources gone quiet
     if (r <= 0 || udpFd < 0) continue;
     for (let round = 0; round < 8; round++) {
       const got = batch.recv(udpFd);
