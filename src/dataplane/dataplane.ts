@@ -11,7 +11,7 @@ import type { WorkerEvent, WorkerInit } from "./worker-protocol.ts";
 export interface DataplaneHandlers {
   /** A peer needs a handshake. */
   onHandshakeNeeded(peer: number): void;
-  /** A handshake message arrived from `addr` (raw sockaddr). */
+  /** An admitted handshake message arrived from `addr` (raw sockaddr); see worker-protocol.ts. */
   onHandshakeMessage(data: Uint8Array, addr: Uint8Array): void;
   /** A responder keypair got its first packet. */
   onConfirmed(peer: number, slot: number): void;

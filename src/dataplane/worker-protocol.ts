@@ -18,7 +18,10 @@ export interface WorkerInit {
 export type WorkerEvent =
   /** A peer needs a (new) handshake: no usable keypair, or the current one is getting old. */
   | { t: "handshake"; peer: number }
-  /** A handshake message (type 1, 2 or 3) arrived, with the raw sockaddr it came from. */
+  /**
+   * A handshake message (type 1, 2 or 3) the decrypt worker admitted (valid mac1; under load a valid
+   * mac2 within its source's rate; for 2 and 3 a handshake of ours in flight), with its raw sockaddr.
+   */
   | { t: "hs"; data: Uint8Array; addr: Uint8Array }
   /** The first packet arrived on a responder's "next" keypair: promote it (key confirmation). */
   | { t: "confirm"; peer: number; slot: number }
