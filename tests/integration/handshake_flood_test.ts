@@ -31,7 +31,7 @@ const SENDER = new URL("./flood_sender.ts", import.meta.url).pathname;
 const RATE_PPS = 15_000;
 const JUNK_MS = 6_000;
 const MAC1_FLOOD_MS = 15_000;
-/** When the legitimate peer is restarted after the valid-mac1 flood started. */
+/** When the legitimate peers are restarted after the valid-mac1 flood started. */
 const RESTART_AFTER_MS = 1_500;
 const PROBE_EVERY_MS = 100;
 /** The responsiveness bound, asserted on the median of each probe. */
