@@ -335,7 +335,11 @@ integrationTest(
           assert.ok(ms !== null, `the restarted ${label} peer re-handshakes while the flood lasts`);
         }
         assert.ok(ours.flood.replies > 0, "the node answers with cookie replies under load");
-        assert.ok(Math.max(...statusTimes) < CEILING_MS, "/v1/status stays responsive");
+        // This flood does reach the control plane (a burst of UNDER_LOAD_QUEUE initiations about once a
+        // second, one X25519 each) while a twofold peer starts on the same two cores: the median is held
+        // to the target, single probes to twice the junk-flood ceiling (before the fix: 12 s).
+        assert.ok(median(statusTimes) < TARGET_MS, `/v1/status median ${median(statusTimes).toFixed(1)} ms`);
+        assert.ok(Math.max(...statusTimes) < 2 * CEILING_MS, "/v1/status stays responsive");
         assert.ok(
           rssAfter - rssBefore < RSS_GROWTH_LIMIT_KB,
           `RSS grew by ${((rssAfter - rssBefore) / 1024).toFixed(1)} MiB during the flood`,
