@@ -83,6 +83,7 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
   19: "ENODEV",
   22: "EINVAL",
   24: "EMFILE",
+  40: "ELOOP",
   90: "EMSGSIZE",
   93: "EPROTONOSUPPORT",
   95: "EOPNOTSUPP",
@@ -267,6 +268,10 @@ export const POLLERR = 0x8;
 export const POLLHUP = 0x10;
 /** Socket-level option level. */
 export const SOL_SOCKET = 1;
+/** IPPROTO_IP option level. */
+export const IPPROTO_IP = 0;
+/** IPPROTO_IP option (honoured by IPv6 sockets too): allow binding an address not (yet) on any interface. */
+export const IP_FREEBIND = 15;
 /** IPPROTO_IPV6 option level. */
 export const IPPROTO_IPV6 = 41;
 /** IPPROTO_UDP protocol number. */
@@ -315,6 +320,8 @@ export const EEXIST = 17;
 export const ENODEV = 19;
 /** errno: invalid argument. */
 export const EINVAL = 22;
+/** errno: too many levels of symbolic links (also what open(2) with O_NOFOLLOW returns for a link). */
+export const ELOOP = 40;
 /** errno: address already in use. */
 export const EADDRINUSE = 98;
 /** errno: no buffer space available (netlink overrun). */

@@ -20,6 +20,8 @@ import {
   EADDRINUSE,
   EPERM,
   errno,
+  IP_FREEBIND,
+  IPPROTO_IP,
   IPPROTO_IPV6,
   IPV6_V6ONLY,
   libc,
@@ -69,6 +71,11 @@ export interface UdpOptions {
   sndbuf?: number;
   /** Open with SOCK_NONBLOCK. */
   nonBlocking?: boolean;
+  /**
+   * Set IP_FREEBIND: `bindAddress` need not exist on any interface yet (used to probe, before an
+   * interface is up, whether its address and port will be bindable).
+   */
+  freeBind?: boolean;
 }
 
 /** An open, bound UDP socket. */
@@ -112,6 +119,9 @@ export function openUdp(port: number, opts: UdpOptions): UdpSocket {
   try {
     if (v6 && setIntOpt(fd, IPPROTO_IPV6, IPV6_V6ONLY, opts.family === 6 ? 1 : 0) !== 0) {
       throw new SysError(errno(), "setsockopt(IPV6_V6ONLY)");
+    }
+    if (opts.freeBind && setIntOpt(fd, IPPROTO_IP, IP_FREEBIND, 1) !== 0) {
+      throw new SysError(errno(), "setsockopt(IP_FREEBIND)");
     }
     if (opts.rcvbuf !== undefined) setBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, opts.rcvbuf, "SO_RCVBUF");
     if (opts.sndbuf !== undefined) setBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, opts.sndbuf, "SO_SNDBUF");

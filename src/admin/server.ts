@@ -11,6 +11,7 @@ import { createAdminApp } from "./app.ts";
 import { SlowClientError } from "./sse.ts";
 import { type Logger, logger as makeLogger } from "../log.ts";
 import { claimSocketPath } from "../unix-socket.ts";
+import { FileRuleError, KEY_FILE_MAX_BYTES, readSecretFile } from "../config/secret-file.ts";
 
 /** Where the admin API listens by default. */
 export const DEFAULT_ADMIN_SOCKET = "/run/twofold/admin.sock";
@@ -105,34 +106,24 @@ export function formatAdminListen(l: AdminListen): string {
 }
 
 /**
- * Reads the admin token from `path`. Refuses (with {@link AdminTokenError}) a missing file, a
- * non-file, a file group or others may read or write (it must be 0600 or 0400), and an empty token or
- * one with spaces. Surrounding whitespace (the trailing newline) is ignored.
+ * Reads the admin token from `path`. Refuses (with {@link AdminTokenError}) what the secret-file rules
+ * refuse (a missing file, a non-file, a symbolic link, a file group or others may read or write: it
+ * must be 0600 or 0400, an oversized file), and an empty token or one with spaces. Surrounding whitespace (the trailing newline) is ignored.
  */
+// deno-lint-ignore require-await
 export async function readTokenFile(path: string): Promise<string> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new AdminTokenError(
-        `admin token file ${path} does not exist; start the node once to create it (or write a random token there, mode 0600)`,
-      );
-    }
-    throw new AdminTokenError(`cannot read admin token file ${path}: ${(e as Error).message}`);
-  }
-  if (!info.isFile) throw new AdminTokenError(`admin token file ${path} is not a regular file`);
-  const mode = (info.mode ?? 0) & 0o777;
-  if ((mode & 0o077) !== 0) {
-    throw new AdminTokenError(
-      `admin token file ${path} is open to group/others (mode 0${mode.toString(8)}); run: chmod 600 ${path}`,
-    );
-  }
   let text: string;
   try {
-    text = (await Deno.readTextFile(path)).trim();
+    const bytes = readSecretFile(path, {
+      label: "admin token file",
+      maxBytes: KEY_FILE_MAX_BYTES,
+      createHint: "start the node once to create it (or write a random token there, mode 0600)",
+    });
+    text = new TextDecoder().decode(bytes).trim();
+    bytes.fill(0);
   } catch (e) {
-    throw new AdminTokenError(`cannot read admin token file ${path}: ${(e as Error).message}`);
+    if (e instanceof FileRuleError) throw new AdminTokenError(e.message);
+    throw e;
   }
   if (text === "") {
     throw new AdminTokenError(`admin token file ${path} is empty; delete it to have a new token generated`);

@@ -30,6 +30,13 @@ import { readPskFile } from "../keys/psk-file.ts";
 import { type Endpoint, parseEndpoint } from "../uapi/netaddr.ts";
 import { type Cidr, formatCidr, formatIp, parseCidr, parseIp } from "../wireguard/allowedips.ts";
 import { JsoncSyntaxError, parseJsonc } from "./jsonc.ts";
+import {
+  CONFIG_FILE_MAX_BYTES,
+  FileRuleError,
+  KEY_FILE_MAX_BYTES,
+  readConfigText,
+  readSecretFile,
+} from "./secret-file.ts";
 import type { LockdownPort } from "../admin/model.ts";
 import {
   type AdminListen,
@@ -459,38 +466,24 @@ function parsePublicKey(field: string, text: string): Uint8Array {
   return key;
 }
 
-function octal(mode: number): string {
-  return "0" + (mode & 0o777).toString(8).padStart(3, "0");
-}
-
-/** Reads the static private key (one base64 line, mode 0600 or narrower). Never echoes the contents. */
+/**
+ * Reads the static private key (one base64 line) through the secret-file rules (regular file, no
+ * symbolic link, mode 0600 or narrower, small). Never echoes the contents.
+ */
 function readPrivateKeyFile(field: string, path: string): Uint8Array {
   const make = `create it with \`twofold keygen > ${path} && chmod 600 ${path}\``;
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.statSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new FieldProblem(field, `${path} does not exist; ${make}`);
-    throw new FieldProblem(
-      field,
-      `${path} cannot be accessed (${(e as Error).name}); check the path and its owner`,
-    );
-  }
-  if (!info.isFile) throw new FieldProblem(field, `${path} is not a regular file; point it at the key file`);
-  if (info.mode !== null && (info.mode & 0o077) !== 0) {
-    throw new FieldProblem(
-      field,
-      `${path} has permissions ${octal(info.mode)}, wider than 0600; run \`chmod 600 ${path}\``,
-    );
-  }
   let text: string;
   try {
-    text = Deno.readTextFileSync(path).trim();
+    const bytes = readSecretFile(path, {
+      label: "private key file",
+      maxBytes: KEY_FILE_MAX_BYTES,
+      createHint: make,
+    });
+    text = new TextDecoder().decode(bytes).trim();
+    bytes.fill(0);
   } catch (e) {
-    throw new FieldProblem(
-      field,
-      `${path} cannot be read (${(e as Error).name}); run twofold as the file's owner`,
-    );
+    if (!(e instanceof FileRuleError)) throw e;
+    throw new FieldProblem(field, `${path} ${e.problem}; ${e.fix}`);
   }
   let key: Uint8Array | null;
   try {
@@ -925,20 +918,19 @@ export async function loadNodeConfig(path: string): Promise<NodeConfig> {
  * Reads a config file for {@link loadNodeConfig} and the hub config; returns its text and the directory
  * relative paths in it resolve against. A missing or unreadable file is one CliError line (exit 2).
  */
-export async function readConfigFile(
+export function readConfigFile(
   path: string,
   kind: "node" | "hub",
 ): Promise<{ text: string; baseDir: string }> {
   const absolute = resolvePath(path);
   try {
-    return { text: await Deno.readTextFile(absolute), baseDir: resolvePath(absolute, "..") };
+    const text = readConfigText(absolute, { label: "config", maxBytes: CONFIG_FILE_MAX_BYTES });
+    return Promise.resolve({ text, baseDir: resolvePath(absolute, "..") });
   } catch (e) {
-    const reason = e instanceof Deno.errors.NotFound
-      ? "does not exist"
-      : `cannot be read (${(e as Error).name})`;
-    throw new CliError(
-      `config ${path}: the file ${reason}; pass the path of a ${kind} config with --config`,
-      2,
-    );
+    if (!(e instanceof FileRuleError)) throw e;
+    const fix = e.broken === "missing" || e.broken === "not-regular"
+      ? `pass the path of a ${kind} config with --config`
+      : e.fix;
+    throw new CliError(`config ${path}: the file ${e.problem}; ${fix}`, 2);
   }
 }

@@ -11,6 +11,7 @@
 import { Buffer } from "node:buffer";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { fromHex, toHex } from "../encoding.ts";
+import { FileRuleError, readSecretFile } from "../config/secret-file.ts";
 
 /** Which side of the block a file (or a stored block) belongs to. */
 export type PsrdRole = "client" | "hub";
@@ -63,6 +64,11 @@ export const PSRD_DEFAULT_REGION_BYTES = 1 << 20;
  * container even though the store accepts regions up to {@link PSRD_MAX_REGION_BYTES}.
  */
 export const PSRD_FILE_MAX_DATA_BYTES = 256 << 20;
+/**
+ * Largest PSRD file read: the base64 of {@link PSRD_FILE_MAX_DATA_BYTES} plus room for the other fields
+ * and whitespace. A file above it cannot be a valid container, so it is refused before it is read.
+ */
+export const PSRD_FILE_MAX_BYTES = Math.ceil(PSRD_FILE_MAX_DATA_BYTES / 3) * 4 + (64 << 10);
 
 const FIELDS = [
   "version",
@@ -316,29 +322,20 @@ export async function writePsrdFile(path: string, f: PsrdFile): Promise<void> {
 }
 
 /**
- * Reads and validates the PSRD file at `path`. Refuses a file that is not regular or whose permissions
- * are wider than 0600; errors name the file and the fix.
+ * Reads and validates the PSRD file at `path` through the secret-file rules (a regular file, not a
+ * symbolic link, mode 0600 or narrower, at most {@link PSRD_FILE_MAX_BYTES}); errors name the file and
+ * the fix.
  */
+// deno-lint-ignore require-await
 export async function readPsrdFile(path: string): Promise<PsrdFile> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new PsrdError(`PSRD file ${path} does not exist`);
-    throw new PsrdError(`PSRD file ${path} cannot be read (${(e as Error).name}): check the path`);
-  }
-  if (!info.isFile) throw new PsrdError(`PSRD file ${path} is not a regular file`);
-  if (info.mode !== null && (info.mode & 0o077) !== 0) {
-    const mode = "0" + (info.mode & 0o777).toString(8).padStart(3, "0");
-    throw new PsrdError(
-      `PSRD file ${path} has permissions ${mode}, wider than 0600: run \`chmod 600 ${path}\``,
-    );
-  }
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    const bytes = readSecretFile(path, { label: "PSRD file", maxBytes: PSRD_FILE_MAX_BYTES });
+    text = new TextDecoder().decode(bytes);
+    bytes.fill(0);
   } catch (e) {
-    throw new PsrdError(`PSRD file ${path} cannot be read (${(e as Error).name}): run as the file's owner`);
+    if (e instanceof FileRuleError) throw new PsrdError(e.message);
+    throw e;
   }
   try {
     return decodePsrdFile(text);

@@ -23,10 +23,12 @@ import { syncDir, writeAll, writeFileAtomic } from "./durable-file.ts";
 import {
   assertValidPsrdFile,
   isValidHubEndpoint,
+  PSRD_MAX_REGION_BYTES,
   PsrdError,
   type PsrdFile,
   type PsrdRole,
 } from "./psrd-file.ts";
+import { checkSecretFile, FileRuleError } from "../config/secret-file.ts";
 
 export { PsrdError, type PsrdRole } from "./psrd-file.ts";
 
@@ -385,22 +387,27 @@ export class PsrdStore {
     const dataPath = `${dir}/data`;
     let st: Deno.FileInfo;
     try {
-      st = Deno.statSync(dataPath);
+      st = checkSecretFile(dataPath, {
+        label: `PSRD block ${blockId}: data file`,
+        maxBytes: 2 * PSRD_MAX_REGION_BYTES,
+      });
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) {
+      if (!(e instanceof FileRuleError)) throw e;
+      if (e.broken === "missing") {
         throw new PsrdError(`PSRD block ${blockId}: data file ${dataPath} is missing: ${retire}`);
       }
-      throw e;
+      throw new PsrdError(e.message);
     }
-    if (!st.isFile || st.size !== state.c2hLen + state.h2cLen) {
+    if (st.size !== state.c2hLen + state.h2cLen) {
       throw new PsrdError(`PSRD block ${blockId}: data file ${dataPath} has the wrong size: ${retire}`);
     }
-    if (st.mode !== null && (st.mode & 0o077) !== 0) {
+    const data = readOnly ? null : Deno.openSync(dataPath, { read: true, write: true });
+    if (data !== null && data.statSync().ino !== st.ino) {
+      data.close();
       throw new PsrdError(
-        `PSRD block ${blockId}: data file ${dataPath} is readable by others: run \`chmod 600 ${dataPath}\``,
+        `PSRD block ${blockId}: data file ${dataPath} changed while it was opened: try again`,
       );
     }
-    const data = readOnly ? null : Deno.openSync(dataPath, { read: true, write: true });
     return { state, dir, data, lowWaterReported: false };
   }
 

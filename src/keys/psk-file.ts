@@ -1,53 +1,31 @@
 /**
  * Reads a static pre-shared key from a file: the `manual` key source of the aes0 PSK gate (manual
  * deployments and tests). The file holds either the 32 raw bytes or one base64 line as written by
- * `wg genpsk`. It must be a regular file readable by its owner only (mode 0600 or narrower).
+ * `wg genpsk`. It is read by the one secret-file reader (config/secret-file.ts): a regular file, not a
+ * symbolic link, readable by its owner only (mode 0600 or narrower).
  *
  * Errors name the file and the fix, never the file's contents.
  * @module
  */
 import { decodeBase64 } from "../encoding.ts";
+import { KEY_FILE_MAX_BYTES, readSecretFile } from "../config/secret-file.ts";
 
 const PSK_LEN = 32;
 const BASE64_PSK = /^[A-Za-z0-9+/]{43}=$/;
 
-function octal(mode: number): string {
-  return "0" + (mode & 0o777).toString(8).padStart(3, "0");
-}
-
 /**
  * Returns the 32-byte PSK held in `path` (raw bytes, or one base64 line with optional surrounding
- * whitespace). Throws an Error naming the file and the fix when the file is missing, unreadable, not a
- * regular file, has permissions wider than 0600, or does not hold exactly one 32-byte key (including an
- * all-zero key, which WireGuard reads as "no PSK").
+ * whitespace). Throws an Error naming the file and the fix when the file breaks the secret-file rules
+ * (missing, unreadable, not a regular file, a symbolic link, permissions wider than 0600, too large) or
+ * does not hold exactly one 32-byte key (including an all-zero key, which WireGuard reads as "no PSK").
  */
 export function readPskFile(path: string): Uint8Array {
   const regenerate = `generate one with \`wg genpsk > ${path} && chmod 600 ${path}\``;
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.statSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new Error(`PSK file ${path} does not exist: ${regenerate}`);
-    if (e instanceof Deno.errors.PermissionDenied) {
-      throw new Error(
-        `PSK file ${path} cannot be accessed (permission denied): run twofold as the file's owner`,
-      );
-    }
-    throw new Error(`PSK file ${path} cannot be read (${(e as Error).name}): check the path`);
-  }
-  if (!info.isFile) {
-    throw new Error(`PSK file ${path} is not a regular file: point the config at a file holding the key`);
-  }
-  checkMode(path, info.mode);
-  let bytes: Uint8Array;
-  try {
-    bytes = Deno.readFileSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.PermissionDenied) {
-      throw new Error(`PSK file ${path} cannot be read (permission denied): run twofold as the file's owner`);
-    }
-    throw new Error(`PSK file ${path} cannot be read (${(e as Error).name}): check the file`);
-  }
+  const bytes = readSecretFile(path, {
+    label: "PSK file",
+    maxBytes: KEY_FILE_MAX_BYTES,
+    createHint: regenerate,
+  });
   try {
     const key = parsePsk(path, bytes, regenerate);
     if (key.every((b) => b === 0)) {
@@ -57,15 +35,6 @@ export function readPskFile(path: string): Uint8Array {
     return key;
   } finally {
     bytes.fill(0);
-  }
-}
-
-function checkMode(path: string, mode: number | null): void {
-  if (mode === null) return; // no POSIX modes on this platform
-  if ((mode & 0o077) !== 0) {
-    throw new Error(
-      `PSK file ${path} has permissions ${octal(mode)}, wider than 0600: run \`chmod 600 ${path}\``,
-    );
   }
 }
 
