@@ -2,9 +2,11 @@
  * `twofold up --config node.json`: runs one edge node (wg0 + aes0 with the PSK gate) and its local
  * admin API in the foreground until SIGINT/SIGTERM or until one of its interfaces is deleted.
  *
- * Start-up order: config, lockdown list (`<stateDir>/lockdown.json`; a corrupt one stops here), the
- * node, the admin token file (created 0600 with a random token when absent), the admin server. Any
- * failure is one line, exit 2, with everything started so far stopped again. The token is never logged.
+ * Start-up order: config (key and PSK files included), lockdown list (`<stateDir>/lockdown.json`; a
+ * corrupt one stops here), preflight (admin token file, admin listen address, UDP ports, PSRD: see
+ * node/preflight.ts), the admin token file (created 0600 with a random token when absent), the node,
+ * the admin server. Everything up to the token file fails before any interface exists; any failure is
+ * one line, exit 2, with everything started so far stopped again. The token is never logged.
  * @module
  */
 import { loadNodeConfig } from "../config/node-config.ts";
@@ -14,6 +16,7 @@ import { LockdownList, LockdownListError } from "../node/lockdown-list.ts";
 import { ensureTokenFile, startAdminServer } from "../admin/server.ts";
 import { logger } from "../log.ts";
 import { usageOf } from "./help.ts";
+import { formatPreflightProblem, preflightNode } from "../node/preflight.ts";
 import { CliError } from "./errors.ts";
 import { configPathArg, runUntilStopped } from "./foreground.ts";
 
@@ -28,6 +31,16 @@ export async function runUp(args: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof LockdownListError) throw new CliError(e.message, 2);
     throw e;
+  }
+  const problems = await preflightNode(cfg);
+  if (problems.length > 0) throw new CliError(formatPreflightProblem(problems[0]), 2);
+  let token = "";
+  if (cfg.admin.enabled) {
+    try {
+      token = await ensureTokenFile(cfg.admin.tokenFile);
+    } catch (e) {
+      throw new CliError(`admin.tokenFile: ${(e as Error).message}`, 2);
+    }
   }
   const log = logger(cfg.node.name);
   return await runUntilStopped(async (onEnded) => {
@@ -44,7 +57,6 @@ export async function runUp(args: string[]): Promise<number> {
     if (cfg.admin.enabled) {
       const backend = new NodeAdminBackend(node, lockdown);
       try {
-        const token = await ensureTokenFile(cfg.admin.tokenFile);
         const server = await startAdminServer(backend, {
           listen: cfg.admin.listen,
           token,

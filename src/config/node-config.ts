@@ -928,7 +928,7 @@ export function readConfigFile(
     return Promise.resolve({ text, baseDir: resolvePath(absolute, "..") });
   } catch (e) {
     if (!(e instanceof FileRuleError)) throw e;
-    const fix = e.broken === "missing" || e.broken === "not-regular"
+    const fix = e.broken === "missing" || e.broken === "not-regular" || e.broken === "too-large"
       ? `pass the path of a ${kind} config with --config`
       : e.fix;
     throw new CliError(`config ${path}: the file ${e.problem}; ${fix}`, 2);

@@ -19,6 +19,7 @@ import {
   sortEntries,
 } from "../admin/lockdown-schema.ts";
 import { writeFileAtomic } from "../dske/durable-file.ts";
+import { CONFIG_FILE_MAX_BYTES, FileRuleError, readConfigText } from "../config/secret-file.ts";
 
 /** Name of the persisted list inside the state directory. */
 export const LOCKDOWN_FILE = "lockdown.json";
@@ -153,14 +154,13 @@ export class LockdownList {
     }
     let text: string;
     try {
-      text = Deno.readTextFileSync(path);
+      text = readConfigText(path, { label: "lockdown list", maxBytes: CONFIG_FILE_MAX_BYTES });
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) {
+      if (e instanceof FileRuleError && e.broken === "missing") {
         return new LockdownList(stateDir, normalizeLockdownPorts(initial), "config");
       }
-      throw new LockdownListError(
-        `lockdown list ${path} cannot be read (${(e as Error).name}); check its owner and permissions`,
-      );
+      if (e instanceof FileRuleError) throw new LockdownListError(e.message);
+      throw e;
     }
     let ports: LockdownPort[];
     try {

@@ -21,6 +21,7 @@ import { REKEY_AFTER_TIME } from "../wireguard/constants.ts";
 import { DskeAgreement, type DskeEvent } from "../dske/agreement.ts";
 import { hubLinksFor } from "../dske/hub-client.ts";
 import { PsrdStore } from "../dske/psrd-store.ts";
+import { psrdHubProblem } from "./preflight.ts";
 import { EventBus, type NodeEventInput, type NodeEventType } from "../events/bus.ts";
 import { encodeBase64, fromHex, toHex } from "../encoding.ts";
 import type { DeviceEvent } from "../wireguard/device.ts";
@@ -264,31 +265,13 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
           });
         },
       });
-      const hubPeers = cfg.peers.filter((p) => p.role === "hub");
       // Only blocks made for this node's key count; a foreign one (another node's copy) is named.
+      const problem = psrdHubProblem(cfg, store.blocks());
+      if (problem) throw new Error(problem);
       const selfHex = toHex(cfg.node.publicKey!);
-      const selfB64 = encodeBase64(cfg.node.publicKey!);
+      const hubPeers = cfg.peers.filter((p) => p.role === "hub");
       const hubIps = hubPeers.map((h) => formatIp(h.wgIp.addr));
       const links = hubLinksFor(store.blocks().filter((b) => b.peerId === selfHex), hubIps);
-      const foreign = hubLinksFor(store.blocks().filter((b) => b.peerId !== selfHex), hubIps);
-      const missing = hubPeers.filter((h) => !links.has(formatIp(h.wgIp.addr)));
-      if (missing.length > 0) {
-        const ip = formatIp(missing[0].wgIp.addr);
-        const other = foreign.get(ip);
-        if (other) {
-          const peerId = encodeBase64(fromHex(store.block(other.blockId)!.peerId));
-          throw new Error(
-            `the PSRD block ${other.blockId} for hub ${missing[0].name} (${ip}) in ${cfg.node.stateDir} ` +
-              `was made for another node (peer id ${peerId}), not this node's key ${selfB64}: provision a pair with ` +
-              `"twofold psrd new --peer-id ${selfB64} …" and ingest this node's copy`,
-          );
-        }
-        throw new Error(
-          `hub ${missing[0].name} (${ip}) has no PSRD in ${cfg.node.stateDir}: create a pair with ` +
-            `"twofold psrd new --hub-endpoint ${ip}:51831 …" and ingest this node's copy with ` +
-            `"twofold psrd ingest --state-dir ${cfg.node.stateDir} FILE"`,
-        );
-      }
       for (const h of hubPeers) {
         const link = links.get(formatIp(h.wgIp.addr));
         if (!link) continue;
