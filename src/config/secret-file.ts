@@ -117,7 +117,7 @@ export function fileProblem(
     return {
       broken: "not-regular",
       problem: `is ${kindOf(f)}, not a regular file`,
-      fix: `point it at a regular file (${rule.label} must be a plain file)`,
+      fix: "point it at a regular file",
     };
   }
   if (secret && f.mode !== null && (f.mode & GROUP_OTHER_BITS) !== 0) {
