@@ -71,7 +71,10 @@ integrationTest(
             check: false,
           });
           assert.equal(r.code, 2, r.stderr);
-          const line = r.stderr.trim().split("\n").at(-1)!;
+          // Preflight refuses it before wg0/aes0 come up: one line, nothing logged before it.
+          const lines = r.stderr.trim().split("\n");
+          assert.equal(lines.length, 1, r.stderr);
+          const line = lines[0];
           assert.match(line, /PSRD block [0-9a-f]{32} for hub hub-\d .* was made for another node/);
           assert.ok(line.includes(A.keys.publicKey), "names this node's key");
         },
