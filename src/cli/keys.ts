@@ -6,6 +6,7 @@
 import { generatePrivateKey, publicKey } from "../crypto/x25519.ts";
 import { decodeBase64, encodeBase64 } from "../encoding.ts";
 import { CliError } from "./errors.ts";
+import { KEY_FILE_MAX_BYTES } from "../config/secret-file.ts";
 
 /** Refuses any argument: the key commands take none (`--help` is answered before they run). */
 function noArguments(cmd: string, args: string[]): void {
@@ -26,7 +27,7 @@ export function runKeygen(args: string[] = []): number {
 /** Reads a private key from stdin and prints its public key. */
 export async function runPubkey(args: string[] = []): Promise<number> {
   noArguments("pubkey", args);
-  const text = (await new Response(Deno.stdin.readable).text()).trim();
+  const text = new TextDecoder().decode(await readStdinAtMost(KEY_FILE_MAX_BYTES)).trim();
   let key: Uint8Array;
   try {
     key = decodeBase64(text);
@@ -39,4 +40,23 @@ export async function runPubkey(args: string[] = []): Promise<number> {
   console.log(encodeBase64(publicKey(key)));
   key.fill(0);
   return 0;
+}
+
+/** Reads stdin to its end; refuses (CliError) more than `max` bytes, so `pubkey < /dev/zero` stops at once. */
+async function readStdinAtMost(max: number): Promise<Uint8Array> {
+  const out = new Uint8Array(max);
+  let len = 0;
+  for await (const chunk of Deno.stdin.readable) {
+    if (len + chunk.length > max) {
+      out.fill(0);
+      chunk.fill(0);
+      throw new CliError(`pubkey: stdin holds more than ${max} bytes; pipe one key from \`twofold keygen\``);
+    }
+    out.set(chunk, len);
+    chunk.fill(0);
+    len += chunk.length;
+  }
+  const key = out.slice(0, len);
+  out.fill(0);
+  return key;
 }

@@ -2,9 +2,10 @@
  * `twofold up` refuses bad files and a node that cannot start before it brings anything up: exit 2,
  * exactly one stderr line, promptly, and (in a namespace) no wg0/aes0 created.
  *
- * Bad files (no root needed): a config that is /dev/zero, a FIFO or a 200 MB file, and a private key
- * that is a symbolic link. Preflight (root, /dev/net/tun, iproute2; namespace prefix `tfpf-`): an admin
- * token file open to others, the wg0 UDP port and the aes0 UDP port held by another socket.
+ * Bad files (no root needed): a config that is /dev/zero, a FIFO or a 200 MB file, a private key that
+ * is a symbolic link, and `pubkey` fed from /dev/zero. Preflight (root, /dev/net/tun, iproute2;
+ * namespace prefix `tfpf-`): an admin token file open to others, the wg0 UDP port and the aes0 UDP
+ * port held by another socket.
  */
 import assert from "node:assert/strict";
 import { integrationTest, requireBinary, requireRoot, requireTun } from "../helpers/prereq.ts";
@@ -84,6 +85,27 @@ integrationTest("twofold up refuses bad config and key files with one line, exit
       oneLine(
         await upOnHost(config),
         new RegExp(`node\\.privateKeyFile: ${link} is a symbolic link \\(to ${real}\\)`),
+      );
+    });
+    await t.step("pubkey with /dev/zero on stdin stops at the key-size cap", async () => {
+      const started = Date.now();
+      const zero = await Deno.open("/dev/zero");
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-all", "--quiet", MAIN, "pubkey"],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(DEADLINE_MS),
+      }).spawn();
+      // The pipe breaks when pubkey exits; that is expected.
+      const feeding = zero.readable.pipeTo(child.stdin).catch(() => {});
+      const out = await child.output();
+      await feeding;
+      assert.equal(out.signal, null, "pubkey finished");
+      const stderr = new TextDecoder().decode(out.stderr).split("\n").filter((l) => l !== "");
+      oneLine(
+        { code: out.code, stderr, ms: Date.now() - started },
+        /pubkey: stdin holds more than 4096 bytes/,
       );
     });
   } finally {

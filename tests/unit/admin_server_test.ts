@@ -112,7 +112,10 @@ Deno.test("admin server: token files", async (t) => {
           await Deno.chmod(path, mode);
           await assert.rejects(readTokenFile(path), (e: unknown) => {
             assert.ok(e instanceof AdminTokenError);
-            assert.match(e.message, new RegExp(`permissions 0${mode.toString(8)}, wider than 0600.*chmod 600`));
+            assert.match(
+              e.message,
+              new RegExp(`permissions 0${mode.toString(8)}, wider than 0600.*chmod 600`),
+            );
             assert.ok(!e.message.includes("open-token-value"));
             return true;
           });
