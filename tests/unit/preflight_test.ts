@@ -73,7 +73,7 @@ Deno.test("preflight: admin listen address", async (t) => {
           live.close();
         }
         // A closed listener's socket file (if left) is stale, which the server replaces.
-      assert.equal(await adminListenProblem({ kind: "unix", path }), null);
+        assert.equal(await adminListenProblem({ kind: "unix", path }), null);
         assert.equal(await adminListenProblem({ kind: "unix", path: `${dir}/absent.sock` }), null);
         const file = `${dir}/plain`;
         await Deno.writeTextFile(file, "");
