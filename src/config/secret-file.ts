@@ -211,7 +211,7 @@ function linkError(path: string, rule: FileRule): FileRuleError {
     rule,
     path,
     `is a symbolic link (to ${target})`,
-    "secret files are never read through links; point the config at the real file (mode 0600)",
+    "secret files are never read through links; give the real file's path instead (mode 0600)",
   );
 }
 

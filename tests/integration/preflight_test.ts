@@ -32,17 +32,24 @@ const B: LabNode = {
   aesIp: "100.127.0.2",
 };
 
-/** `twofold up --config <config>` on the host, killed after {@link DEADLINE_MS}. */
-async function upOnHost(config: string): Promise<{ code: number; stderr: string[]; ms: number }> {
+/** `twofold up|hub --config <config>` on the host, killed after {@link DEADLINE_MS}. */
+async function upOnHost(
+  config: string,
+  command: "up" | "hub" = "up",
+): Promise<{ code: number; stderr: string[]; ms: number }> {
   const started = Date.now();
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--quiet", MAIN, "up", "--config", config],
+    args: ["run", "--allow-all", "--quiet", MAIN, command, "--config", config],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
     signal: AbortSignal.timeout(DEADLINE_MS),
   }).output();
-  assert.equal(out.signal, null, `twofold up --config ${config} did not finish within ${DEADLINE_MS} ms`);
+  assert.equal(
+    out.signal,
+    null,
+    `twofold ${command} --config ${config} did not finish within ${DEADLINE_MS} ms`,
+  );
   const stderr = new TextDecoder().decode(out.stderr).split("\n").filter((l) => l !== "");
   return { code: out.code, stderr, ms: Date.now() - started };
 }
@@ -63,10 +70,11 @@ integrationTest("twofold up refuses bad config and key files with one line, exit
     await t.step("a config that is /dev/zero", async () => {
       oneLine(await upOnHost("/dev/zero"), /^twofold: config \/dev\/zero: the file is a character device/);
     });
-    await t.step("a config that is a FIFO nobody writes", async () => {
+    await t.step("a config that is a FIFO nobody writes (up and hub)", async () => {
       const fifo = `${dir}/node.fifo`;
       assert.equal((await new Deno.Command("mkfifo", { args: [fifo] }).output()).code, 0);
       oneLine(await upOnHost(fifo), /node\.fifo: the file is a FIFO, not a regular file/);
+      oneLine(await upOnHost(fifo, "hub"), /node\.fifo: the file is a FIFO.*pass the path of a hub config/);
     });
     await t.step("a 200 MB config", async () => {
       const big = `${dir}/big.json`;

@@ -118,6 +118,18 @@ Deno.test("readSecretFile / readConfigText on real files", async (t) => {
       assert.equal(checkSecretFile(good, RULE).size, SECRET.length + 1);
     });
 
+    await t.step("a file larger than one read(2) chunk reads back byte for byte", () => {
+      const data = Uint8Array.from({ length: 3 * (1 << 20) + 123 }, (_, i) => (i * 31 + (i >> 11)) & 0xff);
+      const path = `${dir}/large.bin`;
+      Deno.writeFileSync(path, data, { mode: 0o600 });
+      Deno.chmodSync(path, 0o600);
+      assert.deepEqual(readSecretFile(path, { label: "PSRD file", maxBytes: 8 << 20 }), data);
+      assert.throws(
+        () => readSecretFile(path, { label: "PSRD file", maxBytes: data.length - 1 }),
+        FileRuleError,
+      );
+    });
+
     await t.step("a 0644 secret is refused with the chmod fix for that very path", () => {
       const e = refused(() => readSecretFile(open, RULE), open, /permissions 0644, wider than 0600/);
       assert.equal(e.fix, `run \`chmod 600 ${open}\``);
