@@ -25,6 +25,8 @@ export const CONFIG_FILE_MAX_BYTES = 1 << 20;
 export const KEY_FILE_MAX_BYTES = 4096;
 /** Permission bits a secret file must not have: any access for group or others. */
 const GROUP_OTHER_BITS = 0o077;
+/** The fix for a secret reached through a symbolic link (never a chmod: that would act on the target). */
+const LINK_FIX = "secret files are never read through links; give the real file's path instead (mode 0600)";
 
 /** What kind of file is read, for the messages and the limits. */
 export interface FileRule {
@@ -110,7 +112,7 @@ export function fileProblem(
     return {
       broken: "symlink",
       problem: "is a symbolic link",
-      fix: "secret files are never read through links",
+      fix: LINK_FIX,
     };
   }
   if (!f.isFile) {
@@ -169,7 +171,7 @@ function statPath(path: string, rule: FileRule, secret: boolean): Deno.FileInfo 
     return secret ? Deno.lstatSync(path) : Deno.statSync(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
-      throw new FileRuleError("missing", rule, path, "does not exist", rule.createHint ?? "check the path");
+      throw missing(rule, path);
     }
     if (e instanceof Deno.errors.PermissionDenied) throw denied(rule, path);
     throw new FileRuleError(
@@ -180,6 +182,10 @@ function statPath(path: string, rule: FileRule, secret: boolean): Deno.FileInfo 
       "check the path",
     );
   }
+}
+
+function missing(rule: FileRule, path: string): FileRuleError {
+  return new FileRuleError("missing", rule, path, "does not exist", rule.createHint ?? "check the path");
 }
 
 function denied(rule: FileRule, path: string): FileRuleError {
@@ -211,7 +217,7 @@ function linkError(path: string, rule: FileRule): FileRuleError {
     rule,
     path,
     `is a symbolic link (to ${target})`,
-    "secret files are never read through links; give the real file's path instead (mode 0600)",
+    LINK_FIX,
   );
 }
 
@@ -224,9 +230,7 @@ function readChecked(path: string, rule: FileRule, secret: boolean): Uint8Array 
   } catch (e) {
     const code = e instanceof SysError ? e.errno : 0;
     if (code === ELOOP) throw linkError(path, rule);
-    if (code === ENOENT) {
-      throw new FileRuleError("missing", rule, path, "does not exist", rule.createHint ?? "check the path");
-    }
+    if (code === ENOENT) throw missing(rule, path);
     if (code === EACCES || code === EPERM) throw denied(rule, path);
     throw new FileRuleError(
       "unreadable",
