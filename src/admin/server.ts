@@ -108,7 +108,8 @@ export function formatAdminListen(l: AdminListen): string {
 /**
  * Reads the admin token from `path`. Refuses (with {@link AdminTokenError}) what the secret-file rules
  * refuse (a missing file, a non-file, a symbolic link, a file group or others may read or write: it
- * must be 0600 or 0400, an oversized file), and an empty token or one with spaces. Surrounding whitespace (the trailing newline) is ignored.
+ * must be 0600 or 0400, an oversized file), and an empty token or one with spaces. Surrounding
+ * whitespace (the trailing newline) is ignored.
  */
 // deno-lint-ignore require-await
 export async function readTokenFile(path: string): Promise<string> {

@@ -916,16 +916,18 @@ export async function loadNodeConfig(path: string): Promise<NodeConfig> {
 
 /**
  * Reads a config file for {@link loadNodeConfig} and the hub config; returns its text and the directory
- * relative paths in it resolve against. A missing or unreadable file is one CliError line (exit 2).
+ * relative paths in it resolve against. A file the config-file rules refuse (missing, unreadable, not a
+ * regular file, over {@link CONFIG_FILE_MAX_BYTES}) is one CliError line (exit 2).
  */
-export function readConfigFile(
+// deno-lint-ignore require-await
+export async function readConfigFile(
   path: string,
   kind: "node" | "hub",
 ): Promise<{ text: string; baseDir: string }> {
   const absolute = resolvePath(path);
   try {
     const text = readConfigText(absolute, { label: "config", maxBytes: CONFIG_FILE_MAX_BYTES });
-    return Promise.resolve({ text, baseDir: resolvePath(absolute, "..") });
+    return { text, baseDir: resolvePath(absolute, "..") };
   } catch (e) {
     if (!(e instanceof FileRuleError)) throw e;
     const fix = e.broken === "missing" || e.broken === "not-regular" || e.broken === "too-large"
