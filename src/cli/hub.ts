@@ -15,7 +15,7 @@ const USAGE = usageOf("hub");
 /** Runs the command; resolves with the exit code. */
 export async function runHub(args: string[]): Promise<number> {
   const cfg = await loadHubConfig(configPathArg(args, USAGE));
-  const problems = preflightHub(cfg);
+  const problems = await preflightHub(cfg);
   if (problems.length > 0) throw new CliError(formatPreflightProblem(problems[0]), 2);
   // Test-only fault switch for the lying-hub test (see the README); never set in production.
   const alterShares = Deno.env.get("TWOFOLD_TEST_FAULT") === "alter-shares";

@@ -15,6 +15,7 @@ import { isAesPeer, type NodeConfig } from "../config/node-config.ts";
 import type { HubConfig } from "../config/hub-config.ts";
 import { type AdminListen, formatAdminListen, readTokenFile } from "../admin/server.ts";
 import { probeSocketPath } from "../unix-socket.ts";
+import { DEFAULT_UAPI_DIR } from "../uapi/server.ts";
 import { type BlockInfo, PsrdStore } from "../dske/psrd-store.ts";
 import { hubLinksFor } from "../dske/hub-client.ts";
 import { formatIp } from "../wireguard/allowedips.ts";
@@ -35,12 +36,16 @@ export function formatPreflightProblem(p: PreflightProblem): string {
 
 /**
  * Runs every pre-bring-up check for the edge node `cfg` (its key files were read when it was loaded):
- * the admin token file (when it exists; `up` creates a missing one), the admin listen address, the
+ * no live daemon on the wg0 or aes0 UAPI socket, the admin token file (when it exists; `up` creates a missing one), the admin listen address, the
  * wg0 and aes0 UDP ports and, with DSKE peers, a PSRD block for every hub. Returns the problems found,
  * in that order (empty: nothing known stands in the way).
  */
 export async function preflightNode(cfg: NodeConfig): Promise<PreflightProblem[]> {
   const problems: PreflightProblem[] = [];
+  for (const ifname of ["wg0", "aes0"]) {
+    const uapi = await uapiSocketProblem(ifname);
+    if (uapi) problems.push({ field: ifname, message: uapi });
+  }
   if (cfg.admin.enabled) {
     const token = await tokenFileProblem(cfg.admin.tokenFile);
     if (token) problems.push({ field: "admin.tokenFile", message: token });
@@ -60,10 +65,36 @@ export async function preflightNode(cfg: NodeConfig): Promise<PreflightProblem[]
   return problems;
 }
 
-/** Runs the pre-bring-up checks of the hub `cfg`: its wg0 UDP port (its PSRD is checked before wg0 anyway). */
-export function preflightHub(cfg: HubConfig): PreflightProblem[] {
+/**
+ * Runs the pre-bring-up checks of the hub `cfg`: no live daemon on its wg0 UAPI socket, and its wg0 UDP
+ * port (its PSRD is checked before wg0 comes up anyway).
+ */
+export async function preflightHub(cfg: HubConfig): Promise<PreflightProblem[]> {
+  const problems: PreflightProblem[] = [];
+  const uapi = await uapiSocketProblem("wg0");
+  if (uapi) problems.push({ field: "wg0", message: uapi });
   const wg = udpPortProblem(cfg.wg0.listenPort, { family: "dual" });
-  return wg ? [{ field: "wg0.listenPort", message: wg }] : [];
+  if (wg) problems.push({ field: "wg0.listenPort", message: wg });
+  return problems;
+}
+
+/**
+ * Why interface `ifname` could not get its UAPI socket in `dir`: a daemon already answers there, or
+ * the path is not a socket. Null when it is free or stale (a stale socket is replaced at start).
+ */
+export async function uapiSocketProblem(ifname: string, dir = DEFAULT_UAPI_DIR): Promise<string | null> {
+  const path = `${dir}/${ifname}.sock`;
+  let state;
+  try {
+    state = await probeSocketPath(path);
+  } catch (e) {
+    return `${path} cannot be checked (${(e as Error).name}); check the directory's permissions`;
+  }
+  if (state === "live") {
+    return `interface ${ifname} already has a running daemon (socket ${path}); stop it first`;
+  }
+  if (state === "not-socket") return `${path} exists and is not a socket; remove it`;
+  return null;
 }
 
 /** The token file's problem, or null when it is good or absent (absent: `up` creates it). */

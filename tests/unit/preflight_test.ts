@@ -1,10 +1,15 @@
 /**
  * The preflight probes (src/node/preflight.ts) on loopback and in a temp dir: a busy UDP port, a busy
- * admin TCP port, a live admin socket and a path that is not a socket are each one line naming the fix;
- * free ones pass, and a probe leaves nothing bound.
+ * admin TCP port, a live admin or UAPI socket and a path that is not a socket are each one line naming
+ * the fix; free ones pass, and a probe leaves nothing bound.
  */
 import assert from "node:assert/strict";
-import { adminListenProblem, formatPreflightProblem, udpPortProblem } from "../../src/node/preflight.ts";
+import {
+  adminListenProblem,
+  formatPreflightProblem,
+  uapiSocketProblem,
+  udpPortProblem,
+} from "../../src/node/preflight.ts";
 import { openUdp } from "../../ffi/udp.ts";
 import { closeQuietly } from "../../ffi/libc.ts";
 
@@ -83,6 +88,24 @@ Deno.test("preflight: admin listen address", async (t) => {
         );
       },
     );
+
+    await t.step("a live UAPI socket means a running daemon; a free name passes", async () => {
+      const uapi = `${dir}/uapi`;
+      await Deno.mkdir(uapi);
+      const live = Deno.listen({ transport: "unix", path: `${uapi}/tfpf0.sock` });
+      try {
+        oneLine(
+          await uapiSocketProblem("tfpf0", uapi),
+          /interface tfpf0 already has a running daemon \(socket .*tfpf0\.sock\); stop it first/,
+        );
+      } finally {
+        live.close();
+      }
+      assert.equal(await uapiSocketProblem("tfpf0", uapi), null, "stale or gone: replaced at start");
+      assert.equal(await uapiSocketProblem("tfpf1", uapi), null);
+      await Deno.writeTextFile(`${uapi}/tfpf2.sock`, "");
+      oneLine(await uapiSocketProblem("tfpf2", uapi), /tfpf2\.sock exists and is not a socket; remove it/);
+    });
 
     await t.step("a problem prints as `<field>: <message>`", () => {
       assert.equal(formatPreflightProblem({ field: "wg0.listenPort", message: "m" }), "wg0.listenPort: m");
