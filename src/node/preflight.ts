@@ -9,6 +9,7 @@
  * the secret-file rules) when the config is loaded.
  * @module
  */
+import { dirname } from "node:path";
 import { openUdp, type UdpOptions } from "../../ffi/udp.ts";
 import { closeQuietly, EADDRINUSE, SysError } from "../../ffi/libc.ts";
 import { isAesPeer, type NodeConfig } from "../config/node-config.ts";
@@ -116,6 +117,10 @@ async function tokenFileProblem(path: string): Promise<string | null> {
 export async function adminListenProblem(listen: AdminListen): Promise<string | null> {
   const shown = formatAdminListen(listen);
   if (listen.kind === "unix") {
+    const blocker = nonDirectoryAncestor(dirname(listen.path));
+    if (blocker) {
+      return `${blocker} is not a directory, so ${shown} cannot be created; choose another admin.listen`;
+    }
     let state;
     try {
       state = await probeSocketPath(listen.path);
@@ -140,6 +145,18 @@ export async function adminListenProblem(listen: AdminListen): Promise<string | 
       return `TCP ${shown} is in use (another process, or another node's admin API); stop it or choose another admin.listen`;
     }
     return `cannot listen on TCP ${shown} (${(e as Error).name}); choose another admin.listen`;
+  }
+}
+
+/** The nearest existing ancestor of `dir` (itself included) when it is not a directory, else null. */
+function nonDirectoryAncestor(dir: string): string | null {
+  for (let d = dir;; d = dirname(d)) {
+    try {
+      return Deno.statSync(d).isDirectory ? null : d;
+    } catch (e) {
+      const missing = e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory;
+      if (!missing || d === dirname(d)) return null;
+    }
   }
 }
 

@@ -86,6 +86,12 @@ Deno.test("preflight: admin listen address", async (t) => {
           await adminListenProblem({ kind: "unix", path: file }),
           /exists and is not a socket; remove it/,
         );
+        // The socket's directory would be created under a file: refused before bring-up.
+        oneLine(
+          await adminListenProblem({ kind: "unix", path: `${file}/sub/admin.sock` }),
+          new RegExp(`${file} is not a directory, so unix:.* cannot be created`),
+        );
+        assert.equal(await adminListenProblem({ kind: "unix", path: `${dir}/new/dir/admin.sock` }), null);
       },
     );
 
