@@ -59,6 +59,8 @@ export interface AdminAppOptions {
   sseHeartbeatMs?: number;
   /** Chunks that may wait for one slow SSE client before it is dropped (default 1 024). */
   sseQueueLimit?: number;
+  /** Most SSE streams open at once; one more is answered 503 `busy` (default 16). */
+  sseMaxClients?: number;
   /** Aborting it ends every open SSE stream (the server's shutdown). */
   signal?: AbortSignal;
   /** Where the app logs (default: the "admin" logger). Messages never carry secrets or stacks. */
@@ -69,7 +71,8 @@ export interface AdminAppOptions {
 export type AdminApp = OpenAPIHono;
 
 const JSON_CT = /^application\/([\w.-]+\+)?json$/i;
-const MAX_BODY_BYTES = 64 * 1024;
+/** Largest request body the API takes, bytes (the listener refuses larger ones before reading them). */
+export const MAX_REQUEST_BODY_BYTES = 64 * 1024;
 const READ_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 const bearer = [{ bearerAuth: [] as string[] }];
@@ -132,6 +135,7 @@ const eventsRoute = createRoute({
     },
     400: errorResponse("Last-Event-ID or since is not a non-negative integer."),
     ...authErrors,
+    503: errorResponse("As many event streams are open as the node allows (`busy`); retry later."),
   },
 });
 
@@ -307,6 +311,11 @@ export function createAdminApp(backend: AdminBackend, opts: AdminAppOptions): Ad
   if (!Number.isInteger(queueLimit) || queueLimit < 1) {
     throw new RangeError("sseQueueLimit must be a positive integer");
   }
+  const maxStreams = opts.sseMaxClients ?? 16;
+  if (!Number.isInteger(maxStreams) || maxStreams < 1) {
+    throw new RangeError("sseMaxClients must be a positive integer");
+  }
+  let openStreams = 0;
 
   const app = new OpenAPIHono({
     defaultHook: (result, c) => {
@@ -380,9 +389,13 @@ export function createAdminApp(backend: AdminBackend, opts: AdminAppOptions): Ad
   app.use(
     "/v1/lockdown/ports",
     bodyLimit({
-      maxSize: MAX_BODY_BYTES,
+      maxSize: MAX_REQUEST_BODY_BYTES,
       onError: () => {
-        throw new ApiError(413, "body_too_large", `the request body is larger than ${MAX_BODY_BYTES} bytes`);
+        throw new ApiError(
+          413,
+          "body_too_large",
+          `the request body is larger than ${MAX_REQUEST_BODY_BYTES} bytes`,
+        );
       },
     }),
   );
@@ -458,8 +471,15 @@ export function createAdminApp(backend: AdminBackend, opts: AdminAppOptions): Ad
     let since: number | null = null;
     if (header !== undefined && header.trim() !== "") since = parseEventId(header, "Last-Event-ID");
     else if (query !== undefined) since = parseEventId(query, "since");
-    // Under Deno.serve the connection's end is `info.completed` (passed as the env): Deno's legacy
-    // request.signal also fires on success and warns when used. Elsewhere (app.request) the signal.
+    if (openStreams >= maxStreams) {
+      throw new ApiError(
+        503,
+        "busy",
+        `${maxStreams} event streams are open (the most this node serves); retry later`,
+      );
+    }
+    // Under the admin listener the connection's end is `info.completed` (passed as the env).
+    // Elsewhere (app.request) the request's signal.
     const signals: AbortSignal[] = [];
     const info = c.env as { completed?: unknown } | undefined;
     if (info?.completed instanceof Promise) {
@@ -470,12 +490,14 @@ export function createAdminApp(backend: AdminBackend, opts: AdminAppOptions): Ad
       signals.push(c.req.raw.signal);
     }
     if (opts.signal) signals.push(opts.signal);
+    openStreams++;
     const body = eventStream(backend.events, {
       since,
       heartbeatMs,
       queueLimit,
       signals,
       onEnd: (why) => {
+        openStreams--;
         if (why === "too-slow") {
           log.warn(`event client dropped: it did not keep up (${queueLimit} chunks queued)`);
         }

@@ -3,15 +3,36 @@
  * socket access is read access) or a loopback TCP port (reads need the token too). A non-loopback
  * address is refused, at parse time and again at start. Also the admin token file: a random token in
  * a 0600 file, created on first start.
+ *
+ * The listener is served by the project's own accept loop and HTTP/1.1 connection handler (see
+ * accept-loop.ts and http1.ts), so a local user cannot take the node down or hold the API: at most
+ * {@link DEFAULT_ADMIN_MAX_CONNECTIONS} connections (the oldest silent one is closed to make room),
+ * at most {@link DEFAULT_ADMIN_MAX_EVENT_STREAMS} event streams, request heads within 10 s, bodies
+ * within 10 s, every response write taken within 30 s, and a failing accept (out of descriptors)
+ * backs off and retries instead of ending the server. Nothing here touches the data plane.
  * @module
  */
 import { encodeBase64 } from "../encoding.ts";
 import type { AdminBackend } from "./model.ts";
-import { createAdminApp } from "./app.ts";
-import { SlowClientError } from "./sse.ts";
+import { createAdminApp, MAX_REQUEST_BODY_BYTES } from "./app.ts";
 import { type Logger, logger as makeLogger } from "../log.ts";
 import { claimSocketPath } from "../unix-socket.ts";
 import { FileRuleError, KEY_FILE_MAX_BYTES, readSecretFile } from "../config/secret-file.ts";
+import { AcceptLoop, type AcceptLoopStats } from "../accept-loop.ts";
+import {
+  DEFAULT_BODY_TIMEOUT_MS,
+  DEFAULT_HEADER_TIMEOUT_MS,
+  DEFAULT_MAX_HEADER_BYTES,
+  DEFAULT_WRITE_TIMEOUT_MS,
+  errorResponseBytes,
+  type HttpConnectionLimits,
+  serveHttpConnection,
+} from "./http1.ts";
+
+/** Default cap on admin connections open at once (event streams included). */
+export const DEFAULT_ADMIN_MAX_CONNECTIONS = 64;
+/** Default cap on event streams (`GET /v1/events`) open at once. */
+export const DEFAULT_ADMIN_MAX_EVENT_STREAMS = 16;
 
 /** Where the admin API listens by default. */
 export const DEFAULT_ADMIN_SOCKET = "/run/twofold/admin.sock";
@@ -176,14 +197,24 @@ export interface AdminServerOptions {
   sseQueueLimit?: number;
   /** Where the app logs (default: the "admin" logger); `onError`, when given, takes its errors. */
   log?: Logger;
+  /** Most connections open at once (default {@link DEFAULT_ADMIN_MAX_CONNECTIONS}). */
+  maxConnections?: number;
+  /** Most event streams open at once (default {@link DEFAULT_ADMIN_MAX_EVENT_STREAMS}). */
+  maxEventStreams?: number;
+  /** Per-connection timeouts and sizes (defaults: see http1.ts). */
+  limits?: Partial<HttpConnectionLimits>;
 }
 
 /** A running admin server. */
 export interface AdminServer {
   /** `unix:/path` or `host:port` (the bound port when 0 was asked). */
   address: string;
-  /** Ends open event streams, stops listening, waits for requests in flight and removes the socket. */
+  /** Ends open event streams, stops listening, closes every connection and removes the socket. */
   close(): Promise<void>;
+  /** Connections open now. */
+  readonly openConnections: number;
+  /** What the accept loop did so far (accepted, evicted, refused, failed accepts). */
+  readonly stats: Readonly<AcceptLoopStats>;
 }
 
 function clearStaleSocket(path: string): Promise<void> {
@@ -219,51 +250,74 @@ export async function startAdminServer(
     readsNeedToken: listen.kind === "tcp",
     sseHeartbeatMs: opts.sseHeartbeatMs,
     sseQueueLimit: opts.sseQueueLimit,
+    sseMaxClients: opts.maxEventStreams ?? DEFAULT_ADMIN_MAX_EVENT_STREAMS,
     signal: stop.signal,
     log,
   });
-  const onError = (e: unknown) => {
-    // A dropped SSE client was already logged by the app.
-    if (!(e instanceof SlowClientError)) {
+  const limits: HttpConnectionLimits = {
+    headerTimeoutMs: DEFAULT_HEADER_TIMEOUT_MS,
+    bodyTimeoutMs: DEFAULT_BODY_TIMEOUT_MS,
+    writeTimeoutMs: DEFAULT_WRITE_TIMEOUT_MS,
+    maxHeaderBytes: DEFAULT_MAX_HEADER_BYTES,
+    maxBodyBytes: MAX_REQUEST_BODY_BYTES,
+    ...opts.limits,
+  };
+  // The connection info goes to the app as its env (the SSE route watches `info.completed`).
+  const handler = async (req: Request, info: { completed: Promise<void> }) => {
+    try {
+      return await app.fetch(req, info);
+    } catch (e) {
       log.error(`admin API request failed: ${e instanceof Error ? e.message : String(e)}`);
+      return new Response(JSON.stringify({ error: "internal", detail: "the admin API failed to answer" }), {
+        status: 500,
+        headers: { "Content-Type": "application/json" },
+      });
     }
-    return new Response(JSON.stringify({ error: "internal", detail: "the admin API failed to answer" }), {
-      status: 500,
-      headers: { "Content-Type": "application/json" },
-    });
   };
 
-  // The connection info goes to the app as its env (the SSE route watches `info.completed`).
-  const handler = (req: Request, info: Deno.ServeHandlerInfo) => app.fetch(req, info);
-
-  let server: Deno.HttpServer;
+  let listener: Deno.Listener;
   let address: string;
   if (listen.kind === "unix") {
     const dir = listen.path.slice(0, Math.max(listen.path.lastIndexOf("/"), 0));
     if (dir !== "") await Deno.mkdir(dir, { recursive: true, mode: 0o755 });
     await clearStaleSocket(listen.path);
-    server = Deno.serve({ transport: "unix", path: listen.path, onListen: () => {}, onError }, handler);
+    listener = Deno.listen({ transport: "unix", path: listen.path });
     try {
       await Deno.chmod(listen.path, 0o660);
     } catch (e) {
-      await server.shutdown();
+      listener.close();
       throw e;
     }
     address = `unix:${listen.path}`;
   } else {
     const host = tcpHost;
-    server = Deno.serve({ hostname: host, port: listen.port, onListen: () => {}, onError }, handler);
-    const addr = server.addr as Deno.NetAddr;
+    listener = Deno.listen({ hostname: host, port: listen.port });
+    const addr = listener.addr as Deno.NetAddr;
     address = formatAdminListen({ kind: "tcp", host, port: addr.port });
   }
+  const loop = new AcceptLoop(listener, {
+    name: "admin API",
+    maxConnections: opts.maxConnections ?? DEFAULT_ADMIN_MAX_CONNECTIONS,
+    serve: (conn, slot) => serveHttpConnection(conn, slot, handler, limits),
+    refusal: errorResponseBytes(
+      503,
+      "busy",
+      "the admin API is serving as many connections as it allows; retry shortly",
+    ),
+    log: (msg) => log.warn(msg),
+  });
 
   let closing: Promise<void> | null = null;
   return {
     address,
+    get openConnections() {
+      return loop.openConnections;
+    },
+    stats: loop.stats,
     close() {
       closing ??= (async () => {
         stop.abort();
-        await server.shutdown();
+        await loop.close();
         if (listen.kind === "unix") {
           try {
             const info = await Deno.lstat(listen.path);

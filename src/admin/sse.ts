@@ -24,7 +24,7 @@ export interface EventStreamOptions {
   queueLimit: number;
   /** Any of these aborting ends the stream (the request's signal, the server's shutdown signal). */
   signals: AbortSignal[];
-  /** Called once when the stream ends, with why (for logs; never data). */
+  /** Called once when the stream ends, with why (for logs and counts; never data). */
   onEnd?: (why: "cancelled" | "aborted" | "too-slow") => void;
 }
 
@@ -52,6 +52,7 @@ export function eventStream(bus: EventBus, opts: EventStreamOptions): ReadableSt
     start(controller) {
       if (opts.signals.some((s) => s.aborted)) {
         controller.close();
+        opts.onEnd?.("aborted");
         return;
       }
       let done = false;
