@@ -9,6 +9,12 @@
  *   closes the connection without a reply;
  * - requests from all connections are handled one at a time against the device;
  * - when the socket file disappears, `onRemoved` is called (wireguard-go exits then).
+ * Unlike wireguard-go, a local user cannot wear the socket down (see accept-loop.ts): at most
+ * {@link MAX_UAPI_CONNECTIONS} connections are open (the oldest one that has not sent a complete
+ * request is closed to make room), a request must be complete within {@link REQUEST_TIMEOUT_MS} of
+ * the connection opening or the previous reply, a reply must be taken within
+ * {@link WRITE_TIMEOUT_MS}, and a failing accept (EMFILE) backs off and retries; each kind of refusal
+ * is logged at most once per second.
  * Differences: a `set` is applied only once fully received and valid (see protocol.ts); a `set` cut off
  * by EOF is not applied (-EPROTO); lines longer than {@link MAX_LINE_BYTES} or requests larger than
  * {@link MAX_SET_REQUEST_BYTES} / {@link MAX_SET_REQUEST_LINES} are refused with -EIO and the connection is closed.
@@ -18,6 +24,8 @@
 import { isParseError, parseSet, serializeGet, UapiErrno } from "./protocol.ts";
 import type { UapiDevice } from "./types.ts";
 import { claimSocketPath } from "../unix-socket.ts";
+import { AcceptLoop, type ConnectionSlot } from "../accept-loop.ts";
+import { LogThrottle } from "../log-throttle.ts";
 
 /** Directory wireguard-go and `wg` use for UAPI sockets. */
 export const DEFAULT_UAPI_DIR = "/var/run/wireguard";
@@ -27,6 +35,12 @@ export const MAX_LINE_BYTES = 4096;
 export const MAX_SET_REQUEST_BYTES = 4 * 1024 * 1024;
 /** Most lines accepted in one `set` body (bounds per-line bookkeeping for floods of tiny lines). */
 export const MAX_SET_REQUEST_LINES = 100_000;
+/** Most UAPI connections open at once per interface. */
+export const MAX_UAPI_CONNECTIONS = 64;
+/** Time to send one complete request, from the connection opening or the previous reply, ms. */
+export const REQUEST_TIMEOUT_MS = 10_000;
+/** Time for the client to take a reply, ms. */
+export const WRITE_TIMEOUT_MS = 10_000;
 /** How often the socket file is checked for removal, in milliseconds. */
 export const REMOVAL_POLL_MS = 500;
 /** Longest socket path Linux accepts (sun_path is 108 bytes including the terminating NUL). */
@@ -87,9 +101,29 @@ class LineReader {
   }
 }
 
+/** Closes `conn` unless the returned function is called within `ms`; it returns whether it fired. */
+function deadline(conn: Deno.Conn, ms: number): () => boolean {
+  let fired = false;
+  const timer = setTimeout(() => {
+    fired = true;
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  }, ms);
+  return () => {
+    clearTimeout(timer);
+    return fired;
+  };
+}
+
 async function writeAll(conn: Deno.Conn, text: string): Promise<void> {
   let bytes = new TextEncoder().encode(text);
-  while (bytes.length > 0) bytes = bytes.subarray(await conn.write(bytes));
+  const cancel = deadline(conn, WRITE_TIMEOUT_MS);
+  try {
+    while (bytes.length > 0) bytes = bytes.subarray(await conn.write(bytes));
+  } finally {
+    cancel();
+  }
 }
 
 function errorName(e: unknown): string {
@@ -134,14 +168,13 @@ export class UapiServer {
   /** Filesystem path of the socket. */
   readonly path: string;
   #device: UapiDevice;
-  #listener: Deno.Listener;
   #identity: { dev: number | null; ino: number | null };
   #onRemoved?: () => void;
   #log?: (message: string) => void;
-  #connections = new Set<Deno.Conn>();
-  #handlers = new Set<Promise<void>>();
   #queue: Promise<unknown> = Promise.resolve();
-  #acceptLoop: Promise<void>;
+  #acceptLoop: AcceptLoop;
+  #timeoutLog = new LogThrottle();
+  #failureLog = new LogThrottle();
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   #pollInFlight: Promise<void> | null = null;
   #closed = false;
@@ -155,11 +188,15 @@ export class UapiServer {
   ) {
     this.path = path;
     this.#device = device;
-    this.#listener = listener;
     this.#identity = identity;
     this.#onRemoved = opts.onRemoved;
     this.#log = opts.log;
-    this.#acceptLoop = this.#accept();
+    this.#acceptLoop = new AcceptLoop(listener, {
+      name: `UAPI ${path}`,
+      maxConnections: MAX_UAPI_CONNECTIONS,
+      serve: (conn, slot) => this.#serveConnection(conn, slot),
+      log: (message) => this.#log?.(message),
+    });
     this.#pollTimer = setInterval(() => {
       if (this.#pollInFlight === null) {
         this.#pollInFlight = this.#checkSocketFile().finally(() => this.#pollInFlight = null);
@@ -212,20 +249,7 @@ export class UapiServer {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#pollTimer);
-    try {
-      this.#listener.close();
-    } catch {
-      // already closed
-    }
-    for (const conn of this.#connections) {
-      try {
-        conn.close();
-      } catch {
-        // already closed
-      }
-    }
-    await this.#acceptLoop;
-    await Promise.allSettled([...this.#handlers]);
+    await this.#acceptLoop.close();
     await this.#pollInFlight;
     if (await this.#socketFileIsOurs()) await Deno.remove(this.path).catch(() => {});
   }
@@ -246,32 +270,6 @@ export class UapiServer {
     this.#onRemoved?.();
   }
 
-  async #accept(): Promise<void> {
-    while (!this.#closed) {
-      let conn: Deno.Conn;
-      try {
-        conn = await this.#listener.accept();
-      } catch {
-        return; // listener closed
-      }
-      if (this.#closed) {
-        conn.close();
-        return;
-      }
-      this.#connections.add(conn);
-      const handler = this.#serveConnection(conn).finally(() => {
-        this.#connections.delete(conn);
-        this.#handlers.delete(handler);
-        try {
-          conn.close();
-        } catch {
-          // already closed
-        }
-      });
-      this.#handlers.add(handler);
-    }
-  }
-
   /** Runs `task` after every earlier request (from any connection) has finished. */
   #serialized<T>(task: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(task, task);
@@ -279,13 +277,23 @@ export class UapiServer {
     return run;
   }
 
-  async #serveConnection(conn: Deno.Conn): Promise<void> {
+  /** Connections open now. */
+  get openConnections(): number {
+    return this.#acceptLoop.openConnections;
+  }
+
+  async #serveConnection(conn: Deno.Conn, slot: ConnectionSlot): Promise<void> {
     const reader = new LineReader(conn);
+    let cancel = () => false;
     try {
       while (!this.#closed) {
+        slot.setIdle(true);
+        cancel = deadline(conn, REQUEST_TIMEOUT_MS);
         const op = await reader.readLine();
         if (op === "get=1") {
           const terminator = await reader.readLine();
+          if (cancel()) return this.#timedOut();
+          slot.setIdle(false);
           if (terminator === END_OF_STREAM) return;
           if (terminator !== "") {
             this.#log?.(`UAPI get refused (errno ${UapiErrno.INVALID}): trailing data after get=1`);
@@ -295,6 +303,8 @@ export class UapiServer {
           await writeAll(conn, await this.#serialized(() => Promise.resolve(this.#get())));
         } else if (op === "set=1") {
           const body = await this.#readSetBody(reader);
+          if (cancel()) return this.#timedOut();
+          slot.setIdle(false);
           if (typeof body === "number") {
             this.#log?.(`UAPI set refused (errno ${body}): truncated or oversized request`);
             await writeAll(conn, `errno=${body}\n\n`);
@@ -303,12 +313,28 @@ export class UapiServer {
           const errno = await this.#serialized(() => this.#set(body));
           await writeAll(conn, `errno=${errno}\n\n`);
         } else {
+          if (cancel()) return this.#timedOut();
           return; // EOF, garbage or unknown operation: close without a reply, as wireguard-go does
         }
       }
     } catch (e) {
-      if (!this.#closed) this.#log?.(`UAPI connection failed: ${errorName(e)}`);
+      if (cancel()) return this.#timedOut();
+      if (!this.#closed) this.#say(this.#failureLog, `UAPI connection failed: ${errorName(e)}`);
+    } finally {
+      cancel();
     }
+  }
+
+  #timedOut(): void {
+    this.#say(
+      this.#timeoutLog,
+      `UAPI ${this.path}: closed a connection that sent no complete request within ${REQUEST_TIMEOUT_MS} ms`,
+    );
+  }
+
+  #say(throttle: LogThrottle, message: string): void {
+    const line = throttle.admit(message, Date.now());
+    if (line !== null) this.#log?.(line);
   }
 
   /** Reads `set` lines up to the blank line; a negated errno when the request is cut off or too big. */
