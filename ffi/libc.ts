@@ -48,6 +48,8 @@ const symbols = {
   umask: { parameters: ["u32"], result: "u32" },
   if_nametoindex: { parameters: ["buffer"], result: "u32" },
   unlink: { parameters: ["buffer"], result: "i32" },
+  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 const library = Deno.dlopen("libc.so.6", symbols);
@@ -225,6 +227,42 @@ export function setNonBlocking(fd: number, on: boolean): void {
   if (next !== flags) check(libc.fcntl(fd, F_SETFL, next), "fcntl(F_SETFL)");
 }
 
+/** A resource limit: the soft limit in force and the hard ceiling it may be raised to. */
+export interface ResourceLimit {
+  /** The limit in force. */
+  soft: bigint;
+  /** The most an unprivileged process may raise the soft limit to. */
+  hard: bigint;
+}
+
+/** The process's open-file limit (RLIMIT_NOFILE). */
+export function fileDescriptorLimit(): ResourceLimit {
+  const buf = new Uint8Array(16);
+  check(libc.getrlimit(RLIMIT_NOFILE, buf), "getrlimit(RLIMIT_NOFILE)");
+  const view = new DataView(buf.buffer);
+  return { soft: view.getBigUint64(0, true), hard: view.getBigUint64(8, true) };
+}
+
+/** Sets the process's open-file soft limit (RLIMIT_NOFILE), keeping the hard limit. */
+export function setFileDescriptorSoftLimit(soft: bigint): void {
+  const { hard } = fileDescriptorLimit();
+  const buf = new Uint8Array(16);
+  const view = new DataView(buf.buffer);
+  view.setBigUint64(0, soft, true);
+  view.setBigUint64(8, hard, true);
+  check(libc.setrlimit(RLIMIT_NOFILE, buf), "setrlimit(RLIMIT_NOFILE)");
+}
+
+/**
+ * Raises the open-file soft limit to the hard limit (a daemon serving many sockets should not run
+ * out of descriptors at the distribution's default soft limit of 1 024); returns the limit now.
+ */
+export function raiseFileDescriptorLimit(): ResourceLimit {
+  const limit = fileDescriptorLimit();
+  if (limit.soft < limit.hard) setFileDescriptorSoftLimit(limit.hard);
+  return fileDescriptorLimit();
+}
+
 /** Closes `fd`, ignoring errors (for cleanup paths). */
 export function closeQuietly(fd: number): void {
   if (fd >= 0) libc.close(fd);
@@ -232,6 +270,8 @@ export function closeQuietly(fd: number): void {
 
 // ---- constants (Linux generic values; x86_64 and aarch64 agree on all of these) ----
 
+/** getrlimit/setrlimit resource: open file descriptors (Linux generic). */
+export const RLIMIT_NOFILE = 7;
 /** Address family IPv4. */
 export const AF_INET = 2;
 /** Address family IPv6. */

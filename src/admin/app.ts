@@ -47,7 +47,7 @@ import {
 } from "./lockdown-schema.ts";
 import { NodeEventSchema, NodeStatusSchema } from "./status-schema.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
-import { eventStream } from "./sse.ts";
+import { eventStream, SSE_QUEUE_BYTES } from "./sse.ts";
 
 /** Options of {@link createAdminApp}. */
 export interface AdminAppOptions {
@@ -499,7 +499,9 @@ export function createAdminApp(backend: AdminBackend, opts: AdminAppOptions): Ad
       onEnd: (why) => {
         openStreams--;
         if (why === "too-slow") {
-          log.warn(`event client dropped: it did not keep up (${queueLimit} chunks queued)`);
+          log.warn(
+            `event client dropped: it did not keep up (${queueLimit} events or ${SSE_QUEUE_BYTES} bytes queued)`,
+          );
         }
       },
     });

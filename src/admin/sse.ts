@@ -6,8 +6,8 @@
  * no gap and no duplicate: the listener is attached and the history read in the same synchronous
  * step. A comment line (`: heartbeat`) every `heartbeatMs` keeps idle connections alive.
  *
- * Each client has a bounded queue: a client that does not read while `queueLimit` chunks wait is
- * dropped (its stream errors and the connection ends) instead of buffering without end; it can
+ * Each client has a bounded queue: a client that does not read while `queueLimit` chunks or
+ * `queueBytesLimit` bytes wait is dropped (its stream errors and the connection ends) instead of buffering without end; it can
  * reconnect with `Last-Event-ID`. Disconnecting (the body cancelled, the request aborted, or the
  * app's shutdown signal) removes the listener and the heartbeat timer.
  * @module
@@ -22,6 +22,8 @@ export interface EventStreamOptions {
   heartbeatMs: number;
   /** Most chunks that may wait for a slow client before it is dropped (the replay counts as one). */
   queueLimit: number;
+  /** Most bytes that may wait for a slow client before it is dropped (default {@link SSE_QUEUE_BYTES}). */
+  queueBytesLimit?: number;
   /** Any of these aborting ends the stream (the request's signal, the server's shutdown signal). */
   signals: AbortSignal[];
   /** Called once when the stream ends, with why (for logs and counts; never data). */
@@ -29,6 +31,9 @@ export interface EventStreamOptions {
 }
 
 const encoder = new TextEncoder();
+
+/** Default bound on the bytes waiting for one event client (the replay is let through whole). */
+export const SSE_QUEUE_BYTES = 1024 * 1024;
 
 /** The error a dropped (too slow) client's stream ends with; the server does not log it again. */
 export class SlowClientError extends Error {
@@ -56,15 +61,30 @@ export function eventStream(bus: EventBus, opts: EventStreamOptions): ReadableSt
         return;
       }
       let done = false;
+      const bytesLimit = opts.queueBytesLimit ?? SSE_QUEUE_BYTES;
+      // Sizes of the chunks enqueued and maybe not yet read, oldest first, and their sum.
+      const sizes: number[] = [];
+      let sizesStart = 0;
+      let queuedBytes = 0;
       const push = (text: string) => {
         if (done) return;
-        // desiredSize is the highWaterMark (0) minus the chunks waiting for the client.
-        if ((controller.desiredSize ?? 0) <= -opts.queueLimit) {
+        // desiredSize is the highWaterMark (0) minus the chunks waiting for the client: the
+        // waiting ones are the newest that many, so the older sizes are of chunks already read.
+        const waiting = -(controller.desiredSize ?? 0);
+        while (sizes.length - sizesStart > waiting) queuedBytes -= sizes[sizesStart++];
+        if (sizesStart > 1024) {
+          sizes.splice(0, sizesStart);
+          sizesStart = 0;
+        }
+        if (waiting >= opts.queueLimit || (waiting > 0 && queuedBytes >= bytesLimit)) {
           end("too-slow");
           controller.error(new SlowClientError());
           return;
         }
-        controller.enqueue(encoder.encode(text));
+        const bytes = encoder.encode(text);
+        sizes.push(bytes.length);
+        queuedBytes += bytes.length;
+        controller.enqueue(bytes);
       };
       // Subscribing and reading the history happen in one synchronous step: nothing is published
       // in between, so the replay and the live events neither overlap nor leave a gap.

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { CliError, commandOfUsage, optionError } from "./errors.ts";
+import { raiseFileDescriptorLimit } from "../../ffi/libc.ts";
 
 /** A started service. */
 export interface Stoppable {
@@ -34,8 +35,13 @@ export function configPathArg(args: string[], usage: string): string {
 /**
  * Starts a service with `start(onEnded)` and keeps it running until SIGINT/SIGTERM (then closes it)
  * or until it calls `onEnded`; resolves with exit code 0. A start-up failure becomes one CliError line.
+ * First raises the open-file soft limit to the hard limit, so sockets (admin, UAPI, DSKE) have the
+ * most room the system grants before their caps and back-offs have to act.
  */
 export async function runUntilStopped(start: (onEnded: () => void) => Promise<Stoppable>): Promise<number> {
+  try {
+    raiseFileDescriptorLimit();
+  } catch { /* not permitted here: run with the limit as it is */ }
   let done!: (code: number) => void;
   const finished = new Promise<number>((r) => done = r);
   let service: Stoppable;

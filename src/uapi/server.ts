@@ -54,6 +54,10 @@ export interface UapiServerOptions {
   onRemoved?: () => void;
   /** Receives one line per refused request (errno and line number only; never values). */
   log?: (message: string) => void;
+  /** Most connections open at once (default {@link MAX_UAPI_CONNECTIONS}). */
+  maxConnections?: number;
+  /** Time to send a complete request, ms (default {@link REQUEST_TIMEOUT_MS}). */
+  requestTimeoutMs?: number;
 }
 
 const END_OF_STREAM = Symbol("end of stream");
@@ -173,6 +177,7 @@ export class UapiServer {
   #log?: (message: string) => void;
   #queue: Promise<unknown> = Promise.resolve();
   #acceptLoop: AcceptLoop;
+  #requestTimeoutMs: number;
   #timeoutLog = new LogThrottle();
   #failureLog = new LogThrottle();
   #pollTimer: ReturnType<typeof setInterval> | undefined;
@@ -191,9 +196,10 @@ export class UapiServer {
     this.#identity = identity;
     this.#onRemoved = opts.onRemoved;
     this.#log = opts.log;
+    this.#requestTimeoutMs = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
     this.#acceptLoop = new AcceptLoop(listener, {
       name: `UAPI ${path}`,
-      maxConnections: MAX_UAPI_CONNECTIONS,
+      maxConnections: opts.maxConnections ?? MAX_UAPI_CONNECTIONS,
       serve: (conn, slot) => this.#serveConnection(conn, slot),
       log: (message) => this.#log?.(message),
     });
@@ -288,7 +294,7 @@ export class UapiServer {
     try {
       while (!this.#closed) {
         slot.setIdle(true);
-        cancel = deadline(conn, REQUEST_TIMEOUT_MS);
+        cancel = deadline(conn, this.#requestTimeoutMs);
         const op = await reader.readLine();
         if (op === "get=1") {
           const terminator = await reader.readLine();
@@ -328,7 +334,7 @@ export class UapiServer {
   #timedOut(): void {
     this.#say(
       this.#timeoutLog,
-      `UAPI ${this.path}: closed a connection that sent no complete request within ${REQUEST_TIMEOUT_MS} ms`,
+      `UAPI ${this.path}: closed a connection that sent no complete request within ${this.#requestTimeoutMs} ms`,
     );
   }
 
