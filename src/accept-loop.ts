@@ -24,6 +24,8 @@ export const ACCEPT_BACKOFF_MIN_MS = 10;
 export const ACCEPT_BACKOFF_MAX_MS = 1000;
 /** How long a refused connection is given to take its refusal message, ms. */
 const REFUSAL_WRITE_MS = 1000;
+/** Connections closed at the cap between two turns of the event loop (see #run). */
+const CLOSES_PER_YIELD = 8;
 /** Most refusal messages in flight at once (each holds a descriptor); beyond, refusals are silent. */
 const MAX_REFUSALS_IN_FLIGHT = 16;
 
@@ -141,6 +143,7 @@ export class AcceptLoop {
 
   async #run(): Promise<void> {
     let backoff = ACCEPT_BACKOFF_MIN_MS;
+    let closedSinceYield = 0;
     while (!this.#closed) {
       let conn: Deno.Conn;
       try {
@@ -162,8 +165,16 @@ export class AcceptLoop {
         closeQuietly(conn);
         return;
       }
-      if (this.#open.size >= this.#opts.maxConnections && !this.#evictOldestIdle()) {
-        this.#refuse(conn);
+      if (this.#open.size >= this.#opts.maxConnections) {
+        if (this.#evictOldestIdle()) this.#start(conn);
+        else this.#refuse(conn);
+        // A closed connection's descriptor is released only when its pending read is cancelled,
+        // which happens on a turn of the event loop: take one every few closes, or a flood of
+        // connections would pile up closed-but-held descriptors faster than they are freed.
+        if (++closedSinceYield >= CLOSES_PER_YIELD) {
+          closedSinceYield = 0;
+          await this.#pause(0);
+        }
         continue;
       }
       this.#start(conn);

@@ -267,6 +267,16 @@ export async function serveHttpConnection(
       } finally {
         cancelHead();
       }
+      if (found.headEnd > limits.maxHeaderBytes) {
+        await write(
+          errorResponseBytes(
+            431,
+            "header_too_large",
+            `the request head is larger than ${limits.maxHeaderBytes} bytes`,
+          ),
+        );
+        return;
+      }
       const headBytes = inbox.take(found.bodyStart);
       const head = parseRequestHead(decoder.decode(headBytes.subarray(0, found.headEnd)));
       if (isHeadProblem(head)) {

@@ -325,7 +325,9 @@ export class UapiServer {
       }
     } catch (e) {
       if (cancel()) return this.#timedOut();
-      if (!this.#closed) this.#say(this.#failureLog, `UAPI connection failed: ${errorName(e)}`);
+      if (!this.#closed && !slot.closed) {
+        this.#say(this.#failureLog, `UAPI connection failed: ${errorName(e)}`);
+      }
     } finally {
       cancel();
     }
