@@ -60,6 +60,8 @@ export async function runUp(args: string[]): Promise<number> {
         const server = await startAdminServer(backend, {
           listen: cfg.admin.listen,
           token,
+          maxConnections: cfg.admin.maxConnections,
+          maxEventStreams: cfg.admin.maxEventStreams,
           onError: (msg) => log.warn(`admin API: ${msg}`),
         });
         let stopped = false;

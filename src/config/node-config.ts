@@ -41,6 +41,8 @@ import type { LockdownPort } from "../admin/model.ts";
 import {
   type AdminListen,
   AdminListenError,
+  DEFAULT_ADMIN_MAX_CONNECTIONS,
+  DEFAULT_ADMIN_MAX_EVENT_STREAMS,
   DEFAULT_ADMIN_SOCKET,
   parseAdminListen,
 } from "../admin/server.ts";
@@ -196,6 +198,10 @@ export interface NodeConfig {
     listen: AdminListen;
     /** Absolute path of the bearer-token file (0600; created with a random token when absent). */
     tokenFile: string;
+    /** Most admin connections open at once (event streams included). */
+    maxConnections: number;
+    /** Most event streams open at once (at most maxConnections). */
+    maxEventStreams: number;
   };
   /** The wg0 lockdown list. */
   lockdown: {
@@ -290,6 +296,12 @@ const adminSection = z.strictObject({
   listen: z.string().min(1, { error: `must not be empty; the default is "${DEFAULT_ADMIN_LISTEN}"` })
     .default(DEFAULT_ADMIN_LISTEN),
   tokenFile: pathField.optional(),
+  maxConnections: z.int().min(1, { error: "must be at least 1" }).max(4096, { error: "must be at most 4096" })
+    .default(DEFAULT_ADMIN_MAX_CONNECTIONS),
+  maxEventStreams: z.int().min(1, { error: "must be at least 1" }).max(1024, {
+    error: "must be at most 1024",
+  })
+    .default(DEFAULT_ADMIN_MAX_EVENT_STREAMS),
 });
 
 const lockdownSection = z.strictObject({
@@ -677,7 +689,14 @@ function resolveAdmin(raw: RawConfig, opts: ParseNodeConfigOptions, stateDir: st
   const tokenFile = raw.admin.tokenFile !== undefined
     ? resolvePath(opts.baseDir, raw.admin.tokenFile)
     : `${stateDir}/${ADMIN_TOKEN_FILE}`;
-  return { enabled: raw.admin.enabled, listen, tokenFile };
+  const { maxConnections, maxEventStreams } = raw.admin;
+  if (maxEventStreams > maxConnections) {
+    throw new FieldProblem(
+      "admin.maxEventStreams",
+      `${maxEventStreams} is more than admin.maxConnections (${maxConnections}); each stream holds a connection`,
+    );
+  }
+  return { enabled: raw.admin.enabled, listen, tokenFile, maxConnections, maxEventStreams };
 }
 
 /**

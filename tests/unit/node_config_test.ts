@@ -546,6 +546,8 @@ Deno.test("node config: the admin API and the lockdown list", async (t) => {
         enabled: true,
         listen: { kind: "unix", path: "/run/twofold/admin.sock" },
         tokenFile: "/var/lib/twofold/admin.token",
+        maxConnections: 64,
+        maxEventStreams: 16,
       });
       assert.deepEqual(c.lockdown, { extraPorts: [] });
       const s = baseConfig();
@@ -590,12 +592,32 @@ Deno.test("node config: the admin API and the lockdown list", async (t) => {
       }
       const typo = baseConfig();
       typo.admin = { listn: "127.0.0.1:1" };
-      assert.match(rejects(typo, "admin.listn"), /allowed here: enabled, listen, tokenFile/);
+      assert.match(
+        rejects(typo, "admin.listn"),
+        /allowed here: enabled, listen, tokenFile, maxConnections, maxEventStreams/,
+      );
       const type = baseConfig();
       type.admin = { enabled: "yes" };
       assert.match(rejects(type, "admin.enabled"), /true or false/);
     },
   );
+
+  await t.step("connection and event-stream caps: as given, within bounds, streams ≤ connections", () => {
+    const admin = (extra: Json) => {
+      const c = baseConfig();
+      c.admin = extra;
+      return c;
+    };
+    const a = parse(admin({ maxConnections: 8, maxEventStreams: 2 })).admin;
+    assert.equal(a.maxConnections, 8);
+    assert.equal(a.maxEventStreams, 2);
+    assert.match(rejects(admin({ maxConnections: 0 }), "admin.maxConnections"), /at least 1/);
+    assert.match(rejects(admin({ maxConnections: 100_000 }), "admin.maxConnections"), /at most 4096/);
+    assert.match(
+      rejects(admin({ maxConnections: 4, maxEventStreams: 8 }), "admin.maxEventStreams"),
+      /more than admin\.maxConnections/,
+    );
+  });
 
   await t.step(
     "lockdown.extraPorts: PROTO/PORT[-PORT], sorted; bad, overlapping or redundant entries named",
