@@ -16,6 +16,7 @@ import { raiseFileDescriptorLimit } from "../../ffi/libc.ts";
 import { isHeadProblem, parseRequestHead } from "../../src/admin/http1.ts";
 import { DEFAULT_ADMIN_MAX_EVENT_STREAMS, startAdminServer } from "../../src/admin/server.ts";
 import { LogThrottle } from "../../src/log-throttle.ts";
+import { AcceptLoop } from "../../src/accept-loop.ts";
 import { UapiServer } from "../../src/uapi/server.ts";
 import type { UapiDevice } from "../../src/uapi/types.ts";
 import { FakeBackend, TEST_TOKEN } from "./admin_fake_backend.ts";
@@ -547,5 +548,58 @@ Deno.test("UAPI: half-open requests and silent connections are closed after the 
   } finally {
     await server.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("accept loop: at the cap an idle connection makes room; when all are busy the new one is refused", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const addr = listener.addr as Deno.NetAddr;
+  const lines: string[] = [];
+  let release!: () => void;
+  const released = new Promise<void>((r) => release = r);
+  const loop = new AcceptLoop(listener, {
+    name: "test",
+    maxConnections: 2,
+    refusal: encoder.encode("busy\n"),
+    log: (m) => lines.push(m),
+    async serve(conn, slot) {
+      const buf = new Uint8Array(16);
+      if ((await conn.read(buf).catch(() => null)) === null) return;
+      slot.setIdle(false); // asked something: busy until released
+      await released;
+      await conn.write(encoder.encode("done\n")).catch(() => 0);
+    },
+  });
+  const connect = () => Deno.connect({ hostname: addr.hostname, port: addr.port });
+  const conns: Deno.Conn[] = [];
+  try {
+    const idle = await connect();
+    conns.push(idle);
+    const busy = await connect();
+    conns.push(busy);
+    await busy.write(encoder.encode("x"));
+    await sleep(100);
+    // The idle one is closed to make room for the third, which then asks and is busy too.
+    const third = await connect();
+    conns.push(third);
+    await third.write(encoder.encode("x"));
+    assert.equal(await closedAfter(idle, performance.now(), 2000) !== null, true, "the idle one is closed");
+    await sleep(100);
+    // Both open connections are busy now: a fourth is refused with the message.
+    const fourth = await connect();
+    conns.push(fourth);
+    const buf = new Uint8Array(16);
+    const n = await fourth.read(buf);
+    assert.equal(decoder.decode(buf.subarray(0, n!)), "busy\n");
+    assert.deepEqual({ ...loop.stats }, { accepted: 3, evicted: 1, refused: 1, acceptErrors: 0 });
+    assert.equal(loop.openConnections, 2);
+    assert.equal(lines.length, 2, lines.join(" | "));
+    release();
+    const m = await busy.read(buf);
+    assert.equal(decoder.decode(buf.subarray(0, m!)), "done\n");
+  } finally {
+    release();
+    closeAll(conns);
+    await loop.close();
   }
 });
