@@ -9,8 +9,9 @@
  *   lock out a client that asks at once. When every open connection is busy, the new one is refused
  *   (`onRefused` may tell it why first, within a short bound).
  * - An accept that fails (EMFILE/ENFILE when the process or system is out of file descriptors,
- *   ENOMEM, …) never ends the loop: it backs off (10 ms doubling to 1 s, reset by a good accept)
- *   and tries again; the pending connection waits in the kernel's backlog meanwhile.
+ *   ENOMEM, …) never ends the loop: the oldest idle connection, if any, is closed to give its
+ *   descriptor back and accepting resumes on the next turn of the event loop; with none idle it backs off (10 ms doubling
+ *   to 1 s, reset by a good accept). The pending connection waits in the kernel's backlog meanwhile.
  * - Refusals, evictions and accept failures are logged at most once per second each.
  * Each connection is served by `serve`, which marks it busy/idle through its {@link ConnectionSlot};
  * the loop closes the connection when `serve` ends.
@@ -151,13 +152,17 @@ export class AcceptLoop {
       } catch (e) {
         if (this.#closed) return;
         this.stats.acceptErrors++;
+        // Out of descriptors, most likely: a connection that has not asked anything gives its
+        // descriptor back for the waiting one; without one, wait longer each time.
+        const freed = this.#evictOldestIdle("to free a descriptor");
+        const wait = freed ? 0 : backoff;
         this.#say(
           this.#acceptErrorLog,
           `${this.#opts.name}: accepting a connection failed (${(e as Error).message}); ` +
-            `still serving the ${this.#open.size} open, retrying in ${backoff} ms`,
+            `still serving the ${this.#open.size} open, retrying in ${wait} ms`,
         );
-        await this.#pause(backoff);
-        backoff = Math.min(backoff * 2, ACCEPT_BACKOFF_MAX_MS);
+        await this.#pause(wait);
+        if (!freed) backoff = Math.min(backoff * 2, ACCEPT_BACKOFF_MAX_MS);
         continue;
       }
       backoff = ACCEPT_BACKOFF_MIN_MS;
@@ -181,7 +186,7 @@ export class AcceptLoop {
     }
   }
 
-  #evictOldestIdle(): boolean {
+  #evictOldestIdle(why = "to make room"): boolean {
     for (const e of this.#open.values()) {
       if (!e.idle || e.closed) continue;
       e.closed = true;
@@ -190,8 +195,8 @@ export class AcceptLoop {
       this.stats.evicted++;
       this.#say(
         this.#evictedLog,
-        `${this.#opts.name}: ${this.#opts.maxConnections} connections open (the cap); ` +
-          `closed the oldest one that had not asked anything to make room`,
+        `${this.#opts.name}: ${this.#open.size + 1} connections open (cap ${this.#opts.maxConnections}); ` +
+          `closed the oldest one that had not asked anything ${why}`,
       );
       return true;
     }
