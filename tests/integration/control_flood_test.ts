@@ -201,9 +201,7 @@ integrationTest(
       console.log(
         `  node A (open files ${NODE_NOFILE}) under ${ADMIN_SILENT} silent admin + 2 × ${UAPI_SILENT} silent ` +
           `UAPI + ${SLOWLORIS} slowloris + ${EVENT_CLIENTS} never-reading event connections (opened in ` +
-          `${
-            floodMs.toFixed(0)
-          } ms): pings ${pinged.received}/${pinged.sent} through aes0; during the ` +
+          `${floodMs.toFixed(0)} ms): pings ${pinged.received}/${pinged.sent} through aes0; during the ` +
           `flood /healthz ${health.status} in ${health.ms.toFixed(0)} ms, wg show wg0 in ` +
           `${wgShow.ms.toFixed(0)} ms, aes0 in ${aesShow.ms.toFixed(0)} ms, twofold status in ` +
           `${status.ms.toFixed(0)} ms; log lines over ${seconds.toFixed(1)} s: admin ${adminLines}, UAPI ` +
