@@ -12,8 +12,8 @@
  *   bodies: 411) and must arrive within `bodyTimeoutMs`;
  * - each write of the response must be taken by the client within `writeTimeoutMs` (a client that
  *   never reads is dropped; an event stream also drops it when its queue fills).
- * A timeout closes the connection. Responses are sent with Content-Length when the handler gave one,
- * chunked otherwise (close-delimited for HTTP/1.0 clients). The connection is idle (evictable at the
+ * A timeout closes the connection. Responses are sent with their length in one write, except event
+ * streams, which are chunked (close-delimited for HTTP/1.0 clients). The connection is idle (evictable at the
  * cap) while a request head or body is arriving, busy while the handler runs and its response is
  * written. The handler's `completed` promise settles when its response was written or the
  * connection ended, whichever comes first (the event stream ends on it).
@@ -233,6 +233,8 @@ export async function serveHttpConnection(
 ): Promise<void> {
   // Room for one head plus the body bytes that may follow it in the same read.
   const inbox = new Inbox(conn, limits.maxHeaderBytes + 4096);
+  // Each response leaves in one write (events as they come): nothing to gain from Nagle's delay.
+  if (conn.remoteAddr.transport === "tcp") (conn as Deno.TcpConn).setNoDelay(true);
   const write = async (bytes: Uint8Array) => {
     const cancel = deadline(conn, limits.writeTimeoutMs);
     try {
@@ -387,6 +389,26 @@ async function writeResponse(
 ): Promise<boolean> {
   const status = response.status;
   const noBody = isHead || status === 204 || status === 304 || response.body === null;
+  const streaming = /^text\/event-stream/i.test(response.headers.get("content-type") ?? "");
+  if (!noBody && !streaming) {
+    // Every other body the app makes is already in memory: send it with its length in one write
+    // (separate small writes would meet the peer's delayed ACK on every response).
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    let head = `HTTP/1.1 ${status} ${REASONS[status] ?? ""}\r\n`;
+    for (const [name, value] of response.headers) {
+      const lower = name.toLowerCase();
+      if (lower === "connection" || lower === "transfer-encoding" || lower === "keep-alive") continue;
+      if (lower === "content-length") continue;
+      head += `${name}: ${value}\r\n`;
+    }
+    head += `Content-Length: ${bytes.length}\r\n${keepAlive ? "" : "Connection: close\r\n"}\r\n`;
+    const headBytes = encoder.encode(head);
+    const all = new Uint8Array(headBytes.length + bytes.length);
+    all.set(headBytes);
+    all.set(bytes, headBytes.length);
+    await write(all);
+    return keepAlive;
+  }
   const lengthText = response.headers.get("content-length");
   const chunked = !noBody && lengthText === null && http11;
   // Without a length, an HTTP/1.0 body ends when the connection does.

@@ -159,6 +159,9 @@ async function runLoad(): Promise<void> {
     listen: { kind: "tcp", host: "127.0.0.1", port: 0 },
     token,
     sseHeartbeatMs: 1_000,
+    // Above the defaults (64 connections, 16 streams): this test measures load, not the caps.
+    maxConnections: SUBSCRIBERS + 4 * STATUS_CONCURRENCY,
+    maxEventStreams: SUBSCRIBERS,
   });
   const base = `http://${server.address}`;
   const http = Deno.createHttpClient({});
