@@ -76,6 +76,22 @@ function closeQuietly(closable: { close(): void }): void {
   } catch { /* already closed */ }
 }
 
+/**
+ * Closes `conn` unless the returned function is called within `ms` (a read or write waiting on it
+ * then fails); the returned function cancels the timer and says whether it had already fired.
+ */
+export function connectionDeadline(conn: Deno.Conn, ms: number): () => boolean {
+  let fired = false;
+  const timer = setTimeout(() => {
+    fired = true;
+    closeQuietly(conn);
+  }, ms);
+  return () => {
+    clearTimeout(timer);
+    return fired;
+  };
+}
+
 /** A running accept loop over `listener`; see the module doc. */
 export class AcceptLoop {
   readonly #listener: Deno.Listener;

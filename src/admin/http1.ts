@@ -19,7 +19,7 @@
  * connection ended, whichever comes first (the event stream ends on it).
  * @module
  */
-import type { ConnectionSlot } from "../accept-loop.ts";
+import { connectionDeadline as deadline, type ConnectionSlot } from "../accept-loop.ts";
 
 /** Default time to receive a request head, ms (from the connection opening or the previous response). */
 export const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
@@ -203,16 +203,6 @@ class Inbox {
     });
     return this.#reading;
   }
-}
-
-/** Closes `conn` if `ms` pass before the returned cancel function is called. */
-function deadline(conn: Deno.Conn, ms: number): () => void {
-  const timer = setTimeout(() => {
-    try {
-      conn.close();
-    } catch { /* already closed */ }
-  }, ms);
-  return () => clearTimeout(timer);
 }
 
 function findHeadEnd(bytes: Uint8Array): { headEnd: number; bodyStart: number } | null {

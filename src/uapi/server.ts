@@ -24,7 +24,7 @@
 import { isParseError, parseSet, serializeGet, UapiErrno } from "./protocol.ts";
 import type { UapiDevice } from "./types.ts";
 import { claimSocketPath } from "../unix-socket.ts";
-import { AcceptLoop, type ConnectionSlot } from "../accept-loop.ts";
+import { AcceptLoop, connectionDeadline as deadline, type ConnectionSlot } from "../accept-loop.ts";
 import { LogThrottle } from "../log-throttle.ts";
 
 /** Directory wireguard-go and `wg` use for UAPI sockets. */
@@ -103,21 +103,6 @@ class LineReader {
       else this.#end += n;
     }
   }
-}
-
-/** Closes `conn` unless the returned function is called within `ms`; it returns whether it fired. */
-function deadline(conn: Deno.Conn, ms: number): () => boolean {
-  let fired = false;
-  const timer = setTimeout(() => {
-    fired = true;
-    try {
-      conn.close();
-    } catch { /* already closed */ }
-  }, ms);
-  return () => {
-    clearTimeout(timer);
-    return fired;
-  };
 }
 
 async function writeAll(conn: Deno.Conn, text: string): Promise<void> {
