@@ -223,6 +223,11 @@ export async function serveHttpConnection(
 ): Promise<void> {
   // Room for one head plus the body bytes that may follow it in the same read.
   const inbox = new Inbox(conn, limits.maxHeaderBytes + 4096);
+  const headTooLarge = errorResponseBytes(
+    431,
+    "header_too_large",
+    `the request head is larger than ${limits.maxHeaderBytes} bytes`,
+  );
   // Each response leaves in one write (events as they come): nothing to gain from Nagle's delay.
   if (conn.remoteAddr.transport === "tcp") (conn as Deno.TcpConn).setNoDelay(true);
   const write = async (bytes: Uint8Array) => {
@@ -245,13 +250,7 @@ export async function serveHttpConnection(
       try {
         while ((found = findHeadEnd(inbox.view())) === null) {
           if (inbox.buffered >= limits.maxHeaderBytes) {
-            await write(
-              errorResponseBytes(
-                431,
-                "header_too_large",
-                `the request head is larger than ${limits.maxHeaderBytes} bytes`,
-              ),
-            );
+            await write(headTooLarge);
             return;
           }
           if (!(await inbox.fill())) return; // EOF, timeout (closed) or a reset
@@ -260,13 +259,7 @@ export async function serveHttpConnection(
         cancelHead();
       }
       if (found.headEnd > limits.maxHeaderBytes) {
-        await write(
-          errorResponseBytes(
-            431,
-            "header_too_large",
-            `the request head is larger than ${limits.maxHeaderBytes} bytes`,
-          ),
-        );
+        await write(headTooLarge);
         return;
       }
       const headBytes = inbox.take(found.bodyStart);
