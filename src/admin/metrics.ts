@@ -134,6 +134,13 @@ export function renderMetrics(status: NodeStatus, counters: NodeCounters, bus: E
     for (const [reason, n] of Object.entries(byReason)) x.sample("twofold_drops_total", { layer, reason }, n);
   }
 
+  x.family(
+    "twofold_dske_rejected_peer_frames_total",
+    "counter",
+    "Node-to-node DSKE frames dropped (not from the peer's wg0 address, bad tag, malformed, stale).",
+  );
+  if (status.dske) x.sample("twofold_dske_rejected_peer_frames_total", {}, status.dske.rejectedPeerFrames);
+
   x.family("twofold_hub_reachable", "gauge", "1 when the hub's latest answer was authenticated, 0 when not.");
   x.family(
     "twofold_hub_last_answer_age_seconds",

@@ -79,6 +79,13 @@ export interface AesPeerStatus extends LayerPeerStatus {
     rotationsFailed: number;
     /** Hub ids (hex) named as misbehaving in the latest round. */
     badHubs: string[];
+    /**
+     * When the latest round could not trust the shares (a failed key confirmation; shares inconsistent:
+     * how many hubs could be lying, which took part), in words; null once a round succeeds.
+     */
+    problem: string | null;
+    /** Epochs of the agreed keys held in memory for reconciliation with the peer (oldest first). */
+    heldEpochs: number[];
   } | null;
 }
 
@@ -151,7 +158,13 @@ export interface NodeStatus {
   /** Every configured peer. */
   peers: PeerStatus[];
   /** DSKE, when any peer uses it; else null. */
-  dske: { threshold: number; rotationIntervalSeconds: number; hubs: HubStatus[] } | null;
+  dske: {
+    threshold: number;
+    rotationIntervalSeconds: number;
+    hubs: HubStatus[];
+    /** Node-to-node DSKE frames dropped since start (wrong sender, bad tag, malformed, stale). */
+    rejectedPeerFrames: number;
+  } | null;
   /** The wg0 lockdown extra-port list. */
   lockdown: LockdownState;
 }

@@ -61,6 +61,8 @@ export const AesPeerStatusSchema = z.object({
     rotationsOk: z.number().int(),
     rotationsFailed: z.number().int(),
     badHubs: z.array(z.string()),
+    problem: z.string().nullable(),
+    heldEpochs: z.array(z.number().int()),
   }).nullable(),
 }).openapi("AesPeerStatus");
 
@@ -100,6 +102,7 @@ export const NodeStatusSchema = z.object({
     threshold: z.number().int(),
     rotationIntervalSeconds: z.number(),
     hubs: z.array(HubStatusSchema),
+    rejectedPeerFrames: z.number().int(),
   }).nullable(),
   lockdown: LockdownStateSchema.openapi({
     description: "The lockdown list, as `GET /v1/lockdown/ports` reports it.",

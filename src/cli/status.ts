@@ -164,6 +164,14 @@ export function renderStatusTable(s: NodeStatus): string {
         [h.psrd.low ? "PSRD low" : "", h.misbehaving ? "MISBEHAVING" : ""].filter(Boolean).join(", "),
       ]),
     ]));
+    for (const p of s.peers) {
+      if (p.aes0?.dske?.problem) out.push(`${p.name}: DSKE ${p.aes0.dske.problem}`);
+    }
+    if (s.dske.rejectedPeerFrames > 0) {
+      out.push(
+        `DSKE: ${s.dske.rejectedPeerFrames} node-to-node frame(s) dropped (not from the peer, or forged)`,
+      );
+    }
   }
   return out.join("\n");
 }

@@ -14,6 +14,19 @@
  * and are retried after a short delay; the gate closes the peer when no round succeeds within the
  * maximum key age. Secrets are wiped after use and never logged.
  *
+ * Node ↔ node frames are authenticated (peer-auth.ts): a frame is accepted only from the peer's wg0
+ * address and with a valid tag under the pair's key; anything else is dropped, counted
+ * ({@link DskeAgreement.rejectedFrames}) and reported at most once per second, never acted on. Keys are
+ * confirmed both ways before anyone installs (key-confirm.ts): the recoverer accepts only a
+ * reconstruction that matches the generator's confirmation in KEY_OFFER (else `key-confirmation-failed`,
+ * naming the hubs whose shares made the wrong key; nobody is named a liar on the strength of it), and
+ * holds it without installing; the generator installs only when the recoverer's confirmation in
+ * KEY_RESULT matches, then tells the recoverer with KEY_SYNC, and the recoverer installs. So a gate never
+ * opens for a key the peer does not hold. Each side keeps its last few agreed keys in memory (never on
+ * disk); KEY_SYNC exchanges their epochs (after a round, when the recoverer did not hear the commit, at
+ * start, and on a suspected mismatch) and both move to the newest epoch both hold; when they hold none
+ * in common the open gate closes and the generator starts a round at once.
+ *
  * PSRD exhaustion fails closed at once (§1.6 invariant 7). Before a round, each side counts the hubs
  * whose block still holds PSRD for a whole round in its role (generator: SHARE_PUT out, SHARE_PUT_ACK
  * in; recoverer: SHARE_GET out, SHARE_GET_RESP in; a hub that answered PSRD_LOW counts as used up), and
@@ -29,14 +42,19 @@ import {
   decodePeerFrame,
   encodePeerFrame,
   FrameError,
+  FrameType,
   type HubMessage,
   HubStatus,
   type KeyOffer,
   KeyResultStatus,
   MAC_KEY_LEN,
+  MAX_SYNC_EPOCHS,
   type PeerMessage,
   SHARE_LEN,
 } from "./frames.ts";
+import { derivePeerAuthKeys, type PeerAuthKeys } from "./peer-auth.ts";
+import { checkConfirmation, CONFIRM_TAG_LEN, confirmationTag, type ConfirmContext } from "./key-confirm.ts";
+import { HeldKeys, reconcileTarget } from "./held-keys.ts";
 import { DSKE_PORT, type FrameServer, requestFrame, serveFrames, TransportError } from "./frame-transport.ts";
 import { hubLabel, type HubLink, HubReplyError, hubRequest } from "./hub-client.ts";
 import { PsrdExhausted, type PsrdStore } from "./psrd-store.ts";
@@ -56,13 +74,29 @@ export interface DskePeer {
 /** Something the key plane did; never carries key material. */
 export interface DskeEvent {
   /** What happened. */
-  type: "key-agreed" | "rotation-failed" | "hub-unreachable" | "hub-misbehaved" | "psrd-exhausted";
+  type:
+    | "key-agreed"
+    | "rotation-failed"
+    | "hub-unreachable"
+    | "hub-misbehaved"
+    | "psrd-exhausted"
+    | "key-confirmation-failed"
+    | "shares-inconsistent"
+    | "epochs-reconciled"
+    | "peer-frame-rejected";
   /** Peer name, when the event concerns one. */
   peer?: string;
   /** Key epoch, when known. */
   epoch?: number;
   /** Hub id (hex), when the event concerns one. */
   hub?: string;
+  /**
+   * Hub ids (hex) the event concerns: for `key-confirmation-failed` the hubs whose shares made the
+   * wrong key, for `shares-inconsistent` every hub whose share took part.
+   */
+  hubs?: string[];
+  /** For `shares-inconsistent`: at least this many of those hubs gave a wrong share. */
+  lyingAtLeast?: number;
   /** Why, in words. */
   reason: string;
 }
@@ -71,6 +105,12 @@ export interface DskeEvent {
 export interface DskeAgreementOptions {
   /** Our WireGuard public key. */
   selfPublicKey: Uint8Array;
+  /**
+   * Our WireGuard private key: with each peer's public key it gives the pair's node ↔ node frame keys
+   * (peer-auth.ts), derived once at construction; the derived keys are wiped by
+   * {@link DskeAgreement.close}.
+   */
+  selfPrivateKey: Uint8Array;
   /** Our wg0 address: the peer channel listens on it. */
   listenHost: string;
   /** Peer-channel port (default 51831). */
@@ -98,6 +138,11 @@ export interface DskeAgreementOptions {
   onEvent?: (e: DskeEvent) => void;
   /** Delay before retrying a failed round (ms). Default min(5 000, rotation interval). */
   retryDelayMs?: number;
+  /**
+   * Test-only fault switch: as recoverer, answer every second KEY_RESULT with nothing (a lost
+   * KEY_RESULT). `twofold up` sets it only with `TWOFOLD_TEST_FAULT=drop-key-result`.
+   */
+  dropKeyResults?: boolean;
 }
 
 const HUB_TIMEOUT_MS = 5_000;
@@ -108,6 +153,15 @@ const PEER_TIMEOUT_MS = 15_000;
 const STRAGGLER_MS = 300;
 /** KEY_ABORT reason: the sender's PSRD is exhausted; no further key can be agreed. */
 export const ABORT_PSRD_EXHAUSTED = 4;
+/** How long a recoverer waits for the generator's commit (KEY_SYNC) before it asks itself. */
+const COMMIT_WAIT_MS = 1_500;
+/** A KEY_SYNC whose clock differs from ours by more than this is stale (a replay) and ignored. */
+const SYNC_MAX_SKEW_MS = 60_000;
+/** Start-up KEY_SYNC: tries and the pause between them (the peer may not be reachable yet). */
+const START_SYNC_TRIES = 5;
+const START_SYNC_PAUSE_MS = 1_000;
+/** Rejected node ↔ node frames are reported at most this often. */
+const REJECT_REPORT_INTERVAL_MS = 1_000;
 /** A hub named as misbehaving stays flagged for this many rotation intervals. */
 const MISBEHAVING_ROUNDS = 3;
 /** PSRD one round needs per hub, by role: [send region, receive region]. */
@@ -156,6 +210,26 @@ export interface DskePeerStatus {
   failed: number;
   /** Hubs named as misbehaving (hex ids) in the latest round. */
   badHubs: string[];
+  /**
+   * What went wrong in the latest round when the shares cannot be trusted (a failed key confirmation,
+   * inconsistent shares: how many hubs could be lying, which took part), in words; null once a round
+   * succeeds.
+   */
+  problem: string | null;
+  /** Epochs of the agreed keys held in memory for reconciliation (oldest first). */
+  heldEpochs: number[];
+}
+
+/** Per peer: the pair's frame keys and the keys both sides agreed (memory only). */
+interface PairState {
+  auth: PeerAuthKeys | null;
+  held: HeldKeys;
+  /** Epoch of the key we installed in the gate, or null (none, or closed for a reconciliation). */
+  installed: number | null;
+  roundTimer: ReturnType<typeof setTimeout> | null;
+  roundRunning: boolean;
+  /** Test fault: count of KEY_RESULTs answered. */
+  results: number;
 }
 
 /** The key agreement of one node. */
@@ -170,9 +244,13 @@ export class DskeAgreement {
   readonly #exhausted = new Set<string>();
   /** Per peer (hex): key id of the latest agreed key. */
   readonly #lastKeyId = new Map<string, Uint8Array>();
+  readonly #pairs = new Map<string, PairState>();
   #server: FrameServer | null = null;
   #closed = false;
   #epochs: Record<string, number> = {};
+  #rejected = 0;
+  #rejectedReported = 0;
+  #lastRejectReport = -Infinity;
 
   /** Prepares the agreement; {@link start} begins it. */
   constructor(opts: DskeAgreementOptions) {
@@ -188,6 +266,16 @@ export class DskeAgreement {
         agreed: 0,
         failed: 0,
         badHubs: [],
+        problem: null,
+        heldEpochs: [],
+      });
+      this.#pairs.set(toHex(p.publicKey), {
+        auth: derivePeerAuthKeys(opts.selfPrivateKey, opts.selfPublicKey, p.publicKey),
+        held: new HeldKeys(),
+        installed: null,
+        roundTimer: null,
+        roundRunning: false,
+        results: 0,
       });
     }
     for (const h of opts.hubs) {
@@ -204,13 +292,38 @@ export class DskeAgreement {
 
   /** Starts the peer channel and the generator rounds. Throws when the port cannot be bound. */
   start(): void {
-    this.#server = serveFrames(this.#o.listenHost, this.#o.port ?? DSKE_PORT, (f) => this.#onPeerFrame(f));
-    for (const p of this.#o.peers) if (this.#isGenerator(p)) this.#schedule(p, 0);
+    this.#server = serveFrames(
+      this.#o.listenHost,
+      this.#o.port ?? DSKE_PORT,
+      (f, remote) => this.#onPeerFrame(f, remote),
+    );
+    for (const p of this.#o.peers) {
+      if (this.#isGenerator(p)) this.#schedule(p, 0);
+      void this.#startSync(p);
+    }
   }
 
   /** Per-peer status. */
   status(): DskePeerStatus[] {
-    return [...this.#status.values()].map((s) => ({ ...s, badHubs: [...s.badHubs] }));
+    return this.#o.peers.map((p) => {
+      const s = this.#status.get(toHex(p.publicKey))!;
+      const heldEpochs = this.#pairs.get(toHex(p.publicKey))!.held.epochs();
+      return { ...s, badHubs: [...s.badHubs], heldEpochs };
+    });
+  }
+
+  /** Node ↔ node frames dropped since start (wrong sender address, bad tag, malformed, stale, unexpected). */
+  rejectedFrames(): number {
+    return this.#rejected;
+  }
+
+  /**
+   * Asks `peer` (public key) which agreed keys it holds and moves to the newest both hold (e.g. after
+   * the gate suspected a mismatch). Best effort; never throws.
+   */
+  reconcile(peer: Uint8Array): void {
+    const p = this.#o.peers.find((x) => toHex(x.publicKey) === toHex(peer));
+    if (p) void this.#sync(p).catch(() => {});
   }
 
   /**
@@ -239,6 +352,11 @@ export class DskeAgreement {
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     this.#server?.close();
+    for (const pair of this.#pairs.values()) {
+      pair.held.clear();
+      pair.auth?.send.fill(0);
+      pair.auth?.receive.fill(0);
+    }
   }
 
   #isGenerator(p: DskePeer): boolean {
@@ -247,32 +365,53 @@ export class DskeAgreement {
 
   #schedule(p: DskePeer, delayMs: number): void {
     if (this.#closed) return;
+    const pair = this.#pairs.get(toHex(p.publicKey))!;
+    if (pair.roundTimer !== null) {
+      clearTimeout(pair.roundTimer);
+      this.#timers.delete(pair.roundTimer);
+    }
     const t = setTimeout(async () => {
       this.#timers.delete(t);
+      pair.roundTimer = null;
+      pair.roundRunning = true;
       let outcome: RoundOutcome = "failed";
       try {
         outcome = await this.#generate(p);
       } catch (e) {
         this.#emit({ type: "rotation-failed", peer: p.name, reason: `unexpected: ${(e as Error).name}` });
+      } finally {
+        pair.roundRunning = false;
       }
       if (outcome === "exhausted") return; // our PSRD is used up: no further round can run
       const retry = this.#o.retryDelayMs ?? Math.min(5_000, this.#o.rotationIntervalMs);
       this.#schedule(p, outcome === "failed" ? retry : this.#o.rotationIntervalMs);
     }, delayMs);
+    pair.roundTimer = t;
     this.#timers.add(t);
   }
 
+  /** Generator: run a round now (unless one is running or our PSRD is used up). */
+  #roundNow(p: DskePeer): void {
+    const pair = this.#pairs.get(toHex(p.publicKey))!;
+    if (!this.#isGenerator(p) || pair.roundRunning || pair.roundTimer === null) return;
+    this.#schedule(p, 0);
+  }
+
   /**
-   * One generator round for `p`: "agreed" when both sides installed the new key, "peer-exhausted" when
-   * the recoverer has no PSRD left, "exhausted" when ours is used up (no further round), else "failed".
+   * One generator round for `p`: "agreed" when both sides hold the new key and we installed it,
+   * "peer-exhausted" when the recoverer has no PSRD left, "exhausted" when ours is used up (no further
+   * round), else "failed".
    */
   async #generate(p: DskePeer): Promise<RoundOutcome> {
-    const st = this.#status.get(toHex(p.publicKey))!;
+    const peerHex = toHex(p.publicKey);
+    const st = this.#status.get(peerHex)!;
+    const pair = this.#pairs.get(peerHex)!;
     const fail = (reason: string, epoch?: number): RoundOutcome => {
       st.failed++;
       this.#emit({ type: "rotation-failed", peer: p.name, epoch, reason });
       return "failed";
     };
+    if (!pair.auth) return fail(`peer ${p.name} has a public key no node ↔ node key can be derived from`);
     if (this.#o.hubs.length < this.#o.k) {
       return fail(`only ${this.#o.hubs.length} hub(s) with PSRD, k = ${this.#o.k}`);
     }
@@ -283,13 +422,18 @@ export class DskeAgreement {
       this.#abortForPsrd(p);
       return "exhausted";
     }
-    const peerHex = toHex(p.publicKey);
     const epoch = this.#nextEpoch(peerHex);
     const keyId = crypto.getRandomValues(new Uint8Array(16));
     const secret = crypto.getRandomValues(new Uint8Array(32));
     const sortedIds = hubs.map((h) => h.hubId).sort();
     const shares = makeShares(secret, this.#o.k, sortedIds);
     const ttlS = Math.min(600, Math.max(10, Math.ceil((3 * this.#o.rotationIntervalMs) / 1000)));
+    const ctx: ConfirmContext = {
+      keyId,
+      epoch,
+      generatorPeer: this.#o.selfPublicKey,
+      recovererPeer: p.publicKey,
+    };
     try {
       const acked = await this.#firstK(
         hubs.map((hub) => async () => {
@@ -326,7 +470,7 @@ export class DskeAgreement {
         return fail(`only ${acked.length} of ${hubs.length} hubs stored a share (k = ${this.#o.k})`, epoch);
       }
       const offer: KeyOffer = {
-        type: 0x10,
+        type: FrameType.KEY_OFFER,
         keyId,
         epoch,
         generatorPeer: this.#o.selfPublicKey,
@@ -334,6 +478,7 @@ export class DskeAgreement {
         k: this.#o.k,
         n: acked.length, // the frame's n is the length of the hub list: the hubs that stored a share
         expiresMs: Date.now() + PEER_TIMEOUT_MS,
+        confirm: confirmationTag(secret, "generator", ctx),
         hubs: acked.map((a) => ({ hubId: fromHex(a.hubId), x: a.x })),
       };
       let result: PeerMessage;
@@ -341,15 +486,32 @@ export class DskeAgreement {
         const raw = await requestFrame(
           p.wgIp,
           this.#o.port ?? DSKE_PORT,
-          encodePeerFrame(offer),
+          encodePeerFrame(offer, pair.auth.send),
           PEER_TIMEOUT_MS,
         );
-        result = decodePeerFrame(raw!);
+        result = decodePeerFrame(raw!, pair.auth.receive);
       } catch (e) {
+        if (e instanceof FrameError) this.#reject(`answer from ${p.name}: ${e.message}`);
         return fail(`peer ${p.name} did not complete the exchange: ${(e as Error).message}`, epoch);
       }
-      if (result.type !== 0x11 || toHex(result.keyId) !== toHex(keyId)) {
+      if (
+        result.type !== FrameType.KEY_RESULT || toHex(result.keyId) !== toHex(keyId) || result.epoch !== epoch
+      ) {
+        this.#reject(`answer from ${p.name} is not the KEY_RESULT of this round`);
         return fail(`peer ${p.name} answered something other than KEY_RESULT for this key`, epoch);
+      }
+      const usedHubs = acked.map((a) => a.hubId);
+      if (result.status === KeyResultStatus.CONFIRMATION_FAILED) {
+        const forged = result.badHubs.map(toHex);
+        st.failed++;
+        this.#confirmationFailed(
+          p,
+          epoch,
+          forged.length > 0 ? forged : usedHubs,
+          `peer ${p.name} reconstructed a key that does not match this one: shares forged by ` +
+            `${forged.length > 0 ? forged.length : "k or more"} colluding hub(s)?`,
+        );
+        return "failed";
       }
       st.badHubs = result.badHubs.map(toHex);
       for (const bad of st.badHubs) {
@@ -373,19 +535,28 @@ export class DskeAgreement {
         return "peer-exhausted";
       }
       if (result.status !== KeyResultStatus.OK) {
+        if (result.status === KeyResultStatus.VALIDATION_FAILED) {
+          st.problem = `peer ${p.name} found the shares of epoch ${epoch} inconsistent (hubs ${
+            usedHubs.map(short).join(", ")
+          })`;
+        }
         return fail(`peer ${p.name} could not recover: status ${result.status}`, epoch);
       }
+      if (!checkConfirmation(secret, "recoverer", ctx, result.confirm)) {
+        st.failed++;
+        this.#confirmationFailed(
+          p,
+          epoch,
+          usedHubs,
+          `the confirmation from ${p.name} does not match this key: it holds another one`,
+        );
+        return "failed";
+      }
+      pair.held.add(epoch, keyId, secret);
       if (!this.#o.install(p.publicKey, secret, epoch)) return fail("the gate refused the agreed key", epoch);
-      st.agreed++;
-      st.lastEpoch = epoch;
+      this.#installed(p, epoch, `as generator via ${acked.length} hubs`);
       this.#exhausted.delete(peerHex); // the peer has PSRD again (e.g. restarted with a new block)
-      this.#lastKeyId.set(peerHex, keyId.slice());
-      this.#emit({
-        type: "key-agreed",
-        peer: p.name,
-        epoch,
-        reason: `as generator via ${acked.length} hubs`,
-      });
+      void this.#sync(p).catch(() => {}); // the commit: the recoverer installs what we installed
       for (const a of acked) {
         const hub = hubs.find((h) => h.hubId === a.hubId)!;
         const block = this.#o.store.block(hub.blockId)!;
@@ -410,31 +581,108 @@ export class DskeAgreement {
     }
   }
 
-  /** Recoverer side of the peer channel. */
-  async #onPeerFrame(frame: Uint8Array): Promise<Uint8Array | "close"> {
-    let msg: PeerMessage;
-    try {
-      msg = decodePeerFrame(frame);
-    } catch (e) {
-      if (e instanceof FrameError) return "close";
-      throw e;
-    }
-    if (msg.type === 0x12) {
-      this.#onAbort(msg.keyId, msg.reason);
+  /** Bookkeeping once a key of `epoch` is installed in the gate for `p`. */
+  #installed(p: DskePeer, epoch: number, how: string): void {
+    const hex = toHex(p.publicKey);
+    const st = this.#status.get(hex)!;
+    const pair = this.#pairs.get(hex)!;
+    st.agreed++;
+    st.lastEpoch = epoch;
+    st.problem = null;
+    pair.installed = epoch;
+    const held = pair.held.get(epoch);
+    if (held) this.#lastKeyId.set(hex, held.keyId.slice());
+    this.#emit({ type: "key-agreed", peer: p.name, epoch, reason: how });
+  }
+
+  /** A key confirmation failed: nothing is installed; the hubs whose shares made the key are named. */
+  #confirmationFailed(p: DskePeer, epoch: number, hubs: string[], reason: string): void {
+    const st = this.#status.get(toHex(p.publicKey))!;
+    st.problem = `key confirmation failed for epoch ${epoch}: ${reason}; nothing installed ` +
+      `(shares from hubs ${hubs.map(short).join(", ")})`;
+    this.#emit({ type: "key-confirmation-failed", peer: p.name, epoch, hubs, reason: st.problem });
+  }
+
+  /** Counts a dropped node ↔ node frame and reports drops at most once per second. */
+  #reject(why: string): void {
+    this.#rejected++;
+    const now = Date.now();
+    if (now - this.#lastRejectReport < REJECT_REPORT_INTERVAL_MS) return;
+    const since = this.#rejected - this.#rejectedReported;
+    this.#lastRejectReport = now;
+    this.#rejectedReported = this.#rejected;
+    this.#emit({
+      type: "peer-frame-rejected",
+      reason: `dropped ${since} node-to-node frame(s) (${this.#rejected} in all), latest: ${why}`,
+    });
+  }
+
+  /**
+   * The peer channel: accepts a frame only from a peer's wg0 address with a valid tag under that pair's
+   * key, then dispatches it. Everything else is dropped and counted.
+   */
+  async #onPeerFrame(frame: Uint8Array, remote: Deno.NetAddr): Promise<Uint8Array | "close"> {
+    const peer = this.#o.peers.find((p) => p.wgIp === remote.hostname);
+    const pair = peer ? this.#pairs.get(toHex(peer.publicKey))! : undefined;
+    if (!peer || !pair?.auth) {
+      this.#reject(`from ${remote.hostname}, not a DSKE peer's wg0 address`);
       return "close";
     }
-    if (msg.type !== 0x10) return "close";
-    const peer = this.#o.peers.find((p) => toHex(p.publicKey) === toHex(msg.generatorPeer));
-    const answer = (status: number, bad: string[] = []) =>
-      encodePeerFrame({ type: 0x11, keyId: msg.keyId, status, badHubs: bad.map(fromHex) });
+    let msg: PeerMessage;
+    try {
+      msg = decodePeerFrame(frame, pair.auth.receive);
+    } catch (e) {
+      if (!(e instanceof FrameError)) throw e;
+      this.#reject(`from ${peer.name} (${remote.hostname}): ${e.message}`);
+      return "close";
+    }
+    switch (msg.type) {
+      case FrameType.KEY_ABORT:
+        this.#onAbort(peer, msg.keyId, msg.epoch, msg.reason);
+        return "close";
+      case FrameType.KEY_SYNC:
+        return this.#onSync(peer, msg.timeMs, msg.epochs);
+      case FrameType.KEY_OFFER:
+        return await this.#onOffer(peer, msg);
+      default:
+        this.#reject(`from ${peer.name}: unexpected frame type ${msg.type}`);
+        return "close";
+    }
+  }
+
+  /** Recoverer: a KEY_OFFER from the generator `peer`. */
+  async #onOffer(peer: DskePeer, msg: KeyOffer): Promise<Uint8Array | "close"> {
+    const peerHex = toHex(peer.publicKey);
+    const pair = this.#pairs.get(peerHex)!;
     if (
-      !peer || this.#isGenerator(peer) || toHex(msg.recovererPeer) !== this.#selfHex || msg.k !== this.#o.k ||
-      msg.expiresMs < Date.now()
+      this.#isGenerator(peer) || toHex(msg.generatorPeer) !== peerHex ||
+      toHex(msg.recovererPeer) !== this.#selfHex || msg.k !== this.#o.k || msg.expiresMs < Date.now()
     ) {
+      this.#reject(`KEY_OFFER from ${peer.name} for another pair, another k, or expired`);
       return "close"; // not a pair we recover for, or stale: say nothing
     }
-    const st = this.#status.get(toHex(peer.publicKey))!;
-    if (st.lastEpoch !== null && msg.epoch <= st.lastEpoch) return "close"; // replay
+    const st = this.#status.get(peerHex)!;
+    const newest = Math.max(st.lastEpoch ?? -1, pair.held.newest() ?? -1);
+    if (msg.epoch <= newest) {
+      this.#reject(`KEY_OFFER from ${peer.name} for epoch ${msg.epoch}, not newer than ${newest} (replay?)`);
+      return "close";
+    }
+    const send = pair.auth!.send;
+    const answer = (
+      status: number,
+      bad: string[] = [],
+      confirm: Uint8Array = new Uint8Array(CONFIRM_TAG_LEN),
+    ) => {
+      if (this.#o.dropKeyResults && pair.results++ % 2 === 1) return "close" as const; // test fault
+      return encodePeerFrame({
+        type: FrameType.KEY_RESULT,
+        keyId: msg.keyId,
+        epoch: msg.epoch,
+        status,
+        confirm,
+        badHubs: bad.map(fromHex),
+      }, send);
+    };
     const known = msg.hubs
       .map((h) => ({ link: this.#o.hubs.find((l) => l.hubId === toHex(h.hubId)), x: h.x }))
       .filter((h): h is { link: HubLink; x: number } => h.link !== undefined);
@@ -455,6 +703,13 @@ export class DskeAgreement {
       });
       return answer(KeyResultStatus.UNKNOWN_HUB);
     }
+    const ctx: ConfirmContext = {
+      keyId: msg.keyId,
+      epoch: msg.epoch,
+      generatorPeer: msg.generatorPeer,
+      recovererPeer: msg.recovererPeer,
+    };
+    const confirm = (secret: Uint8Array) => checkConfirmation(secret, "generator", ctx, msg.confirm);
     const got: { hubId: string; x: number; share: Uint8Array }[] = [];
     let exhausted = false;
     try {
@@ -498,25 +753,39 @@ export class DskeAgreement {
         links.map((l) => l.link),
         () => {
           if (got.length < this.#o.k) return false;
-          const trial = recoverSecret(got, this.#o.k);
+          const trial = recoverSecret(got, this.#o.k, { confirm });
           if (trial.ok) trial.secret.fill(0);
           return trial.ok;
         },
       );
-      const final = got.length >= this.#o.k ? recoverSecret(got, this.#o.k) : null;
+      const final = got.length >= this.#o.k ? recoverSecret(got, this.#o.k, { confirm }) : null;
       if (!final || !final.ok) {
         st.failed++;
+        if (final?.reason === "confirmation-failed") {
+          this.#confirmationFailed(
+            peer,
+            msg.epoch,
+            final.forged,
+            `the key the shares of hubs ${final.forged.map(short).join(", ")} make does not match ` +
+              `the generator's confirmation: k or more hubs forged their shares, or gave another round's`,
+          );
+          return answer(KeyResultStatus.CONFIRMATION_FAILED, final.forged);
+        }
         const status = exhausted
           ? KeyResultStatus.PSRD_LOW
           : !final || final.reason === "not-enough-shares"
           ? KeyResultStatus.NOT_ENOUGH_SHARES
           : KeyResultStatus.VALIDATION_FAILED;
-        this.#emit({
-          type: "rotation-failed",
-          peer: peer.name,
-          epoch: msg.epoch,
-          reason: `recovery failed with ${got.length} share(s) (status ${status})`,
-        });
+        if (status === KeyResultStatus.VALIDATION_FAILED) {
+          this.#sharesInconsistent(peer, msg.epoch, got.map((g) => g.hubId));
+        } else {
+          this.#emit({
+            type: "rotation-failed",
+            peer: peer.name,
+            epoch: msg.epoch,
+            reason: `recovery failed with ${got.length} share(s) (status ${status})`,
+          });
+        }
         for (const bad of final?.inconsistent ?? []) this.#markMisbehaving(bad);
         if (exhausted) {
           const left = this.#usableHubs(known.map((h) => h.link), "recoverer").length;
@@ -535,26 +804,140 @@ export class DskeAgreement {
           reason: "its share did not fit the others",
         });
       }
-      const installed = this.#o.install(peer.publicKey, final.secret, msg.epoch);
+      // Held, not installed: the generator installs once it checked our confirmation, then commits
+      // (KEY_SYNC); if the commit does not come, we ask (below).
+      pair.held.add(msg.epoch, msg.keyId, final.secret);
+      const tag = confirmationTag(final.secret, "recoverer", ctx);
       final.secret.fill(0);
-      if (!installed) {
-        st.failed++;
-        return answer(KeyResultStatus.VALIDATION_FAILED, final.inconsistent);
-      }
-      st.agreed++;
-      st.lastEpoch = msg.epoch;
-      this.#exhausted.delete(toHex(peer.publicKey));
-      this.#lastKeyId.set(toHex(peer.publicKey), msg.keyId.slice());
-      this.#emit({
-        type: "key-agreed",
-        peer: peer.name,
-        epoch: msg.epoch,
-        reason: `as recoverer from ${got.length} shares`,
-      });
-      return answer(KeyResultStatus.OK, final.inconsistent);
+      st.problem = null;
+      this.#exhausted.delete(peerHex);
+      const waitMs = Math.min(COMMIT_WAIT_MS, this.#o.rotationIntervalMs / 2);
+      const t = setTimeout(() => {
+        this.#timers.delete(t);
+        if ((pair.installed ?? -1) < msg.epoch) void this.#sync(peer).catch(() => {});
+      }, waitMs);
+      this.#timers.add(t);
+      return answer(KeyResultStatus.OK, final.inconsistent, tag);
     } finally {
       for (const g of got) g.share.fill(0);
     }
+  }
+
+  /** No k-subset of the shares validates: say so, with how many of the hubs that took part could be lying. */
+  #sharesInconsistent(peer: DskePeer, epoch: number, hubs: string[]): void {
+    const st = this.#status.get(toHex(peer.publicKey))!;
+    // Every k-subset holds a wrong share, so at most k − 1 shares are right.
+    const lyingAtLeast = hubs.length - this.#o.k + 1;
+    st.problem = `shares inconsistent for epoch ${epoch}: no ${this.#o.k} of the ${hubs.length} shares ` +
+      `(hubs ${hubs.map(short).join(", ")}) make a valid key; at least ${lyingAtLeast} of these ` +
+      `${hubs.length} hubs gave a wrong share (which ones cannot be told)`;
+    this.#emit({
+      type: "shares-inconsistent",
+      peer: peer.name,
+      epoch,
+      hubs,
+      lyingAtLeast,
+      reason: st.problem,
+    });
+  }
+
+  /** Sends our held epochs to `p` and reconciles with its answer. Throws TransportError / FrameError. */
+  async #sync(p: DskePeer): Promise<void> {
+    const pair = this.#pairs.get(toHex(p.publicKey))!;
+    if (!pair.auth || this.#closed) return;
+    const raw = await requestFrame(
+      p.wgIp,
+      this.#o.port ?? DSKE_PORT,
+      encodePeerFrame(this.#syncFrame(pair), pair.auth.send),
+      PEER_TIMEOUT_MS,
+    );
+    let reply: PeerMessage;
+    try {
+      reply = decodePeerFrame(raw!, pair.auth.receive);
+    } catch (e) {
+      if (e instanceof FrameError) this.#reject(`KEY_SYNC answer from ${p.name}: ${e.message}`);
+      throw e;
+    }
+    if (reply.type !== FrameType.KEY_SYNC || !this.#fresh(reply.timeMs)) {
+      this.#reject(`KEY_SYNC answer from ${p.name} is not a fresh KEY_SYNC`);
+      return;
+    }
+    this.#reconcileWith(p, reply.epochs);
+  }
+
+  /** Start-up: tell each peer we hold no keys (it closes a gate open for a key we lost), a few tries. */
+  async #startSync(p: DskePeer): Promise<void> {
+    for (let i = 0; i < START_SYNC_TRIES && !this.#closed; i++) {
+      try {
+        await this.#sync(p);
+        return;
+      } catch {
+        await new Promise<void>((r) => {
+          const t = setTimeout(() => {
+            this.#timers.delete(t);
+            r();
+          }, START_SYNC_PAUSE_MS);
+          this.#timers.add(t);
+        });
+      }
+    }
+  }
+
+  #syncFrame(pair: PairState): PeerMessage {
+    return {
+      type: FrameType.KEY_SYNC,
+      timeMs: Date.now(),
+      epochs: pair.held.epochs().slice(-MAX_SYNC_EPOCHS),
+    };
+  }
+
+  #fresh(timeMs: number): boolean {
+    return Math.abs(Date.now() - timeMs) <= SYNC_MAX_SKEW_MS;
+  }
+
+  /** A KEY_SYNC request from `peer`: reconcile with its epochs, answer with ours. */
+  #onSync(peer: DskePeer, timeMs: number, epochs: number[]): Uint8Array | "close" {
+    if (!this.#fresh(timeMs)) {
+      this.#reject(`KEY_SYNC from ${peer.name} with a clock ${Date.now() - timeMs} ms off (replay?)`);
+      return "close";
+    }
+    this.#reconcileWith(peer, epochs);
+    const pair = this.#pairs.get(toHex(peer.publicKey))!;
+    return encodePeerFrame(this.#syncFrame(pair), pair.auth!.send);
+  }
+
+  /** Moves to the newest epoch both hold (install it), or closes a gate open for a key the peer lacks. */
+  #reconcileWith(p: DskePeer, theirs: number[]): void {
+    const pair = this.#pairs.get(toHex(p.publicKey))!;
+    const r = reconcileTarget(pair.held.epochs(), theirs, pair.installed);
+    if (r.action === "install") {
+      const key = pair.held.get(r.epoch)!;
+      const from = pair.installed;
+      if (!this.#o.install(p.publicKey, key.psk, r.epoch)) return;
+      this.#installed(
+        p,
+        r.epoch,
+        `as ${this.#isGenerator(p) ? "generator" : "recoverer"}, confirmed by the peer`,
+      );
+      if (from !== null) {
+        this.#emit({
+          type: "epochs-reconciled",
+          peer: p.name,
+          epoch: r.epoch,
+          reason: `moved from epoch ${from} to ${r.epoch}, the newest both sides hold`,
+        });
+      }
+      return;
+    }
+    if (r.action === "close") {
+      const was = pair.installed;
+      pair.installed = null;
+      const reason = `the peer ${p.name} does not hold key epoch ${was} (it restarted or lost the ` +
+        `round) and no newer common key exists: aes0 gate closed until a new key is agreed`;
+      this.#emit({ type: "epochs-reconciled", peer: p.name, epoch: was ?? undefined, reason });
+      this.#o.closeGate?.(p.publicKey, reason);
+    }
+    if (theirs.length === 0 || r.action === "close") this.#roundNow(p);
   }
 
   /**
@@ -667,25 +1050,33 @@ export class DskeAgreement {
 
   /** Tells the recoverer (best effort) that no further key will come: it closes its gate too. */
   #abortForPsrd(p: DskePeer): void {
+    const pair = this.#pairs.get(toHex(p.publicKey))!;
     const keyId = this.#lastKeyId.get(toHex(p.publicKey));
-    if (!keyId) return; // no agreed key with it in this run: its gate closes at the maximum age anyway
+    // No agreed key with it in this run: its gate closes at the maximum age anyway.
+    if (!keyId || !pair.auth || pair.installed === null) return;
     requestFrame(
       p.wgIp,
       this.#o.port ?? DSKE_PORT,
-      encodePeerFrame({ type: 0x12, keyId, reason: ABORT_PSRD_EXHAUSTED }),
+      encodePeerFrame(
+        { type: FrameType.KEY_ABORT, keyId, epoch: pair.installed, reason: ABORT_PSRD_EXHAUSTED },
+        pair.auth.send,
+      ),
       PEER_TIMEOUT_MS,
       false,
     ).catch(() => {});
   }
 
-  /** KEY_ABORT from a generator: accepted only for the key currently agreed with it. */
-  #onAbort(keyId: Uint8Array, reason: number): void {
-    if (reason !== ABORT_PSRD_EXHAUSTED) return;
-    const hex = toHex(keyId);
-    const peer = this.#o.peers.find((p) =>
-      !this.#isGenerator(p) && toHex(this.#lastKeyId.get(toHex(p.publicKey)) ?? new Uint8Array()) === hex
-    );
-    if (!peer) return;
+  /** An authenticated KEY_ABORT from `peer`: acted on only from our generator, for the key agreed with it. */
+  #onAbort(peer: DskePeer, keyId: Uint8Array, epoch: number, reason: number): void {
+    const pair = this.#pairs.get(toHex(peer.publicKey))!;
+    const last = this.#lastKeyId.get(toHex(peer.publicKey));
+    if (
+      reason !== ABORT_PSRD_EXHAUSTED || this.#isGenerator(peer) || !last || toHex(last) !== toHex(keyId) ||
+      pair.installed !== epoch
+    ) {
+      this.#reject(`KEY_ABORT from ${peer.name} for a key or epoch not in use, or an unknown reason`);
+      return;
+    }
     this.#closeForPsrd(
       peer,
       `PSRD exhausted: the generator ${peer.name} has no PSRD left for another round ` +
@@ -720,6 +1111,11 @@ type RoundOutcome = "agreed" | "failed" | "peer-exhausted" | "exhausted";
 
 /** A hub answered with a refusal status (not evidence of misbehaviour). */
 class HubDeclined extends Error {}
+
+/** The first 8 hex digits of a hub id, as logs and status lines show it. */
+function short(hubId: string): string {
+  return hubId.slice(0, 8);
+}
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i] - b[i];

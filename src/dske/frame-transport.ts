@@ -24,13 +24,14 @@ export interface FrameServer {
 const IDLE_TIMEOUT_MS = 15_000;
 
 /**
- * Listens on `hostname:port` and answers every frame with `handler` (frames of one connection are
- * handled in order). Throws like `Deno.listen` (e.g. AddrInUse, AddrNotAvailable).
+ * Listens on `hostname:port` and answers every frame with `handler`, which also gets the sender's
+ * address (so a handler can accept a frame only from the address it must come from). Frames of one
+ * connection are handled in order. Throws like `Deno.listen` (e.g. AddrInUse, AddrNotAvailable).
  */
 export function serveFrames(
   hostname: string,
   port: number,
-  handler: (frame: Uint8Array) => FrameReply | Promise<FrameReply>,
+  handler: (frame: Uint8Array, remote: Deno.NetAddr) => FrameReply | Promise<FrameReply>,
 ): FrameServer {
   const listener = Deno.listen({ hostname, port, transport: "tcp" });
   const conns = new Set<Deno.Conn>();
@@ -58,7 +59,7 @@ export function serveFrames(
         }
         let stop = false;
         for (const frame of frames) {
-          const reply = await handler(frame);
+          const reply = await handler(frame, conn.remoteAddr as Deno.NetAddr);
           if (reply === "close") {
             stop = true;
             break;

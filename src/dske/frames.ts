@@ -9,7 +9,10 @@
  *   the OTP field lengths) and a Poly1305 tag keyed with the first 32 pad bytes over every frame byte
  *   before the tag. The only OTP-encrypted field is `enc_share` (SHARE_PUT, and SHARE_GET_RESP with
  *   status OK), encrypted with the pad bytes that follow the MAC key.
- * - Peer ↔ peer frames (KEY_OFFER, KEY_RESULT, KEY_ABORT) and ERROR carry no Auth.
+ * - Node ↔ node frames (KEY_OFFER, KEY_RESULT, KEY_ABORT, KEY_SYNC) end with a 32-byte tag under a key
+ *   only the two nodes can compute (see peer-auth.ts; docs/dske.md): `decodePeerFrame` verifies it in
+ *   constant time before it reads any field. KEY_OFFER and KEY_RESULT carry the key-confirmation tags
+ *   of key-confirm.ts. ERROR carries no Auth (advisory only, never acted on).
  *
  * Receiving a hub frame is two steps, so the caller can follow §1.6 invariant 3: `peekHubFrame` checks the
  * whole structure (sizes, `used`, reserved bytes) without the pad and returns block and offset, the caller
@@ -26,11 +29,16 @@
  */
 
 import { oneTimeTag, verifyOneTimeTag } from "./one-time-mac.ts";
+import { PEER_TAG_LEN, peerFrameTag, verifyPeerFrameTag } from "./peer-auth.ts";
+import { CONFIRM_TAG_LEN } from "./key-confirm.ts";
 
 /** Header magic, "DK". */
 export const FRAME_MAGIC = 0x444b;
-/** The only frame version this code speaks. */
-export const FRAME_VERSION = 1;
+/**
+ * The only frame version this code speaks. 2: node ↔ node frames are authenticated and carry key
+ * confirmation (1 had neither; a version-1 frame is refused as "bad-version").
+ */
+export const FRAME_VERSION = 2;
 /** Largest frame (header, body and auth) a peer may send; longer frames close the connection. */
 export const MAX_FRAME_LEN = 4096;
 /** Header: magic u16, version u8, type u8, length u32. */
@@ -53,10 +61,12 @@ export const PEER_ID_LEN = 32;
 export const KEY_ID_LEN = 16;
 /** Length of a PSRD BlockID. */
 export const BLOCK_ID_LEN = 16;
-/** Largest hub list a KEY_OFFER can carry within MAX_FRAME_LEN: 8 + 100 + 20n ≤ 4096. */
-export const MAX_KEY_OFFER_HUBS = Math.floor((MAX_FRAME_LEN - HEADER_LEN - 100) / 20);
-/** Largest bad-hub list a KEY_RESULT can carry within MAX_FRAME_LEN: 8 + 20 + 16n ≤ 4096. */
-export const MAX_KEY_RESULT_BAD_HUBS = Math.floor((MAX_FRAME_LEN - HEADER_LEN - 20) / 16);
+/** Largest hub list a KEY_OFFER can carry within MAX_FRAME_LEN: 8 + 132 + 20n + 32 ≤ 4096. */
+export const MAX_KEY_OFFER_HUBS = Math.floor((MAX_FRAME_LEN - HEADER_LEN - 132 - PEER_TAG_LEN) / 20);
+/** Largest bad-hub list a KEY_RESULT can carry within MAX_FRAME_LEN: 8 + 60 + 16n + 32 ≤ 4096. */
+export const MAX_KEY_RESULT_BAD_HUBS = Math.floor((MAX_FRAME_LEN - HEADER_LEN - 60 - PEER_TAG_LEN) / 16);
+/** Most epochs a KEY_SYNC lists (the held keys of one pair). */
+export const MAX_SYNC_EPOCHS = 8;
 
 /** Frame type codes (header byte 3). 0x8x are hub responses to the client request 0x0x. */
 export const FrameType = {
@@ -71,6 +81,7 @@ export const FrameType = {
   KEY_OFFER: 0x10,
   KEY_RESULT: 0x11,
   KEY_ABORT: 0x12,
+  KEY_SYNC: 0x13,
 } as const;
 
 /** Status codes in hub responses (HELLO_ACK, SHARE_PUT_ACK, SHARE_GET_RESP). */
@@ -92,6 +103,8 @@ export const KeyResultStatus = {
   VALIDATION_FAILED: 2,
   UNKNOWN_HUB: 3,
   PSRD_LOW: 4,
+  /** The reconstructed key does not match the generator's confirmation (forged or mixed-up shares). */
+  CONFIRMATION_FAILED: 5,
 } as const;
 
 /** HELLO (client → hub): keepalive and state query. */
@@ -189,25 +202,38 @@ export type KeyOffer = {
   k: number;
   n: number;
   expiresMs: number;
+  /** The generator's key-confirmation tag (key-confirm.ts), 32 bytes. */
+  confirm: Uint8Array;
   hubs: { hubId: Uint8Array; x: number }[];
 };
 
-/** KEY_RESULT (recoverer → generator), with the hubs whose shares were inconsistent. */
+/**
+ * KEY_RESULT (recoverer → generator), with the hubs whose shares were inconsistent. `confirm` is the
+ * recoverer's key-confirmation tag with status OK, 32 zero bytes otherwise.
+ */
 export type KeyResult = {
   type: typeof FrameType.KEY_RESULT;
   keyId: Uint8Array;
+  epoch: number;
   status: number;
+  confirm: Uint8Array;
   badHubs: Uint8Array[];
 };
 
-/** KEY_ABORT (either peer). */
-export type KeyAbort = { type: typeof FrameType.KEY_ABORT; keyId: Uint8Array; reason: number };
+/** KEY_ABORT (either peer), for the key of `keyId` and `epoch`. */
+export type KeyAbort = { type: typeof FrameType.KEY_ABORT; keyId: Uint8Array; epoch: number; reason: number };
+
+/**
+ * KEY_SYNC (either node, request and answer): the epochs of the agreed keys the sender holds, so both
+ * sides can move to the newest one they share. `timeMs` is the sender's clock (stale ones are ignored).
+ */
+export type KeySync = { type: typeof FrameType.KEY_SYNC; timeMs: number; epochs: number[] };
 
 /** ERROR (either side): unauthenticated, advisory only; must never change state. */
 export type ErrorFrame = { type: typeof FrameType.ERROR; code: number };
 
-/** Any unauthenticated frame: peer ↔ peer messages and ERROR. */
-export type PeerMessage = KeyOffer | KeyResult | KeyAbort | ErrorFrame;
+/** Any frame that is not client ↔ hub: the authenticated node ↔ node messages, and ERROR. */
+export type PeerMessage = KeyOffer | KeyResult | KeyAbort | KeySync | ErrorFrame;
 
 /** Why a frame was rejected (or could not be built). */
 export type FrameErrorCode =
@@ -314,11 +340,21 @@ const KEY_OFFER_FIXED: readonly Field[] = [
   u8("n"),
   reserved(2),
   u64("expiresMs"),
+  bytes("confirm", CONFIRM_TAG_LEN),
 ];
 const KEY_OFFER_HUB: readonly Field[] = [HUB_ID, u8("x"), reserved(3)];
-const KEY_RESULT_FIXED: readonly Field[] = [KEY_ID, u8("status"), u8("badHubCount"), reserved(2)];
+const KEY_RESULT_FIXED: readonly Field[] = [
+  KEY_ID,
+  u64("epoch"),
+  u8("status"),
+  u8("badHubCount"),
+  reserved(2),
+  bytes("confirm", CONFIRM_TAG_LEN),
+];
 const KEY_RESULT_BAD_HUB: readonly Field[] = [HUB_ID];
-const KEY_ABORT_BODY: readonly Field[] = [KEY_ID, u8("reason"), reserved(3)];
+const KEY_ABORT_BODY: readonly Field[] = [KEY_ID, u64("epoch"), u8("reason"), reserved(3)];
+const KEY_SYNC_FIXED: readonly Field[] = [u64("timeMs"), u8("count"), reserved(3)];
+const KEY_SYNC_EPOCH: readonly Field[] = [u64("epoch")];
 const ERROR_BODY: readonly Field[] = [u16("code"), reserved(2)];
 
 /** Offset of the status byte in a SHARE_GET_RESP frame (after header, client_id, hub_id, key_id). */
@@ -506,10 +542,10 @@ export function isHubFrameType(type: number): boolean {
   return HUB_LAYOUTS.has(type);
 }
 
-/** True for the frame types without Auth: KEY_OFFER, KEY_RESULT, KEY_ABORT and ERROR. */
+/** True for the frame types without PSRD Auth: KEY_OFFER, KEY_RESULT, KEY_ABORT, KEY_SYNC and ERROR. */
 export function isPeerFrameType(type: number): boolean {
   return type === FrameType.KEY_OFFER || type === FrameType.KEY_RESULT || type === FrameType.KEY_ABORT ||
-    type === FrameType.ERROR;
+    type === FrameType.KEY_SYNC || type === FrameType.ERROR;
 }
 
 function carriesShare(m: HubMessage): boolean {
@@ -648,14 +684,23 @@ export function openHubFrame(frame: Uint8Array, pad: Uint8Array): HubMessage {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Peer ↔ peer frames and ERROR
+// Node ↔ node frames and ERROR
 
 /**
- * Encodes an unauthenticated frame (KEY_OFFER, KEY_RESULT, KEY_ABORT, ERROR). Throws FrameError:
- * "bad-field" for out-of-range fields or a KEY_OFFER whose `n` differs from `hubs.length`, "too-long"
- * when the lists do not fit in MAX_FRAME_LEN.
+ * Encodes a node ↔ node frame (KEY_OFFER, KEY_RESULT, KEY_ABORT, KEY_SYNC) and appends its tag under
+ * `sendKey` (this node's send key of the pair, peer-auth.ts), or an ERROR frame (no tag; `sendKey` is
+ * not used). Throws FrameError: "bad-field" for out-of-range fields, a KEY_OFFER whose `n` differs from
+ * `hubs.length` or a missing key, "too-long" when the lists do not fit in MAX_FRAME_LEN.
  */
-export function encodePeerFrame(m: PeerMessage): Uint8Array {
+export function encodePeerFrame(m: PeerMessage, sendKey?: Uint8Array): Uint8Array {
+  if (m.type === FrameType.ERROR) {
+    const frame = new Uint8Array(HEADER_LEN + layoutLength(ERROR_BODY, false));
+    writeHeader(frame, m.type);
+    writeFields(frame, HEADER_LEN, ERROR_BODY, m as unknown as Fields, false, null);
+    return frame;
+  }
+  const key = checkBytes("sendKey", sendKey, 32);
+  let body: { len: number; write: (frame: Uint8Array) => void };
   switch (m.type) {
     case FrameType.KEY_OFFER: {
       if (!Array.isArray(m.hubs) || m.n !== m.hubs.length) {
@@ -663,37 +708,58 @@ export function encodePeerFrame(m: PeerMessage): Uint8Array {
       }
       if (m.hubs.length > MAX_KEY_OFFER_HUBS) throw new FrameError("too-long");
       const fixed = layoutLength(KEY_OFFER_FIXED, false);
-      const entry = layoutLength(KEY_OFFER_HUB, false);
-      const frame = new Uint8Array(HEADER_LEN + fixed + entry * m.hubs.length);
-      writeHeader(frame, m.type);
-      let pos = writeFields(frame, HEADER_LEN, KEY_OFFER_FIXED, m as unknown as Fields, false, null);
-      for (const hub of m.hubs) pos = writeFields(frame, pos, KEY_OFFER_HUB, hub, false, null);
-      return frame;
+      body = {
+        len: fixed + layoutLength(KEY_OFFER_HUB, false) * m.hubs.length,
+        write: (frame) => {
+          let pos = writeFields(frame, HEADER_LEN, KEY_OFFER_FIXED, m as unknown as Fields, false, null);
+          for (const hub of m.hubs) pos = writeFields(frame, pos, KEY_OFFER_HUB, hub, false, null);
+        },
+      };
+      break;
     }
     case FrameType.KEY_RESULT: {
       if (!Array.isArray(m.badHubs)) throw new FrameError("bad-field", "badHubs must be an array");
       if (m.badHubs.length > MAX_KEY_RESULT_BAD_HUBS) throw new FrameError("too-long");
-      const fixed = layoutLength(KEY_RESULT_FIXED, false);
-      const frame = new Uint8Array(HEADER_LEN + fixed + HUB_ID_LEN * m.badHubs.length);
-      writeHeader(frame, m.type);
-      const head = { keyId: m.keyId, status: m.status, badHubCount: m.badHubs.length };
-      let pos = writeFields(frame, HEADER_LEN, KEY_RESULT_FIXED, head, false, null);
-      for (const hubId of m.badHubs) {
-        pos = writeFields(frame, pos, KEY_RESULT_BAD_HUB, { hubId }, false, null);
-      }
-      return frame;
+      body = {
+        len: layoutLength(KEY_RESULT_FIXED, false) + HUB_ID_LEN * m.badHubs.length,
+        write: (frame) => {
+          const head = { ...m, badHubCount: m.badHubs.length };
+          let pos = writeFields(frame, HEADER_LEN, KEY_RESULT_FIXED, head, false, null);
+          for (const hubId of m.badHubs) {
+            pos = writeFields(frame, pos, KEY_RESULT_BAD_HUB, { hubId }, false, null);
+          }
+        },
+      };
+      break;
     }
     case FrameType.KEY_ABORT:
-    case FrameType.ERROR: {
-      const layout = m.type === FrameType.KEY_ABORT ? KEY_ABORT_BODY : ERROR_BODY;
-      const frame = new Uint8Array(HEADER_LEN + layoutLength(layout, false));
-      writeHeader(frame, m.type);
-      writeFields(frame, HEADER_LEN, layout, m as unknown as Fields, false, null);
-      return frame;
+      body = {
+        len: layoutLength(KEY_ABORT_BODY, false),
+        write: (frame) => writeFields(frame, HEADER_LEN, KEY_ABORT_BODY, m as unknown as Fields, false, null),
+      };
+      break;
+    case FrameType.KEY_SYNC: {
+      if (!Array.isArray(m.epochs)) throw new FrameError("bad-field", "epochs must be an array");
+      if (m.epochs.length > MAX_SYNC_EPOCHS) throw new FrameError("too-long");
+      body = {
+        len: layoutLength(KEY_SYNC_FIXED, false) + 8 * m.epochs.length,
+        write: (frame) => {
+          const head = { timeMs: m.timeMs, count: m.epochs.length };
+          let pos = writeFields(frame, HEADER_LEN, KEY_SYNC_FIXED, head, false, null);
+          for (const epoch of m.epochs) pos = writeFields(frame, pos, KEY_SYNC_EPOCH, { epoch }, false, null);
+        },
+      };
+      break;
     }
     default:
       throw new FrameError("bad-type");
   }
+  const frame = new Uint8Array(HEADER_LEN + body.len + PEER_TAG_LEN);
+  writeHeader(frame, m.type);
+  body.write(frame);
+  const end = HEADER_LEN + body.len;
+  frame.set(peerFrameTag(key, frame.subarray(0, end)), end);
+  return frame;
 }
 
 /** Reads `count` list entries of `layout` starting at `pos`. */
@@ -710,40 +776,71 @@ function requireLength(frame: Uint8Array, expected: number): void {
 }
 
 /**
- * Decodes an unauthenticated frame (KEY_OFFER, KEY_RESULT, KEY_ABORT, ERROR). The frame's length must
- * equal the size its type and list counts imply, and reserved bytes must be zero. Throws FrameError
- * ("bad-type" for hub frame types).
+ * The frame type of a complete frame (header checked: magic, version, length), without reading the body
+ * or checking any tag. Throws FrameError.
  */
-export function decodePeerFrame(frame: Uint8Array): PeerMessage {
+export function peekFrameType(frame: Uint8Array): number {
+  return readHeader(frame);
+}
+
+/**
+ * Decodes a node ↔ node frame: first verifies its tag under `receiveKey` (the pair's key for frames from
+ * that peer; constant time; FrameError "bad-tag" otherwise), then the fields: the length must equal the
+ * size its type and list counts imply, and reserved bytes must be zero. ERROR frames carry no tag and
+ * are decoded without the key. Throws FrameError ("bad-type" for hub frame types).
+ */
+export function decodePeerFrame(frame: Uint8Array, receiveKey?: Uint8Array): PeerMessage {
   const type = readHeader(frame);
+  if (type === FrameType.ERROR) {
+    requireLength(frame, HEADER_LEN + layoutLength(ERROR_BODY, false));
+    return { type, ...readFields(frame, HEADER_LEN, ERROR_BODY, false, null) } as unknown as PeerMessage;
+  }
+  if (!isPeerFrameType(type)) throw new FrameError("bad-type");
+  const key = checkBytes("receiveKey", receiveKey, 32);
+  if (frame.length < HEADER_LEN + PEER_TAG_LEN) throw new FrameError("bad-length", "shorter than a tag");
+  const end = frame.length - PEER_TAG_LEN;
+  if (!verifyPeerFrameTag(key, frame.subarray(0, end), frame.subarray(end))) throw new FrameError("bad-tag");
+  const body = frame.subarray(0, end);
   switch (type) {
     case FrameType.KEY_OFFER: {
       const fixed = layoutLength(KEY_OFFER_FIXED, false);
-      if (frame.length < HEADER_LEN + fixed) throw new FrameError("bad-length", "shorter than KEY_OFFER");
-      const head = readFields(frame, HEADER_LEN, KEY_OFFER_FIXED, false, null);
+      if (body.length < HEADER_LEN + fixed) throw new FrameError("bad-length", "shorter than KEY_OFFER");
+      const head = readFields(body, HEADER_LEN, KEY_OFFER_FIXED, false, null);
       const n = head.n as number;
-      requireLength(frame, HEADER_LEN + fixed + layoutLength(KEY_OFFER_HUB, false) * n);
-      const hubs = readList(frame, HEADER_LEN + fixed, KEY_OFFER_HUB, n) as KeyOffer["hubs"];
+      requireLength(body, HEADER_LEN + fixed + layoutLength(KEY_OFFER_HUB, false) * n);
+      const hubs = readList(body, HEADER_LEN + fixed, KEY_OFFER_HUB, n) as KeyOffer["hubs"];
       return { type, ...head, hubs } as unknown as KeyOffer;
     }
     case FrameType.KEY_RESULT: {
       const fixed = layoutLength(KEY_RESULT_FIXED, false);
-      if (frame.length < HEADER_LEN + fixed) throw new FrameError("bad-length", "shorter than KEY_RESULT");
-      const head = readFields(frame, HEADER_LEN, KEY_RESULT_FIXED, false, null);
+      if (body.length < HEADER_LEN + fixed) throw new FrameError("bad-length", "shorter than KEY_RESULT");
+      const head = readFields(body, HEADER_LEN, KEY_RESULT_FIXED, false, null);
       const count = head.badHubCount as number;
-      requireLength(frame, HEADER_LEN + fixed + HUB_ID_LEN * count);
-      const badHubs = readList(frame, HEADER_LEN + fixed, KEY_RESULT_BAD_HUB, count).map((e) =>
+      requireLength(body, HEADER_LEN + fixed + HUB_ID_LEN * count);
+      const badHubs = readList(body, HEADER_LEN + fixed, KEY_RESULT_BAD_HUB, count).map((e) =>
         e.hubId as Uint8Array
       );
-      return { type, keyId: head.keyId as Uint8Array, status: head.status as number, badHubs };
+      return {
+        type,
+        keyId: head.keyId as Uint8Array,
+        epoch: head.epoch as number,
+        status: head.status as number,
+        confirm: head.confirm as Uint8Array,
+        badHubs,
+      };
     }
     case FrameType.KEY_ABORT:
-    case FrameType.ERROR: {
-      const layout = type === FrameType.KEY_ABORT ? KEY_ABORT_BODY : ERROR_BODY;
-      requireLength(frame, HEADER_LEN + layoutLength(layout, false));
-      return { type, ...readFields(frame, HEADER_LEN, layout, false, null) } as unknown as PeerMessage;
+      requireLength(body, HEADER_LEN + layoutLength(KEY_ABORT_BODY, false));
+      return { type, ...readFields(body, HEADER_LEN, KEY_ABORT_BODY, false, null) } as unknown as KeyAbort;
+    default: { // KEY_SYNC
+      const fixed = layoutLength(KEY_SYNC_FIXED, false);
+      if (body.length < HEADER_LEN + fixed) throw new FrameError("bad-length", "shorter than KEY_SYNC");
+      const head = readFields(body, HEADER_LEN, KEY_SYNC_FIXED, false, null);
+      const count = head.count as number;
+      if (count > MAX_SYNC_EPOCHS) throw new FrameError("bad-field", `more than ${MAX_SYNC_EPOCHS} epochs`);
+      requireLength(body, HEADER_LEN + fixed + 8 * count);
+      const epochs = readList(body, HEADER_LEN + fixed, KEY_SYNC_EPOCH, count).map((e) => e.epoch as number);
+      return { type: FrameType.KEY_SYNC, timeMs: head.timeMs as number, epochs };
     }
-    default:
-      throw new FrameError("bad-type");
   }
 }

@@ -25,10 +25,20 @@ export interface HubShare {
   share: Uint8Array;
 }
 
-/** Outcome of {@link recoverSecret}. */
+/**
+ * Outcome of {@link recoverSecret}. On failure, `inconsistent` names only hubs with malformed entries
+ * (without a confirmed key there is no honest reference to judge a share by); `forged` lists, for
+ * "confirmation-failed", the hubs whose shares made a key that passed the AMD check but not the
+ * confirmation (beyond-threshold collusion, or shares of another round), in input order.
+ */
 export type RecoverResult =
   | { ok: true; secret: Uint8Array; used: string[]; inconsistent: string[] }
-  | { ok: false; reason: "not-enough-shares" | "validation-failed"; inconsistent: string[] };
+  | {
+    ok: false;
+    reason: "not-enough-shares" | "validation-failed" | "confirmation-failed";
+    inconsistent: string[];
+    forged: string[];
+  };
 
 /** Tuning for {@link recoverSecret}. */
 export interface RecoverOptions {
@@ -37,6 +47,12 @@ export interface RecoverOptions {
    * cap only matters for large hub sets, where C(m, k) would let liars make the recoverer spin.
    */
   maxTrials?: number;
+  /**
+   * Key confirmation: a candidate key that passes the AMD check is accepted only when this returns
+   * true for it (the generator's confirmation tag, key-confirm.ts). Shares are then judged only against
+   * a confirmed key, so a consistent forged key from k colluding hubs names nobody as a liar.
+   */
+  confirm?: (secret: Uint8Array) => boolean;
 }
 
 const DEFAULT_MAX_TRIALS = 10_000;
@@ -95,6 +111,8 @@ function nextCombination(indices: number[], m: number): boolean {
  *   polynomial, and its hub named if it is off it.
  * - k-subsets are tried in lexicographic order of preference (so with m = k, all shares at once), at most
  *   min(C(m, k), maxTrials) of them; the first whose interpolated codeword passes the AMD check wins.
+ * - With `confirm`, a subset whose key passes the AMD check but not the confirmation is not accepted:
+ *   its hubs go to `forged` and the search goes on.
  * - Every share outside the accepted subset is then checked; hubs whose share is not on the accepted
  *   polynomial are listed in `inconsistent` (in input order). Without an accepted polynomial no honest
  *   reference exists, so a failure names only malformed entries.
@@ -131,23 +149,34 @@ export function recoverSecret(
   const inputOrder = (ids: Set<string>) => [...seenHubs].filter((id) => ids.has(id));
 
   const m = candidates.length;
-  if (m < k) return { ok: false, reason: "not-enough-shares", inconsistent: inputOrder(badHubs) };
+  if (m < k) return { ok: false, reason: "not-enough-shares", inconsistent: inputOrder(badHubs), forged: [] };
 
   const indices = Array.from({ length: k }, (_, i) => i);
   let accepted: HubShare[] | null = null;
   let secret: Uint8Array | null = null;
   let trials = 0;
+  const forged = new Set<string>();
   do {
     if (trials++ >= maxTrials) break;
     const subset = indices.map((i) => candidates[i]);
     const codeword = combineShares(subset);
     secret = amdDecode(codeword);
     codeword.fill(0);
+    if (secret && options.confirm && !options.confirm(secret)) {
+      for (const s of subset) forged.add(s.hubId);
+      secret.fill(0);
+      secret = null;
+    }
     if (secret) accepted = subset;
   } while (!accepted && nextCombination(indices, m));
 
   if (!accepted || !secret) {
-    return { ok: false, reason: "validation-failed", inconsistent: inputOrder(badHubs) };
+    return {
+      ok: false,
+      reason: forged.size > 0 ? "confirmation-failed" : "validation-failed",
+      inconsistent: inputOrder(badHubs),
+      forged: inputOrder(forged),
+    };
   }
 
   const used = new Set(accepted.map((s) => s.hubId));

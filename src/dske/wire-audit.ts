@@ -18,13 +18,13 @@ import { concatBytes } from "../encoding.ts";
 export const SUPPORTED_LINKTYPES: readonly number[] = [101, 12, 228, 1, 113];
 
 const FRAME_MAGIC = 0x444b;
-const FRAME_VERSION = 1;
+const FRAME_VERSION = 2;
 const HEADER_LEN = 8;
 const AUTH_LEN = 48;
 const MAX_FRAME_LEN = 4096;
 const C2H_TYPES = new Set([0x01, 0x02, 0x03, 0x04]);
 const H2C_TYPES = new Set([0x81, 0x82, 0x83]);
-const PEER_TYPES = new Set([0x10, 0x11, 0x12, 0x7f]);
+const PEER_TYPES = new Set([0x10, 0x11, 0x12, 0x13, 0x7f]);
 
 /** One captured packet. */
 export interface PcapPacket {

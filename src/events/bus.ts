@@ -33,6 +33,17 @@ export type NodeEventType =
   | "hub-unreachable"
   /** A security hub returned a share that does not fit, or an answer contradicting the offer. */
   | "hub-misbehaving"
+  /**
+   * A DSKE key failed its confirmation (the recoverer's reconstruction does not match the generator's
+   * key, or the other way round): nothing was installed. `data.hubs` lists the hubs whose shares made
+   * the wrong key (k or more colluding hubs, or shares of another round); none is named a liar for it.
+   */
+  | "key-confirmation-failed"
+  /**
+   * No k of the shares a recoverer got make a valid key: `data.hubs` lists the hubs that took part,
+   * `data.lyingAtLeast` how many of them at least gave a wrong share.
+   */
+  | "shares-inconsistent"
   /** A PSRD pool with a hub is below its low-water mark. */
   | "psrd-low"
   /** A PSRD pool is used up: agreement through that hub stops (fail closed). */
@@ -56,6 +67,8 @@ export const NODE_EVENT_TYPES: readonly NodeEventType[] = [
   "handshake-failed",
   "hub-unreachable",
   "hub-misbehaving",
+  "key-confirmation-failed",
+  "shares-inconsistent",
   "psrd-low",
   "psrd-exhausted",
   "lockdown-changed",

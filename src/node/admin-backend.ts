@@ -60,7 +60,7 @@ export interface AdminNodeView {
   /** The PSK gate. */
   gate: { status(): GateStatus[] };
   /** DSKE, when it runs. */
-  dske: { status(): DskePeerStatus[]; hubStatus(): DskeHubView[] } | null;
+  dske: { status(): DskePeerStatus[]; hubStatus(): DskeHubView[]; rejectedFrames(): number } | null;
   /** PSRD pools, when DSKE runs. */
   psrd: { blocks(): BlockInfo[] } | null;
   /** The event bus. */
@@ -180,6 +180,8 @@ export class NodeAdminBackend implements AdminBackend {
               rotationsOk: d.agreed,
               rotationsFailed: d.failed,
               badHubs: [...d.badHubs],
+              problem: d.problem,
+              heldEpochs: [...d.heldEpochs],
             }
             : null,
         };
@@ -213,6 +215,7 @@ export class NodeAdminBackend implements AdminBackend {
           threshold: cfg.keys.dskeThreshold,
           rotationIntervalSeconds: cfg.keys.rotationIntervalSeconds,
           hubs: this.#hubs(dskeByName),
+          rejectedPeerFrames: this.#node.dske?.rejectedFrames() ?? 0,
         }
         : null,
       lockdown: this.lockdown(),

@@ -76,6 +76,8 @@ const DSKE_EVENT_TYPES: Partial<Record<DskeEvent["type"], NodeEventType>> = {
   "hub-unreachable": "hub-unreachable",
   "hub-misbehaved": "hub-misbehaving",
   "psrd-exhausted": "psrd-exhausted",
+  "key-confirmation-failed": "key-confirmation-failed",
+  "shares-inconsistent": "shares-inconsistent",
 };
 
 /** At most one handshake-failed event per (layer, peer) per this many ms: a flood must not flood the bus. */
@@ -179,6 +181,8 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
             reason: e.reason,
           });
         }
+        // Handshakes keep failing under the agreed key: ask the peer which keys it holds.
+        if (e.type === "mismatch-suspected") dske?.reconcile(fromHex(e.peer));
         opts.onGateEvent?.(e);
       },
     });
@@ -278,8 +282,14 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
         link.name = h.name; // DSKE's messages name the hub as the config does
         hubNameById.set(link.hubId, h.name);
       }
+      const dropKeyResults = Deno.env.get("TWOFOLD_TEST_FAULT") === "drop-key-result";
+      if (dropKeyResults) {
+        log.warn("[TEST FAULT: drops every second KEY_RESULT] (TWOFOLD_TEST_FAULT, tests only)");
+      }
       dske = new DskeAgreement({
         selfPublicKey: cfg.node.publicKey!,
+        selfPrivateKey: privateKey.bytes(),
+        dropKeyResults,
         listenHost: wgAddress,
         peers: dskePeers.map((p) => ({ name: p.name, publicKey: p.publicKey, wgIp: formatIp(p.wgIp.addr) })),
         hubs: [...links.values()],
@@ -293,7 +303,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
           const line = `dske ${e.type}${e.peer ? ` with ${e.peer}` : ""}${
             e.epoch !== undefined ? ` epoch ${e.epoch}` : ""
           }${e.hub ? ` hub ${hubName(e.hub)}` : ""}: ${e.reason}`;
-          if (e.type === "key-agreed") log.info(line);
+          if (e.type === "key-agreed" || e.type === "epochs-reconciled") log.info(line);
           else log.warn(line);
           const type = DSKE_EVENT_TYPES[e.type];
           if (type) {
@@ -305,6 +315,12 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
               epoch: e.epoch,
               hub: e.hub,
               reason: e.reason,
+              data: e.hubs
+                ? {
+                  hubs: e.hubs.join(","),
+                  ...(e.lyingAtLeast !== undefined ? { lyingAtLeast: e.lyingAtLeast } : {}),
+                }
+                : undefined,
             });
           }
           opts.onDskeEvent?.(e);
