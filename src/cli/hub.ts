@@ -4,7 +4,7 @@
  * @module
  */
 import { loadHubConfig } from "../config/hub-config.ts";
-import { startHub } from "../hub/hub.ts";
+import { hubTestFaultOf, startHub } from "../hub/hub.ts";
 import { formatPreflightProblem, preflightHub } from "../node/preflight.ts";
 import { CliError } from "./errors.ts";
 import { configPathArg, runUntilStopped } from "./foreground.ts";
@@ -17,7 +17,7 @@ export async function runHub(args: string[]): Promise<number> {
   const cfg = await loadHubConfig(configPathArg(args, USAGE));
   const problems = await preflightHub(cfg);
   if (problems.length > 0) throw new CliError(formatPreflightProblem(problems[0]), 2);
-  // Test-only fault switch for the lying-hub test (see the README); never set in production.
-  const alterShares = Deno.env.get("TWOFOLD_TEST_FAULT") === "alter-shares";
-  return await runUntilStopped((onEnded) => startHub(cfg, { onEnded, alterShares }));
+  // Test-only fault switch for the DSKE fault tests (see the README); never set in production.
+  const testFault = hubTestFaultOf(Deno.env.get("TWOFOLD_TEST_FAULT"));
+  return await runUntilStopped((onEnded) => startHub(cfg, { onEnded, testFault }));
 }

@@ -143,6 +143,12 @@ export interface DskeAgreementOptions {
    * KEY_RESULT). `twofold up` sets it only with `TWOFOLD_TEST_FAULT=drop-key-result`.
    */
   dropKeyResults?: boolean;
+  /**
+   * The source address node ↔ node frames from `peer` must come from. Default: its wg0 address (the
+   * kernel sends from it over wg0). Tests over loopback, where every connection comes from 127.0.0.1,
+   * set it.
+   */
+  expectedSource?: (peer: DskePeer) => string;
 }
 
 const HUB_TIMEOUT_MS = 5_000;
@@ -296,6 +302,7 @@ export class DskeAgreement {
       this.#o.listenHost,
       this.#o.port ?? DSKE_PORT,
       (f, remote) => this.#onPeerFrame(f, remote),
+      (remote, why) => this.#reject(`from ${remote.hostname}: ${why}`),
     );
     for (const p of this.#o.peers) {
       if (this.#isGenerator(p)) this.#schedule(p, 0);
@@ -622,7 +629,8 @@ export class DskeAgreement {
    * key, then dispatches it. Everything else is dropped and counted.
    */
   async #onPeerFrame(frame: Uint8Array, remote: Deno.NetAddr): Promise<Uint8Array | "close"> {
-    const peer = this.#o.peers.find((p) => p.wgIp === remote.hostname);
+    const source = this.#o.expectedSource ?? ((p: DskePeer) => p.wgIp);
+    const peer = this.#o.peers.find((p) => source(p) === remote.hostname);
     const pair = peer ? this.#pairs.get(toHex(peer.publicKey))! : undefined;
     if (!peer || !pair?.auth) {
       this.#reject(`from ${remote.hostname}, not a DSKE peer's wg0 address`);

@@ -8,7 +8,14 @@
  * @module
  */
 
-import { FRAME_MAGIC, FRAME_VERSION, FrameError, HEADER_LEN, MAX_FRAME_LEN } from "./frames.ts";
+import {
+  FRAME_MAGIC,
+  FRAME_VERSION,
+  FrameError,
+  HEADER_LEN,
+  MAX_FRAME_LEN,
+  PEER_FRAME_VERSION,
+} from "./frames.ts";
 
 /**
  * Accumulates TCP stream bytes and returns complete frames. The only buffer is one fixed
@@ -68,7 +75,9 @@ export class FrameReader {
     const have = this.#filled;
     if (checkedUpTo < 1 && have >= 1 && p[0] !== FRAME_MAGIC >> 8) throw new FrameError("bad-magic");
     if (checkedUpTo < 2 && have >= 2 && p[1] !== (FRAME_MAGIC & 0xff)) throw new FrameError("bad-magic");
-    if (checkedUpTo < 3 && have >= 3 && p[2] !== FRAME_VERSION) throw new FrameError("bad-version");
+    if (checkedUpTo < 3 && have >= 3 && p[2] !== FRAME_VERSION && p[2] !== PEER_FRAME_VERSION) {
+      throw new FrameError("bad-version");
+    }
     if (have < HEADER_LEN) return;
     const length = ((p[4] << 24) >>> 0) + (p[5] << 16) + (p[6] << 8) + p[7];
     if (length > MAX_FRAME_LEN) throw new FrameError("too-long");

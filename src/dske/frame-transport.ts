@@ -26,12 +26,15 @@ const IDLE_TIMEOUT_MS = 15_000;
 /**
  * Listens on `hostname:port` and answers every frame with `handler`, which also gets the sender's
  * address (so a handler can accept a frame only from the address it must come from). Frames of one
- * connection are handled in order. Throws like `Deno.listen` (e.g. AddrInUse, AddrNotAvailable).
+ * connection are handled in order. A malformed stream (bad magic or version, oversized frame) closes
+ * the connection and is reported to `onMalformed`. Throws like `Deno.listen` (e.g. AddrInUse,
+ * AddrNotAvailable).
  */
 export function serveFrames(
   hostname: string,
   port: number,
   handler: (frame: Uint8Array, remote: Deno.NetAddr) => FrameReply | Promise<FrameReply>,
+  onMalformed?: (remote: Deno.NetAddr, why: string) => void,
 ): FrameServer {
   const listener = Deno.listen({ hostname, port, transport: "tcp" });
   const conns = new Set<Deno.Conn>();
@@ -54,7 +57,8 @@ export function serveFrames(
         let frames: Uint8Array[];
         try {
           frames = reader.push(buf.subarray(0, n));
-        } catch {
+        } catch (e) {
+          onMalformed?.(conn.remoteAddr as Deno.NetAddr, (e as Error).message);
           break; // malformed stream: close
         }
         let stop = false;

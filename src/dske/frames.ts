@@ -34,11 +34,21 @@ import { CONFIRM_TAG_LEN } from "./key-confirm.ts";
 
 /** Header magic, "DK". */
 export const FRAME_MAGIC = 0x444b;
+/** Version of the client ↔ hub frames and ERROR (unchanged since the first release). */
+export const FRAME_VERSION = 1;
 /**
- * The only frame version this code speaks. 2: node ↔ node frames are authenticated and carry key
- * confirmation (1 had neither; a version-1 frame is refused as "bad-version").
+ * Version of the node ↔ node frames (KEY_OFFER, KEY_RESULT, KEY_ABORT, KEY_SYNC). 2: authenticated
+ * and carrying key confirmation; version 1 had neither and is refused as "bad-version".
  */
-export const FRAME_VERSION = 2;
+export const PEER_FRAME_VERSION = 2;
+
+/** The version a frame of `type` must carry. */
+export function frameVersionOf(type: number): number {
+  return type === FrameType.KEY_OFFER || type === FrameType.KEY_RESULT || type === FrameType.KEY_ABORT ||
+      type === FrameType.KEY_SYNC
+    ? PEER_FRAME_VERSION
+    : FRAME_VERSION;
+}
 /** Largest frame (header, body and auth) a peer may send; longer frames close the connection. */
 export const MAX_FRAME_LEN = 4096;
 /** Header: magic u16, version u8, type u8, length u32. */
@@ -513,13 +523,16 @@ function readFields(
   return fields;
 }
 
-/** Checks header and overall length; returns the type. `frame.length` must equal the header length. */
+/**
+ * Checks header (magic, a known version) and overall length; returns the type. `frame.length` must equal
+ * the header length. Callers check that the version is the one of the type ({@link frameVersionOf}).
+ */
 function readHeader(frame: Uint8Array): number {
   if (frame.length < HEADER_LEN) throw new FrameError("bad-length", "shorter than a header");
   if (frame.length > MAX_FRAME_LEN) throw new FrameError("too-long");
   const view = viewOf(frame);
   if (view.getUint16(0) !== FRAME_MAGIC) throw new FrameError("bad-magic");
-  if (frame[2] !== FRAME_VERSION) throw new FrameError("bad-version");
+  if (frame[2] !== FRAME_VERSION && frame[2] !== PEER_FRAME_VERSION) throw new FrameError("bad-version");
   const length = view.getUint32(4);
   if (length > MAX_FRAME_LEN) throw new FrameError("too-long");
   if (length !== frame.length) throw new FrameError("bad-length", "header length differs from frame size");
@@ -529,7 +542,7 @@ function readHeader(frame: Uint8Array): number {
 function writeHeader(out: Uint8Array, type: number): void {
   const view = viewOf(out);
   view.setUint16(0, FRAME_MAGIC);
-  out[2] = FRAME_VERSION;
+  out[2] = frameVersionOf(type);
   out[3] = type;
   view.setUint32(4, out.length);
 }
@@ -624,6 +637,7 @@ function hubFrameShape(frame: Uint8Array): HubFrameShape {
   const type = readHeader(frame);
   const layout = HUB_LAYOUTS.get(type);
   if (layout === undefined) throw new FrameError("bad-type");
+  if (frame[2] !== FRAME_VERSION) throw new FrameError("bad-version");
   const withShare = type === FrameType.SHARE_PUT ||
     (type === FrameType.SHARE_GET_RESP && frame.length > GET_RESP_STATUS_OFFSET &&
       frame[GET_RESP_STATUS_OFFSET] === HubStatus.OK);
@@ -792,10 +806,12 @@ export function peekFrameType(frame: Uint8Array): number {
 export function decodePeerFrame(frame: Uint8Array, receiveKey?: Uint8Array): PeerMessage {
   const type = readHeader(frame);
   if (type === FrameType.ERROR) {
+    if (frame[2] !== FRAME_VERSION) throw new FrameError("bad-version");
     requireLength(frame, HEADER_LEN + layoutLength(ERROR_BODY, false));
     return { type, ...readFields(frame, HEADER_LEN, ERROR_BODY, false, null) } as unknown as PeerMessage;
   }
   if (!isPeerFrameType(type)) throw new FrameError("bad-type");
+  if (frame[2] !== PEER_FRAME_VERSION) throw new FrameError("bad-version");
   const key = checkBytes("receiveKey", receiveKey, 32);
   if (frame.length < HEADER_LEN + PEER_TAG_LEN) throw new FrameError("bad-length", "shorter than a tag");
   const end = frame.length - PEER_TAG_LEN;

@@ -15,6 +15,7 @@
  * The store never wraps.
  * @module
  */
+import { collusionShare } from "./test-faults.ts";
 import { constantTimeEqual } from "../crypto/constant-time.ts";
 import { fromHex, toHex } from "../encoding.ts";
 import {
@@ -42,6 +43,8 @@ export interface HubEvent {
   client?: string;
   /** Hex key id, when known. */
   keyId?: string;
+  /** Key epoch, for share-stored. */
+  epoch?: number;
   /** Why, in words. */
   reason: string;
 }
@@ -61,6 +64,12 @@ export interface HubServiceOptions {
    * production; `twofold hub` enables it only with `TWOFOLD_TEST_FAULT=alter-shares`.
    */
   alterShares?: boolean;
+  /**
+   * Test-only fault switch: the hub releases its point of a forged sharing derived from the key id
+   * (test-faults.ts), so k hubs with it hand out a consistent forged key. `twofold hub` enables it only
+   * with `TWOFOLD_TEST_FAULT=collude`.
+   */
+  colludeShares?: boolean;
 }
 
 interface StoredShare {
@@ -92,6 +101,7 @@ export class HubService {
   readonly #clock: () => number;
   readonly #onEvent: (e: HubEvent) => void;
   readonly #alter: boolean;
+  readonly #collude: boolean;
   readonly #shares = new Map<string, StoredShare>();
   #handled = 0;
   #dropped = 0;
@@ -103,6 +113,7 @@ export class HubService {
     this.#clock = opts.clock ?? Date.now;
     this.#onEvent = opts.onEvent ?? (() => {});
     this.#alter = opts.alterShares ?? false;
+    this.#collude = opts.colludeShares ?? false;
   }
 
   /** Counters (no secrets). */
@@ -189,7 +200,7 @@ export class HubService {
           n: s?.n ?? 0,
           epoch: s?.epoch ?? 0,
           generatorPeer: msg.generatorPeer,
-          share: s ? this.#released(s.share) : null,
+          share: s ? this.#released(s, msg.keyId) : null,
         });
         if (!stored) return this.#reply(blockHex, answer(HubStatus.UNKNOWN_KEY), clientHex, "unknown key");
         if (block.txRemaining < MAC_KEY_LEN + SHARE_LEN) {
@@ -297,12 +308,19 @@ export class HubService {
       expiresAt: this.#clock() + Math.min(msg.ttlS, MAX_SHARE_TTL_S) * 1000,
     });
     msg.share.fill(0);
-    this.#onEvent({ type: "share-stored", client: clientHex, keyId: keyHex, reason: `epoch ${msg.epoch}` });
+    this.#onEvent({
+      type: "share-stored",
+      client: clientHex,
+      keyId: keyHex,
+      epoch: msg.epoch,
+      reason: `epoch ${msg.epoch}`,
+    });
     return ack(HubStatus.OK);
   }
 
-  #released(share: Uint8Array): Uint8Array {
-    const out = share.slice();
+  #released(stored: StoredShare, keyId: Uint8Array): Uint8Array {
+    if (this.#collude) return collusionShare(keyId, stored.x, stored.k);
+    const out = stored.share.slice();
     if (this.#alter) { for (let i = 0; i < out.length; i += 7) out[i] ^= 0x5a; }
     return out;
   }

@@ -33,12 +33,8 @@ export interface HubShare {
  */
 export type RecoverResult =
   | { ok: true; secret: Uint8Array; used: string[]; inconsistent: string[] }
-  | {
-    ok: false;
-    reason: "not-enough-shares" | "validation-failed" | "confirmation-failed";
-    inconsistent: string[];
-    forged: string[];
-  };
+  | { ok: false; reason: "not-enough-shares" | "validation-failed"; inconsistent: string[] }
+  | { ok: false; reason: "confirmation-failed"; inconsistent: string[]; forged: string[] };
 
 /** Tuning for {@link recoverSecret}. */
 export interface RecoverOptions {
@@ -149,7 +145,7 @@ export function recoverSecret(
   const inputOrder = (ids: Set<string>) => [...seenHubs].filter((id) => ids.has(id));
 
   const m = candidates.length;
-  if (m < k) return { ok: false, reason: "not-enough-shares", inconsistent: inputOrder(badHubs), forged: [] };
+  if (m < k) return { ok: false, reason: "not-enough-shares", inconsistent: inputOrder(badHubs) };
 
   const indices = Array.from({ length: k }, (_, i) => i);
   let accepted: HubShare[] | null = null;
@@ -171,12 +167,15 @@ export function recoverSecret(
   } while (!accepted && nextCombination(indices, m));
 
   if (!accepted || !secret) {
-    return {
-      ok: false,
-      reason: forged.size > 0 ? "confirmation-failed" : "validation-failed",
-      inconsistent: inputOrder(badHubs),
-      forged: inputOrder(forged),
-    };
+    if (forged.size > 0) {
+      return {
+        ok: false,
+        reason: "confirmation-failed",
+        inconsistent: inputOrder(badHubs),
+        forged: inputOrder(forged),
+      };
+    }
+    return { ok: false, reason: "validation-failed", inconsistent: inputOrder(badHubs) };
   }
 
   const used = new Set(accepted.map((s) => s.hubId));

@@ -18,7 +18,9 @@ import { concatBytes } from "../encoding.ts";
 export const SUPPORTED_LINKTYPES: readonly number[] = [101, 12, 228, 1, 113];
 
 const FRAME_MAGIC = 0x444b;
-const FRAME_VERSION = 2;
+const FRAME_VERSION = 1;
+/** Version of the node ↔ node frames (authenticated since version 2). */
+const PEER_FRAME_VERSION = 2;
 const HEADER_LEN = 8;
 const AUTH_LEN = 48;
 const MAX_FRAME_LEN = 4096;
@@ -211,8 +213,11 @@ export function reassemble(segments: TcpSegment[]): TcpStream[] {
 
 function headerAt(b: Uint8Array, pos: number): { type: number; length: number } | null {
   if (pos + HEADER_LEN > b.length) return null;
-  if (((b[pos] << 8) | b[pos + 1]) !== FRAME_MAGIC || b[pos + 2] !== FRAME_VERSION) return null;
+  if (((b[pos] << 8) | b[pos + 1]) !== FRAME_MAGIC) return null;
   const type = b[pos + 3];
+  if (b[pos + 2] !== (PEER_TYPES.has(type) && type !== 0x7f ? PEER_FRAME_VERSION : FRAME_VERSION)) {
+    return null;
+  }
   const length = ((b[pos + 4] << 24) >>> 0) + (b[pos + 5] << 16) + (b[pos + 6] << 8) + b[pos + 7];
   if (length < HEADER_LEN || length > MAX_FRAME_LEN) return null;
   if (!C2H_TYPES.has(type) && !H2C_TYPES.has(type) && !PEER_TYPES.has(type)) return null;

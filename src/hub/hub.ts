@@ -14,6 +14,7 @@ import { logger } from "../log.ts";
 import { DSKE_PORT, type FrameServer, serveFrames } from "../dske/frame-transport.ts";
 import { type HubEvent, HubService } from "../dske/hub-service.ts";
 import { PsrdStore } from "../dske/psrd-store.ts";
+import { injectForgedPeerFrames } from "../dske/test-faults.ts";
 
 /** A running hub. */
 export interface RunningHub {
@@ -31,10 +32,25 @@ export interface RunningHub {
 export interface HubOptions {
   /** Called once when the hub stops by itself. */
   onEnded?: (reason: string) => void;
-  /** Test-only: release altered shares (see HubServiceOptions.alterShares). */
-  alterShares?: boolean;
+  /**
+   * Test-only fault (never in production): "alter-shares" releases altered shares (a lying hub),
+   * "collude" releases points of a forged sharing (k such hubs: a consistent forged key), and
+   * "inject-peer-frames" sends forged node-to-node frames (KEY_ABORT, KEY_OFFER) for every key id it
+   * stores to every peer's wg0 address (a hub attacking the nodes' channel).
+   */
+  testFault?: HubTestFault;
   /** Hub events (also logged). */
   onEvent?: (e: HubEvent) => void;
+}
+
+/** The test-only faults of {@link HubOptions.testFault}. */
+export type HubTestFault = "alter-shares" | "collude" | "inject-peer-frames";
+
+/** The fault `TWOFOLD_TEST_FAULT` names for a hub, or undefined (unset or not a hub fault). */
+export function hubTestFaultOf(value: string | undefined): HubTestFault | undefined {
+  return value === "alter-shares" || value === "collude" || value === "inject-peer-frames"
+    ? value
+    : undefined;
 }
 
 /** Brings up the hub; throws (with everything removed) when anything fails. */
@@ -115,8 +131,13 @@ export async function startHub(cfg: HubConfig, opts: HubOptions = {}): Promise<R
     service = new HubService({
       hubId: fromHex(hubId),
       store,
-      alterShares: opts.alterShares,
+      alterShares: opts.testFault === "alter-shares",
+      colludeShares: opts.testFault === "collude",
       onEvent: (e) => {
+        if (opts.testFault === "inject-peer-frames" && e.type === "share-stored" && e.keyId) {
+          const hosts = cfg.peers.map((p) => formatIp(p.wgIp.addr));
+          void injectForgedPeerFrames(hosts, fromHex(e.keyId), e.epoch ?? 0);
+        }
         const line = `hub ${e.type}${e.keyId ? ` key ${e.keyId.slice(0, 8)}` : ""}${
           e.client ? ` ${clientName(e.client)}` : ""
         }: ${e.reason}`;
@@ -132,7 +153,7 @@ export async function startHub(cfg: HubConfig, opts: HubOptions = {}): Promise<R
     log.info(
       `hub ${cfg.hub.name} up: id ${hubId}, wg0 ${cfg.wg0.address.text} udp/${wg0.device.listenPort}, DSKE on ` +
         `${address}:${DSKE_PORT}, ${blocks.length} client block(s)${
-          opts.alterShares ? " [TEST FAULT: alters shares]" : ""
+          opts.testFault ? ` [TEST FAULT: ${opts.testFault}]` : ""
         }`,
     );
     return { wg0, service, hubId, close };

@@ -372,8 +372,17 @@ Deno.test("NodeAdminBackend: DSKE peers and hubs", async () => {
     const hubA = "aa".repeat(16);
     const hubB = "bb".repeat(16);
     node.dske = {
-      status:
-        () => [{ peer: "node-b", role: "generator", lastEpoch: 3, agreed: 3, failed: 1, badHubs: [hubB] }],
+      status: () => [{
+        peer: "node-b",
+        role: "generator",
+        lastEpoch: 3,
+        agreed: 3,
+        failed: 1,
+        badHubs: [hubB],
+        problem: "shares inconsistent for epoch 4: at least 2 of these 3 hubs gave a wrong share",
+        heldEpochs: [2, 3],
+      }],
+      rejectedFrames: () => 4,
       hubStatus: () => [
         {
           hubId: hubA,
@@ -414,6 +423,7 @@ Deno.test("NodeAdminBackend: DSKE peers and hubs", async () => {
     assert.deepEqual(s.dske, {
       threshold: 2,
       rotationIntervalSeconds: 30,
+      rejectedPeerFrames: 4,
       hubs: [
         {
           name: "hub-1",
@@ -443,6 +453,8 @@ Deno.test("NodeAdminBackend: DSKE peers and hubs", async () => {
       rotationsOk: 3,
       rotationsFailed: 1,
       badHubs: [hubB],
+      problem: "shares inconsistent for epoch 4: at least 2 of these 3 hubs gave a wrong share",
+      heldEpochs: [2, 3],
     });
     const table = renderStatusTable(s);
     assert.match(table, /DSKE: k = 2 of 2 hub\(s\), rotation every 30s/);
@@ -451,6 +463,8 @@ Deno.test("NodeAdminBackend: DSKE peers and hubs", async () => {
       /^hub-2 +bbbbbbbbbbbbbbbb +100\.64\.0\.102:51831 +no \(never answered\) +3\.9 KiB +3\.9 KiB +PSRD low, MISBEHAVING$/m,
     );
     assert.match(table, /^hub-1 +a{16} +100\.64\.0\.101:51831 +yes \(3s ago\) /m);
+    assert.match(table, /^node-b: DSKE shares inconsistent for epoch 4: at least 2 of these 3 hubs/m);
+    assert.match(table, /^DSKE: 4 node-to-node frame\(s\) dropped/m);
     backend.close();
   } finally {
     await Deno.remove(dir, { recursive: true });

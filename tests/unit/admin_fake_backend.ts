@@ -93,6 +93,7 @@ export class FakeBackend implements AdminBackend {
       dske: {
         threshold: 2,
         rotationIntervalSeconds: 120,
+        rejectedPeerFrames: 0,
         hubs: [{
           name: "hub-1",
           hubId: "0a0b",
@@ -172,7 +173,15 @@ function peer(name: string, gate: "open" | "closed", keySource: "manual" | "dske
       keyAgeSeconds: gate === "open" ? 17 : null,
       lastHandshakeEpoch: gate === "open" ? 3 : null,
       dske: keySource === "dske"
-        ? { role: "generator", lastEpoch: null, rotationsOk: 5, rotationsFailed: 2, badHubs: [] }
+        ? {
+          role: "generator",
+          lastEpoch: null,
+          rotationsOk: 5,
+          rotationsFailed: 2,
+          badHubs: [],
+          problem: null,
+          heldEpochs: [],
+        }
         : null,
     },
   };

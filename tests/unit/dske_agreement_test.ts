@@ -13,6 +13,7 @@ import { HubService } from "../../src/dske/hub-service.ts";
 import { createPsrdPair } from "../../src/dske/psrd-file.ts";
 import { PsrdStore } from "../../src/dske/psrd-store.ts";
 import { toHex } from "../../src/encoding.ts";
+import { generatePrivateKey, publicKey } from "../../src/crypto/x25519.ts";
 
 const ROTATION_MS = 150;
 
@@ -76,7 +77,11 @@ async function lab(
     const server = serveFrames("127.0.0.1", 0, (f) => service.handle(f));
     hubs.push({ service, store, server, port: server.addr.port, hubId, alter: opts.alter === i });
   }
-  const keys = [new Uint8Array(32).fill(0x11), new Uint8Array(32).fill(0x22)];
+  // Real X25519 key pairs (the node-to-node frame keys come from their Diffie-Hellman); node 0 has the
+  // lower public key, so it generates.
+  const pairs = [generatePrivateKey(), generatePrivateKey()].map((priv) => ({ priv, pub: publicKey(priv) }))
+    .sort((a, b) => toHex(a.pub) < toHex(b.pub) ? -1 : 1);
+  const keys = pairs.map((p) => p.pub);
   const port = freePort();
   const nodes: Node[] = [];
   for (let n = 0; n < 2; n++) {
@@ -98,6 +103,8 @@ async function lab(
     const node: Node = { agreement: null!, store, installs: [], closes: [], events: [] };
     node.agreement = new DskeAgreement({
       selfPublicKey: keys[n],
+      selfPrivateKey: pairs[n].priv,
+      expectedSource: () => "127.0.0.1", // loopback: every connection comes from 127.0.0.1
       listenHost: `127.0.0.${2 + n}`,
       port,
       peers: [{ name: `node-${1 - n}`, publicKey: keys[1 - n], wgIp: `127.0.0.${3 - n}` }],
