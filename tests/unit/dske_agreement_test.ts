@@ -7,7 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { DskeAgreement, type DskeEvent } from "../../src/dske/agreement.ts";
-import { type FrameServer, serveFrames } from "../../src/dske/frame-transport.ts";
+import { type FrameServer, requestFrame, serveFrames } from "../../src/dske/frame-transport.ts";
+import { encodePeerFrame, FrameType } from "../../src/dske/frames.ts";
 import type { HubLink } from "../../src/dske/hub-client.ts";
 import { HubService } from "../../src/dske/hub-service.ts";
 import { createPsrdPair } from "../../src/dske/psrd-file.ts";
@@ -23,6 +24,8 @@ interface Node {
   installs: { epoch: number; psk: string }[];
   closes: string[];
   events: DskeEvent[];
+  /** Replaces the agreement by a fresh one (a restart: every agreed key forgotten) and starts it. */
+  restart: () => Promise<void>;
 }
 
 interface Hub {
@@ -67,15 +70,30 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function lab(
   dir: string,
   sizes: (node: number) => { c2h: number; h2c: number },
-  opts: { alter?: number } = {},
+  opts: {
+    /** Hubs that alter the shares they release (liars). */
+    alter?: number[];
+    /** Hubs that release a forged sharing derived from the key id (colluders). */
+    collude?: number[];
+    /** The recoverer (node 1) drops every second KEY_RESULT. */
+    dropKeyResults?: boolean;
+    /** Source address node frames must come from (default 127.0.0.1, where loopback sends from). */
+    source?: string;
+  } = {},
 ) {
   const hubs: Hub[] = [];
   for (let i = 0; i < 3; i++) {
     const store = await PsrdStore.open(`${dir}/hub-${i}`, { lowWaterBytes: 0 });
     const hubId = crypto.getRandomValues(new Uint8Array(16));
-    const service = new HubService({ hubId, store, alterShares: opts.alter === i });
+    const alter = opts.alter?.includes(i) ?? false;
+    const service = new HubService({
+      hubId,
+      store,
+      alterShares: alter,
+      colludeShares: opts.collude?.includes(i),
+    });
     const server = serveFrames("127.0.0.1", 0, (f) => service.handle(f));
-    hubs.push({ service, store, server, port: server.addr.port, hubId, alter: opts.alter === i });
+    hubs.push({ service, store, server, port: server.addr.port, hubId, alter });
   }
   // Real X25519 key pairs (the node-to-node frame keys come from their Diffie-Hellman); node 0 has the
   // lower public key, so it generates.
@@ -100,27 +118,43 @@ async function lab(
       h.store.ingest(pair.hub);
       links.push({ hubId: b.hubId, host: "127.0.0.1", port: h.port, blockId: b.blockId });
     }
-    const node: Node = { agreement: null!, store, installs: [], closes: [], events: [] };
-    node.agreement = new DskeAgreement({
-      selfPublicKey: keys[n],
-      selfPrivateKey: pairs[n].priv,
-      expectedSource: () => "127.0.0.1", // loopback: every connection comes from 127.0.0.1
-      listenHost: `127.0.0.${2 + n}`,
-      port,
-      peers: [{ name: `node-${1 - n}`, publicKey: keys[1 - n], wgIp: `127.0.0.${3 - n}` }],
-      hubs: links,
-      k: 2,
-      rotationIntervalMs: ROTATION_MS,
-      retryDelayMs: ROTATION_MS,
-      stateDir: `${dir}/node-${n}`,
-      store,
-      install: (_peer, psk, epoch) => {
-        node.installs.push({ epoch, psk: toHex(psk) });
-        return true;
-      },
-      closeGate: (_peer, reason) => node.closes.push(reason),
-      onEvent: (e) => node.events.push(e),
-    });
+    const node: Node = { agreement: null!, store, installs: [], closes: [], events: [], restart: null! };
+    node.restart = async () => {
+      node.agreement.close();
+      node.agreement = make();
+      for (let tries = 0;; tries++) {
+        try {
+          node.agreement.start();
+          return;
+        } catch (e) {
+          if (!(e instanceof Deno.errors.AddrInUse) || tries > 50) throw e;
+          await sleep(50); // the old listener lets go of the port
+        }
+      }
+    };
+    const make = () =>
+      new DskeAgreement({
+        selfPublicKey: keys[n],
+        selfPrivateKey: pairs[n].priv,
+        expectedSource: () => opts.source ?? "127.0.0.1", // loopback: every connection comes from 127.0.0.1
+        dropKeyResults: n === 1 && opts.dropKeyResults,
+        listenHost: `127.0.0.${2 + n}`,
+        port,
+        peers: [{ name: `node-${1 - n}`, publicKey: keys[1 - n], wgIp: `127.0.0.${3 - n}` }],
+        hubs: links,
+        k: 2,
+        rotationIntervalMs: ROTATION_MS,
+        retryDelayMs: ROTATION_MS,
+        stateDir: `${dir}/node-${n}`,
+        store,
+        install: (_peer, psk, epoch) => {
+          node.installs.push({ epoch, psk: toHex(psk) });
+          return true;
+        },
+        closeGate: (_peer, reason) => node.closes.push(reason),
+        onEvent: (e) => node.events.push(e),
+      });
+    node.agreement = make();
     nodes.push(node);
   }
   const close = async () => {
@@ -130,7 +164,7 @@ async function lab(
     for (const n of nodes) n.store.close();
     for (const h of hubs) h.store.close();
   };
-  return { hubs, nodes, close };
+  return { hubs, nodes, close, port };
 }
 
 const BIG = { c2h: 64 * 1024, h2c: 64 * 1024 };
@@ -180,7 +214,7 @@ Deno.test({
     });
 
     await t.step("a lying hub is named misbehaving; a stopped hub becomes unreachable", async () => {
-      const { hubs, nodes, close } = await lab(`${dir}/2`, () => BIG, { alter: 2 });
+      const { hubs, nodes, close } = await lab(`${dir}/2`, () => BIG, { alter: [2] });
       try {
         for (const n of nodes) n.agreement.start();
         const liar = toHex(hubs[2].hubId);
@@ -269,6 +303,155 @@ Deno.test({
         );
         assert.deepEqual(nodes[1].store.blocks().map((b) => b.rxNext), rx);
         assert.equal(nodes[1].installs.length, 10);
+      } finally {
+        await close();
+      }
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** The epochs a node installed, in order. */
+const epochsOf = (n: Node) => n.installs.map((i) => i.epoch);
+
+Deno.test({
+  name: "DSKE agreement over loopback: forged frames, collusion, inconsistent shares, lost results, restarts",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "dske-agreement-faults-" });
+  try {
+    await t.step("frames from another address or under another key are dropped and counted", async () => {
+      const { nodes, close } = await lab(`${dir}/1`, () => BIG, { source: "127.0.0.9" });
+      try {
+        for (const n of nodes) n.agreement.start();
+        assert.ok(
+          await waitFor(() => nodes.every((n) => n.agreement.rejectedFrames() >= 1), 5_000),
+          "every node frame comes from 127.0.0.1, not the peer's address: dropped",
+        );
+        await sleep(3 * ROTATION_MS);
+        for (const n of nodes) {
+          assert.deepEqual(n.installs, [], "nothing installed");
+          assert.deepEqual(n.closes, [], "nothing closed");
+        }
+        assert.ok(nodes.some((n) => n.events.some((e) => e.type === "peer-frame-rejected")), "reported");
+      } finally {
+        await close();
+      }
+      const ok = await lab(`${dir}/1b`, () => BIG);
+      try {
+        for (const n of ok.nodes) n.agreement.start();
+        assert.ok(await waitFor(() => ok.nodes[1].installs.length >= 1, 5_000), "agreed");
+        const before = ok.nodes[1].agreement.rejectedFrames();
+        const installs = ok.nodes[1].installs.length;
+        // A forged KEY_ABORT for the key in use, tagged under a key that is not the pair's.
+        const keyId = new Uint8Array(16);
+        const forged = encodePeerFrame(
+          { type: FrameType.KEY_ABORT, keyId, epoch: ok.nodes[1].installs.at(-1)!.epoch, reason: 4 },
+          new Uint8Array(32).fill(9),
+        );
+        await requestFrame("127.0.0.3", ok.port, forged, 1_000, false);
+        assert.ok(await waitFor(() => ok.nodes[1].agreement.rejectedFrames() > before, 2_000), "counted");
+        assert.deepEqual(ok.nodes[1].closes, [], "never acted on");
+        assert.ok(await waitFor(() => ok.nodes[1].installs.length > installs, 5_000), "rounds go on");
+      } finally {
+        await ok.close();
+      }
+    });
+
+    await t.step(
+      "k colluding hubs: key-confirmation-failed, nothing installed, no honest hub named",
+      async () => {
+        const { hubs, nodes, close } = await lab(`${dir}/2`, () => BIG, { collude: [0, 1] });
+        try {
+          for (const n of nodes) n.agreement.start();
+          const failed = (n: Node) => n.events.filter((e) => e.type === "key-confirmation-failed");
+          assert.ok(
+            await waitFor(() => nodes.every((n) => failed(n).length >= 2), 5_000),
+            "both sides report it",
+          );
+          const colluders = [toHex(hubs[0].hubId), toHex(hubs[1].hubId)].sort();
+          for (const e of failed(nodes[1])) {
+            assert.deepEqual([...e.hubs!].sort(), colluders, "names the colluders");
+          }
+          for (const e of failed(nodes[0])) {
+            assert.deepEqual([...e.hubs!].sort(), colluders);
+          }
+          for (const n of nodes) {
+            assert.deepEqual(n.installs, [], "nothing installed");
+            assert.ok(n.events.every((e) => e.type !== "hub-misbehaved"), "nobody named a liar");
+            assert.ok(n.agreement.hubStatus().every((h) => !h.misbehaving));
+            assert.match(n.agreement.status()[0].problem ?? "", /^key confirmation failed for epoch \d+/);
+          }
+        } finally {
+          await close();
+        }
+      },
+    );
+
+    await t.step("two of three hubs lying: shares-inconsistent says how many could be lying", async () => {
+      const { hubs, nodes, close } = await lab(`${dir}/3`, () => BIG, { alter: [0, 1] });
+      try {
+        for (const n of nodes) n.agreement.start();
+        const inconsistent = () => nodes[1].events.find((e) => e.type === "shares-inconsistent");
+        assert.ok(await waitFor(() => inconsistent() !== undefined, 5_000));
+        const e = inconsistent()!;
+        assert.equal(e.lyingAtLeast, 2);
+        assert.deepEqual([...e.hubs!].sort(), hubs.map((h) => toHex(h.hubId)).sort());
+        assert.match(
+          nodes[1].agreement.status()[0].problem!,
+          /^shares inconsistent for epoch \d+: no 2 of the 3 shares .* at least 2 of these 3 hubs gave a wrong share/,
+        );
+        const generatorSays = () => nodes[0].agreement.status()[0].problem ?? "";
+        assert.ok(
+          await waitFor(() => /found the shares of epoch \d+ inconsistent/.test(generatorSays()), 3_000),
+        );
+        for (const n of nodes) assert.deepEqual(n.installs, []);
+      } finally {
+        await close();
+      }
+    });
+
+    await t.step("lost KEY_RESULTs: neither side ever installs a key the other does not hold", async () => {
+      const { nodes, close } = await lab(`${dir}/4`, () => BIG, { dropKeyResults: true });
+      try {
+        for (const n of nodes) n.agreement.start();
+        assert.ok(await waitFor(() => nodes[0].installs.length >= 4, 10_000), "rounds still succeed");
+        await sleep(ROTATION_MS);
+        const gen = epochsOf(nodes[0]);
+        const rec = epochsOf(nodes[1]);
+        for (const e of rec) {
+          assert.ok(gen.includes(e), `recoverer epoch ${e} is one the generator installed`);
+        }
+        assert.ok(
+          gen.slice(0, -1).every((e) => rec.includes(e)),
+          `the recoverer followed every generator epoch: ${gen} / ${rec}`,
+        );
+        assert.ok(nodes[0].events.some((e) => e.type === "rotation-failed"), "some rounds lost their result");
+        const common = nodes[1].installs.map((i) => `${i.epoch}/${i.psk}`);
+        for (const i of nodes[0].installs.filter((i) => rec.includes(i.epoch))) {
+          assert.ok(common.includes(`${i.epoch}/${i.psk}`), "same key, same epoch");
+        }
+      } finally {
+        await close();
+      }
+    });
+
+    await t.step("a restarted recoverer: the generator closes at once and agrees a new key", async () => {
+      const { nodes, close } = await lab(`${dir}/5`, () => BIG);
+      try {
+        for (const n of nodes) n.agreement.start();
+        assert.ok(await waitFor(() => nodes[1].installs.length >= 1, 5_000));
+        const before = nodes[1].installs.length;
+        await nodes[1].restart();
+        assert.ok(
+          await waitFor(() => nodes[0].closes.some((r) => /does not hold key epoch/.test(r)), 5_000),
+          `the generator closes the gate for the key the restarted peer lost: ${nodes[0].closes}`,
+        );
+        assert.ok(await waitFor(() => nodes[1].installs.length > before, 5_000), "a new key agreed");
+        const last = nodes[1].installs.at(-1)!;
+        assert.ok(nodes[0].installs.some((i) => i.epoch === last.epoch && i.psk === last.psk));
       } finally {
         await close();
       }
