@@ -147,22 +147,25 @@ export const COMMANDS: readonly CommandHelp[] = [
   },
   {
     name: "psrd",
-    summary: "provision pre-shared random data for one (node, hub) pair; import it; show pools",
-    usage: ["psrd new|ingest|list [options]", "psrd help [new|ingest|list]"],
+    summary:
+      "provision pre-shared random data for one (node, hub) pair; import it; show pools; remove a block",
+    usage: ["psrd new|ingest|list|remove [options]", "psrd help [new|ingest|list|remove]"],
     description:
       "Pre-shared random data (PSRD) for DSKE: `new` makes a matched pair of single-use files for one\n" +
-      "(node, hub) pair, `ingest` loads one into a node's or hub's state directory, `list` shows the pools.\n" +
+      "(node, hub) pair, `ingest` loads one into a node's or hub's state directory, `list` shows the pools,\n" +
+      "`remove` deletes a block (e.g. one made for another hub) after overwriting its pad with zeros.\n" +
       "Nothing here ever prints pad bytes. `twofold psrd SUBCOMMAND --help` shows each subcommand.",
     options: [
       ["new", "write a matched pair of PSRD files (client copy, hub copy)"],
       ["ingest", "load a PSRD file into a state directory"],
       ["list", "show the blocks in a state directory"],
+      ["remove", "remove a block from a state directory (its pad is overwritten with zeros)"],
       HELP_OPTION,
     ],
     exitCodes: PSRD_EXIT,
     signals: [],
     environment: [],
-    subcommands: ["new", "ingest", "list"],
+    subcommands: ["new", "ingest", "list", "remove"],
   },
   {
     name: "psrd new",
@@ -194,11 +197,20 @@ export const COMMANDS: readonly CommandHelp[] = [
   {
     name: "psrd ingest",
     summary: "load a PSRD file into a node's or hub's state directory",
-    usage: ["psrd ingest --state-dir DIR FILE"],
+    usage: ["psrd ingest --state-dir DIR [--hub-address IP] FILE"],
     description:
       "Adds the block in FILE to the pools in DIR (the node's or hub's stateDir). A block is accepted once;\n" +
-      "delete FILE afterwards: it is a second copy of the pad.",
-    options: [["--state-dir DIR", "the state directory"], ["FILE", "the PSRD file"], HELP_OPTION],
+      "delete FILE afterwards: it is a second copy of the pad. A hub's state takes only blocks of its own\n" +
+      "hub id and wg0 address: a hub copy made for another hub is refused, naming both.",
+    options: [
+      ["--state-dir DIR", "the state directory"],
+      [
+        "--hub-address IP",
+        "for a hub copy: the hub's wg0 address its endpoint must name (default: the one its blocks name)",
+      ],
+      ["FILE", "the PSRD file"],
+      HELP_OPTION,
+    ],
     exitCodes: PSRD_EXIT,
     signals: [],
     environment: [],
@@ -209,6 +221,23 @@ export const COMMANDS: readonly CommandHelp[] = [
     usage: ["psrd list --state-dir DIR"],
     description: "Prints one line per block: ids, role, peer, hub endpoint and bytes left in each direction.",
     options: [["--state-dir DIR", "the state directory (opened read-only)"], HELP_OPTION],
+    exitCodes: PSRD_EXIT,
+    signals: [],
+    environment: [],
+  },
+  {
+    name: "psrd remove",
+    summary: "remove a PSRD block from a state directory, overwriting its pad with zeros",
+    usage: ["psrd remove --state-dir DIR BLOCK_ID"],
+    description:
+      "Overwrites the block's pad with zeros, syncs and deletes it (e.g. a block ingested on the wrong hub;\n" +
+      "see `psrd list` for ids). Its id stays recorded: it can never be ingested again. Not while the node\n" +
+      "or hub using DIR runs (the store is locked).",
+    options: [
+      ["--state-dir DIR", "the state directory"],
+      ["BLOCK_ID", "the block id, 32 hex digits"],
+      HELP_OPTION,
+    ],
     exitCodes: PSRD_EXIT,
     signals: [],
     environment: [],

@@ -1,6 +1,7 @@
 /**
- * `twofold psrd`: provision PSRD blocks out of band (`new`), load them into a node's pools (`ingest`)
- * and show the pools (`list`). Nothing here ever prints pad bytes.
+ * `twofold psrd`: provision PSRD blocks out of band (`new`), load them into a node's pools (`ingest`),
+ * show the pools (`list`) and remove a block (`remove`, e.g. one made for another hub: its pad is
+ * overwritten). Nothing here ever prints pad bytes.
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
@@ -18,6 +19,7 @@ import {
   writePsrdFile,
 } from "../dske/psrd-file.ts";
 import { PsrdStore } from "../dske/psrd-store.ts";
+import { hubIngestProblem } from "../dske/psrd-provisioning.ts";
 import { CliError, optionError } from "./errors.ts";
 import { helpOf } from "./help.ts";
 
@@ -36,7 +38,9 @@ function parse(sub: string, args: string[], options: Options, positionals: numbe
     throw new CliError(
       positionals === 0
         ? `psrd ${sub}: unexpected argument "${parsed.positionals[0]}"; run "twofold psrd ${sub} --help"`
-        : `psrd ${sub}: expected exactly ${positionals} file argument; run "twofold psrd ${sub} --help"`,
+        : `psrd ${sub}: expected exactly ${positionals} ${
+          sub === "remove" ? "block id" : "file"
+        } argument; run "twofold psrd ${sub} --help"`,
     );
   }
   return parsed;
@@ -173,8 +177,12 @@ async function openStore(sub: string, dir: string, readOnly = false): Promise<Ps
 }
 
 async function runIngest(args: string[]): Promise<number> {
-  const { values, positionals } = parse("ingest", args, { "state-dir": { type: "string" } }, 1);
+  const { values, positionals } = parse("ingest", args, {
+    "state-dir": { type: "string" },
+    "hub-address": { type: "string" },
+  }, 1);
   const stateDir = required("ingest", values as Record<string, unknown>, "state-dir");
+  const hubAddress = (values as Record<string, string | undefined>)["hub-address"];
   const path = positionals[0];
   let file: PsrdFile;
   try {
@@ -186,6 +194,13 @@ async function runIngest(args: string[]): Promise<number> {
   try {
     const store = await openStore("ingest", stateDir);
     try {
+      const problem = hubIngestProblem(store.blocks(), {
+        blockId: toHex(file.blockId),
+        role: file.role,
+        hubId: toHex(file.hubId),
+        hubEndpoint: file.hubEndpoint,
+      }, hubAddress);
+      if (problem) throw new CliError(`psrd ingest: refused: ${problem}`);
       const b = store.ingest(file);
       console.log(
         `ingested block ${b.blockId} (${b.role}): ${b.txLen} B to send, ${b.rxLen} B to receive, hub ${b.hubId} at ${b.hubEndpoint}`,
@@ -237,7 +252,32 @@ async function runList(args: string[]): Promise<number> {
   return 0;
 }
 
-/** Runs `twofold psrd <new|ingest|list> ...`; returns the exit code. Bad input throws a {@link CliError}. */
+async function runRemove(args: string[]): Promise<number> {
+  const { values, positionals } = parse("remove", args, { "state-dir": { type: "string" } }, 1);
+  const stateDir = required("remove", values as Record<string, unknown>, "state-dir");
+  const blockId = positionals[0].toLowerCase();
+  if (!/^[0-9a-f]{32}$/.test(blockId)) {
+    throw new CliError(`psrd remove: BLOCK_ID must be 32 hex digits (see "twofold psrd list")`);
+  }
+  const store = await openStore("remove", stateDir);
+  try {
+    if (!store.block(blockId)) {
+      throw new CliError(`psrd remove: no block ${blockId} in ${stateDir} (see "twofold psrd list")`);
+    }
+    const b = store.remove(blockId);
+    console.log(
+      `removed block ${b.blockId} (${b.role}, hub ${b.hubId} at ${b.hubEndpoint}): pad overwritten with zeros`,
+    );
+  } finally {
+    store.close();
+  }
+  return 0;
+}
+
+/**
+ * Runs `twofold psrd <new|ingest|list|remove> ...`; returns the exit code. Bad input throws a
+ * {@link CliError}.
+ */
 export async function psrdCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   switch (sub) {
@@ -247,6 +287,8 @@ export async function psrdCommand(args: string[]): Promise<number> {
       return await runIngest(rest);
     case "list":
       return await runList(rest);
+    case "remove":
+      return await runRemove(rest);
     case "help":
     case "-h":
     case "--help":

@@ -589,6 +589,27 @@ export class PsrdStore {
     }
   }
 
+  /**
+   * Removes block `blockIdHex` (e.g. one provisioned for the wrong hub): overwrites its whole pad with
+   * zeros and syncs, then deletes it. Its id stays in the ingest record, so it can never be ingested
+   * again. Returns what the block was. Throws PsrdError for an unknown block.
+   */
+  remove(blockIdHex: string): BlockInfo {
+    this.#checkWritable();
+    const b = this.#get(blockIdHex);
+    const s = b.state;
+    this.#zero(b, 0, s.c2hLen + s.h2cLen);
+    b.data!.syncSync();
+    b.data!.close();
+    b.data = null;
+    this.#blocks.delete(s.blockId);
+    const blocksDir = `${this.#root}/blocks`;
+    Deno.removeSync(b.dir, { recursive: true });
+    syncDir(blocksDir);
+    log.info(`removed PSRD block ${s.blockId} (${s.role}, hub ${s.hubId}): pad overwritten with zeros`);
+    return info(s);
+  }
+
   /** Scrubs, then releases files and the lock. The store is unusable afterwards. */
   close(): void {
     if (this.#closed) return;

@@ -15,6 +15,7 @@ import { DSKE_PORT, type FrameServer, serveFrames } from "../dske/frame-transpor
 import { type HubEvent, HubService } from "../dske/hub-service.ts";
 import { PsrdStore } from "../dske/psrd-store.ts";
 import { injectForgedPeerFrames } from "../dske/test-faults.ts";
+import { hubStartProblem } from "../dske/psrd-provisioning.ts";
 
 /** A running hub. */
 export interface RunningHub {
@@ -56,8 +57,6 @@ export function hubTestFaultOf(value: string | undefined): HubTestFault | undefi
 /** Brings up the hub; throws (with everything removed) when anything fails. */
 export async function startHub(cfg: HubConfig, opts: HubOptions = {}): Promise<RunningHub> {
   const log = logger(cfg.hub.name);
-  const privateKey = cfg.hub.privateKey;
-  if (!privateKey) throw new Error("the hub's private key was not loaded");
   // Log lines name a client by its config name: its PSRD block says which node key it belongs to.
   const nameByKeyHex = new Map(cfg.peers.map((p) => [toHex(p.publicKey), p.name]));
   const clientName = (clientId: string, peerHex?: string): string => {
@@ -78,14 +77,17 @@ export async function startHub(cfg: HubConfig, opts: HubOptions = {}): Promise<R
         `"twofold psrd ingest --state-dir ${cfg.hub.stateDir} FILE"`,
     );
   }
-  const ids = new Set(blocks.map((b) => b.hubId));
-  if (ids.size > 1) {
+  const problem = hubStartProblem(blocks, formatIp(cfg.wg0.address.ip), cfg.hub.stateDir);
+  if (problem) {
     store.close();
-    throw new Error(
-      `the PSRD in ${cfg.hub.stateDir} belongs to ${ids.size} different hub ids; one hub, one id`,
-    );
+    throw new Error(problem);
   }
-  const hubId = [...ids][0];
+  const hubId = blocks[0].hubId;
+  const privateKey = cfg.hub.privateKey;
+  if (!privateKey) {
+    store.close();
+    throw new Error("the hub's private key was not loaded");
+  }
   let ended = false;
   let server: FrameServer | null = null;
   let expiry: ReturnType<typeof setInterval> | undefined;
