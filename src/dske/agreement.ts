@@ -544,7 +544,7 @@ export class DskeAgreement {
       if (result.status !== KeyResultStatus.OK) {
         if (result.status === KeyResultStatus.VALIDATION_FAILED) {
           st.problem = `peer ${p.name} found the shares of epoch ${epoch} inconsistent (hubs ${
-            usedHubs.map(short).join(", ")
+            usedHubs.map((id) => this.#hubText(id)).join(", ")
           })`;
         }
         return fail(`peer ${p.name} could not recover: status ${result.status}`, epoch);
@@ -606,8 +606,14 @@ export class DskeAgreement {
   #confirmationFailed(p: DskePeer, epoch: number, hubs: string[], reason: string): void {
     const st = this.#status.get(toHex(p.publicKey))!;
     st.problem = `key confirmation failed for epoch ${epoch}: ${reason}; nothing installed ` +
-      `(shares from hubs ${hubs.map(short).join(", ")})`;
+      `(shares from hubs ${hubs.map((id) => this.#hubText(id)).join(", ")})`;
     this.#emit({ type: "key-confirmation-failed", peer: p.name, epoch, hubs, reason: st.problem });
+  }
+
+  /** A hub as status lines name it: its config name and id prefix (the prefix alone when unnamed). */
+  #hubText(hubId: string): string {
+    const name = this.#o.hubs.find((h) => h.hubId === hubId)?.name;
+    return name ? `${name} (${hubId.slice(0, 8)})` : hubId.slice(0, 8);
   }
 
   /** Counts a dropped node ↔ node frame and reports drops at most once per second. */
@@ -774,7 +780,9 @@ export class DskeAgreement {
             peer,
             msg.epoch,
             final.forged,
-            `the key the shares of hubs ${final.forged.map(short).join(", ")} make does not match ` +
+            `the key the shares of hubs ${
+              final.forged.map((id) => this.#hubText(id)).join(", ")
+            } make does not match ` +
               `the generator's confirmation: k or more hubs forged their shares, or gave another round's`,
           );
           return answer(KeyResultStatus.CONFIRMATION_FAILED, final.forged);
@@ -837,7 +845,9 @@ export class DskeAgreement {
     // Every k-subset holds a wrong share, so at most k − 1 shares are right.
     const lyingAtLeast = hubs.length - this.#o.k + 1;
     st.problem = `shares inconsistent for epoch ${epoch}: no ${this.#o.k} of the ${hubs.length} shares ` +
-      `(hubs ${hubs.map(short).join(", ")}) make a valid key; at least ${lyingAtLeast} of these ` +
+      `(hubs ${
+        hubs.map((id) => this.#hubText(id)).join(", ")
+      }) make a valid key; at least ${lyingAtLeast} of these ` +
       `${hubs.length} hubs gave a wrong share (which ones cannot be told)`;
     this.#emit({
       type: "shares-inconsistent",
@@ -1119,11 +1129,6 @@ type RoundOutcome = "agreed" | "failed" | "peer-exhausted" | "exhausted";
 
 /** A hub answered with a refusal status (not evidence of misbehaviour). */
 class HubDeclined extends Error {}
-
-/** The first 8 hex digits of a hub id, as logs and status lines show it. */
-function short(hubId: string): string {
-  return hubId.slice(0, 8);
-}
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i] - b[i];
