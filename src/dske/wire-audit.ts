@@ -4,7 +4,8 @@
  * sequence number, walks the DSKE frames by their header `length`, takes (block, offset, used) from the
  * Auth trailer of every client ↔ hub frame (client types 0x01-0x04 use the C2H region, hub types
  * 0x81-0x83 the H2C region) and checks that, per (block, region), the ranges [offset, offset + used)
- * never overlap. The only tolerated repeat is a byte-identical frame (a TCP retransmission, or the same
+ * never overlap. Node ↔ node frames (version 2, tagged, no PSRD) and ERROR are walked over and not
+ * counted. The only tolerated repeat is a byte-identical frame (a TCP retransmission, or the same
  * frame seen by two captures), which is counted once.
  *
  * Robust to segments carrying several frames, frames split across segments, retransmitted or
