@@ -19,12 +19,11 @@ import { concatBytes } from "../encoding.ts";
 import { amdEncode } from "./amd.ts";
 import { splitSecret } from "./shamir.ts";
 import { DSKE_PORT, requestFrame } from "./frame-transport.ts";
+import { ABORT_PSRD_EXHAUSTED } from "./agreement.ts";
 import { encodePeerFrame, FrameType, HEADER_LEN, KEY_ID_LEN } from "./frames.ts";
 
 /** How long an injected frame may take to be sent. */
 const INJECT_TIMEOUT_MS = 2_000;
-/** KEY_ABORT reason "PSRD exhausted". */
-const ABORT_PSRD_EXHAUSTED = 4;
 
 const COLLUSION_LABEL = new TextEncoder().encode("twofold test fault: colluding hubs");
 
