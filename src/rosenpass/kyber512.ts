@@ -37,7 +37,10 @@ export function kyberKeygen(): KemKeyPair {
 }
 
 /** Round-3 encapsulation to `publicKey`; `coins` (32 bytes) are the raw random input (tests pass the KAT's). */
-export function kyberEncapsulate(publicKey: Uint8Array, coins = randomBytes(COINS_LEN)): KemEncapsulation {
+export function kyberEncapsulate(
+  publicKey: Uint8Array,
+  coins: Uint8Array = randomBytes(COINS_LEN),
+): KemEncapsulation {
   const { cipherText, sharedSecret } = ml_kem512.encapsulate(publicKey, sha3_256(coins));
   return { ciphertext: cipherText, sharedSecret: roundThreeKey(sharedSecret, cipherText) };
 }
