@@ -24,6 +24,8 @@ export interface StaticKem {
   readonly secretKeyLength: number;
   readonly ciphertextLength: number;
   keygen(): KemKeyPair;
+  /** Key generation on a worker thread (the package's own), so the caller's event loop keeps running. */
+  keygenAsync(): Promise<KemKeyPair>;
   encapsulate(publicKey: Uint8Array): KemEncapsulation;
   decapsulate(ciphertext: Uint8Array, secretKey: Uint8Array): Uint8Array;
 }
@@ -35,6 +37,9 @@ interface McElieceImpl {
   privateKeySize: number;
   encryptedKeySize: number;
   keypair(): { publicKey: Buffer; privateKey: Buffer };
+  keypair(
+    callback: (err: Error | undefined, result: { publicKey: Buffer; privateKey: Buffer }) => void,
+  ): void;
   generateKey(publicKey: Buffer): { key: Buffer; encryptedKey: Buffer };
   decryptKey(privateKey: Buffer, encryptedKey: Buffer): Buffer;
 }
@@ -61,6 +66,15 @@ function makeStaticKem(round: McElieceRound, impl: McElieceImpl): StaticKem {
     keygen() {
       const { publicKey, privateKey } = impl.keypair();
       return { publicKey: copy(publicKey), secretKey: copy(privateKey) };
+    },
+    keygenAsync() {
+      return new Promise((resolve, reject) =>
+        impl.keypair((err, result) =>
+          err
+            ? reject(err)
+            : resolve({ publicKey: copy(result.publicKey), secretKey: copy(result.privateKey) })
+        )
+      );
     },
     encapsulate(publicKey) {
       check("public key", publicKey, impl.publicKeySize);

@@ -134,10 +134,11 @@ export function encodeMessage(
   return out;
 }
 
-/** Decodes an envelope; null when the type is unknown or the length is wrong for it. */
+/** Decodes an envelope; null when the type is unknown, a reserved byte is set or the length is wrong. */
 export function decodeMessage(profile: Profile, bytes: Uint8Array): DecodedMessage | null {
   const kind = KIND_BY_TYPE.get(bytes[0]);
   if (kind === undefined) return null;
+  if (bytes[1] !== 0 || bytes[2] !== 0 || bytes[3] !== 0) return null;
   const layout = layouts(profile)[kind];
   const payloadLen = layout.fields.reduce((sum, [, len]) => sum + len, 0);
   if (bytes.length !== ENVELOPE_HEADER_LEN + payloadLen + MAC_LEN + COOKIE_LEN) return null;
