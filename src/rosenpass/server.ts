@@ -134,6 +134,8 @@ interface KnownInitConf {
 interface PeerState {
   id: string;
   spkt: Uint8Array;
+  /** lhash("chaining key init", spkt): constant per peer, cached (it hashes the 524 KB key). */
+  initialChainingKey: Uint8Array;
   psk: Uint8Array;
   pidt: Uint8Array;
   biscuitUsed: bigint;
@@ -166,6 +168,7 @@ export class RosenpassServer {
   readonly #sskm: Uint8Array;
   readonly #spkm: Uint8Array;
   readonly #pidm: Uint8Array;
+  readonly #initialChainingKey: Uint8Array;
   readonly #crypto: ProtocolCrypto;
   readonly #timers: RosenpassTimers;
   readonly #trace: StepTrace;
@@ -180,6 +183,7 @@ export class RosenpassServer {
     this.#sskm = options.secretKey;
     this.#spkm = options.publicKey;
     this.#pidm = this.#domains.peerId(options.publicKey);
+    this.#initialChainingKey = this.#domains.chainingKeyInit(options.publicKey);
     this.#crypto = options.crypto ?? defaultProtocolCrypto(options.profile);
     this.#timers = { ...DEFAULT_TIMERS, ...options.timers };
     this.#trace = options.trace ?? (() => {});
@@ -200,6 +204,7 @@ export class RosenpassServer {
     const peer: PeerState = {
       id: config.id,
       spkt: config.publicKey,
+      initialChainingKey: this.#domains.chainingKeyInit(config.publicKey),
       psk,
       pidt,
       biscuitUsed: 0n,
@@ -334,7 +339,7 @@ export class RosenpassServer {
   #startHandshake(peer: PeerState, now: number): RosenpassAction {
     this.#dropHandshake(peer);
     const cookieValue = this.#crypto.randomBytes(COOKIE_LEN);
-    const ck = new ChainingKey(this.#domains, this.#domains.chainingKeyInit(peer.spkt));
+    const ck = new ChainingKey(this.#domains, peer.initialChainingKey);
     const sidi = this.#crypto.randomBytes(SESSION_ID_LEN);
     const { secretKey: eski, publicKey: epki } = this.#crypto.ephemeralKeygen();
     ck.mix(sidi, epki);
@@ -366,7 +371,7 @@ export class RosenpassServer {
   }
 
   #onInitHello(now: number, ih: InitHello): RosenpassAction[] {
-    const ck = new ChainingKey(this.#domains, this.#domains.chainingKeyInit(this.#spkm));
+    const ck = new ChainingKey(this.#domains, this.#initialChainingKey);
     ck.mix(ih.sidi, ih.epki);
     this.#trace("IHR4", ck.value);
     const sptr = this.#crypto.staticDecapsulate(ih.sctr, this.#sskm);
