@@ -18,6 +18,10 @@ export interface HashDomains {
   peerId(spk: Uint8Array): Uint8Array;
   /** lhash("mac", spkt, wire)[0..16]: the envelope MAC to the holder of spkt. */
   mac(spkt: Uint8Array, wire: Uint8Array): Uint8Array;
+  /** lhash("mac", spkt): the MAC key of one public key; hashing 524 KB, so callers cache it. */
+  macKey(spkt: Uint8Array): Uint8Array;
+  /** The envelope MAC under a cached `macKey`: one hash over the message only. */
+  macWithKey(macKey: Uint8Array, wire: Uint8Array): Uint8Array;
   /** lhash("cookie", cookieValue, wire)[0..16]; always computed with the SHAKE256 tree (both profiles). */
   cookie(cookieValue: Uint8Array, wire: Uint8Array): Uint8Array;
   /** lhash("biscuit additional data", spkr, sidi, sidr). */
@@ -53,6 +57,8 @@ export function hashDomains(profile: Profile): HashDomains {
     chainingKeyInit: (spkr) => hash(ckInitNode, spkr),
     peerId: (spk) => hash(peerIdNode, spk),
     mac: (spkt, wire) => chain(macNode, spkt, wire).slice(0, MAC_LEN),
+    macKey: (spkt) => hash(macNode, spkt),
+    macWithKey: (macKey, wire) => hash(macKey, wire).slice(0, MAC_LEN),
     cookie: (cookieValue, wire) =>
       cookieNode
         ? chain(cookieNode, cookieValue, wire).slice(0, COOKIE_LEN)

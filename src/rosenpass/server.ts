@@ -136,6 +136,8 @@ interface PeerState {
   spkt: Uint8Array;
   /** lhash("chaining key init", spkt): constant per peer, cached (it hashes the 524 KB key). */
   initialChainingKey: Uint8Array;
+  /** lhash("mac", spkt): the key of the MACs we send to this peer, cached likewise. */
+  macKey: Uint8Array;
   psk: Uint8Array;
   pidt: Uint8Array;
   biscuitUsed: bigint;
@@ -169,6 +171,8 @@ export class RosenpassServer {
   readonly #spkm: Uint8Array;
   readonly #pidm: Uint8Array;
   readonly #initialChainingKey: Uint8Array;
+  /** Key of the MACs addressed to us: cached so an unauthenticated datagram costs one short hash. */
+  readonly #macKey: Uint8Array;
   readonly #crypto: ProtocolCrypto;
   readonly #timers: RosenpassTimers;
   readonly #trace: StepTrace;
@@ -184,6 +188,7 @@ export class RosenpassServer {
     this.#spkm = options.publicKey;
     this.#pidm = this.#domains.peerId(options.publicKey);
     this.#initialChainingKey = this.#domains.chainingKeyInit(options.publicKey);
+    this.#macKey = this.#domains.macKey(options.publicKey);
     this.#crypto = options.crypto ?? defaultProtocolCrypto(options.profile);
     this.#timers = { ...DEFAULT_TIMERS, ...options.timers };
     this.#trace = options.trace ?? (() => {});
@@ -205,6 +210,7 @@ export class RosenpassServer {
       id: config.id,
       spkt: config.publicKey,
       initialChainingKey: this.#domains.chainingKeyInit(config.publicKey),
+      macKey: this.#domains.macKey(config.publicKey),
       psk,
       pidt,
       biscuitUsed: 0n,
@@ -289,15 +295,23 @@ export class RosenpassServer {
     return next === Infinity ? undefined : next;
   }
 
-  /** Handles one received datagram. */
-  handleMessage(now: number, bytes: Uint8Array): RosenpassAction[] {
+  /**
+   * Handles one received datagram. `admitInitHello` is asked after an InitHello's MAC has been
+   * verified and before any KEM work (the DoS admission); refusing it drops the message.
+   */
+  handleMessage(
+    now: number,
+    bytes: Uint8Array,
+    admitInitHello: () => boolean = () => true,
+  ): RosenpassAction[] {
     const decoded = decodeMessage(this.profile, bytes);
     if (decoded === null) return [{ kind: "rejected", reason: "not a handshake message of this profile" }];
-    const expectedMac = this.#domains.mac(this.#spkm, decoded.macCovered);
+    const expectedMac = this.#domains.macWithKey(this.#macKey, decoded.macCovered);
     if (!constantTimeEqual(expectedMac, decoded.mac)) return [{ kind: "rejected", reason: "bad MAC" }];
     const payload: Payload = decoded.payload;
     switch (payload.kind) {
       case "init-hello":
+        if (!admitInitHello()) return [{ kind: "rejected", reason: "InitHello not admitted (load)" }];
         return this.#onInitHello(now, payload);
       case "resp-hello":
         return this.#onRespHello(now, payload);
@@ -322,7 +336,7 @@ export class RosenpassServer {
     return encodeMessage(
       this.profile,
       payload,
-      (covered) => this.#domains.mac(peer.spkt, covered),
+      (covered) => this.#domains.macWithKey(peer.macKey, covered),
       cookieValue && ((covered) => this.#domains.cookie(cookieValue, covered)),
     );
   }

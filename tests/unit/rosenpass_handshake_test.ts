@@ -267,3 +267,37 @@ Deno.test("rosenpass: test-only timers shorten rotation (e.g. every 3 s)", async
   assert.equal(b.nextDeadline(), 3);
   assert.equal(sent(b.poll(3)).length, 1092);
 });
+
+Deno.test("rosenpass: admission is asked only for a MAC-valid InitHello, and a refusal costs no KEM work", async () => {
+  const [ka, kb] = await keyPairs();
+  let decapsulations = 0;
+  const real = defaultProtocolCrypto(PROFILE_V02);
+  const crypto = {
+    ...real,
+    staticDecapsulate: (ct: Uint8Array, sk: Uint8Array) => {
+      decapsulations++;
+      return real.staticDecapsulate(ct, sk);
+    },
+  };
+  const b = new RosenpassServer({
+    profile: PROFILE_V02,
+    secretKey: kb.secretKey,
+    publicKey: kb.publicKey,
+    crypto,
+  });
+  b.addPeer({ id: "a", publicKey: ka.publicKey });
+  const { a } = await pair();
+  const initHello = sent(a.initiate("b", 0));
+  let asked = 0;
+  const refuse = () => {
+    asked++;
+    return false;
+  };
+  assert.ok(refused(b.handleMessage(0, flip(initHello, 100), refuse)));
+  assert.equal(asked, 0, "a bad MAC is dropped before admission");
+  assert.match(JSON.stringify(b.handleMessage(0, initHello, refuse)), /not admitted/);
+  assert.equal(asked, 1);
+  assert.equal(decapsulations, 0, "no decapsulation for a refused InitHello");
+  assert.ok(sent(b.handleMessage(0, initHello, () => true)));
+  assert.equal(decapsulations, 1);
+});
