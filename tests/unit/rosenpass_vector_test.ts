@@ -6,8 +6,8 @@
  * decapsulations run for real, so the recorded shared secrets are checked too.
  */
 import assert from "node:assert/strict";
-import { decompress } from "fzstd";
-import { decodeBase64, toHex } from "../../src/encoding.ts";
+import { toHex } from "../../src/encoding.ts";
+import { bytes, entries } from "../helpers/rosenpass_vector.ts";
 import { PROFILE_V03 } from "../../src/rosenpass/profile.ts";
 import type { ProtocolCrypto } from "../../src/rosenpass/protocol-crypto.ts";
 import { defaultProtocolCrypto } from "../../src/rosenpass/protocol-crypto.ts";
@@ -16,42 +16,6 @@ import { openBiscuit } from "../../src/rosenpass/biscuit.ts";
 import { hashDomains } from "../../src/rosenpass/hash-domains.ts";
 import { decodeMessage, type RespHello } from "../../src/rosenpass/messages.ts";
 import { COOKIE_LEN } from "../../src/rosenpass/constants.ts";
-
-const DIR = new URL("../vectors/rosenpass/", import.meta.url);
-const TOML = "crypto_server_test_vector_1.toml";
-
-interface Entry {
-  name?: string;
-  value?: string;
-  offload?: boolean;
-}
-
-/** Reads the [[entries]] list of the vector (a flat TOML subset: strings and booleans). */
-function readEntries(): Entry[] {
-  const entries: Entry[] = [];
-  for (const line of Deno.readTextFileSync(new URL(TOML, DIR)).split("\n")) {
-    if (line.trim() === "[[entries]]") entries.push({});
-    const m = line.match(/^(\w+) = (?:"(.*)"|(true|false))$/);
-    if (m && entries.length > 0) {
-      const entry = entries[entries.length - 1] as Record<string, unknown>;
-      entry[m[1]] = m[2] ?? m[3] === "true";
-    }
-  }
-  return entries;
-}
-
-const entries = readEntries();
-
-/** The bytes of entry `i`: inline base64, or an offloaded zstd file holding a JSON base64 string. */
-function bytes(i: number): Uint8Array {
-  const entry = entries[i];
-  if (entry.offload) {
-    const raw = decompress(Deno.readFileSync(new URL(`${TOML}_offloaded_value_${i}.zstd`, DIR)));
-    return decodeBase64(JSON.parse(new TextDecoder().decode(raw)));
-  }
-  assert.ok(entry.value !== undefined, `entry ${i} has a value`);
-  return decodeBase64(entry.value);
-}
 
 function named(i: number, name: string): Uint8Array {
   assert.equal(entries[i].name, name, `entry ${i} is ${name}`);
