@@ -1,0 +1,219 @@
+/**
+ * Access policies in the node config (`policies`): named groups of peers and accept rules between
+ * groups or single peers, e.g.
+ *
+ * ```jsonc
+ * "policies": {
+ *   "groups": { "ops": ["alice", "bob"], "servers": ["db1", "web1"] },
+ *   "rules": [
+ *     { "from": "ops", "to": "servers", "proto": "tcp", "ports": ["22", "8000-8100"], "action": "accept" },
+ *     { "from": "servers", "to": "servers", "proto": "any" }
+ *   ]
+ * }
+ * ```
+ *
+ * Model: an **accept-list**. A packet is delivered when at least one rule accepts it and dropped when
+ * none does; rule order never changes what passes (so there is no deny action to shadow it), and the
+ * rule reported as deciding (by `twofold trace`, in counters) is the first accepting one in file order.
+ * `from` is the peer that opens the connection, `to` the one that receives it; replies flow through
+ * the connection tracker. `proto` is `tcp`, `udp`, `icmp` or `any` (default); `ports` (destination,
+ * `"22"` or `"8000-8100"`) only for tcp/udp/any — none means every port; with ports, `any` means TCP
+ * and UDP. Without a `policies` section everything is allowed (all-to-all); with one, only what its
+ * rules accept.
+ *
+ * Names: a group name and a peer name (a `peers[].name` or this node's `node.name`) are DNS labels and
+ * must not collide. Every problem is one line naming the field and the fix.
+ * @module
+ */
+import { z } from "zod";
+import { parsePortSpec } from "../admin/lockdown-schema.ts";
+
+/** Protocols a rule may name. */
+export const POLICY_PROTOCOLS = ["tcp", "udp", "icmp", "any"] as const;
+/** A rule's protocol. */
+export type PolicyProto = typeof POLICY_PROTOCOLS[number];
+
+/** One end of a rule as written: a group or a single peer. */
+export interface PolicyEndpoint {
+  /** What the name refers to. */
+  kind: "group" | "peer";
+  /** The group or peer name. */
+  name: string;
+  /** The peer names it stands for. */
+  peers: string[];
+}
+
+/** One resolved rule. */
+export interface PolicyRule {
+  /** The peers that may open the connection. */
+  from: PolicyEndpoint;
+  /** The peers that receive it. */
+  to: PolicyEndpoint;
+  /** Protocol. */
+  proto: PolicyProto;
+  /** Destination port ranges (inclusive); empty = every port. */
+  ports: { from: number; to: number }[];
+  /** Always "accept" (see the module doc). */
+  action: "accept";
+}
+
+/** The resolved `policies` section. */
+export interface PolicyConfig {
+  /** Group name → member peer names (file order, without duplicates). */
+  groups: Map<string, string[]>;
+  /** Rules in file order; the index is the rule number that traces and counters report. */
+  rules: PolicyRule[];
+}
+
+/** A problem with the `policies` section: one line, `<field>: <what is wrong>; <fix>`. */
+export class PolicyConfigError extends Error {
+  /** The field path, e.g. `policies.rules[2].ports[0]`. */
+  readonly field: string;
+  /** Creates the error for `field`. */
+  constructor(field: string, problem: string) {
+    super(`${field}: ${problem}`);
+    this.name = "PolicyConfigError";
+    this.field = field;
+  }
+}
+
+const DNS_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+const ruleEntry = z.strictObject({
+  from: z.string(),
+  to: z.string(),
+  proto: z.enum(POLICY_PROTOCOLS).default("any"),
+  ports: z.array(z.union([z.string(), z.int()])).default([]),
+  action: z.string().default("accept"),
+});
+
+/** Schema of the `policies` section (shape and types; names and ports are checked after). */
+export const policiesSection = z.strictObject({
+  groups: z.record(z.string(), z.array(z.string())).default({}),
+  rules: z.array(ruleEntry).default([]),
+});
+
+function formatPath(base: string, path: readonly PropertyKey[]): string {
+  let out = base;
+  for (const part of path) out += typeof part === "number" ? `[${part}]` : `.${String(part)}`;
+  return out;
+}
+
+function issueProblem(base: string, issue: z.core.$ZodIssue): PolicyConfigError {
+  switch (issue.code) {
+    case "unrecognized_keys":
+      return new PolicyConfigError(
+        formatPath(base, [...issue.path, issue.keys[0]]),
+        `unknown key; remove it or fix the spelling (allowed here: ${
+          issue.path.length === 0 ? "groups, rules" : "from, to, proto, ports, action"
+        })`,
+      );
+    case "invalid_value":
+      return new PolicyConfigError(
+        formatPath(base, issue.path),
+        `${JSON.stringify(issue.input)} is not allowed; use one of ${
+          issue.values.map((v) => JSON.stringify(v)).join(", ")
+        }`,
+      );
+    case "invalid_type":
+      return new PolicyConfigError(
+        formatPath(base, issue.path),
+        issue.input === undefined
+          ? `missing; add it (${issue.expected})`
+          : `expected ${issue.expected}; see the policies example in README.md`,
+      );
+    default:
+      return new PolicyConfigError(formatPath(base, issue.path), issue.message);
+  }
+}
+
+/**
+ * Checks and resolves a `policies` section. `knownPeers` are the names a group or rule may use as a
+ * peer: every `peers[].name` and this node's `node.name`. `field` names the section in messages.
+ * Throws a {@link PolicyConfigError} (one line) for the first problem.
+ */
+export function parsePolicyConfig(
+  raw: unknown,
+  knownPeers: readonly string[],
+  field = "policies",
+): PolicyConfig {
+  const parsed = policiesSection.safeParse(raw, { reportInput: true });
+  if (!parsed.success) throw issueProblem(field, parsed.error.issues[0]);
+  const peers = new Set(knownPeers);
+  const groups = new Map<string, string[]>();
+  for (const [name, members] of Object.entries(parsed.data.groups)) {
+    const at = `${field}.groups.${name}`;
+    if (!DNS_LABEL.test(name)) {
+      throw new PolicyConfigError(
+        at,
+        "a group name must be 1-63 letters, digits or hyphens; rename the group",
+      );
+    }
+    if (peers.has(name)) {
+      throw new PolicyConfigError(
+        at,
+        `"${name}" is also a peer name, so rules could not tell them apart; rename the group`,
+      );
+    }
+    if (members.length === 0) {
+      throw new PolicyConfigError(at, "is empty; list at least one peer name, or remove the group");
+    }
+    members.forEach((m, i) => {
+      if (!peers.has(m)) {
+        throw new PolicyConfigError(
+          `${at}[${i}]`,
+          `${JSON.stringify(m)} is not a peer; use a peers[].name or node.name (known: ${
+            [...peers].join(", ")
+          })`,
+        );
+      }
+    });
+    groups.set(name, [...new Set(members)]);
+  }
+  const endpoint = (name: string, at: string): PolicyEndpoint => {
+    const group = groups.get(name);
+    if (group) return { kind: "group", name, peers: group };
+    if (peers.has(name)) return { kind: "peer", name, peers: [name] };
+    throw new PolicyConfigError(
+      at,
+      `${
+        JSON.stringify(name)
+      } is neither a group nor a peer; define it under ${field}.groups or use a peer name`,
+    );
+  };
+  const rules = parsed.data.rules.map((r, i): PolicyRule => {
+    const at = `${field}.rules[${i}]`;
+    if (r.action !== "accept") {
+      throw new PolicyConfigError(
+        `${at}.action`,
+        `${
+          JSON.stringify(r.action)
+        } is not supported: rules are an accept-list (what no rule accepts is dropped); ` +
+          'write "accept", or narrow or remove the rules that accept the traffic',
+      );
+    }
+    if (r.proto === "icmp" && r.ports.length > 0) {
+      throw new PolicyConfigError(
+        `${at}.ports`,
+        "ICMP has no ports; remove ports, or set proto to tcp, udp or any",
+      );
+    }
+    const ports = r.ports.map((spec, j) => {
+      try {
+        return parsePortSpec(spec, `${at}.ports[${j}]`);
+      } catch (e) {
+        const msg = (e as Error).message;
+        const colon = msg.indexOf(": ");
+        throw new PolicyConfigError(`${at}.ports[${j}]`, colon >= 0 ? msg.slice(colon + 2) : msg);
+      }
+    });
+    return {
+      from: endpoint(r.from, `${at}.from`),
+      to: endpoint(r.to, `${at}.to`),
+      proto: r.proto,
+      ports,
+      action: "accept",
+    };
+  });
+  return { groups, rules };
+}

@@ -1,0 +1,186 @@
+/**
+ * Compiles the lockdown list and the access policies into the {@link RuleTable} of one interface: for
+ * every remote-peer slot, the rule set {@link enforcementFor} says applies (the lockdown set on wg0
+ * between AES peers, else that slot's policy set), with port ranges painted so that each port maps to
+ * the first accepting rule (lowest index) — a lookup, not a scan, in the packet path.
+ *
+ * The lockdown set's entries are numbered as {@link lockdownEntries} lists them: ICMP, UDP on the aes0
+ * port, TCP on the key-plane port, then the extra ports in list order. Those always-allowed ports are
+ * the ones `isAlwaysAllowed` (admin/lockdown-schema.ts) names; the key-plane port is DSKE_TCP_PORT.
+ * @module
+ */
+import type { LockdownPort } from "../admin/model.ts";
+import { DSKE_TCP_PORT, formatEntry } from "../admin/lockdown-schema.ts";
+import type { PolicyConfig } from "../config/policy-config.ts";
+import { MAX_PEERS } from "../dataplane/shared-state.ts";
+import { enforcementFor, type FilterInterface } from "./placement.ts";
+import {
+  DEFAULT_ALLOW_RULE,
+  encodeRuleTable,
+  KEY_PLANE_RULE,
+  NO_RULE,
+  type PortRule,
+  type RuleSetSpec,
+  SetKind,
+} from "./rule-table.ts";
+
+/** Every port. */
+const ALL_PORTS = { from: 0, to: 65535 } as const;
+
+/** A remote peer as the filter of one interface sees it. */
+export interface FilterPeer {
+  /** The peer's slot in this interface's data plane. */
+  slot: number;
+  /** Its name in the config (what policies refer to). */
+  name: string;
+  /** Whether it runs aes0 (an edge peer with an AES IP; hubs and AES-exempt peers do not). */
+  aesCapable: boolean;
+  /** Whether it is a DSKE security hub. */
+  hub: boolean;
+}
+
+/** The lockdown inputs. */
+export interface LockdownRules {
+  /** aes0's UDP port (51830 by default). */
+  aesUdpPort: number;
+  /** The extra ports of the lockdown list. */
+  extraPorts: readonly LockdownPort[];
+}
+
+/** Everything a table is compiled from. */
+export interface CompileInput {
+  /** The interface whose inbound filter uses the table. */
+  iface: FilterInterface;
+  /** This node. */
+  local: { name: string; aesCapable: boolean };
+  /** Remote peers with their slots. */
+  peers: readonly FilterPeer[];
+  /** The lockdown list. */
+  lockdown: LockdownRules;
+  /** The access policies, or null when none are configured (all-to-all). */
+  policy: PolicyConfig | null;
+  /** Slots in the table (default MAX_PEERS). */
+  slotCount?: number;
+}
+
+/** One lockdown entry, as ruleIndex values of a lockdown verdict refer to it. */
+export interface LockdownEntryInfo {
+  /** "icmp", "tcp" or "udp". */
+  proto: "icmp" | "tcp" | "udp";
+  /** Port range (ICMP: 0..65535, meaning all). */
+  from: number;
+  to: number;
+  /** Readable, e.g. "udp/51830 (aes0)" or "tcp/8080 (extra)". */
+  label: string;
+}
+
+/** The lockdown entries in ruleIndex order: ICMP, the aes0 UDP port, the key-plane TCP port, the extras. */
+export function lockdownEntries(lockdown: LockdownRules): LockdownEntryInfo[] {
+  return [
+    { proto: "icmp", ...ALL_PORTS, label: "icmp (always)" },
+    {
+      proto: "udp",
+      from: lockdown.aesUdpPort,
+      to: lockdown.aesUdpPort,
+      label: `udp/${lockdown.aesUdpPort} (aes0)`,
+    },
+    { proto: "tcp", from: DSKE_TCP_PORT, to: DSKE_TCP_PORT, label: `tcp/${DSKE_TCP_PORT} (key plane)` },
+    ...lockdown.extraPorts.map((p) => ({
+      proto: p.proto,
+      from: p.from,
+      to: p.to,
+      label: `${formatEntry(p)} (extra)`,
+    })),
+  ];
+}
+
+/**
+ * Paints prioritised ranges into sorted disjoint ranges: each port gets the rule of the first item (in
+ * `items` order) covering it; adjacent ranges with one rule merge.
+ */
+export function paintRanges(items: readonly PortRule[]): PortRule[] {
+  const points = [...new Set(items.flatMap((i) => [i.from, i.to + 1]))].sort((a, b) => a - b);
+  const out: PortRule[] = [];
+  for (let k = 0; k + 1 < points.length; k++) {
+    const from = points[k], to = points[k + 1] - 1;
+    const hit = items.find((i) => i.from <= from && to <= i.to);
+    if (!hit) continue;
+    const last = out[out.length - 1];
+    if (last && last.rule === hit.rule && last.to + 1 === from) last.to = to;
+    else out.push({ from, to, rule: hit.rule });
+  }
+  return out;
+}
+
+function lockdownSet(lockdown: LockdownRules): RuleSetSpec {
+  const entries = lockdownEntries(lockdown);
+  const ranges = (proto: "tcp" | "udp") =>
+    paintRanges(entries.flatMap((e, i) => (e.proto === proto ? [{ from: e.from, to: e.to, rule: i }] : [])));
+  return { kind: SetKind.lockdown, icmp: 0, other: NO_RULE, tcp: ranges("tcp"), udp: ranges("udp") };
+}
+
+function defaultAllowSet(): RuleSetSpec {
+  const all = [{ ...ALL_PORTS, rule: DEFAULT_ALLOW_RULE }];
+  return {
+    kind: SetKind.policy,
+    icmp: DEFAULT_ALLOW_RULE,
+    other: DEFAULT_ALLOW_RULE,
+    tcp: all,
+    udp: [...all],
+  };
+}
+
+function policySet(
+  policy: PolicyConfig,
+  remote: FilterPeer,
+  localName: string,
+  keyPlane: boolean,
+): RuleSetSpec {
+  const tcp: PortRule[] = [];
+  const udp: PortRule[] = [];
+  let icmp = NO_RULE;
+  let other = NO_RULE;
+  policy.rules.forEach((r, i) => {
+    if (!r.from.peers.includes(remote.name) || !r.to.peers.includes(localName)) return;
+    const ports = r.ports.length > 0 ? r.ports : [ALL_PORTS];
+    if (r.proto === "tcp" || r.proto === "any") {
+      for (const p of ports) tcp.push({ from: p.from, to: p.to, rule: i });
+    }
+    if (r.proto === "udp" || r.proto === "any") {
+      for (const p of ports) udp.push({ from: p.from, to: p.to, rule: i });
+    }
+    if (icmp === NO_RULE && (r.proto === "icmp" || (r.proto === "any" && r.ports.length === 0))) icmp = i;
+    if (other === NO_RULE && r.proto === "any" && r.ports.length === 0) other = i;
+  });
+  if (keyPlane) tcp.push({ from: DSKE_TCP_PORT, to: DSKE_TCP_PORT, rule: KEY_PLANE_RULE });
+  return { kind: SetKind.policy, icmp, other, tcp: paintRanges(tcp), udp: paintRanges(udp) };
+}
+
+/** Compiles the table of one interface (see the module doc). Slots without a peer drop everything. */
+export function compileRuleTable(input: CompileInput): Int32Array {
+  const slotCount = input.slotCount ?? MAX_PEERS;
+  const slots: number[] = new Array(slotCount).fill(-1);
+  const sets: RuleSetSpec[] = [];
+  const index = new Map<string, number>();
+  const intern = (s: RuleSetSpec) => {
+    const key = JSON.stringify(s);
+    let i = index.get(key);
+    if (i === undefined) {
+      i = sets.push(s) - 1;
+      index.set(key, i);
+    }
+    return i;
+  };
+  for (const peer of input.peers) {
+    if (!Number.isInteger(peer.slot) || peer.slot < 0 || peer.slot >= slotCount) {
+      throw new RangeError(`peer ${peer.name}: slot ${peer.slot} is outside 0..${slotCount - 1}`);
+    }
+    const where = enforcementFor(input.local.aesCapable, peer.aesCapable, input.iface);
+    let set: RuleSetSpec;
+    if (where === "lockdown") set = lockdownSet(input.lockdown);
+    else if (input.policy === null) set = defaultAllowSet();
+    else set = policySet(input.policy, peer, input.local.name, peer.hub && input.iface === "wg0");
+    slots[peer.slot] = intern(set);
+  }
+  return encodeRuleTable({ slots, sets });
+}

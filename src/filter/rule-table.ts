@@ -1,0 +1,208 @@
+/**
+ * The compiled rule table: what the inbound filter of one interface consults, as one flat Int32Array
+ * (so it can live in a SharedArrayBuffer, see `table-exchange.ts`). Lookups are a slot index, a set
+ * descriptor and, for TCP/UDP, a binary search over sorted disjoint port ranges — never a rule scan,
+ * never an allocation.
+ *
+ * Layout (Int32 words):
+ * - header: magic, slot count, set count, offset of the set descriptors, offset of the ranges, total
+ *   words;
+ * - per remote-peer slot: the index of the rule set that applies to it, or -1 (no peer: drop);
+ * - per rule set ({@link SET_WORDS} words): kind (lockdown or policy), the rule accepting ICMP, the
+ *   rule accepting any other protocol, then start and count of its TCP ranges and of its UDP ranges;
+ * - ranges: triples (first port, last port, rule), sorted and disjoint within one set and protocol.
+ *
+ * A "rule" is the index of the deciding entry — of the policy's rules for a policy set, of the
+ * lockdown entries for a lockdown set — or one of {@link NO_RULE}, {@link DEFAULT_ALLOW_RULE},
+ * {@link KEY_PLANE_RULE}. Several slots may share one set.
+ * @module
+ */
+import { IPPROTO } from "./ip-constants.ts";
+import { MatchKind, type MatchKindCode } from "./verdict.ts";
+
+/** First word of every table ("tfRT"). */
+export const RULE_TABLE_MAGIC = 0x74665254;
+/** No rule accepts. */
+export const NO_RULE = -1;
+/** Accepted because no policy is configured (all-to-all). */
+export const DEFAULT_ALLOW_RULE = -2;
+/** Accepted because the key plane (TCP to the DSKE port from a hub) is never blocked by a policy. */
+export const KEY_PLANE_RULE = -3;
+
+/** Which rules a set holds. */
+export const SetKind = { lockdown: 1, policy: 2 } as const;
+/** A set kind code. */
+export type SetKindCode = typeof SetKind[keyof typeof SetKind];
+
+/** Protocol classes a set distinguishes. */
+export const ProtoClass = { tcp: 0, udp: 1, icmp: 2, other: 3 } as const;
+
+/** The protocol class of an IP protocol number in a family (ICMP is 1 in IPv4, 58 in IPv6). */
+export function protoClassOf(family: 4 | 6, proto: number): number {
+  if (proto === IPPROTO.tcp) return ProtoClass.tcp;
+  if (proto === IPPROTO.udp) return ProtoClass.udp;
+  if ((family === 4 && proto === IPPROTO.icmp) || (family === 6 && proto === IPPROTO.icmpv6)) {
+    return ProtoClass.icmp;
+  }
+  return ProtoClass.other;
+}
+
+/** One port range of a set, with the rule that accepts it. */
+export interface PortRule {
+  /** First port (0..65535). */
+  from: number;
+  /** Last port (inclusive). */
+  to: number;
+  /** Deciding rule. */
+  rule: number;
+}
+
+/** One rule set before encoding. */
+export interface RuleSetSpec {
+  /** Lockdown or policy. */
+  kind: SetKindCode;
+  /** Rule accepting ICMP/ICMPv6 (any type), or NO_RULE. */
+  icmp: number;
+  /** Rule accepting protocols other than TCP, UDP and ICMP, or NO_RULE. */
+  other: number;
+  /** TCP destination-port ranges: sorted, disjoint. */
+  tcp: PortRule[];
+  /** UDP destination-port ranges: sorted, disjoint. */
+  udp: PortRule[];
+}
+
+/** A whole table before encoding. */
+export interface RuleTableSpec {
+  /** Per remote-peer slot: index into `sets`, or -1. */
+  slots: readonly number[];
+  /** The rule sets. */
+  sets: readonly RuleSetSpec[];
+}
+
+const HEADER_WORDS = 6;
+/** Words per set descriptor. */
+export const SET_WORDS = 8;
+const D_KIND = 0, D_ICMP = 1, D_OTHER = 2, D_TCP_START = 3, D_TCP_COUNT = 4, D_UDP_START = 5, D_UDP_COUNT = 6;
+
+/** Encodes a table; throws RangeError when ranges are unsorted, overlapping or out of 0..65535. */
+export function encodeRuleTable(spec: RuleTableSpec): Int32Array {
+  let rangeCount = 0;
+  for (const s of spec.sets) rangeCount += s.tcp.length + s.udp.length;
+  const setsOff = HEADER_WORDS + spec.slots.length;
+  const rangesOff = setsOff + spec.sets.length * SET_WORDS;
+  const total = rangesOff + rangeCount * 3;
+  const w = new Int32Array(total);
+  w.set([RULE_TABLE_MAGIC, spec.slots.length, spec.sets.length, setsOff, rangesOff, total]);
+  spec.slots.forEach((s, i) => {
+    if (!Number.isInteger(s) || s < -1 || s >= spec.sets.length) {
+      throw new RangeError(`slot ${i}: no set ${s}`);
+    }
+    w[HEADER_WORDS + i] = s;
+  });
+  let r = 0; // ranges written
+  spec.sets.forEach((s, i) => {
+    const d = setsOff + i * SET_WORDS;
+    w[d + D_KIND] = s.kind;
+    w[d + D_ICMP] = s.icmp;
+    w[d + D_OTHER] = s.other;
+    for (
+      const [list, start, count] of [[s.tcp, D_TCP_START, D_TCP_COUNT], [
+        s.udp,
+        D_UDP_START,
+        D_UDP_COUNT,
+      ]] as const
+    ) {
+      w[d + start] = r;
+      w[d + count] = list.length;
+      let prevTo = -1;
+      for (const p of list) {
+        if (!(p.from >= 0 && p.from <= p.to && p.to <= 65535 && p.from > prevTo)) {
+          throw new RangeError(`set ${i}: port ranges must be sorted, disjoint and within 0..65535`);
+        }
+        prevTo = p.to;
+        w[rangesOff + 3 * r] = p.from;
+        w[rangesOff + 3 * r + 1] = p.to;
+        w[rangesOff + 3 * r + 2] = p.rule;
+        r++;
+      }
+    }
+  });
+  return w;
+}
+
+/** A read-only view of an encoded table (validated once, then looked up without checks or allocation). */
+export class RuleTable {
+  readonly #w: Int32Array;
+  /** Remote-peer slots the table covers. */
+  readonly slotCount: number;
+  readonly #setsOff: number;
+  readonly #rangesOff: number;
+
+  /** Views `words` (e.g. a region of a SharedArrayBuffer); throws RangeError when it is not a valid table. */
+  constructor(words: Int32Array) {
+    const bad = (why: string) => new RangeError(`not a rule table: ${why}`);
+    if (words.length < HEADER_WORDS || words[0] !== RULE_TABLE_MAGIC) throw bad("magic");
+    const [, slots, sets, setsOff, rangesOff, total] = words;
+    if (
+      total > words.length || slots < 0 || sets < 0 || setsOff !== HEADER_WORDS + slots ||
+      rangesOff !== setsOff + sets * SET_WORDS || rangesOff > total
+    ) throw bad("header");
+    const ranges = (total - rangesOff) / 3;
+    if (!Number.isInteger(ranges)) throw bad("ranges");
+    for (let i = 0; i < slots; i++) {
+      const s = words[HEADER_WORDS + i];
+      if (s < -1 || s >= sets) throw bad(`slot ${i}`);
+    }
+    for (let i = 0; i < sets; i++) {
+      const d = setsOff + i * SET_WORDS;
+      if (words[d] !== SetKind.lockdown && words[d] !== SetKind.policy) throw bad(`set ${i} kind`);
+      for (const [a, b] of [[D_TCP_START, D_TCP_COUNT], [D_UDP_START, D_UDP_COUNT]]) {
+        if (words[d + a] < 0 || words[d + b] < 0 || words[d + a] + words[d + b] > ranges) {
+          throw bad(`set ${i} ranges`);
+        }
+      }
+    }
+    this.#w = words.subarray(0, total);
+    this.slotCount = slots;
+    this.#setsOff = setsOff;
+    this.#rangesOff = rangesOff;
+  }
+
+  /** The set that applies to a remote-peer slot, or -1. */
+  setOf(slot: number): number {
+    return slot >= 0 && slot < this.slotCount ? this.#w[HEADER_WORDS + slot] : -1;
+  }
+
+  /** The kind ({@link SetKind}) of a set. */
+  kindOf(set: number): SetKindCode {
+    return this.#w[this.#setsOff + set * SET_WORDS + D_KIND] as SetKindCode;
+  }
+
+  /** The rule of `set` that accepts a packet of `protoClass` to destination `port`, or NO_RULE. */
+  lookup(set: number, protoClass: number, port: number): number {
+    const d = this.#setsOff + set * SET_WORDS;
+    const w = this.#w;
+    if (protoClass === ProtoClass.icmp) return w[d + D_ICMP];
+    if (protoClass === ProtoClass.other) return w[d + D_OTHER];
+    const udp = protoClass === ProtoClass.udp;
+    let lo = w[d + (udp ? D_UDP_START : D_TCP_START)];
+    let hi = lo + w[d + (udp ? D_UDP_COUNT : D_TCP_COUNT)] - 1;
+    const base = this.#rangesOff;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const at = base + 3 * mid;
+      if (port < w[at]) hi = mid - 1;
+      else if (port > w[at + 1]) lo = mid + 1;
+      else return w[at + 2];
+    }
+    return NO_RULE;
+  }
+
+  /** What a rule of a set means for a verdict ({@link MatchKind}). */
+  matchKindOf(set: number, rule: number): MatchKindCode {
+    if (this.kindOf(set) === SetKind.lockdown) return MatchKind.lockdownEntry;
+    if (rule === DEFAULT_ALLOW_RULE) return MatchKind.defaultAllow;
+    if (rule === KEY_PLANE_RULE) return MatchKind.keyPlane;
+    return MatchKind.policyRule;
+  }
+}
