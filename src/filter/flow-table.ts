@@ -114,6 +114,8 @@ export class FlowTable {
     const first = this.bucketOf(key) * WAYS;
     for (let e = first; e < first + WAYS; e++) {
       const base = e * stride;
+      // cheap pre-check without the seqlock: most ways differ in their first two words
+      if (ints[base + 1] !== key[0] || ints[base + 2] !== key[1]) continue;
       const seq = Atomics.load(ints, base);
       if (seq === 0 || (seq & 1) === 1) continue;
       let same = true;
