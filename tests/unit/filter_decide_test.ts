@@ -16,6 +16,7 @@ import { FRAGMENT_TIMEOUT_MS, FragmentTable } from "../../src/filter/fragment-ta
 import { PacketFilter } from "../../src/filter/packet-filter.ts";
 import { compileRuleTable, type FilterPeer } from "../../src/filter/rule-compiler.ts";
 import { RuleTable } from "../../src/filter/rule-table.ts";
+import { TableReader, TableWriter } from "../../src/filter/table-exchange.ts";
 import { DROP_REASONS, MATCH_KINDS } from "../../src/filter/verdict.ts";
 import { ACK, at, FIN, icmp, ipv4, ipv6, RST, SYN, tcp, udp } from "./filter_packets.ts";
 
@@ -305,3 +306,51 @@ Deno.test("verdict names are the counter/event names of the issue", () => {
     "related",
   ]);
 });
+
+Deno.test("decide: a lockdown change swapped in applies to the next packet and keeps our flows", () => {
+  const compile = (extra: { proto: "tcp" | "udp"; from: number; to: number }[]) =>
+    compileRuleTable({
+      iface: "wg0",
+      local: { name: "alpha", aesCapable: true },
+      peers: PEERS,
+      lockdown: { aesUdpPort: 51830, extraPorts: extra },
+      policy: null,
+    });
+  const writer = new TableWriter(compile([]), 1 << 16);
+  const reader = new TableReader(writer.sab, 0);
+  const sab = new SharedArrayBuffer(connTrackerBytes(64));
+  const out = new PacketFilter({
+    rules: reader,
+    tracker: new ConnTracker(sab, 64, 5),
+    fragments: new FragmentTable(1),
+  });
+  const dec = new PacketFilter({
+    rules: reader,
+    tracker: new ConnTracker(sab, 64),
+    fragments: new FragmentTable(4),
+  });
+  const inbound = (p: Uint8Array) => dec.decideInbound(p, 0, p.length, 0, T0).toString();
+  const syn8080 = ipv4(B, A, 6, tcp(50000, 8080, SYN));
+  const data8080 = ipv4(B, A, 6, tcp(50000, 8080, ACK));
+  out.observeOutbound(...withLength(ipv4(A, B, 6, tcp(40000, 5201, SYN))), T0); // our own iperf client to B
+  const reply = ipv4(B, A, 6, tcp(5201, 40000, ACK));
+  assert.equal(inbound(syn8080), "drop (lockdown)");
+  assert.equal(inbound(reply), "accept (established)");
+  // twofold lockdown add tcp/8080
+  assert.ok(writer.publish(compile([{ proto: "tcp", from: 8080, to: 8080 }])));
+  assert.equal(inbound(syn8080), "drop (lockdown)", "not before the worker syncs");
+  reader.sync();
+  assert.equal(inbound(syn8080), "accept (lockdown-entry #3)");
+  assert.equal(inbound(data8080), "accept (lockdown-entry #3)");
+  assert.equal(inbound(reply), "accept (established)");
+  // twofold lockdown remove tcp/8080: a connection B opened to us is no longer allowed; ours still is
+  assert.ok(writer.publish(compile([])));
+  reader.sync();
+  assert.equal(inbound(syn8080), "drop (lockdown)");
+  assert.equal(inbound(data8080), "drop (lockdown)");
+  assert.equal(inbound(reply), "accept (established)");
+});
+
+function withLength(p: Uint8Array): [Uint8Array, number, number] {
+  return [p, 0, p.length];
+}
