@@ -9,7 +9,7 @@
 import { ConnTracker } from "../../src/filter/conn-tracker.ts";
 import { PacketFilter } from "../../src/filter/packet-filter.ts";
 import { FragmentTable } from "../../src/filter/fragment-table.ts";
-import { ProtoClass, RuleTable } from "../../src/filter/rule-table.ts";
+import { ProtoClass, type RuleTable } from "../../src/filter/rule-table.ts";
 import { TableReader } from "../../src/filter/table-exchange.ts";
 
 /** Message the test sends. */
