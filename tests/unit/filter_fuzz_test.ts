@@ -21,6 +21,9 @@ import { compileRuleTable } from "../../src/filter/rule-compiler.ts";
 import { RuleTable } from "../../src/filter/rule-table.ts";
 import { addr, icmp, ipv4, ipv6, tcp, udp } from "./filter_packets.ts";
 
+/** Tracker and fragment-table buckets: large enough that this run never evicts (see the module doc). */
+const TRACKER_BUCKETS = 16384;
+const FRAGMENT_BUCKETS = 4096;
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? (Date.now() >>> 0));
 
 /** mulberry32: small, fast, reproducible. */
@@ -153,9 +156,9 @@ function refParse(b: Uint8Array, quoted: boolean): RefParse {
     p.fragId = dv.getUint16(4);
     p.src = hex(b, 12, 4);
     p.dst = hex(b, 16, 4);
-    p.l4Start = p.partStart = ihl;
+    p.l4Start = p.partStart = p.l4End = ihl;
     if (p.fragOffset > 0) {
-      p.frag = "later";
+      p.frag = "later"; // no transport header: what was read ends with the IP header
       return p;
     }
     if (ff & 0x2000) p.frag = "first";
@@ -191,6 +194,7 @@ function refParse(b: Uint8Array, quoted: boolean): RefParse {
         if (p.fragOffset > 0) {
           p.frag = "later";
           p.proto = next;
+          p.l4Start = p.l4End = at;
           return p;
         }
         if (field & 1) p.frag = "first";
@@ -510,16 +514,17 @@ function runScenario(
     lockdown: { aesUdpPort: AES_PORT, extraPorts: EXTRA },
     policy,
   }));
-  const sab = new SharedArrayBuffer(connTrackerBytes());
+  // 16 384 buckets (131 072 flows, ~8 MiB): thousands of live flows never fill a bucket, so nothing is evicted
+  const sab = new SharedArrayBuffer(connTrackerBytes(TRACKER_BUCKETS));
   const encrypt = new PacketFilter({
     rules: { table },
-    tracker: new ConnTracker(sab, undefined, seed),
+    tracker: new ConnTracker(sab, TRACKER_BUCKETS, seed),
     fragments: new FragmentTable(1),
   });
   const decrypt = new PacketFilter({
     rules: { table },
-    tracker: new ConnTracker(sab),
-    fragments: new FragmentTable(512, seed ^ 1),
+    tracker: new ConnTracker(sab, TRACKER_BUCKETS),
+    fragments: new FragmentTable(FRAGMENT_BUCKETS, seed ^ 1),
   });
   const ref = new Reference(s.iface, policy);
   const buf = new Uint8Array(4096);
