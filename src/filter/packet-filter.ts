@@ -46,12 +46,6 @@ export interface PacketFilterParts {
   fragments: FragmentTable;
 }
 
-/** Options of a single decision. */
-export interface DecideOptions {
-  /** False for a dry run (a trace): nothing is remembered or refreshed. Default true. */
-  record?: boolean;
-}
-
 /** The inbound decision and outbound observation of one interface, for one thread. */
 export class PacketFilter {
   /** The verdict of the latest decideInbound, overwritten by the next. */
@@ -71,7 +65,8 @@ export class PacketFilter {
 
   /**
    * Decides a packet from the peer in `remotePeerSlot` (the IP packet at `buf[offset, offset+length)`).
-   * Returns the filter's {@link Verdict} object, overwritten by the next call.
+   * With `record` false (a dry run, e.g. a trace) nothing is remembered (first fragments) or refreshed
+   * (flows). Returns the filter's {@link Verdict} object, overwritten by the next call.
    */
   decideInbound(
     buf: Uint8Array,
