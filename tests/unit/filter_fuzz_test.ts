@@ -82,6 +82,13 @@ const POLICY_RAW = {
     { from: "alpha", to: "charlie", proto: "any" },
   ],
 };
+/** The lockdown entries as the issue lists them: ICMP, UDP 51830, TCP 51831, then the extra ports. */
+const LOCKDOWN_ENTRIES: [string, number, number][] = [
+  ["icmp", 0, 65535],
+  ["udp", AES_PORT, AES_PORT],
+  ["tcp", DSKE, DSKE],
+  ...EXTRA.map((e) => [e.proto, e.from, e.to] as [string, number, number]),
+];
 const PORTS = [22, 53, 80, 443, 6000, 6005, 8080, 8100, 40000, 40001, AES_PORT, DSKE];
 const FLAGS = [0x02, 0x12, 0x10, 0x11, 0x04, 0x14, 0x18, 0x03];
 
@@ -284,12 +291,7 @@ class Reference {
   /** The first rule (or lockdown entry) accepting (proto class, port) from `peer`, as "kind #i" text, or null. */
   rules(peer: RefPeer, cls: "tcp" | "udp" | "icmp" | "other", port: number): string | null {
     if (this.iface === "wg0" && peer.aes) {
-      const entries: [string, number, number][] = [["icmp", 0, 65535], ["udp", AES_PORT, AES_PORT], [
-        "tcp",
-        DSKE,
-        DSKE,
-      ], ...EXTRA.map((e) => [e.proto, e.from, e.to] as [string, number, number])];
-      const i = entries.findIndex(([proto, from, to]) =>
+      const i = LOCKDOWN_ENTRIES.findIndex(([proto, from, to]) =>
         proto === cls && (cls === "icmp" || (from <= port && port <= to))
       );
       return i >= 0 ? `lockdown-entry #${i}` : null;
@@ -485,8 +487,11 @@ function mutate(rng: Rng, p: Uint8Array): Uint8Array {
       if (r.length > 0 && rng.chance(0.7)) r[0] = rng.pick([0x45, 0x46, 0x60, 0x4f]);
       return r;
     }
-    default: // extra trailing bytes
-      return Uint8Array.from([...m, ...new Array(rng.int(20)).fill(0xaa)]);
+    default: { // extra trailing bytes
+      const longer = new Uint8Array(m.length + rng.int(20)).fill(0xaa);
+      longer.set(m);
+      return longer;
+    }
   }
 }
 

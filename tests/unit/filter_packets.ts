@@ -13,8 +13,19 @@ function put16(b: Uint8Array, o: number, v: number): void {
   b[o + 1] = v & 0xff;
 }
 
-/** Parses "a.b.c.d" or a simple IPv6 text ("fd00::1", with at most one "::"). */
+const parsed = new Map<string, Uint8Array>();
+
+/** Parses "a.b.c.d" or a simple IPv6 text ("fd00::1", with at most one "::"); a fresh copy each call. */
 export function addr(text: string): Uint8Array {
+  let a = parsed.get(text);
+  if (a === undefined) {
+    a = parseAddr(text);
+    parsed.set(text, a);
+  }
+  return a.slice();
+}
+
+function parseAddr(text: string): Uint8Array {
   if (text.includes(".")) return Uint8Array.from(text.split(".").map(Number));
   const [head, tail] = text.split("::");
   const h = head ? head.split(":") : [];
