@@ -232,11 +232,14 @@ const healthzRoute = createRoute({
 const readyzRoute = createRoute({
   method: "get",
   path: "/readyz",
-  summary: "Readiness: 200 when at least one AES peer's gate is open, or there are no AES peers.",
+  summary:
+    "Readiness: 200 when at least one AES peer's gate is open with no PSK mismatch suspected, or there are no AES peers.",
   security: bearer,
   responses: {
     200: { description: "Ready.", content: { "application/json": { schema: HealthSchema } } },
-    503: errorResponse("No AES peer's gate is open; the detail names each peer's gate state and reason."),
+    503: errorResponse(
+      "No AES peer's gate is open (or every open one suspects a PSK mismatch); the detail names each gate's state and reason.",
+    ),
     ...authErrors,
   },
 });
@@ -607,18 +610,24 @@ export function createAdminApp(backend: AdminBackend, opts: AdminAppOptions): Ad
   app.openapi(readyzRoute, (c) => {
     const aes = backend.status().peers.filter((p) => p.aes0 !== null);
     if (aes.length === 0) return c.json({ status: "ready", detail: "no AES peers" }, 200);
-    const open = aes.filter((p) => p.aes0!.gate.state === "open");
+    // A gate with a suspected PSK mismatch is open but carries nothing: not ready.
+    const open = aes.filter((p) => p.aes0!.gate.state === "open" && !p.aes0!.gate.mismatchSuspected);
     if (open.length > 0) {
       return c.json({
         status: "ready",
         detail: `aes0 gate open for ${open.map((p) => p.name).join(", ")} (${open.length} of ${aes.length})`,
       }, 200);
     }
-    const why = aes.slice(0, 8).map((p) => `${p.name} ${p.aes0!.gate.state} (${p.aes0!.gate.reason})`);
+    const why = aes.slice(0, 8).map((p) => {
+      const g = p.aes0!.gate;
+      return `${p.name} ${g.state}${g.mismatchSuspected ? ", PSK mismatch suspected" : ""} (${g.reason})`;
+    });
     throw new ApiError(
       503,
       "not_ready",
-      `no AES peer's aes0 gate is open: ${why.join("; ")}${aes.length > 8 ? "; …" : ""}`,
+      `no AES peer's aes0 gate is open without a suspected PSK mismatch: ${why.join("; ")}${
+        aes.length > 8 ? "; …" : ""
+      }`,
     );
   });
 

@@ -75,6 +75,8 @@ export const MIN_WG_MTU = MIN_AES_MTU + AES_OVERHEAD;
 export const MAX_WG_MTU = 9000;
 /** Default PSK rotation interval, seconds. */
 export const DEFAULT_ROTATION_SECONDS = 120;
+/** Largest `keys.manualMaxAgeSeconds` accepted: a year (beyond it, leave the option out). */
+export const MAX_MANUAL_AGE_SECONDS = 366 * 86400;
 /** Default admin API listen address: the unix socket. */
 export const DEFAULT_ADMIN_LISTEN = `unix:${DEFAULT_ADMIN_SOCKET}`;
 /** Name of the admin token file inside the state directory (the default `admin.tokenFile`). */
@@ -184,7 +186,10 @@ export interface NodeConfig {
   /** PSK rotation policy. */
   keys: {
     rotationIntervalSeconds: number;
+    /** Maximum age of a key a key plane rotates (dske, ska): past it the gate closes. */
     maxKeyAgeSeconds: number;
+    /** Maximum age of a manual key (PSK file, UAPI write); null (the default): manual keys never expire. */
+    manualMaxAgeSeconds: number | null;
     /** DSKE threshold k: shares from this many hubs reconstruct a key (2 ≤ k ≤ number of hubs). */
     dskeThreshold: number;
   };
@@ -270,6 +275,12 @@ const keysSection = z.strictObject({
     .max(7 * 86400, { error: "must be at most 604800 seconds (a week)" })
     .default(DEFAULT_ROTATION_SECONDS),
   maxKeyAgeSeconds: z.int().min(1, { error: "must be at least 1 second" }).optional(),
+  manualMaxAgeSeconds: z.int()
+    .min(1, { error: "must be at least 1 second; leave it out so that manual keys never expire" })
+    .max(MAX_MANUAL_AGE_SECONDS, {
+      error: `must be at most ${MAX_MANUAL_AGE_SECONDS} seconds (a year); leave it out for no expiry`,
+    })
+    .optional(),
   dskeThreshold: z.int()
     .min(2, { error: "must be at least 2 (one hub alone would hold the whole key)" })
     .max(255, { error: "must be at most 255" })
@@ -660,7 +671,12 @@ function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
           `add hubs or lower keys.dskeThreshold`,
       );
     }
-    const keys = { rotationIntervalSeconds: rotation, maxKeyAgeSeconds: maxAge, dskeThreshold: k };
+    const keys = {
+      rotationIntervalSeconds: rotation,
+      maxKeyAgeSeconds: maxAge,
+      manualMaxAgeSeconds: raw.keys.manualMaxAgeSeconds ?? null,
+      dskeThreshold: k,
+    };
     const admin = resolveAdmin(raw, opts, node.stateDir);
     const lockdown = { extraPorts: resolveExtraPorts(raw.lockdown.extraPorts, aes0.listenPort) };
     return { node, wg0, aes0, keys, peers, admin, lockdown };

@@ -8,26 +8,38 @@
  *   passes. A peer starts here when it is added, after a restart, when its key passes the maximum age,
  *   and when the device re-creates it.
  * - `open`: the device holds a key the key plane agreed for this peer (`install`). The key's age is
- *   below `staleAfterMs`.
- * - `stale`: still the agreed key, but it is at least `staleAfterMs` old (default 2 × the rotation
- *   interval, i.e. at least one expected rotation was missed). Traffic still flows; this is a warning
- *   that the key source is behind. A fresh `install` makes the gate `open` again.
+ *   below its stale age.
+ * - `stale`: still the agreed key, but past its stale age. Traffic still flows; this is a warning that the
+ *   key is due to be replaced. A fresh `install` makes the gate `open` again.
+ *
+ * ## Key age, per key source
+ * Keys that a key plane rotates (`dske`, `ska`) go stale at `staleAfterMs` (default 2 × the rotation
+ * interval: at least one expected rotation was missed) and expire at `maxAgeMs` (default 3 × the rotation
+ * interval): the key plane is supposed to replace them, so an old one means it has stopped. A `manual`
+ * key (a PSK file or a UAPI write) is rotated by nobody: it never expires unless `manualMaxAgeMs` is set
+ * (the operator's own expiry), and then goes stale at two thirds of that age.
  *
  * Transitions: closed → open (first install; a handshake is started at once), open → stale (`tick`,
  * age ≥ staleAfterMs), open|stale → open (rotation: new PSK applies at the next natural handshake,
  * no forced handshake, the previous PSK stays acceptable to an initiator for `graceMs`), open|stale →
- * closed (`tick`, age ≥ maxAgeMs: the PSK is replaced by random bytes, fail closed; or `close`, when the
- * key plane knows no new key can come, e.g. PSRD exhausted). Every transition
+ * closed (`tick`, past the maximum age of its source: the PSK is replaced by random bytes, fail closed; or
+ * `close`, when the key plane knows no new key can come, e.g. PSRD exhausted). Every transition
  * carries a human-readable reason, reported through `onEvent` and `status()`.
  *
  * Handshake outcomes fed back through `handshakeResult` record which key epoch each handshake used (a
- * `handshake` event) and detect a suspected PSK mismatch: handshake responses that keep failing while
- * the gate is open for longer than the install skew window (the two sides install a key moments apart;
- * a failure just after an install is retried quickly instead). A suspected mismatch does not change the
- * state (the key is still the one agreed) but ends the peer's current sessions (fail closed: traffic
- * stops until a handshake under matching keys succeeds) and is reported in the reason and as an event;
- * it clears when a handshake we initiate succeeds, and every install while it lasts starts a handshake.
- * Closing (maximum age or `close`) ends the sessions too.
+ * `handshake` event) and detect a suspected PSK mismatch on either side of a handshake, once the failures
+ * have lasted longer than the install skew window (the two sides install a key moments apart; a failure
+ * just after an install is retried quickly instead):
+ * - as initiator: handshake responses that keep failing to authenticate. This proves the keys differ, so
+ *   the peer's current sessions end (fail closed: traffic stops until a handshake under matching keys
+ *   succeeds).
+ * - as responder: responses we sent that the peer never confirmed (no authenticated packet under the new
+ *   session, as WireGuard's key confirmation). The peer's key differs, or our responses do not reach it;
+ *   since a one-way path looks the same, the sessions are left to the initiator's side to end.
+ * A suspected mismatch does not change the state (the key is still the one agreed); it is reported in the
+ * reason and as an event, clears when a session confirms (a handshake we initiated, or one the peer
+ * initiated and confirmed), and every install while it lasts starts a handshake. Closing (maximum age or
+ * `close`) ends the sessions too.
  *
  * Key hygiene: keys are copied in, never returned (the device receives them only through the
  * {@link GateTarget} calls); replaced keys are wiped with zeros; nothing is persisted; events, reasons,
@@ -83,10 +95,18 @@ export interface GateTarget {
 export interface PskGateOptions {
   /** Expected interval between key rotations (ms). Default 120 000. */
   rotationIntervalMs?: number;
-  /** Age (ms) at which a key is replaced by random bytes and the gate closes. Default 3 × rotation; may be Infinity. */
+  /**
+   * Age (ms) at which a key a key plane rotates (`dske`, `ska`) is replaced by random bytes and the gate
+   * closes. Default 3 × rotation; may be Infinity.
+   */
   maxAgeMs?: number;
-  /** Age (ms) at which an open gate becomes stale. Default min(2 × rotation, maxAgeMs). */
+  /** Age (ms) at which an open gate with a rotated key becomes stale. Default min(2 × rotation, maxAgeMs). */
   staleAfterMs?: number;
+  /**
+   * Age (ms) at which a `manual` key expires (closes the gate); it goes stale at two thirds of it.
+   * Default Infinity: manual keys never expire (nothing rotates them).
+   */
+  manualMaxAgeMs?: number;
   /** How long (ms) after a rotation an initiator also accepts the previous PSK; 0..30 000, default 30 000. */
   graceMs?: number;
   /**
@@ -115,13 +135,17 @@ export interface PskGateOptions {
 export type InstallResult = { ok: true } | { ok: false; reason: string };
 
 /**
- * A handshake outcome reported by the device. `pskIndex` is 0 for the current PSK and i for the i-th
- * extra PSK (the previous key during the grace period). A responder cannot tell whether the PSKs agree,
- * so only an initiator's success confirms the key.
+ * A handshake outcome reported by the device. Success: a session both sides derived under the same PSK
+ * (an initiator consumed the response; a responder received the first authenticated packet under the new
+ * session, key confirmation). `pskIndex` is 0 for the PSK the device held when the session keys were
+ * derived and i for the i-th extra PSK (the previous key during the grace period); `derivedAt` (clock
+ * time, default now) tells which key was the current one then, since a responder's session is confirmed
+ * later. Failure: a response we received (as initiator) did not authenticate, or, with `unconfirmed`, a
+ * response we sent (as responder) was never confirmed.
  */
 export type HandshakeOutcome =
-  | { ok: true; pskIndex: number; initiator: boolean }
-  | { ok: false };
+  | { ok: true; pskIndex: number; initiator: boolean; derivedAt?: number }
+  | { ok: false; unconfirmed?: boolean };
 
 /** One peer's gate, as reported by {@link PskGate.status}. No key material. */
 export interface GateStatus {
@@ -143,14 +167,19 @@ export interface GateStatus {
   graceRemainingMs: number;
   /** Epoch of the key the latest completed handshake used; null if none (or it ran under a random key). */
   lastHandshakeEpoch: number | null;
-  /** Consecutive failed handshake responses since the gate opened or a handshake we initiated succeeded. */
+  /** Consecutive failed handshake responses since the gate opened or a session last confirmed. */
   failures: number;
+  /** Consecutive responses we sent that were never confirmed, since the gate opened or a session confirmed. */
+  unconfirmed: number;
   /** True while a PSK mismatch is suspected. */
   mismatchSuspected: boolean;
 }
 
 const PSK_LEN = 32;
 const MAX_GRACE_MS = 30_000;
+/** A manual key with a maximum age goes stale at 2/3 of it (as a rotated key's default: 2 of 3 intervals). */
+const MANUAL_STALE_NUMERATOR = 2;
+const MANUAL_STALE_DENOMINATOR = 3;
 
 interface PeerGate {
   publicKey: Uint8Array;
@@ -167,10 +196,17 @@ interface PeerGate {
   previousEpoch: number | null;
   graceUntil: number;
   lastHandshakeEpoch: number | null;
+  /** Install time of the previous key while it is kept (grace): tells which key a late confirmation used. */
+  previousInstalledAt: number | null;
   failures: number;
   /** Clock time of the first of the current run of failures; null when none. */
   failingSince: number | null;
+  unconfirmed: number;
+  /** Clock time of the first of the current run of unconfirmed responses; null when none. */
+  unconfirmedSince: number | null;
   mismatchSuspected: boolean;
+  /** The sessions were ended for the current suspected mismatch (initiator-side proof). */
+  mismatchEndedSessions: boolean;
   /** When a skew retry is due (ms, clock time); 0 when none. */
   retryAt: number;
   /** Delay of the next skew retry (ms). */
@@ -185,10 +221,14 @@ function seconds(ms: number): string {
 export class PskGate {
   /** Expected rotation interval (ms). */
   readonly rotationIntervalMs: number;
-  /** Maximum key age (ms). */
+  /** Maximum age (ms) of a key a key plane rotates. */
   readonly maxAgeMs: number;
-  /** Age at which an open gate turns stale (ms). */
+  /** Age at which an open gate with a rotated key turns stale (ms). */
   readonly staleAfterMs: number;
+  /** Maximum age (ms) of a manual key; Infinity (the default) when manual keys do not expire. */
+  readonly manualMaxAgeMs: number;
+  /** Age at which an open gate with a manual key turns stale (ms): two thirds of `manualMaxAgeMs`. */
+  readonly manualStaleAfterMs: number;
   /** Previous-key grace after a rotation (ms). */
   readonly graceMs: number;
   /** Failures that make a mismatch suspected. */
@@ -216,6 +256,11 @@ export class PskGate {
     if (!(this.staleAfterMs > 0) || this.staleAfterMs > this.maxAgeMs) {
       throw new Error("staleAfterMs must be positive and at most maxAgeMs");
     }
+    this.manualMaxAgeMs = opts.manualMaxAgeMs ?? Infinity;
+    if (!(this.manualMaxAgeMs > 0)) throw new Error("manualMaxAgeMs must be positive (or Infinity)");
+    this.manualStaleAfterMs = Number.isFinite(this.manualMaxAgeMs)
+      ? Math.round((this.manualMaxAgeMs * MANUAL_STALE_NUMERATOR) / MANUAL_STALE_DENOMINATOR)
+      : Infinity;
     this.graceMs = opts.graceMs ?? MAX_GRACE_MS;
     if (!(this.graceMs >= 0 && this.graceMs <= MAX_GRACE_MS)) {
       throw new Error(`graceMs must be between 0 and ${MAX_GRACE_MS}`);
@@ -262,9 +307,13 @@ export class PskGate {
       previousEpoch: null,
       graceUntil: 0,
       lastHandshakeEpoch: null,
+      previousInstalledAt: null,
       failures: 0,
       failingSince: null,
+      unconfirmed: 0,
+      unconfirmedSince: null,
       mismatchSuspected: false,
+      mismatchEndedSessions: false,
       retryAt: 0,
       retryDelay: 0,
     };
@@ -338,9 +387,7 @@ export class PskGate {
       g.psk.fill(0); // the random placeholder
       g.psk = key;
       this.#accept(g, epoch, now);
-      g.failures = 0; // failures under the random key say nothing about this one
-      g.failingSince = null;
-      g.mismatchSuspected = false;
+      this.#clearFailures(g); // failures under the random key say nothing about this one
       g.reason = `key epoch ${epoch} installed via ${via}: gate open`;
       this.#emit("key-installed", g, epoch, `key epoch ${epoch} installed via ${via}`);
       this.#emit("gate-opened", g, epoch, g.reason);
@@ -356,12 +403,11 @@ export class PskGate {
     if (this.graceMs > 0) {
       g.previous = g.psk;
       g.previousEpoch = g.epoch;
+      g.previousInstalledAt = g.installedAt;
       g.graceUntil = now + this.graceMs;
     } else {
       g.psk.fill(0);
-      g.previous = null;
-      g.previousEpoch = null;
-      g.graceUntil = 0;
+      this.#dropPrevious(g);
     }
     g.psk = key;
     this.#accept(g, epoch, now);
@@ -448,8 +494,8 @@ export class PskGate {
 
   /**
    * Time passes: starts a due skew retry (see `skewWindowMs`), ends the previous-key grace (the device
-   * keeps only the current PSK), turns an open gate stale at `staleAfterMs`, and at `maxAgeMs` replaces
-   * the key by random bytes and closes the gate.
+   * keeps only the current PSK), turns an open gate stale at its source's stale age, and at its source's
+   * maximum age (see the module doc) replaces the key by random bytes and closes the gate.
    * Call it periodically (every 100 ms or so: skew retries are only as prompt as the ticks).
    */
   tick(): void {
@@ -461,22 +507,25 @@ export class PskGate {
         this.#target.initiateHandshake(g.publicKey);
       }
       const age = now - g.installedAt;
-      if (age >= this.maxAgeMs) {
-        this.#expire(g, age);
+      const { maxAgeMs, staleAfterMs } = this.#agePolicy(g);
+      if (age >= maxAgeMs) {
+        this.#expire(g, age, maxAgeMs);
         continue;
       }
       if (g.previous && now >= g.graceUntil) {
         this.#target.setPresharedKey(g.publicKey, g.psk, []);
         this.#dropPrevious(g);
       }
-      if (g.state === "open" && age >= this.staleAfterMs) {
+      if (g.state === "open" && age >= staleAfterMs) {
         g.state = "stale";
-        const closesIn = Number.isFinite(this.maxAgeMs)
-          ? `; the gate closes at ${seconds(this.maxAgeMs)}`
-          : "";
-        g.reason = `key epoch ${g.epoch} is ${seconds(age)} old: no rotation for ${
-          seconds(this.staleAfterMs)
-        } (expected every ${seconds(this.rotationIntervalMs)})${closesIn}`;
+        const closesIn = Number.isFinite(maxAgeMs) ? `; the gate closes at ${seconds(maxAgeMs)}` : "";
+        g.reason = g.source === "manual"
+          ? `manual key epoch ${g.epoch} is ${seconds(age)} old; it expires at ${
+            seconds(maxAgeMs)
+          } (the manual maximum age): replace the PSK on both sides`
+          : `key epoch ${g.epoch} is ${seconds(age)} old: no rotation for ${
+            seconds(staleAfterMs)
+          } (expected every ${seconds(this.rotationIntervalMs)})${closesIn}`;
         this.#emit("gate-stale", g, g.epoch, g.reason);
       }
     }
@@ -484,34 +533,39 @@ export class PskGate {
 
   /**
    * Records a handshake outcome for the peer (from the device's events). Success notes the epoch the
-   * handshake used; an initiator's success confirms the key and clears a suspected mismatch. Failures
-   * (pass only failed responses, the ones a PSK mismatch causes) are counted; `mismatchThreshold`
-   * consecutive ones while open or stale make a mismatch suspected. `peer` is the public key, raw or
-   * as hex (the form device events carry).
+   * session was derived under, confirms the key and clears a suspected mismatch (both sides of a
+   * confirmed session hold the same key). Failures (pass only failed responses, the ones a PSK mismatch
+   * causes, and responses of ours that were never confirmed) are counted per side of the handshake;
+   * `mismatchThreshold` consecutive ones of one side, lasting `skewWindowMs`, while open or stale make a
+   * mismatch suspected (see the module doc). `peer` is the public key, raw or as hex (the form device
+   * events carry).
    */
   handshakeResult(peer: Uint8Array | string, outcome: HandshakeOutcome): void {
     const g = this.#peers.get(typeof peer === "string" ? peer.toLowerCase() : toHex(peer));
     if (!g) return;
     if (outcome.ok) {
-      const epoch = outcome.pskIndex === 0 ? g.epoch : outcome.pskIndex === 1 ? g.previousEpoch : null;
+      const epoch = this.#epochUsed(g, outcome.pskIndex, outcome.derivedAt ?? this.#clock());
       g.lastHandshakeEpoch = g.state === "closed" ? null : epoch;
+      const previousKey = g.lastHandshakeEpoch !== null && g.lastHandshakeEpoch === g.previousEpoch;
       this.#emit(
         "handshake",
         g,
         g.lastHandshakeEpoch,
         `handshake completed as ${outcome.initiator ? "initiator" : "responder"} under ${
           g.lastHandshakeEpoch === null ? "a random key (gate closed)" : `key epoch ${g.lastHandshakeEpoch}`
-        }${outcome.pskIndex === 1 ? " (the previous key, within the grace)" : ""}`,
+        }${previousKey ? " (the previous key, within the grace)" : ""}`,
       );
-      if (!outcome.initiator) return;
-      g.failures = 0;
-      g.failingSince = null;
+      const wasMismatched = g.mismatchSuspected;
+      this.#clearFailures(g);
       g.retryAt = 0;
-      if (g.mismatchSuspected) {
-        g.mismatchSuspected = false;
-        g.reason = `handshake confirmed key epoch ${epoch}: mismatch resolved`;
+      if (wasMismatched) {
+        g.reason = `a session under key epoch ${epoch} confirmed: mismatch resolved`;
         this.#emit("mismatch-cleared", g, epoch, g.reason);
       }
+      return;
+    }
+    if (outcome.unconfirmed) {
+      this.#responseUnconfirmed(g);
       return;
     }
     g.failures++;
@@ -524,13 +578,33 @@ export class PskGate {
       g.retryAt = now + g.retryDelay;
     }
     if (
-      !g.mismatchSuspected && g.failures >= this.mismatchThreshold &&
+      !g.mismatchEndedSessions && g.failures >= this.mismatchThreshold &&
       now - g.failingSince >= this.skewWindowMs
     ) {
+      const first = !g.mismatchSuspected;
       g.mismatchSuspected = true;
+      g.mismatchEndedSessions = true;
       g.reason = `PSK mismatch suspected: ${g.failures} consecutive handshake responses failed to ` +
         `authenticate under key epoch ${g.epoch}; sessions ended until both sides hold the same key`;
       this.#target.dropSessions(g.publicKey);
+      if (first) this.#emit("mismatch-suspected", g, g.epoch, g.reason);
+    }
+  }
+
+  /** A response we sent was never confirmed by the peer (we were the responder). */
+  #responseUnconfirmed(g: PeerGate): void {
+    g.unconfirmed++;
+    if (g.state === "closed" || g.installedAt === null) return;
+    const now = this.#clock();
+    g.unconfirmedSince ??= now;
+    if (
+      !g.mismatchSuspected && g.unconfirmed >= this.mismatchThreshold &&
+      now - g.unconfirmedSince >= this.skewWindowMs
+    ) {
+      g.mismatchSuspected = true;
+      g.reason = `PSK mismatch suspected: the peer never confirmed our last ${g.unconfirmed} handshake ` +
+        `responses under key epoch ${g.epoch} (its key differs, or our responses do not reach it); ` +
+        "no aes0 session until both sides hold the same key";
       this.#emit("mismatch-suspected", g, g.epoch, g.reason);
     }
   }
@@ -578,6 +652,7 @@ export class PskGate {
       graceRemainingMs: g.previous ? Math.max(0, g.graceUntil - now) : 0,
       lastHandshakeEpoch: g.lastHandshakeEpoch,
       failures: g.failures,
+      unconfirmed: g.unconfirmed,
       mismatchSuspected: g.mismatchSuspected,
     }));
   }
@@ -593,15 +668,46 @@ export class PskGate {
     g.retryDelay = 0;
   }
 
-  #expire(g: PeerGate, age: number): void {
+  /** The stale and maximum ages that apply to the peer's key (see the module doc). */
+  #agePolicy(g: PeerGate): { maxAgeMs: number; staleAfterMs: number } {
+    return g.source === "manual"
+      ? { maxAgeMs: this.manualMaxAgeMs, staleAfterMs: this.manualStaleAfterMs }
+      : { maxAgeMs: this.maxAgeMs, staleAfterMs: this.staleAfterMs };
+  }
+
+  /**
+   * The epoch of the key a session derived at `derivedAt` used: extra PSK 1 is the previous key; the
+   * current PSK at `derivedAt` is the previous key when the current one was installed after that.
+   */
+  #epochUsed(g: PeerGate, pskIndex: number, derivedAt: number): number | null {
+    const beforeCurrent = g.installedAt !== null && derivedAt < g.installedAt;
+    if (pskIndex === 0 && !beforeCurrent) return g.epoch;
+    if (pskIndex === 0 || pskIndex === 1) {
+      const previousHeld = g.previousInstalledAt === null || derivedAt >= g.previousInstalledAt;
+      return pskIndex === 1 || previousHeld ? g.previousEpoch : null;
+    }
+    return null;
+  }
+
+  #expire(g: PeerGate, age: number, maxAgeMs: number): void {
     const epoch = g.epoch;
+    const which = g.source === "manual" ? "the manual maximum age" : "the maximum age";
     this.#shut(
       g,
-      `key epoch ${epoch} is ${seconds(age)} old, past the maximum age of ${
-        seconds(this.maxAgeMs)
+      `key epoch ${epoch} is ${seconds(age)} old, past ${which} of ${
+        seconds(maxAgeMs)
       }: replaced by random bytes and sessions ended (fail closed); install a new key`,
     );
     this.#emit("gate-closed", g, epoch, g.reason);
+  }
+
+  #clearFailures(g: PeerGate): void {
+    g.failures = 0;
+    g.failingSince = null;
+    g.unconfirmed = 0;
+    g.unconfirmedSince = null;
+    g.mismatchSuspected = false;
+    g.mismatchEndedSessions = false;
   }
 
   /** Fail closed: random bytes on the device, sessions ended, agreed keys wiped. */
@@ -615,9 +721,7 @@ export class PskGate {
     g.epoch = null;
     g.installedAt = null;
     g.retryAt = 0;
-    g.mismatchSuspected = false;
-    g.failures = 0;
-    g.failingSince = null;
+    this.#clearFailures(g);
     g.reason = reason;
   }
 
@@ -625,6 +729,7 @@ export class PskGate {
     g.previous?.fill(0);
     g.previous = null;
     g.previousEpoch = null;
+    g.previousInstalledAt = null;
     g.graceUntil = 0;
   }
 
@@ -671,12 +776,17 @@ export function pskPolicy(gate: PskGate, opts: PskPolicyOptions = {}): PskPolicy
 
 /**
  * Maps a device event to a handshake outcome for {@link PskGate.handshakeResult}, or null when the event
- * says nothing about the PSK (failures other than a response that did not authenticate).
+ * says nothing about the PSK (failures other than a response that did not authenticate or was never
+ * confirmed).
  */
 export function handshakeOutcomeOf(e: DeviceEvent): { peer: string; outcome: HandshakeOutcome } | null {
   if (e.type === "handshake-completed") {
-    return { peer: e.peer, outcome: { ok: true, pskIndex: e.pskIndex, initiator: e.initiator } };
+    return {
+      peer: e.peer,
+      outcome: { ok: true, pskIndex: e.pskIndex, initiator: e.initiator, derivedAt: e.derivedAt },
+    };
   }
+  if (e.type === "response-unconfirmed") return { peer: e.peer, outcome: { ok: false, unconfirmed: true } };
   if (e.peer !== null && e.reason.startsWith("response did not authenticate")) {
     return { peer: e.peer, outcome: { ok: false } };
   }

@@ -70,6 +70,13 @@ const GATE_EVENT_TYPES: Partial<Record<GateEvent["type"], NodeEventType>> = {
   "mismatch-cleared": "mismatch-cleared",
 };
 
+/** Gate events an operator must act on (traffic stopped or about to): logged at WARN, the rest at INFO. */
+const GATE_WARNINGS: ReadonlySet<GateEvent["type"]> = new Set([
+  "gate-closed",
+  "gate-stale",
+  "mismatch-suspected",
+]);
+
 const DSKE_EVENT_TYPES: Partial<Record<DskeEvent["type"], NodeEventType>> = {
   // "key-agreed" is published by the gate as key-rotated when the key is installed.
   "rotation-failed": "rotation-failed",
@@ -111,6 +118,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
       });
       return;
     }
+    // A refused handshake message, or a response of ours never confirmed: both a handshake failure.
     const key = `${layer}/${e.peer ?? ""}`;
     const now = Date.now();
     if (now - (lastFailedEvent.get(key) ?? -Infinity) < HANDSHAKE_FAILED_EVENT_INTERVAL_MS) return;
@@ -164,8 +172,9 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     }, {
       rotationIntervalMs: cfg.keys.rotationIntervalSeconds * 1000,
       maxAgeMs: cfg.keys.maxKeyAgeSeconds * 1000,
+      manualMaxAgeMs: cfg.keys.manualMaxAgeSeconds === null ? Infinity : cfg.keys.manualMaxAgeSeconds * 1000,
       onEvent: (e) => {
-        const level = e.type === "handshake" ? "debug" : e.type === "mismatch-suspected" ? "warn" : "info";
+        const level = e.type === "handshake" ? "debug" : GATE_WARNINGS.has(e.type) ? "warn" : "info";
         log[level](
           `aes0 gate ${e.type} for ${peerName(e.peer)}${
             e.epoch !== null ? ` epoch ${e.epoch}` : ""

@@ -36,6 +36,13 @@ export const REKEY_ATTEMPT_TIME = 90_000;
 export const REKEY_TIMEOUT = 5_000;
 /** Exclusive upper bound of the random jitter added to handshake timers: jitter is 0..333 ms. */
 export const REKEY_TIMEOUT_JITTER_MAX = 334;
+/**
+ * A responder whose handshake response is not confirmed (no authenticated packet under the new session)
+ * within this long counts it as unconfirmed: the initiator sends a keepalive as soon as it consumes a
+ * response and retransmits its initiation only after REKEY_TIMEOUT, so 5 s. twofold's own (for PSK
+ * mismatch detection on the responder side); nothing on the wire depends on it.
+ */
+export const RESPONSE_CONFIRMATION_TIMEOUT: number = REKEY_TIMEOUT;
 /** Send an empty keepalive if data was received but nothing sent for this long (10 s). */
 export const KEEPALIVE_TIMEOUT = 10_000;
 /** Lifetime of the cookie secret and of a received cookie (120 s). */

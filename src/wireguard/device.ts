@@ -30,7 +30,12 @@ import {
 } from "./noise-protocol.ts";
 import { type Endpoint, Peer } from "./peer.ts";
 import { tai64n, tai64nAfter } from "./tai64n.ts";
-import { HANDSHAKE_INITIATION_RATE, REKEY_AFTER_TIME, REKEY_TIMEOUT } from "./constants.ts";
+import {
+  HANDSHAKE_INITIATION_RATE,
+  REKEY_AFTER_TIME,
+  REKEY_TIMEOUT,
+  RESPONSE_CONFIRMATION_TIMEOUT,
+} from "./constants.ts";
 
 const EADDRINUSE = UapiErrno.PORT_IN_USE;
 const EIO = UapiErrno.IO;
@@ -49,10 +54,21 @@ export interface PskPolicy {
   onPeerCreated(peerPublicKey: Uint8Array): Uint8Array | null;
 }
 
-/** Events the device reports (for status, logs and tests). */
+/**
+ * Events the device reports (for status, logs and tests).
+ * - `handshake-completed`: a session both sides derived: as initiator when the response is consumed, as
+ *   responder only at key confirmation (the initiator's first authenticated packet under the new
+ *   session), as WireGuard counts it. `pskIndex` is the PSK used (0 the one held when the keys were
+ *   derived, i the i-th extra PSK); `derivedAt` when the keys were derived (clock ms).
+ * - `handshake-failed`: a handshake message refused.
+ * - `response-unconfirmed`: a response we sent was never confirmed: superseded by a new initiation, or
+ *   nothing arrived under its session within RESPONSE_CONFIRMATION_TIMEOUT (the initiator's PSK differs,
+ *   or our responses do not reach it).
+ */
 export type DeviceEvent =
-  | { type: "handshake-completed"; peer: string; initiator: boolean; pskIndex: number }
-  | { type: "handshake-failed"; peer: string | null; reason: string };
+  | { type: "handshake-completed"; peer: string; initiator: boolean; pskIndex: number; derivedAt: number }
+  | { type: "handshake-failed"; peer: string | null; reason: string }
+  | { type: "response-unconfirmed"; peer: string; reason: string };
 
 /** Options for a device. */
 export interface DeviceOptions {
@@ -429,6 +445,7 @@ export class Device implements UapiDevice {
   #expireKeypairs(peer: Peer): void {
     for (const slot of [peer.current, peer.previous, peer.next]) this.#slots.free(slot);
     peer.current = peer.previous = peer.next = -1;
+    peer.timers.responseAbandoned();
     this.#publishKeypairs(peer);
     this.#freeRetired((r) => r.peer === peer.id);
   }
@@ -591,19 +608,28 @@ export class Device implements UapiDevice {
     if (localIndex < 0) return;
     const { message, keys } = createResponse(this.suite, identity, peer.keys(), consumed, localIndex);
     const slot = this.#slots.install(keys, peer.id);
-    // Responder: the new keypair waits in "next" until the initiator's first packet confirms it.
+    // Responder: the new keypair waits in "next" until the initiator's first packet confirms it
+    // (#onConfirmed); only then does the handshake count (last handshake, event), as in WireGuard.
     this.#retire(peer, peer.next);
     this.#retire(peer, peer.previous);
     peer.previous = -1;
     peer.next = slot;
     this.#publishKeypairs(peer);
     peer.cookies.addMacs(message);
-    peer.lastHandshakeMs = now;
-    peer.handshakes++;
     peer.timers.anyAuthenticatedPacketReceived(now);
     peer.timers.sessionDerived(now);
     if (this.#send(peer, message)) peer.timers.anyAuthenticatedPacketSent(now);
-    this.#event({ type: "handshake-completed", peer: peer.publicKeyHex, initiator: false, pskIndex: 0 });
+    if (peer.timers.responseSent(now)) this.#responseUnconfirmed(peer, "superseded by a new initiation");
+  }
+
+  /** A response we sent will never be confirmed. */
+  #responseUnconfirmed(peer: Peer, how: string): void {
+    this.#event({
+      type: "response-unconfirmed",
+      peer: peer.publicKeyHex,
+      reason: `our handshake response was never confirmed (${how}): the peer's PSK differs, or our ` +
+        "responses do not reach it",
+    });
   }
 
   #onResponse(msg: Uint8Array, addr: Uint8Array, src: Endpoint): void {
@@ -652,6 +678,7 @@ export class Device implements UapiDevice {
       peer: peer.publicKeyHex,
       initiator: true,
       pskIndex: result.pskUsed,
+      derivedAt: now,
     });
   }
 
@@ -667,16 +694,33 @@ export class Device implements UapiDevice {
     return undefined;
   }
 
+  /**
+   * Key confirmation: the first authenticated packet arrived under a responder's "next" keypair. It
+   * becomes current, and the handshake counts now (last handshake, timers, event), as wireguard-go's
+   * ReceivedWithKeypair and the kernel do.
+   */
   #onConfirmed(id: number, slot: number): void {
     const peer = this.#byId[id];
     if (!peer || peer.next !== slot) return;
+    const now = this.#clock();
+    const derivedAt = this.#slots.created(slot);
     this.#retire(peer, peer.previous);
     peer.previous = peer.current;
     peer.current = slot;
     peer.next = -1;
     this.#publishKeypairs(peer);
+    peer.lastHandshakeMs = now;
+    peer.handshakes++;
+    peer.timers.handshakeComplete(now);
     this.#handshakeSatisfied(peer);
     this.#dp.wake();
+    this.#event({
+      type: "handshake-completed",
+      peer: peer.publicKeyHex,
+      initiator: false,
+      pskIndex: 0,
+      derivedAt,
+    });
   }
 
   #failed(peer: Peer, reason: string): void {
@@ -736,6 +780,12 @@ export class Device implements UapiDevice {
             if (peer.handshake) this.#slots.free(KeypairSlots.slotOf(peer.handshake.localIndex));
             peer.handshake = null;
             this.#handshakeSatisfied(peer);
+            break;
+          case "response-unconfirmed":
+            this.#responseUnconfirmed(
+              peer,
+              `no packet under its session within ${RESPONSE_CONFIRMATION_TIMEOUT / 1000} s`,
+            );
             break;
         }
       }

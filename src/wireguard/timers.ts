@@ -5,7 +5,9 @@
  * asks {@link PeerTimers.nextDeadline} when to come back, and calls {@link PeerTimers.poll} then; poll
  * returns the actions that became due. Nothing here reads a clock or schedules anything. The five
  * timers are: handshake retransmit, send-keepalive, new-handshake (nothing heard back), zero key
- * material, and persistent keepalive.
+ * material, and persistent keepalive. A sixth, twofold's own, changes nothing on the wire: response
+ * confirmation, which tells the owner that a handshake response it sent was never confirmed (see
+ * {@link PeerTimers.responseSent}).
  * @module
  */
 
@@ -18,6 +20,7 @@ import {
   REKEY_AFTER_TIME_RECEIVING,
   REKEY_TIMEOUT,
   REKEY_TIMEOUT_JITTER_MAX,
+  RESPONSE_CONFIRMATION_TIMEOUT,
   ZERO_KEY_MATERIAL_TIMEOUT,
 } from "./constants.ts";
 
@@ -28,8 +31,15 @@ import {
  * - `zero-keys`: destroy all keypairs and handshake state and drop staged packets.
  * - `handshake-gave-up`: retries are exhausted; drop staged packets. No more retries until a new
  *   handshake is started (for example because new data is queued).
+ * - `response-unconfirmed`: a handshake response we sent was not confirmed within
+ *   RESPONSE_CONFIRMATION_TIMEOUT (report it; nothing to send).
  */
-export type TimerAction = "send-initiation" | "send-keepalive" | "zero-keys" | "handshake-gave-up";
+export type TimerAction =
+  | "send-initiation"
+  | "send-keepalive"
+  | "zero-keys"
+  | "handshake-gave-up"
+  | "response-unconfirmed";
 
 /** Options for {@link PeerTimers}. */
 export interface PeerTimersOptions {
@@ -70,6 +80,7 @@ export class PeerTimers {
   #newHandshakeAt = Infinity;
   #zeroKeyMaterialAt = Infinity;
   #persistentKeepaliveAt = Infinity;
+  #responseUnconfirmedAt = Infinity;
 
   /** Creates a peer's timers with nothing armed; call `start` when the peer goes up. */
   constructor(opts: PeerTimersOptions) {
@@ -95,6 +106,7 @@ export class PeerTimers {
     this.#newHandshakeAt = Infinity;
     this.#zeroKeyMaterialAt = Infinity;
     this.#persistentKeepaliveAt = Infinity;
+    this.#responseUnconfirmedAt = Infinity;
     this.#needAnotherKeepalive = false;
   }
 
@@ -155,8 +167,29 @@ export class PeerTimers {
     this.handshakeAttempts = 0;
   }
 
-  /** A handshake completed (response consumed, or first data message confirmed the responder's keys). */
+  /**
+   * We answered an initiation (our session waits in "next" for the initiator's first packet): unless a
+   * handshake completes within RESPONSE_CONFIRMATION_TIMEOUT, `poll` reports `response-unconfirmed`.
+   * Returns true when the previous response was still waiting: the new initiation superseded it, so it
+   * counts as unconfirmed now (and is not reported again).
+   */
+  responseSent(now: number): boolean {
+    const superseded = this.#responseUnconfirmedAt !== Infinity;
+    this.#responseUnconfirmedAt = now + RESPONSE_CONFIRMATION_TIMEOUT;
+    return superseded;
+  }
+
+  /** The response waiting for confirmation lost its session (keys dropped): nothing is reported for it. */
+  responseAbandoned(): void {
+    this.#responseUnconfirmedAt = Infinity;
+  }
+
+  /**
+   * A handshake completed (response consumed, or first data message confirmed the responder's keys).
+   * Either proves both sides hold the same keys, so a response waiting for confirmation is settled too.
+   */
   handshakeComplete(now: number): void {
+    this.#responseUnconfirmedAt = Infinity;
     this.#retransmitHandshakeAt = Infinity;
     this.handshakeAttempts = 0;
     this.sentLastMinuteHandshake = false;
@@ -175,6 +208,7 @@ export class PeerTimers {
     if (this.#newHandshakeAt < t) t = this.#newHandshakeAt;
     if (this.#zeroKeyMaterialAt < t) t = this.#zeroKeyMaterialAt;
     if (this.#persistentKeepaliveAt < t) t = this.#persistentKeepaliveAt;
+    if (this.#responseUnconfirmedAt < t) t = this.#responseUnconfirmedAt;
     return t;
   }
 
@@ -207,6 +241,9 @@ export class PeerTimers {
       } else if (this.#zeroKeyMaterialAt === due) {
         this.#zeroKeyMaterialAt = Infinity;
         add("zero-keys");
+      } else if (this.#responseUnconfirmedAt === due) {
+        this.#responseUnconfirmedAt = Infinity;
+        add("response-unconfirmed");
       } else {
         this.#persistentKeepaliveAt = Infinity;
         if (this.#persistentKeepaliveMs > 0) add("send-keepalive");

@@ -148,7 +148,7 @@ Deno.test("admin app: status, health, readiness, unknown routes, internal errors
     assert.equal(r.json.status, "ok");
   });
   await t.step(
-    "GET /readyz: 200 with one gate open, 503 with reasons when none, 200 with no AES peers",
+    "GET /readyz: 200 with one gate open, 503 with reasons when none (or a mismatch), 200 with no AES peers",
     async () => {
       const { app, backend } = setup();
       const ok = await call(app, "GET", "/readyz");
@@ -161,6 +161,11 @@ Deno.test("admin app: status, health, readiness, unknown routes, internal errors
       assert.match(no.json.detail as string, /bob closed/);
       backend.setGates("stale");
       assertError(await call(app, "GET", "/readyz"), 503, "not_ready");
+      backend.setGates("open");
+      for (const p of backend.peers) if (p.aes0) p.aes0.gate.mismatchSuspected = true;
+      const mismatch = await call(app, "GET", "/readyz");
+      assertError(mismatch, 503, "not_ready");
+      assert.match(mismatch.json.detail as string, /alice open, PSK mismatch suspected \(test set open\)/);
       backend.peers = backend.peers.filter((p) => p.aes0 === null);
       const none = await call(app, "GET", "/readyz");
       assert.equal(none.status, 200);

@@ -151,7 +151,12 @@ Deno.test("node config: good configs", async (t) => {
     assert.equal(c.aes0.address.text, "100.127.0.1/16");
     assert.equal(c.aes0.mtu, 1360);
     assert.equal(c.aes0.mtuDerived, true);
-    assert.deepEqual(c.keys, { rotationIntervalSeconds: 120, maxKeyAgeSeconds: 360, dskeThreshold: 2 });
+    assert.deepEqual(c.keys, {
+      rotationIntervalSeconds: 120,
+      maxKeyAgeSeconds: 360,
+      manualMaxAgeSeconds: null,
+      dskeThreshold: 2,
+    });
     const [b, printer, hub] = c.peers;
     assert.equal(formatCidr(b.wgIp), "100.64.0.2/32");
     assert.equal(b.aesIp && formatCidr(b.aesIp), "100.127.0.2/32");
@@ -184,7 +189,12 @@ Deno.test("node config: good configs", async (t) => {
     assert.equal(c.aes0.mtu, 1400);
     assert.equal(c.aes0.mtuDerived, false);
     assert.equal(c.aes0.address.text, "10.9.0.1/24");
-    assert.deepEqual(c.keys, { rotationIntervalSeconds: 2, maxKeyAgeSeconds: 6, dskeThreshold: 2 });
+    assert.deepEqual(c.keys, {
+      rotationIntervalSeconds: 2,
+      maxKeyAgeSeconds: 6,
+      manualMaxAgeSeconds: null,
+      dskeThreshold: 2,
+    });
     assert.equal(c.node.privateKeyFile, "/keys/a.key");
     assert.equal(c.node.stateDir, "/etc/twofold/state");
     assert.deepEqual(c.peers[0].endpoint, { ip: "2001:db8::1", port: 51820 });
@@ -506,6 +516,29 @@ Deno.test("node config: bad configs name the field and exit 2", async (t) => {
     const raw = baseConfig();
     raw.keys = { rotationIntervalSeconds: 60, maxKeyAgeSeconds: 60 };
     assert.match(rejects(raw, "keys.maxKeyAgeSeconds"), /use at least 61/);
+  });
+
+  await t.step("manualMaxAgeSeconds: off unless set, independent of the rotation interval, validated", () => {
+    const raw = baseConfig();
+    raw.keys = { rotationIntervalSeconds: 60, manualMaxAgeSeconds: 30 };
+    assert.equal(parse(raw).keys.manualMaxAgeSeconds, 30, "shorter than the rotation interval is fine");
+    raw.keys = { manualMaxAgeSeconds: 86400 };
+    assert.deepEqual(parse(raw).keys, {
+      rotationIntervalSeconds: 120,
+      maxKeyAgeSeconds: 360,
+      manualMaxAgeSeconds: 86400,
+      dskeThreshold: 2,
+    });
+    raw.keys = { manualMaxAgeSeconds: 0 };
+    assert.match(rejects(raw, "keys.manualMaxAgeSeconds"), /at least 1 second; leave it out/);
+    raw.keys = { manualMaxAgeSeconds: 400 * 86400 };
+    assert.match(rejects(raw, "keys.manualMaxAgeSeconds"), /at most 31622400 seconds \(a year\)/);
+    raw.keys = { manualMaxAgeSeconds: 1.5 };
+    rejects(raw, "keys.manualMaxAgeSeconds");
+    raw.keys = { manualMaxAgeSeconds: "600" };
+    rejects(raw, "keys.manualMaxAgeSeconds");
+    raw.keys = { manualMaxAge: 600 };
+    assert.match(rejects(raw, "keys.manualMaxAge"), /allowed here: .*manualMaxAgeSeconds/, "a misspelling");
   });
 
   await t.step("wrong types, missing fields, values outside an enum", () => {

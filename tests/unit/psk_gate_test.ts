@@ -277,11 +277,70 @@ Deno.test("PSK gate: state machine, rotation, expiry and refusals", async (t) =>
 
   await t.step("maxAgeMs Infinity never expires a key", () => {
     const { gate, peer, advance } = setup({ maxAgeMs: Infinity });
-    const p = peer(1, "manual");
-    assert.deepEqual(gate.install(p.pk, key(0x11), 1, "manual"), { ok: true });
+    const p = peer(1, "dske");
+    assert.deepEqual(gate.install(p.pk, key(0x11), 1, "dske"), { ok: true });
     advance(1e9);
     gate.tick();
     assert.equal(gate.status(p.pk)[0].state, "stale");
+  });
+
+  await t.step("a manual key never goes stale or expires by default; rotated keys still do", () => {
+    const { gate, target, events, peer, advance } = setup();
+    const m = peer(1, "manual");
+    const d = peer(2, "dske");
+    gate.install(m.pk, key(0x11), 0, "manual");
+    gate.install(d.pk, key(0x21), 0, "dske");
+    for (let i = 0; i < 240; i++) { // 8 minutes of 2 s steps: the maximum age (6 s) passes 80 times
+      advance(ROTATION);
+      gate.tick();
+    }
+    assert.equal(gate.status(m.pk)[0].state, "open");
+    assert.equal(gate.status(m.pk)[0].keyAgeMs, 240 * ROTATION);
+    assert.deepEqual(target.held.get(m.hex), { psk: key(0x11), extras: [] }, "the manual key stays");
+    assert.equal(gate.status(d.pk)[0].state, "closed", "a dske key expires at the maximum age");
+    assert.deepEqual(
+      events.filter((e) => e.peer === m.hex).map((e) => e.type),
+      ["key-installed", "gate-opened"],
+      "no stale or closed event for the manual key",
+    );
+    assert.equal(gate.manualMaxAgeMs, Infinity);
+  });
+
+  await t.step("manualMaxAgeMs: the operator's expiry, stale at two thirds, rotated keys unaffected", () => {
+    const { gate, target, events, peer, advance } = setup({ manualMaxAgeMs: 60_000 });
+    const m = peer(1, "manual");
+    const d = peer(2, "dske");
+    gate.install(m.pk, key(0x11), 0, "manual");
+    gate.install(d.pk, key(0x21), 0, "dske");
+    advance(3 * ROTATION);
+    gate.tick();
+    assert.equal(gate.status(d.pk)[0].state, "closed", "the rotated key's own maximum age applies");
+    assert.equal(gate.status(m.pk)[0].state, "open");
+    advance(40_000 - 3 * ROTATION - 1);
+    gate.tick();
+    assert.equal(gate.status(m.pk)[0].state, "open", "not stale before two thirds");
+    advance(1);
+    gate.tick();
+    assert.equal(gate.status(m.pk)[0].state, "stale");
+    assert.match(
+      gate.status(m.pk)[0].reason,
+      /manual key epoch 0 is 40 s old; it expires at 60 s \(the manual maximum age\): replace the PSK/,
+    );
+    advance(20_000 - 1);
+    gate.tick();
+    assert.equal(gate.status(m.pk)[0].state, "stale");
+    advance(1);
+    gate.tick();
+    const [s] = gate.status(m.pk);
+    assert.equal(s.state, "closed");
+    assert.match(s.reason, /past the manual maximum age of 60 s: replaced by random bytes/);
+    assert.notDeepEqual(target.held.get(m.hex)!.psk, key(0x11), "fail closed: random bytes");
+    assert.deepEqual(
+      events.filter((e) => e.peer === m.hex).map((e) => e.type),
+      ["key-installed", "gate-opened", "gate-stale", "gate-closed"],
+    );
+    assert.deepEqual(gate.install(m.pk, key(0x12), 1, "manual"), { ok: true }, "a new key reopens it");
+    assert.equal(gate.status(m.pk)[0].state, "open");
   });
 
   await t.step("reopen after expiry needs a new install (newer epoch) and starts a handshake again", () => {
@@ -397,14 +456,88 @@ Deno.test("PSK gate: state machine, rotation, expiry and refusals", async (t) =>
     assert.equal(target.drops(), 1, "a suspected mismatch ends the sessions (fail closed)");
     gate.handshakeResult(p.pk, { ok: false });
     assert.equal(events.filter((e) => e.type === "mismatch-suspected").length, 1, "reported once");
-    gate.handshakeResult(p.pk, { ok: true, pskIndex: 0, initiator: false });
-    assert.equal(gate.status(p.pk)[0].mismatchSuspected, true, "a responder success proves nothing");
     gate.handshakeResult(p.pk, { ok: true, pskIndex: 0, initiator: true });
     assert.equal(gate.status(p.pk)[0].mismatchSuspected, false);
     assert.equal(gate.status(p.pk)[0].failures, 0);
     assert.equal(events.at(-1)!.type, "mismatch-cleared");
+    gate.handshakeResult(p.pk, { ok: false });
+    gate.handshakeResult(p.pk, { ok: false });
+    assert.equal(gate.status(p.pk)[0].mismatchSuspected, true);
+    gate.handshakeResult(p.pk, { ok: true, pskIndex: 0, initiator: false });
+    assert.equal(
+      gate.status(p.pk)[0].mismatchSuspected,
+      false,
+      "a confirmed responder session proves the key too",
+    );
     const used = events.filter((e) => e.type === "handshake").map((e) => e.epoch);
     assert.deepEqual(used, [1, 2, 2, 2], "each completed handshake reports the epoch it used");
+  });
+
+  await t.step("responder side: unconfirmed responses make a mismatch suspected, sessions kept", () => {
+    const { gate, target, events, peer, advance } = setup({ skewWindowMs: 5_000 });
+    const p = peer(1, "manual");
+    const unconfirmed = { ok: false, unconfirmed: true } as const;
+    gate.handshakeResult(p.pk, unconfirmed);
+    advance(10_000);
+    gate.handshakeResult(p.pk, unconfirmed);
+    assert.equal(gate.status(p.pk)[0].mismatchSuspected, false, "ignored while the gate is closed");
+    gate.install(p.pk, key(0x11), 0, "manual");
+    assert.equal(gate.status(p.pk)[0].unconfirmed, 0, "an install starts the count over");
+    gate.handshakeResult(p.pk, unconfirmed);
+    advance(4_999);
+    gate.handshakeResult(p.pk, unconfirmed);
+    assert.equal(gate.status(p.pk)[0].mismatchSuspected, false, "inside the skew window");
+    advance(1);
+    gate.handshakeResult(p.pk, unconfirmed);
+    const [s] = gate.status(p.pk);
+    assert.equal(s.mismatchSuspected, true);
+    assert.equal(s.state, "open", "the state stays: the key is still the agreed one");
+    assert.equal(s.unconfirmed, 3);
+    assert.match(s.reason, /PSK mismatch suspected: the peer never confirmed our last 3 handshake responses/);
+    assert.equal(
+      target.drops(),
+      0,
+      "unconfirmed responses alone do not end sessions (a one-way path looks alike)",
+    );
+    assert.equal(events.filter((e) => e.type === "mismatch-suspected").length, 1);
+    // Our own initiations then fail too: that proves the mismatch, so the sessions end, still one event.
+    gate.handshakeResult(p.pk, { ok: false });
+    advance(5_000);
+    gate.handshakeResult(p.pk, { ok: false });
+    assert.equal(target.drops(), 1);
+    assert.match(gate.status(p.pk)[0].reason, /2 consecutive handshake responses failed to authenticate/);
+    gate.handshakeResult(p.pk, { ok: false });
+    assert.equal(target.drops(), 1, "sessions end once per suspicion");
+    assert.equal(events.filter((e) => e.type === "mismatch-suspected").length, 1);
+    gate.handshakeResult(p.pk, { ok: true, pskIndex: 0, initiator: false });
+    const [c] = gate.status(p.pk);
+    assert.equal(c.mismatchSuspected, false, "cleared when a session confirms");
+    assert.equal(c.unconfirmed, 0);
+    assert.equal(c.failures, 0);
+    assert.equal(events.at(-1)!.type, "mismatch-cleared");
+  });
+
+  await t.step("a responder session confirmed after a rotation reports the key it was derived under", () => {
+    const { gate, events, peer, advance, now } = setup({ graceMs: 30_000 });
+    const p = peer(1);
+    gate.install(p.pk, key(0x11), 1, "dske");
+    advance(ROTATION);
+    const respondedAt = now(); // our response: session keys derived under epoch 1
+    advance(10);
+    gate.install(p.pk, key(0x12), 2, "dske"); // rotation between our response and its confirmation
+    advance(10);
+    gate.handshakeResult(p.pk, { ok: true, pskIndex: 0, initiator: false, derivedAt: respondedAt });
+    assert.equal(gate.status(p.pk)[0].lastHandshakeEpoch, 1);
+    assert.match(events.at(-1)!.reason, /responder under key epoch 1 \(the previous key/);
+    gate.handshakeResult(p.pk, { ok: true, pskIndex: 0, initiator: false, derivedAt: respondedAt + 10 });
+    assert.equal(gate.status(p.pk)[0].lastHandshakeEpoch, 2, "derived after the install: the new key");
+    gate.handshakeResult(p.pk, {
+      ok: true,
+      pskIndex: 0,
+      initiator: false,
+      derivedAt: respondedAt - ROTATION - 1,
+    });
+    assert.equal(gate.status(p.pk)[0].lastHandshakeEpoch, null, "older than every key held: unknown");
   });
 
   await t.step("a mismatch is suspected only outside the install skew window; a fix re-handshakes", () => {
@@ -468,8 +601,18 @@ Deno.test("PSK gate: state machine, rotation, expiry and refusals", async (t) =>
 
   await t.step("handshakeOutcomeOf maps device events; unrelated failures are ignored", () => {
     assert.deepEqual(
-      handshakeOutcomeOf({ type: "handshake-completed", peer: "ab", initiator: true, pskIndex: 1 }),
-      { peer: "ab", outcome: { ok: true, pskIndex: 1, initiator: true } },
+      handshakeOutcomeOf({
+        type: "handshake-completed",
+        peer: "ab",
+        initiator: true,
+        pskIndex: 1,
+        derivedAt: 42,
+      }),
+      { peer: "ab", outcome: { ok: true, pskIndex: 1, initiator: true, derivedAt: 42 } },
+    );
+    assert.deepEqual(
+      handshakeOutcomeOf({ type: "response-unconfirmed", peer: "ab", reason: "never confirmed" }),
+      { peer: "ab", outcome: { ok: false, unconfirmed: true } },
     );
     assert.deepEqual(
       handshakeOutcomeOf({

@@ -12,6 +12,7 @@ import {
   REKEY_AFTER_MESSAGES,
   REKEY_TIMEOUT,
   REKEY_TIMEOUT_JITTER_MAX,
+  RESPONSE_CONFIRMATION_TIMEOUT,
 } from "../../src/wireguard/constants.ts";
 
 /** A jitter source that replays `values` cyclically and records how often it was asked. */
@@ -129,6 +130,30 @@ Deno.test("PeerTimers", async (t) => {
     assert.equal(p.sentLastMinuteHandshake, false);
     assert.equal(p.lastHandshakeAt, 7000);
     assert.equal(p.nextDeadline(), Infinity);
+    assert.deepEqual(p.poll(1e9), []);
+  });
+
+  await t.step("response confirmation: unconfirmed after the timeout, or when superseded", () => {
+    const p = timers();
+    assert.equal(p.responseSent(1000), false, "nothing was waiting");
+    assert.equal(p.nextDeadline(), 1000 + RESPONSE_CONFIRMATION_TIMEOUT);
+    assert.deepEqual(p.poll(1000 + RESPONSE_CONFIRMATION_TIMEOUT - 1), []);
+    assert.deepEqual(p.poll(1000 + RESPONSE_CONFIRMATION_TIMEOUT), ["response-unconfirmed"]);
+    assert.deepEqual(p.poll(1e9), [], "reported once");
+    // A new initiation before the timeout: the waiting response is unconfirmed now, reported once.
+    assert.equal(p.responseSent(20_000), false);
+    assert.equal(p.responseSent(20_100), true, "superseded");
+    assert.deepEqual(p.poll(20_100 + RESPONSE_CONFIRMATION_TIMEOUT), ["response-unconfirmed"], "the new one");
+    // Confirmation (or any completed handshake) settles it.
+    p.responseSent(40_000);
+    p.handshakeComplete(40_050);
+    assert.deepEqual(p.poll(1e9), []);
+    assert.equal(p.responseSent(50_000), false, "a confirmed response is not superseded");
+    // Keys dropped: nothing can confirm it any more, and nothing is reported.
+    p.responseAbandoned();
+    assert.equal(p.nextDeadline(), Infinity);
+    assert.equal(p.responseSent(60_000), false);
+    p.stop();
     assert.deepEqual(p.poll(1e9), []);
   });
 
