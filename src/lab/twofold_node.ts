@@ -29,6 +29,8 @@ export interface NodeConfigOptions {
   rotationIntervalSeconds?: number;
   /** `keys.maxKeyAgeSeconds` (default: 3 × rotation). */
   maxKeyAgeSeconds?: number;
+  /** `keys.manualMaxAgeSeconds` (default: none, manual keys never expire). */
+  manualMaxAgeSeconds?: number;
   /** Extra raw peer entries (AES-exempt peers, hubs, managed peers). */
   extraPeers?: unknown[];
   /** AES subnet (default 100.127.0.0/16). */
@@ -57,6 +59,7 @@ export async function writeNodeConfig(
   const keys: Record<string, number> = {};
   if (opts.rotationIntervalSeconds !== undefined) keys.rotationIntervalSeconds = opts.rotationIntervalSeconds;
   if (opts.maxKeyAgeSeconds !== undefined) keys.maxKeyAgeSeconds = opts.maxKeyAgeSeconds;
+  if (opts.manualMaxAgeSeconds !== undefined) keys.manualMaxAgeSeconds = opts.manualMaxAgeSeconds;
   if (opts.dskeThreshold !== undefined) keys.dskeThreshold = opts.dskeThreshold;
   const cfg = {
     node: { name: self.name, privateKeyFile: keyFile, stateDir: `${dir}/state-${self.name}` },
