@@ -10,7 +10,7 @@
  *   latest-handshakes`); the same key on both sides clears it on both. The responder's own initiations
  *   are dropped by an nftables rule in its namespace, so it reports the mismatch only from the
  *   responses it answered (as the answering side of the issue did).
- * Namespaces tfk-*. Needs root, /dev/net/tun, iproute2, ping, wg and nft.
+ * Namespaces tfpk-*. Needs root, /dev/net/tun, iproute2, ping, wg and nft.
  */
 import assert from "node:assert/strict";
 import { integrationTest, requireBinary, requireRoot, requireTun } from "../helpers/prereq.ts";
@@ -85,9 +85,9 @@ async function writePsk(path: string, psk: string): Promise<void> {
 
 /** Builds the two namespaces on the examples' underlay and describes both nodes. */
 async function examplePair(topo: Topology, dir: string): Promise<[ExampleNode, ExampleNode]> {
-  const nsA = await topo.netns("tfk-a", { replaceExisting: true });
-  const nsB = await topo.netns("tfk-b", { replaceExisting: true });
-  await vethPair(nsA, "tfk-va", "192.0.2.1/24", nsB, "tfk-vb", "192.0.2.2/24");
+  const nsA = await topo.netns("tfpk-a", { replaceExisting: true });
+  const nsB = await topo.netns("tfpk-b", { replaceExisting: true });
+  await vethPair(nsA, "tfpk-va", "192.0.2.1/24", nsB, "tfpk-vb", "192.0.2.2/24");
   const node = (name: "node-a" | "node-b", ns: Netns, i: number): ExampleNode => ({
     name,
     keys: genKeyPair(),
@@ -149,7 +149,7 @@ integrationTest(
   PREREQS,
   async (t) => {
     const topo = new Topology();
-    const dir = await Deno.makeTempDir({ prefix: "tfk-" });
+    const dir = await Deno.makeTempDir({ prefix: "tfpk-" });
     const logDir = Deno.env.get("TWOFOLD_TEST_LOG_DIR");
     const collectors: ReturnType<typeof collectEvents>[] = [];
     try {
@@ -220,15 +220,15 @@ integrationTest(
 
 /** nftables in `ns`: drop (and count) the aes0 handshake initiations the node sends. */
 async function blockInitiations(ns: Netns): Promise<void> {
-  await ns.exec(["nft", "add", "table", "inet", "tfk"]);
-  await ns.exec(["nft", "add", "chain", "inet", "tfk", "out", "{ type filter hook output priority 0 ; }"]);
+  await ns.exec(["nft", "add", "table", "inet", "tfpk"]);
+  await ns.exec(["nft", "add", "chain", "inet", "tfpk", "out", "{ type filter hook output priority 0 ; }"]);
   // @th,64,32: the first 4 bytes of the UDP payload, i.e. message type 1 (initiation) and 3 zero bytes.
   await ns.exec([
     "nft",
     "add",
     "rule",
     "inet",
-    "tfk",
+    "tfpk",
     "out",
     "udp",
     "sport",
@@ -242,7 +242,7 @@ async function blockInitiations(ns: Netns): Promise<void> {
 
 /** Packets the {@link blockInitiations} rule dropped so far. */
 async function blockedInitiations(ns: Netns): Promise<number> {
-  const out = (await ns.exec(["nft", "list", "table", "inet", "tfk"])).stdout;
+  const out = (await ns.exec(["nft", "list", "table", "inet", "tfpk"])).stdout;
   return Number(out.match(/counter packets (\d+)/)?.[1] ?? NaN);
 }
 
@@ -251,7 +251,7 @@ integrationTest(
   [...PREREQS, requireBinary("nft")],
   async (t) => {
     const topo = new Topology();
-    const dir = await Deno.makeTempDir({ prefix: "tfk-" });
+    const dir = await Deno.makeTempDir({ prefix: "tfpk-" });
     const logDir = Deno.env.get("TWOFOLD_TEST_LOG_DIR");
     /** What runs for the current direction: stopped before the next one starts. */
     let running: { procs: Proc[]; events: Map<string, ReturnType<typeof collectEvents>> } | null = null;
@@ -340,7 +340,7 @@ integrationTest(
               assert.ok(await latestHandshake(n, peerOf(n)) > 0, `wg show: ${n.name} has an aes0 handshake`);
             }
             await stopRunning();
-            await responder.ns.exec(["nft", "delete", "table", "inet", "tfk"]);
+            await responder.ns.exec(["nft", "delete", "table", "inet", "tfpk"]);
           },
         );
       }
