@@ -305,6 +305,11 @@ integrationTest(
               const p = status.peers.find((x) => x.name === peer.name)!;
               assert.equal(p.aes0!.gate.mismatchSuspected, true, `${n.name} status: mismatch suspected`);
               assert.equal(p.aes0!.lastHandshake, null, `${n.name} status: no aes0 handshake`);
+              assert.deepEqual(
+                [p.aes0!.rxBytes, p.aes0!.txBytes],
+                [0, 0],
+                `${n.name} status: no aes0 bytes attributed to a session that never confirmed`,
+              );
               const ready = await client.request("GET", "/readyz");
               const detail = await ready.text();
               assert.equal(ready.status, 503, `${n.name} /readyz: ${detail}`);
