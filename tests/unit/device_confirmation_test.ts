@@ -7,7 +7,8 @@
  * The control-plane clock is injected so the timeout passes without waiting.
  */
 import assert from "node:assert/strict";
-import { EFD_CLOEXEC, EFD_NONBLOCK, libc } from "../../ffi/libc.ts";
+import { closeQuietly, EFD_CLOEXEC, EFD_NONBLOCK, libc } from "../../ffi/libc.ts";
+import { encodeSockaddr, openUdp, sendTo } from "../../ffi/udp.ts";
 import { generatePrivateKey, publicKey } from "../../src/crypto/x25519.ts";
 import { toHex } from "../../src/encoding.ts";
 import type { Logger } from "../../src/log.ts";
@@ -64,13 +65,32 @@ function pair(a: Side, b: Side, pskA: Uint8Array, pskB: Uint8Array): void {
 
 const removal = { remove: true, updateOnly: false, replaceAllowedIps: false, allowedIps: [] };
 
-async function until(cond: () => boolean, ms = 3000): Promise<boolean> {
+async function until(cond: () => boolean, ms = 10_000): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (cond()) return true;
     await new Promise((r) => setTimeout(r, 10));
   }
   return cond();
+}
+
+/**
+ * Waits until the side's receive worker runs (it counts a 3-byte datagram as malformed): a loaded
+ * machine may take seconds to start the workers.
+ */
+async function workersUp(s: Side): Promise<void> {
+  const probe = openUdp(0, { family: 4, bindAddress: "127.0.0.1", nonBlocking: true });
+  const addr = new Uint8Array(32);
+  const len = encodeSockaddr("127.0.0.1", s.device.listenPort, addr, 0);
+  try {
+    const up = await until(() => {
+      sendTo(probe.fd, new Uint8Array([9, 9, 9]), 0, 3, addr, len);
+      return s.device.shared.statsSnapshot().rxMalformed > 0;
+    }, 30_000);
+    assert.ok(up, "the data-plane workers started");
+  } finally {
+    closeQuietly(probe.fd);
+  }
 }
 
 const of = (s: Side, type: DeviceEvent["type"]) => s.events.filter((e) => e.type === type);
@@ -85,6 +105,8 @@ Deno.test("responder key confirmation: a handshake counts only once the initiato
     const other = crypto.getRandomValues(new Uint8Array(32));
 
     await t.step("different PSKs: the responder answers, but never counts a handshake", async () => {
+      await workersUp(a);
+      await workersUp(b);
       pair(a, b, psk, other);
       a.device.initiateHandshake(b.pub);
       assert.ok(
