@@ -47,11 +47,27 @@ export function signDocument(document: Uint8Array, seed: Uint8Array): Uint8Array
   return ed25519.sign(document, seed);
 }
 
-/** Whether `signature` is the signer's over `document`; false (never a throw) for malformed input. */
-export function verifyDocument(document: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
-  if (signature.length !== SIGNATURE_BYTES || publicKey.length !== SIGNER_PUBLIC_KEY_BYTES) return false;
+/**
+ * Whether a public key is one a signer can hold: a canonical encoding of a point that is not of small
+ * order (a small-order key would let anyone forge signatures that verify).
+ */
+export function isUsableSignerKey(publicKey: Uint8Array): boolean {
+  if (publicKey.length !== SIGNER_PUBLIC_KEY_BYTES) return false;
   try {
-    return ed25519.verify(signature, document, publicKey);
+    return !ed25519.Point.fromBytes(publicKey, false).isSmallOrder();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether `signature` is the signer's over `document` under strict RFC 8032 rules (canonical
+ * encodings); false, never a throw, for malformed input or an unusable key.
+ */
+export function verifyDocument(document: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
+  if (signature.length !== SIGNATURE_BYTES || !isUsableSignerKey(publicKey)) return false;
+  try {
+    return ed25519.verify(signature, document, publicKey, { zip215: false });
   } catch {
     return false;
   }
@@ -81,9 +97,9 @@ export function parseSignature(text: string): Uint8Array | null {
 /** Parses a signer public key (base64, 32 bytes); throws SignatureError naming `where`. */
 export function parseSignerPublicKey(where: string, text: string): Uint8Array {
   const key = base64Of(text, SIGNER_PUBLIC_KEY_BYTES);
-  if (key === null) {
+  if (key === null || !isUsableSignerKey(key)) {
     throw new SignatureError(
-      `${where}: not a base64 Ed25519 public key (32 bytes, 44 characters); \`twofold netmap signer-keygen\` prints it`,
+      `${where}: not a usable base64 Ed25519 public key (32 bytes, 44 characters); \`twofold netmap signer-keygen\` prints it`,
     );
   }
   return key;
