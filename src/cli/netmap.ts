@@ -1,0 +1,516 @@
+/**
+ * `twofold netmap`: the allocation and signing tool for the network map (what the management server
+ * does in the product). Every subcommand takes `--map FILE` (default ./netmap.json). Edits (`init`,
+ * `add`, `remove`) hold the map's lock file, increment the serial, validate the whole result and
+ * replace the file atomically; a refused edit changes nothing. `sign` writes the detached signature
+ * `FILE.sig`; `verify` checks it against the signer's public key.
+ *
+ * Not wired into main.ts yet: the command table and dispatcher belong to another change. Wiring is
+ * `case "netmap": return await (await import("./src/cli/netmap.ts")).runNetmapCommand(rest);` plus
+ * {@link NETMAP_HELP} in help.ts's table.
+ * @module
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { encodeBase64 } from "../encoding.ts";
+import { SubnetFullError } from "../netmap/allocate.ts";
+import { addNode, initDocument, removeNode } from "../netmap/edit.ts";
+import { formatIpv4Number, formatPrefix } from "../netmap/ipv4.ts";
+import { MapFileError, readMapBytes, withMapLock, writeFileReplacing } from "../netmap/map-file.ts";
+import {
+  formatNetmapDocument,
+  type Netmap,
+  type NetmapDocument,
+  NetmapError,
+  type NetmapKeySource,
+  parseNetmap,
+  parseNetmapDocument,
+} from "../netmap/schema.ts";
+import {
+  formatSignature,
+  generateSignerSeed,
+  parseSignature,
+  parseSignerPublicKey,
+  readSignerKeyFile,
+  SIGNATURE_SUFFIX,
+  SignatureError,
+  signDocument,
+  verifyDocument,
+  writeNewSignerKeyFile,
+} from "../netmap/signature.ts";
+import { formatEndpoint } from "../uapi/netaddr.ts";
+import { CliError, optionError } from "./errors.ts";
+import type { CommandHelp } from "./help.ts";
+
+/** The map file when `--map` is not given. */
+export const DEFAULT_MAP_FILE = "./netmap.json";
+
+const MAP_OPTION: [string, string] = ["--map FILE", `the map file (default ${DEFAULT_MAP_FILE})`];
+const HELP_OPTION: [string, string] = ["-h, --help", "print this help and exit (no other effect)"];
+const EDIT_EXIT: [number, string][] = [
+  [0, "the map was written (serial incremented)"],
+  [2, "bad usage, a refused edit (duplicate, full subnet) or an unreadable or invalid map; nothing changed"],
+];
+
+/** `twofold netmap …` help entries, ready for help.ts's table (not added there yet). */
+export const NETMAP_HELP: readonly CommandHelp[] = [
+  {
+    name: "netmap",
+    summary: "edit, check and sign the network map (allocation tool)",
+    usage: [
+      "netmap init|add|remove|list|check|sign|verify|signer-keygen [options]",
+      "netmap help [SUBCOMMAND]",
+    ],
+    description:
+      "The network map lists every node of the network (name, key, wg0 IP, AES IP, role, endpoints, groups)\n" +
+      "and the DNS domain. These subcommands create and edit it (allocating addresses), check it, and sign\n" +
+      "it for distribution. `twofold netmap SUBCOMMAND --help` shows each subcommand.",
+    options: [
+      ["init", "create an empty map"],
+      ["add", "add a node with the next free wg0 and AES addresses"],
+      ["remove", "remove a node"],
+      ["list", "show the nodes"],
+      ["check", "validate the map"],
+      ["sign", "write the detached signature FILE.sig"],
+      ["verify", "check FILE.sig against the signer's public key"],
+      ["signer-keygen", "create a signing key (0600) and print its public key"],
+      HELP_OPTION,
+    ],
+    exitCodes: [[0, "success"], [1, "check or verify found a problem"], [2, "bad usage or input"]],
+    signals: [],
+    environment: [],
+    subcommands: ["init", "add", "remove", "list", "check", "sign", "verify", "signer-keygen"],
+  },
+  {
+    name: "netmap init",
+    summary: "create an empty network map",
+    usage: ["netmap init --domain DOMAIN --aes-subnet CIDR [--map FILE]"],
+    description: "Writes a new map at serial 1 with no nodes. An existing file is never overwritten.",
+    options: [
+      ["--domain DOMAIN", "the DNS domain the nodes' names live in, e.g. fabric.example"],
+      ["--aes-subnet CIDR", "the IPv4 subnet AES addresses come from, e.g. 100.127.0.0/16"],
+      MAP_OPTION,
+      HELP_OPTION,
+    ],
+    exitCodes: EDIT_EXIT,
+    signals: [],
+    environment: [],
+  },
+  {
+    name: "netmap add",
+    summary: "add a node, allocating the next free wg0 and AES addresses",
+    usage: [
+      "netmap add NAME --public-key KEY [--exempt | --hub | --broker] [--groups a,b] [--endpoint HOST:PORT]...\n" +
+      "                 [--key-source manual|dske|ska] [--keepalive SECONDS] [--map FILE]",
+    ],
+    description:
+      "Adds NAME with the lowest free wg0 address in 100.64.0.0/10 and (unless AES-exempt, a hub or a\n" +
+      "broker) the lowest free AES address; never an address still in the map, never a network or broadcast\n" +
+      "address. A duplicate name or key is refused. Prints the addresses given.",
+    options: [
+      ["NAME", "the node's name (a DNS label: NAME.DOMAIN and NAME.aes.DOMAIN)"],
+      ["--public-key KEY", "the node's WireGuard public key (`twofold pubkey < node.key`)"],
+      ["--exempt", "AES-exempt: wg0 only, no AES address"],
+      ["--hub", "a DSKE security hub (wg0 only)"],
+      ["--broker", "an SKA broker (wg0 only)"],
+      ["--groups a,b", "groups, comma-separated (declared in the map if new)"],
+      ["--endpoint HOST:PORT", "numeric underlay endpoint; repeat for more"],
+      ["--key-source SRC", "aes0 PSK source (default: the one the map's AES nodes use, else manual)"],
+      ["--keepalive SECONDS", "persistent keepalive (default 0: off)"],
+      MAP_OPTION,
+      HELP_OPTION,
+    ],
+    exitCodes: EDIT_EXIT,
+    signals: [],
+    environment: [],
+  },
+  {
+    name: "netmap remove",
+    summary: "remove a node from the map",
+    usage: ["netmap remove NAME [--map FILE]"],
+    description: "Removes NAME; its addresses become free for later nodes.",
+    options: [["NAME", "the node's name"], MAP_OPTION, HELP_OPTION],
+    exitCodes: EDIT_EXIT,
+    signals: [],
+    environment: [],
+  },
+  {
+    name: "netmap list",
+    summary: "show the map's nodes",
+    usage: ["netmap list [--json] [--map FILE]"],
+    description: "One line per node: name, role, wg0 IP, AES IP, key source, groups, endpoints, public key.",
+    options: [["--json", "print the map as JSON"], MAP_OPTION, HELP_OPTION],
+    exitCodes: [[0, "success"], [2, "bad usage, or the map cannot be read or is invalid"]],
+    signals: [],
+    environment: [],
+  },
+  {
+    name: "netmap check",
+    summary: "validate the map",
+    usage: ["netmap check [--map FILE]"],
+    description: "Validates the whole map (the rules a node applies); prints its serial and node count.",
+    options: [MAP_OPTION, HELP_OPTION],
+    exitCodes: [[0, "the map is valid"], [1, "the map is invalid (one line says where)"], [2, "bad usage"]],
+    signals: [],
+    environment: [],
+  },
+  {
+    name: "netmap sign",
+    summary: "sign the map (detached Ed25519 signature FILE.sig)",
+    usage: ["netmap sign --key SIGNER_KEY [--map FILE]"],
+    description:
+      "Checks the map, then writes its signature over the file's exact bytes to FILE.sig. Sign again after\n" +
+      "every edit: nodes refuse a map whose signature does not verify.",
+    options: [["--key SIGNER_KEY", "the signer key file (mode 0600)"], MAP_OPTION, HELP_OPTION],
+    exitCodes: [[0, "signed"], [2, "bad usage, an invalid map or an unusable key file"]],
+    signals: [],
+    environment: [],
+  },
+  {
+    name: "netmap verify",
+    summary: "check the map's signature",
+    usage: ["netmap verify --public-key SIGNER_PUBKEY [--signature FILE] [--map FILE]"],
+    description: "Checks FILE.sig (or --signature) against the signer's public key, as a node does.",
+    options: [
+      ["--public-key KEY", "the signer's public key (base64)"],
+      ["--signature FILE", "the signature file (default: the map file + .sig)"],
+      MAP_OPTION,
+      HELP_OPTION,
+    ],
+    exitCodes: [[0, "the signature verifies and the map is valid"], [1, "it does not"], [2, "bad usage"]],
+    signals: [],
+    environment: [],
+  },
+  {
+    name: "netmap signer-keygen",
+    summary: "create a map-signing key",
+    usage: ["netmap signer-keygen --out FILE"],
+    description:
+      "Writes a new Ed25519 signing key to FILE (mode 0600, never overwritten) and prints its public key,\n" +
+      "which goes into every node's config (netmap.publicKey). Keep the key file off the nodes.",
+    options: [["--out FILE", "where to write the key"], HELP_OPTION],
+    exitCodes: [[0, "written"], [2, "bad usage, or FILE exists or cannot be written"]],
+    signals: [],
+    environment: [],
+  },
+];
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+function parse<O extends Options>(sub: string, args: string[], options: O, positionals: number) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new CliError(`netmap ${sub}: ${optionError(`netmap ${sub}`, e).message}`);
+  }
+  if (parsed.positionals.length !== positionals) {
+    throw new CliError(
+      positionals === 0
+        ? `netmap ${sub}: unexpected argument "${parsed.positionals[0]}"; run "twofold netmap ${sub} --help"`
+        : `netmap ${sub}: expected the node's NAME; run "twofold netmap ${sub} --help"`,
+    );
+  }
+  return parsed;
+}
+
+function required(sub: string, values: Record<string, unknown>, name: string): string {
+  const v = values[name];
+  if (typeof v !== "string" || v === "") {
+    throw new CliError(`netmap ${sub}: --${name} is required; run "twofold netmap ${sub} --help"`);
+  }
+  return v;
+}
+
+/** Turns the netmap layer's one-line errors into CLI errors (exit 2 unless given). */
+function operatorError(sub: string, path: string | null, e: unknown, exitCode = 2): never {
+  if (e instanceof NetmapError) {
+    throw new CliError(`netmap ${sub}: ${path ? `${path}: ` : ""}${e.message}`, exitCode);
+  }
+  if (e instanceof MapFileError || e instanceof SignatureError || e instanceof SubnetFullError) {
+    throw new CliError(`netmap ${sub}: ${e.message}`, exitCode);
+  }
+  throw e;
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+const encoder = new TextEncoder();
+
+function readDocument(
+  sub: string,
+  path: string,
+  exitCode = 2,
+): { bytes: Uint8Array; doc: NetmapDocument; map: Netmap } {
+  try {
+    const bytes = readMapBytes(path);
+    let text: string;
+    try {
+      text = decoder.decode(bytes);
+    } catch {
+      throw new CliError(`netmap ${sub}: ${path}: the file is not UTF-8 text; is it a map?`, exitCode);
+    }
+    const doc = parseNetmapDocument(text);
+    return { bytes, doc, map: parseNetmap(text) };
+  } catch (e) {
+    return operatorError(sub, e instanceof NetmapError ? path : null, e, exitCode);
+  }
+}
+
+/** One edit under the map's lock: read, change, validate, write atomically. */
+function edit(sub: string, path: string, change: (doc: NetmapDocument) => NetmapDocument): NetmapDocument {
+  try {
+    return withMapLock(path, () => {
+      const { doc } = readDocument(sub, path);
+      const next = change(doc);
+      writeFileReplacing(path, encoder.encode(formatNetmapDocument(next)));
+      return next;
+    });
+  } catch (e) {
+    return operatorError(sub, null, e);
+  }
+}
+
+function mapPath(values: Record<string, unknown>): string {
+  const v = values.map;
+  return typeof v === "string" && v !== "" ? v : DEFAULT_MAP_FILE;
+}
+
+const MAP = { map: { type: "string" } } as const;
+
+function runInit(args: string[]): number {
+  const { values } = parse("init", args, {
+    ...MAP,
+    domain: { type: "string" },
+    "aes-subnet": { type: "string" },
+  }, 0);
+  const domain = required("init", values, "domain");
+  const subnet = required("init", values, "aes-subnet");
+  const path = mapPath(values);
+  let doc: NetmapDocument;
+  try {
+    doc = initDocument(domain, subnet);
+    writeFileReplacing(path, encoder.encode(formatNetmapDocument(doc)), { createOnly: true });
+  } catch (e) {
+    return operatorError("init", null, e);
+  }
+  console.log(`${path}: new map for ${doc.domain}, AES subnet ${doc.aesSubnet}, serial ${doc.serial}`);
+  return 0;
+}
+
+const KEY_SOURCES: readonly NetmapKeySource[] = ["manual", "dske", "ska"];
+
+function runAdd(args: string[]): number {
+  const { values, positionals } = parse("add", args, {
+    ...MAP,
+    "public-key": { type: "string" },
+    exempt: { type: "boolean" },
+    hub: { type: "boolean" },
+    broker: { type: "boolean" },
+    groups: { type: "string" },
+    endpoint: { type: "string", multiple: true },
+    "key-source": { type: "string" },
+    keepalive: { type: "string" },
+  }, 1);
+  const name = positionals[0];
+  const publicKey = required("add", values, "public-key");
+  const kinds = (["exempt", "hub", "broker"] as const).filter((k) => values[k]);
+  if (kinds.length > 1) {
+    throw new CliError(`netmap add: --${kinds[0]} and --${kinds[1]} exclude each other; give one`);
+  }
+  const keySource = values["key-source"];
+  if (keySource !== undefined && !KEY_SOURCES.includes(keySource as NetmapKeySource)) {
+    throw new CliError(`netmap add: --key-source must be one of ${KEY_SOURCES.join(", ")}`);
+  }
+  let keepalive: number | undefined;
+  if (values.keepalive !== undefined) {
+    keepalive = /^[0-9]{1,5}$/.test(values.keepalive) ? Number(values.keepalive) : NaN;
+    if (!(keepalive <= 65535)) throw new CliError("netmap add: --keepalive must be 0 (off) to 65535 seconds");
+  }
+  const groups = values.groups === undefined
+    ? []
+    : values.groups.split(",").map((g) => g.trim()).filter((g) => g);
+  const path = mapPath(values);
+  const doc = edit("add", path, (d) =>
+    addNode(d, {
+      name,
+      publicKey,
+      role: values.hub ? "hub" : values.broker ? "broker" : "peer",
+      exempt: values.exempt === true,
+      groups,
+      endpoints: values.endpoint ?? [],
+      keySource: keySource as NetmapKeySource | undefined,
+      persistentKeepalive: keepalive,
+    }).doc);
+  const added = doc.nodes[doc.nodes.length - 1];
+  console.log(
+    `${path}: added ${added.name}: wg0 ${added.wgIp}, ` +
+      (added.aesIp ? `AES ${added.aesIp} (${added.keySource})` : "no AES address (wg0 only)") +
+      `; serial ${doc.serial}`,
+  );
+  return 0;
+}
+
+function runRemove(args: string[]): number {
+  const { values, positionals } = parse("remove", args, MAP, 1);
+  const path = mapPath(values);
+  const doc = edit("remove", path, (d) => removeNode(d, positionals[0]).doc);
+  console.log(`${path}: removed ${positionals[0]}; serial ${doc.serial}`);
+  return 0;
+}
+
+/** The `list` table: one row per node. */
+export function formatNodeTable(map: Netmap): string {
+  const rows = [["NAME", "ROLE", "WG IP", "AES IP", "KEYS", "GROUPS", "ENDPOINTS", "PUBLIC KEY"]];
+  for (const n of map.nodes) {
+    rows.push([
+      n.name,
+      n.role,
+      formatIpv4Number(n.wgIp),
+      n.aesIp === null ? "-" : formatIpv4Number(n.aesIp),
+      n.keySource ?? "-",
+      n.groups.join(",") || "-",
+      n.endpoints.map(formatEndpoint).join(",") || "-",
+      n.publicKeyText,
+    ]);
+  }
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => c === r.length - 1 ? cell : cell.padEnd(widths[c])).join("  "))
+    .join("\n");
+}
+
+function runList(args: string[]): number {
+  const { values } = parse("list", args, { ...MAP, json: { type: "boolean" } }, 0);
+  const path = mapPath(values);
+  const { doc, map } = readDocument("list", path);
+  if (values.json) {
+    console.log(formatNetmapDocument(doc).trimEnd());
+    return 0;
+  }
+  console.log(
+    `map ${path}: serial ${map.serial}, domain ${map.domain}, AES subnet ${formatPrefix(map.aesSubnet)}, ` +
+      `${map.nodes.length} node(s)`,
+  );
+  if (map.nodes.length) console.log(formatNodeTable(map));
+  return 0;
+}
+
+function runCheck(args: string[]): number {
+  const { values } = parse("check", args, MAP, 0);
+  const path = mapPath(values);
+  const { map } = readDocument("check", path, 1);
+  console.log(`${path}: valid; serial ${map.serial}, ${map.nodes.length} node(s), domain ${map.domain}`);
+  return 0;
+}
+
+function runSign(args: string[]): number {
+  const { values } = parse("sign", args, { ...MAP, key: { type: "string" } }, 0);
+  const keyFile = required("sign", values, "key");
+  const path = mapPath(values);
+  const { bytes, map } = readDocument("sign", path);
+  let seed: Uint8Array;
+  try {
+    seed = readSignerKeyFile(keyFile);
+  } catch (e) {
+    return operatorError("sign", null, e);
+  }
+  try {
+    const sigPath = `${path}${SIGNATURE_SUFFIX}`;
+    writeFileReplacing(sigPath, encoder.encode(formatSignature(signDocument(bytes, seed))));
+    console.log(`${sigPath}: signed serial ${map.serial}`);
+  } catch (e) {
+    return operatorError("sign", null, e);
+  } finally {
+    seed.fill(0);
+  }
+  return 0;
+}
+
+function runVerify(args: string[]): number {
+  const { values } = parse("verify", args, {
+    ...MAP,
+    "public-key": { type: "string" },
+    signature: { type: "string" },
+  }, 0);
+  let publicKey: Uint8Array;
+  try {
+    publicKey = parseSignerPublicKey("--public-key", required("verify", values, "public-key"));
+  } catch (e) {
+    return operatorError("verify", null, e);
+  }
+  const path = mapPath(values);
+  const sigPath = values.signature ?? `${path}${SIGNATURE_SUFFIX}`;
+  const { bytes, map } = readDocument("verify", path, 1);
+  let sigText: string;
+  try {
+    sigText = Deno.readTextFileSync(sigPath);
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound
+      ? "does not exist"
+      : `cannot be read (${(e as Error).name})`;
+    throw new CliError(
+      `netmap verify: ${sigPath} ${why}; sign the map with \`twofold netmap sign --key FILE\``,
+      1,
+    );
+  }
+  const signature = parseSignature(sigText);
+  if (signature === null) {
+    throw new CliError(
+      `netmap verify: ${sigPath} does not hold one base64 Ed25519 signature; sign the map again`,
+      1,
+    );
+  }
+  if (!verifyDocument(bytes, signature, publicKey)) {
+    throw new CliError(
+      `netmap verify: ${sigPath} does not verify ${path} with this key; the map changed since it was signed, or the key is not the signer's`,
+      1,
+    );
+  }
+  console.log(`${path}: signature good (serial ${map.serial}, signer ${encodeBase64(publicKey)})`);
+  return 0;
+}
+
+function runSignerKeygen(args: string[]): number {
+  const { values } = parse("signer-keygen", args, { out: { type: "string" } }, 0);
+  const out = required("signer-keygen", values, "out");
+  const seed = generateSignerSeed();
+  try {
+    console.log(encodeBase64(writeNewSignerKeyFile(out, seed)));
+  } catch (e) {
+    return operatorError("signer-keygen", null, e);
+  } finally {
+    seed.fill(0);
+  }
+  return 0;
+}
+
+const SUBCOMMANDS: Record<string, (args: string[]) => number> = {
+  init: runInit,
+  add: runAdd,
+  remove: runRemove,
+  list: runList,
+  check: runCheck,
+  sign: runSign,
+  verify: runVerify,
+  "signer-keygen": runSignerKeygen,
+};
+
+/**
+ * Runs `twofold netmap SUBCOMMAND [options]` and returns the exit code; operator mistakes are thrown as
+ * one-line CliErrors (exit 2, or 1 when `check`/`verify` find the map or its signature bad).
+ */
+export function runNetmapCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const run = sub === undefined ? undefined : SUBCOMMANDS[sub];
+  if (!run) {
+    const what = sub === undefined ? "a subcommand is needed" : `unknown subcommand "${sub}"`;
+    return Promise.reject(
+      new CliError(
+        `netmap: ${what}; use one of ${Object.keys(SUBCOMMANDS).join(", ")} (twofold netmap --help)`,
+      ),
+    );
+  }
+  try {
+    return Promise.resolve(run(rest));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
