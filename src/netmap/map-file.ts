@@ -6,6 +6,7 @@
  * @module
  */
 import { dirname } from "node:path";
+import { CONFIG_FILE_MAX_BYTES, fileProblem } from "../config/secret-file.ts";
 import { syncDir, writeAll } from "../dske/durable-file.ts";
 
 /** Mode of a map file the tool creates (a map holds no secret). */
@@ -21,17 +22,32 @@ export class MapFileError extends Error {
   }
 }
 
-/** The map file's bytes; MapFileError when it is missing or unreadable. */
+/** The file rule for a map: a regular file of config size (it is not a secret). */
+const MAP_FILE_RULE = { label: "map", maxBytes: CONFIG_FILE_MAX_BYTES };
+
+/**
+ * The map file's bytes, exactly (they are what a signature covers); MapFileError when it is missing,
+ * unreadable, not a regular file or over the config size limit.
+ */
 export function readMapBytes(path: string): Uint8Array {
   try {
-    return Deno.readFileSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
+    const problem = fileProblem(Deno.statSync(path), path, MAP_FILE_RULE, false);
+    if (problem) throw new MapFileError(`map ${path} ${problem.problem}: ${problem.fix}`);
+    const bytes = Deno.readFileSync(path);
+    if (bytes.length > MAP_FILE_RULE.maxBytes) {
       throw new MapFileError(
-        `${path} does not exist; create a map with \`twofold netmap init --domain DOM --aes-subnet CIDR --map ${path}\``,
+        `map ${path} is over the ${MAP_FILE_RULE.maxBytes}-byte limit: point it at the right file`,
       );
     }
-    throw new MapFileError(`${path} cannot be read (${(e as Error).name}); check the path and its owner`);
+    return bytes;
+  } catch (e) {
+    if (e instanceof MapFileError) throw e;
+    if (e instanceof Deno.errors.NotFound) {
+      throw new MapFileError(
+        `map ${path} does not exist: create one with \`twofold netmap init --domain DOM --aes-subnet CIDR --map ${path}\``,
+      );
+    }
+    throw new MapFileError(`map ${path} cannot be read (${(e as Error).name}): check the path and its owner`);
   }
 }
 

@@ -11,6 +11,7 @@
  * @module
  */
 import { ed25519 } from "@noble/curves/ed25519.js";
+import { FileRuleError, KEY_FILE_MAX_BYTES, readSecretFile } from "../config/secret-file.ts";
 import { decodeBase64, encodeBase64 } from "../encoding.ts";
 
 /** Suffix of the detached signature file next to a map. */
@@ -105,41 +106,27 @@ export function parseSignerPublicKey(where: string, text: string): Uint8Array {
   return key;
 }
 
-function octal(mode: number): string {
-  return "0" + (mode & 0o777).toString(8).padStart(3, "0");
-}
-
 /** Reads a signer key file (one base64 seed line, mode 0600 or narrower). Never echoes the contents. */
 export function readSignerKeyFile(path: string): Uint8Array {
   const make = `create one with \`twofold netmap signer-keygen --out ${path}\``;
-  let info: Deno.FileInfo;
+  let bytes: Uint8Array;
   try {
-    info = Deno.statSync(path);
+    bytes = readSecretFile(path, { label: "signer key", maxBytes: KEY_FILE_MAX_BYTES, createHint: make });
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new SignatureError(`signer key ${path} does not exist; ${make}`);
-    }
-    throw new SignatureError(
-      `signer key ${path} cannot be accessed (${(e as Error).name}); check the path and its owner`,
-    );
-  }
-  if (!info.isFile) throw new SignatureError(`signer key ${path} is not a regular file; ${make}`);
-  if (info.mode !== null && (info.mode & 0o077) !== 0) {
-    throw new SignatureError(
-      `signer key ${path} has permissions ${octal(info.mode)}, wider than 0600; run \`chmod 600 ${path}\``,
-    );
+    if (e instanceof FileRuleError) throw new SignatureError(e.message);
+    throw e;
   }
   let text: string;
   try {
-    text = Deno.readTextFileSync(path);
-  } catch (e) {
-    throw new SignatureError(
-      `signer key ${path} cannot be read (${(e as Error).name}); run as the file's owner`,
-    );
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    text = "";
+  } finally {
+    bytes.fill(0);
   }
   const seed = base64Of(text, SIGNER_SEED_BYTES);
   if (seed === null) {
-    throw new SignatureError(`signer key ${path} does not hold one base64 32-byte key; ${make}`);
+    throw new SignatureError(`signer key ${path} does not hold one base64 32-byte key: ${make}`);
   }
   return seed;
 }

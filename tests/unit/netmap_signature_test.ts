@@ -76,8 +76,10 @@ Deno.test("signer key file: created 0600 (never overwritten), read back; a wider
       /already exists; a signer key is never overwritten/,
     );
     Deno.chmodSync(path, 0o644);
-    assert.throws(() => readSignerKeyFile(path), /permissions 0644, wider than 0600; run `chmod 600/);
+    assert.throws(() => readSignerKeyFile(path), /permissions 0644, wider than 0600: run `chmod 600/);
     Deno.chmodSync(path, 0o600);
+    Deno.symlinkSync(path, `${dir}/link.key`);
+    assert.throws(() => readSignerKeyFile(`${dir}/link.key`), /signer key .*link\.key is a symbolic link/);
     Deno.writeTextFileSync(path, "garbage\n");
     assert.throws(() => readSignerKeyFile(path), (e: unknown) => {
       assert.match((e as Error).message, /does not hold one base64 32-byte key/);
@@ -86,7 +88,7 @@ Deno.test("signer key file: created 0600 (never overwritten), read back; a wider
     });
     assert.throws(
       () => readSignerKeyFile(`${dir}/none.key`),
-      /does not exist; create one with `twofold netmap signer-keygen --out/,
+      /does not exist: create one with `twofold netmap signer-keygen --out/,
     );
   } finally {
     Deno.removeSync(dir, { recursive: true });
