@@ -482,7 +482,7 @@ function runSignerKeygen(args: string[]): number {
   return 0;
 }
 
-const SUBCOMMANDS: Record<string, (args: string[]) => number> = {
+const SUBCOMMANDS: Readonly<Record<string, (args: string[]) => number>> = {
   init: runInit,
   add: runAdd,
   remove: runRemove,
@@ -492,6 +492,9 @@ const SUBCOMMANDS: Record<string, (args: string[]) => number> = {
   verify: runVerify,
   "signer-keygen": runSignerKeygen,
 };
+
+/** The subcommands `twofold netmap` runs (each has an entry in {@link NETMAP_HELP}). */
+export const NETMAP_SUBCOMMANDS: readonly string[] = Object.keys(SUBCOMMANDS);
 
 /**
  * Runs `twofold netmap SUBCOMMAND [options]` and returns the exit code; operator mistakes are thrown as

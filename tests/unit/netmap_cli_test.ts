@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { NETMAP_HELP, NETMAP_SUBCOMMANDS } from "../../src/cli/netmap.ts";
+import { renderHelp } from "../../src/cli/help.ts";
 import { generatePrivateKey, publicKey } from "../../src/crypto/x25519.ts";
 import { encodeBase64 } from "../../src/encoding.ts";
 import { parseNetmap } from "../../src/netmap/schema.ts";
@@ -263,6 +265,41 @@ Deno.test("netmap CLI: signer-keygen (0600), sign, verify; an edit after signing
     );
     await Deno.writeTextFile(`${dir}/netmap.json.sig`, "garbage\n");
     fails(await netmap(dir, "verify", "--public-key", pub), 1, /does not hold one base64 Ed25519 signature/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("netmap CLI: help entries exist for every subcommand and render in the help table's format", () => {
+  const names = NETMAP_HELP.map((h) => h.name);
+  assert.deepEqual(names, ["netmap", ...NETMAP_SUBCOMMANDS.map((s) => `netmap ${s}`)]);
+  assert.deepEqual(NETMAP_HELP[0].subcommands, [...NETMAP_SUBCOMMANDS]);
+  for (const entry of NETMAP_HELP) {
+    const text = renderHelp(entry);
+    assert.match(text, new RegExp(`^usage: twofold ${entry.name}`));
+    assert.match(text, /\nexit codes:\n/);
+    assert.ok(entry.options.some(([flag]) => flag === "-h, --help"), `${entry.name} lists --help`);
+  }
+});
+
+Deno.test("netmap CLI: concurrent adds never lose an edit or share an address", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tf-netmap-cli-" });
+  try {
+    ok(await netmap(dir, "init", "--domain", "x.example", "--aes-subnet", "100.127.0.0/16"));
+    const runs = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => netmap(dir, "add", `n${i}`, "--public-key", newKey())),
+    );
+    const added = runs.filter((r) => r.code === 0).length;
+    for (const r of runs.filter((r) => r.code !== 0)) {
+      fails(r, 2, /netmap\.json\.lock exists: another edit of the map is running/);
+    }
+    assert.ok(added >= 1);
+    const map = parseNetmap(await Deno.readTextFile(`${dir}/netmap.json`));
+    assert.equal(map.nodes.length, added, "every successful add is in the map");
+    assert.equal(map.serial, 1 + added);
+    const addresses = map.nodes.flatMap((n) => [n.wgIp, n.aesIp]);
+    assert.equal(new Set(addresses).size, addresses.length, "no address handed out twice");
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["netmap.json"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
