@@ -1,9 +1,10 @@
 /**
  * `twofold netmap`: the allocation and signing tool for the network map (what the management server
- * does in the product). Every subcommand takes `--map FILE` (default ./netmap.json). Edits (`init`,
+ * does in the product). Every subcommand about the map takes `--map FILE` (default ./netmap.json). Edits (`init`,
  * `add`, `remove`) hold the map's lock file, increment the serial, validate the whole result and
  * replace the file atomically; a refused edit changes nothing. `sign` writes the detached signature
- * `FILE.sig`; `verify` checks it against the signer's public key.
+ * `FILE.sig`; `verify` checks it against the signer's public key; `serve` serves a map directory over
+ * HTTP with ETags.
  *
  * Not wired into main.ts yet: the command table and dispatcher belong to another change. Wiring is
  * `case "netmap": return await (await import("./src/cli/netmap.ts")).runNetmapCommand(rest);` plus
@@ -37,7 +38,8 @@ import {
   verifyDocument,
   writeNewSignerKeyFile,
 } from "../netmap/signature.ts";
-import { formatEndpoint } from "../uapi/netaddr.ts";
+import { formatEndpoint, parseEndpoint } from "../uapi/netaddr.ts";
+import { serveMapDirectory } from "../netmap/http-serve.ts";
 import { CliError, optionError } from "./errors.ts";
 import type { CommandHelp } from "./help.ts";
 
@@ -57,7 +59,7 @@ export const NETMAP_HELP: readonly CommandHelp[] = [
     name: "netmap",
     summary: "edit, check and sign the network map (allocation tool)",
     usage: [
-      "netmap init|add|remove|list|check|sign|verify|signer-keygen [options]",
+      "netmap init|add|remove|list|check|sign|verify|signer-keygen|serve [options]",
       "netmap help [SUBCOMMAND]",
     ],
     description:
@@ -73,12 +75,13 @@ export const NETMAP_HELP: readonly CommandHelp[] = [
       ["sign", "write the detached signature FILE.sig"],
       ["verify", "check FILE.sig against the signer's public key"],
       ["signer-keygen", "create a signing key (0600) and print its public key"],
+      ["serve", "serve a map directory over HTTP (with ETags) for nodes to poll"],
       HELP_OPTION,
     ],
     exitCodes: [[0, "success"], [1, "check or verify found a problem"], [2, "bad usage or input"]],
     signals: [],
     environment: [],
-    subcommands: ["init", "add", "remove", "list", "check", "sign", "verify", "signer-keygen"],
+    subcommands: ["init", "add", "remove", "list", "check", "sign", "verify", "signer-keygen", "serve"],
   },
   {
     name: "netmap init",
@@ -190,6 +193,23 @@ export const NETMAP_HELP: readonly CommandHelp[] = [
     options: [["--out FILE", "where to write the key"], HELP_OPTION],
     exitCodes: [[0, "written"], [2, "bad usage, or FILE exists or cannot be written"]],
     signals: [],
+    environment: [],
+  },
+  {
+    name: "netmap serve",
+    summary: "serve a map directory over HTTP for small fabrics",
+    usage: ["netmap serve DIR --listen HOST:PORT"],
+    description:
+      "Serves the files directly in DIR (the map and its .sig) read-only over HTTP, each with an ETag of its\n" +
+      "content, so nodes polling with If-None-Match get 304 while nothing changed; edits show at once. Any\n" +
+      "web server does the same; nodes trust the signature, not the transport.",
+    options: [
+      ["DIR", "the directory holding netmap.json and netmap.json.sig"],
+      ["--listen HOST:PORT", "numeric address and port to listen on, e.g. 192.0.2.10:8080"],
+      HELP_OPTION,
+    ],
+    exitCodes: [[0, "stopped by a signal"], [2, "bad usage, or the address cannot be used"]],
+    signals: [["SIGINT, SIGTERM", "stop serving, exit 0"]],
     environment: [],
   },
 ];
@@ -482,7 +502,40 @@ function runSignerKeygen(args: string[]): number {
   return 0;
 }
 
-const SUBCOMMANDS: Readonly<Record<string, (args: string[]) => number>> = {
+async function runServe(args: string[]): Promise<number> {
+  const { values, positionals } = parse("serve", args, { listen: { type: "string" } }, 1);
+  const listen = parseEndpoint(required("serve", values, "listen"));
+  if (listen === null) {
+    throw new CliError(
+      'netmap serve: --listen must be a numeric HOST:PORT such as 127.0.0.1:8080 or "[::1]:8080"',
+    );
+  }
+  const dir = positionals[0];
+  try {
+    if (!Deno.statSync(dir).isDirectory) throw new Error("not a directory");
+  } catch {
+    throw new CliError(`netmap serve: ${dir} is not a directory; give the directory holding the map`);
+  }
+  let server: Deno.HttpServer;
+  try {
+    server = serveMapDirectory({ dir, hostname: listen.ip, port: listen.port });
+  } catch (e) {
+    throw new CliError(
+      `netmap serve: cannot listen on ${formatEndpoint(listen)} (${(e as Error).name}); pick a free address`,
+    );
+  }
+  const address = server.addr as Deno.NetAddr;
+  console.log(`serving ${dir} on http://${formatEndpoint({ ip: address.hostname, port: address.port })}/`);
+  const stop = () => server.shutdown();
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  await server.finished;
+  Deno.removeSignalListener("SIGINT", stop);
+  Deno.removeSignalListener("SIGTERM", stop);
+  return 0;
+}
+
+const SUBCOMMANDS: Readonly<Record<string, (args: string[]) => number | Promise<number>>> = {
   init: runInit,
   add: runAdd,
   remove: runRemove,
@@ -491,6 +544,7 @@ const SUBCOMMANDS: Readonly<Record<string, (args: string[]) => number>> = {
   sign: runSign,
   verify: runVerify,
   "signer-keygen": runSignerKeygen,
+  serve: runServe,
 };
 
 /** The subcommands `twofold netmap` runs (each has an entry in {@link NETMAP_HELP}). */
