@@ -21,8 +21,7 @@
  */
 import { z } from "zod";
 import { MAX_PEERS } from "../dataplane/shared-state.ts";
-import { parseJsonc } from "../config/jsonc.ts";
-import { JsoncSyntaxError } from "../config/jsonc.ts";
+import { JsoncSyntaxError, parseJsonc } from "../config/jsonc.ts";
 import { WG_NETWORK } from "../config/node-config.ts";
 import { decodeBase64, encodeBase64 } from "../encoding.ts";
 import { type Endpoint, parseEndpoint } from "../uapi/netaddr.ts";

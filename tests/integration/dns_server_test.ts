@@ -202,7 +202,7 @@ Deno.test("dns server: TCP connection limit and idle timeout", async () => {
     port: 0,
     zone: zone(),
     maxTcpConnections: 2,
-    tcpIdleMs: 300,
+    tcpIdleMs: 1500,
   });
   const conns: Deno.Conn[] = [];
   try {
