@@ -1,0 +1,149 @@
+/**
+ * SKA frames over TCP (port 51831 inside wg0): a server that hands each request frame to a handler
+ * together with the address it came from (the wg0 address that identifies the requester), and a
+ * client call that sends one frame and reads one reply. One request per connection; anything
+ * malformed closes it.
+ * @module
+ */
+import { frameLength, SKA_HEADER_LEN, SkaFrameError } from "./frames.ts";
+
+/** The SKA TCP port on wg0 addresses (the same port DSKE uses on hubs). */
+export const SKA_PORT = 51831;
+/** How long a connection may take to deliver its request. */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/** A running SKA server. */
+export interface SkaServer {
+  /** The bound address. */
+  readonly addr: Deno.NetAddr;
+  /** Stops accepting and closes every connection. */
+  close(): void;
+}
+
+/** Why a request failed (never holds key material). */
+export class SkaTransportError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SkaTransportError";
+  }
+}
+
+/** Reads exactly one frame from `conn`; null when the peer closed first. Throws SkaFrameError. */
+async function readFrame(conn: Deno.Conn): Promise<Uint8Array | null> {
+  const header = new Uint8Array(SKA_HEADER_LEN);
+  if (!await readExactly(conn, header)) return null;
+  const frame = new Uint8Array(frameLength(header));
+  frame.set(header);
+  if (!await readExactly(conn, frame.subarray(SKA_HEADER_LEN))) return null;
+  return frame;
+}
+
+async function readExactly(conn: Deno.Conn, into: Uint8Array): Promise<boolean> {
+  let off = 0;
+  while (off < into.length) {
+    const n = await conn.read(into.subarray(off));
+    if (n === null) return false;
+    off += n;
+  }
+  return true;
+}
+
+async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < data.length) off += await conn.write(data.subarray(off));
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch { /* already closed */ }
+}
+
+/**
+ * Listens on `hostname:port`; for each connection reads one frame and writes `handler`'s reply (none
+ * when it returns null). `from` is the connection's source IP. Throws like `Deno.listen`.
+ */
+export function serveSka(
+  hostname: string,
+  port: number,
+  handler: (frame: Uint8Array, from: string) => Promise<Uint8Array | null> | Uint8Array | null,
+): SkaServer {
+  const listener = Deno.listen({ hostname, port, transport: "tcp" });
+  const conns = new Set<Deno.Conn>();
+  const serve = async (conn: Deno.Conn) => {
+    conns.add(conn);
+    const timer = setTimeout(() => closeQuietly(conn), REQUEST_TIMEOUT_MS);
+    try {
+      const frame = await readFrame(conn);
+      if (frame === null) return;
+      const reply = await handler(frame, (conn.remoteAddr as Deno.NetAddr).hostname);
+      if (reply) await writeAll(conn, reply);
+    } catch {
+      // malformed frame, reset or closed by close(): drop the connection
+    } finally {
+      clearTimeout(timer);
+      conns.delete(conn);
+      closeQuietly(conn);
+    }
+  };
+  (async () => {
+    try {
+      for await (const conn of listener) void serve(conn);
+    } catch { /* listener closed */ }
+  })();
+  return {
+    addr: listener.addr as Deno.NetAddr,
+    close() {
+      try {
+        listener.close();
+      } catch { /* already closed */ }
+      for (const c of conns) closeQuietly(c);
+      conns.clear();
+    },
+  };
+}
+
+/**
+ * Connects to `hostname:port` (from `localAddress` when given), sends `frame` and returns the reply
+ * frame. Throws SkaTransportError on refusal, timeout, a closed connection or a malformed reply.
+ */
+export async function skaRequest(
+  hostname: string,
+  port: number,
+  frame: Uint8Array,
+  timeoutMs: number,
+): Promise<Uint8Array> {
+  let conn: Deno.Conn | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      if (conn) closeQuietly(conn);
+      reject(new SkaTransportError(`${hostname}:${port} did not answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
+  const work = (async () => {
+    try {
+      conn = await Deno.connect({ hostname, port, transport: "tcp" });
+    } catch (e) {
+      throw new SkaTransportError(`cannot connect to ${hostname}:${port}: ${(e as Error).name}`);
+    }
+    try {
+      await writeAll(conn, frame);
+      const reply = await readFrame(conn);
+      if (reply === null) throw new SkaTransportError(`${hostname}:${port} closed the connection`);
+      return reply;
+    } catch (e) {
+      if (e instanceof SkaTransportError) throw e;
+      if (e instanceof SkaFrameError) throw new SkaTransportError(`${hostname}:${port}: ${e.message}`);
+      throw new SkaTransportError(`${hostname}:${port}: ${(e as Error).name}`);
+    } finally {
+      closeQuietly(conn);
+    }
+  })();
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+    work.catch(() => {});
+  }
+}
