@@ -32,6 +32,8 @@ async function main(args: string[]): Promise<number> {
       return await (await import("./src/cli/up.ts")).runUp(rest);
     case "hub":
       return await (await import("./src/cli/hub.ts")).runHub(rest);
+    case "broker":
+      return await (await import("./src/cli/broker.ts")).runBroker(rest);
     case "psrd":
       return await (await import("./src/cli/psrd.ts")).psrdCommand(rest);
     case "status":

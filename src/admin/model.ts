@@ -109,7 +109,7 @@ export interface PeerStatus {
   /** WireGuard public key, base64. */
   publicKey: string;
   /** "peer" (an edge node) or "hub" (a DSKE security hub). */
-  role: "peer" | "hub";
+  role: "peer" | "hub" | "broker";
   /** True when the peer has an AES IP (traffic to it goes through aes0). */
   aes: boolean;
   /** Outer layer. */

@@ -70,7 +70,7 @@ export const AesPeerStatusSchema = z.object({
 export const PeerStatusSchema = z.object({
   name: z.string(),
   publicKey: z.string(),
-  role: z.enum(["peer", "hub"]),
+  role: z.enum(["peer", "hub", "broker"]),
   aes: z.boolean(),
   wg0: Wg0PeerStatusSchema,
   aes0: AesPeerStatusSchema.nullable(),

@@ -146,6 +146,46 @@ export const COMMANDS: readonly CommandHelp[] = [
     environment: COMMON_ENV,
   },
   {
+    name: "broker",
+    summary: "run the SKA key broker (wg0 only; root key in a PKCS#11 token, TCP 51831 on its wg0 address)",
+    usage: [
+      "broker --config broker.json",
+      "broker enroll NODE --public-key KEY --wg-ip IP --config broker.json",
+    ],
+    description:
+      "Runs the SKA key broker in the foreground: wg0 only (a pre-shared key on every peer), answering\n" +
+      "intermediate-key requests on TCP 51831 at its wg0 address. The root key stays in a PKCS#11 token\n" +
+      "(or, for labs, a 0600 file). `broker enroll` provisions one node: wg0 PSK files and config snippets.",
+    options: [
+      ["-c, --config FILE", "the broker's config file (JSONC)"],
+      ["enroll", "write the wg0 PSK for one node (both copies, 0600) and print config snippets"],
+      HELP_OPTION,
+    ],
+    exitCodes: SERVICE_EXIT,
+    signals: STOP_SIGNALS,
+    environment: COMMON_ENV,
+    subcommands: ["enroll"],
+  },
+  {
+    name: "broker enroll",
+    summary: "provision one node for the SKA broker: wg0 PSK files (0600) and config snippets",
+    usage: ["broker enroll NODE --public-key KEY --wg-ip IP --config broker.json [--out-dir DIR]"],
+    description:
+      "Writes a fresh wg0 pre-shared key twice (the broker's copy NODE.wg0.psk and the node's copy), never\n" +
+      "overwriting a file, and prints the peer entries to add to the broker's and the node's config.",
+    options: [
+      ["NODE", "the node's peer name"],
+      ["--public-key KEY", "the node's wg0 public key (base64)"],
+      ["--wg-ip IP", "the node's wg0 address"],
+      ["-c, --config FILE", "the broker's config file"],
+      ["--out-dir DIR", "where to write the PSK files (default: the config's directory)"],
+      HELP_OPTION,
+    ],
+    exitCodes: PSRD_EXIT,
+    signals: [],
+    environment: [],
+  },
+  {
     name: "psrd",
     summary:
       "provision pre-shared random data for one (node, hub) pair; import it; show pools; remove a block",

@@ -123,8 +123,11 @@ export interface InterfaceAddress {
   text: string;
 }
 
-/** A peer's role: an ordinary edge node, or a DSKE security hub (no application traffic). */
-export type PeerRole = "peer" | "hub";
+/**
+ * A peer's role: an ordinary edge node, a DSKE security hub, or the SKA key broker (neither carries
+ * application traffic).
+ */
+export type PeerRole = "peer" | "hub" | "broker";
 /** Where a peer's aes0 PSK comes from. */
 export type KeySource = "manual" | "dske" | "ska";
 
@@ -150,6 +153,11 @@ export interface PeerConfig {
   psk: SecretKey | null;
   /** Persistent keepalive interval in seconds; 0 = off. */
   persistentKeepalive: number;
+  /**
+   * Absolute path of the wg0 pre-shared key file (required for the SKA broker and on a broker's
+   * peers: it makes the key-request channel quantum-safe); null or absent when wg0 runs without one.
+   */
+  wgPskFile?: string | null;
 }
 
 /** Whether `p` is an aes0 peer: an edge node with an AES IP (not AES-exempt, not a hub). */
@@ -293,9 +301,10 @@ const peerEntry = z.strictObject({
   wgIp: z.string(),
   aesIp: z.string().optional(),
   endpoint: z.string().optional(),
-  role: z.enum(["peer", "hub"]).default("peer"),
+  role: z.enum(["peer", "hub", "broker"]).default("peer"),
   keySource: z.enum(["manual", "dske", "ska"]).default("manual"),
   pskFile: pathField.optional(),
+  wgPskFile: pathField.optional(),
   persistentKeepalive: z.int()
     .min(0, { error: "must be 0 (off) to 65535 seconds" })
     .max(65535, { error: "must be 0 (off) to 65535 seconds" })
@@ -671,6 +680,22 @@ function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
           `add hubs or lower keys.dskeThreshold`,
       );
     }
+    const brokers = peers.filter((p) => p.role === "broker").length;
+    if (brokers > 1) {
+      throw new FieldProblem("peers", `${brokers} peers have role "broker"; a node uses one SKA broker`);
+    }
+    if (peers.some((p) => p.keySource === "ska") && brokers === 0) {
+      throw new FieldProblem(
+        "peers",
+        'a peer has keySource "ska" but no peer has role "broker"; add the SKA broker as a peer',
+      );
+    }
+    if (peers.some((p) => p.keySource === "ska") && peers.some((p) => p.keySource === "dske")) {
+      throw new FieldProblem(
+        "peers",
+        'keySource "ska" and "dske" on one node are not supported yet (both use TCP 51831 on the wg0 address)',
+      );
+    }
     const keys = {
       rotationIntervalSeconds: rotation,
       maxKeyAgeSeconds: maxAge,
@@ -834,6 +859,12 @@ function resolvePeers(raw: RawConfig, opts: ParseNodeConfigOptions, self: NodeId
             'hubs carry no application traffic, so a hub has no AES address; remove aesIp or set role "peer"',
           );
         }
+        if (p.role === "broker") {
+          throw new FieldProblem(
+            `${at}.aesIp`,
+            "the SKA broker carries no application traffic, so it has no AES address; remove aesIp",
+          );
+        }
         aesIp = parseHostAddress(`${at}.aesIp`, p.aesIp);
         if (!inside(aesIp.addr, self.subnet)) {
           throw new FieldProblem(
@@ -881,6 +912,23 @@ function resolvePeers(raw: RawConfig, opts: ParseNodeConfigOptions, self: NodeId
         }
       }
 
+      let wgPskFile: string | null = null;
+      if (p.wgPskFile !== undefined) {
+        wgPskFile = resolvePath(opts.baseDir, p.wgPskFile);
+        if (opts.checkFiles) {
+          try {
+            readPskFile(wgPskFile).fill(0);
+          } catch (e) {
+            throw new FieldProblem(`${at}.wgPskFile`, (e as Error).message);
+          }
+        }
+      } else if (p.role === "broker") {
+        throw new FieldProblem(
+          `${at}.wgPskFile`,
+          'missing: the SKA broker\'s wg0 link needs a pre-shared key; run "twofold broker enroll" and set wgPskFile',
+        );
+      }
+
       peers.push({
         name: p.name,
         publicKey,
@@ -892,6 +940,7 @@ function resolvePeers(raw: RawConfig, opts: ParseNodeConfigOptions, self: NodeId
         pskFile,
         psk,
         persistentKeepalive: p.persistentKeepalive,
+        wgPskFile,
       });
     });
   } catch (e) {
@@ -957,7 +1006,7 @@ export async function loadNodeConfig(path: string): Promise<NodeConfig> {
 // deno-lint-ignore require-await
 export async function readConfigFile(
   path: string,
-  kind: "node" | "hub",
+  kind: "node" | "hub" | "broker",
 ): Promise<{ text: string; baseDir: string }> {
   const absolute = resolvePath(path);
   try {

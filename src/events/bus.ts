@@ -31,6 +31,8 @@ export type NodeEventType =
   | "handshake-failed"
   /** A security hub did not answer. */
   | "hub-unreachable"
+  /** The SKA key broker did not answer. */
+  | "broker-unreachable"
   /** A security hub returned a share that does not fit, or an answer contradicting the offer. */
   | "hub-misbehaving"
   /**
@@ -66,6 +68,7 @@ export const NODE_EVENT_TYPES: readonly NodeEventType[] = [
   "handshake-completed",
   "handshake-failed",
   "hub-unreachable",
+  "broker-unreachable",
   "hub-misbehaving",
   "key-confirmation-failed",
   "shares-inconsistent",

@@ -25,6 +25,8 @@ import { psrdHubProblem } from "./preflight.ts";
 import { EventBus, type NodeEventInput, type NodeEventType } from "../events/bus.ts";
 import { encodeBase64, fromHex, toHex } from "../encoding.ts";
 import type { DeviceEvent } from "../wireguard/device.ts";
+import type { SkaAgreement } from "../ska/agreement.ts";
+import { startNodeSka } from "../ska/node-ska.ts";
 
 /** A running node. */
 export interface RunningNode {
@@ -38,6 +40,8 @@ export interface RunningNode {
   dske: DskeAgreement | null;
   /** PSRD pools (client role), when DSKE runs. */
   psrd: PsrdStore | null;
+  /** SKA key agreement, when any AES peer's key source is `ska`. */
+  ska?: SkaAgreement | null;
   /** The node's event bus: gate, key-plane and handshake events (the admin API streams it). */
   events: EventBus;
   /** The configuration the node runs. */
@@ -146,10 +150,12 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
   let aes0: RunningInterface | undefined;
   let dske: DskeAgreement | null = null;
   let store: PsrdStore | null = null;
+  let ska: SkaAgreement | null = null;
   const timers: ReturnType<typeof setInterval>[] = [];
   const close = async (reason = "stopped") => {
     for (const t of timers) clearInterval(t);
     dske?.close();
+    ska?.close();
     store?.close();
     await aes0?.close(reason);
     await wg0.close(reason);
@@ -159,7 +165,10 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
       privateKey: privateKey.bytes(),
       listenPort: cfg.wg0.listenPort,
       replacePeers: true,
-      peers: cfg.peers.map((p) => peerChange(p, formatCidr(p.wgIp), p.endpoint ?? undefined)),
+      peers: cfg.peers.map((p) => ({
+        ...peerChange(p, formatCidr(p.wgIp), p.endpoint ?? undefined),
+        ...(p.wgPskFile ? { presharedKey: readPskFile(p.wgPskFile) } : {}),
+      })),
     });
     if (errno !== 0) {
       throw new Error(`configuring wg0 failed (errno ${-errno}): is UDP port ${cfg.wg0.listenPort} free?`);
@@ -337,12 +346,13 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
       });
       dske.start();
     }
+    ska = startNodeSka(cfg, aesPeers, gate, events, log);
     log.info(
       `node ${cfg.node.name} up: wg0 ${cfg.wg0.address.text} udp/${wg0.device.listenPort}, aes0 ${cfg.aes0.address.text} ` +
         `udp/${aes0.device.listenPort} on ${wgAddress} dev ${wg0.device.ifname} (mtu ${cfg.aes0.mtu}); ${aesPeers.length} AES peer(s), ` +
         `${cfg.peers.length - aesPeers.length} over wg0 only; ${describeGates(gate.status(), peerName)}`,
     );
-    return { wg0, aes0, gate, dske, psrd: store, events, config: cfg, startedAt, close };
+    return { wg0, aes0, gate, dske, psrd: store, ska, events, config: cfg, startedAt, close };
   } catch (e) {
     await close("start-up failed");
     throw e;
