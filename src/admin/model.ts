@@ -71,6 +71,15 @@ export interface AesPeerStatus extends LayerPeerStatus {
   keyAgeSeconds: number | null;
   /** Epoch the latest completed handshake used (null if none under an agreed key). */
   lastHandshakeEpoch: number | null;
+  /** SKA state for `keySource: "ska"` peers (absent or null otherwise). */
+  ska?: {
+    role: "initiator" | "responder";
+    lastEpoch: number | null;
+    /** Epoch of the latest intermediate key the broker sent for this pair. */
+    lastIntermediateEpoch: number | null;
+    rotationsOk: number;
+    rotationsFailed: number;
+  } | null;
   /** DSKE state for `keySource: "dske"` peers, else null. */
   dske: {
     role: "generator" | "recoverer";
@@ -164,6 +173,14 @@ export interface NodeStatus {
     hubs: HubStatus[];
     /** Node-to-node DSKE frames dropped since start (wrong sender, bad tag, malformed, stale). */
     rejectedPeerFrames: number;
+  } | null;
+  /** SKA, when any peer uses it (absent or null otherwise). */
+  ska?: {
+    /** The broker's peer name. */
+    broker: string;
+    /** Whether the latest request to the broker got an answer; null before any. */
+    brokerReachable: boolean | null;
+    rotationIntervalSeconds: number;
   } | null;
   /** The wg0 lockdown extra-port list. */
   lockdown: LockdownState;

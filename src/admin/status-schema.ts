@@ -55,6 +55,13 @@ export const AesPeerStatusSchema = z.object({
   keyEpoch: intOrNull(),
   keyAgeSeconds: z.number().nullable(),
   lastHandshakeEpoch: intOrNull(),
+  ska: z.object({
+    role: z.enum(["initiator", "responder"]),
+    lastEpoch: intOrNull(),
+    lastIntermediateEpoch: intOrNull(),
+    rotationsOk: z.number().int(),
+    rotationsFailed: z.number().int(),
+  }).nullable().optional(),
   dske: z.object({
     role: z.enum(["generator", "recoverer"]),
     lastEpoch: intOrNull(),
@@ -104,6 +111,11 @@ export const NodeStatusSchema = z.object({
     hubs: z.array(HubStatusSchema),
     rejectedPeerFrames: z.number().int(),
   }).nullable(),
+  ska: z.object({
+    broker: z.string(),
+    brokerReachable: z.boolean().nullable(),
+    rotationIntervalSeconds: z.number(),
+  }).nullable().optional(),
   lockdown: LockdownStateSchema.openapi({
     description: "The lockdown list, as `GET /v1/lockdown/ports` reports it.",
   }),

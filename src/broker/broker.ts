@@ -67,21 +67,28 @@ export async function startBroker(cfg: BrokerConfig, opts: BrokerOptions = {}): 
       address: cfg.wg0.address.text,
       onEnded,
     });
-    const errno = await wg0.device.apply({
-      privateKey: privateKey.bytes(),
-      listenPort: cfg.wg0.listenPort,
-      replacePeers: true,
-      peers: cfg.peers.map((p) => ({
-        publicKey: p.publicKey,
-        remove: false,
-        updateOnly: false,
-        endpoint: p.endpoint ?? undefined,
-        persistentKeepalive: p.persistentKeepalive,
-        replaceAllowedIps: true,
-        allowedIps: [formatCidr(p.wgIp)],
-        presharedKey: readPskFile(p.wgPskFile!),
-      })),
-    });
+    // The device copies the wg0 PSKs; ours are wiped at once.
+    const psks = cfg.peers.map((p) => readPskFile(p.wgPskFile!));
+    let errno: number;
+    try {
+      errno = await wg0.device.apply({
+        privateKey: privateKey.bytes(),
+        listenPort: cfg.wg0.listenPort,
+        replacePeers: true,
+        peers: cfg.peers.map((p, i) => ({
+          publicKey: p.publicKey,
+          remove: false,
+          updateOnly: false,
+          endpoint: p.endpoint ?? undefined,
+          persistentKeepalive: p.persistentKeepalive,
+          replaceAllowedIps: true,
+          allowedIps: [formatCidr(p.wgIp)],
+          presharedKey: psks[i],
+        })),
+      });
+    } finally {
+      psks.forEach((k) => k.fill(0));
+    }
     if (errno !== 0) {
       throw new Error(`configuring wg0 failed (errno ${-errno}): is UDP port ${cfg.wg0.listenPort} free?`);
     }

@@ -173,5 +173,24 @@ export function renderStatusTable(s: NodeStatus): string {
       );
     }
   }
+  if (s.ska) {
+    out.push("");
+    const reach = s.ska.brokerReachable === null
+      ? "not asked yet"
+      : s.ska.brokerReachable
+      ? "reachable"
+      : "UNREACHABLE";
+    out.push(`SKA: broker ${s.ska.broker} ${reach}, rotation every ${s.ska.rotationIntervalSeconds}s`);
+    for (const p of s.peers) {
+      const k = p.aes0?.ska;
+      if (k) {
+        out.push(
+          `${p.name}: SKA ${k.role}, last epoch ${k.lastEpoch ?? "-"}, last intermediate epoch ${
+            k.lastIntermediateEpoch ?? "-"
+          }, ${k.rotationsOk} ok / ${k.rotationsFailed} failed`,
+        );
+      }
+    }
+  }
   return out.join("\n");
 }

@@ -25,6 +25,7 @@ import type { AeadName } from "../crypto/aead.ts";
 import { DROP_STATS, H, type StatName } from "../dataplane/shared-state.ts";
 import type { DskeHubStatus, DskePeerStatus } from "../dske/agreement.ts";
 import type { BlockInfo } from "../dske/psrd-store.ts";
+import type { SkaPeerStatus } from "../ska/agreement.ts";
 import { encodeBase64, toHex } from "../encoding.ts";
 import type { EventBus, NodeEvent } from "../events/bus.ts";
 import type { GateStatus } from "../keys/psk-gate.ts";
@@ -61,6 +62,8 @@ export interface AdminNodeView {
   gate: { status(): GateStatus[] };
   /** DSKE, when it runs. */
   dske: { status(): DskePeerStatus[]; hubStatus(): DskeHubView[]; rejectedFrames(): number } | null;
+  /** SKA, when it runs (absent or null otherwise). */
+  ska?: { status(): SkaPeerStatus[]; readonly brokerReachable: boolean | null } | null;
   /** PSRD pools, when DSKE runs. */
   psrd: { blocks(): BlockInfo[] } | null;
   /** The event bus. */
@@ -145,6 +148,7 @@ export class NodeAdminBackend implements AdminBackend {
     const aesPeers = byKey(aesSnap);
     const gates = new Map(this.#node.gate.status().map((g) => [g.peer, g]));
     const dskeByName = new Map((this.#node.dske?.status() ?? []).map((d) => [d.peer, d]));
+    const skaByName = new Map((this.#node.ska?.status() ?? []).map((s) => [s.peer, s]));
     const publicKey = cfg.node.publicKey ? encodeBase64(cfg.node.publicKey) : "";
 
     const peers: PeerStatus[] = cfg.peers.map((p) => {
@@ -173,6 +177,7 @@ export class NodeAdminBackend implements AdminBackend {
           keyEpoch: gate?.epoch ?? null,
           keyAgeSeconds: gate?.keyAgeMs != null ? seconds(gate.keyAgeMs) : null,
           lastHandshakeEpoch: gate?.lastHandshakeEpoch ?? null,
+          ska: skaView(p.keySource === "ska" ? skaByName.get(p.name) : undefined),
           dske: d
             ? {
               role: d.role,
@@ -216,6 +221,13 @@ export class NodeAdminBackend implements AdminBackend {
           rotationIntervalSeconds: cfg.keys.rotationIntervalSeconds,
           hubs: this.#hubs(dskeByName),
           rejectedPeerFrames: this.#node.dske?.rejectedFrames() ?? 0,
+        }
+        : null,
+      ska: this.#node.ska
+        ? {
+          broker: cfg.peers.find((p) => p.role === "broker")?.name ?? "",
+          brokerReachable: this.#node.ska.brokerReachable,
+          rotationIntervalSeconds: cfg.keys.rotationIntervalSeconds,
         }
         : null,
       lockdown: this.lockdown(),
@@ -324,4 +336,17 @@ function iface(
     address,
     publicKey,
   };
+}
+
+/** The admin view of one SKA peer's agreement (null when the peer does not use SKA). */
+function skaView(s: SkaPeerStatus | undefined): AesPeerStatus["ska"] {
+  return s
+    ? {
+      role: s.role,
+      lastEpoch: s.lastEpoch,
+      lastIntermediateEpoch: s.lastIntermediateEpoch,
+      rotationsOk: s.agreed,
+      rotationsFailed: s.failed,
+    }
+    : null;
 }

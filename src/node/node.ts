@@ -161,15 +161,22 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     await wg0.close(reason);
   };
   try {
-    const errno = await wg0.device.apply({
-      privateKey: privateKey.bytes(),
-      listenPort: cfg.wg0.listenPort,
-      replacePeers: true,
-      peers: cfg.peers.map((p) => ({
-        ...peerChange(p, formatCidr(p.wgIp), p.endpoint ?? undefined),
-        ...(p.wgPskFile ? { presharedKey: readPskFile(p.wgPskFile) } : {}),
-      })),
-    });
+    // wg0 pre-shared keys (the SKA broker's link): the device copies them; ours are wiped at once.
+    const wgPsks = new Map(cfg.peers.flatMap((p) => p.wgPskFile ? [[p.name, readPskFile(p.wgPskFile)]] : []));
+    let errno: number;
+    try {
+      errno = await wg0.device.apply({
+        privateKey: privateKey.bytes(),
+        listenPort: cfg.wg0.listenPort,
+        replacePeers: true,
+        peers: cfg.peers.map((p) => ({
+          ...peerChange(p, formatCidr(p.wgIp), p.endpoint ?? undefined),
+          presharedKey: wgPsks.get(p.name),
+        })),
+      });
+    } finally {
+      wgPsks.forEach((k) => k.fill(0));
+    }
     if (errno !== 0) {
       throw new Error(`configuring wg0 failed (errno ${-errno}): is UDP port ${cfg.wg0.listenPort} free?`);
     }

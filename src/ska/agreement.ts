@@ -231,6 +231,12 @@ export class SkaAgreement {
     if (reply.type !== SkaType.INTERMEDIATE_RESPONSE || reply.epoch !== epoch) {
       return "the broker answered something other than the intermediate key asked for";
     }
+    if (reply.status === SkaStatus.ROOT_KEY_FAILED) {
+      // The broker answers but its HSM does not: for the key plane that is the broker being unreachable.
+      const reason = `broker ${this.#o.brokerHost} could not use its root key (HSM unreachable?)`;
+      this.#emit({ type: "broker-unreachable", peer: p.name, epoch, reason });
+      return reason;
+    }
     if (reply.status !== SkaStatus.OK) return `the broker refused: ${statusName(reply.status)}`;
     this.#status.get(toHex(p.publicKey))!.lastIntermediateEpoch = epoch;
     return reply.intermediate;

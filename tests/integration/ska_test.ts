@@ -265,6 +265,28 @@ integrationTest(
         },
       );
 
+      await t.step(
+        "twofold status shows the broker reachable and the last intermediate epoch per peer",
+        async () => {
+          const r = await twofold(null, ["status", "--json", "--admin", `unix:${dir}/${A.name}.admin.sock`]);
+          assert.equal(r.code, 0, r.stderr);
+          const status = JSON.parse(r.stdout);
+          assert.equal(status.ska.broker, BROKER.name);
+          assert.equal(status.ska.brokerReachable, true);
+          const peer = status.peers.find((p: { name: string }) => p.name === B.name);
+          assert.equal(peer.aes0.keySource, "ska");
+          assert.ok(peer.aes0.ska.lastIntermediateEpoch >= peer.aes0.ska.lastEpoch);
+          assert.ok(peer.aes0.ska.rotationsOk >= 8);
+          assert.equal(status.peers.find((p: { name: string }) => p.name === BROKER.name).role, "broker");
+          assert.equal(
+            status.peers.find((p: { name: string }) => p.name === BROKER.name).wg0.psk.source,
+            "static",
+          );
+          const text = await twofold(null, ["status", "--admin", `unix:${dir}/${A.name}.admin.sock`]);
+          assert.match(text.stdout, /SKA: broker broker reachable/);
+        },
+      );
+
       await t.step("a third node asking for the A–B intermediate is refused, without key bytes", async () => {
         const pc = await startTwofoldUp(ns.c, configs[C.name]);
         procs.push(pc);

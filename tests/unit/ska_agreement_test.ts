@@ -5,7 +5,7 @@ import { type BrokerEvent, BrokerService } from "../../src/ska/broker-service.ts
 import { compareBytes, deriveIntermediate, deriveSkaPsk } from "../../src/ska/derive.ts";
 import { decodeSkaFrame, encodeSkaFrame, SkaStatus, SkaType } from "../../src/ska/frames.ts";
 import { SkaAgreement, type SkaAgreement as Agreement, type SkaEvent } from "../../src/ska/agreement.ts";
-import { fileRootKey } from "../../src/ska/root-key.ts";
+import { fileRootKey, type RootKey } from "../../src/ska/root-key.ts";
 import { serveSka, skaRequest } from "../../src/ska/transport.ts";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
@@ -23,7 +23,7 @@ interface Endpoint {
 }
 
 /** Two or three endpoints and a broker wired through in-memory "wg0": the caller's address is its own. */
-function lab(opts: { brokerDown?: () => boolean } = {}) {
+function lab(opts: { brokerDown?: () => boolean; rootKey?: RootKey } = {}) {
   const transcript: Uint8Array[] = [];
   const brokerEvents: BrokerEvent[] = [];
   const keys = ["a", "b", "c"].map((name, i) => {
@@ -32,7 +32,7 @@ function lab(opts: { brokerDown?: () => boolean } = {}) {
   });
   const broker = new BrokerService({
     peers: keys.map((k) => ({ name: k.name, publicKey: k.pub, wgIp: k.ip })),
-    rootKey: fileRootKey(ROOT),
+    rootKey: opts.rootKey ?? fileRootKey(ROOT),
     onEvent: (e) => brokerEvents.push(e),
   });
   const endpoints = new Map<string, Endpoint>();
@@ -218,4 +218,21 @@ Deno.test("SKA transport: one frame each way over TCP; the server sees the calle
   } finally {
     server.close();
   }
+});
+
+Deno.test("SKA: a broker whose HSM fails answers ROOT_KEY_FAILED; the endpoint reports broker-unreachable, no key", async () => {
+  const failing: RootKey = {
+    kind: "pkcs11",
+    hmac: () => {
+      throw new Error("PKCS#11 C_Sign: CKR_DEVICE_ERROR");
+    },
+    close: () => {},
+  };
+  const { initiator, responder, brokerEvents } = lab({ rootKey: failing });
+  const peer = { name: responder.name, publicKey: responder.pub, wgIp: responder.ip };
+  assert.equal(await initiator.agreement.runRound(peer), false);
+  assert.deepEqual(initiator.events.map((e) => e.type), ["broker-unreachable", "rotation-failed"]);
+  assert.match(initiator.events[0].reason, /root key/);
+  assert.equal(initiator.installed.length + responder.installed.length, 0);
+  assert.match(brokerEvents.at(-1)!.reason, /root key failed: PKCS#11 C_Sign: CKR_DEVICE_ERROR/);
 });
