@@ -93,7 +93,8 @@ async function runEnroll(args: string[]): Promise<number> {
   const cfg = await loadBrokerConfig(v.config);
   const outDir = resolvePath(v["out-dir"] ?? resolvePath(v.config, ".."));
   const brokerCopy = `${outDir}/${node}.wg0.psk`;
-  const nodeCopy = `${outDir}/${node}.broker-${cfg.broker.name}.wg0.psk`;
+  const nodeCopyName = `${node}.broker-${cfg.broker.name}.wg0.psk`;
+  const nodeCopy = `${outDir}/${nodeCopyName}`;
   const psk = crypto.getRandomValues(new Uint8Array(PSK_LEN));
   const text = encodeBase64(psk) + "\n";
   psk.fill(0);
@@ -106,7 +107,7 @@ async function runEnroll(args: string[]): Promise<number> {
     publicKey: encodeBase64(cfg.broker.publicKey!),
     wgIp: formatIp(cfg.wg0.address.ip),
     endpoint: "BROKER-UNDERLAY-IP:" + cfg.wg0.listenPort,
-    wgPskFile: `broker-${cfg.broker.name}.wg0.psk`,
+    wgPskFile: nodeCopyName,
   };
   console.log(
     [
