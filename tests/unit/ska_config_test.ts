@@ -119,3 +119,15 @@ Deno.test("broker config: root key in a token or a file; peers are wg0 peers wit
     /extra: unknown key/,
   );
 });
+
+Deno.test("examples/broker.json parses: a token root key and one enrolled node", () => {
+  const dir = new URL("../../examples/", import.meta.url).pathname;
+  const cfg = parseBrokerConfig(Deno.readTextFileSync(`${dir}broker.json`), {
+    baseDir: dir,
+    checkFiles: false,
+  });
+  assert.ok("pkcs11" in cfg.rootKey);
+  assert.equal(cfg.rootKey.pkcs11.pinFile, `${dir}token.pin`);
+  assert.equal(cfg.peers[0].wgPskFile, `${dir}node-a.wg0.psk`);
+  assert.equal(cfg.broker.privateKeyFile, `${dir}broker-1.key`);
+});
