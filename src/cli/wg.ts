@@ -119,9 +119,11 @@ async function socketAnswers(path: string): Promise<boolean> {
 
 function selfArgs(): string[] {
   // Under `deno run`, re-run the same module with the same permissions; compiled, just the binary.
+  // The release bundle (main.js) runs offline without a config, as its launcher starts it.
   const main = Deno.mainModule;
   if (main.startsWith("file:") && !Deno.execPath().endsWith("/twofold")) {
-    return ["run", "--allow-all", new URL(main).pathname];
+    const offline = main.endsWith(".js") ? ["--no-config", "--cached-only"] : [];
+    return ["run", "--allow-all", ...offline, new URL(main).pathname];
   }
   return [];
 }

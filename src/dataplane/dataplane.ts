@@ -7,6 +7,16 @@ import { bigLen, check, libc } from "../../ffi/libc.ts";
 import { H, SharedState } from "./shared-state.ts";
 import type { WorkerEvent, WorkerInit } from "./worker-protocol.ts";
 
+/**
+ * The two worker modules, next to this one: `.ts` from the source tree and under `deno compile`
+ * (which embeds them with `--include`), `.js` in the release bundle, where this code is inlined into
+ * `main.js` and `tools/release.ts` writes `encrypt-worker.js` and `decrypt-worker.js` beside it.
+ */
+const WORKER_EXTENSION = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+const WORKER_URLS = ["encrypt-worker", "decrypt-worker"].map((name) =>
+  new URL(`./${name}${WORKER_EXTENSION}`, import.meta.url).href
+);
+
 /** Callbacks the device supplies. */
 export interface DataplaneHandlers {
   /** A peer needs a handshake. */
@@ -39,8 +49,8 @@ export class Dataplane {
     Atomics.store(h, H.udpFd, -1);
     Atomics.store(h, H.wakeFd, this.#wakeFd);
     const init: WorkerInit = { sab: this.shared.sab, aead, rekeyAfterMs };
-    for (const file of ["./encrypt-worker.ts", "./decrypt-worker.ts"]) {
-      const w = new Worker(new URL(file, import.meta.url).href, { type: "module" });
+    for (const url of WORKER_URLS) {
+      const w = new Worker(url, { type: "module" });
       w.onmessage = (e: MessageEvent<WorkerEvent>) => {
         const m = e.data;
         switch (m.t) {
