@@ -135,6 +135,11 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Also write the process output to this file. */
   logFile?: string;
+  /**
+   * The command that runs twofold, before its arguments (default: this Deno running the source
+   * tree's main.ts). The release test passes the unpacked tarball's `bin/twofold`.
+   */
+  launcher?: string[];
 }
 
 /**
@@ -149,7 +154,8 @@ async function startTwofold(
   ready: RegExp,
   opts: StartOptions,
 ): Promise<Proc> {
-  const cmd = [Deno.execPath(), "run", "--allow-all", "--quiet", MAIN, command, "--config", config];
+  const launcher = opts.launcher ?? [Deno.execPath(), "run", "--allow-all", "--quiet", MAIN];
+  const cmd = [...launcher, command, "--config", config];
   const proc = ns.spawn(cmd, { env: opts.env, logFile: opts.logFile || undefined });
   const up = await waitUntil(() => proc.exited || ready.test(proc.output()), 20_000);
   if (!up || proc.exited) {

@@ -1,0 +1,150 @@
+/**
+ * The release tarball (`deno task release`) runs offline from an empty directory: it is built once,
+ * unpacked into a fresh directory, and run with an empty DENO_DIR inside network namespaces that have
+ * no way out (a fresh namespace with only lo up; the lab's namespaces joined by one veth pair):
+ * `--version`, `keygen`, the interfaces' self-tests and a two-node `up` whose aes0 carries a ping.
+ * Namespaces use the prefix `tfrel-`. Needs root, /dev/net/tun, iproute2, ping, wg, tar, unshare.
+ */
+import assert from "node:assert/strict";
+import { integrationTest, requireBinary, requireRoot, requireTun } from "../helpers/prereq.ts";
+import { Topology, vethPair } from "../helpers/netns.ts";
+import { type LabNode, startTwofoldUp, writeNodeConfig } from "../helpers/twofold_node.ts";
+import { genKeyPair, genPresharedKey } from "../helpers/wg_device.ts";
+import { ping } from "../helpers/measure.ts";
+import { buildRelease, PINNED_DENO, tarballName } from "../../tools/release.ts";
+import { VERSION } from "../../src/version.ts";
+
+const A: LabNode = {
+  name: "rel-a",
+  keys: genKeyPair(),
+  underlay: "10.233.7.1",
+  wgIp: "100.64.7.1",
+  aesIp: "100.127.7.1",
+};
+const B: LabNode = {
+  name: "rel-b",
+  keys: genKeyPair(),
+  underlay: "10.233.7.2",
+  wgIp: "100.64.7.2",
+  aesIp: "100.127.7.2",
+};
+
+/** Runs `cmd` in a fresh network namespace with only lo up (no route anywhere) and a bare environment. */
+async function offline(cmd: string[], env: Record<string, string>): Promise<Deno.CommandOutput> {
+  return await new Deno.Command("unshare", {
+    args: ["--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", ...cmd],
+    env,
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+}
+
+async function listTree(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    out.push(e.name);
+    if (e.isDirectory) out.push(...(await listTree(`${dir}/${e.name}`)).map((n) => `${e.name}/${n}`));
+  }
+  return out;
+}
+
+integrationTest(
+  "release tarball: runs offline from an empty directory with an empty DENO_DIR",
+  [
+    requireRoot(),
+    requireTun(),
+    requireBinary("ip"),
+    requireBinary("ping"),
+    requireBinary("wg"),
+    requireBinary("tar"),
+    requireBinary("unshare"),
+  ],
+  async (t) => {
+    const dir = await Deno.makeTempDir({ prefix: "tfrel-" });
+    const topo = new Topology();
+    try {
+      const tarball = await buildRelease(dir);
+      assert.equal(tarball, `${dir}/${tarballName()}`);
+      const root = `${dir}/unpacked`;
+      await Deno.mkdir(root);
+      const untar = await new Deno.Command("tar", { args: ["-xzf", tarball, "-C", root] }).output();
+      assert.ok(untar.success, "the tarball unpacks");
+      const top = `${root}/twofold-${VERSION}-linux-x64`;
+      const twofold = `${top}/bin/twofold`;
+      const denoDir = `${dir}/deno-dir`;
+      await Deno.mkdir(denoDir);
+      const env = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", DENO_DIR: denoDir, HOME: "/nonexistent" };
+
+      await t.step("the tarball holds the launchers, bundles, Deno, units and manual", async () => {
+        const files = await listTree(top);
+        for (
+          const f of [
+            "bin/twofold",
+            "bin/twofold-wg",
+            "lib/twofold/main.js",
+            "lib/twofold/encrypt-worker.js",
+            "lib/twofold/decrypt-worker.js",
+            "lib/twofold/deno",
+            "share/doc/twofold/twofold.txt",
+            "share/systemd/twofold.service",
+            "share/systemd/twofold-hub.service",
+            "VERSION",
+          ]
+        ) assert.ok(files.includes(f), `${f} in the tarball`);
+        const manual = await Deno.readTextFile(`${top}/share/doc/twofold/twofold.txt`);
+        assert.match(manual, /twofold up\b/);
+        assert.match(manual, /usage: twofold psrd new/);
+      });
+
+      await t.step("--version and keygen run with no network and an empty DENO_DIR", async () => {
+        const v = await offline([twofold, "--version"], env);
+        const text = new TextDecoder().decode(v.stdout);
+        assert.ok(v.success, new TextDecoder().decode(v.stderr));
+        assert.match(text, new RegExp(`^twofold ${VERSION.replaceAll(".", "\\.")}$`, "m"));
+        assert.match(text, new RegExp(`^deno ${PINNED_DENO.replaceAll(".", "\\.")} `, "m"));
+        const k = await offline([twofold, "keygen"], env);
+        assert.ok(k.success, new TextDecoder().decode(k.stderr));
+        assert.match(new TextDecoder().decode(k.stdout), /^[A-Za-z0-9+/]{43}=\n$/);
+      });
+
+      const a = await topo.netns("tfrel-a", { replaceExisting: true });
+      const b = await topo.netns("tfrel-b", { replaceExisting: true });
+      await vethPair(a, "tfrel-va", `${A.underlay}/24`, b, "tfrel-vb", `${B.underlay}/24`);
+      const cfgA = await writeNodeConfig(dir, A, [B]);
+      const cfgB = await writeNodeConfig(dir, B, [A]);
+      const opts = { launcher: [twofold], env: { ...env, TWOFOLD_LOG: "debug" } };
+      const procA = await startTwofoldUp(a, cfgA, opts);
+      const procB = await startTwofoldUp(b, cfgB, opts);
+
+      await t.step("both interfaces ran their known-answer self-test", () => {
+        for (const out of [procA.output(), procB.output()]) {
+          assert.match(out, /wg0: self-test passed/);
+          assert.match(out, /aes0: self-test passed/);
+        }
+      });
+
+      await t.step("two nodes from the tarball: wg0 and, with an agreed PSK, aes0 carry pings", async () => {
+        assert.equal((await ping(a, B.wgIp, { count: 3, interval: 0.2, timeoutS: 2 })).received, 3, "wg0");
+        const psk = `${dir}/a-b.psk`;
+        await Deno.writeTextFile(psk, genPresharedKey() + "\n", { mode: 0o600 });
+        await a.exec(["wg", "set", "aes0", "peer", B.keys.publicKey, "preshared-key", psk]);
+        await b.exec(["wg", "set", "aes0", "peer", A.keys.publicKey, "preshared-key", psk]);
+        const r = await ping(a, B.aesIp, { count: 3, interval: 0.2, timeoutS: 2 });
+        assert.equal(r.received, 3, `aes0 ping from the tarball's nodes:\n${procA.output()}`);
+      });
+
+      await t.step("DENO_DIR received no package or remote module (the bundle holds them)", async () => {
+        const held = await listTree(denoDir);
+        const fetched = held.filter((f) => /^(npm|remote|jsr)\/./.test(f));
+        assert.deepEqual(fetched, [], "nothing was fetched into DENO_DIR");
+      });
+
+      await procA.kill("SIGTERM");
+      await procB.kill("SIGTERM");
+    } finally {
+      await topo.cleanup();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
