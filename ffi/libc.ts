@@ -278,6 +278,8 @@ export const AF_INET = 2;
 export const AF_INET6 = 10;
 /** Address family netlink. */
 export const AF_NETLINK = 16;
+/** Address family unix (local) sockets. */
+export const AF_UNIX = 1;
 /** Unspecified address family. */
 export const AF_UNSPEC = 0;
 /** Datagram socket type. */
