@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { CliError, commandOfUsage, optionError } from "./errors.ts";
 import { raiseFileDescriptorLimit } from "../../ffi/libc.ts";
+import { SystemdNotifier } from "../systemd/notify.ts";
 
 /** A started service. */
 export interface Stoppable {
@@ -37,8 +38,13 @@ export function configPathArg(args: string[], usage: string): string {
  * or until it calls `onEnded`; resolves with exit code 0. A start-up failure becomes one CliError line.
  * First raises the open-file soft limit to the hard limit, so sockets (admin, UAPI, DSKE) have the
  * most room the system grants before their caps and back-offs have to act.
+ * Under systemd (`Type=notify`) it sends `READY=1` once `start` has resolved (for `up`: both
+ * interfaces and the admin API are up) and `STOPPING=1` when the service begins to stop.
  */
-export async function runUntilStopped(start: (onEnded: () => void) => Promise<Stoppable>): Promise<number> {
+export async function runUntilStopped(
+  start: (onEnded: () => void) => Promise<Stoppable>,
+  notifier: SystemdNotifier = new SystemdNotifier(),
+): Promise<number> {
   try {
     raiseFileDescriptorLimit();
   } catch { /* not permitted here: run with the limit as it is */ }
@@ -46,12 +52,19 @@ export async function runUntilStopped(start: (onEnded: () => void) => Promise<St
   const finished = new Promise<number>((r) => done = r);
   let service: Stoppable;
   try {
-    service = await start(() => done(0));
+    service = await start(() => {
+      notifier.stopping();
+      done(0);
+    });
   } catch (e) {
     throw new CliError((e as Error).message);
   }
+  notifier.ready("running");
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(sig, () => void service.close(`received ${sig}`).then(() => done(0)));
+    Deno.addSignalListener(sig, () => {
+      notifier.stopping();
+      void service.close(`received ${sig}`).then(() => done(0));
+    });
   }
   return await finished;
 }

@@ -13,6 +13,8 @@ import { genKeyPair, genPresharedKey } from "../helpers/wg_device.ts";
 import { ping } from "../helpers/measure.ts";
 import { buildRelease, PINNED_DENO, tarballName } from "../../tools/release.ts";
 import { VERSION } from "../../src/version.ts";
+import { notifySocketAddress } from "../../src/systemd/notify.ts";
+import { UnixDatagramReceiver } from "../../ffi/unix_datagram.ts";
 
 const A: LabNode = {
   name: "rel-a",
@@ -40,6 +42,17 @@ async function offline(cmd: string[], env: Record<string, string>): Promise<Deno
   }).output();
 }
 
+/** The next datagram on `receiver` within `timeoutMs`, polling without blocking the event loop. */
+async function nextDatagram(receiver: UnixDatagramReceiver, timeoutMs: number): Promise<string | null> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const d = receiver.receive(0);
+    if (d !== null) return new TextDecoder().decode(d);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return null;
+}
+
 async function listTree(dir: string): Promise<string[]> {
   const out: string[] = [];
   for await (const e of Deno.readDir(dir)) {
@@ -63,6 +76,7 @@ integrationTest(
   async (t) => {
     const dir = await Deno.makeTempDir({ prefix: "tfrel-" });
     const topo = new Topology();
+    const receivers: UnixDatagramReceiver[] = [];
     try {
       const tarball = await buildRelease(dir);
       assert.equal(tarball, `${dir}/${tarballName()}`);
@@ -114,8 +128,20 @@ integrationTest(
       const cfgA = await writeNodeConfig(dir, A, [B]);
       const cfgB = await writeNodeConfig(dir, B, [A]);
       const opts = { launcher: [twofold], env: { ...env, TWOFOLD_LOG: "debug" } };
-      const procA = await startTwofoldUp(a, cfgA, opts);
+      // node A runs as systemd would start it with Type=notify: a fake $NOTIFY_SOCKET.
+      const notifySocket = `${dir}/notify.sock`;
+      const notify = new UnixDatagramReceiver(notifySocketAddress(notifySocket));
+      receivers.push(notify);
+      const procA = await startTwofoldUp(a, cfgA, {
+        ...opts,
+        env: { ...opts.env, NOTIFY_SOCKET: notifySocket },
+      });
       const procB = await startTwofoldUp(b, cfgB, opts);
+
+      await t.step("under Type=notify the node sends READY=1 once its admin API answers", async () => {
+        assert.equal(await nextDatagram(notify, 10_000), "READY=1\nSTATUS=running\n");
+        assert.match(procA.output(), /admin API listening on /, "READY=1 came after the admin API");
+      });
 
       await t.step("both interfaces ran their known-answer self-test", () => {
         for (const out of [procA.output(), procB.output()]) {
@@ -140,9 +166,13 @@ integrationTest(
         assert.deepEqual(fetched, [], "nothing was fetched into DENO_DIR");
       });
 
-      await procA.kill("SIGTERM");
+      await t.step("SIGTERM: STOPPING=1, then the node stops", async () => {
+        await procA.kill("SIGTERM");
+        assert.equal(await nextDatagram(notify, 5_000), "STOPPING=1\nSTATUS=stopping\n");
+      });
       await procB.kill("SIGTERM");
     } finally {
+      for (const r of receivers) r.close();
       await topo.cleanup();
       await Deno.remove(dir, { recursive: true });
     }

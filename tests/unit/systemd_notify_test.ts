@@ -7,6 +7,7 @@ import {
   SystemdNotifier,
 } from "../../src/systemd/notify.ts";
 import { UnixDatagramReceiver } from "../../ffi/unix_datagram.ts";
+import { runUntilStopped } from "../../src/cli/foreground.ts";
 
 const text = (b: Uint8Array | null) => b === null ? null : new TextDecoder().decode(b);
 
@@ -77,4 +78,32 @@ Deno.test("SystemdNotifier: a socket nobody listens on is a warning, not a failu
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("runUntilStopped: READY=1 once the service has started, STOPPING=1 when it ends", async () => {
+  const sent: string[] = [];
+  const notifier = new SystemdNotifier(
+    (name) => name === "NOTIFY_SOCKET" ? "@fake" : undefined,
+    (_a, d) => sent.push(new TextDecoder().decode(d)),
+  );
+  let end!: () => void;
+  let startedWithoutReady = false;
+  const code = runUntilStopped((onEnded) => {
+    end = onEnded;
+    startedWithoutReady = sent.length === 0;
+    return Promise.resolve({ close: () => Promise.resolve() });
+  }, notifier);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.ok(startedWithoutReady, "nothing is sent before start resolves");
+  assert.deepEqual(sent, ["READY=1\nSTATUS=running\n"]);
+  end();
+  assert.equal(await code, 0);
+  assert.deepEqual(sent, ["READY=1\nSTATUS=running\n", "STOPPING=1\nSTATUS=stopping\n"]);
+});
+
+Deno.test("runUntilStopped: a start-up failure sends no READY=1", async () => {
+  const sent: Uint8Array[] = [];
+  const notifier = new SystemdNotifier(() => "@fake", (_a, d) => sent.push(d));
+  await assert.rejects(runUntilStopped(() => Promise.reject(new Error("port busy")), notifier), /port busy/);
+  assert.deepEqual(sent, []);
 });
