@@ -44,6 +44,14 @@ export const ENV_VARS = {
     name: "TWOFOLD_LOG_FILE",
     description: "append log lines to this file instead of stderr (set by `twofold wg` for its daemon)",
   },
+  JOURNAL_STREAM: {
+    name: "JOURNAL_STREAM",
+    description: "set by systemd when stderr goes to the journal: log lines get <N> levels, no timestamps",
+  },
+  NOTIFY_SOCKET: {
+    name: "NOTIFY_SOCKET",
+    description: "set by systemd for Type=notify: READY=1 once up, STOPPING=1 when stopping",
+  },
 } as const satisfies Record<string, EnvVar>;
 
 /** Name of a variable in {@link ENV_VARS}. */

@@ -4,7 +4,7 @@
  * logs, so the fallback to info here only serves library use).
  * @module
  */
-import { envChoice, envValue, type LOG_LEVELS } from "./env.ts";
+import { envChoice, type EnvReader, envValue, type LOG_LEVELS, processEnv } from "./env.ts";
 
 /** Log levels, most verbose first. */
 export type LogLevel = typeof LOG_LEVELS[number];
@@ -63,11 +63,40 @@ function logSink(): Deno.FsFile | typeof Deno.stderr {
   return logFile ?? Deno.stderr;
 }
 
+/** syslog priorities of the levels, for journald's `<N>` line prefixes (sd-daemon(3)). */
+export const JOURNAL_PRIORITY: Readonly<Record<LogLevel, number>> = { debug: 7, info: 6, warn: 4, error: 3 };
+
+/** How a line is written: plain (timestamp and level word) or for journald (`<N>` prefix, no timestamp). */
+export type LogFormat = "plain" | "journal";
+
+/**
+ * One log line. journald adds its own timestamps and reads the level from the `<N>` prefix, so the
+ * journal format has neither a timestamp nor the level word.
+ */
+export function formatLogLine(
+  format: LogFormat,
+  level: LogLevel,
+  component: string,
+  msg: string,
+  now: Date,
+): string {
+  if (format === "journal") return `<${JOURNAL_PRIORITY[level]}>${component}: ${msg}\n`;
+  return `${now.toISOString()} ${level.toUpperCase().padEnd(5)} ${component}: ${msg}\n`;
+}
+
+/** journald when systemd connected stderr to the journal (`JOURNAL_STREAM`) and no log file is set. */
+export function logFormatFor(read: EnvReader = processEnv): LogFormat {
+  return envValue("JOURNAL_STREAM", read) && !envValue("TWOFOLD_LOG_FILE", read) ? "journal" : "plain";
+}
+
+let format: LogFormat | undefined;
+
 /** Creates a logger for `component` (e.g. "wg0"). */
 export function logger(component: string): Logger {
   const emit = (level: LogLevel, msg: string) => {
     if (ORDER[level] < ORDER[threshold]) return;
-    const line = `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${component}: ${msg}\n`;
+    format ??= logFormatFor();
+    const line = formatLogLine(format, level, component, msg, new Date());
     try {
       logSink().writeSync(encoder.encode(line));
     } catch { /* stderr closed (daemonized): nothing to do */ }

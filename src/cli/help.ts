@@ -45,7 +45,7 @@ const ADMIN_OPTIONS: [string, string][] = [
   ["--token-file FILE", `the admin token, for changes and for TCP (default ${DEFAULT_TOKEN_FILE})`],
 ];
 
-const COMMON_ENV: EnvName[] = ["TWOFOLD_LOG", "TWOFOLD_AEAD_BACKEND"];
+const COMMON_ENV: EnvName[] = ["TWOFOLD_LOG", "TWOFOLD_AEAD_BACKEND", "JOURNAL_STREAM", "NOTIFY_SOCKET"];
 const STOP_SIGNALS: [string, string][] = [[
   "SIGINT, SIGTERM",
   "stop cleanly (interfaces and sockets removed), exit 0",
