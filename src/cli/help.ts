@@ -96,6 +96,12 @@ const PSRD_EXIT: [number, string][] = [[0, "success"], [1, "failed while running
   "bad usage or bad input",
 ]];
 
+const AUDIT_EXIT: [number, string][] = [
+  [0, "the chain is intact"],
+  [1, "the chain is broken (the line names the first broken record)"],
+  [2, "bad usage, or a file cannot be read"],
+];
+
 /** Every command and subcommand, in the order the overview lists them. */
 export const COMMANDS: readonly CommandHelp[] = [
   {
@@ -343,6 +349,36 @@ export const COMMANDS: readonly CommandHelp[] = [
     " [PROTO/PORT[-PORT]...]",
     "replace the lockdown extra ports (no entry: empty the list)",
   ),
+  {
+    name: "audit",
+    summary: "verify the tamper-evident audit log offline (hash chain of key-plane and security events)",
+    usage: ["audit verify FILE..."],
+    description:
+      "A node appends its key-plane and security events to <stateDir>/audit.jsonl as a hash chain (rotated\n" +
+      "files audit.<seq>.jsonl continue it). `verify` checks files given oldest first and names the first\n" +
+      "broken record. See docs/audit-log.md.",
+    options: [
+      ["verify FILE...", "check these files as one chain, oldest first (e.g. audit*.jsonl)"],
+      HELP_OPTION,
+    ],
+    exitCodes: AUDIT_EXIT,
+    signals: [],
+    environment: [],
+    subcommands: ["verify"],
+  },
+  {
+    name: "audit verify",
+    summary: "check audit log files as one hash chain and name the first broken record",
+    usage: ["audit verify FILE..."],
+    description:
+      "Checks the files (oldest first; `/var/lib/twofold/audit*.jsonl` lists them in order) as one hash\n" +
+      "chain. Prints `ok: records A..B …; head B HASH` or `broken at FILE:LINE (record N): …`. Records cut\n" +
+      "off the end cannot be seen by the chain alone: compare the head with one noted earlier.",
+    options: [["FILE...", "audit files, oldest first"], HELP_OPTION],
+    exitCodes: AUDIT_EXIT,
+    signals: [],
+    environment: [],
+  },
   {
     name: "keygen",
     summary: "print a new private key (base64, like wg genkey)",

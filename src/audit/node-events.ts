@@ -1,0 +1,43 @@
+/**
+ * Which node events go into the audit log and what a record of one holds: the key-plane and security
+ * events (gate opened/closed/stale with the reason, key installed with epoch and source, refusals,
+ * mismatches, PSRD low/exhausted, hubs unreachable or misbehaving, lockdown and config changes). The
+ * per-handshake events stay out (they are many and say nothing about keys or policy). A record copies
+ * only the event's public fields — names, public keys, epochs, hub ids, reasons and scalar data — and
+ * never key material (events carry none; see events/bus.ts).
+ * @module
+ */
+import type { NodeEvent, NodeEventType } from "../events/bus.ts";
+import type { AuditFields, AuditInput } from "./chain.ts";
+
+/** The node event types the audit log records. */
+export const AUDITED_EVENTS: ReadonlySet<NodeEventType> = new Set<NodeEventType>([
+  "key-rotated",
+  "rotation-failed",
+  "gate-opened",
+  "gate-closed",
+  "gate-stale",
+  "key-refused",
+  "mismatch-suspected",
+  "mismatch-cleared",
+  "hub-unreachable",
+  "hub-misbehaving",
+  "psrd-low",
+  "psrd-exhausted",
+  "lockdown-changed",
+  "config-reloaded",
+]);
+
+/** The audit record for `e`, or null when its type is not audited. */
+export function auditInputOf(e: NodeEvent): AuditInput | null {
+  if (!AUDITED_EVENTS.has(e.type)) return null;
+  const fields: AuditFields = { eventId: e.id };
+  if (e.layer !== undefined) fields.layer = e.layer;
+  if (e.peer !== undefined) fields.peer = e.peer;
+  if (e.publicKey !== undefined) fields.publicKey = e.publicKey;
+  if (e.epoch !== undefined) fields.epoch = e.epoch;
+  if (e.hub !== undefined) fields.hub = e.hub;
+  fields.reason = e.reason;
+  for (const [k, v] of Object.entries(e.data ?? {})) fields[`data.${k}`] = v;
+  return { event: e.type, fields };
+}
