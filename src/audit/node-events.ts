@@ -28,13 +28,17 @@ export const AUDITED_EVENTS: ReadonlySet<NodeEventType> = new Set<NodeEventType>
   "config-reloaded",
 ]);
 
-/** The audit record for `e`, or null when its type is not audited. */
-export function auditInputOf(e: NodeEvent): AuditInput | null {
+/**
+ * The audit record for `e`, or null when its type is not audited. `keySource` is the concerned peer's
+ * configured key source (manual, dske, …), recorded with every peer event so a key's origin is named.
+ */
+export function auditInputOf(e: NodeEvent, keySource?: string): AuditInput | null {
   if (!AUDITED_EVENTS.has(e.type)) return null;
   const fields: AuditFields = { eventId: e.id };
   if (e.layer !== undefined) fields.layer = e.layer;
   if (e.peer !== undefined) fields.peer = e.peer;
   if (e.publicKey !== undefined) fields.publicKey = e.publicKey;
+  if (keySource !== undefined) fields.keySource = keySource;
   if (e.epoch !== undefined) fields.epoch = e.epoch;
   if (e.hub !== undefined) fields.hub = e.hub;
   fields.reason = e.reason;

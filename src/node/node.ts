@@ -23,6 +23,8 @@ import { hubLinksFor } from "../dske/hub-client.ts";
 import { PsrdStore } from "../dske/psrd-store.ts";
 import { psrdHubProblem } from "./preflight.ts";
 import { EventBus, type NodeEventInput, type NodeEventType } from "../events/bus.ts";
+import { AuditLog } from "../audit/audit-log.ts";
+import { auditInputOf } from "../audit/node-events.ts";
 import { encodeBase64, fromHex, toHex } from "../encoding.ts";
 import type { DeviceEvent } from "../wireguard/device.ts";
 import type { SkaAgreement } from "../ska/agreement.ts";
@@ -99,6 +101,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
   const log = logger(cfg.node.name);
   const startedAt = Date.now();
   const events = opts.events ?? new EventBus();
+  const audit = openNodeAudit(cfg, events);
   const peerByHex = new Map(cfg.peers.map((p) => [toHex(p.publicKey), p]));
   type PeerFields = Pick<NodeEventInput, "peer" | "publicKey">;
   const fieldsOf = (p: PeerConfig): PeerFields => ({ peer: p.name, publicKey: encodeBase64(p.publicKey) });
@@ -153,6 +156,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
   let ska: SkaAgreement | null = null;
   const timers: ReturnType<typeof setInterval>[] = [];
   const close = async (reason = "stopped") => {
+    audit.close(reason);
     for (const t of timers) clearInterval(t);
     dske?.close();
     ska?.close();
@@ -397,5 +401,31 @@ function peerChange(
     persistentKeepalive: p.persistentKeepalive,
     replaceAllowedIps: true,
     allowedIps: [allowedIp],
+  };
+}
+
+/**
+ * Opens `<stateDir>/audit.jsonl` and records every audited bus event in it (audit/node-events.ts),
+ * with the peer's key source; `close` records why the node stopped and closes the file.
+ */
+function openNodeAudit(cfg: NodeConfig, events: EventBus): { close(reason: string): void } {
+  let audit: AuditLog;
+  try {
+    audit = AuditLog.open(cfg.node.stateDir);
+  } catch (e) {
+    throw new Error(`audit log in node.stateDir ${cfg.node.stateDir}: ${(e as Error).message}`);
+  }
+  audit.append({ event: "audit-opened", fields: { node: cfg.node.name, reason: "node starting" } });
+  const keySources = new Map<string, string>(cfg.peers.map((p) => [p.name, p.keySource]));
+  const unsubscribe = events.subscribe((e) => {
+    const input = auditInputOf(e, e.peer !== undefined ? keySources.get(e.peer) : undefined);
+    if (input) audit.append(input, e.at);
+  });
+  return {
+    close(reason: string) {
+      unsubscribe();
+      audit.append({ event: "audit-closed", fields: { node: cfg.node.name, reason } });
+      audit.close();
+    },
   };
 }

@@ -171,6 +171,32 @@ integrationTest(
         assert.equal(await nextDatagram(notify, 5_000), "STOPPING=1\nSTATUS=stopping\n");
       });
       await procB.kill("SIGTERM");
+
+      await t.step("the audit log holds the key install, no key, and verifies offline", async () => {
+        const path = `${dir}/state-${A.name}/audit.jsonl`;
+        const text = await Deno.readTextFile(path);
+        const records = text.trim().split("\n").map((l) => JSON.parse(l));
+        assert.deepEqual(
+          [records[0].event, records.at(-1).event],
+          ["audit-opened", "audit-closed"],
+          "start and stop are recorded",
+        );
+        const installed = records.find((r) => r.event === "key-rotated" && r.peer === B.name);
+        assert.ok(installed, `key install recorded:\n${text}`);
+        assert.equal(installed.keySource, "manual");
+        assert.equal(typeof installed.epoch, "number");
+        assert.ok(records.some((r) => r.event === "gate-opened" && r.peer === B.name), "gate opened");
+        const psk = (await Deno.readTextFile(`${dir}/a-b.psk`)).trim();
+        const pskHex = Array.from(atob(psk), (c) => c.charCodeAt(0).toString(16).padStart(2, "0")).join("");
+        assert.ok(!text.includes(psk) && !text.includes(pskHex), "no PSK in the audit log");
+        assert.ok(!text.includes(A.keys.privateKey), "no private key in the audit log");
+        const v = await offline([twofold, "audit", "verify", path], env);
+        assert.equal(v.code, 0, new TextDecoder().decode(v.stderr));
+        assert.match(
+          new TextDecoder().decode(v.stdout),
+          /^ok: records 1\.\.\d+ verified from the first record/,
+        );
+      });
     } finally {
       for (const r of receivers) r.close();
       await topo.cleanup();
