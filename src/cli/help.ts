@@ -350,6 +350,20 @@ export const COMMANDS: readonly CommandHelp[] = [
     "replace the lockdown extra ports (no entry: empty the list)",
   ),
   {
+    name: "check",
+    summary: "validate a node or hub config as up/hub would, without starting anything (like nginx -t)",
+    usage: ["check --config FILE"],
+    description:
+      'Checks everything `twofold up` (or `twofold hub`, for a config with a top-level "hub") checks before\n' +
+      "bringing anything up: the config and the files it names (keys, PSKs, modes), the lockdown list, the\n" +
+      "UAPI sockets, the admin token and listen address, the UDP ports and the PSRD blocks. Prints one line\n" +
+      "per problem; creates nothing (ports are bound and released at once).",
+    options: [["-c, --config FILE", "the node's or hub's config file (JSONC)"], HELP_OPTION],
+    exitCodes: [[0, "no problem found"], [2, "problems found (one line each), or bad usage"]],
+    signals: [],
+    environment: [],
+  },
+  {
     name: "audit",
     summary: "verify the tamper-evident audit log offline (hash chain of key-plane and security events)",
     usage: ["audit verify FILE..."],
