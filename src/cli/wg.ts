@@ -5,6 +5,7 @@
  * The daemon exits when its interface is deleted or its UAPI socket removed, like wireguard-go.
  * @module
  */
+import { twofoldCommand } from "../self-command.ts";
 import { parseArgs } from "node:util";
 import "../crypto/aead-libcrypto.ts";
 import { suiteForCipher } from "../noise/suite.ts";
@@ -65,7 +66,7 @@ export async function runWg(args: string[]): Promise<number> {
 async function daemonize(args: string[], ifname: string): Promise<number> {
   await refuseLiveDaemon(ifname);
   const logFile = await Deno.makeTempFile({ prefix: `twofold-${ifname}-`, suffix: ".log" });
-  const child = new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(twofoldCommand()[0], {
     args: [...selfArgs(), "wg", "--foreground", ...args],
     env: { TWOFOLD_LOG_FILE: logFile },
     stdin: "null",
@@ -118,14 +119,8 @@ async function socketAnswers(path: string): Promise<boolean> {
 }
 
 function selfArgs(): string[] {
-  // Under `deno run`, re-run the same module with the same permissions; compiled, just the binary.
-  // The release bundle (main.js) runs offline without a config, as its launcher starts it.
-  const main = Deno.mainModule;
-  if (main.startsWith("file:") && !Deno.execPath().endsWith("/twofold")) {
-    const offline = main.endsWith(".js") ? ["--no-config", "--cached-only"] : [];
-    return ["run", "--allow-all", ...offline, new URL(main).pathname];
-  }
-  return [];
+  // The same twofold (source, bundle or compiled binary) with the same permissions, minus the executable.
+  return twofoldCommand().slice(1);
 }
 
 async function runForeground(ifname: string, cipher: typeof CIPHERS[number]): Promise<number> {

@@ -5,9 +5,8 @@
  */
 import type { Netns, Proc } from "./netns.ts";
 import { waitUntil } from "./netns.ts";
+import { twofoldCommand } from "../self-command.ts";
 import type { KeyPair } from "./wg_device.ts";
-
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 /** One lab node: its keys, underlay address and the two overlay addresses. */
 export interface LabNode {
@@ -136,8 +135,9 @@ export interface StartOptions {
   /** Also write the process output to this file. */
   logFile?: string;
   /**
-   * The command that runs twofold, before its arguments (default: this Deno running the source
-   * tree's main.ts). The release test passes the unpacked tarball's `bin/twofold`.
+   * The command that runs twofold, before its arguments (default: this twofold again — the source
+   * tree's main.ts, the release bundle or the compiled binary). The release test passes the unpacked
+   * tarball's `bin/twofold`.
    */
   launcher?: string[];
 }
@@ -154,7 +154,7 @@ async function startTwofold(
   ready: RegExp,
   opts: StartOptions,
 ): Promise<Proc> {
-  const launcher = opts.launcher ?? [Deno.execPath(), "run", "--allow-all", "--quiet", MAIN];
+  const launcher = opts.launcher ?? twofoldCommand();
   const cmd = [...launcher, command, "--config", config];
   const proc = ns.spawn(cmd, { env: opts.env, logFile: opts.logFile || undefined });
   const up = await waitUntil(() => proc.exited || ready.test(proc.output()), 20_000);

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { integrationTest, requireBinary, requireRoot, requireTun } from "../helpers/prereq.ts";
-import { Topology, vethPair } from "../helpers/netns.ts";
+import { Topology, vethPair, waitUntil } from "../helpers/netns.ts";
 import { type LabNode, startTwofoldUp, writeNodeConfig } from "../helpers/twofold_node.ts";
 import { genKeyPair, genPresharedKey } from "../helpers/wg_device.ts";
 import { ping } from "../helpers/measure.ts";
@@ -171,6 +171,23 @@ integrationTest(
         assert.equal(await nextDatagram(notify, 5_000), "STOPPING=1\nSTATUS=stopping\n");
       });
       await procB.kill("SIGTERM");
+
+      await t.step(
+        "twofold wg from the tarball: its daemon starts offline and ends with its interface",
+        async () => {
+          const r = await b.exec([twofold, "wg", "tfrel0"], { env, check: false });
+          assert.equal(r.code, 0, r.stderr);
+          const show = await b.exec(["wg", "show", "tfrel0"], { check: false });
+          assert.equal(show.code, 0, show.stderr);
+          await b.exec(["ip", "link", "del", "tfrel0"]);
+          const gone = await waitUntil(
+            async () =>
+              (await b.exec(["test", "-S", "/var/run/wireguard/tfrel0.sock"], { check: false })).code !== 0,
+            5000,
+          );
+          assert.ok(gone, "the daemon removed its UAPI socket and ended");
+        },
+      );
 
       await t.step("the audit log holds the key install, no key, and verifies offline", async () => {
         const path = `${dir}/state-${A.name}/audit.jsonl`;
