@@ -208,6 +208,8 @@ Deno.test("node events: key-plane and security events are audited with public fi
       "mismatch-suspected",
       "psrd-exhausted",
       "lockdown-changed",
+      "key-confirmation-failed",
+      "shares-inconsistent",
     ] as const
   ) {
     assert.ok(auditInputOf({ ...base, type, reason: "r" }), type);
