@@ -132,6 +132,7 @@ integrationTest(
       const notifySocket = `${dir}/notify.sock`;
       const notify = new UnixDatagramReceiver(notifySocketAddress(notifySocket));
       receivers.push(notify);
+      const spawnedAt = performance.now();
       const procA = await startTwofoldUp(a, cfgA, {
         ...opts,
         env: { ...opts.env, NOTIFY_SOCKET: notifySocket },
@@ -140,6 +141,11 @@ integrationTest(
 
       await t.step("under Type=notify the node sends READY=1 once its admin API answers", async () => {
         assert.equal(await nextDatagram(notify, 10_000), "READY=1\nSTATUS=running\n");
+        console.log(
+          `offline start of a node from the tarball to READY=1: ${
+            (performance.now() - spawnedAt).toFixed(0)
+          } ms`,
+        );
         assert.match(procA.output(), /admin API listening on /, "READY=1 came after the admin API");
       });
 
