@@ -8,7 +8,7 @@
  *
  * Layout inside the tarball (one top directory, `twofold-<version>-linux-x64/`):
  *   bin/twofold, bin/twofold-wg                     launchers (POSIX sh)
- *   lib/twofold/main.js, encrypt-worker.js, decrypt-worker.js, deno
+ *   lib/twofold/main.js, encrypt-worker.js, decrypt-worker.js, rosenpass-worker.js, deno
  *   share/doc/twofold/twofold.txt                   the manual (every command's --help)
  *   share/systemd/twofold.service, twofold-hub.service
  *   VERSION
@@ -29,6 +29,7 @@ const ENTRIES: [string, string][] = [
   ["main", "main.ts"],
   ["encrypt-worker", "src/dataplane/encrypt-worker.ts"],
   ["decrypt-worker", "src/dataplane/decrypt-worker.ts"],
+  ["rosenpass-worker", "src/rosenpass/worker.ts"],
 ];
 const UNITS = ["twofold.service", "twofold-hub.service"];
 const ROOT = new URL("../", import.meta.url).pathname;

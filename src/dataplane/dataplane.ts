@@ -6,16 +6,13 @@
 import { bigLen, check, libc } from "../../ffi/libc.ts";
 import { H, SharedState } from "./shared-state.ts";
 import type { WorkerEvent, WorkerInit } from "./worker-protocol.ts";
+import { workerModuleUrl } from "../worker-url.ts";
 
-/**
- * The two worker modules, next to this one: `.ts` from the source tree and under `deno compile`
- * (which embeds them with `--include`), `.js` in the release bundle, where this code is inlined into
- * `main.js` and `tools/release.ts` writes `encrypt-worker.js` and `decrypt-worker.js` beside it.
- */
-const WORKER_EXTENSION = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
-const WORKER_URLS = ["encrypt-worker", "decrypt-worker"].map((name) =>
-  new URL(`./${name}${WORKER_EXTENSION}`, import.meta.url).href
-);
+/** The two worker modules, next to this one (see worker-url.ts for the release bundle). */
+const WORKER_URLS = [
+  workerModuleUrl(import.meta.url, "./encrypt-worker.ts", "encrypt-worker"),
+  workerModuleUrl(import.meta.url, "./decrypt-worker.ts", "decrypt-worker"),
+];
 
 /** Callbacks the device supplies. */
 export interface DataplaneHandlers {

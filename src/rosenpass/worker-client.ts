@@ -8,6 +8,7 @@ import { MessageType } from "./constants.ts";
 import type { AdmissionVerdict } from "./admission.ts";
 import type { RosenpassAction, RosenpassPeerStatus } from "./server.ts";
 import type { RosenpassWorkerEvent, RosenpassWorkerInit, RosenpassWorkerRequest } from "./worker-protocol.ts";
+import { workerModuleUrl } from "../worker-url.ts";
 
 /** Counters of the worker's front door. */
 export interface RosenpassWorkerCounters {
@@ -63,7 +64,9 @@ export class RosenpassWorkerClient {
 
   /** Starts the worker with its keys and peers; resolves once it is ready. */
   static start(init: RosenpassWorkerInit, options: RosenpassWorkerOptions): Promise<RosenpassWorkerClient> {
-    const worker = new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
+    const worker = new Worker(workerModuleUrl(import.meta.url, "./worker.ts", "rosenpass-worker"), {
+      type: "module",
+    });
     const client = new RosenpassWorkerClient(worker, options);
     return new Promise((resolve, reject) => {
       worker.onmessage = (e: MessageEvent<RosenpassWorkerEvent>) => {

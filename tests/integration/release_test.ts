@@ -99,6 +99,7 @@ integrationTest(
             "lib/twofold/main.js",
             "lib/twofold/encrypt-worker.js",
             "lib/twofold/decrypt-worker.js",
+            "lib/twofold/rosenpass-worker.js",
             "lib/twofold/deno",
             "share/doc/twofold/twofold.txt",
             "share/systemd/twofold.service",
