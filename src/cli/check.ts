@@ -3,11 +3,15 @@
  * before bringing anything up — the config and the files it names (keys, PSKs, modes), the lockdown
  * list, and the preflight (UAPI sockets, admin token and listen address, UDP ports, PSRD blocks) — and
  * prints one line per problem, like `nginx -t`. Creates nothing (ports are bound and released at once).
- * A config with a top-level `hub` object is checked as a hub config, else as a node config.
+ * A config with a top-level `hub` object is checked as a hub config, one with `broker` as an SKA broker
+ * config (its root key opened and closed, as `twofold broker` does), else as a node config.
  * @module
  */
 import { loadNodeConfig, readConfigFile } from "../config/node-config.ts";
 import { loadHubConfig } from "../config/hub-config.ts";
+import { loadBrokerConfig } from "../config/broker-config.ts";
+import { openRootKey } from "../broker/broker.ts";
+import { RootKeyError } from "../ska/root-key.ts";
 import { parseJsonc } from "../config/jsonc.ts";
 import { LockdownList, LockdownListError } from "../node/lockdown-list.ts";
 import { formatPreflightProblem, preflightHub, preflightNode } from "../node/preflight.ts";
@@ -17,13 +21,14 @@ import { usageOf } from "./help.ts";
 
 const USAGE = usageOf("check");
 
-/** Whether the config text is a hub config (a top-level `hub` object); unparsable text counts as a node's. */
-export function isHubConfigText(text: string): boolean {
+/** The kind of config by its top-level object: `hub`, `broker`, else `node` (also for unparsable text). */
+export function configKindOf(text: string): "node" | "hub" | "broker" {
   try {
     const data = parseJsonc(text);
-    return typeof data === "object" && data !== null && "hub" in data;
+    if (typeof data !== "object" || data === null) return "node";
+    return "hub" in data ? "hub" : "broker" in data ? "broker" : "node";
   } catch {
-    return false;
+    return "node";
   }
 }
 
@@ -31,11 +36,22 @@ export function isHubConfigText(text: string): boolean {
 export async function runCheck(args: string[]): Promise<number> {
   const path = configPathArg(args, USAGE);
   const { text } = await readConfigFile(path, "node");
-  const hub = isHubConfigText(text);
+  const kind = configKindOf(text);
   const problems: string[] = [];
   let name = "";
   try {
-    if (hub) {
+    if (kind === "broker") {
+      const cfg = await loadBrokerConfig(path);
+      name = `broker ${cfg.broker.name}`;
+      try {
+        openRootKey(cfg).close();
+      } catch (e) {
+        if (!(e instanceof RootKeyError)) throw e;
+        problems.push(e.message);
+      }
+      const asHub = { hub: cfg.broker, wg0: cfg.wg0, peers: cfg.peers };
+      problems.push(...(await preflightHub(asHub)).map(formatPreflightProblem));
+    } else if (kind === "hub") {
       const cfg = await loadHubConfig(path);
       name = `hub ${cfg.hub.name}`;
       problems.push(...(await preflightHub(cfg)).map(formatPreflightProblem));

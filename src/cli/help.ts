@@ -351,14 +351,15 @@ export const COMMANDS: readonly CommandHelp[] = [
   ),
   {
     name: "check",
-    summary: "validate a node or hub config as up/hub would, without starting anything (like nginx -t)",
+    summary: "validate a node, hub or broker config as up/hub/broker would, without starting (like nginx -t)",
     usage: ["check --config FILE"],
     description:
-      'Checks everything `twofold up` (or `twofold hub`, for a config with a top-level "hub") checks before\n' +
-      "bringing anything up: the config and the files it names (keys, PSKs, modes), the lockdown list, the\n" +
-      "UAPI sockets, the admin token and listen address, the UDP ports and the PSRD blocks. Prints one line\n" +
-      "per problem; creates nothing (ports are bound and released at once).",
-    options: [["-c, --config FILE", "the node's or hub's config file (JSONC)"], HELP_OPTION],
+      "Checks everything `twofold up` checks before bringing anything up (`twofold hub` or `twofold broker`\n" +
+      'for a config with a top-level "hub" or "broker"): the config and the files it names (keys, PSKs,\n' +
+      "modes), the lockdown list, a broker's root key, the UAPI sockets, the admin token and listen address,\n" +
+      "the UDP ports and the PSRD blocks. Prints one line per problem; creates nothing (ports are bound and\n" +
+      "released at once).",
+    options: [["-c, --config FILE", "the node's, hub's or broker's config file (JSONC)"], HELP_OPTION],
     exitCodes: [[0, "no problem found"], [2, "problems found (one line each), or bad usage"]],
     signals: [],
     environment: [],

@@ -50,6 +50,32 @@ integrationTest("twofold check: one line per problem, exit 0/2, creates nothing"
       assert.deepEqual(made, [], "no state directory was created");
     });
 
+    await t.step("a broker config: checked with its root key; a missing root key is one line", async () => {
+      const brokerKeys = genKeyPair();
+      const b64 = (n: number) => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(n))));
+      const secret = async (name: string, text: string) => {
+        await Deno.writeTextFile(`${dir}/${name}`, text + "\n", { mode: 0o600 });
+        await Deno.chmod(`${dir}/${name}`, 0o600);
+      };
+      await secret("broker.key", brokerKeys.privateKey);
+      await secret("root.key", b64(32));
+      await secret("chk-a.wg0.psk", b64(32));
+      const cfg = {
+        broker: { name: "chk-broker", privateKeyFile: "broker.key", rootKey: { file: "root.key" } },
+        wg0: { listenPort: 51820, address: "100.64.9.200/10" },
+        peers: [{ name: "chk-a", publicKey: a.keys.publicKey, wgIp: a.wgIp, wgPskFile: "chk-a.wg0.psk" }],
+      };
+      await Deno.writeTextFile(`${dir}/broker.json`, JSON.stringify(cfg));
+      const ok = await check(`${dir}/broker.json`);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.match(ok.stdout, /ok \(broker chk-broker\)/);
+      await Deno.remove(`${dir}/root.key`);
+      const bad = await check(`${dir}/broker.json`);
+      assert.equal(bad.code, 2);
+      assert.equal(bad.stderr.trim().split("\n").length, 1, bad.stderr);
+      assert.match(bad.stderr, /root/i);
+    });
+
     await t.step("a key file readable by others is one line naming it, exit 2", async () => {
       const cfg = await writeNodeConfig(dir, a, [b]);
       await Deno.chmod(`${dir}/chk-a.key`, 0o644);
