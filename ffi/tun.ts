@@ -116,7 +116,8 @@ function tunSetIffHint(e: number, name: string, multiQueue: boolean): string {
     case EEXIST:
       return `"${name}" already exists and is not a TUN device (delete it or pick another name)`;
     case EINVAL:
-      return `TUN "${name}" exists with different flags (multi-queue mismatch?)`;
+      return `"${name}" already exists and is not a TUN device of this kind (another type of link, or a ` +
+        "multi-queue mismatch)";
     default:
       return `cannot attach TUN "${name}"`;
   }

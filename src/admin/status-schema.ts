@@ -14,7 +14,10 @@ const intOrNull = () => z.number().int().nullable();
 
 /** One interface. */
 export const InterfaceStatusSchema = z.object({
-  name: z.string().openapi({ example: "aes0" }),
+  name: z.string().openapi({
+    example: "aes0",
+    description: "The interface's name on this host (config wg0.name / aes0.name; default wg0 / aes0).",
+  }),
   cipherSuite: z.string().openapi({ example: "Noise_IKpsk2_25519_AESGCM_BLAKE2s" }),
   aead: z.string().openapi({ example: "AES-256-GCM" }),
   aeadBackend: z.string().openapi({ example: "libcrypto", description: '"libcrypto" (OpenSSL) or "noble".' }),

@@ -6,7 +6,7 @@
  * @module
  */
 import type { NodeEvent } from "../events/bus.ts";
-import { AdminClient, apiError, parseAdminArgs } from "./admin-client.ts";
+import { AdminClient, parseAdminArgs } from "./admin-client.ts";
 import { helpOf, usageOf } from "./help.ts";
 import { CliError } from "./errors.ts";
 
@@ -117,7 +117,7 @@ export async function followEvents(opts: FollowOptions): Promise<void> {
       const headers: Record<string, string> = { accept: "text/event-stream" };
       if (lastId !== null) headers["last-event-id"] = lastId;
       const r = await opts.client.request("GET", "/v1/events", { headers, signal: opts.signal });
-      if (!r.ok) throw apiError(r.status, await r.text());
+      if (!r.ok) throw opts.client.apiError(r.status, await r.text());
       if (!r.body) throw new CliError("the admin API answered /v1/events without a body", 1);
       connectedOnce = true;
       delay = firstDelay;
@@ -175,13 +175,13 @@ export function formatEventLine(e: NodeEvent): string {
 
 /** Runs the command; resolves with the exit code. */
 export async function runEvents(args: string[]): Promise<number> {
-  const a = parseAdminArgs(args, USAGE, HELP, ["since"]);
+  const a = await parseAdminArgs(args, USAGE, HELP, ["since"]);
   if (a.positionals.length > 0) throw new CliError(`unexpected argument "${a.positionals[0]}" (${USAGE})`);
   const since = a.strings.since;
   if (since !== undefined && !/^(0|[1-9][0-9]{0,15})$/.test(since)) {
     throw new CliError(`--since ${JSON.stringify(since)} is not an event id (a whole number) (${USAGE})`);
   }
-  const client = new AdminClient(a.target, a.tokenFile);
+  const client = new AdminClient(a.target, a.tokenFile, a.source);
   const ac = new AbortController();
   const stop = () => ac.abort();
   const signals = ["SIGINT", "SIGTERM"] as const;

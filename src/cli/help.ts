@@ -36,13 +36,20 @@ export interface CommandHelp {
 
 const HELP_OPTION: [string, string] = ["-h, --help", "print this help and exit (no other effect)"];
 
-/** `--admin`, `--token-file`, `--json`: what status, events and lockdown share. */
+/** `--config`, `--admin`, `--token-file`: what status, events and lockdown share. */
 const ADMIN_OPTIONS: [string, string][] = [
   [
-    "--admin ADDR",
-    `the node's admin API: unix:/path, /path.sock, 127.0.0.1:PORT or [::1]:PORT (default unix:${DEFAULT_ADMIN_SOCKET})`,
+    "-c, --config FILE",
+    "the node's config: its admin.listen and admin.tokenFile (node defaults for what it leaves out)",
   ],
-  ["--token-file FILE", `the admin token, for changes and for TCP (default ${DEFAULT_TOKEN_FILE})`],
+  [
+    "--admin ADDR",
+    `the node's admin API: unix:/path, /path.sock, 127.0.0.1:PORT or [::1]:PORT (default: from --config, else unix:${DEFAULT_ADMIN_SOCKET})`,
+  ],
+  [
+    "--token-file FILE",
+    `the admin token, for changes and for TCP (default: from --config, else ${DEFAULT_TOKEN_FILE})`,
+  ],
 ];
 
 const COMMON_ENV: EnvName[] = ["TWOFOLD_LOG", "TWOFOLD_AEAD_BACKEND", "JOURNAL_STREAM", "NOTIFY_SOCKET"];
@@ -50,6 +57,10 @@ const STOP_SIGNALS: [string, string][] = [[
   "SIGINT, SIGTERM",
   "stop cleanly (interfaces and sockets removed), exit 0",
 ]];
+/** SIGHUP for the long-running commands: never a stop; what it does differs (see each command). */
+function hangUpSignal(effect: string): [string, string] {
+  return ["SIGHUP", `${effect}; never stops it (a closed terminal or SSH session sends it)`];
+}
 const ADMIN_EXIT: [number, string][] = [
   [0, "success"],
   [1, "the node could not be reached or refused the request"],
@@ -63,7 +74,7 @@ const SERVICE_EXIT: [number, string][] = [
 const SIMPLE_EXIT: [number, string][] = [[0, "success"], [2, "bad usage or bad input"]];
 
 const LOCKDOWN_USAGE =
-  "lockdown list|add|remove|set [PROTO/PORT[-PORT] ...] [--json] [--admin ADDR] [--token-file FILE]";
+  "lockdown list|add|remove|set [PROTO/PORT[-PORT] ...] [--json] [--config FILE] [--admin ADDR] [--token-file FILE]";
 const LOCKDOWN_DESCRIPTION =
   "The wg0 lockdown extra ports (beyond ICMP, UDP 51830 and TCP 51831) of a running node, through its\n" +
   "admin API. Changes need the admin token. Until the wg0 firewall exists the list is stored, not enforced.";
@@ -72,7 +83,7 @@ function lockdownAction(action: string, spec: string, summary: string): CommandH
   return {
     name: `lockdown ${action}`,
     summary,
-    usage: [`lockdown ${action}${spec} [--json] [--admin ADDR] [--token-file FILE]`],
+    usage: [`lockdown ${action}${spec} [--json] [--config FILE] [--admin ADDR] [--token-file FILE]`],
     description: `${summary[0].toUpperCase()}${summary.slice(1)}.\n${LOCKDOWN_DESCRIPTION}`,
     options: [
       ...(spec
@@ -123,7 +134,7 @@ export const COMMANDS: readonly CommandHelp[] = [
       [1, "the daemon did not come up, or failed while running"],
       [2, "bad usage, no root, no /dev/net/tun, busy port, or the interface already has a live daemon"],
     ],
-    signals: STOP_SIGNALS,
+    signals: [...STOP_SIGNALS, hangUpSignal("logged (nothing to re-read: wg and wg-quick configure it)")],
     environment: ["TWOFOLD_CIPHER", ...COMMON_ENV, "TWOFOLD_LOG_FILE"],
   },
   {
@@ -136,7 +147,10 @@ export const COMMANDS: readonly CommandHelp[] = [
       "README.md and examples/README.md for the config file.",
     options: [["-c, --config FILE", "the node's config file (JSONC)"], HELP_OPTION],
     exitCodes: SERVICE_EXIT,
-    signals: STOP_SIGNALS,
+    signals: [
+      ...STOP_SIGNALS,
+      hangUpSignal("re-reads the PSK files now and logs it (the config is not re-read yet)"),
+    ],
     environment: COMMON_ENV,
   },
   {
@@ -148,7 +162,7 @@ export const COMMANDS: readonly CommandHelp[] = [
       "PSRD with (shares are held in RAM only), on TCP 51831 at its wg0 address.",
     options: [["-c, --config FILE", "the hub's config file (JSONC)"], HELP_OPTION],
     exitCodes: SERVICE_EXIT,
-    signals: STOP_SIGNALS,
+    signals: [...STOP_SIGNALS, hangUpSignal("logged (nothing to re-read; the config is not re-read yet)")],
     environment: COMMON_ENV,
   },
   {
@@ -291,7 +305,7 @@ export const COMMANDS: readonly CommandHelp[] = [
   {
     name: "status",
     summary: "show a running node: both interfaces and, per peer, wg0 and aes0 side by side",
-    usage: ["status [--json] [--admin ADDR] [--token-file FILE]"],
+    usage: ["status [--json] [--config FILE] [--admin ADDR] [--token-file FILE]"],
     description:
       "Shows a running node (twofold up) through its admin API: both interfaces and, per peer, wg0 and aes0\n" +
       "side by side (WG0 PSK: where wg0's preshared key comes from), then the DSKE hubs.",
@@ -307,7 +321,7 @@ export const COMMANDS: readonly CommandHelp[] = [
   {
     name: "events",
     summary: "follow a running node's events (rotations, gate, handshakes, hubs, lockdown)",
-    usage: ["events [--json] [--since ID] [--admin ADDR] [--token-file FILE]"],
+    usage: ["events [--json] [--since ID] [--config FILE] [--admin ADDR] [--token-file FILE]"],
     description:
       "Follows a running node's events (key rotated, rotation failed, gate opened/closed/stale, handshakes,\n" +
       "hubs, PSRD, lockdown changes), one line each, until Ctrl-C. A dropped connection is re-opened and\n" +

@@ -65,7 +65,7 @@ export function operatorError(e: CliError, ports: LockdownPort[], unchanged: str
 
 /** Runs the command; resolves with the exit code. */
 export async function runLockdown(args: string[]): Promise<number> {
-  const a = parseAdminArgs(args, USAGE, HELP);
+  const a = await parseAdminArgs(args, USAGE, HELP);
   const [action, ...specs] = a.positionals;
   if (action === undefined) throw new CliError(`name an action (${USAGE})`);
   if (!["list", "add", "remove", "set"].includes(action)) {
@@ -76,7 +76,7 @@ export async function runLockdown(args: string[]): Promise<number> {
     throw new CliError(`${action} needs at least one PROTO/PORT[-PORT] (${USAGE})`);
   }
   const ports = parseSpecs(specs);
-  const client = new AdminClient(a.target, a.tokenFile);
+  const client = new AdminClient(a.target, a.tokenFile, a.source);
   try {
     let state: LockdownState;
     if (action === "list") {

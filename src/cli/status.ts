@@ -14,9 +14,9 @@ const HELP = helpOf("status");
 
 /** Runs the command; resolves with the exit code. */
 export async function runStatus(args: string[]): Promise<number> {
-  const a = parseAdminArgs(args, USAGE, HELP);
+  const a = await parseAdminArgs(args, USAGE, HELP);
   if (a.positionals.length > 0) throw new CliError(`unexpected argument "${a.positionals[0]}" (${USAGE})`);
-  const client = new AdminClient(a.target, a.tokenFile);
+  const client = new AdminClient(a.target, a.tokenFile, a.source);
   try {
     const s = await client.json<NodeStatus>("GET", "/v1/status");
     console.log(a.json ? JSON.stringify(s, null, 2) : renderStatusTable(s));

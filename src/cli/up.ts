@@ -1,8 +1,10 @@
 /**
  * `twofold up --config node.json`: runs one edge node (wg0 + aes0 with the PSK gate) and its local
- * admin API in the foreground until SIGINT/SIGTERM or until one of its interfaces is deleted.
+ * admin API in the foreground until SIGINT/SIGTERM or until one of its interfaces is deleted. SIGHUP
+ * re-reads the PSK files (the config itself is not re-read yet) and never stops the node.
  *
- * Start-up order: config (key and PSK files included), lockdown list (`<stateDir>/lockdown.json`; a
+ * Start-up order: config (key and PSK files included), the state directory's lock (another process
+ * holding it stops here, naming its PID), lockdown list (`<stateDir>/lockdown.json`; a
  * corrupt one stops here), preflight (admin token file, admin listen address, UDP ports, PSRD: see
  * node/preflight.ts), the admin token file (created 0600 with a random token when absent), the node,
  * the admin server. Everything up to the token file fails before any interface exists; any failure is
@@ -19,34 +21,41 @@ import { usageOf } from "./help.ts";
 import { formatPreflightProblem, preflightNode } from "../node/preflight.ts";
 import { CliError } from "./errors.ts";
 import { configPathArg, runUntilStopped } from "./foreground.ts";
+import { holdStateDir } from "./state-dir.ts";
 
 const USAGE = usageOf("up");
 
 /** Runs the command; resolves with the exit code. */
 export async function runUp(args: string[]): Promise<number> {
   const cfg = await loadNodeConfig(configPathArg(args, USAGE));
+  const stateLock = holdStateDir(cfg.node.stateDir, "node.stateDir");
   let lockdown: LockdownList;
-  try {
-    lockdown = LockdownList.open(cfg.node.stateDir, cfg.lockdown.extraPorts);
-  } catch (e) {
-    if (e instanceof LockdownListError) throw new CliError(e.message, 2);
-    throw e;
-  }
-  const problems = await preflightNode(cfg);
-  if (problems.length > 0) throw new CliError(formatPreflightProblem(problems[0]), 2);
   let token = "";
-  if (cfg.admin.enabled) {
+  try {
     try {
-      token = await ensureTokenFile(cfg.admin.tokenFile);
+      lockdown = LockdownList.open(cfg.node.stateDir, cfg.lockdown.extraPorts);
     } catch (e) {
-      throw new CliError(`admin.tokenFile: ${(e as Error).message}`, 2);
+      if (e instanceof LockdownListError) throw new CliError(e.message, 2);
+      throw e;
     }
+    const problems = await preflightNode(cfg);
+    if (problems.length > 0) throw new CliError(formatPreflightProblem(problems[0]), 2);
+    if (cfg.admin.enabled) {
+      try {
+        token = await ensureTokenFile(cfg.admin.tokenFile);
+      } catch (e) {
+        throw new CliError(`admin.tokenFile: ${(e as Error).message}`, 2);
+      }
+    }
+  } catch (e) {
+    stateLock.release();
+    throw e;
   }
   const log = logger(cfg.node.name);
   return await runUntilStopped(async (onEnded) => {
     let stopAdmin: () => Promise<void> = () => Promise.resolve();
     const node = await startNode(cfg, {
-      onEnded: () => void stopAdmin().finally(onEnded),
+      onEnded: () => void stopAdmin().finally(() => stateLock.release()).finally(onEnded),
     });
     if (lockdown.source === "file") {
       log.info(
@@ -84,7 +93,13 @@ export async function runUp(args: string[]): Promise<number> {
       close: async (reason?: string) => {
         await stopAdmin();
         await node.close(reason);
+        stateLock.release();
+      },
+      reload: () => {
+        const r = node.reloadPskFiles();
+        return `re-read ${r.files} PSK file(s): ${r.installed} new key(s) installed, ${r.failed} failed; ` +
+          "the config file is not re-read (not supported yet: restart twofold up to apply config changes)";
       },
     };
-  });
+  }, log);
 }

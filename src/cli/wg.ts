@@ -3,13 +3,18 @@
  * `wireguard-go IFNAME`. Creates the TUN interface and its UAPI socket and, unless `-f`, returns once
  * a background daemon has it up (so `wg-quick` can use it through WG_QUICK_USERSPACE_IMPLEMENTATION).
  * The daemon exits when its interface is deleted or its UAPI socket removed, like wireguard-go.
+ * Unlike wireguard-go (which dies on SIGHUP, exit 129, leaving its socket behind) it logs a SIGHUP and
+ * keeps running: it has no file to re-read, wg and wg-quick configure it through the UAPI.
  * @module
  */
 import { twofoldCommand } from "../self-command.ts";
 import { parseArgs } from "node:util";
 import "../crypto/aead-libcrypto.ts";
 import { suiteForCipher } from "../noise/suite.ts";
-import { startInterface } from "../wireguard/interface.ts";
+import { InterfaceInUseError, startInterface } from "../wireguard/interface.ts";
+import { INTERFACE_NAME_RULE, isValidInterfaceName } from "../wireguard/interface-name.ts";
+import { DEFAULT_UAPI_DIR } from "../uapi/server.ts";
+import { logger } from "../log.ts";
 import { concatBytes } from "../encoding.ts";
 import { usageOf } from "./help.ts";
 import { CIPHERS, envChoice, EnvError, type EnvReader, processEnv } from "../env.ts";
@@ -50,8 +55,8 @@ export function parseWgArgs(
   }
   if (parsed.positionals.length !== 1) throw new CliError(USAGE);
   const ifname = parsed.positionals[0];
-  if (!/^[A-Za-z0-9_.=+-]{1,15}$/.test(ifname)) {
-    throw new CliError(`invalid interface name "${ifname}": 1-15 characters of A-Z a-z 0-9 _ . = + -`);
+  if (!isValidInterfaceName(ifname)) {
+    throw new CliError(`invalid interface name "${ifname}": ${INTERFACE_NAME_RULE}`);
   }
   return { foreground: parsed.values.foreground ?? false, cipher: cipher as typeof CIPHERS[number], ifname };
 }
@@ -74,7 +79,7 @@ async function daemonize(args: string[], ifname: string): Promise<number> {
     stderr: "piped",
     detached: true,
   } as Deno.CommandOptions).spawn();
-  const sock = `/var/run/wireguard/${ifname}.sock`;
+  const sock = uapiSocketPath(ifname);
   let exited: number | null = null;
   child.status.then((s) => exited = s.code);
   // Start-up errors arrive on stderr; once the daemon is up it logs to `logFile` instead.
@@ -125,16 +130,20 @@ function selfArgs(): string[] {
 
 async function runForeground(ifname: string, cipher: typeof CIPHERS[number]): Promise<number> {
   await refuseLiveDaemon(ifname);
-  return await runUntilStopped((onEnded) =>
-    startInterface({ ifname, suite: suiteForCipher(cipher), onEnded })
+  return await runUntilStopped(
+    (onEnded) => startInterface({ ifname, suite: suiteForCipher(cipher), onEnded }),
+    logger(ifname),
   );
+}
+
+/** Where the daemon for `ifname` listens: the directory wireguard-go and `wg` use. */
+function uapiSocketPath(ifname: string): string {
+  return `${DEFAULT_UAPI_DIR}/${ifname}.sock`;
 }
 
 /** Refuses to start when a live daemon already answers on the interface's UAPI socket. */
 async function refuseLiveDaemon(ifname: string): Promise<void> {
-  const path = `/var/run/wireguard/${ifname}.sock`;
+  const path = uapiSocketPath(ifname);
   if (!(await socketAnswers(path))) return; // no socket, or a stale one (the UAPI server removes it)
-  throw new CliError(
-    `interface ${ifname} already has a running daemon (socket ${path}); stop it or pick another name`,
-  );
+  throw new CliError(new InterfaceInUseError(ifname, path).message);
 }

@@ -9,6 +9,9 @@
  * }
  * ```
  *
+ * Like a node, `hub.uapiSocketDir` (default /var/run/wireguard) and `wg0.name` (default wg0) let
+ * several hubs and nodes share one host; `hub.stateDir` is locked while the hub runs.
+ *
  * A hub is a wg0 peer of the edge nodes and nothing else: no aes0, no AES addresses. The sections
  * mean what they mean in the node config and are checked by the same rules (one clear line naming
  * the field, exit 2); a peer here must not have `aesIp`, `keySource` or `pskFile`. Peers default to
@@ -29,8 +32,11 @@ export interface HubConfig {
   peers: NodeConfig["peers"];
 }
 
-/** An address outside every sane wg0 range, used only to satisfy the shared node rules (no aes0 runs). */
-const UNUSED_AES0 = { subnet: "198.18.0.0/15", address: "198.18.0.1/15" };
+/**
+ * An aes0 section that only satisfies the shared node rules (a hub runs no aes0): an address outside
+ * every sane wg0 range and a name no operator would give wg0.
+ */
+const UNUSED_AES0 = { name: "hub-no-aes0", subnet: "198.18.0.0/15", address: "198.18.0.1/15" };
 
 /** Parses and validates hub configuration text; throws a CliError (exit 2) naming the field. */
 export function parseHubConfig(

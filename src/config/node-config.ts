@@ -48,9 +48,15 @@ import {
 } from "../admin/server.ts";
 import { LockdownListError, normalizeLockdownPorts, parseProtoPort } from "../node/lockdown-list.ts";
 import { DSKE_TCP_PORT } from "../admin/lockdown-schema.ts";
+import { DEFAULT_UAPI_DIR } from "../uapi/server.ts";
+import { INTERFACE_NAME_RULE, isValidInterfaceName } from "../wireguard/interface-name.ts";
 
 /** Default state directory (PSRD pools, watermarks, epoch counters). */
 export const DEFAULT_STATE_DIR = "/var/lib/twofold";
+/** Default name of the outer interface (also its UAPI socket name, `wg show wg0`). */
+export const DEFAULT_WG_NAME = "wg0";
+/** Default name of the inner interface. */
+export const DEFAULT_AES_NAME = "aes0";
 /** Default wg0 UDP listen port. */
 export const DEFAULT_WG_PORT = 51820;
 /** Default aes0 UDP listen port (reached inside wg0). */
@@ -173,17 +179,30 @@ export interface NodeConfig {
     name: string;
     /** Absolute path of the static private key file (base64, mode 0600). */
     privateKeyFile: string;
-    /** Absolute state directory. */
+    /** Absolute state directory; one running node or hub holds it (a lock file inside). */
     stateDir: string;
+    /**
+     * Absolute directory of the interfaces' UAPI sockets (`<dir>/<name>.sock`). The stock `wg` tool
+     * only looks in /var/run/wireguard, the default.
+     */
+    uapiSocketDir: string;
     /** The static private key, shared by wg0 and aes0; null when files were not checked. */
     privateKey: SecretKey | null;
     /** Our public key, derived from privateKey; null when files were not checked. */
     publicKey: Uint8Array | null;
   };
   /** The outer interface (ChaCha20-Poly1305). */
-  wg0: { listenPort: number; address: InterfaceAddress; mtu: number };
+  wg0: {
+    /** Interface (and UAPI socket) name; default wg0. */
+    name: string;
+    listenPort: number;
+    address: InterfaceAddress;
+    mtu: number;
+  };
   /** The inner interface (AES-256-GCM), carried inside wg0. */
   aes0: {
+    /** Interface (and UAPI socket) name; default aes0. */
+    name: string;
     listenPort: number;
     subnet: Cidr;
     address: InterfaceAddress;
@@ -255,9 +274,13 @@ const nodeSection = z.strictObject({
   name: nameField,
   privateKeyFile: pathField,
   stateDir: pathField.default(DEFAULT_STATE_DIR),
+  uapiSocketDir: pathField.default(DEFAULT_UAPI_DIR),
 });
 
+const interfaceName = (fallback: string) => z.string().default(fallback);
+
 const wg0Section = z.strictObject({
+  name: interfaceName(DEFAULT_WG_NAME),
   listenPort: portField(DEFAULT_WG_PORT),
   address: z.string(),
   mtu: z.int()
@@ -271,6 +294,7 @@ const wg0Section = z.strictObject({
 });
 
 const aes0Section = z.strictObject({
+  name: interfaceName(DEFAULT_AES_NAME),
   listenPort: portField(DEFAULT_AES_PORT),
   subnet: z.string().default(DEFAULT_AES_SUBNET),
   address: z.string(),
@@ -478,6 +502,17 @@ function parseHostAddress(field: string, text: string): Cidr {
   return { family: ip.length === 4 ? 4 : 6, addr: ip, bits: full };
 }
 
+/** An interface name under the kernel's and wg's rules; returns it. */
+function checkInterfaceName(field: string, name: string, fallback: string): string {
+  if (!isValidInterfaceName(name)) {
+    throw new FieldProblem(
+      field,
+      `${quote(name)} is not a usable interface name (${INTERFACE_NAME_RULE}); the default is "${fallback}"`,
+    );
+  }
+  return name;
+}
+
 function interfaceAddress(ip: Uint8Array, prefixLength: number): InterfaceAddress {
   return { family: ip.length === 4 ? 4 : 6, ip, prefixLength, text: `${formatIp(ip)}/${prefixLength}` };
 }
@@ -562,6 +597,7 @@ function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
     );
   }
   const wg0 = {
+    name: checkInterfaceName("wg0.name", raw.wg0.name, DEFAULT_WG_NAME),
     listenPort: raw.wg0.listenPort,
     address: interfaceAddress(wgAddr.ip, wgBits),
     mtu: raw.wg0.mtu,
@@ -628,7 +664,15 @@ function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
     }
     aesMtu = raw.aes0.mtu;
   }
+  const aesName = checkInterfaceName("aes0.name", raw.aes0.name, DEFAULT_AES_NAME);
+  if (aesName === wg0.name) {
+    throw new FieldProblem(
+      "aes0.name",
+      `"${aesName}" is also wg0.name; give the two interfaces different names`,
+    );
+  }
   const aes0 = {
+    name: aesName,
     listenPort: raw.aes0.listenPort,
     subnet,
     address: interfaceAddress(aesAddr.ip, subnet.bits),
@@ -659,6 +703,7 @@ function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
     name: raw.node.name,
     privateKeyFile,
     stateDir: resolvePath(opts.baseDir, raw.node.stateDir),
+    uapiSocketDir: resolvePath(opts.baseDir, raw.node.uapiSocketDir),
     privateKey,
     publicKey: ownPublicKey,
   };

@@ -16,6 +16,7 @@ import { type HubEvent, HubService } from "../dske/hub-service.ts";
 import { PsrdStore } from "../dske/psrd-store.ts";
 import { injectForgedPeerFrames } from "../dske/test-faults.ts";
 import { hubStartProblem } from "../dske/psrd-provisioning.ts";
+import { layerLabel } from "../wireguard/interface-name.ts";
 
 /** A running hub. */
 export interface RunningHub {
@@ -107,7 +108,9 @@ export async function startHub(cfg: HubConfig, opts: HubOptions = {}): Promise<R
   };
   try {
     wg0 = await startInterface({
-      ifname: "wg0",
+      ifname: cfg.wg0.name,
+      nameField: "wg0.name",
+      uapiDir: cfg.hub.uapiSocketDir,
       suite: chachaSuite(),
       mtu: cfg.wg0.mtu,
       address: cfg.wg0.address.text,
@@ -153,7 +156,9 @@ export async function startHub(cfg: HubConfig, opts: HubOptions = {}): Promise<R
     server = serveFrames(address, DSKE_PORT, (frame) => svc.handle(frame));
     expiry = setInterval(() => svc.expire(), 1000);
     log.info(
-      `hub ${cfg.hub.name} up: id ${hubId}, wg0 ${cfg.wg0.address.text} udp/${wg0.device.listenPort}, DSKE on ` +
+      `hub ${cfg.hub.name} up: id ${hubId}, ${
+        layerLabel("wg0", cfg.wg0.name)
+      } ${cfg.wg0.address.text} udp/${wg0.device.listenPort}, DSKE on ` +
         `${address}:${DSKE_PORT}, ${blocks.length} client block(s)${
           opts.testFault ? ` [TEST FAULT: ${opts.testFault}]` : ""
         }`,

@@ -6,7 +6,8 @@
  * Every command runs as `ip netns exec NS sh -c 'mount --bind RUNDIR /run/wireguard && exec "$@"'`.
  * `ip netns exec` already puts the command in a fresh mount namespace whose mounts are slaves of the
  * host's, so the bind mount is visible only to that command (and its children): several namespaces
- * can each run a `wg0` whose UAPI socket is `/var/run/wireguard/wg0.sock`. `/var/run` is resolved
+ * can each run a `wg0` whose UAPI socket is `/var/run/wireguard/wg0.sock`. Namespaces created with
+ * the same `runDir` share one such directory, as namespaces on a real host share /var/run/wireguard. `/var/run` is resolved
  * to its real path (on Debian a symlink to `/run`) before mounting. `ip netns exec`, `sh` and the
  * command share one PID (each `exec`s the next), so a {@link Proc}'s PID is the daemon's PID.
  * @module
@@ -263,19 +264,26 @@ export class Netns {
   readonly name: string;
   /** Host directory bind-mounted over `/var/run/wireguard` for commands in this namespace. */
   readonly runDir: string;
+  #ownsRunDir: boolean;
   #procs: Proc[] = [];
   #deleted = false;
 
-  private constructor(name: string, runDir: string) {
+  private constructor(name: string, runDir: string, ownsRunDir: boolean) {
     this.name = name;
     this.runDir = runDir;
+    this.#ownsRunDir = ownsRunDir;
   }
 
   /**
    * Creates namespace `name` with loopback up. Throws if it already exists, unless `replaceExisting`
-   * (then the stale namespace is deleted first; use only for names your own prefix owns).
+   * (then the stale namespace is deleted first; use only for names your own prefix owns). `runDir`
+   * (an existing directory the caller owns and removes) is shared with every namespace given the same
+   * one; by default each namespace gets a private run dir of its own.
    */
-  static async create(name: string, opts: { replaceExisting?: boolean } = {}): Promise<Netns> {
+  static async create(
+    name: string,
+    opts: { replaceExisting?: boolean; runDir?: string } = {},
+  ): Promise<Netns> {
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new Error(`invalid namespace name: ${name}`);
     if (await namespaceExists(name)) {
       if (!opts.replaceExisting) {
@@ -285,11 +293,14 @@ export class Netns {
       }
       await hostExec(["ip", "netns", "del", name]);
     }
-    if (runDirBase === null) runDirBase = await Deno.makeTempDir({ prefix: "netns-run-" });
-    const runDir = `${runDirBase}/${name}`;
-    await Deno.mkdir(runDir, { recursive: true, mode: 0o700 });
+    let runDir = opts.runDir;
+    if (runDir === undefined) {
+      if (runDirBase === null) runDirBase = await Deno.makeTempDir({ prefix: "netns-run-" });
+      runDir = `${runDirBase}/${name}`;
+      await Deno.mkdir(runDir, { recursive: true, mode: 0o700 });
+    }
     await hostExec(["ip", "netns", "add", name]);
-    const ns = new Netns(name, runDir);
+    const ns = new Netns(name, runDir, opts.runDir === undefined);
     try {
       await hostExec(["ip", "-n", name, "link", "set", "lo", "up"]);
     } catch (e) {
@@ -357,8 +368,8 @@ export class Netns {
         const r = await hostExec(["ip", "netns", "del", this.name], { check: false });
         if (r.code !== 0) errors.push(new Error(`ip netns del ${this.name}: ${r.stderr.trim()}`));
       }
-      await Deno.remove(this.runDir, { recursive: true }).catch(() => {});
-      if (runDirBase !== null && this.runDir.startsWith(`${runDirBase}/`)) {
+      if (this.#ownsRunDir) await Deno.remove(this.runDir, { recursive: true }).catch(() => {});
+      if (this.#ownsRunDir && runDirBase !== null && this.runDir.startsWith(`${runDirBase}/`)) {
         // remove the shared parent once the last namespace is gone (fails harmlessly while not empty)
         const base = runDirBase;
         await Deno.remove(base).then(() => {
@@ -422,7 +433,7 @@ export class Topology {
   #procs: Proc[] = [];
 
   /** Creates a namespace (see {@link Netns.create}) and tracks it. */
-  async netns(name: string, opts: { replaceExisting?: boolean } = {}): Promise<Netns> {
+  async netns(name: string, opts: { replaceExisting?: boolean; runDir?: string } = {}): Promise<Netns> {
     const ns = await Netns.create(name, opts);
     this.#namespaces.push(ns);
     return ns;

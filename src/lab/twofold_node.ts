@@ -38,6 +38,10 @@ export interface NodeConfigOptions {
   keySource?: "manual" | "dske";
   /** `keys.dskeThreshold` (k). */
   dskeThreshold?: number;
+  /** `wg0.name` and `aes0.name` (default: left out, so wg0 and aes0). */
+  interfaceNames?: { wg0: string; aes0: string };
+  /** `pskFile` of every AES peer (manual key source); default none. */
+  pskFile?: string;
 }
 
 /**
@@ -62,8 +66,8 @@ export async function writeNodeConfig(
   if (opts.dskeThreshold !== undefined) keys.dskeThreshold = opts.dskeThreshold;
   const cfg = {
     node: { name: self.name, privateKeyFile: keyFile, stateDir: `${dir}/state-${self.name}` },
-    wg0: { listenPort: 51820, address: `${self.wgIp}/10` },
-    aes0: { subnet, address: `${self.aesIp}/${prefix}` },
+    wg0: { listenPort: 51820, address: `${self.wgIp}/10`, ...nameOf(opts.interfaceNames?.wg0) },
+    aes0: { subnet, address: `${self.aesIp}/${prefix}`, ...nameOf(opts.interfaceNames?.aes0) },
     keys,
     // Every lab node gets its own admin socket: the default /run/twofold/admin.sock is shared by all
     // namespaces of one machine.
@@ -76,6 +80,7 @@ export async function writeNodeConfig(
         aesIp: p.aesIp,
         endpoint: `${p.underlay}:51820`,
         keySource: opts.keySource ?? "manual",
+        ...(opts.pskFile === undefined ? {} : { pskFile: opts.pskFile }),
       })),
       ...(opts.extraPeers ?? []),
     ],
@@ -83,6 +88,11 @@ export async function writeNodeConfig(
   const path = `${dir}/${self.name}.json`;
   await Deno.writeTextFile(path, JSON.stringify(cfg, null, 2));
   return path;
+}
+
+/** `{ name }` when a name is given, else nothing (the config's default). */
+function nameOf(name: string | undefined): { name?: string } {
+  return name === undefined ? {} : { name };
 }
 
 /** A DSKE security hub in the lab. */
@@ -97,14 +107,22 @@ export interface LabHub {
   wgIp: string;
 }
 
-/** Writes `<dir>/<name>.key` and `<dir>/<name>.json` for a hub whose wg0 peers are `nodes`. */
-export async function writeHubConfig(dir: string, hub: LabHub, nodes: LabNode[]): Promise<string> {
+/**
+ * Writes `<dir>/<name>.key` and `<dir>/<name>.json` for a hub whose wg0 peers are `nodes`; `wg0Name`
+ * sets `wg0.name` (default: left out, so wg0).
+ */
+export async function writeHubConfig(
+  dir: string,
+  hub: LabHub,
+  nodes: LabNode[],
+  wg0Name?: string,
+): Promise<string> {
   const keyFile = `${dir}/${hub.name}.key`;
   await Deno.writeTextFile(keyFile, hub.keys.privateKey + "\n", { mode: 0o600 });
   await Deno.chmod(keyFile, 0o600);
   const cfg = {
     hub: { name: hub.name, privateKeyFile: keyFile, stateDir: `${dir}/state-${hub.name}` },
-    wg0: { listenPort: 51820, address: `${hub.wgIp}/10` },
+    wg0: { listenPort: 51820, address: `${hub.wgIp}/10`, ...nameOf(wg0Name) },
     peers: nodes.map((n) => ({
       name: n.name,
       publicKey: n.keys.publicKey,

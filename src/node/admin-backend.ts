@@ -211,8 +211,8 @@ export class NodeAdminBackend implements AdminBackend {
         uptimeSeconds: Math.max(0, Math.floor((now - this.#node.startedAt) / 1000)),
       },
       interfaces: {
-        wg0: iface("wg0", this.#node.wg0.device, cfg.wg0.mtu, cfg.wg0.address.text, publicKey),
-        aes0: iface("aes0", this.#node.aes0.device, cfg.aes0.mtu, cfg.aes0.address.text, publicKey),
+        wg0: iface(cfg.wg0.name, this.#node.wg0.device, cfg.wg0.mtu, cfg.wg0.address.text, publicKey),
+        aes0: iface(cfg.aes0.name, this.#node.aes0.device, cfg.aes0.mtu, cfg.aes0.address.text, publicKey),
       },
       peers,
       dske: usesDske

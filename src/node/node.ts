@@ -12,6 +12,7 @@ import { aesSuite, chachaSuite } from "../noise/suite.ts";
 import { isAesPeer, type NodeConfig, type PeerConfig } from "../config/node-config.ts";
 import { formatCidr, formatIp } from "../wireguard/allowedips.ts";
 import { type RunningInterface, startInterface } from "../wireguard/interface.ts";
+import { layerLabel } from "../wireguard/interface-name.ts";
 import type { UapiPeerChange } from "../uapi/types.ts";
 import { UapiErrno } from "../uapi/protocol.ts";
 import { readPskFile } from "../keys/psk-file.ts";
@@ -29,6 +30,8 @@ import { encodeBase64, fromHex, toHex } from "../encoding.ts";
 import type { DeviceEvent } from "../wireguard/device.ts";
 import type { SkaAgreement } from "../ska/agreement.ts";
 import { startNodeSka } from "../ska/node-ska.ts";
+import { mac } from "../crypto/blake2s.ts";
+import { constantTimeEqual } from "../crypto/constant-time.ts";
 
 /** A running node. */
 export interface RunningNode {
@@ -50,8 +53,23 @@ export interface RunningNode {
   config: NodeConfig;
   /** Start time (unix ms). */
   startedAt: number;
+  /**
+   * Re-reads every manual peer's PSK file now (SIGHUP) and installs, as a new epoch, each one whose
+   * key differs from the one installed from it, even when its mtime did not change. Problems are logged.
+   */
+  reloadPskFiles(): PskReload;
   /** Stops both interfaces and wipes keys. */
   close(reason?: string): Promise<void>;
+}
+
+/** What {@link RunningNode.reloadPskFiles} did. */
+export interface PskReload {
+  /** PSK files read (one per manual AES peer with a pskFile). */
+  files: number;
+  /** Of those, the ones whose new key was installed. */
+  installed: number;
+  /** Of those, the ones that could not be read or installed (logged). */
+  failed: number;
 }
 
 /** Options for {@link startNode}. */
@@ -143,7 +161,9 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
   };
 
   const wg0 = await startInterface({
-    ifname: "wg0",
+    ifname: cfg.wg0.name,
+    nameField: "wg0.name",
+    uapiDir: cfg.node.uapiSocketDir,
     suite: chachaSuite(),
     mtu: cfg.wg0.mtu,
     address: cfg.wg0.address.text,
@@ -218,7 +238,9 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     const aesPeers = cfg.peers.filter(isAesPeer);
     for (const p of aesPeers) gate.addPeer(p.publicKey, p.keySource);
     aes0 = await startInterface({
-      ifname: "aes0",
+      ifname: cfg.aes0.name,
+      nameField: "aes0.name",
+      uapiDir: cfg.node.uapiSocketDir,
       suite: aesSuite(),
       mtu: cfg.aes0.mtu,
       address: cfg.aes0.address.text,
@@ -254,28 +276,59 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
         }`,
       );
     }
-    // Static PSK files (the manual source): install now, and again with a new epoch when they change.
-    const fileState = new Map<string, { mtime: number; epoch: number }>();
-    const installFromFile = (p: PeerConfig) => {
-      if (p.keySource !== "manual" || !p.pskFile) return;
+    // Static PSK files (the manual source): install now, and again with a new epoch when they change
+    // (mtime, polled every second; on SIGHUP also the content). Only a keyed fingerprint of the last
+    // installed key is kept, to tell whether a re-read file holds a new one.
+    const fileState = new Map<string, { mtime: number; epoch: number; fingerprint: Uint8Array | null }>();
+    const fingerprintKey = crypto.getRandomValues(new Uint8Array(32));
+    const installFromFile = (p: PeerConfig, force = false): "installed" | "unchanged" | "failed" => {
+      if (p.keySource !== "manual" || !p.pskFile) return "unchanged";
       let mtime: number;
       try {
         mtime = Deno.statSync(p.pskFile).mtime?.getTime() ?? 0;
-      } catch {
-        return;
+      } catch (e) {
+        if (!force) return "unchanged";
+        log.warn(`PSK file for ${p.name}: ${p.pskFile} cannot be read (${(e as Error).name})`);
+        return "failed";
       }
       const prev = fileState.get(p.name);
-      if (prev && prev.mtime === mtime) return;
-      const epoch = (prev?.epoch ?? 0) + 1;
-      fileState.set(p.name, { mtime, epoch });
+      if (prev && prev.mtime === mtime && !force) return "unchanged";
       try {
         const psk = readPskFile(p.pskFile);
+        const fingerprint = mac(fingerprintKey, psk);
+        if (
+          force && prev?.mtime === mtime && prev.fingerprint &&
+          constantTimeEqual(prev.fingerprint, fingerprint)
+        ) {
+          psk.fill(0);
+          return "unchanged";
+        }
+        const epoch = (prev?.epoch ?? 0) + 1;
+        fileState.set(p.name, { mtime, epoch, fingerprint: null });
         const result = gate.install(p.publicKey, psk, epoch, "manual");
         psk.fill(0);
-        if (!result.ok) log.warn(`PSK file for ${p.name} not installed: ${result.reason}`);
+        if (!result.ok) {
+          log.warn(`PSK file for ${p.name} not installed: ${result.reason}`);
+          return "failed";
+        }
+        fileState.set(p.name, { mtime, epoch, fingerprint });
+        return "installed";
       } catch (e) {
+        fileState.set(p.name, { mtime, epoch: prev?.epoch ?? 0, fingerprint: null });
         log.warn(`PSK file for ${p.name}: ${(e as Error).message}`);
+        return "failed";
       }
+    };
+    const reloadPskFiles = (): PskReload => {
+      const report = { files: 0, installed: 0, failed: 0 };
+      for (const p of aesPeers) {
+        if (p.keySource !== "manual" || !p.pskFile) continue;
+        report.files++;
+        const outcome = installFromFile(p, true);
+        if (outcome === "installed") report.installed++;
+        if (outcome === "failed") report.failed++;
+      }
+      return report;
     };
     for (const p of aesPeers) installFromFile(p);
     timers.push(setInterval(() => gate.tick(), 100));
@@ -359,11 +412,25 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     }
     ska = startNodeSka(cfg, aesPeers, gate, events, log);
     log.info(
-      `node ${cfg.node.name} up: wg0 ${cfg.wg0.address.text} udp/${wg0.device.listenPort}, aes0 ${cfg.aes0.address.text} ` +
-        `udp/${aes0.device.listenPort} on ${wgAddress} dev ${wg0.device.ifname} (mtu ${cfg.aes0.mtu}); ${aesPeers.length} AES peer(s), ` +
-        `${cfg.peers.length - aesPeers.length} over wg0 only; ${describeGates(gate.status(), peerName)}`,
+      `node ${cfg.node.name} up: ${layerLabel("wg0", cfg.wg0.name)} ${cfg.wg0.address.text} ` +
+        `udp/${wg0.device.listenPort}, ${layerLabel("aes0", cfg.aes0.name)} ${cfg.aes0.address.text} ` +
+        `udp/${aes0.device.listenPort} on ${wgAddress} dev ${wg0.device.ifname} (mtu ${cfg.aes0.mtu}); ` +
+        `${aesPeers.length} AES peer(s), ${cfg.peers.length - aesPeers.length} over wg0 only; ` +
+        `${describeGates(gate.status(), peerName)}`,
     );
-    return { wg0, aes0, gate, dske, psrd: store, ska, events, config: cfg, startedAt, close };
+    return {
+      wg0,
+      aes0,
+      gate,
+      dske,
+      psrd: store,
+      ska,
+      events,
+      config: cfg,
+      startedAt,
+      reloadPskFiles,
+      close,
+    };
   } catch (e) {
     await close("start-up failed");
     throw e;

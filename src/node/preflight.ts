@@ -17,6 +17,7 @@ import type { HubConfig } from "../config/hub-config.ts";
 import { type AdminListen, formatAdminListen, readTokenFile } from "../admin/server.ts";
 import { probeSocketPath } from "../unix-socket.ts";
 import { DEFAULT_UAPI_DIR } from "../uapi/server.ts";
+import { InterfaceInUseError } from "../wireguard/interface.ts";
 import { type BlockInfo, PsrdStore } from "../dske/psrd-store.ts";
 import { hubLinksFor } from "../dske/hub-client.ts";
 import { formatIp } from "../wireguard/allowedips.ts";
@@ -43,9 +44,9 @@ export function formatPreflightProblem(p: PreflightProblem): string {
  */
 export async function preflightNode(cfg: NodeConfig): Promise<PreflightProblem[]> {
   const problems: PreflightProblem[] = [];
-  for (const ifname of ["wg0", "aes0"]) {
-    const uapi = await uapiSocketProblem(ifname);
-    if (uapi) problems.push({ field: ifname, message: uapi });
+  for (const [ifname, field] of [[cfg.wg0.name, "wg0.name"], [cfg.aes0.name, "aes0.name"]]) {
+    const uapi = await uapiSocketProblem(ifname, cfg.node.uapiSocketDir, field);
+    if (uapi) problems.push({ field, message: uapi });
   }
   if (cfg.admin.enabled) {
     const token = await tokenFileProblem(cfg.admin.tokenFile);
@@ -72,18 +73,24 @@ export async function preflightNode(cfg: NodeConfig): Promise<PreflightProblem[]
  */
 export async function preflightHub(cfg: HubConfig): Promise<PreflightProblem[]> {
   const problems: PreflightProblem[] = [];
-  const uapi = await uapiSocketProblem("wg0");
-  if (uapi) problems.push({ field: "wg0", message: uapi });
+  const uapi = await uapiSocketProblem(cfg.wg0.name, cfg.hub.uapiSocketDir, "wg0.name");
+  if (uapi) problems.push({ field: "wg0.name", message: uapi });
   const wg = udpPortProblem(cfg.wg0.listenPort, { family: "dual" });
   if (wg) problems.push({ field: "wg0.listenPort", message: wg });
   return problems;
 }
 
 /**
- * Why interface `ifname` could not get its UAPI socket in `dir`: a daemon already answers there, or
- * the path is not a socket. Null when it is free or stale (a stale socket is replaced at start).
+ * Why interface `ifname` could not get its UAPI socket in `dir`: a daemon already answers there (from
+ * any network namespace: the directory is shared; the fix names `nameField`, the config field that
+ * sets the name), or the path is not a socket. Null when it is free or stale (a stale socket is
+ * replaced at start).
  */
-export async function uapiSocketProblem(ifname: string, dir = DEFAULT_UAPI_DIR): Promise<string | null> {
+export async function uapiSocketProblem(
+  ifname: string,
+  dir = DEFAULT_UAPI_DIR,
+  nameField?: string,
+): Promise<string | null> {
   const path = `${dir}/${ifname}.sock`;
   let state;
   try {
@@ -91,9 +98,7 @@ export async function uapiSocketProblem(ifname: string, dir = DEFAULT_UAPI_DIR):
   } catch (e) {
     return `${path} cannot be checked (${(e as Error).name}); check the directory's permissions`;
   }
-  if (state === "live") {
-    return `interface ${ifname} already has a running daemon (socket ${path}); stop it first`;
-  }
+  if (state === "live") return new InterfaceInUseError(ifname, path, nameField).message;
   if (state === "not-socket") return `${path} exists and is not a socket; remove it`;
   return null;
 }

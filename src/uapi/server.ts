@@ -46,6 +46,15 @@ export const REMOVAL_POLL_MS = 500;
 /** Longest socket path Linux accepts (sun_path is 108 bytes including the terminating NUL). */
 const MAX_SOCKET_PATH_BYTES = 107;
 
+/** Another daemon already answers on the interface's UAPI socket. */
+export class UapiSocketInUseError extends Error {
+  /** `path` is the socket that answers. */
+  constructor(readonly ifname: string, readonly path: string) {
+    super(`interface ${ifname} already has a running daemon (socket ${path})`);
+    this.name = "UapiSocketInUseError";
+  }
+}
+
 /** Options for {@link UapiServer.listen}. */
 export interface UapiServerOptions {
   /** Socket directory; default {@link DEFAULT_UAPI_DIR}. */
@@ -137,12 +146,13 @@ async function ensureSocketDir(dir: string): Promise<void> {
  * socket; removes a stale socket nobody listens on.
  */
 function removeStaleSocket(path: string, ifname: string): Promise<void> {
-  return claimSocketPath(path, (state) =>
-    new Error(
+  return claimSocketPath(
+    path,
+    (state) =>
       state === "live"
-        ? `interface ${ifname} already has a running daemon (socket ${path})`
-        : `${path} exists and is not a socket; refusing to replace it`,
-    ));
+        ? new UapiSocketInUseError(ifname, path)
+        : new Error(`${path} exists and is not a socket; refusing to replace it`),
+  );
 }
 
 function validateInterfaceName(ifname: string): void {

@@ -15,21 +15,48 @@ import {
   setMtu,
   watchLinkDeleted,
 } from "../../ffi/netlink.ts";
-import { closeQuietly } from "../../ffi/libc.ts";
+import { closeQuietly, EBUSY, EEXIST, EINVAL, SysError } from "../../ffi/libc.ts";
 import { aeadBackendInUse } from "../crypto/backend.ts";
 import type { Suite } from "../noise/suite.ts";
 import { assertSuiteSelfTest } from "../noise/selftest.ts";
-import { UapiServer } from "../uapi/server.ts";
+import { UapiServer, UapiSocketInUseError } from "../uapi/server.ts";
 import { logger } from "../log.ts";
 import { Device, type DeviceOptions } from "./device.ts";
 
 /** Default TUN MTU, as wireguard-go. */
 export const DEFAULT_MTU = 1420;
 
+/**
+ * The interface name is taken: a link of that name exists (held by another process, or not a TUN
+ * device at all, e.g. a kernel WireGuard), or another daemon answers on its UAPI socket (possibly from
+ * another network namespace: the socket directory is shared). The message ends with the fix: set the
+ * config field that names the interface, or (without one) stop the other or pick another name.
+ */
+export class InterfaceInUseError extends Error {
+  /** `ifname` is the name asked for; `socket` the UAPI socket that answers, when that is the clash. */
+  constructor(readonly ifname: string, readonly socket: string | null, nameField?: string) {
+    const fix = nameField
+      ? `set ${nameField} in the config to a name no other interface on this host uses`
+      : "stop the other one or pick another name";
+    super(
+      socket !== null
+        ? `interface ${ifname} is already run by another daemon: its UAPI socket ${socket} answers ` +
+          `(another twofold or WireGuard on this host, maybe in another namespace?); ${fix}`
+        : `interface ${ifname} already exists (another twofold or WireGuard on this host?); ${fix}`,
+    );
+    this.name = "InterfaceInUseError";
+  }
+}
+
+/** Errnos of TUNSETIFF that mean "a link of that name exists and is not ours to attach to". */
+const TUN_NAME_TAKEN = new Set([EBUSY, EINVAL, EEXIST]);
+
 /** What to bring up. */
 export interface InterfaceOptions {
   /** Interface name (also the UAPI socket name). */
   ifname: string;
+  /** The config field that sets `ifname` (e.g. "wg0.name"), named in the error when the name is taken. */
+  nameField?: string;
   /** Cipher suite (self-tested before anything is created). */
   suite: Suite;
   /** TUN MTU (default 1420). The operator may change it later; padding follows. */
@@ -72,6 +99,9 @@ export async function startInterface(opts: InterfaceOptions): Promise<RunningInt
   try {
     tun = openTun(ifname, { nonBlocking: true });
   } catch (e) {
+    if (e instanceof SysError && TUN_NAME_TAKEN.has(e.errno)) {
+      throw new InterfaceInUseError(ifname, null, opts.nameField);
+    }
     throw new Error(`cannot create TUN interface ${ifname}: ${(e as Error).message}`);
   }
   let device: Device | undefined;
@@ -79,10 +109,12 @@ export async function startInterface(opts: InterfaceOptions): Promise<RunningInt
   let watcher: { close(): void } | undefined;
   let mtuTimer: ReturnType<typeof setInterval> | undefined;
   let closed = false;
+  let up = false;
   const close = async (reason = "stopped") => {
     if (closed) return;
     closed = true;
-    log.info(`shutting down: ${reason}`);
+    // An interface that never came up says nothing: the start-up error is the one line that matters.
+    (up ? log.info : log.debug)(`shutting down: ${reason}`);
     clearInterval(mtuTimer);
     watcher?.close();
     await uapi?.close().catch(() => {});
@@ -123,8 +155,10 @@ export async function startInterface(opts: InterfaceOptions): Promise<RunningInt
     watcher = watchLinkDeleted(ifname, () => ended(`interface ${ifname} was deleted`));
   } catch (e) {
     await close("start-up failed");
+    if (e instanceof UapiSocketInUseError) throw new InterfaceInUseError(ifname, e.path, opts.nameField);
     throw e;
   }
+  up = true;
   log.info(
     `interface ${ifname} up: ${suite.construction}, AEAD ${suite.aead.name} (${
       aeadBackendInUse() ?? suite.aead.backend

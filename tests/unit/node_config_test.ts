@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { CliError } from "../../src/cli/errors.ts";
 import { loadNodeConfig, type NodeConfig, parseNodeConfig, SecretKey } from "../../src/config/node-config.ts";
 import { JsoncSyntaxError, parseJsonc, stripJsonc } from "../../src/config/jsonc.ts";
+import { parseHubConfig } from "../../src/config/hub-config.ts";
 import { generatePrivateKey, publicKey } from "../../src/crypto/x25519.ts";
 import { encodeBase64 } from "../../src/encoding.ts";
 import { formatCidr } from "../../src/wireguard/allowedips.ts";
@@ -233,6 +234,14 @@ Deno.test("node config: good configs", async (t) => {
     assert.ok(a.peers.some((p) => p.role === "hub"), "node-a shows a hub");
     assert.equal(a.node.privateKeyFile, `${dir}node-a.key`);
     assert.notEqual(a.node.privateKeyFile, b.node.privateKeyFile);
+    // Both fit on one host: nothing the two would share.
+    assert.notEqual(a.node.stateDir, b.node.stateDir);
+    assert.notDeepEqual(a.admin.listen, b.admin.listen);
+    const names = [a.wg0.name, a.aes0.name, b.wg0.name, b.aes0.name];
+    assert.equal(new Set(names).size, 4, `interface names: ${names}`);
+    for (const c of [a, b]) {
+      assert.equal(c.admin.tokenFile, `${c.node.stateDir}/admin.token`, "token follows stateDir");
+    }
   });
 
   await t.step("with files: keys load, the public key is derived, secrets stay hidden", async () => {
@@ -675,4 +684,97 @@ Deno.test("node config: the admin API and the lockdown list", async (t) => {
       bad([8080], "lockdown.extraPorts[0]", /expected a string/);
     },
   );
+});
+
+Deno.test("node config: interface names and the UAPI socket directory", async (t) => {
+  await t.step("defaults: wg0, aes0 and /var/run/wireguard (where wg looks)", () => {
+    const c = parse(baseConfig());
+    assert.equal(c.wg0.name, "wg0");
+    assert.equal(c.aes0.name, "aes0");
+    assert.equal(c.node.uapiSocketDir, "/var/run/wireguard");
+  });
+
+  await t.step("names as given; a relative socket directory resolves against the config's directory", () => {
+    const c = baseConfig();
+    (c.wg0 as Json).name = "tfa0";
+    (c.aes0 as Json).name = "tf.aes_0=+-";
+    (c.node as Json).uapiSocketDir = "./run";
+    const r = parse(c);
+    assert.equal(r.wg0.name, "tfa0");
+    assert.equal(r.aes0.name, "tf.aes_0=+-");
+    assert.equal(r.node.uapiSocketDir, "/etc/twofold/run");
+    (c.node as Json).uapiSocketDir = "/run/twofold-b/wireguard";
+    assert.equal(parse(c).node.uapiSocketDir, "/run/twofold-b/wireguard");
+  });
+
+  await t.step("unusable names name the field, the rule and the default", () => {
+    for (
+      const [field, name] of [
+        ["wg0.name", "a-very-long-name"], // 16 characters: above IFNAMSIZ - 1
+        ["wg0.name", "wg/0"],
+        ["aes0.name", ""],
+        ["aes0.name", "aes 0"],
+        ["aes0.name", ".."],
+      ] as const
+    ) {
+      const c = baseConfig();
+      (c[field.split(".")[0]] as Json).name = name;
+      const line = rejects(c, field);
+      assert.match(line, /is not a usable interface name \(1-15 characters of A-Z a-z 0-9 _ \. = \+ -\)/);
+      assert.match(line, new RegExp(`the default is "${field.split(".")[0]}"`));
+    }
+    const wrongType = baseConfig();
+    (wrongType.wg0 as Json).name = 0;
+    assert.match(rejects(wrongType, "wg0.name"), /expected a string/);
+  });
+
+  await t.step("the two interfaces need different names", () => {
+    const c = baseConfig();
+    (c.wg0 as Json).name = "tf0";
+    (c.aes0 as Json).name = "tf0";
+    assert.match(rejects(c, "aes0.name"), /"tf0" is also wg0\.name; give the two interfaces different names/);
+    const swapped = baseConfig();
+    (swapped.aes0 as Json).name = "wg0";
+    assert.match(rejects(swapped, "aes0.name"), /is also wg0\.name/);
+  });
+
+  await t.step("an empty socket directory is refused; the unknown-key list shows the new fields", () => {
+    const c = baseConfig();
+    (c.node as Json).uapiSocketDir = "";
+    assert.match(rejects(c, "node.uapiSocketDir"), /must not be empty/);
+    const typo = baseConfig();
+    (typo.wg0 as Json).nmae = "tfa0";
+    assert.match(rejects(typo, "wg0.nmae"), /allowed here: name, listenPort, address, mtu/);
+  });
+
+  await t.step("a hub config takes wg0.name and hub.uapiSocketDir the same way", () => {
+    const hub = {
+      hub: { name: "hub-1", privateKeyFile: "hub.key", uapiSocketDir: "run" },
+      wg0: { name: "tfh0", address: "100.64.0.101/10" },
+      peers: [{ name: "node-a", publicKey: KEY_B, wgIp: "100.64.0.1" }],
+    };
+    const c = parseHubConfig(JSON.stringify(hub), { baseDir: "/etc/twofold", checkFiles: false });
+    assert.equal(c.wg0.name, "tfh0");
+    assert.equal(c.hub.uapiSocketDir, "/etc/twofold/run");
+    const plain = parseHubConfig(
+      JSON.stringify({
+        ...hub,
+        hub: { name: "hub-1", privateKeyFile: "hub.key" },
+        wg0: { address: "100.64.0.101/10" },
+      }),
+      { baseDir: "/etc/twofold", checkFiles: false },
+    );
+    assert.equal(plain.wg0.name, "wg0");
+    assert.equal(plain.hub.uapiSocketDir, "/var/run/wireguard");
+    assert.throws(
+      () =>
+        parseHubConfig(JSON.stringify({ ...hub, wg0: { name: "bad/name", address: "100.64.0.101/10" } }), {
+          baseDir: "/etc/twofold",
+          checkFiles: false,
+          sourceName: "hub.json",
+        }),
+      (e: unknown) =>
+        e instanceof CliError && /^config hub\.json: wg0\.name: "bad\/name" is not a usable/.test(e.message),
+    );
+  });
 });

@@ -102,7 +102,11 @@ Deno.test("preflight: admin listen address", async (t) => {
       try {
         oneLine(
           await uapiSocketProblem("tfpf0", uapi),
-          /interface tfpf0 already has a running daemon \(socket .*tfpf0\.sock\); stop it first/,
+          /interface tfpf0 is already run by another daemon: its UAPI socket .*tfpf0\.sock answers .*; stop the other one or pick another name/,
+        );
+        oneLine(
+          await uapiSocketProblem("tfpf0", uapi, "aes0.name"),
+          /tfpf0\.sock answers .*; set aes0\.name in the config to a name no other interface on this host uses$/,
         );
       } finally {
         live.close();

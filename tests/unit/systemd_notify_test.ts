@@ -8,6 +8,7 @@ import {
 } from "../../src/systemd/notify.ts";
 import { UnixDatagramReceiver } from "../../ffi/unix_datagram.ts";
 import { runUntilStopped } from "../../src/cli/foreground.ts";
+import { logger } from "../../src/log.ts";
 
 const text = (b: Uint8Array | null) => b === null ? null : new TextDecoder().decode(b);
 
@@ -88,11 +89,15 @@ Deno.test("runUntilStopped: READY=1 once the service has started, STOPPING=1 whe
   );
   let end!: () => void;
   let startedWithoutReady = false;
-  const code = runUntilStopped((onEnded) => {
-    end = onEnded;
-    startedWithoutReady = sent.length === 0;
-    return Promise.resolve({ close: () => Promise.resolve() });
-  }, notifier);
+  const code = runUntilStopped(
+    (onEnded) => {
+      end = onEnded;
+      startedWithoutReady = sent.length === 0;
+      return Promise.resolve({ close: () => Promise.resolve() });
+    },
+    logger("test"),
+    notifier,
+  );
   await new Promise((r) => setTimeout(r, 0));
   assert.ok(startedWithoutReady, "nothing is sent before start resolves");
   assert.deepEqual(sent, ["READY=1\nSTATUS=running\n"]);
@@ -104,6 +109,9 @@ Deno.test("runUntilStopped: READY=1 once the service has started, STOPPING=1 whe
 Deno.test("runUntilStopped: a start-up failure sends no READY=1", async () => {
   const sent: Uint8Array[] = [];
   const notifier = new SystemdNotifier(() => "@fake", (_a, d) => sent.push(d));
-  await assert.rejects(runUntilStopped(() => Promise.reject(new Error("port busy")), notifier), /port busy/);
+  await assert.rejects(
+    runUntilStopped(() => Promise.reject(new Error("port busy")), logger("test"), notifier),
+    /port busy/,
+  );
   assert.deepEqual(sent, []);
 });
