@@ -125,7 +125,7 @@ function tokenOrigin(path: string, source: AdminSource | undefined): string {
     case undefined:
       return `token file ${path}; pass --config with the node's config, or --token-file with its admin.tokenFile`;
     case "option":
-      return `${path} is the --token-file given; the node's is its admin.tokenFile (or pass --config with its config)`;
+      return `${path} is the --token-file given; the node's is its admin.tokenFile, or pass --config with its config`;
     case "config":
       return `${path} is admin.tokenFile of ${source.config}; is that the config of the node that runs?`;
     default:
