@@ -61,7 +61,9 @@ export async function startBroker(cfg: BrokerConfig, opts: BrokerOptions = {}): 
   };
   try {
     wg0 = await startInterface({
-      ifname: "wg0",
+      ifname: cfg.wg0.name,
+      nameField: "wg0.name",
+      uapiDir: cfg.broker.uapiSocketDir,
       suite: chachaSuite(),
       mtu: cfg.wg0.mtu,
       address: cfg.wg0.address.text,

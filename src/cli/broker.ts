@@ -17,6 +17,7 @@ import { formatIp } from "../wireguard/allowedips.ts";
 import { CliError, optionError } from "./errors.ts";
 import { configPathArg, runUntilStopped } from "./foreground.ts";
 import { usageOf } from "./help.ts";
+import { logger } from "../log.ts";
 
 const USAGE = usageOf("broker");
 const ENROLL_USAGE = usageOf("broker enroll");
@@ -36,7 +37,7 @@ export async function runBroker(args: string[]): Promise<number> {
   }
   const problems = await preflightHub({ hub: cfg.broker, wg0: cfg.wg0, peers: cfg.peers });
   if (problems.length > 0) throw new CliError(formatPreflightProblem(problems[0]), 2);
-  return await runUntilStopped((onEnded) => startBroker(cfg, { onEnded }));
+  return await runUntilStopped((onEnded) => startBroker(cfg, { onEnded }), logger(cfg.broker.name));
 }
 
 /** Writes `data` to a new file with mode 0600; refuses to overwrite. */

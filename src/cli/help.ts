@@ -182,7 +182,7 @@ export const COMMANDS: readonly CommandHelp[] = [
       HELP_OPTION,
     ],
     exitCodes: SERVICE_EXIT,
-    signals: STOP_SIGNALS,
+    signals: [...STOP_SIGNALS, hangUpSignal("logged (nothing to re-read; the config is not re-read yet)")],
     environment: COMMON_ENV,
     subcommands: ["enroll"],
   },
