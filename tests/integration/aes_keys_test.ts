@@ -136,9 +136,14 @@ async function startNode(n: ExampleNode, logDir: string | undefined): Promise<Pr
   return proc;
 }
 
-/** `wg show aes0 latest-handshakes` of the node for its peer: unix seconds, 0 = never. */
+/**
+ * `wg show <aes0> latest-handshakes` of the node for its peer (aes0 under the name the example gives it:
+ * node-b's is aes0b): unix seconds, 0 = never.
+ */
 async function latestHandshake(n: ExampleNode, peer: ExampleNode): Promise<number> {
-  const out = (await n.ns.exec(["wg", "show", "aes0", "latest-handshakes"])).stdout;
+  const ifname = (JSON.parse(await Deno.readTextFile(n.config)) as { aes0: { name?: string } }).aes0.name ??
+    "aes0";
+  const out = (await n.ns.exec(["wg", "show", ifname, "latest-handshakes"])).stdout;
   const line = out.split("\n").find((l) => l.startsWith(peer.keys.publicKey));
   assert.ok(line, `aes0 of ${n.name} lists ${peer.name}`);
   return Number(line.split("\t")[1]);
