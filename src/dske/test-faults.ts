@@ -19,7 +19,7 @@ import { concatBytes } from "../encoding.ts";
 import { amdEncode } from "./amd.ts";
 import { splitSecret } from "./shamir.ts";
 import { DSKE_PORT, requestFrame } from "./frame-transport.ts";
-import { ABORT_PSRD_EXHAUSTED } from "./agreement.ts";
+import { ABORT_PSRD_EXHAUSTED } from "./agreement-types.ts";
 import { encodePeerFrame, FrameType, HEADER_LEN, KEY_ID_LEN } from "./frames.ts";
 
 /** How long an injected frame may take to be sent. */
