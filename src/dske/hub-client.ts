@@ -45,9 +45,13 @@ export class HubReplyError extends Error {
   }
 }
 
+/** Carries one frame to `hostname:port` and returns the reply frame (`requestFrame`'s signature). */
+export type FrameSender = typeof requestFrame;
+
 /**
  * Sends `request` to the hub and returns its authenticated reply (or null when `expectReply` is
- * false). Throws PsrdExhausted (from the store), TransportError or HubReplyError.
+ * false). Throws PsrdExhausted (from the store), TransportError or HubReplyError. `send` carries the
+ * frame: TCP by default, in memory in tests.
  */
 export async function hubRequest(
   store: PsrdStore,
@@ -55,6 +59,7 @@ export async function hubRequest(
   request: HubMessage,
   timeoutMs: number,
   expectReply = true,
+  send: FrameSender = requestFrame,
 ): Promise<HubMessage | null> {
   const blockId = fromHex(hub.blockId);
   const { offset, pad } = store.reserveTx(hub.blockId, padLength(request));
@@ -64,7 +69,7 @@ export async function hubRequest(
   } finally {
     pad.fill(0);
   }
-  const reply = await requestFrame(hub.host, hub.port, frame, timeoutMs, expectReply);
+  const reply = await send(hub.host, hub.port, frame, timeoutMs, expectReply);
   if (!reply) return null;
   let peek;
   try {
