@@ -345,3 +345,320 @@ Deno.test("dske core: a round agrees one key at one epoch on both sides, generat
     for (const h of lab.hubs) assert.equal(h.service.counters.shares, 0, "shares deleted after each round");
   });
 });
+
+Deno.test("dske core: a stopped hub is unreachable and k of n still agree; fewer than k: the round fails and is retried", async () => {
+  await withLab({}, async (lab) => {
+    const [gen, rec] = lab.nodes;
+    lab.hubs[0].down = true;
+    lab.start();
+    await lab.clock.advance(0);
+    assert.equal(gen.installs.length, 1, "agreed through the 2 hubs left");
+    assert.deepEqual(rec.installs, gen.installs);
+    const down = toHex(lab.hubs[0].hubId);
+    assert.equal(gen.core.hubStatus().find((h) => h.hubId === down)!.reachable, false);
+    assert.ok(eventsOf(gen, "hub-unreachable").some((e) => e.hub === down));
+    assert.equal(
+      rec.core.hubStatus().find((h) => h.hubId === down)!.reachable,
+      null,
+      "not offered to the recoverer",
+    );
+    lab.hubs[1].down = true;
+    await lab.clock.advance(ROTATION_MS);
+    assert.equal(gen.installs.length, 1, "one hub is not enough");
+    assert.match(
+      eventsOf(gen, "rotation-failed").at(-1)!.reason,
+      /^only 1 of 3 hubs stored a share \(k = 2\)/,
+    );
+    assert.equal(gen.core.status()[0].failed, 1);
+    assert.deepEqual(gen.closes, [], "the previous key stays");
+    lab.hubs[0].down = false;
+    await lab.clock.advance(RETRY_MS - 1);
+    assert.equal(gen.installs.length, 1);
+    await lab.clock.advance(1);
+    assert.equal(gen.installs.length, 2, "retried after the retry delay");
+    assert.deepEqual(rec.installs, gen.installs);
+  });
+});
+
+Deno.test("dske core: a lying hub is named by both sides and keys are still agreed", async () => {
+  await withLab({ alter: [2] }, async (lab) => {
+    lab.start();
+    await lab.clock.advance(0);
+    const liar = toHex(lab.hubs[2].hubId);
+    for (const n of lab.nodes) {
+      assert.equal(n.installs.length, 1);
+      for (const h of n.core.hubStatus()) assert.equal(h.misbehaving, h.hubId === liar, `hub ${h.hubId}`);
+      assert.deepEqual(eventsOf(n, "hub-misbehaved").map((e) => e.hub), [liar]);
+      assert.deepEqual(n.core.status()[0].badHubs, [liar]);
+    }
+    assert.deepEqual(lab.nodes[1].installs, lab.nodes[0].installs);
+    await lab.clock.advance(3 * ROTATION_MS + 1);
+    assert.ok(
+      lab.nodes[0].core.hubStatus().find((h) => h.hubId === liar)!.misbehaving,
+      "named again each round",
+    );
+  });
+});
+
+Deno.test("dske core: two of three hubs lying: shares-inconsistent says how many could be lying, nothing installed", async () => {
+  await withLab({ alter: [0, 1] }, async (lab) => {
+    const [gen, rec] = lab.nodes;
+    lab.start();
+    await lab.clock.advance(0);
+    const e = eventsOf(rec, "shares-inconsistent");
+    assert.equal(e.length, 1);
+    assert.equal(e[0].lyingAtLeast, 2);
+    assert.deepEqual([...e[0].hubs!].sort(), lab.hubs.map((h) => toHex(h.hubId)).sort());
+    assert.match(
+      rec.core.status()[0].problem!,
+      /^shares inconsistent for epoch \d+: no 2 of the 3 shares \(hubs hub-\d \([0-9a-f]{8}\).*at least 2 of these 3 hubs gave a wrong share/,
+    );
+    assert.match(gen.core.status()[0].problem!, /^peer node-1 found the shares of epoch \d+ inconsistent/);
+    for (const n of lab.nodes) {
+      assert.deepEqual(n.installs, []);
+      assert.deepEqual(n.closes, []);
+      assert.equal(n.core.status()[0].failed, 1);
+    }
+  });
+});
+
+Deno.test("dske core: k colluding hubs: key-confirmation-failed names them, nothing installed, nobody named a liar", async () => {
+  await withLab({ collude: [0, 1] }, async (lab) => {
+    lab.start();
+    await lab.clock.advance(0);
+    await lab.clock.advance(RETRY_MS);
+    const colluders = [toHex(lab.hubs[0].hubId), toHex(lab.hubs[1].hubId)].sort();
+    for (const n of lab.nodes) {
+      const failed = eventsOf(n, "key-confirmation-failed");
+      assert.equal(failed.length, 2, "every round, on both sides");
+      for (const e of failed) assert.deepEqual([...e.hubs!].sort(), colluders, "names the colluders");
+      assert.deepEqual(n.installs, [], "nothing installed");
+      assert.deepEqual(eventsOf(n, "hub-misbehaved"), [], "nobody named a liar");
+      assert.ok(n.core.hubStatus().every((h) => !h.misbehaving));
+      assert.match(
+        n.core.status()[0].problem!,
+        /^key confirmation failed for epoch \d+: .*nothing installed/,
+      );
+    }
+  });
+});
+
+Deno.test("dske core: a lost KEY_RESULT: the generator installs nothing, the recoverer stays on the key both hold", async () => {
+  await withLab({ dropKeyResults: true }, async (lab) => {
+    const [gen, rec] = lab.nodes;
+    lab.start();
+    await lab.clock.advance(0);
+    assert.equal(gen.installs.length, 1);
+    await lab.clock.advance(ROTATION_MS); // the recoverer drops this round's KEY_RESULT
+    assert.equal(gen.installs.length, 1, "no confirmation, no install");
+    assert.match(eventsOf(gen, "rotation-failed").at(-1)!.reason, /did not complete the exchange/);
+    assert.equal(rec.installs.length, 1, "held, not installed");
+    assert.equal(rec.core.status()[0].heldEpochs.length, 2);
+    await lab.clock.advance(1_500); // no commit: the recoverer asks, and both hold only the old key in common
+    assert.equal(rec.installs.length, 1);
+    assert.equal(rec.installs.at(-1)!.epoch, gen.installs.at(-1)!.epoch, "no epoch mismatch");
+    assert.deepEqual(rec.closes, []);
+    await lab.clock.advance(RETRY_MS);
+    assert.equal(gen.installs.length, 2, "the retry succeeds");
+    assert.deepEqual(rec.installs, gen.installs, "the recoverer followed every generator epoch, same keys");
+  });
+});
+
+Deno.test("dske core: a lost commit: the recoverer asks after the commit wait; reconcile() catches up on demand", async () => {
+  await withLab({}, async (lab) => {
+    const [gen, rec] = lab.nodes;
+    gen.dropOutgoing = (type) => type === FrameType.KEY_SYNC;
+    lab.start();
+    await lab.clock.advance(1_499);
+    assert.equal(gen.installs.length, 1);
+    assert.deepEqual(rec.installs, [], "no commit yet");
+    await lab.clock.advance(1);
+    assert.deepEqual(rec.installs, gen.installs, "asked after min(1.5 s, rotation / 2) and installed");
+    rec.dropOutgoing = (type) => type === FrameType.KEY_SYNC;
+    await lab.clock.advance(ROTATION_MS);
+    assert.equal(gen.installs.length, 2);
+    assert.equal(rec.installs.length, 1, "cannot hear or ask: stays on the older key");
+    rec.dropOutgoing = () => false;
+    rec.core.reconcile(gen.publicKey);
+    await lab.clock.advance(0);
+    assert.deepEqual(rec.installs, gen.installs);
+    const moved = eventsOf(rec, "epochs-reconciled").at(-1)!;
+    assert.equal(
+      moved.reason,
+      `moved from epoch ${gen.installs[0].epoch} to ${gen.installs[1].epoch}, the newest both sides hold`,
+    );
+  });
+});
+
+Deno.test("dske core: a restarted recoverer: the generator closes at once and agrees a new key", async () => {
+  await withLab({}, async (lab) => {
+    const [gen, rec] = lab.nodes;
+    lab.start();
+    await lab.clock.advance(0);
+    const first = gen.installs[0].epoch;
+    await lab.clock.advance(10_000);
+    rec.restart();
+    await lab.clock.advance(0);
+    assert.equal(gen.closes.length, 1);
+    assert.match(
+      gen.closes[0],
+      new RegExp(`^the peer node-1 does not hold key epoch ${first} .*aes0 gate closed`),
+    );
+    assert.equal(gen.installs.length, 2, "a new round at once");
+    assert.deepEqual(rec.installs.at(-1), gen.installs.at(-1));
+    assert.ok(gen.installs[1].epoch > first);
+  });
+});
+
+Deno.test("dske core: a restarted generator: the recoverer closes at once; epochs keep increasing", async () => {
+  await withLab({}, async (lab) => {
+    const [gen, rec] = lab.nodes;
+    lab.start();
+    await lab.clock.advance(0);
+    const first = gen.installs[0].epoch;
+    gen.restart(); // same second: the epoch counter, not the clock, makes the next epoch newer
+    await lab.clock.advance(0);
+    assert.equal(rec.closes.length, 1);
+    assert.match(rec.closes[0], /^the peer node-0 does not hold key epoch/);
+    assert.deepEqual(epochsOf(gen), [first, first + 1]);
+    assert.deepEqual(rec.installs, gen.installs);
+  });
+});
+
+Deno.test("dske core: forged, replayed and misdirected node frames are dropped, counted, reported once per second", async () => {
+  await withLab({}, async (lab) => {
+    const [gen, rec] = lab.nodes;
+    lab.start();
+    await lab.clock.advance(0);
+    const epoch = gen.installs[0].epoch;
+    const asGen = derivePeerAuthKeys(gen.privateKey, gen.publicKey, rec.publicKey)!.send;
+    const abort = (keyId: Uint8Array, key: Uint8Array) =>
+      encodePeerFrame({ type: FrameType.KEY_ABORT, keyId, epoch, reason: ABORT_PSRD_EXHAUSTED }, key);
+    const before = rec.core.rejectedFrames();
+    const events = eventsOf(rec, "peer-frame-rejected").length;
+    const forged = abort(new Uint8Array(KEY_ID_LEN), new Uint8Array(32).fill(9));
+    assert.equal(await rec.core.handleFrame(forged, "10.0.0.1"), "close", "a tag under another key");
+    assert.equal(
+      await rec.core.handleFrame(abort(new Uint8Array(KEY_ID_LEN), asGen), "10.0.0.9"),
+      "close",
+      "another address",
+    );
+    assert.equal(
+      await rec.core.handleFrame(abort(new Uint8Array(KEY_ID_LEN), asGen), "10.0.0.1"),
+      "close",
+      "a key not in use",
+    );
+    const stale = encodePeerFrame(
+      { type: FrameType.KEY_SYNC, timeMs: lab.clock.now() - 61_000, epochs: [] },
+      asGen,
+    );
+    assert.equal(await rec.core.handleFrame(stale, "10.0.0.1"), "close", "a replayed KEY_SYNC");
+    assert.equal(rec.core.rejectedFrames(), before + 4);
+    assert.equal(eventsOf(rec, "peer-frame-rejected").length, events + 1, "reported once within a second");
+    assert.deepEqual(rec.closes, [], "never acted on");
+    assert.deepEqual(rec.installs, gen.installs);
+    await lab.clock.advance(1_000);
+    await rec.core.handleFrame(forged, "10.0.0.1");
+    const last = eventsOf(rec, "peer-frame-rejected").at(-1)!;
+    assert.match(
+      last.reason,
+      /^dropped \d+ node-to-node frame\(s\) \(5 in all\), latest: from node-0 \(10\.0\.0\.1\): /,
+    );
+    const fresh = encodePeerFrame(
+      { type: FrameType.KEY_SYNC, timeMs: lab.clock.now(), epochs: [epoch] },
+      asGen,
+    );
+    const reply = await rec.core.handleFrame(fresh, "10.0.0.1");
+    assert.ok(reply instanceof Uint8Array, "an authenticated KEY_SYNC is answered");
+    const keys = derivePeerAuthKeys(gen.privateKey, gen.publicKey, rec.publicKey)!;
+    const answer = decodePeerFrame(reply, keys.receive);
+    assert.equal(answer.type, FrameType.KEY_SYNC);
+    assert.deepEqual(answer.type === FrameType.KEY_SYNC && answer.epochs, [epoch]);
+  });
+});
+
+Deno.test("dske core: generator PSRD exhausted: both gates close at once (KEY_ABORT), nothing more is sent", async () => {
+  // 1024 B to send per hub: 8 generator rounds of SHARE_PUT 96 + SHARE_DELETE 32.
+  await withLab({ sizes: (n) => n === 0 ? { c2h: 1024, h2c: 64 * 1024 } : BIG }, async (lab) => {
+    const [gen, rec] = lab.nodes;
+    lab.start();
+    await lab.clock.advance(0);
+    await lab.clock.advance(8 * ROTATION_MS);
+    assert.equal(gen.installs.length, 8, "exactly the rounds the PSRD pays for");
+    assert.deepEqual(rec.installs, gen.installs);
+    assert.equal(gen.closes.length, 1);
+    assert.equal(rec.closes.length, 1);
+    assert.match(
+      gen.closes[0],
+      /^PSRD exhausted: only 0 of 3 hub\(s\) have PSRD left for a generator round, k = 2/,
+    );
+    assert.match(rec.closes[0], /^PSRD exhausted: the generator node-0 has no PSRD left/);
+    for (const n of lab.nodes) assert.ok(eventsOf(n, "psrd-exhausted").some((e) => e.peer !== undefined));
+    assert.equal(
+      eventsOf(gen, "psrd-exhausted").filter((e) => e.hub !== undefined).length,
+      3,
+      "each hub once",
+    );
+    for (const b of gen.store.blocks()) assert.equal(b.txRemaining, 0, "used to the last byte, no wrap");
+    const handled = lab.hubs.map((h) => h.service.counters.handled);
+    await lab.clock.advance(6 * ROTATION_MS);
+    assert.deepEqual(lab.hubs.map((h) => h.service.counters.handled), handled, "no frame after exhaustion");
+    assert.equal(gen.closes.length, 1, "closed once");
+    assert.equal(rec.installs.length, 8);
+  });
+});
+
+Deno.test("dske core: recoverer PSRD exhausted: it answers PSRD_LOW and both gates close", async () => {
+  // 1024 B to receive per hub: 10 SHARE_GET_RESP of 96 B.
+  await withLab({ sizes: (n) => n === 1 ? { c2h: 64 * 1024, h2c: 1024 } : BIG }, async (lab) => {
+    const [gen, rec] = lab.nodes;
+    lab.start();
+    await lab.clock.advance(0);
+    await lab.clock.advance(12 * ROTATION_MS);
+    assert.equal(rec.installs.length, 10, "exactly the rounds the PSRD pays for");
+    assert.deepEqual(rec.installs, gen.installs);
+    assert.match(rec.closes[0], /^PSRD exhausted: only 0 of 3 hub\(s\) have PSRD left for a recoverer round/);
+    assert.match(gen.closes[0], /^PSRD exhausted: peer node-1 has too little PSRD left/);
+    const tx = rec.store.blocks().map((b) => b.txNext);
+    const rx = rec.store.blocks().map((b) => b.rxNext);
+    await lab.clock.advance(4 * ROTATION_MS);
+    assert.deepEqual(rec.store.blocks().map((b) => b.txNext), tx, "the recoverer sends nothing more");
+    assert.deepEqual(rec.store.blocks().map((b) => b.rxNext), rx);
+    assert.equal(rec.installs.length, 10);
+    assert.equal(rec.closes.length, 1);
+  });
+});
+
+Deno.test("dske core: close stops every timer and wipes the held keys; k below 2 is refused", async () => {
+  await withLab({}, async (lab) => {
+    lab.start();
+    await lab.clock.advance(0);
+    assert.ok(lab.clock.pending > 0);
+    for (const n of lab.nodes) n.core.close();
+    assert.equal(lab.clock.pending, 0);
+    for (const n of lab.nodes) assert.deepEqual(n.core.status()[0].heldEpochs, []);
+    await lab.clock.advance(10 * ROTATION_MS);
+    assert.equal(lab.nodes[0].installs.length, 1, "no round after close");
+    const o = lab.nodes[0];
+    assert.throws(
+      () =>
+        new AgreementCore({
+          selfPublicKey: o.publicKey,
+          selfPrivateKey: o.privateKey,
+          peers: [],
+          hubs: [],
+          k: 1,
+          rotationIntervalMs: ROTATION_MS,
+          install: () => true,
+        }, {
+          clock: lab.clock,
+          random: seededRandom("x"),
+          hub: () => Promise.resolve(null),
+          peer: () => Promise.resolve(null),
+          epochs: new MemoryEpochs(),
+          psrd: o.store,
+        }),
+      RangeError,
+    );
+  });
+});
