@@ -20,6 +20,7 @@ import { constantTimeEqual } from "../crypto/constant-time.ts";
 import { fromHex, toHex } from "../encoding.ts";
 import {
   FrameError,
+  FrameType,
   type HubMessage,
   HubStatus,
   MAC_KEY_LEN,
@@ -162,7 +163,7 @@ export class HubService {
       );
     }
     this.#handled++;
-    if (msg.type !== 0x04 && block.txRemaining < MAC_KEY_LEN) {
+    if (msg.type !== FrameType.SHARE_DELETE && block.txRemaining < MAC_KEY_LEN) {
       // Not even an authenticated refusal fits: do nothing for it (fail closed).
       this.#onEvent({
         type: "refused",
@@ -173,9 +174,9 @@ export class HubService {
       return "close";
     }
     switch (msg.type) {
-      case 0x01:
+      case FrameType.HELLO:
         return this.#reply(blockHex, {
-          type: 0x81,
+          type: FrameType.HELLO_ACK,
           clientId: msg.clientId,
           hubId: msg.hubId,
           status: HubStatus.OK,
@@ -184,13 +185,13 @@ export class HubService {
           c2hRemaining: block.rxRemaining,
           h2cRemaining: block.txRemaining,
         }, clientHex);
-      case 0x02:
+      case FrameType.SHARE_PUT:
         return this.#reply(blockHex, this.#put(msg, block.peerId, clientHex), clientHex);
-      case 0x03: {
+      case FrameType.SHARE_GET: {
         const keyHex = toHex(msg.keyId);
         const stored = this.#shares.get(keyHex);
         const answer = (status: number, s?: StoredShare): HubMessage => ({
-          type: 0x83,
+          type: FrameType.SHARE_GET_RESP,
           clientId: msg.clientId,
           hubId: msg.hubId,
           keyId: msg.keyId,
@@ -230,7 +231,7 @@ export class HubService {
         });
         return this.#reply(blockHex, answer(HubStatus.OK, stored), clientHex);
       }
-      case 0x04: {
+      case FrameType.SHARE_DELETE: {
         const keyHex = toHex(msg.keyId);
         const stored = this.#shares.get(keyHex);
         if (stored && stored.generatorHex === block.peerId) {
@@ -267,7 +268,7 @@ export class HubService {
 
   #put(msg: SharePut, boundPeerHex: string, clientHex: string): HubMessage {
     const ack = (status: number): HubMessage => ({
-      type: 0x82,
+      type: FrameType.SHARE_PUT_ACK,
       clientId: msg.clientId,
       hubId: msg.hubId,
       keyId: msg.keyId,
@@ -327,10 +328,12 @@ export class HubService {
 
   #statusReply(msg: HubMessage, status: number): HubMessage {
     const base = { clientId: msg.clientId, hubId: msg.hubId };
-    if (msg.type === 0x02 || msg.type === 0x04) return { type: 0x82, ...base, keyId: msg.keyId, status };
-    if (msg.type === 0x03) {
+    if (msg.type === FrameType.SHARE_PUT || msg.type === FrameType.SHARE_DELETE) {
+      return { type: FrameType.SHARE_PUT_ACK, ...base, keyId: msg.keyId, status };
+    }
+    if (msg.type === FrameType.SHARE_GET) {
       return {
-        type: 0x83,
+        type: FrameType.SHARE_GET_RESP,
         ...base,
         keyId: msg.keyId,
         status,
@@ -343,7 +346,7 @@ export class HubService {
       };
     }
     return {
-      type: 0x81,
+      type: FrameType.HELLO_ACK,
       ...base,
       status,
       c2hRxNext: 0,
@@ -361,7 +364,7 @@ export class HubService {
         return sealHubFrame(m, fromHex(blockHex), offset, pad);
       } finally {
         pad.fill(0);
-        if ((m.type === 0x83) && m.share) m.share.fill(0);
+        if ((m.type === FrameType.SHARE_GET_RESP) && m.share) m.share.fill(0);
       }
     } catch (e) {
       if (e instanceof PsrdExhausted) {

@@ -14,20 +14,33 @@
  * @module
  */
 import { concatBytes } from "../encoding.ts";
+import {
+  AUTH_LEN,
+  FRAME_MAGIC,
+  FRAME_VERSION,
+  FrameType,
+  HEADER_LEN,
+  MAX_FRAME_LEN,
+  PEER_FRAME_VERSION,
+} from "./frames.ts";
 
 /** pcap link types understood: raw IP (101, 12, 228), Ethernet (1), Linux cooked (113). */
 export const SUPPORTED_LINKTYPES: readonly number[] = [101, 12, 228, 1, 113];
 
-const FRAME_MAGIC = 0x444b;
-const FRAME_VERSION = 1;
-/** Version of the node ↔ node frames (authenticated since version 2). */
-const PEER_FRAME_VERSION = 2;
-const HEADER_LEN = 8;
-const AUTH_LEN = 48;
-const MAX_FRAME_LEN = 4096;
-const C2H_TYPES = new Set([0x01, 0x02, 0x03, 0x04]);
-const H2C_TYPES = new Set([0x81, 0x82, 0x83]);
-const PEER_TYPES = new Set([0x10, 0x11, 0x12, 0x13, 0x7f]);
+const C2H_TYPES = new Set<number>([
+  FrameType.HELLO,
+  FrameType.SHARE_PUT,
+  FrameType.SHARE_GET,
+  FrameType.SHARE_DELETE,
+]);
+const H2C_TYPES = new Set<number>([FrameType.HELLO_ACK, FrameType.SHARE_PUT_ACK, FrameType.SHARE_GET_RESP]);
+const PEER_TYPES = new Set<number>([
+  FrameType.KEY_OFFER,
+  FrameType.KEY_RESULT,
+  FrameType.KEY_ABORT,
+  FrameType.KEY_SYNC,
+  FrameType.ERROR,
+]);
 
 /** One captured packet. */
 export interface PcapPacket {
@@ -216,7 +229,9 @@ function headerAt(b: Uint8Array, pos: number): { type: number; length: number } 
   if (pos + HEADER_LEN > b.length) return null;
   if (((b[pos] << 8) | b[pos + 1]) !== FRAME_MAGIC) return null;
   const type = b[pos + 3];
-  if (b[pos + 2] !== (PEER_TYPES.has(type) && type !== 0x7f ? PEER_FRAME_VERSION : FRAME_VERSION)) {
+  if (
+    b[pos + 2] !== (PEER_TYPES.has(type) && type !== FrameType.ERROR ? PEER_FRAME_VERSION : FRAME_VERSION)
+  ) {
     return null;
   }
   const length = ((b[pos + 4] << 24) >>> 0) + (b[pos + 5] << 16) + (b[pos + 6] << 8) + b[pos + 7];
