@@ -11,8 +11,13 @@
  * but takes the slow path, ~0.2 µs more); {@link pointerAt} and {@link bigLen} return cached bigints
  * so data-path calls do not allocate.
  *
+ * Errno values live in errno.ts (pure) and are re-exported here.
+ *
  * @module
  */
+import { ERRNO_NAMES } from "./errno.ts";
+
+export * from "./errno.ts";
 
 const symbols = {
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
@@ -70,33 +75,6 @@ export function strerror(code: number): string {
   const p = libc.strerror(code);
   return p === null ? `errno ${code}` : Deno.UnsafePointerView.getCString(p);
 }
-
-/** Symbolic names for the errno values this project meets. */
-export const ERRNO_NAMES: Readonly<Record<number, string>> = {
-  1: "EPERM",
-  2: "ENOENT",
-  4: "EINTR",
-  9: "EBADF",
-  11: "EAGAIN",
-  12: "ENOMEM",
-  13: "EACCES",
-  16: "EBUSY",
-  17: "EEXIST",
-  19: "ENODEV",
-  22: "EINVAL",
-  24: "EMFILE",
-  40: "ELOOP",
-  90: "EMSGSIZE",
-  93: "EPROTONOSUPPORT",
-  95: "EOPNOTSUPP",
-  97: "EAFNOSUPPORT",
-  98: "EADDRINUSE",
-  99: "EADDRNOTAVAIL",
-  101: "ENETUNREACH",
-  105: "ENOBUFS",
-  111: "ECONNREFUSED",
-  113: "EHOSTUNREACH",
-};
 
 /** A failed system call: carries the errno, its symbolic code and the call's name. */
 export class SysError extends Error {
@@ -344,27 +322,3 @@ export const MSG_WAITFORONE = 0x10000;
 export const EFD_NONBLOCK = 0o4000;
 /** eventfd flag: close on exec. */
 export const EFD_CLOEXEC = 0o2000000;
-/** errno: operation not permitted. */
-export const EPERM = 1;
-/** errno: no such file or directory. */
-export const ENOENT = 2;
-/** errno: interrupted system call. */
-export const EINTR = 4;
-/** errno: permission denied. */
-export const EACCES = 13;
-/** errno: try again (would block). */
-export const EAGAIN = 11;
-/** errno: device or resource busy. */
-export const EBUSY = 16;
-/** errno: file exists. */
-export const EEXIST = 17;
-/** errno: no such device. */
-export const ENODEV = 19;
-/** errno: invalid argument. */
-export const EINVAL = 22;
-/** errno: too many levels of symbolic links (also what open(2) with O_NOFOLLOW returns for a link). */
-export const ELOOP = 40;
-/** errno: address already in use. */
-export const EADDRINUSE = 98;
-/** errno: no buffer space available (netlink overrun). */
-export const ENOBUFS = 105;

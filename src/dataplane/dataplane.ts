@@ -3,7 +3,7 @@
  * workers (TUN→UDP and UDP→TUN), and turns their rare messages into callbacks.
  * @module
  */
-import { bigLen, check, libc } from "../../ffi/libc.ts";
+import { bigLen, check, EFD_CLOEXEC, EFD_NONBLOCK, libc } from "../../ffi/libc.ts";
 import { H, SharedState } from "./shared-state.ts";
 import type { WorkerEvent, WorkerInit } from "./worker-protocol.ts";
 import { workerModuleUrl } from "../worker-url.ts";
@@ -40,7 +40,7 @@ export class Dataplane {
 
   /** `rekeyAfterMs`: when the encrypt worker asks to rekey an initiator's keypair (REKEY_AFTER_TIME). */
   constructor(tunFd: number, aead: string, handlers: DataplaneHandlers, rekeyAfterMs: number) {
-    this.#wakeFd = check(libc.eventfd(0, 0x80000 | 0x800 /* EFD_CLOEXEC | EFD_NONBLOCK */), "eventfd");
+    this.#wakeFd = check(libc.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd");
     const h = this.shared.header;
     Atomics.store(h, H.tunFd, tunFd);
     Atomics.store(h, H.udpFd, -1);

@@ -9,21 +9,22 @@
  * @module
  */
 import { clampPrivateKey } from "../crypto/x25519.ts";
+import { EADDRINUSE, EINVAL, EIO, ENOANO, EPROTO } from "../../ffi/errno.ts";
 import { canonicalCidr, parseDecimal, parseEndpoint } from "./netaddr.ts";
 import type { UapiDeviceSnapshot, UapiPeerChange, UapiSetRequest } from "./types.ts";
 
 /** Negated errno values used on the UAPI, as wireguard-go's `ipc` package defines them (Linux numbering). */
 export const UapiErrno = {
   /** -EIO: reading the request failed (wireguard-go: scanner error, e.g. an over-long line). */
-  IO: -5,
+  IO: -EIO,
   /** -EPROTO: a line without `=`. */
-  PROTOCOL: -71,
+  PROTOCOL: -EPROTO,
   /** -EINVAL: unknown key, bad value, or more peers or allowed IPs than the device holds (wireguard-go: "failed to create new peer"). */
-  INVALID: -22,
+  INVALID: -EINVAL,
   /** -EADDRINUSE: the listen port (or fwmark rebind) could not be applied. */
-  PORT_IN_USE: -98,
-  /** -55: any other failure (wireguard-go's IpcErrorUnknown). */
-  UNKNOWN: -55,
+  PORT_IN_USE: -EADDRINUSE,
+  /** -ENOANO (-55): any other failure (wireguard-go's IpcErrorUnknown). */
+  UNKNOWN: -ENOANO,
 } as const;
 
 /** A rejected `set` request: a negated errno and a message that never contains key material. */
