@@ -5,6 +5,7 @@
  * @module
  */
 import type { EventBus } from "../events/bus.ts";
+import type { KeySource } from "../config/key-source.ts";
 
 /** One wg0 lockdown extra port or range (inclusive); `from === to` for a single port. */
 export interface LockdownPort {
@@ -62,7 +63,7 @@ export interface LayerPeerStatus {
 /** aes0-specific per-peer state: the PSK gate and the key agreement. */
 export interface AesPeerStatus extends LayerPeerStatus {
   /** Where the key comes from. */
-  keySource: "manual" | "dske" | "ska";
+  keySource: KeySource;
   /** Gate state and why. */
   gate: { state: "closed" | "open" | "stale"; reason: string; mismatchSuspected: boolean };
   /** Epoch of the key aes0 holds (null while closed). */

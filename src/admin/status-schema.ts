@@ -8,6 +8,7 @@ import { z } from "@hono/zod-openapi";
 import { NODE_EVENT_TYPES, type NodeEvent, type NodeEventType } from "../events/bus.ts";
 import type { NodeStatus } from "./model.ts";
 import { LockdownStateSchema } from "./lockdown-schema.ts";
+import { KEY_SOURCES } from "../config/key-source.ts";
 
 const iso = () => z.string().openapi({ format: "date-time", example: "2025-01-01T12:00:00.000Z" });
 const intOrNull = () => z.number().int().nullable();
@@ -49,7 +50,7 @@ export const Wg0PeerStatusSchema = z.object({
 /** aes0 per-peer state. */
 export const AesPeerStatusSchema = z.object({
   ...layerFields,
-  keySource: z.enum(["manual", "dske", "ska"]),
+  keySource: z.enum(KEY_SOURCES),
   gate: z.object({
     state: z.enum(["closed", "open", "stale"]),
     reason: z.string(),
