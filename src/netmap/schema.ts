@@ -22,6 +22,7 @@
 import { z } from "zod";
 import { MAX_PEERS } from "../dataplane/shared-state.ts";
 import { JsoncSyntaxError, parseJsonc } from "../config/jsonc.ts";
+import { KEY_SOURCES, type KeySource } from "../config/key-source.ts";
 import { WG_NETWORK } from "../config/node-config.ts";
 import { decodeBase64, encodeBase64 } from "../encoding.ts";
 import { type Endpoint, parseEndpoint } from "../uapi/netaddr.ts";
@@ -53,8 +54,8 @@ const LABEL_RULE = "1-63 letters, digits or hyphens, not starting or ending with
 
 /** A node's role: an edge node, a DSKE security hub, or an SKA broker (the last two: wg0 only). */
 export type NetmapRole = "peer" | "hub" | "broker";
-/** Where an AES node's aes0 PSKs come from. */
-export type NetmapKeySource = "manual" | "dske" | "ska";
+/** Where an AES node's aes0 PSKs come from (the key sources of the node config). */
+export type NetmapKeySource = KeySource;
 
 /** One resolved node of the map. */
 export interface NetmapNode {
@@ -118,7 +119,7 @@ const nodeEntry = z.strictObject({
   aesIp: z.string().optional(),
   role: z.enum(["peer", "hub", "broker"]).default("peer"),
   endpoints: z.array(z.string()).default([]),
-  keySource: z.enum(["manual", "dske", "ska"]).optional(),
+  keySource: z.enum(KEY_SOURCES).optional(),
   groups: z.array(z.string()).default([]),
   persistentKeepalive: keepaliveField.default(0),
 });
