@@ -29,9 +29,11 @@ import {
   peekHubFrame,
   sealHubFrame,
   SHARE_LEN,
+  type ShareDelete,
+  type ShareGet,
   type SharePut,
 } from "./frames.ts";
-import { PsrdExhausted, type PsrdStore } from "./psrd-store.ts";
+import { type BlockInfo, PsrdExhausted, type PsrdStore } from "./psrd-store.ts";
 
 /** Longest a share is kept (s). */
 export const MAX_SHARE_TTL_S = 600;
@@ -128,31 +130,9 @@ export class HubService {
    */
   handle(frame: Uint8Array): Uint8Array | null | "close" {
     this.expire();
-    let peek;
-    try {
-      peek = peekHubFrame(frame);
-    } catch (e) {
-      return this.#drop(e instanceof FrameError ? `malformed frame (${e.code})` : "malformed frame");
-    }
-    const blockHex = toHex(peek.blockId);
-    const block = this.#store.block(blockHex);
-    if (!block || block.role !== "hub" || block.hubId !== this.#hubHex) {
-      return this.#drop("unknown PSRD block");
-    }
-    if (!this.#store.canAccept(blockHex, peek.offset, peek.used)) {
-      return this.#drop("offset below rx_next or beyond the region (replay or forgery)");
-    }
-    const pad = this.#store.rxPad(blockHex, peek.offset, peek.used);
-    let msg: HubMessage;
-    try {
-      msg = openHubFrame(frame, pad);
-    } catch (e) {
-      return this.#drop(e instanceof FrameError ? `frame refused (${e.code})` : "frame refused");
-    } finally {
-      pad.fill(0);
-    }
-    // Authenticated: persist acceptance before acting (a replay after a crash is refused).
-    this.#store.acceptRx(blockHex, peek.offset, peek.used);
+    const opened = this.#open(frame);
+    if (opened === "close") return "close";
+    const { msg, block, blockHex } = opened;
     const clientHex = toHex(msg.clientId);
     if (clientHex !== block.clientId || toHex(msg.hubId) !== this.#hubHex) {
       return this.#reply(
@@ -187,66 +167,106 @@ export class HubService {
         }, clientHex);
       case FrameType.SHARE_PUT:
         return this.#reply(blockHex, this.#put(msg, block.peerId, clientHex), clientHex);
-      case FrameType.SHARE_GET: {
-        const keyHex = toHex(msg.keyId);
-        const stored = this.#shares.get(keyHex);
-        const answer = (status: number, s?: StoredShare): HubMessage => ({
-          type: FrameType.SHARE_GET_RESP,
-          clientId: msg.clientId,
-          hubId: msg.hubId,
-          keyId: msg.keyId,
-          status,
-          x: s?.x ?? 0,
-          k: s?.k ?? 0,
-          n: s?.n ?? 0,
-          epoch: s?.epoch ?? 0,
-          generatorPeer: msg.generatorPeer,
-          share: s ? this.#released(s, msg.keyId) : null,
-        });
-        if (!stored) return this.#reply(blockHex, answer(HubStatus.UNKNOWN_KEY), clientHex, "unknown key");
-        if (block.txRemaining < MAC_KEY_LEN + SHARE_LEN) {
-          return this.#reply(
-            blockHex,
-            answer(HubStatus.PSRD_LOW),
-            clientHex,
-            `PSRD exhausted: ${block.txRemaining} B left, too few to send a share (fail closed)`,
-          );
-        }
-        if (
-          stored.recovererHex !== block.peerId || toHex(msg.recovererPeer) !== stored.recovererHex ||
-          toHex(msg.generatorPeer) !== stored.generatorHex
-        ) {
-          return this.#reply(
-            blockHex,
-            answer(HubStatus.NOT_AUTHORIZED),
-            clientHex,
-            "share requested by a client that is not the named recoverer",
-          );
-        }
-        this.#onEvent({
-          type: "share-released",
-          client: clientHex,
-          keyId: keyHex,
-          reason: "to the named recoverer",
-        });
-        return this.#reply(blockHex, answer(HubStatus.OK, stored), clientHex);
-      }
-      case FrameType.SHARE_DELETE: {
-        const keyHex = toHex(msg.keyId);
-        const stored = this.#shares.get(keyHex);
-        if (stored && stored.generatorHex === block.peerId) {
-          this.#forget(keyHex, stored);
-          this.#onEvent({
-            type: "share-deleted",
-            client: clientHex,
-            keyId: keyHex,
-            reason: "by its generator",
-          });
-        }
+      case FrameType.SHARE_GET:
+        return this.#get(msg, block, blockHex, clientHex);
+      case FrameType.SHARE_DELETE:
+        this.#delete(msg, block, clientHex);
         return null;
-      }
       default:
         return this.#drop("a response type sent to the hub");
+    }
+  }
+
+  /**
+   * A request frame of one of our hub-role blocks, authenticated and accepted (its offset persisted
+   * before anything is acted on, so a replay after a crash is refused); "close" (dropped) otherwise.
+   */
+  #open(frame: Uint8Array): { msg: HubMessage; block: BlockInfo; blockHex: string } | "close" {
+    let peek;
+    try {
+      peek = peekHubFrame(frame);
+    } catch (e) {
+      return this.#drop(e instanceof FrameError ? `malformed frame (${e.code})` : "malformed frame");
+    }
+    const blockHex = toHex(peek.blockId);
+    const block = this.#store.block(blockHex);
+    if (!block || block.role !== "hub" || block.hubId !== this.#hubHex) {
+      return this.#drop("unknown PSRD block");
+    }
+    if (!this.#store.canAccept(blockHex, peek.offset, peek.used)) {
+      return this.#drop("offset below rx_next or beyond the region (replay or forgery)");
+    }
+    const pad = this.#store.rxPad(blockHex, peek.offset, peek.used);
+    let msg: HubMessage;
+    try {
+      msg = openHubFrame(frame, pad);
+    } catch (e) {
+      return this.#drop(e instanceof FrameError ? `frame refused (${e.code})` : "frame refused");
+    } finally {
+      pad.fill(0);
+    }
+    this.#store.acceptRx(blockHex, peek.offset, peek.used);
+    return { msg, block, blockHex };
+  }
+
+  /** SHARE_GET: the share, only to the recoverer its generator named, and only with PSRD to send it. */
+  #get(msg: ShareGet, block: BlockInfo, blockHex: string, clientHex: string): Uint8Array | null | "close" {
+    const keyHex = toHex(msg.keyId);
+    const stored = this.#shares.get(keyHex);
+    const answer = (status: number, s?: StoredShare): HubMessage => ({
+      type: FrameType.SHARE_GET_RESP,
+      clientId: msg.clientId,
+      hubId: msg.hubId,
+      keyId: msg.keyId,
+      status,
+      x: s?.x ?? 0,
+      k: s?.k ?? 0,
+      n: s?.n ?? 0,
+      epoch: s?.epoch ?? 0,
+      generatorPeer: msg.generatorPeer,
+      share: s ? this.#released(s, msg.keyId) : null,
+    });
+    if (!stored) return this.#reply(blockHex, answer(HubStatus.UNKNOWN_KEY), clientHex, "unknown key");
+    if (block.txRemaining < MAC_KEY_LEN + SHARE_LEN) {
+      return this.#reply(
+        blockHex,
+        answer(HubStatus.PSRD_LOW),
+        clientHex,
+        `PSRD exhausted: ${block.txRemaining} B left, too few to send a share (fail closed)`,
+      );
+    }
+    if (
+      stored.recovererHex !== block.peerId || toHex(msg.recovererPeer) !== stored.recovererHex ||
+      toHex(msg.generatorPeer) !== stored.generatorHex
+    ) {
+      return this.#reply(
+        blockHex,
+        answer(HubStatus.NOT_AUTHORIZED),
+        clientHex,
+        "share requested by a client that is not the named recoverer",
+      );
+    }
+    this.#onEvent({
+      type: "share-released",
+      client: clientHex,
+      keyId: keyHex,
+      reason: "to the named recoverer",
+    });
+    return this.#reply(blockHex, answer(HubStatus.OK, stored), clientHex);
+  }
+
+  /** SHARE_DELETE: forgets the share when its generator asks (no answer either way). */
+  #delete(msg: ShareDelete, block: BlockInfo, clientHex: string): void {
+    const keyHex = toHex(msg.keyId);
+    const stored = this.#shares.get(keyHex);
+    if (stored && stored.generatorHex === block.peerId) {
+      this.#forget(keyHex, stored);
+      this.#onEvent({
+        type: "share-deleted",
+        client: clientHex,
+        keyId: keyHex,
+        reason: "by its generator",
+      });
     }
   }
 
