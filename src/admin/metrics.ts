@@ -65,11 +65,24 @@ const GATE_STATES = ["closed", "open", "stale"] as const;
 /** Renders the exposition for one status snapshot, the counters and the event bus. */
 export function renderMetrics(status: NodeStatus, counters: NodeCounters, bus: EventBus): string {
   const x = new Exposition();
+  nodeMetrics(x, status);
+  peerMetrics(x, status);
+  keyPlaneMetrics(x, status, counters);
+  hubMetrics(x, status);
+  lockdownAndEventMetrics(x, status, bus);
+  return x.render();
+}
+
+/** The node: info and uptime. */
+function nodeMetrics(x: Exposition, status: NodeStatus): void {
   x.family("twofold_info", "gauge", "Always 1; labels name the node and the twofold version.");
   x.sample("twofold_info", { node: status.node.name, version: status.node.version }, 1);
   x.family("twofold_uptime_seconds", "gauge", "Seconds since the node started.");
   x.sample("twofold_uptime_seconds", {}, status.node.uptimeSeconds);
+}
 
+/** Both layers of every peer: bytes, handshake and key age, key epoch, the aes0 gate. */
+function peerMetrics(x: Exposition, status: NodeStatus): void {
   x.family("twofold_peer_rx_bytes_total", "counter", "Bytes received from the peer on the layer.");
   x.family("twofold_peer_tx_bytes_total", "counter", "Bytes sent to the peer on the layer.");
   x.family(
@@ -113,7 +126,10 @@ export function renderMetrics(status: NodeStatus, counters: NodeCounters, bus: E
     }
     x.sample("twofold_peer_gate_mismatch_suspected", a, a0.gate.mismatchSuspected ? 1 : 0);
   }
+}
 
+/** Key rotations, drops and rejected node-to-node DSKE frames. */
+function keyPlaneMetrics(x: Exposition, status: NodeStatus, counters: NodeCounters): void {
   x.family("twofold_key_rotations_total", "counter", "aes0 key rotations that succeeded, per peer.");
   x.family(
     "twofold_key_rotations_failed_total",
@@ -140,7 +156,10 @@ export function renderMetrics(status: NodeStatus, counters: NodeCounters, bus: E
     "Node-to-node DSKE frames dropped (not from the peer's wg0 address, bad tag, malformed, stale).",
   );
   if (status.dske) x.sample("twofold_dske_rejected_peer_frames_total", {}, status.dske.rejectedPeerFrames);
+}
 
+/** Per DSKE hub: reachability, answer age, misbehaviour, PSRD left. */
+function hubMetrics(x: Exposition, status: NodeStatus): void {
   x.family("twofold_hub_reachable", "gauge", "1 when the hub's latest answer was authenticated, 0 when not.");
   x.family(
     "twofold_hub_last_answer_age_seconds",
@@ -163,7 +182,10 @@ export function renderMetrics(status: NodeStatus, counters: NodeCounters, bus: E
     x.sample("twofold_hub_psrd_remaining_bytes", { ...l, direction: "rx" }, h.psrd.rxRemaining);
     x.sample("twofold_hub_psrd_low", l, h.psrd.low ? 1 : 0);
   }
+}
 
+/** The lockdown list and the event bus. */
+function lockdownAndEventMetrics(x: Exposition, status: NodeStatus, bus: EventBus): void {
   x.family("twofold_lockdown_entries", "gauge", "Entries in the wg0 lockdown extra-port list.");
   x.sample("twofold_lockdown_entries", {}, status.lockdown.ports.length);
   x.family("twofold_lockdown_enforced", "gauge", "1 when a firewall enforces the lockdown list, else 0.");
@@ -177,5 +199,4 @@ export function renderMetrics(status: NodeStatus, counters: NodeCounters, bus: E
     "Current listeners of the event bus (SSE clients included).",
   );
   x.sample("twofold_event_subscribers", {}, bus.listenerCount);
-  return x.render();
 }
