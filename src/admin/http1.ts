@@ -214,6 +214,19 @@ function findHeadEnd(bytes: Uint8Array): { headEnd: number; bodyStart: number } 
   return null;
 }
 
+/** Sends bytes on the connection within the write timeout; throws ConnectionGone when it cannot. */
+type Writer = (bytes: Uint8Array) => Promise<void>;
+
+/** One connection being served: its buffered input, its writer and its limits. */
+interface Served {
+  conn: Deno.Conn;
+  inbox: Inbox;
+  write: Writer;
+  limits: HttpConnectionLimits;
+  /** The 431 answer, built once per connection. */
+  headTooLarge: Uint8Array;
+}
+
 /** Serves requests on `conn` until it closes, a timeout passes or a response ends it. */
 export async function serveHttpConnection(
   conn: Deno.Conn,
@@ -221,144 +234,177 @@ export async function serveHttpConnection(
   handler: HttpHandler,
   limits: HttpConnectionLimits,
 ): Promise<void> {
-  // Room for one head plus the body bytes that may follow it in the same read.
-  const inbox = new Inbox(conn, limits.maxHeaderBytes + 4096);
-  const headTooLarge = errorResponseBytes(
-    431,
-    "header_too_large",
-    `the request head is larger than ${limits.maxHeaderBytes} bytes`,
-  );
   // Each response leaves in one write (events as they come): nothing to gain from Nagle's delay.
   if (conn.remoteAddr.transport === "tcp") (conn as Deno.TcpConn).setNoDelay(true);
-  const write = async (bytes: Uint8Array) => {
-    const cancel = deadline(conn, limits.writeTimeoutMs);
-    try {
-      let rest = bytes;
-      while (rest.length > 0) rest = rest.subarray(await conn.write(rest));
-    } catch {
-      throw new ConnectionGone();
-    } finally {
-      cancel();
-    }
+  const served: Served = {
+    conn,
+    // Room for one head plus the body bytes that may follow it in the same read.
+    inbox: new Inbox(conn, limits.maxHeaderBytes + 4096),
+    write: async (bytes: Uint8Array) => {
+      const cancel = deadline(conn, limits.writeTimeoutMs);
+      try {
+        let rest = bytes;
+        while (rest.length > 0) rest = rest.subarray(await conn.write(rest));
+      } catch {
+        throw new ConnectionGone();
+      } finally {
+        cancel();
+      }
+    },
+    limits,
+    headTooLarge: errorResponseBytes(
+      431,
+      "header_too_large",
+      `the request head is larger than ${limits.maxHeaderBytes} bytes`,
+    ),
   };
   try {
     while (!slot.closed) {
       slot.setIdle(true);
-      // The head.
-      const cancelHead = deadline(conn, limits.headerTimeoutMs);
-      let found: { headEnd: number; bodyStart: number } | null;
-      try {
-        while ((found = findHeadEnd(inbox.view())) === null) {
-          if (inbox.buffered >= limits.maxHeaderBytes) {
-            await write(headTooLarge);
-            return;
-          }
-          if (!(await inbox.fill())) return; // EOF, timeout (closed) or a reset
-        }
-      } finally {
-        cancelHead();
-      }
-      if (found.headEnd > limits.maxHeaderBytes) {
-        await write(headTooLarge);
-        return;
-      }
-      const headBytes = inbox.take(found.bodyStart);
-      const head = parseRequestHead(decoder.decode(headBytes.subarray(0, found.headEnd)));
-      if (isHeadProblem(head)) {
-        await write(errorResponseBytes(head.status, "bad_request", head.detail));
-        return;
-      }
-      const headers = new Headers();
-      try {
-        for (const [name, value] of head.headers) headers.append(name, value);
-      } catch {
-        await write(errorResponseBytes(400, "bad_request", "malformed header"));
-        return;
-      }
-      // The body.
-      if (headers.has("transfer-encoding")) {
-        await write(
-          errorResponseBytes(411, "length_required", "send the request body with a Content-Length"),
-        );
-        return;
-      }
-      const lengthText = headers.get("content-length");
-      let length = 0;
-      if (lengthText !== null) {
-        if (!/^\d{1,15}$/.test(lengthText)) {
-          await write(errorResponseBytes(400, "bad_request", "malformed Content-Length"));
-          return;
-        }
-        length = Number(lengthText);
-      }
-      if (length > limits.maxBodyBytes) {
-        await write(
-          errorResponseBytes(
-            413,
-            "body_too_large",
-            `the request body is larger than ${limits.maxBodyBytes} bytes`,
-          ),
-        );
-        return;
-      }
-      let body: Uint8Array<ArrayBuffer> | null = null;
-      if (length > 0) {
-        if (headers.get("expect")?.toLowerCase() === "100-continue") {
-          await write(encoder.encode("HTTP/1.1 100 Continue\r\n\r\n"));
-        }
-        body = new Uint8Array(length);
-        let got = 0;
-        const cancelBody = deadline(conn, limits.bodyTimeoutMs);
-        try {
-          while (got < length) {
-            if (inbox.buffered === 0 && !(await inbox.fill())) return;
-            const chunk = inbox.take(Math.min(inbox.buffered, length - got));
-            body.set(chunk, got);
-            got += chunk.length;
-          }
-        } finally {
-          cancelBody();
-        }
-      }
-      // The handler.
+      const request = await readHead(served);
+      if (request === null) return;
+      const body = await readBody(served, request.headers);
+      if (body === null) return;
       slot.setIdle(false);
-      const connectionTokens = (headers.get("connection") ?? "").toLowerCase();
-      const keepAlive = head.minor === 1
-        ? !connectionTokens.includes("close")
-        : connectionTokens.includes("keep-alive");
-      let settle!: (ok: boolean) => void;
-      const completed = new Promise<void>((resolve, reject) => {
-        settle = (ok) => ok ? resolve() : reject(new ConnectionGone("the connection ended first"));
-      });
-      completed.catch(() => {});
-      let response: Response;
-      try {
-        const withBody = body !== null && head.method !== "GET" && head.method !== "HEAD";
-        const request = new Request(new URL(head.target, "http://localhost"), {
-          method: head.method,
-          headers,
-          body: withBody ? body : undefined,
-        });
-        response = await handler(request, { completed });
-      } catch {
-        settle(false);
-        await write(errorResponseBytes(500, "internal", "the admin API failed to answer"));
-        return;
-      }
-      const ok = await writeResponse(
-        response,
-        head.method === "HEAD",
-        head.minor === 1,
-        keepAlive,
-        inbox,
-        write,
-      );
-      settle(ok);
-      if (!ok || !keepAlive) return;
+      if (!(await answer(served, request.head, request.headers, body.body, handler))) return;
     }
   } catch (e) {
     if (!(e instanceof ConnectionGone)) throw e;
   }
+}
+
+/**
+ * The next request head and its headers, within the head timeout and size cap; null when the
+ * connection is to close (EOF, timeout, or a refusal already written: 431, 400, 505).
+ */
+async function readHead(s: Served): Promise<{ head: RequestHead; headers: Headers } | null> {
+  const { conn, inbox, write, limits } = s;
+  const cancelHead = deadline(conn, limits.headerTimeoutMs);
+  let found: { headEnd: number; bodyStart: number } | null;
+  try {
+    while ((found = findHeadEnd(inbox.view())) === null) {
+      if (inbox.buffered >= limits.maxHeaderBytes) {
+        await write(s.headTooLarge);
+        return null;
+      }
+      if (!(await inbox.fill())) return null; // EOF, timeout (closed) or a reset
+    }
+  } finally {
+    cancelHead();
+  }
+  if (found.headEnd > limits.maxHeaderBytes) {
+    await write(s.headTooLarge);
+    return null;
+  }
+  const headBytes = inbox.take(found.bodyStart);
+  const head = parseRequestHead(decoder.decode(headBytes.subarray(0, found.headEnd)));
+  if (isHeadProblem(head)) {
+    await write(errorResponseBytes(head.status, "bad_request", head.detail));
+    return null;
+  }
+  const headers = new Headers();
+  try {
+    for (const [name, value] of head.headers) headers.append(name, value);
+  } catch {
+    await write(errorResponseBytes(400, "bad_request", "malformed header"));
+    return null;
+  }
+  return { head, headers };
+}
+
+/**
+ * The request body (null when there is none), within the body timeout and size cap; null instead of
+ * the result when the connection is to close (EOF, timeout, or a refusal already written: 411, 400, 413).
+ */
+async function readBody(
+  s: Served,
+  headers: Headers,
+): Promise<{ body: Uint8Array<ArrayBuffer> | null } | null> {
+  const { conn, inbox, write, limits } = s;
+  if (headers.has("transfer-encoding")) {
+    await write(errorResponseBytes(411, "length_required", "send the request body with a Content-Length"));
+    return null;
+  }
+  const lengthText = headers.get("content-length");
+  let length = 0;
+  if (lengthText !== null) {
+    if (!/^\d{1,15}$/.test(lengthText)) {
+      await write(errorResponseBytes(400, "bad_request", "malformed Content-Length"));
+      return null;
+    }
+    length = Number(lengthText);
+  }
+  if (length > limits.maxBodyBytes) {
+    await write(
+      errorResponseBytes(
+        413,
+        "body_too_large",
+        `the request body is larger than ${limits.maxBodyBytes} bytes`,
+      ),
+    );
+    return null;
+  }
+  if (length === 0) return { body: null };
+  if (headers.get("expect")?.toLowerCase() === "100-continue") {
+    await write(encoder.encode("HTTP/1.1 100 Continue\r\n\r\n"));
+  }
+  const body = new Uint8Array(length);
+  let got = 0;
+  const cancelBody = deadline(conn, limits.bodyTimeoutMs);
+  try {
+    while (got < length) {
+      if (inbox.buffered === 0 && !(await inbox.fill())) return null;
+      const chunk = inbox.take(Math.min(inbox.buffered, length - got));
+      body.set(chunk, got);
+      got += chunk.length;
+    }
+  } finally {
+    cancelBody();
+  }
+  return { body };
+}
+
+/** Runs the handler and writes its response; false when the connection is to close. */
+async function answer(
+  s: Served,
+  head: RequestHead,
+  headers: Headers,
+  body: Uint8Array<ArrayBuffer> | null,
+  handler: HttpHandler,
+): Promise<boolean> {
+  const connectionTokens = (headers.get("connection") ?? "").toLowerCase();
+  const keepAlive = head.minor === 1
+    ? !connectionTokens.includes("close")
+    : connectionTokens.includes("keep-alive");
+  let settle!: (ok: boolean) => void;
+  const completed = new Promise<void>((resolve, reject) => {
+    settle = (ok) => ok ? resolve() : reject(new ConnectionGone("the connection ended first"));
+  });
+  completed.catch(() => {});
+  let response: Response;
+  try {
+    const withBody = body !== null && head.method !== "GET" && head.method !== "HEAD";
+    const request = new Request(new URL(head.target, "http://localhost"), {
+      method: head.method,
+      headers,
+      body: withBody ? body : undefined,
+    });
+    response = await handler(request, { completed });
+  } catch {
+    settle(false);
+    await s.write(errorResponseBytes(500, "internal", "the admin API failed to answer"));
+    return false;
+  }
+  const ok = await writeResponse(
+    response,
+    head.method === "HEAD",
+    head.minor === 1,
+    keepAlive,
+    s.inbox,
+    s.write,
+  );
+  settle(ok);
+  return ok && keepAlive;
 }
 
 /** Writes `response`; false when the connection must close (or already has). */
