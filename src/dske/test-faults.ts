@@ -20,7 +20,7 @@ import { amdEncode } from "./amd.ts";
 import { splitSecret } from "./shamir.ts";
 import { DSKE_PORT, requestFrame } from "./frame-transport.ts";
 import { ABORT_PSRD_EXHAUSTED } from "./agreement-types.ts";
-import { encodePeerFrame, FrameType, HEADER_LEN, KEY_ID_LEN } from "./frames.ts";
+import { encodePeerFrame, FRAME_MAGIC, FRAME_VERSION, FrameType, HEADER_LEN, KEY_ID_LEN } from "./frames.ts";
 
 /** How long an injected frame may take to be sent. */
 const INJECT_TIMEOUT_MS = 2_000;
@@ -64,8 +64,8 @@ export async function injectForgedPeerFrames(
 ): Promise<void> {
   const legacyAbort = new Uint8Array(HEADER_LEN + KEY_ID_LEN + 4);
   const view = new DataView(legacyAbort.buffer);
-  view.setUint16(0, 0x444b);
-  legacyAbort[2] = 1; // version 1
+  view.setUint16(0, FRAME_MAGIC);
+  legacyAbort[2] = FRAME_VERSION; // the version node frames had before they were authenticated
   legacyAbort[3] = FrameType.KEY_ABORT;
   view.setUint32(4, legacyAbort.length);
   legacyAbort.set(keyId, HEADER_LEN);
