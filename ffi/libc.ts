@@ -24,6 +24,8 @@ const symbols = {
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  /** socketpair(domain, type, protocol, int sv[2]) */
+  socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
@@ -282,6 +284,8 @@ export const AF_NETLINK = 16;
 export const AF_UNIX = 1;
 /** Unspecified address family. */
 export const AF_UNSPEC = 0;
+/** Address family for local (Unix domain) sockets. */
+export const AF_UNIX = 1;
 /** Datagram socket type. */
 export const SOCK_DGRAM = 2;
 /** Raw socket type. */
@@ -368,3 +372,17 @@ export const ELOOP = 40;
 export const EADDRINUSE = 98;
 /** errno: no buffer space available (netlink overrun). */
 export const ENOBUFS = 105;
+
+/**
+ * Two connected, non-blocking Unix datagram sockets: each write on one end is exactly one read on the
+ * other, as a TUN device carries one IP packet per read and write. Lets a device run over a packet
+ * pipe in memory (tests) instead of a TUN, which needs privileges.
+ */
+export function packetPipe(): [number, number] {
+  const fds = new Int32Array(2);
+  check(
+    libc.socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, new Uint8Array(fds.buffer)),
+    "socketpair",
+  );
+  return [fds[0], fds[1]];
+}
