@@ -284,8 +284,6 @@ export const AF_NETLINK = 16;
 export const AF_UNIX = 1;
 /** Unspecified address family. */
 export const AF_UNSPEC = 0;
-/** Address family for local (Unix domain) sockets. */
-export const AF_UNIX = 1;
 /** Datagram socket type. */
 export const SOCK_DGRAM = 2;
 /** Raw socket type. */
@@ -372,17 +370,3 @@ export const ELOOP = 40;
 export const EADDRINUSE = 98;
 /** errno: no buffer space available (netlink overrun). */
 export const ENOBUFS = 105;
-
-/**
- * Two connected, non-blocking Unix datagram sockets: each write on one end is exactly one read on the
- * other, as a TUN device carries one IP packet per read and write. Lets a device run over a packet
- * pipe in memory (tests) instead of a TUN, which needs privileges.
- */
-export function packetPipe(): [number, number] {
-  const fds = new Int32Array(2);
-  check(
-    libc.socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, new Uint8Array(fds.buffer)),
-    "socketpair",
-  );
-  return [fds[0], fds[1]];
-}

@@ -11,7 +11,8 @@
  * cannot carry), so no root, TUN or namespace is needed and the production path is unchanged.
  */
 import assert from "node:assert/strict";
-import { bigLen, closeQuietly, libc, packetPipe } from "../../ffi/libc.ts";
+import { bigLen, closeQuietly, libc } from "../../ffi/libc.ts";
+import { packetPipe } from "../../ffi/unix_datagram.ts";
 import { generatePrivateKey, publicKey } from "../../src/crypto/x25519.ts";
 import { type DataplaneFactory, workerDataplane } from "../../src/dataplane/dataplane.ts";
 import { toHex } from "../../src/encoding.ts";
