@@ -2,9 +2,20 @@
  * Unix datagram sockets through libc, for the systemd notify protocol: Deno's own unix datagram
  * support is unstable and cannot reach abstract socket names, which systemd uses for
  * `$NOTIFY_SOCKET`. Addresses are built by the caller (src/systemd/notify.ts) as `sockaddr_un` bytes.
+ * Also a connected pair ({@link packetPipe}) that carries one packet per read/write, as a TUN does.
  * @module
  */
-import { AF_UNIX, check, closeQuietly, libc, POLLIN, pollOne, SOCK_CLOEXEC, SOCK_DGRAM } from "./libc.ts";
+import {
+  AF_UNIX,
+  check,
+  closeQuietly,
+  libc,
+  POLLIN,
+  pollOne,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+} from "./libc.ts";
 
 /** `sizeof(struct sockaddr_un)` on Linux: the family (2 bytes) and 108 bytes of path. */
 export const SOCKADDR_UN_SIZE = 110;
@@ -56,4 +67,18 @@ export class UnixDatagramReceiver {
   close(): void {
     closeQuietly(this.#fd);
   }
+}
+
+/**
+ * Two connected, non-blocking unix datagram sockets: each write on one end is exactly one read on the
+ * other, as a TUN device carries one IP packet per read and write. Lets a device run over a packet
+ * pipe in memory (tests) instead of a TUN, which needs privileges.
+ */
+export function packetPipe(): [number, number] {
+  const fds = new Int32Array(2);
+  check(
+    libc.socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, new Uint8Array(fds.buffer)),
+    "socketpair(AF_UNIX)",
+  );
+  return [fds[0], fds[1]];
 }

@@ -28,8 +28,34 @@ export interface DataplaneHandlers {
   onWorkerError(message: string): void;
 }
 
+/** What a device needs of its data plane: the shared state, the fds it runs on, a wake-up and a stop. */
+export interface DataplaneHandle {
+  /** Shared state (keys, peers, routes, counters). */
+  readonly shared: SharedState;
+  /** Publishes the UDP socket the data plane uses. */
+  setUdpFd(fd: number): void;
+  /** Publishes the TUN MTU used for padding. */
+  setMtu(mtu: number): void;
+  /** Asks the data plane to send staged packets and keepalives now. */
+  wake(): void;
+  /** Stops the data plane. */
+  stop(): Promise<void>;
+}
+
+/** Starts a data plane over `tunFd` for the AEAD `aead` (the device's injection point for it). */
+export type DataplaneFactory = (
+  tunFd: number,
+  aead: string,
+  handlers: DataplaneHandlers,
+  rekeyAfterMs: number,
+) => DataplaneHandle;
+
+/** The production data plane: the two workers (see {@link Dataplane}). */
+export const workerDataplane: DataplaneFactory = (tunFd, aead, handlers, rekeyAfterMs) =>
+  new Dataplane(tunFd, aead, handlers, rekeyAfterMs);
+
 /** Runs the two data-plane workers over one TUN fd and one UDP fd. */
-export class Dataplane {
+export class Dataplane implements DataplaneHandle {
   /** Shared state (keys, peers, routes, counters). */
   readonly shared = new SharedState();
   #workers: Worker[] = [];
