@@ -28,6 +28,7 @@ export const LIBCRYPTO_SYMBOLS = {
   EVP_chacha20_poly1305: { parameters: [], result: P },
   EVP_aes_256_gcm: { parameters: [], result: P },
   ERR_clear_error: { parameters: [], result: "void" },
+  OpenSSL_version: { parameters: [I], result: P },
   // Whole-buffer variants (setup and one-shot calls). `buffer` accepts null.
   EVP_EncryptInit_ex: { parameters: [P, P, P, B, B], result: I },
   EVP_DecryptInit_ex: { parameters: [P, P, P, B, B], result: I },
@@ -88,6 +89,20 @@ export function loadLibcrypto(): Libcrypto | null {
     }
   }
   return loaded;
+}
+
+/** `OPENSSL_VERSION`: the `OpenSSL_version()` selector for the full version text. */
+export const OPENSSL_VERSION = 0;
+
+/**
+ * The loaded libcrypto's version text (e.g. "OpenSSL 3.0.15 3 Sep 2024"), or null when libcrypto is not
+ * loaded. For diagnostics (the support bundle).
+ */
+export function libcryptoVersion(): string | null {
+  const lib = loadLibcrypto();
+  if (lib === null) return null;
+  const p = lib.OpenSSL_version(OPENSSL_VERSION);
+  return p === null ? null : Deno.UnsafePointerView.getCString(p);
 }
 
 /** Most cached pointers kept per buffer; the cache is emptied when it grows past this. */

@@ -91,12 +91,43 @@ export function logFormatFor(read: EnvReader = processEnv): LogFormat {
 
 let format: LogFormat | undefined;
 
+/** Log lines the process keeps in memory, newest last, for the support bundle (`twofold bundle`). */
+export const RECENT_LOG_LINES = 1_000;
+/** Longest kept line, characters; a longer one is cut (the ring stays within about 1 MiB). */
+export const RECENT_LOG_LINE_CHARS = 1_024;
+
+const recent: string[] = [];
+let recentNext = 0;
+
+function remember(line: string): void {
+  const kept = line.length > RECENT_LOG_LINE_CHARS ? `${line.slice(0, RECENT_LOG_LINE_CHARS)}…` : line;
+  if (recent.length < RECENT_LOG_LINES) recent.push(kept);
+  else recent[recentNext] = kept;
+  recentNext = (recentNext + 1) % RECENT_LOG_LINES;
+}
+
+/**
+ * The last {@link RECENT_LOG_LINES} lines this process logged (at the level in force), oldest first,
+ * each with its timestamp and level whatever the output format.
+ */
+export function recentLogLines(): string[] {
+  return recent.length < RECENT_LOG_LINES
+    ? [...recent]
+    : [...recent.slice(recentNext), ...recent.slice(0, recentNext)];
+}
+
 /** Creates a logger for `component` (e.g. "wg0"). */
 export function logger(component: string): Logger {
   const emit = (level: LogLevel, msg: string) => {
     if (ORDER[level] < ORDER[threshold]) return;
     format ??= logFormatFor();
-    const line = formatLogLine(format, level, component, msg, new Date());
+    const now = new Date();
+    const line = formatLogLine(format, level, component, msg, now);
+    remember(
+      format === "plain"
+        ? line.slice(0, -1)
+        : formatLogLine("plain", level, component, msg, now).slice(0, -1),
+    );
     try {
       logSink().writeSync(encoder.encode(line));
     } catch { /* stderr closed (daemonized): nothing to do */ }

@@ -10,9 +10,11 @@
  * | `/v1/lockdown` | routes/lockdown.ts    | `GET/PUT/POST /v1/lockdown/ports`, `DELETE …/ports/{proto}/{port}` |
  * | `/`            | routes/health.ts      | `GET /metrics`, `GET /healthz`, `GET /readyz`                      |
  * | `/v1`          | routes/openapi.ts     | `GET /v1/openapi.json` (generated from the zod route schemas)      |
+ * | `/v1/debug`    | routes/bundle.ts      | `GET /v1/debug/bundle` (support bundle; token on every listener)   |
  *
  * Auth (here, before any route): every mutation needs `Authorization: Bearer <token>`; reads need it
- * too when `readsNeedToken` (a TCP listener), except `/healthz`. No header → 401 with
+ * too when `readsNeedToken` (a TCP listener), except `/healthz`; `/v1/debug/bundle` checks it itself on
+ * every listener. No header → 401 with
  * `WWW-Authenticate: Bearer`; a wrong token → 403.
  *
  * Every status the admin API answers, errors as JSON `{error, detail}`:
@@ -30,7 +32,8 @@
  * - 431 (listener) a request head over its limit;
  * - 500 an internal failure, or a lockdown list that could not be saved (only the message is logged;
  *   never a stack trace reaches the client);
- * - 503 `busy`: as many event streams open as allowed, or (listener) as many connections as allowed;
+ * - 503 `busy`: as many event streams open as allowed, a support bundle already being made, or
+ *   (listener) as many connections as allowed;
  *   `not_ready`: `/readyz` with no AES peer's gate open (without a suspected PSK mismatch);
  * - 505 (listener) an HTTP version other than 1.x.
  * @module
@@ -47,6 +50,7 @@ import { eventsApp } from "./routes/events.ts";
 import { lockdownApp } from "./routes/lockdown.ts";
 import { healthApp, HEALTHZ_PATH } from "./routes/health.ts";
 import { openapiApp } from "./routes/openapi.ts";
+import { BUNDLE_MOUNT, bundleApp } from "./routes/bundle.ts";
 
 export { MAX_REQUEST_BODY_BYTES } from "./routes/lockdown.ts";
 
@@ -146,5 +150,6 @@ export function createAdminApp(backend: AdminBackend, opts: AdminAppOptions): Ad
   app.route("/v1/lockdown", lockdownApp(backend, log));
   app.route("/", healthApp(backend));
   app.route("/v1", openapiApp(app));
+  app.route(BUNDLE_MOUNT, bundleApp(backend, { token: opts.token, api: app, log }));
   return app;
 }

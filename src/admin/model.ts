@@ -6,6 +6,7 @@
  */
 import type { EventBus } from "../events/bus.ts";
 import type { KeySource } from "../config/key-source.ts";
+import type { SupportSources } from "../support/sources.ts";
 
 /** One wg0 lockdown extra port or range (inclusive); `from === to` for a single port. */
 export interface LockdownPort {
@@ -210,4 +211,9 @@ export interface AdminBackend {
    * the new state. Throws an Error when persisting fails (the old list stays in force).
    */
   setLockdown(ports: LockdownPort[]): Promise<LockdownState>;
+  /**
+   * What only a running node adds to the support bundle (config, devices, state directory, the secrets
+   * to search for); a backend without it gets a bundle of the API's own documents.
+   */
+  supportSources?(): SupportSources;
 }

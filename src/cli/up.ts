@@ -11,6 +11,7 @@
  * one line, exit 2, with everything started so far stopped again. The token is never logged.
  * @module
  */
+import { resolve as resolvePath } from "node:path";
 import { loadNodeConfig } from "../config/node-config.ts";
 import { startNode } from "../node/node.ts";
 import { NodeAdminBackend } from "../node/admin-backend.ts";
@@ -27,7 +28,8 @@ const USAGE = usageOf("up");
 
 /** Runs the command; resolves with the exit code. */
 export async function runUp(args: string[]): Promise<number> {
-  const cfg = await loadNodeConfig(configPathArg(args, USAGE));
+  const configPath = configPathArg(args, USAGE);
+  const cfg = await loadNodeConfig(configPath);
   const stateLock = holdStateDir(cfg.node.stateDir, "node.stateDir");
   let lockdown: LockdownList;
   let token = "";
@@ -64,7 +66,7 @@ export async function runUp(args: string[]): Promise<number> {
       );
     }
     if (cfg.admin.enabled) {
-      const backend = new NodeAdminBackend(node, lockdown);
+      const backend = new NodeAdminBackend(node, lockdown, { configPath: resolvePath(configPath) });
       try {
         const server = await startAdminServer(backend, {
           listen: cfg.admin.listen,

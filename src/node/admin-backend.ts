@@ -33,6 +33,7 @@ import type { Suite } from "../noise/suite.ts";
 import type { UapiDeviceSnapshot, UapiPeerSnapshot } from "../uapi/types.ts";
 import { formatIp } from "../wireguard/allowedips.ts";
 import type { LockdownList } from "./lockdown-list.ts";
+import type { SupportSources } from "../support/sources.ts";
 
 /** The drop reason under which the kernel's TUN queue drops are reported (`twofold_drops_total`). */
 export const TUN_QUEUE_FULL = "tunQueueFull";
@@ -94,6 +95,8 @@ function isZero(b: Uint8Array): boolean {
 export interface NodeAdminBackendOptions {
   /** Clock (unix ms), for tests. */
   clock?: () => number;
+  /** The config file the node runs (absolute), for the support bundle; null when unknown. */
+  configPath?: string | null;
 }
 
 /** The admin backend of one running node. */
@@ -106,6 +109,7 @@ export class NodeAdminBackend implements AdminBackend {
   readonly #rotations = new Map<string, { ok: number; failed: number }>();
   readonly #lowHubs = new Set<string>();
   readonly #unsubscribe: () => void;
+  readonly #configPath: string | null;
 
   /**
    * Reads `node`; `lockdown` is the node's loaded list. Counts rotations from the bus (the history kept
@@ -116,11 +120,37 @@ export class NodeAdminBackend implements AdminBackend {
     this.#lockdown = lockdown;
     this.events = node.events;
     this.#clock = opts.clock ?? Date.now;
+    this.#configPath = opts.configPath ?? null;
     for (const p of node.config.peers) {
       if (isAesPeer(p)) this.#rotations.set(p.name, { ok: 0, failed: 0 });
     }
     for (const e of node.events.since(0)) this.#count(e);
     this.#unsubscribe = node.events.subscribe((e) => this.#count(e));
+  }
+
+  /**
+   * The node's part of the support bundle: its config path and state directory, both devices, and
+   * the key material it holds (private key, PSK file contents) for the bundle's known-secret search.
+   */
+  supportSources(): SupportSources {
+    const node = this.#node;
+    const cfg = node.config;
+    return {
+      nodeName: cfg.node.name,
+      configPath: this.#configPath,
+      stateDir: cfg.node.stateDir,
+      devices: () => [
+        { name: "wg0", snapshot: node.wg0.device.snapshot() },
+        { name: "aes0", snapshot: node.aes0.device.snapshot() },
+      ],
+      secrets: () => {
+        const out: Uint8Array[] = [];
+        const own = cfg.node.privateKey?.bytes();
+        if (own) out.push(own);
+        for (const p of cfg.peers) if (p.psk) out.push(p.psk.bytes());
+        return out;
+      },
+    };
   }
 
   /** Stops counting events (the node is stopping). */
