@@ -42,6 +42,8 @@ async function main(args: string[]): Promise<number> {
       return await (await import("./src/cli/events.ts")).runEvents(rest);
     case "lockdown":
       return await (await import("./src/cli/lockdown.ts")).runLockdown(rest);
+    case "bundle":
+      return await (await import("./src/cli/bundle.ts")).runBundle(rest);
     case "check":
       return await (await import("./src/cli/check.ts")).runCheck(rest);
     case "audit":

@@ -364,6 +364,31 @@ export const COMMANDS: readonly CommandHelp[] = [
     "replace the lockdown extra ports (no entry: empty the list)",
   ),
   {
+    name: "bundle",
+    summary: "write a support bundle of a running node (.tar.gz, every secret redacted)",
+    usage: ["bundle [-o FILE] [--admin ADDR] [--token-file FILE]"],
+    description:
+      "Fetches a support bundle from a running node's admin API (always with the admin token): its config\n" +
+      "and network map with every secret redacted, status, events, metrics, recent log lines, versions,\n" +
+      "ip addr/route/rule, wg show all dump with keys redacted, the newest audit records. Written mode\n" +
+      "0600; an existing file is never overwritten. See docs/support-bundle.md.",
+    options: [
+      [
+        "-o, --output FILE",
+        "where to write it (default ./twofold-bundle-<node>-<time>.tar.gz; - for stdout)",
+      ],
+      ...ADMIN_OPTIONS,
+      HELP_OPTION,
+    ],
+    exitCodes: [
+      [0, "the bundle was written"],
+      [1, "the node could not be reached or refused, or the file exists or cannot be written"],
+      [2, "bad usage, or the token file cannot be read"],
+    ],
+    signals: [],
+    environment: [],
+  },
+  {
     name: "check",
     summary: "validate a node, hub or broker config as up/hub/broker would, without starting (like nginx -t)",
     usage: ["check --config FILE"],

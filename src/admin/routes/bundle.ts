@@ -6,7 +6,6 @@
  * @module
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { Hono } from "hono";
 import type { Logger } from "../../log.ts";
 import { recentLogLines } from "../../log.ts";
 import type { AdminBackend } from "../model.ts";
@@ -73,6 +72,11 @@ async function apiText(opts: BundleAppOptions, path: string): Promise<Gathered<s
 
 /** Gathers every part of the bundle from `backend`, the API and the host. */
 async function gather(backend: AdminBackend, opts: BundleAppOptions): Promise<BundleInput> {
+  // Loaded on the first bundle: the gatherers reach the config and netmap modules, which import the
+  // admin server (an import cycle at start-up), and nothing else needs them.
+  const { gatherAuditHead, gatherConfig, gatherIp, gatherNetmap, gatherVersions } = await import(
+    "../../support/gather.ts"
+  );
   const node = backend.supportSources?.() ?? null;
   const noNode = { missing: "the admin backend is not a running node" } as const;
   let wgDump: Gathered<string> = noNode;
@@ -113,11 +117,11 @@ export function bundleApp(backend: AdminBackend, opts: BundleAppOptions): OpenAP
   const app = new OpenAPIHono();
   let busy = false;
   // The token on every listener, before anything else (the parent's check lets socket reads through).
-  (app as unknown as Hono).use("*", async (_c, next) => {
-    tokens.require(_c.req.header("Authorization"));
+  app.use("*", async (c, next) => {
+    tokens.require(c.req.header("Authorization"));
     await next();
   });
-  app.openapi(bundleRoute, async (c) => {
+  app.openapi(bundleRoute, async () => {
     if (busy) {
       throw new ApiError(503, "busy", "a support bundle is being made already; retry when it is done");
     }
