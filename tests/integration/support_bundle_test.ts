@@ -167,6 +167,17 @@ integrationTest(
         assert.match(text("events.jsonl"), /"key-rotated"|"gate-opened"/);
         assert.match(text("log.txt"), /admin API listening/);
         assert.match(text("audit-head.jsonl"), /"audit-opened"/);
+        const manifest = JSON.parse(text("manifest.json"));
+        assert.equal(
+          manifest.knownSecretsReplaced,
+          0,
+          "no source handed the bundle a known secret (the last-resort scrub found nothing to replace)",
+        );
+        assert.deepEqual(
+          manifest.missing.map((m: { part: string }) => m.part),
+          ["netmap.json"],
+          "only the map is missing",
+        );
         const versions = JSON.parse(text("versions.json"));
         assert.equal(versions.kernel, Deno.osRelease());
         assert.match(versions.libcrypto, /OpenSSL|not loaded/);
