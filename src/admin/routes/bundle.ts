@@ -17,13 +17,6 @@ import {
   type BundleInput,
   type Gathered,
 } from "../../support/bundle.ts";
-import {
-  gatherAuditHead,
-  gatherConfig,
-  gatherIp,
-  gatherNetmap,
-  gatherVersions,
-} from "../../support/gather.ts";
 import { formatWgDump } from "../../support/wg-dump.ts";
 
 /** Where the route is mounted and its path there (`/v1/debug` + `/bundle`). */
