@@ -181,6 +181,7 @@ Deno.test("admin OpenAPI: /v1/openapi.json describes every route", async () => {
     ["/healthz", "get"],
     ["/readyz", "get"],
     ["/v1/openapi.json", "get"],
+    ["/v1/debug/bundle", "get"],
   ];
   for (const [path, method] of want) assert.ok(doc.paths[path]?.[method], `${method.toUpperCase()} ${path}`);
   const ops = Object.values(doc.paths).flatMap((p) => Object.values(p));
