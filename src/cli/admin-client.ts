@@ -55,7 +55,7 @@ export interface AdminArgs {
 
 /**
  * Parses `--config`, `--admin`, `--token-file`, `--json`, `--help` and the command's extra string
- * options (`extra`). Bad options are CliErrors (exit 2) ending in `(usage)`; `--help` prints `help`
+ * options (`extra`, with one-letter aliases from `shortOptions`, e.g. `{ output: "o" }`). Bad options are CliErrors (exit 2) ending in `(usage)`; `--help` prints `help`
  * (exit 0); an unreadable or invalid `--config`, or one with the admin API disabled, is a CliError
  * (exit 2) naming the file.
  */
@@ -64,6 +64,7 @@ export async function parseAdminArgs(
   usage: string,
   help: string,
   extra: string[] = [],
+  shortOptions: Record<string, string> = {},
 ): Promise<AdminArgs> {
   let parsed;
   try {
@@ -76,7 +77,14 @@ export async function parseAdminArgs(
         "token-file": { type: "string" },
         json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
-        ...Object.fromEntries(extra.map((name) => [name, { type: "string" as const }])),
+        ...Object.fromEntries(
+          extra.map((name) => [
+            name,
+            shortOptions[name]
+              ? { type: "string" as const, short: shortOptions[name] }
+              : { type: "string" as const },
+          ]),
+        ),
       },
     });
   } catch (e) {

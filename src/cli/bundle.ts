@@ -2,18 +2,12 @@
  * `twofold bundle [-o FILE]`: fetches a support bundle from a running node's admin API
  * (`GET /v1/debug/bundle`, always with the admin token) and writes it, mode 0600, to FILE (default:
  * the name the node suggests, `twofold-bundle-<node>-<time>.tar.gz`, in the current directory; `-`
- * for stdout). An existing file is never overwritten. See docs/support-bundle.md for what it holds.
+ * for stdout). An existing file is never overwritten. The node is found as `twofold status` finds it
+ * (`--config`, `--admin`, `--token-file`). See docs/support-bundle.md for what the bundle holds.
  * @module
  */
-import { parseArgs } from "node:util";
-import {
-  AdminClient,
-  apiError,
-  DEFAULT_TOKEN_FILE,
-  describeTarget,
-  parseAdminTarget,
-} from "./admin-client.ts";
-import { CliError, commandOfUsage, optionError } from "./errors.ts";
+import { AdminClient, describeTarget, parseAdminArgs } from "./admin-client.ts";
+import { CliError } from "./errors.ts";
 import { helpOf, usageOf } from "./help.ts";
 
 const USAGE = usageOf("bundle");
@@ -24,35 +18,18 @@ const SUGGESTED = /filename="(twofold-bundle-[A-Za-z0-9_-]+-\d{8}T\d{6}Z\.tar\.g
 
 /** Runs the command; resolves with the exit code. */
 export async function runBundle(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        output: { type: "string", short: "o" },
-        admin: { type: "string" },
-        "token-file": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    throw optionError(commandOfUsage(USAGE), e);
-  }
-  if (parsed.values.help) throw new CliError(HELP, 0);
-  if (parsed.positionals.length > 0) {
-    throw new CliError(`unexpected argument "${parsed.positionals[0]}" (${USAGE})`);
-  }
-  const target = parseAdminTarget(parsed.values.admin);
-  const output = parsed.values.output;
+  const a = await parseAdminArgs(args, USAGE, HELP, ["output"], { output: "o" });
+  if (a.positionals.length > 0) throw new CliError(`unexpected argument "${a.positionals[0]}" (${USAGE})`);
+  if (a.json) throw new CliError(`--json is not an option of bundle (${USAGE})`);
+  const output = a.strings.output;
   if (output === "") throw new CliError(`-o needs a file name, or - for stdout (${USAGE})`);
-  const client = new AdminClient(target, parsed.values["token-file"] ?? DEFAULT_TOKEN_FILE);
+  const client = new AdminClient(a.target, a.tokenFile, a.source);
   try {
     const r = await client.request("GET", BUNDLE_PATH, {
       auth: true,
       headers: { accept: "application/gzip" },
     });
-    if (!r.ok) throw apiError(r.status, await r.text());
+    if (!r.ok) throw client.apiError(r.status, await r.text());
     const bytes = new Uint8Array(await r.arrayBuffer());
     if (output === "-") {
       await Deno.stdout.write(bytes);
@@ -61,7 +38,7 @@ export async function runBundle(args: string[]): Promise<number> {
     const path = output ?? SUGGESTED.exec(r.headers.get("content-disposition") ?? "")?.[1] ??
       "twofold-bundle.tar.gz";
     await writeNew(path, bytes);
-    console.log(`wrote ${path} (${bytes.length} bytes) from ${describeTarget(target)}`);
+    console.log(`wrote ${path} (${bytes.length} bytes) from ${describeTarget(a.target)}`);
     return 0;
   } finally {
     client.close();

@@ -366,7 +366,7 @@ export const COMMANDS: readonly CommandHelp[] = [
   {
     name: "bundle",
     summary: "write a support bundle of a running node (.tar.gz, every secret redacted)",
-    usage: ["bundle [-o FILE] [--admin ADDR] [--token-file FILE]"],
+    usage: ["bundle [-o FILE] [--config FILE] [--admin ADDR] [--token-file FILE]"],
     description:
       "Fetches a support bundle from a running node's admin API (always with the admin token): its config\n" +
       "and network map with every secret redacted, status, events, metrics, recent log lines, versions,\n" +

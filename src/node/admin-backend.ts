@@ -140,8 +140,8 @@ export class NodeAdminBackend implements AdminBackend {
       configPath: this.#configPath,
       stateDir: cfg.node.stateDir,
       devices: () => [
-        { name: "wg0", snapshot: node.wg0.device.snapshot() },
-        { name: "aes0", snapshot: node.aes0.device.snapshot() },
+        { name: cfg.wg0.name, snapshot: node.wg0.device.snapshot() },
+        { name: cfg.aes0.name, snapshot: node.aes0.device.snapshot() },
       ],
       secrets: () => {
         const out: Uint8Array[] = [];

@@ -5,12 +5,13 @@
  * meanwhile is answered 503 `busy`. The status and metrics in it are this API's own answers.
  * @module
  */
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Logger } from "../../log.ts";
 import { recentLogLines } from "../../log.ts";
 import type { AdminBackend } from "../model.ts";
 import { ApiError, errorResponse } from "../errors.ts";
 import { TokenChecker } from "../auth.ts";
+import { bearer, routeApp } from "../route-kit.ts";
 import {
   buildSupportBundle,
   BUNDLE_CONTENT_TYPE,
@@ -41,7 +42,7 @@ const bundleRoute = createRoute({
     "versions, ip addr/route/rule, wg show all dump with keys redacted, the newest audit records.",
   description: "Needs the admin token on every listener (the unix socket too): it describes the node's " +
     "configuration. Secrets are never included: see docs/support-bundle.md.",
-  security: [{ bearerAuth: [] as string[] }],
+  security: bearer,
   responses: {
     200: {
       description: "The bundle; Content-Disposition names it.",
@@ -107,7 +108,7 @@ async function gather(backend: AdminBackend, opts: BundleAppOptions): Promise<Bu
 /** The sub-app serving `GET /bundle` (mount it at {@link BUNDLE_MOUNT}). */
 export function bundleApp(backend: AdminBackend, opts: BundleAppOptions): OpenAPIHono {
   const tokens = new TokenChecker(opts.token);
-  const app = new OpenAPIHono();
+  const app = routeApp();
   let busy = false;
   // The token on every listener, before anything else (the parent's check lets socket reads through).
   app.use("*", async (c, next) => {
