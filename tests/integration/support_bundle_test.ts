@@ -1,7 +1,8 @@
 /**
  * The support bundle of a real node: two `twofold up` nodes and three DSKE hubs in namespaces (prefix
  * `tfsb-`), aes0 keyed by DSKE from PSRD, wg0 between the nodes with a manual pre-shared key
- * (`wgPskFile`), the admin token written by the test. `twofold bundle -o FILE` on node-a, unpacked with
+ * (`wgPskFile`), the admin token written by the test. `twofold bundle -o FILE --config` on node-a (the
+ * node and its token found from its config, as `twofold status` finds them), unpacked with
  * the system `tar`: the expected files are there and not empty, show the node's own interfaces, and no
  * file holds any private key, the manual PSK, an aes0 PSK DSKE installed, a PSRD sample or the admin
  * token, in base64 or hex. Needs root, /dev/net/tun, iproute2, ping, wg and tar.
@@ -125,10 +126,8 @@ integrationTest(
           "bundle",
           "-o",
           out,
-          "--admin",
-          lab.adminSocket(0),
-          "--token-file",
-          tokenFile,
+          "--config",
+          lab.nodeConfigs[0],
         ], { check: false });
         assert.equal(r.code, 0, `twofold bundle failed: ${r.stderr}`);
         assert.match(r.stdout, /^wrote .*bundle\.tar\.gz \(\d+ bytes\)/);
