@@ -226,3 +226,18 @@ Deno.test("bundle route: a backend without node sources still answers, naming wh
   assert.ok(manifest.files.some((f) => f.name === BUNDLE_FILES.status));
   for (const [, text] of files) for (const s of [...SECRETS, TEST_TOKEN]) assert.ok(!text.includes(s));
 });
+
+Deno.test("bundle route: one bundle at a time; a second request meanwhile is 503 busy", async () => {
+  const app = createAdminApp(new FakeBackend(), { token: TEST_TOKEN, readsNeedToken: false, log: quietLog });
+  const init = { headers: { authorization: `Bearer ${TEST_TOKEN}` } };
+  const first = app.request("/v1/debug/bundle", init);
+  const second = await app.request("/v1/debug/bundle", init);
+  assert.equal(second.status, 503);
+  assert.equal((await second.json()).error, "busy");
+  const done = await first;
+  assert.equal(done.status, 200);
+  await done.body?.cancel();
+  const again = await app.request("/v1/debug/bundle", init);
+  assert.equal(again.status, 200, "free again once the first is done");
+  await again.body?.cancel();
+});
