@@ -117,24 +117,38 @@ integrationTest(
         assert.ok(wgShown.includes(wgPsk), "the manual wg0 PSK is in force");
 
         const out = `${lab.dir}/bundle.tar.gz`;
-        const r = await nsA.exec([
-          Deno.execPath(),
-          "run",
-          "--allow-all",
-          "--quiet",
-          MAIN,
-          "bundle",
-          "-o",
-          out,
-          "--config",
-          lab.nodeConfigs[0],
-        ], { check: false });
+        const bundle = (args: string[]) =>
+          nsA.exec([Deno.execPath(), "run", "--allow-all", "--quiet", MAIN, "bundle", ...args], {
+            check: false,
+          });
+        const r = await bundle(["-o", out, "--config", lab.nodeConfigs[0]]);
         assert.equal(r.code, 0, `twofold bundle failed: ${r.stderr}`);
         assert.match(r.stdout, /^wrote .*bundle\.tar\.gz \(\d+ bytes\)/);
         const size = (await Deno.stat(out)).size;
         console.log(`support bundle: ${size} bytes`);
         assert.equal((await Deno.stat(out)).mode! & 0o777, 0o600, "the bundle is written 0600");
         for (const k of [...before, ...await aesPsks()]) secrets.push(["aes0 PSK (DSKE)", decodeBase64(k)]);
+
+        // Never over an existing file; a wrong token is refused, naming where the token came from.
+        const again = await bundle(["-o", out, "--config", lab.nodeConfigs[0]]);
+        assert.equal(again.code, 1);
+        assert.match(again.stderr, /exists already; choose another name with -o FILE/);
+        assert.equal((await Deno.stat(out)).size, size, "the first bundle is untouched");
+        const wrongToken = `${lab.dir}/wrong.token`;
+        await Deno.writeTextFile(wrongToken, "not-the-token\n", { mode: 0o600 });
+        await Deno.chmod(wrongToken, 0o600);
+        const refused = await bundle([
+          "-o",
+          `${lab.dir}/refused.tar.gz`,
+          "--admin",
+          lab.adminSocket(0),
+          "--token-file",
+          wrongToken,
+        ]);
+        assert.equal(refused.code, 1);
+        assert.match(refused.stderr, /HTTP 403/);
+        assert.equal(refused.stderr.trim().split("\n").length, 1, "one line");
+        await assert.rejects(Deno.stat(`${lab.dir}/refused.tar.gz`), Deno.errors.NotFound, "nothing written");
 
         const x = `${lab.dir}/x`;
         await Deno.mkdir(x);
