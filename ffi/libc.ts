@@ -27,6 +27,8 @@ const symbols = {
   readPtr: { name: "read", parameters: ["i32", "usize", "usize"], result: "i32" },
   writePtr: { name: "write", parameters: ["i32", "usize", "usize"], result: "i32" },
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  /** ioctl whose argument is a plain integer, not a pointer (e.g. TUNSETOFFLOAD). */
+  ioctlValue: { name: "ioctl", parameters: ["i32", "u64", "u64"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   /** socketpair(domain, type, protocol, int sv[2]) */
@@ -298,6 +300,12 @@ export const IP_FREEBIND = 15;
 export const IPPROTO_IPV6 = 41;
 /** IPPROTO_UDP protocol number. */
 export const IPPROTO_UDP = 17;
+/** Option level of UDP socket options (same number as IPPROTO_UDP). */
+export const SOL_UDP = 17;
+/** SOL_UDP option / cmsg type: send one buffer as datagrams of this many payload bytes (UDP GSO). */
+export const UDP_SEGMENT = 103;
+/** SOL_UDP option / cmsg type: receive coalesced datagrams with their segment size (UDP GRO). */
+export const UDP_GRO = 104;
 /** SOL_SOCKET option: allow reuse of local addresses. */
 export const SO_REUSEADDR = 2;
 /** SOL_SOCKET option: only send and receive through the named interface (needs CAP_NET_RAW). */
