@@ -13,7 +13,7 @@
  * @module
  */
 
-import { addressAt, EIO, errno, libc, SOL_UDP, UDP_GRO, UDP_SEGMENT } from "./libc.ts";
+import { addressAt, EIO, libc, SOL_UDP, UDP_GRO, UDP_SEGMENT } from "./libc.ts";
 import { ADDR_STRIDE, IOVEC_SIZE, MMSGHDR_SIZE, SOCKADDR_IN6_SIZE } from "./udp.ts";
 
 /** Bytes of control space per slot (a cmsghdr of 16 bytes plus an int, with room to spare). */
