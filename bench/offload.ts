@@ -2,7 +2,7 @@
  * Offload micro-benchmark: throughput (GB/s of payload) and ns per segment of send-path
  * segmentation (a 64 KiB TCP or UDP super-packet split into MTU-sized packets with full checksums)
  * and receive-path coalescing (46 MTU-sized segments merged into one super-packet, checksums
- * verified). Run: `deno run -A bench/offload.ts` (ITER=… to change the repetitions).
+ * verified), with buffers in one backing as the workers will hold them. Run: `deno run -A bench/offload.ts` (ITER=… to change the repetitions).
  * @module
  */
 import { GroBatch } from "../src/wireguard/offload/coalesce.ts";
@@ -44,7 +44,13 @@ function segmentation(udp: boolean, iterations: number): Figure {
   const l4h = udp ? 8 : 20;
   const gso = MTU - iph - l4h;
   const payload = payloadOf(gso * SEGMENTS);
-  const superPacket = buildPacket({ udp, payload, checksum: "partial" });
+  const built = buildPacket({ udp, payload, checksum: "partial" });
+  // One backing for the read scratch and the output slots, as the encrypt worker will hold them
+  // (copies inside one backing are native memmoves).
+  const slot = WG_HEADER + MTU + 32;
+  const backing = new ArrayBuffer(65536 + 64 * slot);
+  const superPacket = new Uint8Array(backing, 0, built.length);
+  superPacket.set(built);
   const hdr: VirtioNetHdr = {
     flags: VIRTIO_NET_HDR_F_NEEDS_CSUM,
     gsoType: udp ? VIRTIO_NET_HDR_GSO_UDP_L4 : VIRTIO_NET_HDR_GSO_TCPV4,
@@ -53,7 +59,7 @@ function segmentation(udp: boolean, iterations: number): Figure {
     csumStart: iph,
     csumOffset: udp ? 6 : 16,
   };
-  const outs = Array.from({ length: 64 }, () => new Uint8Array(WG_HEADER + MTU + 32));
+  const outs = Array.from({ length: 64 }, (_, k) => new Uint8Array(backing, 65536 + k * slot, slot));
   const lens = new Int32Array(64);
   return measure(
     `segment ${udp ? "UDP" : "TCP"}v4 64 KiB → ${SEGMENTS}×${MTU}`,
@@ -77,8 +83,10 @@ function coalescing(udp: boolean, iterations: number): Figure {
     { length: SEGMENTS },
     (_, k) => buildPacket({ udp, seq: 1 + k * gso, id: k, payload: data.subarray(k * gso, (k + 1) * gso) }),
   );
-  const bufs = packets.map((p) => {
-    const b = new Uint8Array(WG_HEADER + 65536);
+  const size = WG_HEADER + 65536;
+  const backing = new ArrayBuffer(SEGMENTS * size); // one backing, as the decrypt worker's ring
+  const bufs = packets.map((p, k) => {
+    const b = new Uint8Array(backing, k * size, size);
     b.set(p, WG_HEADER);
     return b;
   });

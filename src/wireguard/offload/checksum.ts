@@ -3,29 +3,20 @@
  * offload code: segmentation fills in full checksums, coalescing verifies them and leaves a partial
  * (pseudo-header only) sum for the kernel to complete. Allocation-free.
  *
- * Sums are carried unfolded as plain numbers (a 64 KiB range adds at most 2^31, well inside the
+ * The word sums themselves live in copy-sum.ts (re-exported here). Sums are carried unfolded as plain numbers (a 64 KiB range adds at most 2^31, well inside the
  * 2^53 a double holds exactly) and folded to 16 bits at the end.
  *
  * @module
  */
 
+import { sumBytes } from "./copy-sum.ts";
+
+export { sumBytes };
+
 /** IP protocol number of TCP (the pseudo-header's protocol field). */
 export const PROTO_TCP = 6;
 /** IP protocol number of UDP (the pseudo-header's protocol field). */
 export const PROTO_UDP = 17;
-
-/**
- * Adds the 16-bit big-endian words of `buf[start, end)` to `initial` without folding; an odd
- * trailing byte counts as the high byte of a word padded with zero.
- */
-export function sumBytes(buf: Uint8Array, start: number, end: number, initial: number): number {
-  let sum = initial;
-  let i = start;
-  const even = end - ((end - start) & 1);
-  for (; i < even; i += 2) sum += (buf[i] << 8) | buf[i + 1];
-  if (i < end) sum += buf[i] << 8;
-  return sum;
-}
 
 /** Folds an unfolded sum to 16 bits (end-around carry), without complementing it. */
 export function foldSum(sum: number): number {

@@ -14,7 +14,7 @@
  */
 
 import { checksumOf, PROTO_TCP, PROTO_UDP, pseudoHeaderSum, sumBytes } from "./checksum.ts";
-import { copyAndSum, copyBytes } from "./copy-sum.ts";
+import { copyBytes } from "./copy-sum.ts";
 import {
   getU16,
   getU32,
@@ -142,7 +142,8 @@ export function segmentPacket(
     const chunk = remaining < gsoSize ? remaining : gsoSize;
     const segLen = hdrLen + chunk;
     copyBytes(src, srcOff, hdrLen, dst, outOff);
-    const payloadSum = copyAndSum(src, payloadAt, chunk, dst, outOff + hdrLen, 0);
+    copyBytes(src, payloadAt, chunk, dst, outOff + hdrLen);
+    const payloadSum = sumBytes(dst, outOff + hdrLen, outOff + hdrLen + chunk, 0);
     payloadAt += chunk;
     remaining -= chunk;
 
