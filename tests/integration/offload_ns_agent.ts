@@ -231,29 +231,39 @@ function udpRecvMode(addr: string, port: number, gro: boolean, bytes: number): v
   libc.close(sock.fd);
 }
 
-function udpSendMode(addr: string, port: number, count: number, size: number): void {
-  const sock = openUdp(0, { family: 4 });
-  const supported = udpSegmentSupported(sock.fd);
+/**
+ * One UDP_SEGMENT send of `count` datagrams of `size` bytes; when the kernel refuses it with EIO the
+ * socket's GSO is given up and the datagrams go out one per message (the fallback under test).
+ */
+function sendSegmented(fd: number, addr: string, port: number, count: number, size: number) {
+  const supported = udpSegmentSupported(fd);
+  const data = payloadOf(count * size, 13);
   const batch = new OffloadMsgBatch(count, count * size);
   const dest = new Uint8Array(28);
   const destLen = encodeSockaddr(addr, port, dest, 0);
   batch.setAddr(0, dest, destLen);
-  batch.bufs[0].set(payloadOf(count * size, 13));
+  batch.bufs[0].set(data);
   batch.lens[0] = count * size;
   batch.segSizes[0] = supported ? size : 0;
-  let sent = batch.send(sock.fd, 1);
+  let sent = batch.send(fd, 1);
+  const firstErrno = sent < 0 ? errno() : 0;
   let fallback = false;
-  if (sent < 0 && isGsoRefusal(errno())) {
-    fallback = true; // the device refused GSO: send the datagrams one by one
+  if (sent < 0 && isGsoRefusal(firstErrno)) {
+    fallback = true;
     for (let k = 0; k < count; k++) {
       batch.setAddr(k, dest, destLen);
-      batch.bufs[k].set(payloadOf(count * size, 13).subarray(k * size, (k + 1) * size));
+      batch.bufs[k].set(data.subarray(k * size, (k + 1) * size));
       batch.lens[k] = size;
       batch.segSizes[k] = 0;
     }
-    sent = batch.send(sock.fd, count);
+    sent = batch.send(fd, count);
   }
-  report("sent", { supported, sent, fallback, errno: sent < 0 ? errno() : 0 });
+  return { supported, sent, fallback, firstErrno, errno: sent < 0 ? errno() : 0 };
+}
+
+function udpSendMode(addr: string, port: number, count: number, size: number): void {
+  const sock = openUdp(0, { family: 4 });
+  report("sent", sendSegmented(sock.fd, addr, port, count, size));
   libc.close(sock.fd);
 }
 
