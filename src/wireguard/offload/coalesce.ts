@@ -93,7 +93,7 @@ export class GroBatch {
   readonly capacity: number;
   /** After {@link coalesce}: the slots to write to the TUN, in order (first `n` entries). */
   readonly writeOrder: Int32Array;
-  /** After {@link coalesce}: the number of original packets merged into each written slot (1 = alone). */
+  /** After {@link coalesce}: how many original packets each written slot carries, indexed like writeOrder (1 = alone). */
   readonly segmentsPerSlot: Int32Array;
   readonly #udp: boolean;
   readonly #slotItem: Int32Array;
