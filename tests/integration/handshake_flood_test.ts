@@ -30,7 +30,11 @@ import { median, percentile, rssKb, waitForPing } from "../helpers/measure.ts";
 const SENDER = new URL("./flood_sender.ts", import.meta.url).pathname;
 const RATE_PPS = 15_000;
 const JUNK_MS = 6_000;
-const MAC1_FLOOD_MS = 15_000;
+/**
+ * Long enough for three of a restarted peer's 5 s initiation retries: the first attempt gets a cookie
+ * reply, the next carries the cookie, and a loaded machine can lose one more to the flood.
+ */
+const MAC1_FLOOD_MS = 25_000;
 /** When the legitimate peers are restarted after the valid-mac1 flood started. */
 const RESTART_AFTER_MS = 1_500;
 const PROBE_EVERY_MS = 100;
