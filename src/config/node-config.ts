@@ -50,6 +50,13 @@ import { LockdownListError, normalizeLockdownPorts, parseProtoPort } from "../no
 import { DSKE_TCP_PORT } from "../admin/lockdown-schema.ts";
 import { DEFAULT_UAPI_DIR } from "../uapi/server.ts";
 import { INTERFACE_NAME_RULE, isValidInterfaceName } from "../wireguard/interface-name.ts";
+import {
+  nodeRosenpassSection,
+  peerRosenpassEntry,
+  resolveRosenpass,
+  type RosenpassConfig,
+  RosenpassConfigProblem,
+} from "./rosenpass-config.ts";
 
 /** Default state directory (PSRD pools, watermarks, epoch counters). */
 export const DEFAULT_STATE_DIR = "/var/lib/twofold";
@@ -244,6 +251,8 @@ export interface NodeConfig {
      */
     extraPorts: LockdownPort[];
   };
+  /** Rosenpass (post-quantum wg0 PSK): the node's keys and port, and every peer's mode (rosenpass-config.ts). */
+  rosenpass: RosenpassConfig;
 }
 
 /** Options for {@link parseNodeConfig}. */
@@ -333,6 +342,7 @@ const peerEntry = z.strictObject({
     .min(0, { error: "must be 0 (off) to 65535 seconds" })
     .max(65535, { error: "must be 0 (off) to 65535 seconds" })
     .default(0),
+  rosenpass: peerRosenpassEntry.optional(),
 });
 
 const adminSection = z.strictObject({
@@ -360,6 +370,7 @@ const nodeConfigFile = z.strictObject({
   peers: z.array(peerEntry).default([]),
   admin: adminSection.prefault({}),
   lockdown: lockdownSection.prefault({}),
+  rosenpass: nodeRosenpassSection.optional(),
 });
 
 type RawConfig = z.output<typeof nodeConfigFile>;
@@ -373,6 +384,7 @@ function knownKeys(path: readonly PropertyKey[]): string[] {
     keys: keysSection,
     admin: adminSection,
     lockdown: lockdownSection,
+    rosenpass: nodeRosenpassSection,
   } as const)[
     String(path[0]) as "node"
   ]?.shape;
@@ -749,9 +761,33 @@ function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
     };
     const admin = resolveAdmin(raw, opts, node.stateDir);
     const lockdown = { extraPorts: resolveExtraPorts(raw.lockdown.extraPorts, aes0.listenPort) };
-    return { node, wg0, aes0, keys, peers, admin, lockdown };
+    const rosenpass = resolveRosenpassFields(raw, opts, wg0.listenPort, aes0.listenPort);
+    return { node, wg0, aes0, keys, peers, admin, lockdown, rosenpass };
   } catch (e) {
     privateKey?.wipe();
+    throw e;
+  }
+}
+
+/** `rosenpass` and every `peers[i].rosenpass` (rules in rosenpass-config.ts). */
+function resolveRosenpassFields(
+  raw: RawConfig,
+  opts: ParseNodeConfigOptions,
+  wgPort: number,
+  aesPort: number,
+): RosenpassConfig {
+  try {
+    return resolveRosenpass(
+      raw.rosenpass,
+      raw.peers.map((p, i) => ({ at: `peers[${i}]`, name: p.name, rosenpass: p.rosenpass })),
+      {
+        baseDir: opts.baseDir,
+        checkFiles: opts.checkFiles,
+        takenPorts: { "wg0.listenPort": wgPort, "aes0.listenPort": aesPort },
+      },
+    );
+  } catch (e) {
+    if (e instanceof RosenpassConfigProblem) throw new FieldProblem(e.field, e.problem);
     throw e;
   }
 }

@@ -53,7 +53,13 @@ export type NodeEventType =
   /** The wg0 lockdown extra-port list changed. */
   | "lockdown-changed"
   /** The configuration (or netmap) was reloaded. */
-  | "config-reloaded";
+  | "config-reloaded"
+  /** A Rosenpass exchange completed: its key is wg0's PSK for the peer from the next wg0 handshake. */
+  | "pq-key-exchanged"
+  /** No Rosenpass exchange with the peer for 180 s: strict mode replaced wg0's PSK by random bytes. */
+  | "pq-key-stale"
+  /** A Rosenpass handshake with the peer failed (authentication, or no answer in time). */
+  | "pq-handshake-failed";
 
 /** Every {@link NodeEventType}, in a stable order (for schemas and docs). */
 export const NODE_EVENT_TYPES: readonly NodeEventType[] = [
@@ -76,6 +82,9 @@ export const NODE_EVENT_TYPES: readonly NodeEventType[] = [
   "psrd-exhausted",
   "lockdown-changed",
   "config-reloaded",
+  "pq-key-exchanged",
+  "pq-key-stale",
+  "pq-handshake-failed",
 ];
 
 /** Fields a publisher supplies; the bus adds `id` and `at`. */

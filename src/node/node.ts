@@ -32,6 +32,9 @@ import type { SkaAgreement } from "../ska/agreement.ts";
 import { startNodeSka } from "../ska/node-ska.ts";
 import { mac } from "../crypto/blake2s.ts";
 import { constantTimeEqual } from "../crypto/constant-time.ts";
+import { type RosenpassPart, rosenpassPskManagerFor, startRosenpassPart } from "./rosenpass-part.ts";
+import type { PqEvent, RosenpassPskManager } from "./rosenpass-psk.ts";
+import { parseEndpoint } from "../uapi/netaddr.ts";
 
 /** A running node. */
 export interface RunningNode {
@@ -49,6 +52,10 @@ export interface RunningNode {
   ska?: SkaAgreement | null;
   /** The node's event bus: gate, key-plane and handshake events (the admin API streams it). */
   events: EventBus;
+  /** wg0's PSKs under Rosenpass (post-quantum state per peer; every peer is known, mode off included). */
+  pq: RosenpassPskManager;
+  /** The running Rosenpass exchange, or null when no peer is Rosenpass-managed. */
+  rosenpass: RosenpassPart | null;
   /** The configuration the node runs. */
   config: NodeConfig;
   /** Start time (unix ms). */
@@ -160,6 +167,21 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     void close(reason).then(() => opts.onEnded?.(reason));
   };
 
+  const pq = rosenpassPskManagerFor(cfg, {
+    setPresharedKey: (peer, psk, extra) => wg0.device.setPresharedKey(peer, psk, extra),
+  }, (e: PqEvent) => {
+    const line = `wg0 ${e.type} for ${e.peer}${e.epoch !== null ? ` epoch ${e.epoch}` : ""}: ${e.reason}`;
+    if (e.type === "pq-key-exchanged") log.info(line);
+    else log.warn(line);
+    const p = cfg.peers.find((c) => c.name === e.peer);
+    events.publish({
+      type: e.type,
+      layer: "wg0",
+      ...(p ? fieldsOf(p) : {}),
+      epoch: e.epoch ?? undefined,
+      reason: e.reason,
+    });
+  });
   const wg0 = await startInterface({
     ifname: cfg.wg0.name,
     nameField: "wg0.name",
@@ -167,17 +189,20 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     suite: chachaSuite(),
     mtu: cfg.wg0.mtu,
     address: cfg.wg0.address.text,
-    device: { onEvent: (e) => publishDeviceEvent("wg0", e) },
+    device: { onEvent: (e) => publishDeviceEvent("wg0", e), pskPolicy: pq.pskPolicy() },
     onEnded,
   });
   let aes0: RunningInterface | undefined;
   let dske: DskeAgreement | null = null;
   let store: PsrdStore | null = null;
   let ska: SkaAgreement | null = null;
+  let rosenpass: RosenpassPart | null = null;
   const timers: ReturnType<typeof setInterval>[] = [];
   const close = async (reason = "stopped") => {
     audit.close(reason);
     for (const t of timers) clearInterval(t);
+    rosenpass?.close();
+    pq.close();
     dske?.close();
     ska?.close();
     store?.close();
@@ -204,6 +229,17 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     if (errno !== 0) {
       throw new Error(`configuring wg0 failed (errno ${-errno}): is UDP port ${cfg.wg0.listenPort} free?`);
     }
+
+    rosenpass = await startRosenpassPart({
+      config: cfg,
+      manager: pq,
+      log,
+      wg0EndpointAddress: (name) => {
+        const p = cfg.peers.find((c) => c.name === name);
+        const snap = p && wg0.device.snapshot().peers.find((s) => toHex(s.publicKey) === toHex(p.publicKey));
+        return (snap?.endpoint ? parseEndpoint(snap.endpoint)?.ip : p?.endpoint?.ip) ?? null;
+      },
+    });
 
     const gate = new PskGate({
       setPresharedKey: (peer, psk, extra) => aes0?.device.setPresharedKey(peer, psk, extra) ?? false,
@@ -426,6 +462,8 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
       psrd: store,
       ska,
       events,
+      pq,
+      rosenpass,
       config: cfg,
       startedAt,
       reloadPskFiles,

@@ -39,7 +39,7 @@ export function formatPreflightProblem(p: PreflightProblem): string {
 /**
  * Runs every pre-bring-up check for the edge node `cfg` (its key files were read when it was loaded):
  * no live daemon on the wg0 or aes0 UAPI socket, the admin token file (when it exists; `up` creates a missing one), the admin listen address, the
- * wg0 and aes0 UDP ports and, with DSKE peers, a PSRD block for every hub. Returns the problems found,
+ * wg0, aes0 and Rosenpass UDP ports and, with DSKE peers, a PSRD block for every hub. Returns the problems found,
  * in that order (empty: nothing known stands in the way).
  */
 export async function preflightNode(cfg: NodeConfig): Promise<PreflightProblem[]> {
@@ -60,6 +60,11 @@ export async function preflightNode(cfg: NodeConfig): Promise<PreflightProblem[]
   // aes0 binds the wg0 address, which exists only once wg0 is up: probe it with IP_FREEBIND.
   const aes = udpPortProblem(cfg.aes0.listenPort, { family: 4, bindAddress: wgAddress, freeBind: true });
   if (aes) problems.push({ field: "aes0.listenPort", message: aes });
+  // Rosenpass: its own UDP port on the underlay (its keys and fingerprints were checked at load).
+  if (cfg.rosenpass.node) {
+    const rp = udpPortProblem(cfg.rosenpass.node.listenPort, { family: "dual" });
+    if (rp) problems.push({ field: "rosenpass.listenPort", message: rp });
+  }
   if (cfg.peers.some((p) => isAesPeer(p) && p.keySource === "dske")) {
     const psrd = await psrdProblem(cfg);
     if (psrd) problems.push({ field: "node.stateDir", message: psrd });

@@ -20,8 +20,12 @@ export interface RosenpassWorkerCounters {
 
 /** Options of a worker client. */
 export interface RosenpassWorkerOptions {
-  /** Receives every batch of actions (send, key-exchanged, key-stale, handshake-failed, rejected). */
-  onActions: (actions: RosenpassAction[]) => void;
+  /**
+   * Receives every batch of actions (send, key-exchanged, key-stale, handshake-failed, rejected), with
+   * the `context` given to {@link RosenpassWorkerClient.datagram} when the batch answers a datagram
+   * (e.g. where to send a reply).
+   */
+  onActions: (actions: RosenpassAction[], context?: unknown) => void;
   /** Monotonic seconds (default: performance.now() / 1000). */
   clock?: () => number;
   /** InitHellos queued to the worker at most (default 4). */
@@ -45,7 +49,7 @@ export class RosenpassWorkerClient {
   };
   readonly #worker: Worker;
   readonly #options: Required<RosenpassWorkerOptions>;
-  readonly #kinds: ("init-hello" | "other")[] = [];
+  readonly #kinds: { initHello: boolean; context?: unknown }[] = [];
   readonly #statusWaiters = new Map<number, (peers: Record<string, RosenpassPeerStatus>) => void>();
   #pendingInitHellos = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -87,15 +91,22 @@ export class RosenpassWorkerClient {
     });
   }
 
-  /** Hands a received datagram to the worker; false when it was dropped because the queue is full. */
-  datagram(source: string, knownEndpoint: boolean, bytes: Uint8Array): boolean {
+  /**
+   * Hands a received datagram to the worker (`source`: the address the admission counts per); false
+   * when it was dropped because the queue is full. `context` comes back with the answering actions.
+   */
+  datagram(source: string, knownEndpoint: boolean, bytes: Uint8Array, context?: unknown): boolean {
     const initHello = bytes[0] === MessageType.InitHello;
     if (initHello ? this.#pendingInitHellos >= this.#options.maxPendingInitHellos : this.#full()) {
       this.counters.droppedQueueFull++;
       return false;
     }
     if (initHello) this.#pendingInitHellos++;
-    this.#post({ t: "datagram", now: this.#options.clock(), source, knownEndpoint, bytes }, initHello);
+    this.#post(
+      { t: "datagram", now: this.#options.clock(), source, knownEndpoint, bytes },
+      initHello,
+      context,
+    );
     return true;
   }
 
@@ -129,9 +140,9 @@ export class RosenpassWorkerClient {
     return this.#kinds.length - this.#pendingInitHellos >= this.#options.maxPending;
   }
 
-  #post(req: RosenpassWorkerRequest, initHello: boolean): void {
+  #post(req: RosenpassWorkerRequest, initHello: boolean, context?: unknown): void {
     if (this.#closed) return;
-    this.#kinds.push(initHello ? "init-hello" : "other");
+    this.#kinds.push({ initHello, context });
     this.#worker.postMessage(req);
   }
 
@@ -141,15 +152,16 @@ export class RosenpassWorkerClient {
       this.#statusWaiters.delete(event.id);
       return;
     }
-    if (this.#kinds.shift() === "init-hello") this.#pendingInitHellos--;
+    const request = this.#kinds.shift();
+    if (request?.initHello) this.#pendingInitHellos--;
     if (event.t === "error") {
-      this.#options.onActions([{ kind: "rejected", reason: `worker: ${event.message}` }]);
+      this.#options.onActions([{ kind: "rejected", reason: `worker: ${event.message}` }], request?.context);
       return;
     }
     if (event.t !== "actions") return;
     this.#count(event.admission);
     this.#schedule(event.nextDeadline);
-    if (event.actions.length > 0) this.#options.onActions(event.actions);
+    if (event.actions.length > 0) this.#options.onActions(event.actions, request?.context);
   }
 
   #count(verdict: AdmissionVerdict | undefined): void {
