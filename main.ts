@@ -48,6 +48,8 @@ async function main(args: string[]): Promise<number> {
       return await (await import("./src/cli/check.ts")).runCheck(rest);
     case "audit":
       return await (await import("./src/cli/audit.ts")).runAudit(rest);
+    case "rosenpass":
+      return await (await import("./src/cli/rosenpass.ts")).runRosenpassCommand(rest);
     case "keygen":
       return (await import("./src/cli/keys.ts")).runKeygen(rest);
     case "pubkey":

@@ -434,6 +434,56 @@ export const COMMANDS: readonly CommandHelp[] = [
     environment: [],
   },
   {
+    name: "rosenpass",
+    summary: "Rosenpass (post-quantum wg0 PSK) key tools: generate a key pair, print a fingerprint",
+    usage: ["rosenpass keygen|fingerprint [options]", "rosenpass help [keygen|fingerprint]"],
+    description:
+      "Key tools for Rosenpass, which rotates wg0's preshared key with a post-quantum key exchange (see\n" +
+      'README.md, "Post-quantum wg0"). `twofold rosenpass SUBCOMMAND --help` shows each subcommand.',
+    options: [
+      ["keygen", "generate a Rosenpass static key pair (Classic McEliece 460896)"],
+      ["fingerprint", "print the SHA-256 (base64) of a public key file"],
+      HELP_OPTION,
+    ],
+    exitCodes: PSRD_EXIT,
+    signals: [],
+    environment: [],
+    subcommands: ["keygen", "fingerprint"],
+  },
+  {
+    name: "rosenpass keygen",
+    summary: "generate a Rosenpass static key pair (secret key 0600; a few seconds)",
+    usage: ["rosenpass keygen --secret-key FILE --public-key FILE [--profile v02|v03]"],
+    description:
+      "Generates a Classic McEliece 460896 key pair (a few seconds, with a progress line on stderr) and\n" +
+      "prints the public key's fingerprint. The secret key is written with mode 0600; existing files are\n" +
+      "never overwritten. Copy the public key file to every peer and pin its fingerprint there.",
+    options: [
+      ["--secret-key FILE", "where to write the secret key (stays on this node)"],
+      ["--public-key FILE", "where to write the public key (524 160 bytes; give it to the peers)"],
+      [
+        "--profile v02|v03",
+        "v02 (default, released Rosenpass) or v03 (upstream protocol 3); a key pair serves one profile",
+      ],
+      HELP_OPTION,
+    ],
+    exitCodes: PSRD_EXIT,
+    signals: [],
+    environment: [],
+  },
+  {
+    name: "rosenpass fingerprint",
+    summary: "print the SHA-256 (base64) of a Rosenpass public key file",
+    usage: ["rosenpass fingerprint FILE"],
+    description:
+      'Prints the value a peer entry pins in "rosenpass": { "fingerprint" }, so that a swapped key file is\n' +
+      "refused at start.",
+    options: [["FILE", "a Rosenpass public key file"], HELP_OPTION],
+    exitCodes: SIMPLE_EXIT,
+    signals: [],
+    environment: [],
+  },
+  {
     name: "keygen",
     summary: "print a new private key (base64, like wg genkey)",
     usage: ["keygen"],

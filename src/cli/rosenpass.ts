@@ -8,18 +8,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { generateStaticKeyPair, publicKeyFingerprint, publicKeyProblem } from "../rosenpass/key-files.ts";
 import { DEFAULT_PROFILE, PROFILE_NAMES, profileByName, type ProfileName } from "../rosenpass/profile.ts";
 import { CliError, optionError } from "./errors.ts";
-
-/** Usage text of `twofold rosenpass` (moves into help.ts when the command is wired into main.ts). */
-export const ROSENPASS_USAGE =
-  `usage: twofold rosenpass keygen --secret-key FILE --public-key FILE [--profile v02|v03]
-       twofold rosenpass fingerprint FILE
-
-keygen       generate a Rosenpass static key pair (Classic McEliece 460896; takes a few seconds).
-             The secret key is written with mode 0600; existing files are never overwritten.
-             --profile v02 (default, released Rosenpass) or v03 (upstream protocol version 3):
-             the two use different McEliece rounds, so a key pair serves one profile only.
-fingerprint  print the SHA-256 (base64) of a public key file: put it in the peer's
-             "rosenpass": { "fingerprint" } so a swapped key file is refused at start.`;
+import { helpOf } from "./help.ts";
 
 const SECRET_KEY_MODE = 0o600;
 const PUBLIC_KEY_MODE = 0o644;
@@ -131,7 +120,7 @@ async function fingerprint(args: string[]): Promise<number> {
 export async function runRosenpassCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === undefined || sub === "--help" || sub === "-h" || sub === "help" || rest.includes("--help")) {
-    console.log(ROSENPASS_USAGE);
+    console.log(helpOf(sub === "keygen" || sub === "fingerprint" ? `rosenpass ${sub}` : "rosenpass"));
     return sub === undefined ? 2 : 0;
   }
   if (sub === "keygen") return await keygen(rest);
