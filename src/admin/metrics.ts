@@ -61,12 +61,14 @@ class Exposition {
 }
 
 const GATE_STATES = ["closed", "open", "stale"] as const;
+const PQ_STATES = ["waiting", "exchanged", "stale"] as const;
 
 /** Renders the exposition for one status snapshot, the counters and the event bus. */
 export function renderMetrics(status: NodeStatus, counters: NodeCounters, bus: EventBus): string {
   const x = new Exposition();
   nodeMetrics(x, status);
   peerMetrics(x, status);
+  pqMetrics(x, status);
   keyPlaneMetrics(x, status, counters);
   hubMetrics(x, status);
   lockdownAndEventMetrics(x, status, bus);
@@ -125,6 +127,34 @@ function peerMetrics(x: Exposition, status: NodeStatus): void {
       x.sample("twofold_peer_gate_state", { ...a, state: s }, a0.gate.state === s ? 1 : 0);
     }
     x.sample("twofold_peer_gate_mismatch_suspected", a, a0.gate.mismatchSuspected ? 1 : 0);
+  }
+}
+
+/** wg0's post-quantum (Rosenpass) key per managed peer: exchanges, key age, state one-hot. */
+function pqMetrics(x: Exposition, status: NodeStatus): void {
+  x.family(
+    "twofold_pq_key_exchanges_total",
+    "counter",
+    "Rosenpass exchanges completed with the peer since start (wg0 PSKs installed); Rosenpass-managed peers only.",
+  );
+  x.family(
+    "twofold_pq_key_age_seconds",
+    "gauge",
+    "Age of the Rosenpass key installed as the peer's wg0 PSK (absent before the first exchange).",
+  );
+  x.family(
+    "twofold_pq_state",
+    "gauge",
+    "1 for the peer's current Rosenpass state (waiting, exchanged, stale), 0 for the others; managed peers only.",
+  );
+  for (const p of status.peers) {
+    const pq = p.wg0.pq;
+    if (!pq || pq.mode === "off") continue;
+    x.sample("twofold_pq_key_exchanges_total", { peer: p.name }, pq.exchanges);
+    x.sample("twofold_pq_key_age_seconds", { peer: p.name }, pq.ageSeconds);
+    for (const s of PQ_STATES) {
+      x.sample("twofold_pq_state", { peer: p.name, state: s }, pq.state === s ? 1 : 0);
+    }
   }
 }
 

@@ -111,6 +111,18 @@ export interface Wg0PeerStatus extends LayerPeerStatus {
     /** Age of the PQ key in seconds, when rotated. */
     ageSeconds: number | null;
   };
+  /**
+   * Post-quantum (Rosenpass) state: mode "off" (wg0's PSK not managed), or state "waiting" (no exchange
+   * yet: the PSK is random, closed), "exchanged" (epoch and age of the installed key), "stale" (no
+   * exchange for 180 s: strict mode made the PSK random again, permissive mode keeps the stale key).
+   */
+  pq: {
+    mode: "off" | "permissive" | "strict";
+    state: "off" | "waiting" | "exchanged" | "stale";
+    epoch: number | null;
+    ageSeconds: number | null;
+    exchanges: number;
+  };
 }
 
 /** One peer, both layers. */

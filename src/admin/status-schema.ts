@@ -45,6 +45,13 @@ export const Wg0PeerStatusSchema = z.object({
     epoch: intOrNull(),
     ageSeconds: z.number().nullable(),
   }),
+  pq: z.object({
+    mode: z.enum(["off", "permissive", "strict"]),
+    state: z.enum(["off", "waiting", "exchanged", "stale"]),
+    epoch: intOrNull(),
+    ageSeconds: z.number().nullable(),
+    exchanges: z.number().int(),
+  }),
 }).openapi("Wg0PeerStatus");
 
 /** aes0 per-peer state. */

@@ -3,7 +3,7 @@
  * layers per peer (or the API's JSON document with `--json`, for scripts).
  * @module
  */
-import type { AesPeerStatus, HubStatus, LayerPeerStatus, NodeStatus } from "../admin/model.ts";
+import type { AesPeerStatus, HubStatus, LayerPeerStatus, NodeStatus, Wg0PeerStatus } from "../admin/model.ts";
 import { formatEntry } from "../admin/lockdown-schema.ts";
 import { AdminClient, parseAdminArgs } from "./admin-client.ts";
 import { helpOf, usageOf } from "./help.ts";
@@ -58,6 +58,20 @@ function table(rows: string[][]): string[] {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => widths[i] = Math.max(widths[i] ?? 0, c.length));
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
+}
+
+/**
+ * The WG0 PSK cell: "none"/"static" for unmanaged peers; for Rosenpass-managed ones "pq waiting",
+ * "pq #3 41s" (epoch and age of the installed key) or "pq STALE" (strict: closed), with "(permissive)".
+ */
+export function wg0PskCell(w: Wg0PeerStatus): string {
+  const pq = w.pq;
+  if (!pq || pq.mode === "off") return w.psk.source;
+  const mode = pq.mode === "permissive" ? " (permissive)" : "";
+  if (pq.state === "exchanged") {
+    return `pq #${pq.epoch}${pq.ageSeconds === null ? "" : ` ${formatAge(pq.ageSeconds)}`}${mode}`;
+  }
+  return `pq ${pq.state === "stale" ? "STALE" : pq.state}${mode}`;
 }
 
 function gateCell(a: AesPeerStatus): string {
@@ -116,7 +130,7 @@ export function renderStatusTable(s: NodeStatus): string {
       handshake(w),
       formatBytes(w.rxBytes),
       formatBytes(w.txBytes),
-      w.psk.source,
+      wg0PskCell(w),
     ];
     const a = p.aes0;
     const aes = a

@@ -34,6 +34,7 @@ import type { UapiDeviceSnapshot, UapiPeerSnapshot } from "../uapi/types.ts";
 import { formatIp } from "../wireguard/allowedips.ts";
 import type { LockdownList } from "./lockdown-list.ts";
 import type { SupportSources } from "../support/sources.ts";
+import type { PqPeerStatus } from "./rosenpass-psk.ts";
 
 /** The drop reason under which the kernel's TUN queue drops are reported (`twofold_drops_total`). */
 export const TUN_QUEUE_FULL = "tunQueueFull";
@@ -69,6 +70,8 @@ export interface AdminNodeView {
   psrd: { blocks(): BlockInfo[] } | null;
   /** The event bus. */
   events: EventBus;
+  /** wg0's post-quantum (Rosenpass) state per peer name; absent: no peer is managed. */
+  pq?: { status(name: string): PqPeerStatus | undefined };
   /** The configuration the node runs. */
   config: NodeConfig;
   /** Start time (unix ms). */
@@ -83,6 +86,20 @@ const AEAD_NAMES: Record<AeadName, string> = {
 /** Seconds with one decimal. */
 function seconds(ms: number): number {
   return Math.round(ms / 100) / 10;
+}
+
+/** A peer's post-quantum state for the status model (off when unmanaged or unknown). */
+function pqStatus(s: PqPeerStatus | undefined, now: number): Wg0PeerStatus["pq"] {
+  if (!s || s.mode === "off") {
+    return { mode: "off", state: "off", epoch: null, ageSeconds: null, exchanges: 0 };
+  }
+  return {
+    mode: s.mode,
+    state: s.state,
+    epoch: s.epoch,
+    ageSeconds: s.exchangedAt === null ? null : seconds(now - s.exchangedAt),
+    exchanges: s.exchanges,
+  };
 }
 
 function isZero(b: Uint8Array): boolean {
@@ -184,13 +201,15 @@ export class NodeAdminBackend implements AdminBackend {
     const peers: PeerStatus[] = cfg.peers.map((p) => {
       const hex = toHex(p.publicKey);
       const wg = layer(wgPeers.get(hex), now);
+      const pq = pqStatus(this.#node.pq?.status(p.name), now);
       const wg0: Wg0PeerStatus = {
         ...wg,
-        psk: {
+        psk: pq.mode !== "off" ? { source: "rosenpass", epoch: pq.epoch, ageSeconds: pq.ageSeconds } : {
           source: wgPeers.get(hex) && !isZero(wgPeers.get(hex)!.presharedKey) ? "static" : "none",
           epoch: null,
           ageSeconds: null,
         },
+        pq,
       };
       const gate = gates.get(hex);
       let aes0: AesPeerStatus | null = null;

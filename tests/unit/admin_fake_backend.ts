@@ -160,7 +160,11 @@ function peer(name: string, gate: "open" | "closed", keySource: "manual" | "dske
     publicKey: encodeBase64(rand(32)),
     role: "peer",
     aes: true,
-    wg0: { ...layer(1234, 5678), psk: { source: "none", epoch: null, ageSeconds: null } },
+    wg0: {
+      ...layer(1234, 5678),
+      psk: { source: "rosenpass", epoch: 2, ageSeconds: 30 },
+      pq: { mode: "strict", state: "exchanged", epoch: 2, ageSeconds: 30, exchanges: 2 },
+    },
     aes0: {
       ...layer(111, 222),
       keySource,
@@ -193,7 +197,11 @@ function exempt(name: string): PeerStatus {
     publicKey: encodeBase64(rand(32)),
     role: "peer",
     aes: false,
-    wg0: { ...layer(10, 20), psk: { source: "static", epoch: null, ageSeconds: null } },
+    wg0: {
+      ...layer(10, 20),
+      psk: { source: "static", epoch: null, ageSeconds: null },
+      pq: { mode: "off", state: "off", epoch: null, ageSeconds: null, exchanges: 0 },
+    },
     aes0: null,
   };
 }
