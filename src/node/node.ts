@@ -32,7 +32,12 @@ import type { SkaAgreement } from "../ska/agreement.ts";
 import { startNodeSka } from "../ska/node-ska.ts";
 import { mac } from "../crypto/blake2s.ts";
 import { constantTimeEqual } from "../crypto/constant-time.ts";
-import { type RosenpassPart, rosenpassPskManagerFor, startRosenpassPart } from "./rosenpass-part.ts";
+import {
+  type RosenpassPart,
+  rosenpassPskManagerFor,
+  rosenpassTestKnob,
+  startRosenpassPart,
+} from "./rosenpass-part.ts";
 import type { PqEvent, RosenpassPskManager } from "./rosenpass-psk.ts";
 import { parseEndpoint } from "../uapi/netaddr.ts";
 
@@ -167,8 +172,11 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     void close(reason).then(() => opts.onEnded?.(reason));
   };
 
+  const wg0TestRekeySeconds = rosenpassTestKnob(log)?.wg0RekeyAfterSeconds;
+  const wg0TestRekeyMs = wg0TestRekeySeconds === undefined ? undefined : wg0TestRekeySeconds * 1000;
   const pq = rosenpassPskManagerFor(cfg, {
     setPresharedKey: (peer, psk, extra) => wg0.device.setPresharedKey(peer, psk, extra),
+    dropSessions: (peer) => wg0.device.dropSessions(peer),
   }, (e: PqEvent) => {
     const line = `wg0 ${e.type} for ${e.peer}${e.epoch !== null ? ` epoch ${e.epoch}` : ""}: ${e.reason}`;
     if (e.type === "pq-key-exchanged") log.info(line);
@@ -189,7 +197,11 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     suite: chachaSuite(),
     mtu: cfg.wg0.mtu,
     address: cfg.wg0.address.text,
-    device: { onEvent: (e) => publishDeviceEvent("wg0", e), pskPolicy: pq.pskPolicy() },
+    device: {
+      onEvent: (e) => publishDeviceEvent("wg0", e),
+      pskPolicy: pq.pskPolicy(),
+      rekeyAfterTimeMs: wg0TestRekeyMs,
+    },
     onEnded,
   });
   let aes0: RunningInterface | undefined;

@@ -7,7 +7,8 @@
  * port. Datagrams from a known peer endpoint are served first by the worker's admission.
  *
  * Test-only knob: `TWOFOLD_TEST_ROSENPASS_TIMERS` (JSON, e.g. `{"rekeyAfterResponder":3,
- * "rekeyAfterInitiator":3.5,"rejectAfter":8}`) shortens the protocol timers. Never set it in production.
+ * "rekeyAfterInitiator":3.5,"rejectAfter":8,"wg0RekeyAfterSeconds":2}`) shortens the protocol timers
+ * and wg0's rekey interval (so the rotated PSKs are used within the test). Never set it in production.
  * @module
  */
 import dgram from "node:dgram";
@@ -73,11 +74,27 @@ function plainAddress(address: string): string {
   return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
 }
 
-function testTimers(log: Logger): Partial<RosenpassTimers> | undefined {
+/** The test-only knob's contents: shorter Rosenpass timers and wg0 rekey interval. */
+export type RosenpassTestKnob = Partial<RosenpassTimers> & { wg0RekeyAfterSeconds?: number };
+
+let knobLogged = false;
+
+/** Reads the test-only knob (undefined when unset; logged once as a test knob). */
+export function rosenpassTestKnob(log: Logger): RosenpassTestKnob | undefined {
   const text = Deno.env.get(ROSENPASS_TEST_TIMERS_ENV);
   if (!text) return undefined;
-  log.warn(`[TEST KNOB: Rosenpass timers ${text}] (${ROSENPASS_TEST_TIMERS_ENV}, tests only)`);
-  return JSON.parse(text) as Partial<RosenpassTimers>;
+  if (!knobLogged) {
+    log.warn(`[TEST KNOB: Rosenpass timers ${text}] (${ROSENPASS_TEST_TIMERS_ENV}, tests only)`);
+  }
+  knobLogged = true;
+  return JSON.parse(text) as RosenpassTestKnob;
+}
+
+function testTimers(log: Logger): Partial<RosenpassTimers> | undefined {
+  const knob = rosenpassTestKnob(log);
+  if (!knob) return undefined;
+  const { wg0RekeyAfterSeconds: _, ...timers } = knob;
+  return timers;
 }
 
 async function openSocket(port: number): Promise<dgram.Socket> {

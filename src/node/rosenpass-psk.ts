@@ -4,7 +4,8 @@
  * exchanged key is installed as the peer's PSK, the previous key kept as the initiator's fallback so a
  * handshake that crosses the rotation still completes (no forced handshake: the next wg0 rekey picks
  * the key up); a stale key (no exchange for 180 s) is replaced by random bytes in `strict` mode and
- * left in place in `permissive` mode. UAPI PSK writes for managed peers are refused (EPERM). The
+ * left in place in `permissive` mode, and strict mode also ends the peer's wg0 sessions so traffic
+ * stops at once (like the aes0 gate closing). UAPI PSK writes for managed peers are refused (EPERM). The
  * clock and randomness are inputs; events name peers and epochs, never keys.
  * @module
  */
@@ -24,6 +25,8 @@ const EINVAL = UapiErrno.INVALID;
 export interface Wg0PskTarget {
   /** Installs `psk` (and fallbacks the initiator also tries); false when the peer is unknown. */
   setPresharedKey(peer: Uint8Array, psk: Uint8Array, extraPsks: Uint8Array[]): boolean;
+  /** Ends the peer's current sessions (fail closed now, not at the next rekey). */
+  dropSessions(peer: Uint8Array): void;
 }
 
 /** A peer's post-quantum state: off (not managed), waiting (no exchange yet), exchanged, stale. */
@@ -156,6 +159,7 @@ export class RosenpassPskManager {
       this.#installRandom(s);
       s.current?.fill(0);
       s.current = null;
+      this.#target.dropSessions(s.publicKey);
     }
     this.#opts.onEvent({
       type: "pq-key-stale",

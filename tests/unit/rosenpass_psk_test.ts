@@ -15,6 +15,7 @@ const STOCK = new Uint8Array(32).fill(3);
 function setup() {
   const installed = new Map<string, { psk: Uint8Array; extras: Uint8Array[] }>();
   const events: PqEvent[] = [];
+  const dropped: string[] = [];
   let counter = 0;
   let now = 1_000_000;
   const manager = new RosenpassPskManager(
@@ -23,6 +24,7 @@ function setup() {
         installed.set(toHex(peer), { psk: psk.slice(), extras: extras.map((e) => e.slice()) });
         return true;
       },
+      dropSessions: (peer) => dropped.push(toHex(peer)),
     },
     [
       { name: "strict-peer", publicKey: STRICT, mode: "strict" },
@@ -35,7 +37,7 @@ function setup() {
       onEvent: (e) => events.push(e),
     },
   );
-  return { manager, installed, events, advance: (ms: number) => (now += ms) };
+  return { manager, installed, events, dropped, advance: (ms: number) => (now += ms) };
 }
 
 const key = (b: number) => new Uint8Array(32).fill(b);
@@ -81,7 +83,7 @@ Deno.test("rosenpass psk: exchanged keys are installed with the previous key as 
 });
 
 Deno.test("rosenpass psk: a stale key closes wg0 in strict mode and stays in permissive mode; recovery reopens", () => {
-  const { manager, installed, events } = setup();
+  const { manager, installed, events, dropped } = setup();
   manager.closeAll();
   manager.keyExchanged("strict-peer", key(7));
   manager.keyExchanged("loose-peer", key(8));
@@ -91,6 +93,7 @@ Deno.test("rosenpass psk: a stale key closes wg0 in strict mode and stays in per
   assert.notDeepEqual(strict.psk, key(7), "strict: the stale key is gone");
   assert.deepEqual(strict.extras, [], "strict: no fallback to the stale key either");
   assert.equal(manager.status("strict-peer")?.closed, true);
+  assert.deepEqual(dropped, [toHex(STRICT)], "strict: wg0 sessions end now; permissive: untouched");
   assert.deepEqual(installed.get(toHex(LOOSE))!.psk, key(8), "permissive: the stale key stays");
   assert.equal(manager.status("loose-peer")?.closed, false);
   assert.equal(manager.status("strict-peer")?.state, "stale");
