@@ -129,6 +129,17 @@ Deno.test("admin metrics: /metrics", async (t) => {
         assert.equal(v("twofold_peer_gate_state", { peer, layer: "aes0", state: "closed" }), 1 - open);
         assert.equal(v("twofold_peer_gate_state", { peer, layer: "aes0", state: "stale" }), 0);
       }
+      // wg0's post-quantum key (Rosenpass-managed alice and bob; carol is off: no pq series).
+      assert.equal(v("twofold_pq_key_exchanges_total", { peer: "alice" }), 2);
+      assert.equal(v("twofold_pq_key_age_seconds", { peer: "alice" }), 30);
+      assert.equal(v("twofold_pq_state", { peer: "alice", state: "exchanged" }), 1);
+      assert.equal(v("twofold_pq_state", { peer: "alice", state: "stale" }), 0);
+      assert.equal(v("twofold_peer_key_epoch", { peer: "alice", layer: "wg0" }), 2);
+      assert.equal(
+        v("twofold_pq_key_exchanges_total", { peer: "carol" }),
+        undefined,
+        "mode off: no pq series",
+      );
       assert.equal(v("twofold_key_rotations_total", { peer: "bob" }), 5);
       assert.equal(v("twofold_key_rotations_failed_total", { peer: "bob" }), 2);
       assert.equal(v("twofold_drops_total", { layer: "wg0", reason: "replay" }), 3);

@@ -7,6 +7,8 @@
 import assert from "node:assert/strict";
 import { type PqEvent, RosenpassPskManager } from "../../src/node/rosenpass-psk.ts";
 import { toHex } from "../../src/encoding.ts";
+import { wg0PskCell } from "../../src/cli/status.ts";
+import type { Wg0PeerStatus } from "../../src/admin/model.ts";
 
 const STRICT = new Uint8Array(32).fill(1);
 const LOOSE = new Uint8Array(32).fill(2);
@@ -124,4 +126,25 @@ Deno.test("rosenpass psk: UAPI PSK writes are refused (EPERM) for managed peers 
   assert.equal(policy.onPeerCreated(STRICT)?.length, 32);
   assert.equal(policy.onPeerCreated(STOCK), null);
   assert.equal(policy.onPeerCreated(key(99)), null);
+});
+
+Deno.test("twofold status: the WG0 PSK cell shows the post-quantum state", () => {
+  const cell = (pq: Wg0PeerStatus["pq"], source: Wg0PeerStatus["psk"]["source"] = "rosenpass") =>
+    wg0PskCell({ psk: { source, epoch: null, ageSeconds: null }, pq } as Wg0PeerStatus);
+  assert.equal(
+    cell({ mode: "off", state: "off", epoch: null, ageSeconds: null, exchanges: 0 }, "static"),
+    "static",
+  );
+  assert.equal(
+    cell({ mode: "strict", state: "waiting", epoch: null, ageSeconds: null, exchanges: 0 }),
+    "pq waiting",
+  );
+  assert.match(
+    cell({ mode: "strict", state: "exchanged", epoch: 12, ageSeconds: 41, exchanges: 12 }),
+    /^pq #12 41/,
+  );
+  assert.equal(
+    cell({ mode: "permissive", state: "stale", epoch: 3, ageSeconds: 200, exchanges: 3 }),
+    "pq STALE (permissive)",
+  );
 });
