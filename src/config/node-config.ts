@@ -779,7 +779,12 @@ function resolveRosenpassFields(
   try {
     return resolveRosenpass(
       raw.rosenpass,
-      raw.peers.map((p, i) => ({ at: `peers[${i}]`, name: p.name, rosenpass: p.rosenpass })),
+      raw.peers.map((p, i) => ({
+        at: `peers[${i}]`,
+        name: p.name,
+        rosenpass: p.rosenpass,
+        hasWgPskFile: p.wgPskFile !== undefined,
+      })),
       {
         baseDir: opts.baseDir,
         checkFiles: opts.checkFiles,

@@ -109,13 +109,23 @@ type RawPeer = z.output<typeof peerRosenpassEntry>;
  */
 export function resolveRosenpass(
   raw: RawNode | undefined,
-  peers: { at: string; name: string; rosenpass: RawPeer | undefined }[],
+  peers: { at: string; name: string; rosenpass: RawPeer | undefined; hasWgPskFile?: boolean }[],
   opts: RosenpassResolveOptions,
 ): RosenpassConfig {
   const node = raw ? resolveNode(raw, opts) : null;
   const out = new Map<string, RosenpassPeerSettings>();
   try {
-    for (const p of peers) out.set(p.name, resolvePeer(p.at, p.rosenpass, node, opts));
+    for (const p of peers) {
+      const settings = resolvePeer(p.at, p.rosenpass, node, opts);
+      if (settings.mode !== "off" && p.hasWgPskFile) {
+        throw new RosenpassConfigProblem(
+          `${p.at}.rosenpass.mode`,
+          `"${settings.mode}": this peer's wg0 PSK comes from its wgPskFile, so Rosenpass cannot manage it; ` +
+            'set mode "off" or remove wgPskFile',
+        );
+      }
+      out.set(p.name, settings);
+    }
   } catch (e) {
     node?.secretKey?.fill(0);
     throw e;

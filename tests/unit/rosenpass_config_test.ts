@@ -153,6 +153,12 @@ Deno.test("rosenpass config: bad keys, ports and modes are one line naming the f
     const unpinned = config(peerFingerprint);
     delete ((unpinned.peers as Json[])[0].rosenpass as Json).fingerprint;
     rejects(unpinned, dir, "peers[0].rosenpass.fingerprint");
+    // A wg0 PSK file (the SKA broker's link) and Rosenpass cannot both set wg0's PSK.
+    await Deno.writeTextFile(`${dir}/wg.psk`, encodeBase64(random(32)) + "\n", { mode: 0o600 });
+    await Deno.chmod(`${dir}/wg.psk`, 0o600);
+    const both = config(peerFingerprint);
+    (both.peers as Json[])[0].wgPskFile = "wg.psk";
+    assert.match(rejects(both, dir, "peers[0].rosenpass.mode"), /wgPskFile/);
     // Unknown values.
     rejects(config(peerFingerprint, { peer: { mode: "sometimes" } }), dir, "peers[0].rosenpass.mode");
     rejects(config(peerFingerprint, { node: { profile: "v04" } }), dir, "rosenpass.profile");
