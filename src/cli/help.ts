@@ -143,8 +143,8 @@ export const COMMANDS: readonly CommandHelp[] = [
     usage: ["up --config node.json"],
     description:
       "Runs one edge node in the foreground: wg0 (standard WireGuard), aes0 (WireGuard with AES-256-GCM inside\n" +
-      "wg0) with the PSK security gate, the key plane (manual PSK files, DSKE) and the local admin API. See\n" +
-      "README.md and examples/README.md for the config file.",
+      "wg0) with the PSK security gate, the key plane (manual PSK files, DSKE, SKA), Rosenpass for wg0's PSK\n" +
+      "(when configured) and the local admin API. See README.md and examples/README.md for the config file.",
     options: [["-c, --config FILE", "the node's config file (JSONC)"], HELP_OPTION],
     exitCodes: SERVICE_EXIT,
     signals: [

@@ -121,7 +121,10 @@ export async function startRosenpassPart(opts: RosenpassPartOptions): Promise<Ro
   const { config: cfg, manager, log } = opts;
   const node = cfg.rosenpass.node;
   const managed = manager.managedPeers();
-  if (node === null || managed.length === 0 || !node.secretKey || !node.publicKey) return null;
+  if (node === null || managed.length === 0 || !node.secretKey || !node.publicKey) {
+    node?.secretKey?.fill(0); // not needed: no peer is managed
+    return null;
+  }
   manager.closeAll();
   const learned = new Map<string, Source>();
   const endpointOf = (peer: string): Source | null => {
