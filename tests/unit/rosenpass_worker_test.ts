@@ -16,6 +16,7 @@ interface Side {
   client: RosenpassWorkerClient;
   keys: Uint8Array[];
   sent: Uint8Array[];
+  keyContexts: unknown[];
 }
 
 /** Starts two workers that know each other and relays every "send" to the other side. */
@@ -24,15 +25,16 @@ async function startPair(extra?: (from: "a" | "b", message: Uint8Array) => void)
   const sides: Record<"a" | "b", Side> = {} as Record<"a" | "b", Side>;
   let resolveBoth: () => void;
   const both = new Promise<void>((r) => resolveBoth = r);
-  const handler = (self: "a" | "b") => (actions: RosenpassAction[]) => {
+  const handler = (self: "a" | "b") => (actions: RosenpassAction[], context?: unknown) => {
     const other = self === "a" ? "b" : "a";
     for (const action of actions) {
       if (action.kind === "send") {
         sides[self].sent.push(action.message);
         extra?.(self, action.message);
-        sides[other].client.datagram(`${self}:9999`, true, action.message);
+        sides[other].client.datagram(`${self}:9999`, true, action.message, { from: self });
       } else if (action.kind === "key-exchanged") {
         sides[self].keys.push(action.key);
+        sides[self].keyContexts.push(context);
         if (sides.a.keys.length > 0 && sides.b.keys.length > 0) resolveBoth();
       }
     }
@@ -51,8 +53,8 @@ async function startPair(extra?: (from: "a" | "b", message: Uint8Array) => void)
       { onActions: handler("b") },
     ),
   ]);
-  sides.a = { client: a, keys: [], sent: [] };
-  sides.b = { client: b, keys: [], sent: [] };
+  sides.a = { client: a, keys: [], sent: [], keyContexts: [] };
+  sides.b = { client: b, keys: [], sent: [], keyContexts: [] };
   return { sides, both };
 }
 
@@ -74,6 +76,9 @@ Deno.test("rosenpass worker: two workers (relayed by the test) exchange a key an
     sides.a.client.initiate("b");
     await within(both, "key exchange");
     assert.equal(toHex(sides.a.keys[0]), toHex(sides.b.keys[0]));
+    // Each key answers a datagram; its context (where a reply would go) comes back with it.
+    assert.deepEqual(sides.a.keyContexts[0], { from: "b" });
+    assert.deepEqual(sides.b.keyContexts[0], { from: "a" });
     const status = await sides.a.client.status();
     assert.equal(status.b.state, "exchanged");
   } finally {
