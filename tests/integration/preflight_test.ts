@@ -12,6 +12,8 @@ import { integrationTest, requireBinary, requireRoot, requireTun } from "../help
 import { type Netns, Topology, waitUntil } from "../helpers/netns.ts";
 import { type LabNode, writeNodeConfig } from "../helpers/twofold_node.ts";
 import { genKeyPair } from "../helpers/wg_device.ts";
+import { publicKeyFingerprint, SECRET_KEY_LEN } from "../../src/rosenpass/key-files.ts";
+import { SKEM_PK_LEN } from "../../src/rosenpass/constants.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 /** Ample for a refusal that takes well under a second; a hang or a read of /dev/zero ends here. */
@@ -216,6 +218,46 @@ integrationTest(
             oneLine(
               await upInNamespace(ns, config),
               /^twofold: aes0\.listenPort: UDP port 100\.64\.0\.1:51830 is in use/,
+            );
+          });
+        } finally {
+          await holder.kill();
+        }
+      });
+
+      await t.step("Rosenpass: a swapped peer key, then a busy Rosenpass UDP port", async () => {
+        // Random bytes of the right sizes: start-up checks sizes and fingerprints before any McEliece work.
+        const random = (n: number) => {
+          const out = new Uint8Array(n);
+          for (let i = 0; i < n; i += 65536) crypto.getRandomValues(out.subarray(i, Math.min(n, i + 65536)));
+          return out;
+        };
+        await Deno.writeFile(`${dir}/rp.sk`, random(SECRET_KEY_LEN.v02), { mode: 0o600 });
+        await Deno.chmod(`${dir}/rp.sk`, 0o600);
+        await Deno.writeFile(`${dir}/rp.pk`, random(SKEM_PK_LEN));
+        const peerKey = random(SKEM_PK_LEN);
+        await Deno.writeFile(`${dir}/b-rp.pk`, peerKey);
+        const rp = JSON.parse(await Deno.readTextFile(config));
+        rp.rosenpass = { secretKeyFile: `${dir}/rp.sk`, publicKeyFile: `${dir}/rp.pk` };
+        rp.peers[0].rosenpass = {
+          publicKeyFile: `${dir}/b-rp.pk`,
+          fingerprint: publicKeyFingerprint(random(SKEM_PK_LEN)),
+        };
+        await Deno.writeTextFile(config, JSON.stringify(rp));
+        await assertNoInterfaceDuring(ns, async () => {
+          oneLine(
+            await upInNamespace(ns, config),
+            /^twofold: config .*: peers\[0\]\.rosenpass\.fingerprint: .* does not match the pinned fingerprint/,
+          );
+        });
+        rp.peers[0].rosenpass.fingerprint = publicKeyFingerprint(peerKey);
+        await Deno.writeTextFile(config, JSON.stringify(rp));
+        const holder = await holdUdpPort(ns, 51821);
+        try {
+          await assertNoInterfaceDuring(ns, async () => {
+            oneLine(
+              await upInNamespace(ns, config),
+              /^twofold: rosenpass\.listenPort: UDP port 51821 is in use/,
             );
           });
         } finally {
