@@ -225,6 +225,17 @@ integrationTest(
           assert.ok(wg.sent > 100 && aes.sent > 100, "both pings ran");
           assert.equal(wg.lost, 0, "no wg0 ping lost across rotations");
           assert.equal(aes.lost, 0, "no aes0 ping lost across rotations");
+          // wg0 rekeyed during the rotations (every 2 s under traffic), so its handshakes used rotated PSKs.
+          const shown = (await a.exec(["wg", "show", "wg0", "latest-handshakes"])).stdout;
+          const latest = Number(
+            shown.split("\n").find((l) => l.startsWith(B.keys.publicKey))?.split(/\s+/)[1],
+          );
+          const age = Date.now() / 1000 - latest;
+          console.log(`latest wg0 handshake with B ${age.toFixed(1)} s before the end of the rotations`);
+          assert.ok(
+            age < 10,
+            `wg0 handshakes continued during the rotations (latest ${age.toFixed(1)} s ago)`,
+          );
         },
       );
 
