@@ -7,7 +7,7 @@
  * port. Datagrams from a known peer endpoint are served first by the worker's admission.
  *
  * Test-only knob: `TWOFOLD_TEST_ROSENPASS_TIMERS` (JSON, e.g. `{"rekeyAfterResponder":3,
- * "rekeyAfterInitiator":3.5,"rejectAfter":8,"wg0RekeyAfterSeconds":2}`) shortens the protocol timers
+ * "rekeyAfterInitiator":3.5,"rejectAfter":12,"wg0RekeyAfterSeconds":2}`) shortens the protocol timers
  * and wg0's rekey interval (so the rotated PSKs are used within the test). Never set it in production.
  * @module
  */

@@ -1,7 +1,9 @@
 /**
  * The main-isolate side of the Rosenpass worker: posts datagrams, initiations and timer ticks with
  * the current time, schedules the next tick at the deadline the worker reports, and bounds what is
- * in flight so a flood cannot queue unbounded work: InitHellos beyond `maxPendingInitHellos` are
+ * in flight so a flood cannot queue unbounded work: InitHellos from unknown sources beyond
+ * `maxPendingInitHellos` are dropped here, while known peer endpoints keep `knownInitHelloReserve` more
+ * slots, so a flood from elsewhere cannot crowd a real peer out of the queue. Dropped InitHellos are
  * dropped here (counted), before they cost the worker anything.
  */
 import { MessageType } from "./constants.ts";
@@ -28,13 +30,16 @@ export interface RosenpassWorkerOptions {
   onActions: (actions: RosenpassAction[], context?: unknown) => void;
   /** Monotonic seconds (default: performance.now() / 1000). */
   clock?: () => number;
-  /** InitHellos queued to the worker at most (default 4). */
+  /** InitHellos from unknown sources queued to the worker at most (default 4). */
   maxPendingInitHellos?: number;
+  /** Extra InitHello slots only known peer endpoints may use (default 4). */
+  knownInitHelloReserve?: number;
   /** Other requests queued at most (default 64). */
   maxPending?: number;
 }
 
 const DEFAULT_MAX_PENDING_INIT_HELLOS = 4;
+const DEFAULT_KNOWN_INIT_HELLO_RESERVE = 4;
 const DEFAULT_MAX_PENDING = 64;
 /** Upper bound of a timer so that a far deadline never overflows setTimeout. */
 const MAX_TIMER_MS = 60_000;
@@ -49,9 +54,10 @@ export class RosenpassWorkerClient {
   };
   readonly #worker: Worker;
   readonly #options: Required<RosenpassWorkerOptions>;
-  readonly #kinds: { initHello: boolean; context?: unknown }[] = [];
+  readonly #kinds: { initHello: boolean; known: boolean; context?: unknown }[] = [];
   readonly #statusWaiters = new Map<number, (peers: Record<string, RosenpassPeerStatus>) => void>();
   #pendingInitHellos = 0;
+  #pendingUnknownInitHellos = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #nextStatusId = 1;
   #closed = false;
@@ -61,6 +67,7 @@ export class RosenpassWorkerClient {
     this.#options = {
       clock: () => performance.now() / 1000,
       maxPendingInitHellos: DEFAULT_MAX_PENDING_INIT_HELLOS,
+      knownInitHelloReserve: DEFAULT_KNOWN_INIT_HELLO_RESERVE,
       maxPending: DEFAULT_MAX_PENDING,
       ...options,
     };
@@ -97,15 +104,23 @@ export class RosenpassWorkerClient {
    */
   datagram(source: string, knownEndpoint: boolean, bytes: Uint8Array, context?: unknown): boolean {
     const initHello = bytes[0] === MessageType.InitHello;
-    if (initHello ? this.#pendingInitHellos >= this.#options.maxPendingInitHellos : this.#full()) {
+    const o = this.#options;
+    const refused = !initHello
+      ? this.#full()
+      : knownEndpoint
+      ? this.#pendingInitHellos >= o.maxPendingInitHellos + o.knownInitHelloReserve
+      : this.#pendingUnknownInitHellos >= o.maxPendingInitHellos;
+    if (refused) {
       this.counters.droppedQueueFull++;
       return false;
     }
     if (initHello) this.#pendingInitHellos++;
+    if (initHello && !knownEndpoint) this.#pendingUnknownInitHellos++;
     this.#post(
       { t: "datagram", now: this.#options.clock(), source, knownEndpoint, bytes },
       initHello,
       context,
+      knownEndpoint,
     );
     return true;
   }
@@ -140,9 +155,9 @@ export class RosenpassWorkerClient {
     return this.#kinds.length - this.#pendingInitHellos >= this.#options.maxPending;
   }
 
-  #post(req: RosenpassWorkerRequest, initHello: boolean, context?: unknown): void {
+  #post(req: RosenpassWorkerRequest, initHello: boolean, context?: unknown, known = true): void {
     if (this.#closed) return;
-    this.#kinds.push({ initHello, context });
+    this.#kinds.push({ initHello, known, context });
     this.#worker.postMessage(req);
   }
 
@@ -154,6 +169,7 @@ export class RosenpassWorkerClient {
     }
     const request = this.#kinds.shift();
     if (request?.initHello) this.#pendingInitHellos--;
+    if (request?.initHello && !request.known) this.#pendingUnknownInitHellos--;
     if (event.t === "error") {
       this.#options.onActions([{ kind: "rejected", reason: `worker: ${event.message}` }], request?.context);
       return;

@@ -105,6 +105,9 @@ Deno.test("rosenpass worker: a burst of valid-MAC InitHellos is bounded and the 
     const c = sides.b.client.counters;
     assert.ok(c.droppedQueueFull >= 490, `dropped at the queue: ${c.droppedQueueFull}`);
     assert.ok(accepted <= 10, `queued: ${accepted}`);
+    // However full the queue is with unknown sources, a known peer endpoint still gets a slot.
+    for (let i = 0; i < 20; i++) sides.b.client.datagram(`198.51.100.${i}:1`, false, captured);
+    assert.equal(sides.b.client.datagram("a:9999", true, captured), true, "known endpoints have a reserve");
     assert.ok(c.admitted <= accepted + 2, `admitted ${c.admitted}`);
   } finally {
     sides.a.client.close();
