@@ -386,6 +386,25 @@ export const COMMANDS: readonly CommandHelp[] = [
       [2, "bad usage, or the token file cannot be read"],
     ],
     signals: [],
+    name: "ui",
+    summary: "open a running node's status page in a browser (serves it on 127.0.0.1 from the admin API)",
+    usage: ["ui [--port N] [--admin ADDR]"],
+    description:
+      "Serves the status page of a running node (the admin API's GET /) on http://127.0.0.1:PORT/ by\n" +
+      "forwarding to its admin API (the unix socket, which a browser cannot reach), prints the URL and stays\n" +
+      "in the foreground. Reads need no token, as on the socket; changes need the token typed into the page.\n" +
+      "From another machine: ssh -L 8080:127.0.0.1:PORT node, then open http://127.0.0.1:8080/ there.",
+    options: [
+      ["--port N", "the local port (default 0: a free port, printed)"],
+      ADMIN_OPTIONS[0],
+      HELP_OPTION,
+    ],
+    exitCodes: [
+      [0, "stopped by a signal"],
+      [1, "the node could not be reached"],
+      [2, "bad usage, or the port could not be bound"],
+    ],
+    signals: [["SIGINT, SIGTERM", "stop serving, exit 0"]],
     environment: [],
   },
   {

@@ -136,6 +136,7 @@ Deno.test("status page on the unix socket: a complete snapshot, read-only, stric
     assert.equal(tags(r.text, "style").length, 0);
     assert.doesNotMatch(r.text, /\sstyle=/i);
     assert.doesNotMatch(r.text, /\son[a-z]+=/i);
+    assert.doesNotMatch(r.text, /\skey=/, "no JSX key leaks into the markup");
     assert.deepEqual(
       tags(r.text, "link").map((l) => /href="([^"]*)"/.exec(l)?.[1]),
       ["data:,", "/ui/app.css"],

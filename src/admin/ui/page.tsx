@@ -201,7 +201,7 @@ function hubReach(h: Hub): { tone: Tone; word: string } {
 
 const Hubs = (p: { s: PageStatus }) => {
   const d = p.s.dske;
-  if (!d) return <></>;
+  if (!d) return null;
   return (
     <section class="card hubs">
       <h2>DSKE hubs</h2>
@@ -249,7 +249,7 @@ const Hubs = (p: { s: PageStatus }) => {
 
 const Broker = (p: { s: PageStatus }) => {
   const k = p.s.ska;
-  if (!k) return <></>;
+  if (!k) return null;
   const r: { tone: Tone; word: string } = k.brokerReachable === null
     ? { tone: "idle", word: "not asked yet" }
     : k.brokerReachable
@@ -336,7 +336,7 @@ export const StatusSection = (p: { s: PageStatus }) => {
       <section class="peers">
         <h2>Peers</h2>
         {s.peers.length === 0 ? <p class="muted">no peers configured</p> : ""}
-        {s.peers.map((peer) => <PeerCard s={s} peer={peer} />)}
+        {s.peers.map((peer) => <PeerCard key={peer.name} s={s} peer={peer} />)}
       </section>
       <Hubs s={s} />
       <Broker s={s} />
@@ -429,7 +429,7 @@ export const Page = (p: PageOptions) => {
           <section class="card events">
             <h2>Events</h2>
             <ol id="events" data-last-id={String(lastId ?? 0)}>
-              {p.events.slice(-PAGE_EVENTS).reverse().map((e) => <EventItem e={e} />)}
+              {p.events.slice(-PAGE_EVENTS).reverse().map((e) => <EventItem key={e.id} e={e} />)}
             </ol>
           </section>
         </main>
