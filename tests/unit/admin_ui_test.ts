@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { createAdminApp } from "../../src/admin/app.ts";
 import { UI_SCRIPT } from "../../src/admin/ui/script.ts";
-import { eventTone, formatBytes, formatDuration } from "../../src/admin/ui/page.tsx";
+import { eventTone, formatBytes, formatDuration, keyAgeBar } from "../../src/admin/ui/page.tsx";
 import type { Logger } from "../../src/log.ts";
 import { call, FakeBackend, SECRETS, seenBodies, TEST_TOKEN } from "./admin_fake_backend.ts";
 
@@ -112,13 +112,23 @@ Deno.test("status page on the unix socket: a complete snapshot, read-only, stric
     assert.match(r.text, /<span class="state warn"[^>]*>gate closed<\/span>/);
   });
 
-  await t.step("the key age bar fills against the DSKE rotation interval", async () => {
-    backend.peers[1].aes0!.keyAgeSeconds = 60;
-    backend.peers[1].aes0!.keyEpoch = 7;
-    const page = (await call(app, "GET", "/", { token: null })).text;
-    assert.match(page, /<rect class="fill" x="0" y="0" width="50.0" height="6"/);
-    assert.ok(page.includes("1 min 0 s of 2 min 0 s rotation interval"));
-  });
+  await t.step(
+    "the key age bar fills towards the maximum age, with a tick at the rotation interval",
+    async () => {
+      backend.peers[1].aes0!.keyAgeSeconds = 90;
+      backend.peers[1].aes0!.keyEpoch = 7;
+      const page = (await call(app, "GET", "/", { token: null })).text;
+      assert.match(page, /<svg class="bar good"/);
+      assert.match(page, /<rect class="fill" x="0" y="0" width="25.0" height="6"/);
+      assert.match(page, /<rect class="tick" x="33.3"/);
+      assert.ok(page.includes("1 min 30 s old, rotation every 2 min 0 s, expires at 6 min 0 s"));
+      assert.ok(page.includes("17 s old, never expires"), "a manual key: no bar, words only");
+      backend.peers[1].aes0!.keyAgeSeconds = 200;
+      const overdue = (await call(app, "GET", "/", { token: null })).text;
+      assert.match(overdue, /<svg class="bar warn"/);
+      assert.match(overdue, /<span class="state warn"[^>]*>rotation overdue<\/span>/);
+    },
+  );
 
   await t.step("the latest events, newest first, escaped; the stream resumes after the last", () => {
     const i = r.text.indexOf("gate-closed");
@@ -225,6 +235,18 @@ Deno.test("status page: no secret and no token in anything it served", () => {
 });
 
 Deno.test("status page formatting helpers", () => {
+  const dske = { rotationIntervalSeconds: 120, maxAgeSeconds: 360 };
+  assert.deepEqual(keyAgeBar(60, dske), { tone: "good", share: 60 / 360 });
+  assert.deepEqual(keyAgeBar(121, dske), { tone: "warn", share: 121 / 360 });
+  assert.deepEqual(keyAgeBar(400, dske), { tone: "bad", share: 1 });
+  assert.deepEqual(keyAgeBar(5, { rotationIntervalSeconds: null, maxAgeSeconds: null }), {
+    tone: "good",
+    share: null,
+  });
+  assert.deepEqual(keyAgeBar(50, { rotationIntervalSeconds: null, maxAgeSeconds: 100 }), {
+    tone: "good",
+    share: 0.5,
+  });
   assert.equal(formatBytes(0), "0 B");
   assert.equal(formatBytes(1023), "1023 B");
   assert.equal(formatBytes(1536), "1.5 KiB");

@@ -56,24 +56,59 @@ function gateTone(g: NonNullable<Peer["aes0"]>["gate"]): Tone {
   return g.state === "open" ? "good" : "warn";
 }
 
+/** What a key's age is measured against (seconds; null: not applicable). */
+export interface KeyAgeLimits {
+  /** When the next rotation is expected (null for a manual key). */
+  rotationIntervalSeconds: number | null;
+  /** When the key expires and the gate closes (null: never). */
+  maxAgeSeconds: number | null;
+}
+
+/** The tone and the bar's share (0..1) of a key `age` against its limits; share null: nothing to fill. */
+export function keyAgeBar(age: number, limits: KeyAgeLimits): { tone: Tone; share: number | null } {
+  const { rotationIntervalSeconds: rotation, maxAgeSeconds: max } = limits;
+  const tone: Tone = max !== null && age >= max
+    ? "bad"
+    : rotation !== null && age > rotation
+    ? "warn"
+    : "good";
+  const end = max ?? rotation;
+  return { tone, share: end === null ? null : Math.min(age / end, 1) };
+}
+
 /**
- * The key's age against the rotation interval (the bar fills as the next rotation nears; past it the
- * bar turns to a warning). Drawn in SVG attributes, not inline CSS, so the CSP needs no exception.
+ * The key's age as a bar that fills towards the key's maximum age (or the rotation interval when it
+ * has none), with a tick at the rotation interval; past the interval it turns to a warning, at the
+ * maximum age to an error. Drawn with SVG attributes, not inline CSS, so the CSP needs no exception.
  */
-const KeyAge = (p: { age: number | null; interval: number | null }) => {
+const KeyAge = (p: { age: number | null; limits: KeyAgeLimits }) => {
   if (p.age === null) return <span class="muted">no key</span>;
-  if (p.interval === null) return <span>{formatDuration(p.age)} old</span>;
-  const share = Math.min(p.age / p.interval, 1);
-  const tone: Tone = p.age > p.interval ? "warn" : "good";
+  const { rotationIntervalSeconds: rotation, maxAgeSeconds: max } = p.limits;
+  const bar = keyAgeBar(p.age, p.limits);
+  const words = [`${formatDuration(p.age)} old`];
+  if (rotation !== null) words.push(`rotation every ${formatDuration(rotation)}`);
+  words.push(max === null ? "never expires" : `expires at ${formatDuration(max)}`);
+  const tick = rotation !== null && max !== null ? (Math.min(rotation / max, 1) * 100).toFixed(1) : null;
   return (
     <span class="keyage">
-      <svg class={`bar ${tone}`} viewBox="0 0 100 6" preserveAspectRatio="none" role="img" aria-hidden="true">
-        <rect class="track" x="0" y="0" width="100" height="6" />
-        <rect class="fill" x="0" y="0" width={(share * 100).toFixed(1)} height="6" />
-      </svg>
+      {bar.share === null ? "" : (
+        <svg
+          class={`bar ${bar.tone}`}
+          viewBox="0 0 100 6"
+          preserveAspectRatio="none"
+          role="img"
+          aria-hidden="true"
+        >
+          <rect class="track" x="0" y="0" width="100" height="6" />
+          <rect class="fill" x="0" y="0" width={(bar.share * 100).toFixed(1)} height="6" />
+          {tick === null ? "" : <rect class="tick" x={tick} y="0" width="0.8" height="6" />}
+        </svg>
+      )}
       <span>
-        {formatDuration(p.age)} of {formatDuration(p.interval)} rotation interval
-        {p.age > p.interval ? " (rotation overdue)" : ""}
+        {bar.tone === "good"
+          ? ""
+          : <State tone={bar.tone} word={bar.tone === "bad" ? "expired" : "rotation overdue"} />}
+        {words.join(", ")}
       </span>
     </span>
   );
@@ -127,10 +162,15 @@ function pskWords(psk: Peer["wg0"]["psk"]): { tone: Tone; word: string } {
   return { tone: "idle", word: "none" };
 }
 
-function rotationInterval(s: PageStatus, source: string): number | null {
-  if (source === "dske") return s.dske?.rotationIntervalSeconds ?? null;
-  if (source === "ska") return s.ska?.rotationIntervalSeconds ?? null;
-  return null;
+/** The key's limits as the node reports them; from the key plane's interval when it does not. */
+function keyLimits(s: PageStatus, aes: NonNullable<Peer["aes0"]>): KeyAgeLimits {
+  if (aes.keyLimits) return aes.keyLimits;
+  const rotation = aes.keySource === "dske"
+    ? s.dske?.rotationIntervalSeconds ?? null
+    : aes.keySource === "ska"
+    ? s.ska?.rotationIntervalSeconds ?? null
+    : null;
+  return { rotationIntervalSeconds: rotation, maxAgeSeconds: null };
 }
 
 const PeerCard = (p: { s: PageStatus; peer: Peer }) => {
@@ -178,7 +218,7 @@ const PeerCard = (p: { s: PageStatus; peer: Peer }) => {
               {aes.dske?.problem ? <dd class="problem">{aes.dske.problem}</dd> : ""}
               <dt>key age</dt>
               <dd>
-                <KeyAge age={aes.keyAgeSeconds} interval={rotationInterval(p.s, aes.keySource)} />
+                <KeyAge age={aes.keyAgeSeconds} limits={keyLimits(p.s, aes)} />
               </dd>
             </LayerFacts>
           )

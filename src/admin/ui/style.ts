@@ -37,14 +37,14 @@ dd { margin: 0; overflow-wrap: anywhere; }
 @media (min-width: 1100px) { .peers { grid-template-columns: 1fr 1fr; } .peers > h2 { grid-column: 1 / -1; } }
 .layer { border-top: 1px solid var(--line); padding-top: 0.4rem; }
 .state { display: inline-block; padding: 0 0.4rem; border-radius: 999px; font-size: 0.8rem;
-  font-weight: 600; border: 1px solid currentColor; margin-right: 0.3rem; white-space: nowrap; }
+  font-weight: 600; border: 1px solid currentColor; margin: 0 0.3rem 0 0.15rem; white-space: nowrap; }
 .state.good { color: var(--good); } .state.warn { color: var(--warn); }
 .state.bad { color: var(--bad); } .state.idle { color: var(--idle); }
 .reason { color: var(--muted); }
 .problem { color: var(--bad); grid-column: 2; }
 .keyage { display: grid; gap: 0.15rem; }
 .bar { width: 100%; max-width: 16rem; height: 0.5rem; }
-.bar .track { fill: var(--line); }
+.bar .track { fill: var(--line); } .bar .tick { fill: var(--ink); }
 .bar.good .fill { fill: var(--good); } .bar.warn .fill { fill: var(--warn); } .bar.bad .fill { fill: var(--bad); }
 .graph { display: block; width: 100%; max-width: 16rem; height: 2rem; margin-top: 0.2rem; }
 .graph:empty { display: none; }
