@@ -47,7 +47,7 @@ async function nodeConfig(dir: string, self: LabNode, peer: LabNode, pskFile: st
   cfg.peers[0].pskFile = pskFile;
   cfg.admin = { listen: `unix:${dir}/${self.name}.sock` };
   // Manual keys that expire: the page then draws the key's age as a bar.
-  cfg.keys = { ...cfg.keys, manualMaxAgeSeconds: 600 };
+  cfg.keys = { ...cfg.keys, manualMaxAgeSeconds: 90 };
   await Deno.writeTextFile(path, JSON.stringify(cfg, null, 2));
   return path;
 }
@@ -183,7 +183,7 @@ integrationTest(
 
       await t.step("screenshots, wide and narrow", async () => {
         // Some traffic, so that the throughput graphs have something to draw.
-        await a.exec(["ping", "-n", "-q", "-c", "20", "-i", "0.2", "-s", "1200", "-W", "2", B.aesIp]);
+        await a.exec(["ping", "-n", "-q", "-c", "30", "-i", "0.2", "-s", "1200", "-W", "2", B.aesIp]);
         const wide = `${shots}/status-wide.png`;
         const narrow = `${shots}/status-narrow.png`;
         await page.screenshot(wide);

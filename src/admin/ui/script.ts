@@ -70,9 +70,8 @@ export const UI_SCRIPT = `"use strict";
       const top = Math.max(1, ...rx, ...tx);
       const line = (values, cls) => {
         const el = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
-        const step = 120 / Math.max(GRAPH_POINTS - 1, 1);
-        const x0 = 120 - (values.length - 1) * step;
-        el.setAttribute("points", values.map((v, i) => (x0 + i * step).toFixed(1) + "," +
+        const step = 120 / Math.max(values.length - 1, 1);
+        el.setAttribute("points", values.map((v, i) => (i * step).toFixed(1) + "," +
           (29 - (v / top) * 27).toFixed(1)).join(" "));
         el.setAttribute("class", cls);
         return el;
