@@ -388,7 +388,7 @@ export const COMMANDS: readonly CommandHelp[] = [
     signals: [],
     name: "ui",
     summary: "open a running node's status page in a browser (serves it on 127.0.0.1 from the admin API)",
-    usage: ["ui [--port N] [--admin ADDR]"],
+    usage: ["ui [--port N] [--config FILE] [--admin ADDR]"],
     description:
       "Serves the status page of a running node (the admin API's GET /) on http://127.0.0.1:PORT/ by\n" +
       "forwarding to its admin API (the unix socket, which a browser cannot reach), prints the URL and stays\n" +
@@ -397,6 +397,7 @@ export const COMMANDS: readonly CommandHelp[] = [
     options: [
       ["--port N", "the local port (default 0: a free port, printed)"],
       ADMIN_OPTIONS[0],
+      ADMIN_OPTIONS[1],
       HELP_OPTION,
     ],
     exitCodes: [

@@ -1,5 +1,5 @@
 /**
- * `twofold ui [--port N] [--admin ADDR]`: serves a running node's status page on 127.0.0.1 by
+ * `twofold ui [--port N] [--config FILE | --admin ADDR]`: serves a running node's status page on 127.0.0.1 by
  * proxying its admin API (see ui-proxy.ts), prints the URL and stays in the foreground until SIGINT or
  * SIGTERM. The node must answer first: an unreachable node is one error line (exit 1).
  * @module
@@ -9,6 +9,7 @@ import { helpOf, usageOf } from "./help.ts";
 import { CliError } from "./errors.ts";
 import { runUntilStopped } from "./foreground.ts";
 import { startUiProxy } from "./ui-proxy.ts";
+import { logger } from "../log.ts";
 
 const USAGE = usageOf("ui");
 const HELP = helpOf("ui");
@@ -24,7 +25,7 @@ export function parseUiPort(text: string | undefined): number {
 
 /** Runs the command; resolves with the exit code. */
 export async function runUi(args: string[]): Promise<number> {
-  const a = parseAdminArgs(args, USAGE, HELP, ["port"]);
+  const a = await parseAdminArgs(args, USAGE, HELP, ["port"]);
   if (a.positionals.length > 0) throw new CliError(`unexpected argument "${a.positionals[0]}" (${USAGE})`);
   const port = parseUiPort(a.strings.port);
   // The node must answer before the URL is printed (no token: /healthz is open everywhere).
@@ -45,5 +46,5 @@ export async function runUi(args: string[]): Promise<number> {
     }
     console.log(`twofold ui: ${proxy.url} shows the node at ${describeTarget(a.target)} (Ctrl-C ends it)`);
     return Promise.resolve({ close: () => proxy.close() });
-  });
+  }, logger("ui"));
 }
