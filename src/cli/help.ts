@@ -391,9 +391,10 @@ export const COMMANDS: readonly CommandHelp[] = [
     usage: ["ui [--port N] [--config FILE] [--admin ADDR]"],
     description:
       "Serves the status page of a running node (the admin API's GET /) on http://127.0.0.1:PORT/ by\n" +
-      "forwarding to its admin API (the unix socket, which a browser cannot reach), prints the URL and stays\n" +
-      "in the foreground. Reads need no token, as on the socket; changes need the token typed into the page.\n" +
-      "From another machine: ssh -L 8080:127.0.0.1:PORT node, then open http://127.0.0.1:8080/ there.",
+      "forwarding to its admin API (the unix socket, which a browser cannot reach), prints the URL (under a\n" +
+      "random path key made for this run, so other local users cannot read through the port) and stays in the\n" +
+      "foreground. Changes need the token typed into the page. From another machine: ssh -L\n" +
+      "8080:127.0.0.1:PORT node, then open the printed URL with port 8080.",
     options: [
       ["--port N", "the local port (default 0: a free port, printed)"],
       ADMIN_OPTIONS[0],

@@ -3,6 +3,11 @@
  * (usually its unix socket, which a browser cannot reach), so the node's status page opens in a
  * browser on the node itself or through an SSH tunnel to that port.
  *
+ * Everything is served under a random path prefix made for each run (`/<key>/`, 128 bits, compared in
+ * constant time), printed as part of the URL: other local users, who can reach 127.0.0.1 but not the
+ * node's 0660 socket, cannot read through the proxy without it. A request without it is 404 and is not
+ * forwarded. (It is not the admin token: it grants what the socket grants, reading, for this run only.)
+ *
  * What it forwards is the browser's own request: the method, the path, the body and only the headers
  * the page uses (Accept, Authorization, Content-Type, Last-Event-ID). It never adds a token: changes
  * still need the token typed into the page. It answers only requests addressed to itself (the Host
@@ -25,12 +30,37 @@ import {
 } from "../admin/http1.ts";
 import { MAX_REQUEST_BODY_BYTES } from "../admin/app.ts";
 import { describeTarget } from "./admin-client.ts";
+import { constantTimeEqual } from "../crypto/constant-time.ts";
+import { encodeBase64 } from "../encoding.ts";
 
 /** Most browser connections the proxy keeps open at once (event streams included). */
 export const UI_PROXY_MAX_CONNECTIONS = 32;
 /** Request headers passed to the node; everything else the browser sends (cookies too) is dropped. */
 export const FORWARDED_HEADERS = ["accept", "authorization", "content-type", "last-event-id"] as const;
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "content-length"]);
+
+/** Bytes of the per-run path key. */
+export const UI_PATH_KEY_BYTES = 16;
+
+/** A fresh path key: base64url of {@link UI_PATH_KEY_BYTES} random bytes. */
+export function newPathKey(): string {
+  return encodeBase64(crypto.getRandomValues(new Uint8Array(UI_PATH_KEY_BYTES)))
+    .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * The node's path for `pathname` when it starts with `/<key>/` (compared in constant time), "/" for
+ * exactly `/<key>/`; null otherwise (including `/<key>` without the slash, answered with a redirect).
+ */
+export function stripPathKey(pathname: string, key: string): string | null {
+  const prefix = `/${key}/`;
+  const head = encoder.encode(pathname.slice(0, prefix.length));
+  const want = encoder.encode(prefix);
+  if (head.length !== want.length || !constantTimeEqual(head, want)) return null;
+  return "/" + pathname.slice(prefix.length);
+}
 
 /** Options of {@link startUiProxy}. */
 export interface UiProxyOptions {
@@ -40,11 +70,13 @@ export interface UiProxyOptions {
   port: number;
   /** Receives warnings (refusals, caps), never request contents. */
   log?: (message: string) => void;
+  /** The path key (default: a fresh random one). */
+  pathKey?: string;
 }
 
 /** A running proxy. */
 export interface UiProxy {
-  /** `http://127.0.0.1:PORT/`. */
+  /** `http://127.0.0.1:PORT/<key>/`: the page. */
   url: string;
   /** The bound port. */
   port: number;
@@ -65,8 +97,16 @@ export function isOwnHost(host: string | null, port: number): boolean {
   return h === `127.0.0.1:${port}` || h === `localhost:${port}`;
 }
 
-/** The request handler forwarding to `target` through `client` (none for TCP); see the module doc. */
-export function proxyHandler(target: AdminListen, port: () => number, client?: Deno.HttpClient): HttpHandler {
+/**
+ * The request handler forwarding requests under `/<pathKey>/` to `target` through `client` (none for
+ * TCP); see the module doc.
+ */
+export function proxyHandler(
+  target: AdminListen,
+  port: () => number,
+  pathKey: string,
+  client?: Deno.HttpClient,
+): HttpHandler {
   const base = target.kind === "unix" ? "http://localhost" : `http://${describeTarget(target)}`;
   return async (req, info) => {
     if (!isOwnHost(req.headers.get("host"), port())) {
@@ -77,17 +117,24 @@ export function proxyHandler(target: AdminListen, port: () => number, client?: D
     if (!read && origin !== null && !isOwnHost(origin.replace(/^https?:\/\//i, ""), port())) {
       return json(403, "forbidden", "a change from another origin is refused");
     }
+    const url = new URL(req.url);
+    const path = stripPathKey(url.pathname, pathKey);
+    if (path === null) {
+      if (url.pathname === `/${pathKey}`) {
+        return new Response(null, { status: 308, headers: { Location: `/${pathKey}/` } });
+      }
+      return json(404, "not_found", "open the URL twofold ui printed (it holds this run's path key)");
+    }
     const headers = new Headers();
     for (const name of FORWARDED_HEADERS) {
       const v = req.headers.get(name);
       if (v !== null) headers.set(name, v);
     }
-    const url = new URL(req.url);
     const stop = new AbortController();
     info.completed.then(() => stop.abort(), () => stop.abort());
     let r: Response;
     try {
-      r = await fetch(`${base}${url.pathname}${url.search}`, {
+      r = await fetch(`${base}${path}${url.search}`, {
         method: req.method,
         headers,
         body: read ? undefined : await req.arrayBuffer(),
@@ -121,7 +168,8 @@ export function startUiProxy(opts: UiProxyOptions): UiProxy {
     throw e;
   }
   const port = (listener.addr as Deno.NetAddr).port;
-  const handler = proxyHandler(opts.target, () => port, client);
+  const pathKey = opts.pathKey ?? newPathKey();
+  const handler = proxyHandler(opts.target, () => port, pathKey, client);
   const limits = {
     headerTimeoutMs: DEFAULT_HEADER_TIMEOUT_MS,
     bodyTimeoutMs: DEFAULT_BODY_TIMEOUT_MS,
@@ -138,7 +186,7 @@ export function startUiProxy(opts: UiProxyOptions): UiProxy {
   });
   let closing: Promise<void> | null = null;
   return {
-    url: `http://127.0.0.1:${port}/`,
+    url: `http://127.0.0.1:${port}/${pathKey}/`,
     port,
     close() {
       closing ??= loop.close().finally(() => client?.close());

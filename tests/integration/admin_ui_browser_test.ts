@@ -70,7 +70,10 @@ async function startUi(socket: string, procs: Proc[]): Promise<string> {
   const p = new Proc(child, `twofold ui ${socket}`);
   procs.push(p);
   let url: string | undefined;
-  await waitUntil(() => (url = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(p.output())?.[1]) !== undefined, 15_000);
+  await waitUntil(
+    () => (url = /(http:\/\/127\.0\.0\.1:\d+\/\S+\/)/.exec(p.output())?.[1]) !== undefined,
+    15_000,
+  );
   assert.ok(url, `twofold ui printed no URL:\n${p.output()}`);
   return url!;
 }

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { startAdminServer } from "../../src/admin/server.ts";
-import { isOwnHost, proxyHandler } from "../../src/cli/ui-proxy.ts";
+import { isOwnHost, newPathKey, proxyHandler, stripPathKey } from "../../src/cli/ui-proxy.ts";
 import { FakeBackend, SECRETS, TEST_TOKEN } from "../unit/admin_fake_backend.ts";
 import { denoBin } from "../helpers/deno.ts";
 
@@ -41,7 +41,7 @@ Deno.test("twofold ui: serves the page of a node whose admin API is a unix socke
   const out = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   try {
     const printed = await readUntil(out, /http:\/\/127\.0\.0\.1:\d+\/.*\n/);
-    const url: string = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(printed)?.[1] ?? "";
+    const url: string = /(http:\/\/127\.0\.0\.1:\d+\/[\w-]{22}\/)/.exec(printed)?.[1] ?? "";
     assert.ok(url, `the URL is printed: ${printed}`);
     assert.match(printed, new RegExp(`shows the node at ${dir}/admin.sock`));
 
@@ -58,6 +58,20 @@ Deno.test("twofold ui: serves the page of a node whose admin API is a unix socke
         await a.body?.cancel();
         assert.equal(a.status, 200, path);
       }
+    });
+
+    await t.step("without this run's path key nothing is served or forwarded", async () => {
+      const origin = new URL(url).origin;
+      const key = new URL(url).pathname.slice(1, -1);
+      for (const path of ["/", "/v1/status", "/ui/app.js", `/${key.slice(0, -1)}x/v1/status`]) {
+        const r = await fetch(origin + path);
+        assert.equal(r.status, 404, path);
+        assert.match((await r.json()).detail, /the URL twofold ui printed/);
+      }
+      const bare = await fetch(`${origin}/${key}`, { redirect: "manual" });
+      await bare.body?.cancel();
+      assert.equal(bare.status, 308);
+      assert.equal(bare.headers.get("location"), `/${key}/`);
     });
 
     await t.step("the event stream passes through and resumes with Last-Event-ID", async () => {
@@ -137,15 +151,22 @@ Deno.test("ui proxy: answers only requests addressed to it; a change from anothe
   assert.ok(!isOwnHost("127.0.0.1:8081", 8080));
   assert.ok(!isOwnHost(null, 8080));
   // The node behind is unreachable on purpose: a refusal must come before any forwarding.
-  const handler = proxyHandler({ kind: "tcp", host: "127.0.0.1", port: 9 }, () => 8080);
+  const key = newPathKey();
+  assert.match(key, /^[\w-]{22}$/);
+  assert.notEqual(key, newPathKey());
+  assert.equal(stripPathKey(`/${key}/v1/status`, key), "/v1/status");
+  assert.equal(stripPathKey(`/${key}/`, key), "/");
+  assert.equal(stripPathKey(`/${key}`, key), null);
+  assert.equal(stripPathKey("/v1/status", key), null);
+  const handler = proxyHandler({ kind: "tcp", host: "127.0.0.1", port: 9 }, () => 8080, key);
   const info = { completed: Promise.resolve() };
   const rebound = await handler(
-    new Request("http://x/v1/status", { headers: { host: "evil.example:8080" } }),
+    new Request(`http://x/${key}/v1/status`, { headers: { host: "evil.example:8080" } }),
     info,
   );
   assert.equal(rebound.status, 403);
   const crossSite = await handler(
-    new Request("http://x/v1/lockdown/ports", {
+    new Request(`http://x/${key}/v1/lockdown/ports`, {
       method: "POST",
       headers: { host: "127.0.0.1:8080", origin: "http://evil.example" },
       body: "{}",
@@ -155,7 +176,7 @@ Deno.test("ui proxy: answers only requests addressed to it; a change from anothe
   assert.equal(crossSite.status, 403);
   assert.match((await crossSite.json()).detail, /another origin/);
   const down = await handler(
-    new Request("http://x/v1/status", { headers: { host: "127.0.0.1:8080" } }),
+    new Request(`http://x/${key}/v1/status`, { headers: { host: "127.0.0.1:8080" } }),
     info,
   );
   assert.equal(down.status, 502);

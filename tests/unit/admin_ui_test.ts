@@ -141,15 +141,15 @@ Deno.test("status page on the unix socket: a complete snapshot, read-only, stric
 
   await t.step("no inline script, style or handler: only the node's own script and stylesheet", () => {
     const scripts = tags(r.text, "script");
-    assert.deepEqual(scripts, ['<script src="/ui/app.js" defer>']);
-    assert.match(r.text, /<script src="\/ui\/app.js" defer><\/script>/, "the script tag is empty");
+    assert.deepEqual(scripts, ['<script src="ui/app.js" defer>']);
+    assert.match(r.text, /<script src="ui\/app.js" defer><\/script>/, "the script tag is empty");
     assert.equal(tags(r.text, "style").length, 0);
     assert.doesNotMatch(r.text, /\sstyle=/i);
     assert.doesNotMatch(r.text, /\son[a-z]+=/i);
     assert.doesNotMatch(r.text, /\skey=/, "no JSX key leaks into the markup");
     assert.deepEqual(
       tags(r.text, "link").map((l) => /href="([^"]*)"/.exec(l)?.[1]),
-      ["data:,", "/ui/app.css"],
+      ["data:,", "ui/app.css"],
     );
     assert.doesNotMatch(r.text, /https?:\/\//, "nothing from elsewhere");
   });
@@ -192,6 +192,11 @@ Deno.test("status page assets and fragment: types, CSP, a script that never stor
     assert.doesNotMatch(UI_SCRIPT, /[?&]token=|location\.(hash|search)\s*=/, "never in a URL");
     assert.match(UI_SCRIPT, /Authorization = "Bearer " \+ token/);
     assert.match(UI_SCRIPT, /"Last-Event-ID"/, "the event stream resumes");
+    assert.doesNotMatch(
+      UI_SCRIPT,
+      /fetch\("\/|"\/v1\/|"\/ui\//,
+      "relative URLs only (the page works under a prefix)",
+    );
     assert.doesNotMatch(UI_SCRIPT, /innerHTML\s*=(?!\s*html;)/, "events are never parsed as HTML");
   });
   await t.step("the fragment the script polls is the status section", async () => {

@@ -13,6 +13,14 @@ export const UI_STYLE_PATH = "/ui/app.css";
 /** The status fragment the script polls (the same renderer as the page; reads need what /v1/status needs). */
 export const UI_STATUS_PATH = "/ui/status";
 
+/**
+ * A path of the node's (e.g. "/ui/app.js") as the page names it: relative ("ui/app.js"), so that the
+ * page also works under a path prefix (`twofold ui` serves it under a per-run random one).
+ */
+export function relative(path: string): string {
+  return path.replace(/^\//, "");
+}
+
 /** Paths any reader may fetch, even on a TCP listener: the page shell and its assets (no status in them). */
 export const UI_PUBLIC_PATHS: ReadonlySet<string> = new Set(["/", UI_SCRIPT_PATH, UI_STYLE_PATH]);
 

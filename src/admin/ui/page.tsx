@@ -12,7 +12,7 @@
 import type { NodeEvent } from "../../events/bus.ts";
 import type { z } from "@hono/zod-openapi";
 import type { NodeStatusSchema } from "../status-schema.ts";
-import { UI_SCRIPT_PATH, UI_STYLE_PATH } from "./assets.ts";
+import { relative, UI_SCRIPT_PATH, UI_STYLE_PATH } from "./assets.ts";
 
 /** The status as the API sends it (declared fields only). */
 export type PageStatus = z.infer<typeof NodeStatusSchema>;
@@ -423,8 +423,8 @@ export const Page = (p: PageOptions) => {
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{p.status ? `${p.status.node.name} · twofold` : "twofold"}</title>
         <link rel="icon" href="data:," />
-        <link rel="stylesheet" href={UI_STYLE_PATH} />
-        <script src={UI_SCRIPT_PATH} defer />
+        <link rel="stylesheet" href={relative(UI_STYLE_PATH)} />
+        <script src={relative(UI_SCRIPT_PATH)} defer />
       </head>
       <body data-reads-need-token={p.readsNeedToken ? "true" : "false"}>
         <header>

@@ -9,11 +9,12 @@
  *   `Authorization` header a TCP listener needs, and the token must never go into a URL;
  * - holds the admin token typed into the page in a variable only (never the URL, a cookie or storage),
  *   sends it as a bearer header, and only with it shows the lockdown add/remove controls.
- * Event text is set with textContent, never parsed as HTML.
+ * Event text is set with textContent, never parsed as HTML. Every URL is relative to the page, so the
+ * page works under a path prefix too (`twofold ui` serves it under a per-run random one).
  * @module
  */
 
-import { UI_STATUS_PATH } from "./assets.ts";
+import { relative, UI_STATUS_PATH } from "./assets.ts";
 
 /** The script text. */
 export const UI_SCRIPT = `"use strict";
@@ -89,7 +90,9 @@ export const UI_SCRIPT = `"use strict";
       return;
     }
     try {
-      const r = await fetch(${JSON.stringify(UI_STATUS_PATH)}, { headers: headers(), cache: "no-store" });
+      const r = await fetch(${
+  JSON.stringify(relative(UI_STATUS_PATH))
+}, { headers: headers(), cache: "no-store" });
       if (r.status === 401 || r.status === 403) {
         setLive("the node refused the token", "bad");
         token = null;
@@ -152,7 +155,7 @@ export const UI_SCRIPT = `"use strict";
       try {
         const h = headers({ Accept: "text/event-stream" });
         if (lastId !== null) h["Last-Event-ID"] = lastId;
-        const r = await fetch("/v1/events", { headers: h, signal: ctl.signal, cache: "no-store" });
+        const r = await fetch("v1/events", { headers: h, signal: ctl.signal, cache: "no-store" });
         if (r.ok && r.body) {
           const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
           let buf = "";
@@ -219,13 +222,13 @@ export const UI_SCRIPT = `"use strict";
     const proto = $("add-proto").value;
     const text = $("add-port").value.trim();
     const port = /^\\d+$/.test(text) ? Number(text) : text;
-    change("POST", "/v1/lockdown/ports", { proto, port }, "added " + proto + "/" + text);
+    change("POST", "v1/lockdown/ports", { proto, port }, "added " + proto + "/" + text);
   });
   document.addEventListener("click", (ev) => {
     const b = ev.target.closest("[data-remove]");
     if (!b) return;
     const spec = b.dataset.remove;
-    change("DELETE", "/v1/lockdown/ports/" + spec, undefined, "removed " + spec);
+    change("DELETE", "v1/lockdown/ports/" + spec, undefined, "removed " + spec);
   });
 
   showMode();
