@@ -386,6 +386,9 @@ export const COMMANDS: readonly CommandHelp[] = [
       [2, "bad usage, or the token file cannot be read"],
     ],
     signals: [],
+    environment: [],
+  },
+  {
     name: "ui",
     summary: "open a running node's status page in a browser (serves it on 127.0.0.1 from the admin API)",
     usage: ["ui [--port N] [--config FILE] [--admin ADDR]"],
