@@ -44,6 +44,8 @@ async function main(args: string[]): Promise<number> {
       return await (await import("./src/cli/lockdown.ts")).runLockdown(rest);
     case "bundle":
       return await (await import("./src/cli/bundle.ts")).runBundle(rest);
+    case "ui":
+      return await (await import("./src/cli/ui.ts")).runUi(rest);
     case "check":
       return await (await import("./src/cli/check.ts")).runCheck(rest);
     case "audit":

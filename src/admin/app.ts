@@ -11,9 +11,11 @@
  * | `/`            | routes/health.ts      | `GET /metrics`, `GET /healthz`, `GET /readyz`                      |
  * | `/v1`          | routes/openapi.ts     | `GET /v1/openapi.json` (generated from the zod route schemas)      |
  * | `/v1/debug`    | routes/bundle.ts      | `GET /v1/debug/bundle` (support bundle; token on every listener)   |
+ * | `/`            | ui/routes.tsx         | `GET /` (the status page), `GET /ui/status`, `/ui/app.js`, `/ui/app.css` |
  *
  * Auth (here, before any route): every mutation needs `Authorization: Bearer <token>`; reads need it
- * too when `readsNeedToken` (a TCP listener), except `/healthz`; `/v1/debug/bundle` checks it itself on
+ * too when `readsNeedToken` (a TCP listener), except `/healthz` and the status page's shell and assets
+ * (`GET /`, `/ui/app.js`, `/ui/app.css`: they hold no status on such a listener); `/v1/debug/bundle` checks it itself on
  * every listener. No header → 401 with
  * `WWW-Authenticate: Bearer`; a wrong token → 403.
  *
@@ -51,6 +53,8 @@ import { lockdownApp } from "./routes/lockdown.ts";
 import { healthApp, HEALTHZ_PATH } from "./routes/health.ts";
 import { openapiApp } from "./routes/openapi.ts";
 import { BUNDLE_MOUNT, bundleApp } from "./routes/bundle.ts";
+import { uiApp } from "./ui/routes.tsx";
+import { UI_PUBLIC_PATHS } from "./ui/assets.ts";
 
 export { MAX_REQUEST_BODY_BYTES } from "./routes/lockdown.ts";
 
@@ -139,7 +143,8 @@ export function createAdminApp(backend: AdminBackend, opts: AdminAppOptions): Ad
   // Auth first (so an unauthenticated caller learns nothing else), then each resource's own checks.
   app.use("*", async (c, next) => {
     const read = READ_METHODS.has(c.req.method);
-    const open = read && (!opts.readsNeedToken || c.req.path === HEALTHZ_PATH);
+    const open = read &&
+      (!opts.readsNeedToken || c.req.path === HEALTHZ_PATH || UI_PUBLIC_PATHS.has(c.req.path));
     if (!open) tokens.require(c.req.header("Authorization"));
     await next();
     c.header("Cache-Control", "no-store");
@@ -151,5 +156,6 @@ export function createAdminApp(backend: AdminBackend, opts: AdminAppOptions): Ad
   app.route("/", healthApp(backend));
   app.route("/v1", openapiApp(app));
   app.route(BUNDLE_MOUNT, bundleApp(backend, { token: opts.token, api: app, log }));
+  app.route("/", uiApp(backend, { readsNeedToken: opts.readsNeedToken }));
   return app;
 }

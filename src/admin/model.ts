@@ -73,6 +73,11 @@ export interface AesPeerStatus extends LayerPeerStatus {
   keyAgeSeconds: number | null;
   /** Epoch the latest completed handshake used (null if none under an agreed key). */
   lastHandshakeEpoch: number | null;
+  /**
+   * What the key's age is measured against: the expected rotation interval (null for a manual key,
+   * which nobody rotates) and the age at which the key expires and the gate closes (null: never).
+   */
+  keyLimits?: { rotationIntervalSeconds: number | null; maxAgeSeconds: number | null } | null;
   /** SKA state for `keySource: "ska"` peers (absent or null otherwise). */
   ska?: {
     role: "initiator" | "responder";

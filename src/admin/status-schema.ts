@@ -66,6 +66,13 @@ export const AesPeerStatusSchema = z.object({
   keyEpoch: intOrNull(),
   keyAgeSeconds: z.number().nullable(),
   lastHandshakeEpoch: intOrNull(),
+  keyLimits: z.object({
+    rotationIntervalSeconds: z.number().nullable(),
+    maxAgeSeconds: z.number().nullable(),
+  }).nullable().optional().openapi({
+    description:
+      "The rotation interval (null for a manual key) and the age at which the key expires (null: never).",
+  }),
   ska: z.object({
     role: z.enum(["initiator", "responder"]),
     lastEpoch: intOrNull(),

@@ -389,6 +389,30 @@ export const COMMANDS: readonly CommandHelp[] = [
     environment: [],
   },
   {
+    name: "ui",
+    summary: "open a running node's status page in a browser (serves it on 127.0.0.1 from the admin API)",
+    usage: ["ui [--port N] [--config FILE] [--admin ADDR]"],
+    description:
+      "Serves the status page of a running node (the admin API's GET /) on http://127.0.0.1:PORT/ by\n" +
+      "forwarding to its admin API (the unix socket, which a browser cannot reach), prints the URL (under a\n" +
+      "random path key made for this run, so other local users cannot read through the port) and stays in the\n" +
+      "foreground. Changes need the token typed into the page. From another machine: ssh -L\n" +
+      "8080:127.0.0.1:PORT node, then open the printed URL with port 8080.",
+    options: [
+      ["--port N", "the local port (default 0: a free port, printed)"],
+      ADMIN_OPTIONS[0],
+      ADMIN_OPTIONS[1],
+      HELP_OPTION,
+    ],
+    exitCodes: [
+      [0, "stopped by a signal"],
+      [1, "the node could not be reached"],
+      [2, "bad usage, or the port could not be bound"],
+    ],
+    signals: [["SIGINT, SIGTERM", "stop serving, exit 0"]],
+    environment: [],
+  },
+  {
     name: "check",
     summary: "validate a node, hub or broker config as up/hub/broker would, without starting (like nginx -t)",
     usage: ["check --config FILE"],

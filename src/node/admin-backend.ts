@@ -226,6 +226,12 @@ export class NodeAdminBackend implements AdminBackend {
           keyEpoch: gate?.epoch ?? null,
           keyAgeSeconds: gate?.keyAgeMs != null ? seconds(gate.keyAgeMs) : null,
           lastHandshakeEpoch: gate?.lastHandshakeEpoch ?? null,
+          keyLimits: p.keySource === "manual"
+            ? { rotationIntervalSeconds: null, maxAgeSeconds: cfg.keys.manualMaxAgeSeconds }
+            : {
+              rotationIntervalSeconds: cfg.keys.rotationIntervalSeconds,
+              maxAgeSeconds: cfg.keys.maxKeyAgeSeconds,
+            },
           ska: skaView(p.keySource === "ska" ? skaByName.get(p.name) : undefined),
           dske: d
             ? {

@@ -175,7 +175,7 @@ Deno.test("admin app: status, health, readiness, unknown routes, internal errors
   await t.step("an unknown route or method is 404 JSON", async () => {
     const { app } = setup();
     assertError(await call(app, "GET", "/v2/status"), 404, "not_found");
-    assertError(await call(app, "GET", "/"), 404, "not_found");
+    assertError(await call(app, "GET", "/v1"), 404, "not_found");
     assertError(await call(app, "PATCH", "/v1/status", { json: {} }), 404, "not_found");
   });
   await t.step("an exception is 500 JSON without the stack; only its message is logged", async () => {

@@ -277,6 +277,11 @@ Deno.test("NodeAdminBackend over a fake node", async (t) => {
       assert.equal(b.aes0!.keyAgeSeconds, 0);
       assert.equal(b.aes0!.txBytes, 4096);
       assert.equal(b.aes0!.keySource, "manual");
+      assert.deepEqual(
+        b.aes0!.keyLimits,
+        { rotationIntervalSeconds: null, maxAgeSeconds: null },
+        "a manual key",
+      );
       const hub = status.peers.find((p) => p.name === "hub-1")!;
       assert.equal(hub.role, "hub");
       assert.equal(hub.aes0, null);
@@ -447,6 +452,8 @@ Deno.test("NodeAdminBackend: DSKE peers and hubs", async () => {
     });
     const b = s.peers.find((p) => p.name === "node-b")!;
     assert.equal(b.aes0!.keySource, "dske");
+    // The node config's default maximum age: three rotation intervals.
+    assert.deepEqual(b.aes0!.keyLimits, { rotationIntervalSeconds: 30, maxAgeSeconds: 90 });
     assert.deepEqual(b.aes0!.dske, {
       role: "generator",
       lastEpoch: 3,

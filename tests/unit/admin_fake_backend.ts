@@ -176,6 +176,9 @@ function peer(name: string, gate: "open" | "closed", keySource: "manual" | "dske
       keyEpoch: gate === "open" ? 3 : null,
       keyAgeSeconds: gate === "open" ? 17 : null,
       lastHandshakeEpoch: gate === "open" ? 3 : null,
+      keyLimits: keySource === "manual"
+        ? { rotationIntervalSeconds: null, maxAgeSeconds: null }
+        : { rotationIntervalSeconds: 120, maxAgeSeconds: 360 },
       dske: keySource === "dske"
         ? {
           role: "generator",
