@@ -30,6 +30,7 @@ import { readPskFile } from "../keys/psk-file.ts";
 import { type Endpoint, parseEndpoint } from "../uapi/netaddr.ts";
 import { type Cidr, formatCidr, formatIp, parseCidr, parseIp } from "../wireguard/allowedips.ts";
 import { JsoncSyntaxError, parseJsonc } from "./jsonc.ts";
+import { KEY_SOURCES, type KeySource, usesDske, usesSka } from "./key-source.ts";
 import {
   CONFIG_FILE_MAX_BYTES,
   FileRuleError,
@@ -142,7 +143,7 @@ export interface InterfaceAddress {
  */
 export type PeerRole = "peer" | "hub" | "broker";
 /** Where a peer's aes0 PSK comes from. */
-export type KeySource = "manual" | "dske" | "ska";
+export type { KeySource } from "./key-source.ts";
 
 /** One resolved peer. */
 export interface PeerConfig {
@@ -335,7 +336,7 @@ const peerEntry = z.strictObject({
   aesIp: z.string().optional(),
   endpoint: z.string().optional(),
   role: z.enum(["peer", "hub", "broker"]).default("peer"),
-  keySource: z.enum(["manual", "dske", "ska"]).default("manual"),
+  keySource: z.enum(KEY_SOURCES).default("manual"),
   pskFile: pathField.optional(),
   wgPskFile: pathField.optional(),
   persistentKeepalive: z.int()
@@ -730,7 +731,7 @@ function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
     }
     const k = raw.keys.dskeThreshold;
     const hubs = peers.filter((p) => p.role === "hub").length;
-    if (peers.some((p) => p.keySource === "dske") && hubs < k) {
+    if (peers.some((p) => usesDske(p.keySource)) && hubs < k) {
       throw new FieldProblem(
         "keys.dskeThreshold",
         `k = ${k} but only ${hubs} hub(s) are configured (peers with role "hub"); DSKE needs at least k hubs: ` +
@@ -741,16 +742,10 @@ function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
     if (brokers > 1) {
       throw new FieldProblem("peers", `${brokers} peers have role "broker"; a node uses one SKA broker`);
     }
-    if (peers.some((p) => p.keySource === "ska") && brokers === 0) {
+    if (peers.some((p) => usesSka(p.keySource)) && brokers === 0) {
       throw new FieldProblem(
         "peers",
-        'a peer has keySource "ska" but no peer has role "broker"; add the SKA broker as a peer',
-      );
-    }
-    if (peers.some((p) => p.keySource === "ska") && peers.some((p) => p.keySource === "dske")) {
-      throw new FieldProblem(
-        "peers",
-        'keySource "ska" and "dske" on one node are not supported yet (both use TCP 51831 on the wg0 address)',
+        'a peer has keySource "ska" or "ska+dske" but no peer has role "broker"; add the SKA broker as a peer',
       );
     }
     const keys = {

@@ -25,6 +25,7 @@ import { hubRequest } from "./hub-client.ts";
 import type { PsrdStore } from "./psrd-store.ts";
 import { writeFileAtomic } from "./durable-file.ts";
 import { AgreementCore } from "./agreement-core.ts";
+import type { ConnectionSource } from "../keyplane/connection-source.ts";
 import type {
   AgreementCoreOptions,
   AgreementPorts,
@@ -46,6 +47,8 @@ export interface DskeAgreementOptions extends AgreementCoreOptions {
   stateDir: string;
   /** PSRD pools (client role). */
   store: PsrdStore;
+  /** Where the peer channel takes its connections from; default: it listens on listenHost:port itself. */
+  connections?: ConnectionSource;
 }
 
 /** Per-peer epoch counters, in the state directory. */
@@ -111,6 +114,7 @@ export class DskeAgreement {
       this.#o.port ?? DSKE_PORT,
       (f, remote) => this.#core.handleFrame(f, remote.hostname),
       (remote, why) => this.#core.reject(`from ${remote.hostname}: ${why}`),
+      this.#o.connections,
     );
     this.#core.start();
   }

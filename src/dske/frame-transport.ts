@@ -5,6 +5,7 @@
  * @module
  */
 import { FrameReader } from "./frame-reader.ts";
+import { type ConnectionSource, type KeyplaneConn, listenTcp } from "../keyplane/connection-source.ts";
 
 /** The DSKE TCP port (hubs and peers), on wg0 addresses. */
 export const DSKE_PORT = 51831;
@@ -27,7 +28,8 @@ const IDLE_TIMEOUT_MS = 15_000;
  * Listens on `hostname:port` and answers every frame with `handler`, which also gets the sender's
  * address (so a handler can accept a frame only from the address it must come from). Frames of one
  * connection are handled in order. A malformed stream (bad magic or version, oversized frame) closes
- * the connection and is reported to `onMalformed`. Throws like `Deno.listen` (e.g. AddrInUse,
+ * the connection and is reported to `onMalformed`. Listens itself unless `source` hands it the
+ * connections (the node's shared key-plane listener). Throws like `Deno.listen` (e.g. AddrInUse,
  * AddrNotAvailable).
  */
 export function serveFrames(
@@ -35,11 +37,12 @@ export function serveFrames(
   port: number,
   handler: (frame: Uint8Array, remote: Deno.NetAddr) => FrameReply | Promise<FrameReply>,
   onMalformed?: (remote: Deno.NetAddr, why: string) => void,
+  source?: ConnectionSource,
 ): FrameServer {
-  const listener = Deno.listen({ hostname, port, transport: "tcp" });
-  const conns = new Set<Deno.Conn>();
+  const listener = source ?? listenTcp(hostname, port);
+  const conns = new Set<KeyplaneConn>();
   let closed = false;
-  const serveConn = async (conn: Deno.Conn) => {
+  const serveConn = async (conn: KeyplaneConn) => {
     conns.add(conn);
     const reader = new FrameReader();
     const buf = new Uint8Array(8192);
@@ -94,7 +97,7 @@ export function serveFrames(
     }
   })();
   return {
-    addr: listener.addr as Deno.NetAddr,
+    addr: listener.addr,
     close() {
       closed = true;
       try {
@@ -170,12 +173,12 @@ export async function requestFrame(
   }
 }
 
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+async function writeAll(conn: KeyplaneConn, data: Uint8Array): Promise<void> {
   let off = 0;
   while (off < data.length) off += await conn.write(data.subarray(off));
 }
 
-function closeQuietly(conn: Deno.Conn): void {
+function closeQuietly(conn: KeyplaneConn): void {
   try {
     conn.close();
   } catch { /* already closed */ }

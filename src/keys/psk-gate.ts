@@ -49,9 +49,10 @@
  */
 import type { DeviceEvent, PskPolicy } from "../wireguard/device.ts";
 import { toHex } from "../encoding.ts";
+import type { KeySource } from "../config/key-source.ts";
 
 /** Where a peer's aes0 keys come from. `manual` = a PSK file or UAPI `preshared-key` writes. */
-export type KeySource = "manual" | "dske" | "ska";
+export type { KeySource } from "../config/key-source.ts";
 
 /** The gate's state for one peer (see the module doc for the exact semantics). */
 export type GateState = "closed" | "open" | "stale";
@@ -192,6 +193,8 @@ interface PeerGate {
   epoch: number | null;
   lastInstalledEpoch: number | null;
   installedAt: number | null;
+  /** Where the key's age counts from: its install time, or earlier for a combined key (install's `keyAgeFrom`). */
+  ageFrom: number;
   previous: Uint8Array | null;
   previousEpoch: number | null;
   graceUntil: number;
@@ -303,6 +306,7 @@ export class PskGate {
       epoch: null,
       lastInstalledEpoch: null,
       installedAt: null,
+      ageFrom: 0,
       previous: null,
       previousEpoch: null,
       graceUntil: 0,
@@ -349,8 +353,17 @@ export class PskGate {
    * epoch that is not a non-negative integer newer than every epoch accepted before (replay).
    * First install (gate closed): sets the key and starts a handshake at once.
    * Rotation (open or stale): sets the key with the previous one as extra PSK for `graceMs`; no handshake.
+   * `keyAgeFrom` (default now) is when the key's age starts: a combined key (`ska+dske`) is as old as
+   * its older part, so it goes stale and expires by the same rules; one already past the maximum age is
+   * refused.
    */
-  install(peer: Uint8Array, psk: Uint8Array, epoch: number, via: KeySource): InstallResult {
+  install(
+    peer: Uint8Array,
+    psk: Uint8Array,
+    epoch: number,
+    via: KeySource,
+    keyAgeFrom?: number,
+  ): InstallResult {
     const hex = toHex(peer);
     const g = this.#peers.get(hex);
     const refuse = (reason: string): InstallResult => {
@@ -376,6 +389,10 @@ export class PskGate {
       );
     }
     const now = this.#clock();
+    const ageFrom = Math.min(keyAgeFrom ?? now, now);
+    if (now - ageFrom >= this.#agePolicy(g).maxAgeMs) {
+      return refuse(`key epoch ${epoch} is already ${seconds(now - ageFrom)} old: past the maximum key age`);
+    }
     const key = psk.slice();
     const wasState = g.state;
     const wasMismatched = g.mismatchSuspected;
@@ -386,7 +403,7 @@ export class PskGate {
       }
       g.psk.fill(0); // the random placeholder
       g.psk = key;
-      this.#accept(g, epoch, now);
+      this.#accept(g, epoch, now, ageFrom);
       this.#clearFailures(g); // failures under the random key say nothing about this one
       g.reason = `key epoch ${epoch} installed via ${via}: gate open`;
       this.#emit("key-installed", g, epoch, `key epoch ${epoch} installed via ${via}`);
@@ -410,7 +427,7 @@ export class PskGate {
       this.#dropPrevious(g);
     }
     g.psk = key;
-    this.#accept(g, epoch, now);
+    this.#accept(g, epoch, now, ageFrom);
     const grace = this.graceMs > 0
       ? `; previous key accepted by an initiator for ${seconds(this.graceMs)}`
       : "";
@@ -506,7 +523,7 @@ export class PskGate {
         g.retryAt = 0;
         this.#target.initiateHandshake(g.publicKey);
       }
-      const age = now - g.installedAt;
+      const age = now - g.ageFrom;
       const { maxAgeMs, staleAfterMs } = this.#agePolicy(g);
       if (age >= maxAgeMs) {
         this.#expire(g, age, maxAgeMs);
@@ -648,7 +665,7 @@ export class PskGate {
       reason: g.reason,
       epoch: g.state === "closed" ? null : g.epoch,
       lastInstalledEpoch: g.lastInstalledEpoch,
-      keyAgeMs: g.state === "closed" || g.installedAt === null ? null : now - g.installedAt,
+      keyAgeMs: g.state === "closed" || g.installedAt === null ? null : now - g.ageFrom,
       graceRemainingMs: g.previous ? Math.max(0, g.graceUntil - now) : 0,
       lastHandshakeEpoch: g.lastHandshakeEpoch,
       failures: g.failures,
@@ -659,11 +676,12 @@ export class PskGate {
 
   // ------------------------------------------------------------------ internals
 
-  #accept(g: PeerGate, epoch: number, now: number): void {
+  #accept(g: PeerGate, epoch: number, now: number, ageFrom: number): void {
     g.state = "open";
     g.epoch = epoch;
     g.lastInstalledEpoch = epoch;
     g.installedAt = now;
+    g.ageFrom = ageFrom;
     g.retryAt = 0;
     g.retryDelay = 0;
   }

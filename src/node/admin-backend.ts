@@ -24,6 +24,7 @@ import { aeadBackendInUse } from "../crypto/backend.ts";
 import type { AeadName } from "../crypto/aead.ts";
 import { DROP_STATS, H, type StatName } from "../dataplane/shared-state.ts";
 import type { DskeHubStatus, DskePeerStatus } from "../dske/agreement.ts";
+import { usesDske as usesDskeSource, usesSka } from "../config/key-source.ts";
 import type { BlockInfo } from "../dske/psrd-store.ts";
 import type { SkaPeerStatus } from "../ska/agreement.ts";
 import { encodeBase64, toHex } from "../encoding.ts";
@@ -214,7 +215,7 @@ export class NodeAdminBackend implements AdminBackend {
       const gate = gates.get(hex);
       let aes0: AesPeerStatus | null = null;
       if (isAesPeer(p)) {
-        const d = p.keySource === "dske" ? dskeByName.get(p.name) : undefined;
+        const d = usesDskeSource(p.keySource) ? dskeByName.get(p.name) : undefined;
         aes0 = {
           ...layer(aesPeers.get(hex), now),
           keySource: p.keySource,
@@ -232,7 +233,7 @@ export class NodeAdminBackend implements AdminBackend {
               rotationIntervalSeconds: cfg.keys.rotationIntervalSeconds,
               maxAgeSeconds: cfg.keys.maxKeyAgeSeconds,
             },
-          ska: skaView(p.keySource === "ska" ? skaByName.get(p.name) : undefined),
+          ska: skaView(usesSka(p.keySource) ? skaByName.get(p.name) : undefined),
           dske: d
             ? {
               role: d.role,
@@ -256,7 +257,7 @@ export class NodeAdminBackend implements AdminBackend {
       };
     });
 
-    const usesDske = cfg.peers.some((p) => p.keySource === "dske" && isAesPeer(p));
+    const usesDske = cfg.peers.some((p) => usesDskeSource(p.keySource) && isAesPeer(p));
     return {
       node: {
         name: cfg.node.name,

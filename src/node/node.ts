@@ -30,6 +30,10 @@ import { encodeBase64, fromHex, toHex } from "../encoding.ts";
 import type { DeviceEvent } from "../wireguard/device.ts";
 import type { SkaAgreement } from "../ska/agreement.ts";
 import { startNodeSka } from "../ska/node-ska.ts";
+import { openSharedKeyplaneListener, planeInstall, startCombiner } from "../keyplane/node-keyplanes.ts";
+import type { KeyplaneListener } from "../keyplane/keyplane-listener.ts";
+import type { PskCombiner } from "../keyplane/psk-combiner.ts";
+import { usesDske } from "../config/key-source.ts";
 import { mac } from "../crypto/blake2s.ts";
 import { constantTimeEqual } from "../crypto/constant-time.ts";
 import {
@@ -209,6 +213,8 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
   let store: PsrdStore | null = null;
   let ska: SkaAgreement | null = null;
   let rosenpass: RosenpassPart | null = null;
+  let combiner: PskCombiner | null = null;
+  let keyplaneListener: KeyplaneListener | null = null;
   const timers: ReturnType<typeof setInterval>[] = [];
   const close = async (reason = "stopped") => {
     audit.close(reason);
@@ -217,6 +223,8 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     pq.close();
     dske?.close();
     ska?.close();
+    keyplaneListener?.close();
+    combiner?.close();
     store?.close();
     await aes0?.close(reason);
     await wg0.close(reason);
@@ -383,7 +391,10 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     timers.push(setInterval(() => {
       for (const p of aesPeers) installFromFile(p);
     }, 1000));
-    const dskePeers = aesPeers.filter((p) => p.keySource === "dske");
+    // ska+dske peers: both planes hand their keys to the combiner; both planes share TCP 51831.
+    combiner = startCombiner(aesPeers, gate, log);
+    keyplaneListener = openSharedKeyplaneListener(cfg, aesPeers, log);
+    const dskePeers = aesPeers.filter((p) => usesDske(p.keySource));
     if (dskePeers.length > 0) {
       /** Hub id (hex) → the hub's config name, once the PSRD blocks are matched to the hub peers. */
       const hubNameById = new Map<string, string>();
@@ -427,7 +438,8 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
         rotationIntervalMs: cfg.keys.rotationIntervalSeconds * 1000,
         stateDir: cfg.node.stateDir,
         store,
-        install: (peer, psk, epoch) => gate.install(peer, psk, epoch, "dske").ok,
+        install: planeInstall(gate, combiner, "dske"),
+        connections: keyplaneListener?.source("dske"),
         closeGate: (peer, reason) => gate.close(peer, reason),
         onEvent: (e) => {
           const line = `dske ${e.type}${e.peer ? ` with ${e.peer}` : ""}${
@@ -458,7 +470,10 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
       });
       dske.start();
     }
-    ska = startNodeSka(cfg, aesPeers, gate, events, log);
+    ska = startNodeSka(cfg, aesPeers, gate, events, log, undefined, {
+      install: planeInstall(gate, combiner, "ska"),
+      connections: keyplaneListener?.source("ska"),
+    });
     log.info(
       `node ${cfg.node.name} up: ${layerLabel("wg0", cfg.wg0.name)} ${cfg.wg0.address.text} ` +
         `udp/${wg0.device.listenPort}, ${layerLabel("aes0", cfg.aes0.name)} ${cfg.aes0.address.text} ` +

@@ -29,6 +29,7 @@ import {
   statusName,
 } from "./frames.ts";
 import { serveSka, SKA_PORT, skaRequest, type SkaServer } from "./transport.ts";
+import type { ConnectionSource } from "../keyplane/connection-source.ts";
 
 /** An SKA-managed AES peer. */
 export interface SkaPeer {
@@ -79,6 +80,7 @@ export type SkaServeFn = (
   host: string,
   port: number,
   handler: (frame: Uint8Array, from: string) => Promise<Uint8Array | null>,
+  source?: ConnectionSource,
 ) => SkaServer;
 
 /** Options of {@link SkaAgreement}. */
@@ -103,6 +105,8 @@ export interface SkaAgreementOptions {
   retryDelayMs?: number;
   /** Request timeout (ms). Default 5 000. */
   timeoutMs?: number;
+  /** Where the channel server takes its connections from; default: it listens on listenHost:port itself. */
+  connections?: ConnectionSource;
   /** Injected I/O (tests); default TCP. */
   request?: SkaRequestFn;
   serve?: SkaServeFn;
@@ -150,7 +154,12 @@ export class SkaAgreement {
   /** Starts the channel server and the initiator rounds. Throws when the port cannot be bound. */
   start(): void {
     const serve = this.#o.serve ?? serveSka;
-    this.#server = serve(this.#o.listenHost, this.#port, (f, from) => this.handleOffer(f, from));
+    this.#server = serve(
+      this.#o.listenHost,
+      this.#port,
+      (f, from) => this.handleOffer(f, from),
+      this.#o.connections,
+    );
     for (const p of this.#o.peers) if (this.#isInitiator(p)) this.#schedule(p, 0);
   }
 

@@ -6,6 +6,7 @@
  * @module
  */
 import { frameLength, SKA_HEADER_LEN, SkaFrameError } from "./frames.ts";
+import { type ConnectionSource, type KeyplaneConn, listenTcp } from "../keyplane/connection-source.ts";
 
 /** The SKA TCP port on wg0 addresses (the same port DSKE uses on hubs). */
 export const SKA_PORT = 51831;
@@ -29,7 +30,7 @@ export class SkaTransportError extends Error {
 }
 
 /** Reads exactly one frame from `conn`; null when the peer closed first. Throws SkaFrameError. */
-async function readFrame(conn: Deno.Conn): Promise<Uint8Array | null> {
+async function readFrame(conn: KeyplaneConn): Promise<Uint8Array | null> {
   const header = new Uint8Array(SKA_HEADER_LEN);
   if (!await readExactly(conn, header)) return null;
   const frame = new Uint8Array(frameLength(header));
@@ -38,7 +39,7 @@ async function readFrame(conn: Deno.Conn): Promise<Uint8Array | null> {
   return frame;
 }
 
-async function readExactly(conn: Deno.Conn, into: Uint8Array): Promise<boolean> {
+async function readExactly(conn: KeyplaneConn, into: Uint8Array): Promise<boolean> {
   let off = 0;
   while (off < into.length) {
     const n = await conn.read(into.subarray(off));
@@ -48,12 +49,12 @@ async function readExactly(conn: Deno.Conn, into: Uint8Array): Promise<boolean> 
   return true;
 }
 
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+async function writeAll(conn: KeyplaneConn, data: Uint8Array): Promise<void> {
   let off = 0;
   while (off < data.length) off += await conn.write(data.subarray(off));
 }
 
-function closeQuietly(conn: Deno.Conn): void {
+function closeQuietly(conn: KeyplaneConn): void {
   try {
     conn.close();
   } catch { /* already closed */ }
@@ -61,16 +62,18 @@ function closeQuietly(conn: Deno.Conn): void {
 
 /**
  * Listens on `hostname:port`; for each connection reads one frame and writes `handler`'s reply (none
- * when it returns null). `from` is the connection's source IP. Throws like `Deno.listen`.
+ * when it returns null). `from` is the connection's source IP. Listens itself unless `source` hands
+ * it the connections (the node's shared key-plane listener). Throws like `Deno.listen`.
  */
 export function serveSka(
   hostname: string,
   port: number,
   handler: (frame: Uint8Array, from: string) => Promise<Uint8Array | null> | Uint8Array | null,
+  source?: ConnectionSource,
 ): SkaServer {
-  const listener = Deno.listen({ hostname, port, transport: "tcp" });
-  const conns = new Set<Deno.Conn>();
-  const serve = async (conn: Deno.Conn) => {
+  const listener = source ?? listenTcp(hostname, port);
+  const conns = new Set<KeyplaneConn>();
+  const serve = async (conn: KeyplaneConn) => {
     conns.add(conn);
     const timer = setTimeout(() => closeQuietly(conn), REQUEST_TIMEOUT_MS);
     try {
@@ -92,7 +95,7 @@ export function serveSka(
     } catch { /* listener closed */ }
   })();
   return {
-    addr: listener.addr as Deno.NetAddr,
+    addr: listener.addr,
     close() {
       try {
         listener.close();
