@@ -131,3 +131,31 @@ Deno.test("examples/broker.json parses: a token root key and one enrolled node",
   assert.equal(cfg.peers[0].wgPskFile, `${dir}node-a.wg0.psk`);
   assert.equal(cfg.broker.privateKeyFile, `${dir}broker-1.key`);
 });
+
+Deno.test("node config: ska+dske peers need the broker and k hubs; ska, dske and ska+dske peers mix on one node", () => {
+  const hub = (i: number) => ({ name: `hub-${i}`, publicKey: key(), wgIp: `100.64.1.${i}`, role: "hub" });
+  const mixed = nodeConfig(BROKER, "ska+dske");
+  (mixed.peers as Json[]).push(
+    { name: "node-c", publicKey: key(), wgIp: "100.64.0.3", aesIp: "100.127.0.3", keySource: "ska" },
+    { name: "node-d", publicKey: key(), wgIp: "100.64.0.4", aesIp: "100.127.0.4", keySource: "dske" },
+    hub(1),
+    hub(2),
+  );
+  const cfg = parseNodeConfig(JSON.stringify(mixed), opts);
+  assert.deepEqual(
+    cfg.peers.filter((p) => p.aesIp !== null).map((p) => `${p.name}:${p.keySource}`),
+    ["node-b:ska+dske", "node-c:ska", "node-d:dske"],
+  );
+  // ska+dske alone still needs what each plane needs: the broker, and k hubs.
+  const noBroker = nodeConfig(null, "ska+dske");
+  (noBroker.peers as Json[]).push(hub(1), hub(2));
+  assert.match(refusal(() => parseNodeConfig(JSON.stringify(noBroker), opts)), /no peer has role "broker"/);
+  assert.match(
+    refusal(() => parseNodeConfig(JSON.stringify(nodeConfig(BROKER, "ska+dske")), opts)),
+    /keys\.dskeThreshold: k = 2 but only 0 hub/,
+  );
+  assert.match(
+    refusal(() => parseNodeConfig(JSON.stringify(nodeConfig(BROKER, "dske+ska")), opts)),
+    /keySource/,
+  );
+});
