@@ -78,7 +78,7 @@ export interface AesPeerStatus extends LayerPeerStatus {
    * which nobody rotates) and the age at which the key expires and the gate closes (null: never).
    */
   keyLimits?: { rotationIntervalSeconds: number | null; maxAgeSeconds: number | null } | null;
-  /** SKA state for `keySource: "ska"` peers (absent or null otherwise). */
+  /** SKA state for `keySource: "ska"` and `"ska+dske"` peers (absent or null otherwise). */
   ska?: {
     role: "initiator" | "responder";
     lastEpoch: number | null;
@@ -87,7 +87,7 @@ export interface AesPeerStatus extends LayerPeerStatus {
     rotationsOk: number;
     rotationsFailed: number;
   } | null;
-  /** DSKE state for `keySource: "dske"` peers, else null. */
+  /** DSKE state for `keySource: "dske"` and `"ska+dske"` peers, else null. */
   dske: {
     role: "generator" | "recoverer";
     lastEpoch: number | null;

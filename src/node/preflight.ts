@@ -22,6 +22,7 @@ import { type BlockInfo, PsrdStore } from "../dske/psrd-store.ts";
 import { hubLinksFor } from "../dske/hub-client.ts";
 import { formatIp } from "../wireguard/allowedips.ts";
 import { encodeBase64, fromHex, toHex } from "../encoding.ts";
+import { usesDske } from "../config/key-source.ts";
 
 /** One problem preflight found: the config field it concerns and a one-line message naming the fix. */
 export interface PreflightProblem {
@@ -65,7 +66,7 @@ export async function preflightNode(cfg: NodeConfig): Promise<PreflightProblem[]
     const rp = udpPortProblem(cfg.rosenpass.node.listenPort, { family: "dual" });
     if (rp) problems.push({ field: "rosenpass.listenPort", message: rp });
   }
-  if (cfg.peers.some((p) => isAesPeer(p) && p.keySource === "dske")) {
+  if (cfg.peers.some((p) => isAesPeer(p) && usesDske(p.keySource))) {
     const psrd = await psrdProblem(cfg);
     if (psrd) problems.push({ field: "node.stateDir", message: psrd });
   }
