@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { integrationTest, requireBinary, requireRoot, requireTun } from "../helpers/prereq.ts";
-import { type Proc, sleep, Topology, waitUntil } from "../helpers/netns.ts";
+import { type Netns, type Proc, sleep, Topology, waitUntil } from "../helpers/netns.ts";
 import { ping, waitForPing } from "../helpers/measure.ts";
 import { genKeyPair } from "../helpers/wg_device.ts";
 import { makeSoftHsmToken, requireSoftHsm } from "../helpers/softhsm.ts";
@@ -23,6 +23,11 @@ const KEY_LABEL = "ska-root";
 /** Combined epochs a node's log reports installing, in order. */
 function combinedEpochs(log: string): number[] {
   return [...log.matchAll(/ska\+dske combined with \S+ epoch (\d+)/g)].map((m) => Number(m[1]));
+}
+/** The aes0 PSK `ns`'s device holds for the peer with public key `peer` (base64). */
+async function pskOf(ns: Netns, peer: string): Promise<string> {
+  const out = (await ns.exec(["wg", "show", "aes0", "preshared-keys"])).stdout;
+  return out.split("\n").find((l) => l.startsWith(peer))?.split(/\s+/)[1] ?? "";
 }
 const count = (log: string, re: RegExp) => log.match(new RegExp(re, "g"))?.length ?? 0;
 
@@ -188,6 +193,15 @@ integrationTest(
         const common = ea.filter((e) => eb.includes(e));
         assert.ok(common.length >= ea.length - 3, `A ${ea.join(",")}\nB ${eb.join(",")}`);
         assert.equal(ea.at(-1), eb.at(-1), `A ${ea.join(",")}\nB ${eb.join(",")}`);
+        // And the aes0 devices hold the same PSK (between two rotations).
+        let same = false;
+        for (let i = 0; i < 10 && !same; i++) {
+          const pa = await pskOf(L.nodeNs[0], L.nodes[1].keys.publicKey);
+          const pb = await pskOf(L.nodeNs[1], L.nodes[0].keys.publicKey);
+          same = pa !== "" && pa !== "(none)" && pa === pb;
+          if (!same) await sleep(300);
+        }
+        assert.ok(same, "both aes0 devices hold the same PSK");
         console.log(`  combined keys: ${ea.length - before} in 30 s; ping ${r.received}/${r.sent}`);
       });
 
@@ -196,8 +210,12 @@ integrationTest(
         async () => {
           const opened = nodeLogs().map((l) => count(l, /gate gate-opened/));
           await brokerProc!.kill("SIGTERM");
+          const stoppedAt = Date.now();
           const closed = await waitUntil(() => nodeLogs().every((l) => /gate gate-closed/.test(l)), 25_000);
           assert.ok(closed, dump());
+          const after = ((Date.now() - stoppedAt) / 1000).toFixed(1);
+          console.log(`  broker stopped → both gates closed after ${after} s (max age 9 s)`);
+          for (const l of nodeLogs()) assert.match(l, /ska broker-unreachable/);
           assert.equal(
             (await ping(L.nodeNs[0], L.nodes[1].aesIp, { count: 2, interval: 0.3, timeoutS: 1 })).received,
             0,
@@ -218,11 +236,18 @@ integrationTest(
           const closedBefore = nodeLogs().map((l) => count(l, /gate gate-closed/));
           await L.stopHub(1);
           await L.stopHub(2);
+          const stoppedAt = Date.now();
           const closed = await waitUntil(
             () => nodeLogs().every((l, i) => count(l, /gate gate-closed/) > closedBefore[i]),
             25_000,
           );
           assert.ok(closed, dump());
+          const after = ((Date.now() - stoppedAt) / 1000).toFixed(1);
+          console.log(`  2 of 3 hubs stopped → both gates closed after ${after} s (max age 9 s)`);
+          assert.equal(
+            (await ping(L.nodeNs[0], L.nodes[1].aesIp, { count: 2, interval: 0.3, timeoutS: 1 })).received,
+            0,
+          );
           const opened = nodeLogs().map((l) => count(l, /gate gate-opened/));
           await L.startHub(1);
           await L.startHub(2);

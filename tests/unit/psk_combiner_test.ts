@@ -5,6 +5,7 @@ import { combinedEpoch, type CombinerEvent, PskCombiner } from "../../src/keypla
 import { type GateEvent, type GateTarget, PskGate } from "../../src/keys/psk-gate.ts";
 import { toHex } from "../../src/encoding.ts";
 import type { KeyPlaneName } from "../../src/keyplane/keyplane-listener.ts";
+import { planeInstall } from "../../src/keyplane/node-keyplanes.ts";
 
 const PEER = new Uint8Array(32).fill(0x42);
 const ROTATION = 2_000;
@@ -186,4 +187,29 @@ Deno.test("gate: a key whose age starts before the maximum age is refused; keys 
   assert.equal(gate.install(PEER, key(1), 3, "dske").ok, false);
   assert.equal(gate.install(PEER, key(1), 4, "ska+dske", now - ROTATION).ok, true);
   assert.equal(gate.status(PEER)[0].keyAgeMs, ROTATION);
+});
+
+Deno.test("planeInstall: a ska+dske peer's keys go to the combiner, other peers' straight to the gate", () => {
+  const now = 7_000_000;
+  const gate = new PskGate(target, { rotationIntervalMs: ROTATION, clock: () => now });
+  const DSKE_PEER = new Uint8Array(32).fill(0x11);
+  gate.addPeer(PEER, "ska+dske");
+  gate.addPeer(DSKE_PEER, "dske");
+  const combiner = new PskCombiner({
+    install: (peer, psk, epoch, ageFrom) => gate.install(peer, psk, epoch, "ska+dske", ageFrom).ok,
+    freshForMs: gate.staleAfterMs,
+    now: () => now,
+  });
+  combiner.addPeer(PEER);
+  const dske = planeInstall(gate, combiner, "dske");
+  const ska = planeInstall(gate, combiner, "ska");
+  assert.equal(dske(DSKE_PEER, key(1), 5), true);
+  assert.equal(gate.status(DSKE_PEER)[0].state, "open");
+  assert.equal(dske(PEER, key(2), 5), true);
+  assert.equal(gate.status(PEER)[0].state, "closed");
+  assert.equal(ska(PEER, key(3), 6), true);
+  assert.equal(gate.status(PEER)[0].state, "open");
+  assert.equal(gate.status(PEER)[0].epoch, 11);
+  // Without a combiner (no ska+dske peer on the node) an SKA key for a dske peer is refused by the gate.
+  assert.equal(planeInstall(gate, null, "ska")(DSKE_PEER, key(4), 9), false);
 });
