@@ -48,6 +48,17 @@ export interface HttpConnectionLimits {
 export interface HttpHandlerInfo {
   /** Settles when the response was written (resolves) or the connection ended first (rejects). */
   completed: Promise<void>;
+  /** Where the request came from, for the audit trail: `unix socket` or the TCP peer `ADDR:PORT`. */
+  peer: string;
+}
+
+/** Names the client end of `conn` for logs and the audit trail (never secret). */
+export function connectionPeer(conn: Deno.Conn): string {
+  const a = conn.remoteAddr;
+  if (a.transport === "tcp" || a.transport === "udp") {
+    return a.hostname.includes(":") ? `[${a.hostname}]:${a.port}` : `${a.hostname}:${a.port}`;
+  }
+  return "unix socket";
 }
 
 /** A fetch-style handler. */
@@ -389,7 +400,7 @@ async function answer(
       headers,
       body: withBody ? body : undefined,
     });
-    response = await handler(request, { completed });
+    response = await handler(request, { completed, peer: connectionPeer(s.conn) });
   } catch {
     settle(false);
     await s.write(errorResponseBytes(500, "internal", "the admin API failed to answer"));

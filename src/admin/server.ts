@@ -26,6 +26,7 @@ import {
   DEFAULT_WRITE_TIMEOUT_MS,
   errorResponseBytes,
   type HttpConnectionLimits,
+  type HttpHandlerInfo,
   serveHttpConnection,
 } from "./http1.ts";
 
@@ -263,7 +264,7 @@ export async function startAdminServer(
     ...opts.limits,
   };
   // The connection info goes to the app as its env (the SSE route watches `info.completed`).
-  const handler = async (req: Request, info: { completed: Promise<void> }) => {
+  const handler = async (req: Request, info: HttpHandlerInfo) => {
     try {
       return await app.fetch(req, info);
     } catch (e) {

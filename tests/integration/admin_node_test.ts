@@ -309,7 +309,9 @@ integrationTest(
         );
         const upTo = follower[follower.length - 1].id;
         const expected = follower.filter((e) => e.id > missedFrom && e.id <= upTo);
-        assert.ok(expected.some((e) => e.type === "lockdown-changed"), "the lockdown change is among them");
+        const change = expected.find((e) => e.type === "lockdown-changed");
+        assert.ok(change, "the lockdown change is among them");
+        assert.equal(change.data?.caller, "admin token via unix socket", "the change names its caller");
         const client = new AdminClient({ kind: "unix", path: sockA });
         clients.push(client);
         const ac = new AbortController();

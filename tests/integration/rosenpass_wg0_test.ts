@@ -38,7 +38,7 @@ const B: LabNode = {
 };
 const STOCK = { name: "stock", keys: genKeyPair(), underlay: `${NET}.3`, wgIp: "100.64.47.3" };
 const ATTACKER = `${NET}.9`;
-const FLOOD_MS = 15_000;
+const FLOOD_MS = 30_000; // the issue's 30 s of valid-MAC InitHellos
 const AGENT = new URL("./rosenpass_flood_agent.ts", import.meta.url).pathname;
 /** Shortened timers (test-only knob). */
 const TIMERS = {

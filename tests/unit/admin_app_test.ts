@@ -234,6 +234,7 @@ Deno.test("admin app: lockdown list", async (t) => {
         removed: "tcp/22",
         count: 3,
         enforced: false,
+        caller: "admin token via in-process request",
       });
       assert.match(
         evs[0].reason,
@@ -336,7 +337,13 @@ Deno.test("admin app: lockdown list", async (t) => {
     assert.equal(r.status, 200, r.text);
     assert.deepEqual(r.json, { ports: [{ proto: "tcp", port: 80, from: 80, to: 80 }], enforced: false });
     const ev = backend.events.since(0)[0];
-    assert.deepEqual(ev.data, { added: "", removed: "udp/6000-6010", count: 1, enforced: false });
+    assert.deepEqual(ev.data, {
+      added: "",
+      removed: "udp/6000-6010",
+      count: 1,
+      enforced: false,
+      caller: "admin token via in-process request",
+    });
     assertError(await call(app, "DELETE", "/v1/lockdown/ports/udp/6000-6010"), 404, "not_found");
     assertError(await call(app, "DELETE", "/v1/lockdown/ports/udp/80"), 404, "not_found");
     assertError(await call(app, "DELETE", "/v1/lockdown/ports/sctp/80"), 400, "bad_request");

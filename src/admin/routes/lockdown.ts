@@ -157,7 +157,7 @@ class LockdownWriter {
   }
 
   /** Saves `next` (500 when it cannot be saved) and publishes `lockdown-changed` when it changed. */
-  async apply(next: LockdownPort[], how: string): Promise<LockdownState> {
+  async apply(next: LockdownPort[], how: string, caller: string): Promise<LockdownState> {
     const prev = this.backend.lockdown().ports;
     let state: LockdownState;
     try {
@@ -182,6 +182,7 @@ class LockdownWriter {
         type: "lockdown-changed",
         reason: `${how} via the admin API: ${summary.join(" ")}`,
         data: {
+          caller,
           added: list(added),
           removed: list(removed),
           count: state.ports.length,
@@ -194,7 +195,7 @@ class LockdownWriter {
   }
 
   /** Adds `entries` (all or none): 409 for one already listed or overlapping, 422 past the maximum. */
-  add(entries: LockdownPort[], several: boolean): Promise<LockdownState> {
+  add(entries: LockdownPort[], several: boolean, caller: string): Promise<LockdownState> {
     const current = this.backend.lockdown().ports;
     const nothing = several ? "; nothing was added" : "";
     for (const entry of entries) {
@@ -224,11 +225,11 @@ class LockdownWriter {
         `the list holds ${current.length} entries; adding ${entries.length} would pass the ${MAX_LOCKDOWN_ENTRIES} allowed; use ranges${nothing}`,
       );
     }
-    return this.apply([...current, ...entries], "added");
+    return this.apply([...current, ...entries], "added", caller);
   }
 
   /** Removes the entry listed exactly as `proto`/`from`-`to` (404 when there is none). */
-  remove(proto: LockdownPort["proto"], from: number, to: number): Promise<LockdownState> {
+  remove(proto: LockdownPort["proto"], from: number, to: number, caller: string): Promise<LockdownState> {
     const current = this.backend.lockdown().ports;
     const i = current.findIndex((q) => q.proto === proto && q.from === from && q.to === to);
     if (i < 0) {
@@ -238,8 +239,19 @@ class LockdownWriter {
         `${formatEntry({ proto, from, to })} is not in the lockdown list (GET /v1/lockdown/ports lists it)`,
       );
     }
-    return this.apply(current.filter((_, j) => j !== i), "removed");
+    return this.apply(current.filter((_, j) => j !== i), "removed", caller);
   }
+}
+
+/**
+ * Who made a change, for the `lockdown-changed` event and so the audit log: every change carries the
+ * admin token (the auth middleware ran), so the caller is "the token holder" plus where the request came
+ * from (the unix socket or the loopback TCP peer). The unix peer's uid (SO_PEERCRED) is not available:
+ * Deno's unix listener does not expose the connection's descriptor.
+ */
+function callerOf(c: { env: unknown }): string {
+  const peer = (c.env as { peer?: unknown } | undefined)?.peer;
+  return `admin token via ${typeof peer === "string" ? peer : "in-process request"}`;
 }
 
 /** The lockdown resource (mounted under `/v1/lockdown`). */
@@ -269,7 +281,7 @@ export function lockdownApp(backend: AdminBackend, log: Logger): OpenAPIHono {
   app.openapi(putRoute, async (c) => {
     const body = c.req.valid("json");
     const state = await writer.serialized(() =>
-      writer.apply(checkEntries(body.ports, writer.alwaysAllowed()), "replaced")
+      writer.apply(checkEntries(body.ports, writer.alwaysAllowed()), "replaced", callerOf(c))
     );
     return c.json(toStateBody(state), 200);
   });
@@ -283,6 +295,7 @@ export function lockdownApp(backend: AdminBackend, log: Logger): OpenAPIHono {
       writer.add(
         checkEntries(requested, writer.alwaysAllowed(), several ? (i) => `ports[${i}]` : () => "body"),
         several,
+        callerOf(c),
       )
     );
     return c.json(toStateBody(state), 200);
@@ -299,7 +312,7 @@ export function lockdownApp(backend: AdminBackend, log: Logger): OpenAPIHono {
     }
     const p = parseProto(proto, "proto");
     const { from, to } = parsePortSpec(port, "port");
-    const state = await writer.serialized(() => writer.remove(p, from, to));
+    const state = await writer.serialized(() => writer.remove(p, from, to, callerOf(c)));
     return c.json(toStateBody(state), 200);
   });
   return app;
