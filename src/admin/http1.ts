@@ -49,7 +49,7 @@ export interface HttpHandlerInfo {
   /** Settles when the response was written (resolves) or the connection ended first (rejects). */
   completed: Promise<void>;
   /** Where the request came from, for the audit trail: `unix socket` or the TCP peer `ADDR:PORT`. */
-  peer: string;
+  peer?: string;
 }
 
 /** Names the client end of `conn` for logs and the audit trail (never secret). */
