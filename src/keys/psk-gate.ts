@@ -51,7 +51,7 @@ import type { DeviceEvent, PskPolicy } from "../wireguard/device.ts";
 import { toHex } from "../encoding.ts";
 import type { KeySource } from "../config/key-source.ts";
 
-/** Where a peer's aes0 keys come from. `manual` = a PSK file or UAPI `preshared-key` writes. */
+/** Re-exported for the gate's callers: the one declaration lives in `config/key-source.ts`. */
 export type { KeySource } from "../config/key-source.ts";
 
 /** The gate's state for one peer (see the module doc for the exact semantics). */
@@ -805,7 +805,7 @@ export function handshakeOutcomeOf(e: DeviceEvent): { peer: string; outcome: Han
     };
   }
   if (e.type === "response-unconfirmed") return { peer: e.peer, outcome: { ok: false, unconfirmed: true } };
-  if (e.peer !== null && e.reason.startsWith("response did not authenticate")) {
+  if (e.peer !== null && e.cause === "response-unauthenticated") {
     return { peer: e.peer, outcome: { ok: false } };
   }
   return null;

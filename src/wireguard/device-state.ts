@@ -39,19 +39,34 @@ export interface PskPolicy {
 }
 
 /**
+ * Why a handshake message was refused. Consumers match on this, never on the reason text:
+ * - `initiation-unauthenticated`: an initiation that matched no peer or whose MACs/AEAD failed.
+ * - `initiation-replayed`: an initiation whose timestamp is not newer than the last one consumed.
+ * - `initiation-flood`: an initiation within HANDSHAKE_INITIATION_RATE of the last one consumed.
+ * - `response-unauthenticated`: a response to our initiation that did not decrypt (the PSK differs, or
+ *   it was corrupted): the only cause that says something about the PSK.
+ */
+export type HandshakeFailureCause =
+  | "initiation-unauthenticated"
+  | "initiation-replayed"
+  | "initiation-flood"
+  | "response-unauthenticated";
+
+/**
  * Events the device reports (for status, logs and tests).
  * - `handshake-completed`: a session both sides derived: as initiator when the response is consumed, as
  *   responder only at key confirmation (the initiator's first authenticated packet under the new
  *   session), as WireGuard counts it. `pskIndex` is the PSK used (0 the one held when the keys were
  *   derived, i the i-th extra PSK); `derivedAt` when the keys were derived (clock ms).
- * - `handshake-failed`: a handshake message refused.
+ * - `handshake-failed`: a handshake message refused; `cause` says which check refused it (see
+ *   {@link HandshakeFailureCause}), `reason` says it in words for logs.
  * - `response-unconfirmed`: a response we sent was never confirmed: superseded by a new initiation, or
  *   nothing arrived under its session within RESPONSE_CONFIRMATION_TIMEOUT (the initiator's PSK differs,
  *   or our responses do not reach it).
  */
 export type DeviceEvent =
   | { type: "handshake-completed"; peer: string; initiator: boolean; pskIndex: number; derivedAt: number }
-  | { type: "handshake-failed"; peer: string | null; reason: string }
+  | { type: "handshake-failed"; peer: string | null; cause: HandshakeFailureCause; reason: string }
   | { type: "response-unconfirmed"; peer: string; reason: string };
 
 /** What the shared state is built from. */
@@ -318,8 +333,8 @@ export class DeviceState {
   }
 
   /** Counts and reports a refused handshake message of a known peer. */
-  failed(peer: Peer, reason: string): void {
+  failed(peer: Peer, cause: HandshakeFailureCause, reason: string): void {
     peer.handshakeFailures++;
-    this.event({ type: "handshake-failed", peer: peer.publicKeyHex, reason });
+    this.event({ type: "handshake-failed", peer: peer.publicKeyHex, cause, reason });
   }
 }

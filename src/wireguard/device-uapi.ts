@@ -6,6 +6,7 @@
  */
 import { MAX_ALLOWED_IPS, MAX_PEERS, P, PF } from "../dataplane/shared-state.ts";
 import { toHex } from "../encoding.ts";
+import { EADDRINUSE } from "../../ffi/errno.ts";
 import { SysError } from "../../ffi/libc.ts";
 import type { UapiDeviceSnapshot, UapiSetRequest } from "../uapi/types.ts";
 import { UapiErrno } from "../uapi/protocol.ts";
@@ -72,7 +73,7 @@ export function applySet(state: DeviceState, req: UapiSetRequest): number {
       state.bind(req.listenPort);
     } catch (e) {
       state.log.warn(`cannot bind UDP port ${req.listenPort}: ${(e as Error).message}; nothing was changed`);
-      return e instanceof SysError && e.code === "EADDRINUSE" ? UapiErrno.PORT_IN_USE : UapiErrno.IO;
+      return e instanceof SysError && e.errno === EADDRINUSE ? UapiErrno.PORT_IN_USE : UapiErrno.IO;
     }
   }
   try {

@@ -31,7 +31,7 @@ import {
 } from "./handshake-dispatch.ts";
 import { type PacketTransport, udpTransport } from "./transport.ts";
 
-export type { DeviceEvent, PskPolicy } from "./device-state.ts";
+export type { DeviceEvent, HandshakeFailureCause, PskPolicy } from "./device-state.ts";
 import type { DeviceEvent } from "./device-state.ts";
 
 /** Shortest rekey interval a device accepts (ms). */

@@ -86,18 +86,23 @@ function answerInitiation(state: DeviceState, msg: Uint8Array, addr: Uint8Array)
   const identity = state.identity!;
   const consumed = consumeInitiation(state.suite, identity, msg, (pub) => state.peer(pub)?.keys() ?? null);
   if (!consumed) {
-    state.event({ type: "handshake-failed", peer: null, reason: "initiation did not authenticate" });
+    state.event({
+      type: "handshake-failed",
+      peer: null,
+      cause: "initiation-unauthenticated",
+      reason: "initiation did not authenticate",
+    });
     return;
   }
   const peer = state.peers.get(toHex(consumed.remoteStatic));
   if (!peer) return;
   const now = state.clock();
   if (peer.lastTimestamp && !tai64nAfter(consumed.timestamp, peer.lastTimestamp)) {
-    state.failed(peer, "replayed initiation (timestamp not newer)");
+    state.failed(peer, "initiation-replayed", "replayed initiation (timestamp not newer)");
     return;
   }
   if (now - peer.lastInitiationConsumed < HANDSHAKE_INITIATION_RATE) {
-    state.failed(peer, "initiation flood guard");
+    state.failed(peer, "initiation-flood", "initiation flood guard");
     return;
   }
   peer.lastTimestamp = consumed.timestamp;
@@ -130,7 +135,11 @@ function completeInitiation(state: DeviceState, msg: Uint8Array, addr: Uint8Arra
     peer.extraPsks,
   );
   if (!result) {
-    state.failed(peer, "response did not authenticate (PSK mismatch or corrupted)");
+    state.failed(
+      peer,
+      "response-unauthenticated",
+      "response did not authenticate (PSK mismatch or corrupted)",
+    );
     return;
   }
   const now = state.clock();

@@ -618,12 +618,18 @@ Deno.test("PSK gate: state machine, rotation, expiry and refusals", async (t) =>
       handshakeOutcomeOf({
         type: "handshake-failed",
         peer: "ab",
+        cause: "response-unauthenticated",
         reason: "response did not authenticate (PSK mismatch or corrupted)",
       }),
       { peer: "ab", outcome: { ok: false } },
     );
     assert.equal(
-      handshakeOutcomeOf({ type: "handshake-failed", peer: "ab", reason: "initiation flood guard" }),
+      handshakeOutcomeOf({
+        type: "handshake-failed",
+        peer: "ab",
+        cause: "initiation-flood",
+        reason: "initiation flood guard",
+      }),
       null,
     );
   });
