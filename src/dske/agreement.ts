@@ -1,6 +1,6 @@
 /**
- * DSKE key agreement between this node and each of its DSKE-managed AES peers (protocols.md §1.5
- * "Rotation flow", "Reconstruction and validation"; §1.6 invariants 11-13; wire format and rules:
+ * DSKE key agreement between this node and each of its DSKE-managed AES peers (docs/design.md
+ * §3.9–3.10, §4 invariants 11-13; wire format and rules:
  * docs/dske.md).
  *
  * Roles: for each pair, the peer with the lexicographically lower WireGuard public key generates, the

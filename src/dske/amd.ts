@@ -1,5 +1,5 @@
 /**
- * Systematic algebraic-manipulation-detection (AMD) code of protocols.md §1.5 "Secret encoding" step 2
+ * Systematic algebraic-manipulation-detection (AMD) code of docs/design.md §3.8
  * (Cramer–Dodis–Fehr–Padró–Wichs 2008), over GF(2^128) as encoded in ./gf128.ts.
  *
  * The 32-byte secret s is read as (s1, s2) ∈ GF(2^128)²; with a random α the tag is

@@ -1,5 +1,5 @@
 /**
- * Splits the byte stream of a DSKE TCP connection (protocols.md §1.5) into frames.
+ * Splits the byte stream of a DSKE TCP connection (docs/design.md §3.4) into frames.
  *
  * Only the header is checked here: magic, version and a length in HEADER_LEN..MAX_FRAME_LEN. Each check
  * runs as soon as its bytes arrive, so garbage is rejected after its first wrong byte and an oversize

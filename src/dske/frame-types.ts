@@ -1,5 +1,5 @@
 /**
- * The vocabulary of the DSKE wire frames (docs/dske.md; protocols.md §1.5): magic, versions, sizes,
+ * The vocabulary of the DSKE wire frames (docs/dske.md; docs/design.md §3): magic, versions, sizes,
  * frame types, status codes, the message types of both frame families and why a frame is refused.
  * The codecs are hub-frames.ts (client ↔ hub, PSRD-authenticated) and peer-frame-codec.ts (node ↔
  * node, pair-key-authenticated); frames.ts gathers all three.

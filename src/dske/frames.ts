@@ -1,6 +1,6 @@
 /**
- * DSKE wire frames for the TCP 51831 service (protocols.md §1.5 "Frame" and the two message tables;
- * §1.6 invariants 4-6).
+ * DSKE wire frames for the TCP 51831 service (docs/design.md §3.4, §3.5, §3.7;
+ * §4 invariants 4-6).
  *
  * Every frame is `Header(8) | Body | [Auth(48)]` with big-endian integers and fixed-length IDs.
  *
@@ -14,7 +14,7 @@
  *   constant time before it reads any field. KEY_OFFER and KEY_RESULT carry the key-confirmation tags
  *   of key-confirm.ts. ERROR carries no Auth (advisory only, never acted on).
  *
- * Receiving a hub frame is two steps, so the caller can follow §1.6 invariant 3: `peekHubFrame` checks the
+ * Receiving a hub frame is two steps, so the caller can follow docs/design.md §4 invariant 3: `peekHubFrame` checks the
  * whole structure (sizes, `used`, reserved bytes) without the pad and returns block and offset, the caller
  * checks `offset ≥ rx_next` and fetches the pad, then `openHubFrame` verifies the tag in constant time
  * before it touches the OTP field (invariant 5). Once the tag verifies, decoding cannot fail, so the

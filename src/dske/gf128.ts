@@ -1,6 +1,6 @@
 /**
  * Multiplication in GF(2^128) with the reduction polynomial x^128 + x^7 + x^2 + x + 1, in the encoding of
- * protocols.md §1.5: a 16-byte string is read as a big-endian integer and bit i is the coefficient of x^i
+ * docs/design.md §3.8: a 16-byte string is read as a big-endian integer and bit i is the coefficient of x^i
  * (byte 0's top bit is x^127, byte 15's low bit is x^0). This is NOT GCM's bit-reflected convention.
  *
  * Table-free: a fixed 128-round Horner loop over 32-bit limbs with masks instead of branches, so timing

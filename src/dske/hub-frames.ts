@@ -2,8 +2,8 @@
  * The client ↔ hub frames (HELLO … SHARE_DELETE and their responses): each carries Auth — the PSRD
  * block, the start offset in the sender's region, the PSRD bytes used (32 for the one-time MAC key plus
  * the OTP field lengths) and a Poly1305 tag keyed with the first 32 pad bytes over every frame byte
- * before the tag. The only OTP-encrypted field is `enc_share`. Receiving is two steps (§1.6 invariant
- * 3): `peekHubFrame` checks the structure without the pad, the caller checks the offset and fetches the
+ * before the tag. The only OTP-encrypted field is `enc_share`. Receiving is two steps (docs/design.md §4
+ * invariant 3): `peekHubFrame` checks the structure without the pad, the caller checks the offset and fetches the
  * pad, then `openHubFrame` verifies the tag in constant time before it touches the OTP field.
  * @module
  */
@@ -52,7 +52,7 @@ import {
   writeU64,
 } from "./frame-fields.ts";
 
-/** Body layouts of the hub messages, in wire order (§1.5 table "client ↔ hub"). */
+/** Body layouts of the hub messages, in wire order (docs/design.md §3.5). */
 const HUB_LAYOUTS: ReadonlyMap<number, readonly Field[]> = new Map([
   [FrameType.HELLO, [CLIENT_ID, HUB_ID, bytes("peerId", PEER_ID_LEN), u64("timeMs")]],
   [FrameType.HELLO_ACK, [
@@ -130,7 +130,7 @@ export function padLength(m: HubMessage): number {
 /**
  * Seals a hub message: pad = exactly padLength(m) bytes from the sender's region at `offset` of block
  * `blockId` (the MAC key first, then the share pad). The caller must have persisted
- * `tx_next = offset + padLength(m)` before the returned bytes leave the process (§1.6 invariant 2).
+ * `tx_next = offset + padLength(m)` before the returned bytes leave the process (docs/design.md §4 invariant 2).
  * Throws FrameError("bad-field") for out-of-range fields, a share of the wrong size, or a SHARE_GET_RESP
  * whose `share` is not null exactly when its status is not OK; FrameError("bad-pad") for a pad of the
  * wrong length.

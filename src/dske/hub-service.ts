@@ -1,5 +1,5 @@
 /**
- * The security hub's protocol logic (protocols.md §1.5 "Hub behaviour", §1.6 invariants 3-6, 10):
+ * The security hub's protocol logic (docs/design.md §3.6, §4 invariants 3-6, 10):
  * one authenticated request frame in, at most one sealed response frame out. Pure apart from the
  * PSRD store it is given; the TCP side lives in `hub-server.ts`.
  *
@@ -9,7 +9,7 @@
  * with a TTL of `min(ttl_s, 600)` seconds, and are released only to the client bound to the recoverer
  * the authenticated generator named.
  *
- * PSRD exhaustion fails closed (§1.6 invariant 7): a request whose answer the hub's send region can no
+ * PSRD exhaustion fails closed (docs/design.md §4 invariant 7): a request whose answer the hub's send region can no
  * longer pay for is not acted on (no share stored or released) and the connection is closed; a
  * SHARE_GET whose share would need more pad than is left is answered PSRD_LOW (32 bytes) instead.
  * The store never wraps.

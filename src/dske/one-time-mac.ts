@@ -1,5 +1,5 @@
 /**
- * Information-theoretic one-time authenticator for DSKE client↔hub frames (protocols.md §1.5 "Auth"):
+ * Information-theoretic one-time authenticator for DSKE client↔hub frames (docs/design.md §3.4):
  * Poly1305 (RFC 8439) keyed by 32 never-reused PSRD bytes laid out as r ‖ s. With a uniformly random key
  * used once, forgery succeeds with probability ≤ 8⌈L/16⌉/2^106 per attempt, without computational
  * assumptions. A key MUST NOT authenticate two different messages.

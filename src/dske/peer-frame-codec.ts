@@ -41,7 +41,7 @@ import {
   writeHeader,
 } from "./frame-fields.ts";
 
-/** Fixed parts of the unauthenticated frames (§1.5 table "peer ↔ peer", and ERROR). */
+/** Fixed parts of the unauthenticated frames (docs/design.md §3.7, and ERROR §3.5). */
 const KEY_OFFER_FIXED: readonly Field[] = [
   KEY_ID,
   u64("epoch"),

@@ -1,5 +1,5 @@
 /**
- * PSRD (pre-shared random data) provisioning files (protocols.md §1.5 "PSRD file"). One block is shared by
+ * PSRD (pre-shared random data) provisioning files (docs/design.md §3.3). One block is shared by
  * exactly one (client, hub) pair; both receive a file with the same block and data, differing only in
  * `role`. The data splits into the C2H region (bytes [0, c2hLen), consumed by messages the client sends)
  * and the H2C region (bytes [c2hLen, c2hLen + h2cLen), consumed by messages the hub sends).

@@ -1,5 +1,5 @@
 /**
- * Crash-safe PSRD pools (protocols.md §1.5 "PSRD model", §1.6 invariants 1-4, 7, 8).
+ * Crash-safe PSRD pools (docs/design.md §3.2, §4 invariants 1-4, 7, 8).
  *
  * Layout under `<stateDir>/psrd/`:
  * - `lock`: held with an exclusive advisory lock while a writable store is open, so two processes never

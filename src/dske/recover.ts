@@ -1,5 +1,5 @@
 /**
- * Share generation and the recoverer's reconstruction-with-validation of protocols.md §1.5: the 32-byte
+ * Share generation and the recoverer's reconstruction-with-validation of docs/design.md §3.8–3.9: the 32-byte
  * key is AMD-encoded, Shamir-split per byte, and recovered by trying k-subsets until one interpolates to a
  * codeword whose AMD check passes; the remaining shares then name hubs that are off the polynomial.
  * @module

@@ -1,6 +1,6 @@
 /**
- * Shamir secret sharing applied byte by byte over GF(2^8) (AES polynomial), protocols.md §1.5 "Secret
- * encoding" step 3. Byte j of the secret is the constant term of its own random polynomial of degree k−1;
+ * Shamir secret sharing applied byte by byte over GF(2^8) (AES polynomial), docs/design.md
+ * §3.8. Byte j of the secret is the constant term of its own random polynomial of degree k−1;
  * the share for x-coordinate x is the string of values p_j(x). x-coordinates are public and lie in 1..255.
  * @module
  */

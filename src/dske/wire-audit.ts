@@ -1,5 +1,5 @@
 /**
- * Offline audit of PSRD use on the wire (protocols.md §1.6 invariant 1: no PSRD byte is used twice):
+ * Offline audit of PSRD use on the wire (docs/design.md §4 invariant 1: no PSRD byte is used twice):
  * reads packet captures of TCP 51831 (pcap, as `tcpdump -w` writes them), reassembles each TCP flow by
  * sequence number, walks the DSKE frames by their header `length`, takes (block, offset, used) from the
  * Auth trailer of every client ↔ hub frame (client types 0x01-0x04 use the C2H region, hub types

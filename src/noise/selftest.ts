@@ -1,10 +1,10 @@
 /**
- * Startup self-test of a cipher suite (design.md invariant 8): before an interface comes up, its
+ * Startup self-test of a cipher suite (docs/design.md §1 invariant 8): before an interface comes up, its
  * suite must reproduce known answers, or the node refuses to start and says which check failed.
  *
  * Checks, in order:
  * 1. the construction string yields the known initial chaining key `Ci = HASH(construction)` and
- *    initial hash `Hi = HASH(Ci ‖ IDENTIFIER)` (protocols.md §5.1, §5.7);
+ *    initial hash `Hi = HASH(Ci ‖ IDENTIFIER)` (docs/design.md §2.1, §2.7);
  * 2. the suite's AEAD reproduces fixed known-answer vectors for the algorithm the suite must use,
  *    through the one-shot `seal`/`open` and through the keyed in-place path, with WireGuard's nonce
  *    layout `0^4 ‖ LE64(counter)`;

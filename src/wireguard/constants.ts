@@ -1,5 +1,5 @@
 /**
- * WireGuard protocol constants (protocols.md §5.5) and a few implementation limits.
+ * WireGuard protocol constants (docs/design.md §2.5) and a few implementation limits.
  *
  * Times are milliseconds. Message counters are JavaScript numbers, which are exact only below 2^53;
  * see {@link REJECT_AFTER_MESSAGES} for how the specification's 64-bit limit maps onto that.

@@ -1,5 +1,5 @@
 /**
- * mac1 / mac2 / cookie-reply handling (protocols.md §5.4, wireguard-go cookie.go semantics).
+ * mac1 / mac2 / cookie-reply handling (docs/design.md §2.4, wireguard-go cookie.go semantics).
  *
  * - `mac1 = MAC(HASH("mac1----" ‖ S_receiver^pub), msg[..mac1])`, checked first on every handshake
  *   message.

@@ -1,5 +1,5 @@
 /**
- * WireGuard message layouts (protocols.md §5.2): type constants, sizes, field offsets,
+ * WireGuard message layouts (docs/design.md §2.2): type constants, sizes, field offsets,
  * little-endian integer helpers and the cheap first-pass classifier {@link messageType}.
  *
  * Every message starts with `type u8 ‖ 3 zero bytes`; indices are LE u32, counters LE u64.

@@ -1,5 +1,5 @@
 /**
- * WireGuard's handshake messages (protocols.md §5.3) on top of the generic Noise IKpsk2 core in
+ * WireGuard's handshake messages (docs/design.md §2.3) on top of the generic Noise IKpsk2 core in
  * `src/noise/handshake-state.ts`: prologue = IDENTIFIER (folded into the suite's `Hi`), payload 1 =
  * TAI64N, payload 2 = empty, plus the WireGuard framing (type, indices, mac1/mac2 slots).
  *

@@ -1,5 +1,5 @@
 /**
- * DSKE crash safety (protocols.md §1.6 invariants 1-3): two `twofold up` nodes and three `twofold hub`s
+ * DSKE crash safety (docs/design.md §4 invariants 1-3): two `twofold up` nodes and three `twofold hub`s
  * in namespaces (tfk-*), k = 2, rotation every 2 s. A node and a hub are killed with SIGKILL at random
  * points during rotations (after a random delay, or just after a hub stored a share, i.e. mid-round),
  * at least 20 kills in all, each restarted at once; after every cycle a new epoch must be agreed on both

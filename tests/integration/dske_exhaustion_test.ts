@@ -1,5 +1,5 @@
 /**
- * PSRD exhaustion fails closed (protocols.md §1.6 invariant 7): two `twofold up` nodes and three
+ * PSRD exhaustion fails closed (docs/design.md §4 invariant 7): two `twofold up` nodes and three
  * `twofold hub`s in namespaces (tfx-*), k = 2, rotation every 1 s, with tiny PSRD blocks (1 KiB per
  * direction: 8 generator rounds). The gate opens and rotates; once the PSRD is used up both nodes
  * report `psrd-exhausted` and close the aes0 gate at once (the maximum key age is set far away, so only

@@ -323,7 +323,7 @@ Deno.test("HMAC-BLAKE2s and the WireGuard KDF", async (t) => {
   });
 });
 
-Deno.test("WireGuard constants (protocols.md §5.1, §5.7)", async (t) => {
+Deno.test("WireGuard constants (docs/design.md §2.1, §2.7)", async (t) => {
   await t.step("Ci and Hi for Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s", () => {
     const ci = hash(utf8("Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s"));
     assert.equal(toHex(ci), "60e26daef327efc02ec335e2a025d2d016eb4206f87277f52d38d1988b78cd36");

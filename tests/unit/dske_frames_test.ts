@@ -182,7 +182,7 @@ function sampleHubMessages(): HubMessage[] {
   ];
 }
 
-/** Frame sizes from the §1.5 table, keyed like sampleHubMessages(). */
+/** Frame sizes of docs/design.md §3.5, keyed like sampleHubMessages(). */
 const EXPECTED_HUB_SIZES = [128, 124, 246, 108, 168, 216, 152, 104];
 const EXPECTED_PAD_LENGTHS = [32, 32, 96, 32, 32, 96, 32, 32];
 
@@ -282,7 +282,7 @@ Deno.test("DSKE hub frames: encoding, sizes and round trips", async (t) => {
     });
   });
 
-  await t.step("header, body and auth sit where §1.5 puts them (HELLO built by hand)", () => {
+  await t.step("header, body and auth sit where docs/design.md §3.4 puts them (HELLO built by hand)", () => {
     const clientId = id16(), hubId = id16(), peerId = id32(), blockId = id16();
     const pad = randomBytes(32, prng(2));
     const offset = 2 ** 41 + 3;

@@ -1,5 +1,5 @@
 /**
- * The hub at PSRD exhaustion (protocols.md §1.6 invariant 7): a SHARE_GET whose share no longer fits in
+ * The hub at PSRD exhaustion (docs/design.md §4 invariant 7): a SHARE_GET whose share no longer fits in
  * the hub's send region is answered PSRD_LOW (authenticated, no share); with less than a MAC key left the
  * hub acts on nothing (no share stored) and closes the connection; it never wraps.
  */

@@ -186,7 +186,7 @@ Deno.test("Noise IKpsk2 core reproduces the cacophony vectors", async (t) => {
 });
 
 Deno.test("suite initial values", async (t) => {
-  await t.step("wg suite Ci/Hi match protocols.md §5.1", () => {
+  await t.step("wg suite Ci/Hi match docs/design.md §2.1", () => {
     const s = chachaSuite();
     assert.equal(
       toHex(s.initialChainKey),
@@ -196,7 +196,7 @@ Deno.test("suite initial values", async (t) => {
     assert.equal(s.aead.name, "chacha20-poly1305");
     assert.equal(s.name, "wg");
   });
-  await t.step("aes suite Ci matches §5.7 and Hi = HASH(Ci ‖ IDENTIFIER)", () => {
+  await t.step("aes suite Ci matches docs/design.md §2.7 and Hi = HASH(Ci ‖ IDENTIFIER)", () => {
     const s = aesSuite();
     assert.equal(
       toHex(s.initialChainKey),

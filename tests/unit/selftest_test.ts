@@ -108,7 +108,7 @@ function assertNoLongHex(report: SelfTestReport): void {
 
 Deno.test("self-test constants are the documented ones", async (t) => {
   const te = new TextEncoder();
-  await t.step("Ci and Hi recomputed with @noble/hashes match the table (protocols.md §5.1, §5.7)", () => {
+  await t.step("Ci and Hi recomputed with @noble/hashes match the table (docs/design.md §2.1, §2.7)", () => {
     for (
       const [construction, expected] of [
         [CHACHA_CONSTRUCTION, SUITE_EXPECTATIONS.wg],
