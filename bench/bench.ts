@@ -24,9 +24,9 @@
  */
 import { findBinary, requireBinary, requireRoot, requireTun } from "../src/lab/prereq.ts";
 import { type Netns, type Proc, Topology, vethPair } from "../src/lab/netns.ts";
-import { genKeyPair, genPresharedKey, startWgDevice, WIREGUARD_GO_COMMAND } from "../src/lab/wg_device.ts";
+import { genKeyPair, genPresharedKey, startWgDevice, WIREGUARD_GO_COMMAND } from "../src/lab/wg-device.ts";
 import { iperf3Run, median, ping, type PingResult, rssKb, waitForPing } from "../src/lab/measure.ts";
-import { type LabNode, startTwofoldUp, writeNodeConfig } from "../src/lab/twofold_node.ts";
+import { type LabNode, startTwofoldUp, writeNodeConfig } from "../src/lab/twofold-node.ts";
 
 /** A userspace WireGuard implementation with the `wireguard-go -f IFNAME` contract. */
 export interface Implementation {

@@ -29,7 +29,7 @@ import {
   SOCK_RAW,
   SysError,
 } from "./libc.ts";
-import { formatIp, hostBitsZero, parseCidr } from "./ip_text.ts";
+import { formatIp, hostBitsZero, parseCidr } from "./ip-text.ts";
 
 const NETLINK_ROUTE = 0;
 const SOL_NETLINK = 270;

@@ -37,7 +37,7 @@ import {
   SOL_SOCKET,
   SysError,
 } from "./libc.ts";
-import { formatIp, isV4Mapped, parseIp } from "./ip_text.ts";
+import { formatIp, isV4Mapped, parseIp } from "./ip-text.ts";
 
 /** Size of struct sockaddr_in. */
 export const SOCKADDR_IN_SIZE = 16;

@@ -10,7 +10,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import type { DskeLab } from "../lab/dske_lab.ts";
+import type { DskeLab } from "../lab/dske-lab.ts";
 import { type Proc, sleep, Topology } from "../lab/netns.ts";
 import { ping } from "../lab/measure.ts";
 import { requireBinary, requireRoot, requireTun } from "../lab/prereq.ts";
@@ -48,8 +48,8 @@ interface Findings {
   suites: string[];
 }
 
-/** src/lab/dske_lab.ts, imported once the prerequisites are known to hold. */
-type LabModule = typeof import("../lab/dske_lab.ts");
+/** src/lab/dske-lab.ts, imported once the prerequisites are known to hold. */
+type LabModule = typeof import("../lab/dske-lab.ts");
 
 /** State shared by the steps and the signal handler. */
 interface Run {
@@ -109,7 +109,7 @@ export async function runDemo(args: string[]): Promise<number> {
   // The demo's own lines are the output; the lab's provisioning logs only what needs attention.
   if (!logLevelFromEnvironment()) setLogLevel("warn");
   // Loaded after the checks: the lab pulls in the crypto, and a missing prerequisite is one line, exit 2.
-  const labModule = await import("../lab/dske_lab.ts");
+  const labModule = await import("../lab/dske-lab.ts");
   const logDir = parsed.values["log-dir"];
   if (logDir !== undefined) await Deno.mkdir(logDir, { recursive: true, mode: 0o700 });
 

@@ -3,10 +3,10 @@
  * (`READY=1`) or stopping (`STOPPING=1`) by sending one datagram of `KEY=value` lines to the unix
  * socket named in `$NOTIFY_SOCKET` — a path, or an abstract name written with a leading `@`.
  * Address and message building are pure; {@link SystemdNotifier} is the thin shell that sends through
- * ffi/unix_datagram.ts. Without `$NOTIFY_SOCKET` (not started by systemd) every call is a no-op.
+ * ffi/unix-datagram.ts. Without `$NOTIFY_SOCKET` (not started by systemd) every call is a no-op.
  * @module
  */
-import { sendUnixDatagram, SOCKADDR_UN_SIZE, SUN_PATH_SIZE } from "../../ffi/unix_datagram.ts";
+import { sendUnixDatagram, SOCKADDR_UN_SIZE, SUN_PATH_SIZE } from "../../ffi/unix-datagram.ts";
 import { AF_UNIX } from "../../ffi/libc.ts";
 import { type EnvReader, processEnv } from "../env.ts";
 import { logger } from "../log.ts";

@@ -8,7 +8,7 @@
  * as wireguard-go does.
  * @module
  */
-import { formatIp, parseIp } from "../../ffi/ip_text.ts";
+import { formatIp, parseIp } from "../../ffi/ip-text.ts";
 
 /** An IP prefix. `addr` has 4 (family 4) or 16 (family 6) bytes; `bits` is the prefix length. */
 export interface Cidr {
@@ -381,7 +381,7 @@ export class AllowedIps {
 }
 
 /** IP text helpers live with the FFI layer (one implementation); re-exported for the engine. */
-export { formatIp, parseIp } from "../../ffi/ip_text.ts";
+export { formatIp, parseIp } from "../../ffi/ip-text.ts";
 
 /**
  * Parses `addr/bits` (or a bare address, meaning /32 or /128). Host bits are cleared, as `wg` does.

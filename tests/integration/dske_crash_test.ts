@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { integrationTest, requireBinary, requireRoot, requireTun } from "../helpers/prereq.ts";
 import { hostExec, type Netns, type Proc, sleep, waitUntil } from "../helpers/netns.ts";
 import { seededRandom } from "../helpers/seeded_random.ts";
-import { DskeLab } from "../../src/lab/dske_lab.ts";
+import { DskeLab } from "../../src/lab/dske-lab.ts";
 import { PsrdStore } from "../../src/dske/psrd-store.ts";
 import { auditCaptures } from "../../src/dske/wire-audit.ts";
 

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { integrationTest, requireBinary, requireRoot, requireTun } from "../helpers/prereq.ts";
 import { type Proc, sleep, waitUntil } from "../helpers/netns.ts";
 import { ping, waitForPing } from "../helpers/measure.ts";
-import { DskeLab } from "../../src/lab/dske_lab.ts";
+import { DskeLab } from "../../src/lab/dske-lab.ts";
 import { PsrdStore } from "../../src/dske/psrd-store.ts";
 import { decodeBase64 } from "../../src/encoding.ts";
 

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { integrationTest, requireBinary, requireRoot, requireTun } from "../helpers/prereq.ts";
 import { sleep, waitUntil } from "../helpers/netns.ts";
 import { ping, waitForPing } from "../helpers/measure.ts";
-import { DskeLab } from "../../src/lab/dske_lab.ts";
+import { DskeLab } from "../../src/lab/dske-lab.ts";
 import { AdminClient } from "../../src/cli/admin-client.ts";
 import type { NodeStatus } from "../../src/admin/model.ts";
 

@@ -16,7 +16,7 @@
 import { EAGAIN, errno, libc, MSG_DONTWAIT, POLLIN, pollOne } from "../../ffi/libc.ts";
 import { openTun, openTunQueue, tunRead, tunWrite } from "../../ffi/tun.ts";
 import * as netlink from "../../ffi/netlink.ts";
-import { parseIp } from "../../ffi/ip_text.ts";
+import { parseIp } from "../../ffi/ip-text.ts";
 import {
   decodeSockaddr,
   encodeSockaddr,

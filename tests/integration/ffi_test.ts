@@ -22,7 +22,7 @@ import {
   pollOne,
   SysError,
 } from "../../ffi/libc.ts";
-import { formatIp, hostBitsZero, parseCidr, parseIp } from "../../ffi/ip_text.ts";
+import { formatIp, hostBitsZero, parseCidr, parseIp } from "../../ffi/ip-text.ts";
 import {
   decodeSockaddr,
   encodeSockaddr,

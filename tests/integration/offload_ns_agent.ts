@@ -24,7 +24,7 @@ import {
   tunWrite,
 } from "../../ffi/tun.ts";
 import { encodeSockaddr, openUdp } from "../../ffi/udp.ts";
-import { enableUdpGro, isGsoRefusal, OffloadMsgBatch, udpSegmentSupported } from "../../ffi/udp_offload.ts";
+import { enableUdpGro, isGsoRefusal, OffloadMsgBatch, udpSegmentSupported } from "../../ffi/udp-offload.ts";
 import { errno } from "../../ffi/libc.ts";
 import { GroBatch } from "../../src/wireguard/offload/coalesce.ts";
 import { segmentPacket } from "../../src/wireguard/offload/segment.ts";

@@ -14,7 +14,7 @@ import { ping } from "../helpers/measure.ts";
 import { buildRelease, PINNED_DENO, tarballName } from "../../tools/release.ts";
 import { VERSION } from "../../src/version.ts";
 import { notifySocketAddress } from "../../src/systemd/notify.ts";
-import { UnixDatagramReceiver } from "../../ffi/unix_datagram.ts";
+import { UnixDatagramReceiver } from "../../ffi/unix-datagram.ts";
 
 const A: LabNode = {
   name: "rel-a",

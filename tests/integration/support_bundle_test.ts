@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { encodeBase64, toHex } from "../../src/encoding.ts";
-import { DskeLab } from "../../src/lab/dske_lab.ts";
+import { DskeLab } from "../../src/lab/dske-lab.ts";
 import { integrationTest, requireBinary, requireRoot, requireTun } from "../helpers/prereq.ts";
 import { waitUntil } from "../helpers/netns.ts";
 import { genPresharedKey } from "../helpers/wg_device.ts";

@@ -12,7 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { bigLen, closeQuietly, libc } from "../../ffi/libc.ts";
-import { packetPipe } from "../../ffi/unix_datagram.ts";
+import { packetPipe } from "../../ffi/unix-datagram.ts";
 import { generatePrivateKey, publicKey } from "../../src/crypto/x25519.ts";
 import { type DataplaneFactory, workerDataplane } from "../../src/dataplane/dataplane.ts";
 import { toHex } from "../../src/encoding.ts";

@@ -6,7 +6,7 @@ import {
   NotifySocketError,
   SystemdNotifier,
 } from "../../src/systemd/notify.ts";
-import { UnixDatagramReceiver } from "../../ffi/unix_datagram.ts";
+import { UnixDatagramReceiver } from "../../ffi/unix-datagram.ts";
 import { runUntilStopped } from "../../src/cli/foreground.ts";
 import { logger } from "../../src/log.ts";
 

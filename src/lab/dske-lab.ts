@@ -19,8 +19,8 @@ import {
   startTwofoldUp,
   writeHubConfig,
   writeNodeConfig,
-} from "./twofold_node.ts";
-import { genKeyPair } from "./wg_device.ts";
+} from "./twofold-node.ts";
+import { genKeyPair } from "./wg-device.ts";
 
 /** Options for {@link DskeLab.create}. */
 export interface DskeLabOptions {

@@ -6,7 +6,7 @@
 import type { Netns, Proc } from "./netns.ts";
 import { waitUntil } from "./netns.ts";
 import { twofoldCommand } from "../self-command.ts";
-import type { KeyPair } from "./wg_device.ts";
+import type { KeyPair } from "./wg-device.ts";
 
 /** One lab node: its keys, underlay address and the two overlay addresses. */
 export interface LabNode {
