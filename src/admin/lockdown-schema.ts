@@ -15,12 +15,31 @@
  * @module
  */
 import { z } from "@hono/zod-openapi";
-import type { LockdownPort, LockdownState } from "./model.ts";
+import type { LockdownState } from "./model.ts";
 import { ApiError } from "./errors.ts";
-import { DSKE_PORT } from "../dske/frame-transport.ts";
+import { DSKE_PORT } from "../config/ports.ts";
+import {
+  type AlwaysAllowed,
+  formatEntry,
+  isAlwaysAllowed,
+  type LockdownPort,
+  MAX_LOCKDOWN_ENTRIES,
+  overlaps,
+  parsePortRange,
+  PortSpecError,
+  sortEntries,
+} from "../config/lockdown-ports.ts";
 
-/** Most entries the list may hold. */
-export const MAX_LOCKDOWN_ENTRIES = 256;
+/** Re-exported for the admin API's callers; the rules live in `config/lockdown-ports.ts`. */
+export {
+  type AlwaysAllowed,
+  formatEntry,
+  formatPort,
+  isAlwaysAllowed,
+  MAX_LOCKDOWN_ENTRIES,
+  overlaps,
+  sortEntries,
+} from "../config/lockdown-ports.ts";
 
 /** The key plane's TCP port inside wg0, always allowed by the lockdown (the DSKE port). */
 export const DSKE_TCP_PORT = DSKE_PORT;
@@ -84,16 +103,6 @@ export const LockdownStateSchema = z.object({
 /** A lockdown entry as the API reports it. */
 export type LockdownEntry = z.infer<typeof LockdownEntrySchema>;
 
-/** "tcp/8080" or "udp/6000-6010". */
-export function formatEntry(p: LockdownPort): string {
-  return `${p.proto}/${formatPort(p)}`;
-}
-
-/** "8080" or "6000-6010". */
-export function formatPort(p: LockdownPort): string {
-  return p.from === p.to ? String(p.from) : `${p.from}-${p.to}`;
-}
-
 /** The response form of one entry. */
 export function toEntry(p: LockdownPort): LockdownEntry {
   return { proto: p.proto, port: p.from === p.to ? p.from : `${p.from}-${p.to}`, from: p.from, to: p.to };
@@ -106,25 +115,15 @@ export function toStateBody(s: LockdownState): z.infer<typeof LockdownStateSchem
 
 /**
  * Parses a port spec ("8080", "6000-6010" or a number) into an inclusive range; throws a 422
- * {@link ApiError} naming `where` when the value is not valid.
+ * {@link ApiError} naming `where` when the value is not valid (the rule is {@link parsePortRange}).
  */
 export function parsePortSpec(spec: number | string, where: string): { from: number; to: number } {
-  const bad = (why: string) => new ApiError(422, "invalid_value", `${where}: ${why}`);
-  let from: number, to: number;
-  if (typeof spec === "number") {
-    if (!Number.isInteger(spec)) throw bad(`${spec} is not a whole port number`);
-    from = to = spec;
-  } else {
-    const m = /^\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?$/.exec(spec);
-    if (!m) {
-      throw bad(`${JSON.stringify(spec.slice(0, 40))} is not a port or a range like "6000-6010"`);
-    }
-    from = Number(m[1]);
-    to = m[2] === undefined ? from : Number(m[2]);
+  try {
+    return parsePortRange(spec);
+  } catch (e) {
+    if (e instanceof PortSpecError) throw new ApiError(422, "invalid_value", `${where}: ${e.message}`);
+    throw e;
   }
-  for (const n of [from, to]) if (n < 1 || n > 65535) throw bad(`${n} is outside 1..65535`);
-  if (from > to) throw bad(`the range ${from}-${to} is reversed: write ${to}-${from}`);
-  return { from, to };
 }
 
 /** Parses a protocol; throws a 422 {@link ApiError} naming `where` for anything but tcp/udp. */
@@ -136,31 +135,6 @@ export function parseProto(proto: string, where: string): "tcp" | "udp" {
     "invalid_value",
     `${where}: protocol ${JSON.stringify(proto.slice(0, 20))} is not "tcp" or "udp"`,
   );
-}
-
-/** Whether two entries share a protocol and at least one port. */
-export function overlaps(a: LockdownPort, b: LockdownPort): boolean {
-  return a.proto === b.proto && a.from <= b.to && b.from <= a.to;
-}
-
-/** Sorts by protocol, then first port (the stored order). */
-export function sortEntries(list: LockdownPort[]): LockdownPort[] {
-  return [...list].sort((a, b) => a.proto.localeCompare(b.proto) || a.from - b.from || a.to - b.to);
-}
-
-/** Ports the lockdown always allows: UDP on the aes0 port, TCP on the key-plane port. */
-export interface AlwaysAllowed {
-  /** aes0's UDP listen port (51830 by default). */
-  aesUdpPort: number;
-  /** The key plane's TCP port (51831). */
-  dskeTcpPort: number;
-}
-
-/** Whether `p` is exactly one port the lockdown always allows (a redundant entry); a range is not. */
-export function isAlwaysAllowed(p: LockdownPort, always: AlwaysAllowed): boolean {
-  return p.from === p.to &&
-    ((p.proto === "udp" && p.from === always.aesUdpPort) ||
-      (p.proto === "tcp" && p.from === always.dskeTcpPort));
 }
 
 /** Throws a 422 when `p` is exactly one port the lockdown always allows (a redundant entry). */

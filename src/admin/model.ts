@@ -8,15 +8,10 @@ import type { EventBus } from "../events/bus.ts";
 import type { KeySource } from "../config/key-source.ts";
 import type { SupportSources } from "../support/sources.ts";
 
-/** One wg0 lockdown extra port or range (inclusive); `from === to` for a single port. */
-export interface LockdownPort {
-  /** Transport protocol. */
-  proto: "tcp" | "udp";
-  /** First port, 1..65535. */
-  from: number;
-  /** Last port, from..65535. */
-  to: number;
-}
+import type { LockdownPort } from "../config/lockdown-ports.ts";
+
+/** One wg0 lockdown extra port or range; re-exported from `config/lockdown-ports.ts`. */
+export type { LockdownPort } from "../config/lockdown-ports.ts";
 
 /** The lockdown list as the API reports it. */
 export interface LockdownState {

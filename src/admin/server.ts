@@ -30,25 +30,27 @@ import {
   serveHttpConnection,
 } from "./http1.ts";
 
-/** Default cap on admin connections open at once (event streams included). */
-export const DEFAULT_ADMIN_MAX_CONNECTIONS = 64;
-/** Default cap on event streams (`GET /v1/events`) open at once. */
-export const DEFAULT_ADMIN_MAX_EVENT_STREAMS = 16;
+import {
+  ADMIN_LISTEN_FIX,
+  type AdminListen,
+  AdminListenError,
+  DEFAULT_ADMIN_MAX_CONNECTIONS,
+  DEFAULT_ADMIN_MAX_EVENT_STREAMS,
+  formatAdminListen,
+  isLoopbackHost,
+} from "../config/admin-listen.ts";
 
-/** Where the admin API listens by default. */
-export const DEFAULT_ADMIN_SOCKET = "/run/twofold/admin.sock";
-
-/** Where the admin API listens. */
-export type AdminListen = { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number };
-
-/** A listen address that is not acceptable (the message names the fix). */
-export class AdminListenError extends Error {
-  /** Creates the error. */
-  constructor(message: string) {
-    super(message);
-    this.name = "AdminListenError";
-  }
-}
+/** Re-exported for the admin server's callers; the rules live in `config/admin-listen.ts`. */
+export {
+  type AdminListen,
+  AdminListenError,
+  DEFAULT_ADMIN_MAX_CONNECTIONS,
+  DEFAULT_ADMIN_MAX_EVENT_STREAMS,
+  DEFAULT_ADMIN_SOCKET,
+  formatAdminListen,
+  isLoopbackHost,
+  parseAdminListen,
+} from "../config/admin-listen.ts";
 
 /** A token file that is missing, empty or too open (the message names the fix, never the token). */
 export class AdminTokenError extends Error {
@@ -57,74 +59,6 @@ export class AdminTokenError extends Error {
     super(message);
     this.name = "AdminTokenError";
   }
-}
-
-const FIX =
-  "the admin API listens only on a unix socket (unix:/run/twofold/admin.sock or an absolute path) " +
-  "or a loopback address (127.0.0.1:PORT, [::1]:PORT, localhost:PORT); for remote access use an SSH tunnel";
-
-/** Whether `host` is a loopback IP literal (127.0.0.0/8 or ::1). */
-export function isLoopbackHost(host: string): boolean {
-  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
-  if (v4) return v4.slice(1).every((o) => Number(o) <= 255) && v4[1] === "127";
-  const h = host.toLowerCase();
-  if (h === "::1") return true;
-  // Expanded forms of ::1 (0:0:0:0:0:0:0:1, 0000:…:0001).
-  const groups = h.split(":");
-  return groups.length === 8 && groups.slice(0, 7).every((g) => /^0{1,4}$/.test(g)) &&
-    /^0{0,3}1$/.test(groups[7]);
-}
-
-/**
- * Parses an admin listen address: `unix:/path`, `/abs/path.sock`, `127.0.0.1:9090`, `[::1]:9090` or
- * `localhost:9090` (bound as 127.0.0.1). Port 0 picks a free port. Throws {@link AdminListenError}
- * for a relative path, a malformed address or any non-loopback host.
- */
-export function parseAdminListen(text: string): AdminListen {
-  const t = text.trim();
-  if (t === "") throw new AdminListenError(`an empty admin address; ${FIX}`);
-  if (t.startsWith("unix:") || t.startsWith("/") || t.startsWith(".")) {
-    const path = t.startsWith("unix:") ? t.slice(5) : t;
-    if (!path.startsWith("/")) {
-      throw new AdminListenError(
-        `admin socket path ${JSON.stringify(path)} is not absolute; write e.g. unix:/run/twofold/admin.sock`,
-      );
-    }
-    if (path.endsWith("/")) {
-      throw new AdminListenError(`admin socket path ${JSON.stringify(path)} names a directory`);
-    }
-    return { kind: "unix", path };
-  }
-  let host: string, portText: string;
-  const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(t);
-  if (bracketed) {
-    [, host, portText] = bracketed;
-  } else {
-    const i = t.lastIndexOf(":");
-    if (i < 0) throw new AdminListenError(`admin address ${JSON.stringify(t)} has no port; ${FIX}`);
-    host = t.slice(0, i);
-    portText = t.slice(i + 1);
-    if (host.includes(":")) {
-      throw new AdminListenError(
-        `admin address ${JSON.stringify(t)}: write an IPv6 address in brackets, e.g. [::1]:9090`,
-      );
-    }
-  }
-  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) {
-    throw new AdminListenError(`admin address ${JSON.stringify(t)}: the port must be 0..65535`);
-  }
-  const port = Number(portText);
-  if (host.toLowerCase() === "localhost") host = "127.0.0.1";
-  if (!isLoopbackHost(host)) {
-    throw new AdminListenError(`admin address ${JSON.stringify(t)} is not loopback; ${FIX}`);
-  }
-  return { kind: "tcp", host, port };
-}
-
-/** The address a listener is shown as: `unix:/path`, `127.0.0.1:9090`, `[::1]:9090`. */
-export function formatAdminListen(l: AdminListen): string {
-  if (l.kind === "unix") return `unix:${l.path}`;
-  return l.host.includes(":") ? `[${l.host}]:${l.port}` : `${l.host}:${l.port}`;
 }
 
 /**
@@ -244,7 +178,9 @@ export async function startAdminServer(
     listen.kind === "tcp" ? listen.host : ""
   );
   if (listen.kind === "tcp" && !isLoopbackHost(tcpHost)) {
-    throw new AdminListenError(`admin address ${formatAdminListen(listen)} is not loopback; ${FIX}`);
+    throw new AdminListenError(
+      `admin address ${formatAdminListen(listen)} is not loopback; ${ADMIN_LISTEN_FIX}`,
+    );
   }
   const app = createAdminApp(backend, {
     token: opts.token,

@@ -5,16 +5,10 @@
  * @module
  */
 
-/** An error meant for the operator: its message names the problem and the fix. */
-export class CliError extends Error {
-  /** Process exit code. */
-  readonly exitCode: number;
-  constructor(message: string, exitCode = 2) {
-    super(message);
-    this.name = "CliError";
-    this.exitCode = exitCode;
-  }
-}
+import { CliError } from "../operator-error.ts";
+
+/** Re-exported for the CLI: the class lives in `src/operator-error.ts` so lower layers can throw it. */
+export { CliError } from "../operator-error.ts";
 
 /**
  * A `node:util` parseArgs failure of `command` (e.g. "psrd new") as one usage line naming the option

@@ -22,7 +22,7 @@
  * @module
  */
 import { resolve as resolvePath } from "node:path";
-import { CliError } from "../cli/errors.ts";
+import { CliError } from "../operator-error.ts";
 import { parseJsonc } from "./jsonc.ts";
 import { type NodeConfig, parseNodeConfig, readConfigFile } from "./node-config.ts";
 import type { Pkcs11RootKeySpec } from "../ska/root-key.ts";

@@ -18,7 +18,7 @@
  * `persistentKeepalive: 25` (a restarted hub reaches every node at once).
  * @module
  */
-import { CliError } from "../cli/errors.ts";
+import { CliError } from "../operator-error.ts";
 import { parseJsonc } from "./jsonc.ts";
 import { type NodeConfig, parseNodeConfig, readConfigFile } from "./node-config.ts";
 

@@ -23,10 +23,10 @@
 import { MAX_PEERS } from "../dataplane/shared-state.ts";
 import { resolve as resolvePath } from "node:path";
 import { z } from "zod";
-import { CliError } from "../cli/errors.ts";
+import { CliError } from "../operator-error.ts";
 import { publicKey as derivePublicKey } from "../crypto/x25519.ts";
 import { decodeBase64, encodeBase64 } from "../encoding.ts";
-import { readPskFile } from "../keys/psk-file.ts";
+import { readPskFile } from "./psk-file.ts";
 import { type Endpoint, parseEndpoint } from "../uapi/netaddr.ts";
 import { type Cidr, formatCidr, formatIp, parseCidr, parseIp } from "../wireguard/allowedips.ts";
 import { JsoncSyntaxError, parseJsonc } from "./jsonc.ts";
@@ -38,7 +38,6 @@ import {
   readConfigText,
   readSecretFile,
 } from "./secret-file.ts";
-import type { LockdownPort } from "../admin/model.ts";
 import {
   type AdminListen,
   AdminListenError,
@@ -46,9 +45,14 @@ import {
   DEFAULT_ADMIN_MAX_EVENT_STREAMS,
   DEFAULT_ADMIN_SOCKET,
   parseAdminListen,
-} from "../admin/server.ts";
-import { LockdownListError, normalizeLockdownPorts, parseProtoPort } from "../node/lockdown-list.ts";
-import { DSKE_TCP_PORT } from "../admin/lockdown-schema.ts";
+} from "./admin-listen.ts";
+import {
+  LockdownListError,
+  type LockdownPort,
+  normalizeLockdownPorts,
+  parseProtoPort,
+} from "./lockdown-ports.ts";
+import { DSKE_PORT as DSKE_TCP_PORT } from "./ports.ts";
 import { DEFAULT_UAPI_DIR } from "../uapi/server.ts";
 import { INTERFACE_NAME_RULE, isValidInterfaceName } from "../wireguard/interface-name.ts";
 import {

@@ -26,7 +26,7 @@
  * @module
  */
 import { z } from "zod";
-import { parsePortSpec } from "../admin/lockdown-schema.ts";
+import { parsePortRange, PortSpecError } from "./lockdown-ports.ts";
 
 /** Protocols a rule may name. */
 export const POLICY_PROTOCOLS = ["tcp", "udp", "icmp", "any"] as const;
@@ -200,11 +200,10 @@ export function parsePolicyConfig(
     }
     const ports = r.ports.map((spec, j) => {
       try {
-        return parsePortSpec(spec, `${at}.ports[${j}]`);
+        return parsePortRange(spec);
       } catch (e) {
-        const msg = (e as Error).message;
-        const colon = msg.indexOf(": ");
-        throw new PolicyConfigError(`${at}.ports[${j}]`, colon >= 0 ? msg.slice(colon + 2) : msg);
+        if (e instanceof PortSpecError) throw new PolicyConfigError(`${at}.ports[${j}]`, e.message);
+        throw e;
       }
     });
     return {

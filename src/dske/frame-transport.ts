@@ -7,8 +7,8 @@
 import { FrameReader } from "./frame-reader.ts";
 import { type ConnectionSource, type KeyplaneConn, listenTcp } from "../keyplane/connection-source.ts";
 
-/** The DSKE TCP port (hubs and peers), on wg0 addresses. */
-export const DSKE_PORT = 51831;
+/** TCP port of the DSKE service; the one home is `config/ports.ts`. */
+export { DSKE_PORT } from "../config/ports.ts";
 
 /** What a handler returns for a request: a reply, nothing (keep reading), or close the connection. */
 export type FrameReply = Uint8Array | null | "close";

@@ -9,116 +9,21 @@
  * config (`lockdown.extraPorts`) and the CLI (`twofold lockdown add …`) use.
  * @module
  */
-import type { LockdownPort } from "../admin/model.ts";
-import {
-  type AlwaysAllowed,
-  formatEntry,
-  isAlwaysAllowed,
-  MAX_LOCKDOWN_ENTRIES,
-  overlaps,
-  sortEntries,
-} from "../admin/lockdown-schema.ts";
+import { LockdownListError, type LockdownPort, normalizeLockdownPorts } from "../config/lockdown-ports.ts";
+
+/** Re-exported for the node and the CLI; the rules live in `config/lockdown-ports.ts`. */
+export {
+  LockdownListError,
+  normalizeLockdownPorts,
+  type NormalizeOptions,
+  parseProtoPort,
+  PORT_SPEC_HINT,
+} from "../config/lockdown-ports.ts";
 import { writeFileAtomic } from "../dske/durable-file.ts";
 import { CONFIG_FILE_MAX_BYTES, FileRuleError, readConfigText } from "../config/secret-file.ts";
 
 /** Name of the persisted list inside the state directory. */
 export const LOCKDOWN_FILE = "lockdown.json";
-
-/** A list that is invalid, or a persisted list that cannot be loaded or saved. */
-export class LockdownListError extends Error {
-  /** Index of the bad entry, when one entry is to blame. */
-  readonly index: number | null;
-  /** What is wrong with that entry, without the entry's own label (the message is label + problem). */
-  readonly problem: string;
-
-  /** Creates the error; `entry` names the bad entry and its problem. */
-  constructor(message: string, entry?: { index: number; problem: string }) {
-    super(message);
-    this.name = "LockdownListError";
-    this.index = entry?.index ?? null;
-    this.problem = entry?.problem ?? message;
-  }
-}
-
-/** Options of {@link normalizeLockdownPorts}. */
-export interface NormalizeOptions {
-  /** How an entry is named in messages (default `entry N`). */
-  label?: (index: number) => string;
-  /** Also refuse an entry that is just a port the lockdown always allows. */
-  alwaysAllowed?: AlwaysAllowed;
-}
-
-const SPEC = /^(tcp|udp)\/([0-9]{1,5})(?:-([0-9]{1,5}))?$/;
-/** How to write one entry, for error messages. */
-export const PORT_SPEC_HINT =
-  "write PROTO/PORT or PROTO/FIRST-LAST with PROTO tcp or udp, e.g. tcp/8080 or udp/6000-6010";
-
-/** Parses `tcp/8080` or `udp/6000-6010`; throws a LockdownListError naming the problem. */
-export function parseProtoPort(text: string): LockdownPort {
-  const m = SPEC.exec(text.trim().toLowerCase());
-  if (!m) throw new LockdownListError(`${JSON.stringify(text)} is not a port or range; ${PORT_SPEC_HINT}`);
-  const from = Number(m[2]);
-  const to = m[3] === undefined ? from : Number(m[3]);
-  return checkPort({ proto: m[1] as "tcp" | "udp", from, to }, JSON.stringify(text));
-}
-
-function checkPort(p: LockdownPort, what: string): LockdownPort {
-  const ok = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;
-  if (!ok(p.from) || !ok(p.to)) throw new LockdownListError(`${what}: ports must be from 1 to 65535`);
-  if (p.from > p.to) {
-    throw new LockdownListError(`${what}: the range ends before it starts; write the lower port first`);
-  }
-  return { proto: p.proto, from: p.from, to: p.to };
-}
-
-/**
- * Validates a list with the admin API's rules (protocols, port bounds, ranges in order, at most
- * MAX_LOCKDOWN_ENTRIES, no two entries of one protocol overlapping; with `alwaysAllowed`, no entry that
- * is just such a port) and returns it sorted (protocol, first port, last port). Throws a
- * LockdownListError naming the first bad entry (`entry N`, or `opts.label(N)`) with its index.
- */
-export function normalizeLockdownPorts(
-  ports: readonly LockdownPort[],
-  opts: NormalizeOptions = {},
-): LockdownPort[] {
-  const label = opts.label ?? ((i: number) => `entry ${i}`);
-  const bad = (i: number, problem: string, sep = " ") =>
-    new LockdownListError(`${label(i)}${sep}${problem}`, { index: i, problem });
-  if (!Array.isArray(ports)) throw new LockdownListError("the list must be an array");
-  if (ports.length > MAX_LOCKDOWN_ENTRIES) {
-    throw new LockdownListError(
-      `${ports.length} entries is more than ${MAX_LOCKDOWN_ENTRIES}; merge them into ranges`,
-    );
-  }
-  const out: LockdownPort[] = [];
-  ports.forEach((p, i) => {
-    if (typeof p !== "object" || p === null || (p.proto !== "tcp" && p.proto !== "udp")) {
-      throw bad(i, 'proto must be "tcp" or "udp"', ": ");
-    }
-    let c: LockdownPort;
-    try {
-      c = checkPort(p, `(${p.proto}/${p.from}-${p.to})`);
-    } catch (e) {
-      throw bad(i, (e as Error).message);
-    }
-    if (opts.alwaysAllowed && isAlwaysAllowed(c, opts.alwaysAllowed)) {
-      throw bad(
-        i,
-        `${formatEntry(c)} is always allowed by the lockdown (aes0 and the key plane); leave it out`,
-        ": ",
-      );
-    }
-    const j = out.findIndex((q) => overlaps(c, q));
-    if (j >= 0) {
-      throw bad(
-        i,
-        `(${formatEntry(c)}) overlaps ${label(j)} (${formatEntry(out[j])}); merge them into one entry`,
-      );
-    }
-    out.push(c);
-  });
-  return sortEntries(out);
-}
 
 /** Where a loaded list came from. */
 export type LockdownSource = "file" | "config";
