@@ -1,5 +1,5 @@
 /**
- * Tests of the FFI layer (ffi/libc.ts, tun.ts, netlink.ts, udp.ts, ip_text.ts).
+ * Tests of the FFI layer (ffi/libc.ts, tun.ts, netlink.ts, udp.ts, ip-text.ts).
  *
  * The first tests need no privileges (sockaddr/IP text, libc basics, batch layout, loopback bind
  * errors). The namespace tests need root, /dev/net/tun, `ip` and `ping`: they create namespace

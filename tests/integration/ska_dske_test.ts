@@ -12,7 +12,7 @@ import { ping, waitForPing } from "../helpers/measure.ts";
 import { genKeyPair } from "../helpers/wg_device.ts";
 import { makeSoftHsmToken, requireSoftHsm } from "../helpers/softhsm.ts";
 import { Pkcs11Module } from "../../ffi/pkcs11.ts";
-import { DskeLab, removeLab } from "../../src/lab/dske_lab.ts";
+import { DskeLab, removeLab } from "../../src/lab/dske-lab.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const P = "tfskd-";
