@@ -4,6 +4,8 @@
  * trace (node/trace.ts, CLI parsing and rendering) over real rule-table exchanges and trackers.
  */
 import assert from "node:assert/strict";
+import { createAdminApp } from "../../src/admin/app.ts";
+import type { AdminBackend } from "../../src/admin/model.ts";
 import { CliError } from "../../src/cli/errors.ts";
 import { renderTrace, traceQuestion } from "../../src/cli/trace.ts";
 import { type NodeConfig, parseNodeConfig } from "../../src/config/node-config.ts";
@@ -20,6 +22,7 @@ import type { FilterInterface } from "../../src/filter/placement.ts";
 import { NodeFilter } from "../../src/node/filter-part.ts";
 import { runTrace, TraceError, type TraceNode } from "../../src/node/trace.ts";
 import { parseIp } from "../../src/wireguard/allowedips.ts";
+import { call, FakeBackend, TEST_TOKEN } from "./admin_fake_backend.ts";
 
 const KEYS = Array.from({ length: 3 }, () => publicKey(generatePrivateKey()));
 const [KEY_B, KEY_C, KEY_HUB] = KEYS;
@@ -248,5 +251,40 @@ Deno.test("twofold trace: PEER PROTO/PORT parsing", () => {
       () => traceQuestion([...args], to),
       (e: unknown) => e instanceof CliError && re.test(e.message),
     );
+  }
+});
+
+Deno.test("POST /v1/trace: token required, answers through the backend, one-line refusals", async () => {
+  const { filter, node } = lab(config(POLICIES));
+  await filter.start();
+  try {
+    const backend = new FakeBackend();
+    const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+    const app = createAdminApp(backend, { token: TEST_TOKEN, readsNeedToken: false, log: quiet });
+    assert.equal((await call(app, "POST", "/v1/trace", { json: { peer: "node-b" } })).status, 503);
+    (backend as AdminBackend).trace = (q) => {
+      try {
+        return runTrace(node, q, 0);
+      } catch (e) {
+        if (e instanceof TraceError) return { error: e.message };
+        throw e;
+      }
+    };
+    const body = { peer: "node-b", proto: "tcp", port: 8080 };
+    assert.equal((await call(app, "POST", "/v1/trace", { json: body, token: null })).status, 401);
+    const ok = await call(app, "POST", "/v1/trace", { json: body });
+    assert.equal(ok.status, 200, ok.text);
+    const layers = ok.json.layers as { layer: string; verdict: { accept: boolean; reason: string | null } }[];
+    assert.deepEqual(layers.map((l) => [l.layer, l.verdict.accept, l.verdict.reason]), [
+      ["wg0", false, "lockdown"],
+      ["aes0", true, null],
+    ]);
+    const unknown = await call(app, "POST", "/v1/trace", { json: { peer: "nobody" } });
+    assert.equal(unknown.status, 422);
+    assert.match(String(unknown.json.detail), /not a peer name/);
+    const bad = await call(app, "POST", "/v1/trace", { json: { peer: "node-b", port: 70000 } });
+    assert.equal(bad.status, 400);
+  } finally {
+    filter.close();
   }
 });
