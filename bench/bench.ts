@@ -18,7 +18,8 @@
  *   DOUBLE=0                       skip the double-tunnel scenario
  *   FILTER=0                       skip the packet-filter row: `twofold up` with the filter on (wg0
  *                                  lockdown + tcp/5201, 50 access-policy rules on aes0) and off
- *                                  (TWOFOLD_BENCH_NO_FILTER=1), wg0 and double tunnel, same run
+ *                                  (TWOFOLD_BENCH_NO_FILTER=1), wg0 and double tunnel, same run,
+ *   FILTER_ROUNDS=2                on and off alternating this many times each (medians over all)
  *   AEAD=0                         skip the AEAD micro-bench
  *
  * Needs root, iproute2, iputils-ping, iperf3, wireguard-tools (`wg`) and Debian's wireguard-go.
@@ -475,6 +476,16 @@ async function benchTwofoldUpFilter(s: Settings, filterOn: boolean): Promise<Fil
   }
 }
 
+/** Several runs as one: every iperf3 figure of every run (the table takes medians). */
+function pooled(runs: FilterRun[]): FilterRun {
+  const pool = (layer: "wg0" | "aes0"): ScenarioResult => ({
+    ...runs[0][layer],
+    tcp1: runs.flatMap((r) => r[layer].tcp1),
+    tcp4: runs.flatMap((r) => r[layer].tcp4),
+  });
+  return { wg0: pool("wg0"), aes0: pool("aes0") };
+}
+
 /** The packet-filter row: throughput with the filter on and off, and on/off, per tunnel. */
 export function formatFilterTable(on: FilterRun, off: FilterRun): string {
   const rows = [
@@ -645,9 +656,14 @@ export async function main(): Promise<number> {
     if (Deno.env.get("FILTER") !== "0") {
       try {
         log(`== ${TWOFOLD_UP}: packet filter on, then off`);
-        const on = await benchTwofoldUpFilter(s, true);
-        const off = await benchTwofoldUpFilter(s, false);
-        filterTable = formatFilterTable(on, off);
+        // On and off alternate (FILTER_ROUNDS times each), so a load that drifts during the run weighs
+        // on both; the figures are medians over every run.
+        const runs: { on: FilterRun[]; off: FilterRun[] } = { on: [], off: [] };
+        for (let round = 0; round < envInt("FILTER_ROUNDS", 2); round++) {
+          runs.on.push(await benchTwofoldUpFilter(s, true));
+          runs.off.push(await benchTwofoldUpFilter(s, false));
+        }
+        filterTable = formatFilterTable(pooled(runs.on), pooled(runs.off));
       } catch (e) {
         notes.push(`packet filter row: skipped: ${(e as Error).message.split("\n")[0]}`);
       }
