@@ -40,6 +40,8 @@ async function main(args: string[]): Promise<number> {
       return await (await import("./src/cli/status.ts")).runStatus(rest);
     case "events":
       return await (await import("./src/cli/events.ts")).runEvents(rest);
+    case "trace":
+      return await (await import("./src/cli/trace.ts")).runTrace(rest);
     case "lockdown":
       return await (await import("./src/cli/lockdown.ts")).runLockdown(rest);
     case "bundle":

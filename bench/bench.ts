@@ -16,6 +16,10 @@
  *                                  node, aes0 opened by an agreed PSK), double tunnel only
  *   TWOFOLD_CMD='["deno","run",…]' JSON array replacing twofold's device command (IFNAME is appended)
  *   DOUBLE=0                       skip the double-tunnel scenario
+ *   FILTER=0                       skip the packet-filter row: `twofold up` with the filter on (wg0
+ *                                  lockdown + tcp/5201, 50 access-policy rules on aes0) and off
+ *                                  (TWOFOLD_BENCH_NO_FILTER=1), wg0 and double tunnel, same run,
+ *   FILTER_ROUNDS=2                on and off alternating this many times each (medians over all)
  *   AEAD=0                         skip the AEAD micro-bench
  *
  * Needs root, iproute2, iputils-ping, iperf3, wireguard-tools (`wg`) and Debian's wireguard-go.
@@ -388,6 +392,125 @@ async function benchTwofoldUp(
   }
 }
 
+/** Rules in the filter-on run's policy (the issue's figure: lockdown + 50 rules). */
+const FILTER_BENCH_RULES = 50;
+/** iperf3's port, opened by the lockdown list and by one of the policy rules. */
+const IPERF_PORT = 5201;
+
+/** Gbit/s medians of one `twofold up` pair, through wg0 and through aes0. */
+interface FilterRun {
+  wg0: ScenarioResult;
+  aes0: ScenarioResult;
+}
+
+/** A `twofold up` pair measured through wg0 IPs and AES IPs, the packet filter on or off. */
+async function benchTwofoldUpFilter(s: Settings, filterOn: boolean): Promise<FilterRun> {
+  const topo = new Topology();
+  activeTopologies.add(topo);
+  const dir = await Deno.makeTempDir({ prefix: "tfb-flt-" });
+  try {
+    const pair = await setupPair(topo);
+    const node = (side: "a" | "b", underlay: string): LabNode => ({
+      name: `bench-${side}`,
+      keys: genKeyPair(),
+      underlay,
+      wgIp: hostOf(side === "a" ? WG0.cidrA : WG0.cidrB),
+      aesIp: hostOf(side === "a" ? AES0.cidrA : AES0.cidrB),
+    });
+    const A = node("a", pair.underlayA);
+    const B = node("b", pair.underlayB);
+    const config = async (self: LabNode, peer: LabNode) => {
+      const path = await writeNodeConfig(dir, self, [peer]);
+      const raw = JSON.parse(await Deno.readTextFile(path));
+      raw.lockdown = { extraPorts: [`tcp/${IPERF_PORT}`] };
+      const filler = Array.from({ length: FILTER_BENCH_RULES - 2 }, (_, i) => ({
+        from: peer.name,
+        to: self.name,
+        proto: i % 2 === 0 ? "tcp" : "udp",
+        ports: [`${10000 + 10 * i}-${10005 + 10 * i}`],
+      }));
+      raw.policies = {
+        groups: { edges: [A.name, B.name] },
+        rules: [
+          ...filler,
+          { from: "edges", to: "edges", proto: "tcp", ports: [String(IPERF_PORT)] },
+          { from: "edges", to: "edges", proto: "icmp" },
+        ],
+      };
+      await Deno.writeTextFile(path, JSON.stringify(raw, null, 2));
+      return path;
+    };
+    const env: Record<string, string> = filterOn ? {} : { TWOFOLD_BENCH_NO_FILTER: "1" };
+    const procA = await startTwofoldUp(pair.a, await config(A, B), { env });
+    const procB = await startTwofoldUp(pair.b, await config(B, A), { env });
+    const pskFile = `${dir}/bench.psk`;
+    await Deno.writeTextFile(pskFile, genPresharedKey() + "\n", { mode: 0o600 });
+    await pair.a.exec(["wg", "set", "aes0", "peer", B.keys.publicKey, "preshared-key", pskFile]);
+    await pair.b.exec(["wg", "set", "aes0", "peer", A.keys.publicKey, "preshared-key", pskFile]);
+    if (!(await waitForPing(pair.a, B.aesIp, 15_000))) {
+      throw new Error("aes0 passes no traffic after the PSK");
+    }
+    const impl: Implementation = {
+      name: TWOFOLD_UP,
+      command: [],
+      startTimeoutMs: 20_000,
+      unavailable: () => null,
+    };
+    const layer = (ipA: string, ipB: string): LayerHandle => ({
+      spec: { ...AES0, ifname: "node" },
+      impl,
+      ipA,
+      ipB,
+      procA,
+      procB,
+    });
+    const label = `${TWOFOLD_UP} filter ${filterOn ? "on" : "off"}`;
+    return {
+      wg0: await measureScenario(pair, [layer(A.wgIp, B.wgIp)], s, `${label} wg0`),
+      aes0: await measureScenario(pair, [layer(A.aesIp, B.aesIp)], s, `${label} aes0`),
+    };
+  } finally {
+    await topo.cleanup();
+    activeTopologies.delete(topo);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Several runs as one: every iperf3 figure of every run (the table takes medians). */
+function pooled(runs: FilterRun[]): FilterRun {
+  const pool = (layer: "wg0" | "aes0"): ScenarioResult => ({
+    ...runs[0][layer],
+    tcp1: runs.flatMap((r) => r[layer].tcp1),
+    tcp4: runs.flatMap((r) => r[layer].tcp4),
+  });
+  return { wg0: pool("wg0"), aes0: pool("aes0") };
+}
+
+/** The packet-filter row: throughput with the filter on and off, and on/off, per tunnel. */
+export function formatFilterTable(on: FilterRun, off: FilterRun): string {
+  const rows = [
+    `-- packet filter (twofold up; on = wg0 lockdown + tcp/${IPERF_PORT}, ${FILTER_BENCH_RULES} policy rules on aes0) --`,
+  ];
+  const med = (v: number[]) => median(v.filter(Number.isFinite));
+  for (const layer of ["wg0", "aes0"] as const) {
+    const name = layer === "wg0" ? "wg0 (single tunnel)" : "aes0 inside wg0 (double tunnel)";
+    for (
+      const [label, get] of [["TCP 1 stream", (r: ScenarioResult) => med(r.tcp1)], [
+        "TCP -P 4",
+        (r: ScenarioResult) => med(r.tcp4),
+      ]] as const
+    ) {
+      const a = get(on[layer]), b = get(off[layer]);
+      rows.push(
+        `${name.padEnd(32)} ${label.padEnd(13)} on ${fmt(a, 3)} Gbit/s  off ${fmt(b, 3)} Gbit/s  on/off ${
+          fmt(a / b, 3)
+        }`,
+      );
+    }
+  }
+  return rows.join("\n");
+}
+
 function fmt(v: number, digits: number): string {
   return Number.isFinite(v) ? v.toFixed(digits) : "n/a";
 }
@@ -529,6 +652,22 @@ export async function main(): Promise<number> {
       log(`== ${TWOFOLD_UP}: main.ts up --config NODE.json in each namespace`);
       await benchTwofoldUp(scenarios.find((sc) => sc.layers.length === 2), s, results, notes);
     }
+    let filterTable = "";
+    if (Deno.env.get("FILTER") !== "0") {
+      try {
+        log(`== ${TWOFOLD_UP}: packet filter on, then off`);
+        // On and off alternate (FILTER_ROUNDS times each), so a load that drifts during the run weighs
+        // on both; the figures are medians over every run.
+        const runs: { on: FilterRun[]; off: FilterRun[] } = { on: [], off: [] };
+        for (let round = 0; round < envInt("FILTER_ROUNDS", 2); round++) {
+          runs.on.push(await benchTwofoldUpFilter(s, true));
+          runs.off.push(await benchTwofoldUpFilter(s, false));
+        }
+        filterTable = formatFilterTable(pooled(runs.on), pooled(runs.off));
+      } catch (e) {
+        notes.push(`packet filter row: skipped: ${(e as Error).message.split("\n")[0]}`);
+      }
+    }
     const lines = Deno.env.get("AEAD") === "0"
       ? []
       : await aeadLines().catch((e) => [`AEAD micro-bench: failed: ${(e as Error).message.split("\n")[0]}`]);
@@ -536,6 +675,7 @@ export async function main(): Promise<number> {
     console.log(machineLine(s));
     console.log("");
     console.log(formatTable(results, [...impls.map((i) => i.name), ...(withUp ? [TWOFOLD_UP] : [])]));
+    if (filterTable) console.log(filterTable + "\n");
     for (const n of notes) console.log(`note: ${n}`);
     for (const l of lines) console.log(l);
     return 0;

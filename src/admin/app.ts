@@ -8,6 +8,7 @@
  * | `/v1`          | routes/status.ts      | `GET /v1/status`                                                   |
  * | `/v1`          | routes/events.ts      | `GET /v1/events` (SSE)                                             |
  * | `/v1/lockdown` | routes/lockdown.ts    | `GET/PUT/POST /v1/lockdown/ports`, `DELETE …/ports/{proto}/{port}` |
+ * | `/v1`          | routes/trace.ts       | `POST /v1/trace` (a dry run of the packet filter, token required)  |
  * | `/`            | routes/health.ts      | `GET /metrics`, `GET /healthz`, `GET /readyz`                      |
  * | `/v1`          | routes/openapi.ts     | `GET /v1/openapi.json` (generated from the zod route schemas)      |
  * | `/v1/debug`    | routes/bundle.ts      | `GET /v1/debug/bundle` (support bundle; token on every listener)   |
@@ -55,6 +56,7 @@ import { openapiApp } from "./routes/openapi.ts";
 import { BUNDLE_MOUNT, bundleApp } from "./routes/bundle.ts";
 import { uiApp } from "./ui/routes.tsx";
 import { UI_PUBLIC_PATHS } from "./ui/assets.ts";
+import { traceApp } from "./routes/trace.ts";
 
 export { MAX_REQUEST_BODY_BYTES } from "./routes/lockdown.ts";
 
@@ -153,6 +155,7 @@ export function createAdminApp(backend: AdminBackend, opts: AdminAppOptions): Ad
   app.route("/v1", statusApp(backend));
   app.route("/v1", eventsApp(backend, { ...streams, signal: opts.signal, log }));
   app.route("/v1/lockdown", lockdownApp(backend, log));
+  app.route("/v1", traceApp(backend));
   app.route("/", healthApp(backend));
   app.route("/v1", openapiApp(app));
   app.route(BUNDLE_MOUNT, bundleApp(backend, { token: opts.token, api: app, log }));

@@ -7,6 +7,7 @@
 import type { EventBus } from "../events/bus.ts";
 import type { KeySource } from "../config/key-source.ts";
 import type { SupportSources } from "../support/sources.ts";
+import type { TraceQuestionBody, TraceResultBody } from "./routes/trace.ts";
 
 import type { LockdownPort } from "../config/lockdown-ports.ts";
 
@@ -39,6 +40,20 @@ export interface InterfaceStatus {
   address: string;
   /** Our public key, base64. */
   publicKey: string;
+  /** Packets the packet filter dropped on this interface since start, by reason (absent: no filter). */
+  filterDrops?: FilterDrops;
+}
+
+/** The packet filter's drops of one interface, by reason. */
+export interface FilterDrops {
+  /** Not on the wg0 lockdown list (between AES peers). */
+  lockdown: number;
+  /** Accepted by no access-policy rule. */
+  policy: number;
+  /** A malformed IP header. */
+  malformed: number;
+  /** A fragment without its first fragment's verdict, or a tiny or overlapping one. */
+  fragment: number;
 }
 
 /** One peer on one layer. */
@@ -228,4 +243,9 @@ export interface AdminBackend {
    * to search for); a backend without it gets a bundle of the API's own documents.
    */
   supportSources?(): SupportSources;
+  /**
+   * Answers a trace question (`POST /v1/trace`, node/trace.ts): the result, or `{error}` (one line) for
+   * a question it cannot answer. Absent on a node without a packet filter.
+   */
+  trace?(question: TraceQuestionBody): TraceResultBody | { error: string };
 }

@@ -26,6 +26,12 @@ export const InterfaceStatusSchema = z.object({
   mtu: z.number().int(),
   address: z.string().openapi({ example: "100.96.0.1/16" }),
   publicKey: z.string().openapi({ description: "Public key, base64." }),
+  filterDrops: z.object({
+    lockdown: z.number().int(),
+    policy: z.number().int(),
+    malformed: z.number().int(),
+    fragment: z.number().int(),
+  }).optional().openapi({ description: "Packets the packet filter dropped since start, by reason." }),
 }).openapi("InterfaceStatus");
 
 const layerFields = {

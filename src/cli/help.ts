@@ -77,7 +77,8 @@ const LOCKDOWN_USAGE =
   "lockdown list|add|remove|set [PROTO/PORT[-PORT] ...] [--json] [--config FILE] [--admin ADDR] [--token-file FILE]";
 const LOCKDOWN_DESCRIPTION =
   "The wg0 lockdown extra ports (beyond ICMP, UDP 51830 and TCP 51831) of a running node, through its\n" +
-  "admin API. Changes need the admin token. Until the wg0 firewall exists the list is stored, not enforced.";
+  "admin API. Changes need the admin token and take effect at once (twofold's own packet filter: between\n" +
+  "two AES peers wg0 delivers only these ports, ICMP, UDP 51830 and TCP 51831; see README, Lockdown).";
 
 function lockdownAction(action: string, spec: string, summary: string): CommandHelp {
   return {
@@ -334,6 +335,30 @@ export const COMMANDS: readonly CommandHelp[] = [
     ],
     exitCodes: ADMIN_EXIT,
     signals: [["SIGINT, SIGTERM", "stop following, exit 0"]],
+    environment: [],
+  },
+  {
+    name: "trace",
+    summary: "explain what a running node does with a packet from a peer (route, filter verdict, gate)",
+    usage: [
+      "trace PEER [PROTO/PORT|icmp] [--to wg0|aes0] [--json] [--admin ADDR] [--token-file FILE]",
+      "trace PEER --packet BASE64 [--json] [--admin ADDR] [--token-file FILE]",
+    ],
+    description:
+      "Asks a running node (POST /v1/trace, needs the admin token) what it would do with a packet from PEER\n" +
+      "(its name, wg0 IP or AES IP): which interface route steering picks and why, the packet filter's\n" +
+      "verdict with the policy rule or lockdown entry that decided it (the data plane's own code, as a dry\n" +
+      "run), the peer's aes0 gate, whether a session exists, and the MTU. Default probe: tcp needs a port.",
+    options: [
+      ["PROTO/PORT", "tcp/8080, udp/53 or icmp (default: a new TCP connection; give the port)"],
+      ["--to wg0|aes0", "which of this node's addresses the packet goes to (default: both the peer has)"],
+      ["--packet BASE64", "a raw IP packet to decide instead of a probe"],
+      ["--json", "print the admin API's trace document"],
+      ...ADMIN_OPTIONS,
+      HELP_OPTION,
+    ],
+    exitCodes: ADMIN_EXIT,
+    signals: [],
     environment: [],
   },
   {

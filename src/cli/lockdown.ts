@@ -1,8 +1,8 @@
 /**
  * `twofold lockdown list|add|remove|set [PROTO/PORT[-PORT] …]`: reads and changes a running node's wg0
  * lockdown extra-port list through its admin API (`/v1/lockdown/ports`). Changes need the admin token
- * (`--token-file`). Until the wg0 firewall exists the list is stored and reported but not enforced,
- * and the command says so.
+ * (`--token-file`). The node's packet filter enforces the list as soon as it changes; the command
+ * says whether the node reports it enforced.
  * @module
  */
 import type { LockdownPort, LockdownState } from "../admin/model.ts";
@@ -37,7 +37,9 @@ export function renderLockdown(s: LockdownState): string {
   const lines = s.ports.map(formatEntry);
   if (lines.length === 0) lines.push("(no extra ports)");
   lines.push(
-    s.enforced ? "enforced by the wg0 firewall" : "stored, not enforced: this node has no wg0 firewall yet",
+    s.enforced
+      ? "enforced on wg0 between AES peers by twofold's packet filter"
+      : "stored, not enforced: this node has no wg0 firewall yet",
   );
   return lines.join("\n");
 }

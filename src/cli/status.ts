@@ -106,6 +106,13 @@ export function renderStatusTable(s: NodeStatus): string {
   ));
   const ports = s.lockdown.ports.map(formatEntry).join(", ") || "none";
   out.push(`lockdown extra ports: ${ports}${s.lockdown.enforced ? "" : " (stored, not enforced)"}`);
+  const filterDrops = (["wg0", "aes0"] as const).flatMap((n) => {
+    const d = s.interfaces[n].filterDrops;
+    return d
+      ? [`${n} lockdown ${d.lockdown}, policy ${d.policy}, malformed ${d.malformed}, fragment ${d.fragment}`]
+      : [];
+  });
+  if (filterDrops.length > 0) out.push(`filter drops: ${filterDrops.join("; ")}`);
   out.push("");
 
   const head = [

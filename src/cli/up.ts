@@ -57,6 +57,7 @@ export async function runUp(args: string[]): Promise<number> {
   return await runUntilStopped(async (onEnded) => {
     let stopAdmin: () => Promise<void> = () => Promise.resolve();
     const node = await startNode(cfg, {
+      lockdown,
       onEnded: () => void stopAdmin().finally(() => stateLock.release()).finally(onEnded),
     });
     if (lockdown.source === "file") {

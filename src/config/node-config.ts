@@ -62,6 +62,7 @@ import {
   type RosenpassConfig,
   RosenpassConfigProblem,
 } from "./rosenpass-config.ts";
+import { parsePolicyConfig, type PolicyConfig, PolicyConfigError } from "./policy-config.ts";
 
 /** Default state directory (PSRD pools, watermarks, epoch counters). */
 export const DEFAULT_STATE_DIR = "/var/lib/twofold";
@@ -258,6 +259,8 @@ export interface NodeConfig {
   };
   /** Rosenpass (post-quantum wg0 PSK): the node's keys and port, and every peer's mode (rosenpass-config.ts). */
   rosenpass: RosenpassConfig;
+  /** The access policies (`policies`), or null when the section is absent (all-to-all). */
+  policies: PolicyConfig | null;
 }
 
 /** Options for {@link parseNodeConfig}. */
@@ -376,6 +379,8 @@ const nodeConfigFile = z.strictObject({
   admin: adminSection.prefault({}),
   lockdown: lockdownSection.prefault({}),
   rosenpass: nodeRosenpassSection.optional(),
+  /** Checked by parsePolicyConfig (config/policy-config.ts), which names its own fields. */
+  policies: z.unknown().optional(),
 });
 
 type RawConfig = z.output<typeof nodeConfigFile>;
@@ -761,7 +766,8 @@ function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
     const admin = resolveAdmin(raw, opts, node.stateDir);
     const lockdown = { extraPorts: resolveExtraPorts(raw.lockdown.extraPorts, aes0.listenPort) };
     const rosenpass = resolveRosenpassFields(raw, opts, wg0.listenPort, aes0.listenPort);
-    return { node, wg0, aes0, keys, peers, admin, lockdown, rosenpass };
+    const policies = resolvePolicies(raw.policies, [node.name, ...peers.map((p) => p.name)]);
+    return { node, wg0, aes0, keys, peers, admin, lockdown, rosenpass, policies };
   } catch (e) {
     privateKey?.wipe();
     throw e;
@@ -823,6 +829,19 @@ function resolveAdmin(raw: RawConfig, opts: ParseNodeConfigOptions, stateDir: st
     );
   }
   return { enabled: raw.admin.enabled, listen, tokenFile, maxConnections, maxEventStreams };
+}
+
+/** `policies`: absent → null (all-to-all); a PolicyConfigError becomes this file's one-line field problem. */
+function resolvePolicies(raw: unknown, knownPeers: string[]): PolicyConfig | null {
+  if (raw === undefined) return null;
+  try {
+    return parsePolicyConfig(raw, knownPeers);
+  } catch (e) {
+    if (e instanceof PolicyConfigError) {
+      throw new FieldProblem(e.field, e.message.slice(e.field.length + 2));
+    }
+    throw e;
+  }
 }
 
 /**

@@ -13,6 +13,9 @@ const WORKER_URLS = [
   workerModuleUrl(import.meta.url, "./encrypt-worker.ts", "encrypt-worker"),
   workerModuleUrl(import.meta.url, "./decrypt-worker.ts", "decrypt-worker"),
 ];
+import { ConnTracker, connTrackerBytes, DEFAULT_TRACKER_BUCKETS } from "../filter/conn-tracker.ts";
+import { TableWriter } from "../filter/table-exchange.ts";
+import { allowAllRuleTable, RULE_TABLE_CAPACITY_WORDS } from "../filter/rule-compiler.ts";
 
 /** Callbacks the device supplies. */
 export interface DataplaneHandlers {
@@ -26,6 +29,8 @@ export interface DataplaneHandlers {
   onTunClosed(): void;
   /** A worker failed. */
   onWorkerError(message: string): void;
+  /** The packet filter dropped `count` packets from peer slot `peer` for `reason` (rate-limited). */
+  onFilterDrop?(peer: number, reason: number, count: number): void;
 }
 
 /** What a device needs of its data plane: the shared state, the fds it runs on, a wake-up and a stop. */
@@ -40,6 +45,10 @@ export interface DataplaneHandle {
   wake(): void;
   /** Stops the data plane. */
   stop(): Promise<void>;
+  /** The packet filter's rule-table exchange (the decrypt worker reads it). */
+  readonly filterTables: TableWriter;
+  /** The packet filter's connection-tracker table. */
+  readonly tracker: SharedArrayBuffer;
 }
 
 /** Starts a data plane over `tunFd` for the AEAD `aead` (the device's injection point for it). */
@@ -48,30 +57,56 @@ export type DataplaneFactory = (
   aead: string,
   handlers: DataplaneHandlers,
   rekeyAfterMs: number,
+  packetFilter?: boolean,
 ) => DataplaneHandle;
 
 /** The production data plane: the two workers (see {@link Dataplane}). */
-export const workerDataplane: DataplaneFactory = (tunFd, aead, handlers, rekeyAfterMs) =>
-  new Dataplane(tunFd, aead, handlers, rekeyAfterMs);
+export const workerDataplane: DataplaneFactory = (tunFd, aead, handlers, rekeyAfterMs, packetFilter) =>
+  new Dataplane(tunFd, aead, handlers, rekeyAfterMs, packetFilter ?? false);
 
 /** Runs the two data-plane workers over one TUN fd and one UDP fd. */
 export class Dataplane implements DataplaneHandle {
   /** Shared state (keys, peers, routes, counters). */
   readonly shared = new SharedState();
+  /**
+   * The packet filter's rule tables: every slot accepts everything until the owner publishes a
+   * compiled table (a plain WireGuard device never filters).
+   */
+  readonly filterTables = new TableWriter(allowAllRuleTable(), RULE_TABLE_CAPACITY_WORDS);
+  /** The connection tracker's table, shared by both workers (the encrypt worker writes flows). */
+  readonly tracker = new SharedArrayBuffer(connTrackerBytes(DEFAULT_TRACKER_BUCKETS));
   #workers: Worker[] = [];
   #wakeFd: number;
   #wakeBuf = new BigUint64Array([1n]);
   #stopped = 0;
   #onStopped?: () => void;
 
-  /** `rekeyAfterMs`: when the encrypt worker asks to rekey an initiator's keypair (REKEY_AFTER_TIME). */
-  constructor(tunFd: number, aead: string, handlers: DataplaneHandlers, rekeyAfterMs: number) {
+  /**
+   * `rekeyAfterMs`: when the encrypt worker asks to rekey an initiator's keypair (REKEY_AFTER_TIME);
+   * `packetFilter`: whether the workers filter inbound packets with {@link filterTables}.
+   */
+  constructor(
+    tunFd: number,
+    aead: string,
+    handlers: DataplaneHandlers,
+    rekeyAfterMs: number,
+    packetFilter = false,
+  ) {
     this.#wakeFd = check(libc.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd");
     const h = this.shared.header;
     Atomics.store(h, H.tunFd, tunFd);
     Atomics.store(h, H.udpFd, -1);
     Atomics.store(h, H.wakeFd, this.#wakeFd);
-    const init: WorkerInit = { sab: this.shared.sab, aead, rekeyAfterMs };
+    new ConnTracker(this.tracker, DEFAULT_TRACKER_BUCKETS, crypto.getRandomValues(new Int32Array(1))[0]);
+    const init: WorkerInit = {
+      sab: this.shared.sab,
+      aead,
+      rekeyAfterMs,
+      packetFilter,
+      filterTables: this.filterTables.sab,
+      tracker: this.tracker,
+      trackerBuckets: DEFAULT_TRACKER_BUCKETS,
+    };
     for (const url of WORKER_URLS) {
       const w = new Worker(url, { type: "module" });
       w.onmessage = (e: MessageEvent<WorkerEvent>) => {
@@ -86,6 +121,9 @@ export class Dataplane implements DataplaneHandle {
             break;
           case "confirm":
             handlers.onConfirmed(m.peer, m.slot);
+            break;
+          case "filter-drop":
+            handlers.onFilterDrop?.(m.peer, m.reason, m.count);
             break;
           case "tun-closed":
             handlers.onTunClosed();

@@ -31,8 +31,14 @@ import {
   REJECT_AFTER_TIME,
   REKEY_AFTER_TIME_RECEIVING,
 } from "../wireguard/constants.ts";
-import { H, K, KF, MAX_KEYPAIRS, P, PF, S, SharedState, SLOT_MASK } from "./shared-state.ts";
-import type { WorkerInit } from "./worker-protocol.ts";
+import { H, K, KF, MAX_KEYPAIRS, MAX_PEERS, P, PF, S, SharedState, SLOT_MASK } from "./shared-state.ts";
+import { ConnTracker } from "../filter/conn-tracker.ts";
+import { DropEventLimiter } from "../filter/drop-events.ts";
+import { FragmentTable } from "../filter/fragment-table.ts";
+import { PacketFilter } from "../filter/packet-filter.ts";
+import { TableReader } from "../filter/table-exchange.ts";
+import { DropReason } from "../filter/verdict.ts";
+import { FILTER_TABLE_READER, type WorkerInit } from "./worker-protocol.ts";
 import { AllowedIpsMirror, SlotCiphers, startWorker } from "./worker-common.ts";
 
 const HEADER = 16;
@@ -42,6 +48,12 @@ const BUF_SIZE = 65536;
 const ONE = bigLen(1);
 /** Bytes of a cookie source: IPv6 address and port. */
 const SOURCE_BYTES = 18;
+/** The stats counter of each filter drop reason (indexed by DropReason code; `none` never counts). */
+const DROP_REASON_STATS = new Int32Array(5);
+DROP_REASON_STATS[DropReason.lockdown] = S.filterLockdown;
+DROP_REASON_STATS[DropReason.policy] = S.filterPolicy;
+DROP_REASON_STATS[DropReason.malformed] = S.filterMalformed;
+DROP_REASON_STATS[DropReason.fragment] = S.filterFragment;
 
 function run(init: WorkerInit): void {
   const shared = new SharedState(init.sab);
@@ -51,6 +63,16 @@ function run(init: WorkerInit): void {
   const replay: ReplayFilter[] = Array.from({ length: MAX_KEYPAIRS }, () => new ReplayFilter());
   const ciphers = new SlotCiphers(shared, aead, "receive", (slot) => replay[slot].reset());
   const allowed = new AllowedIpsMirror(shared);
+  const tables = new TableReader(init.filterTables, FILTER_TABLE_READER.decrypt);
+  const filter = new PacketFilter({
+    rules: tables,
+    tracker: new ConnTracker(init.tracker, init.trackerBuckets),
+    fragments: new FragmentTable(undefined, crypto.getRandomValues(new Int32Array(1))[0]),
+  });
+  const dropEvents = new DropEventLimiter();
+  const filterOn = init.packetFilter;
+  /** Slot generations the drop-event limiter counted for (a new peer in a slot starts fresh). */
+  const eventGenerations = new Int32Array(MAX_PEERS);
   const pollFds = new Uint8Array(8);
   const pollView = new DataView(pollFds.buffer);
   const { poll, write } = libc;
@@ -150,6 +172,18 @@ function run(init: WorkerInit): void {
       shared.stats[S.rxSourceNotAllowed]++;
       return;
     }
+    const verdict = filterOn ? filter.decideInbound(buf, HEADER, pktLen, peer, now) : null;
+    if (verdict !== null && !verdict.accept) {
+      shared.stats[DROP_REASON_STATS[verdict.reason]]++;
+      const gen = shared.peerGet(peer, P.generation);
+      if (eventGenerations[peer] !== gen) {
+        dropEvents.resetSlot(peer);
+        eventGenerations[peer] = gen;
+      }
+      const count = dropEvents.note(peer, verdict.reason, now);
+      if (count > 0) self.postMessage({ t: "filter-drop", peer, reason: verdict.reason, count });
+      return;
+    }
     shared.peerF64[pf + PF.lastDataReceived] = now;
     if (write(tunFd, tunViews[i], bigLen(pktLen)) < 0) shared.stats[S.tunWriteErrors]++;
     else shared.stats[S.rxPackets]++;
@@ -229,6 +263,7 @@ function run(init: WorkerInit): void {
     }
     const r = poll(pollFds, ONE, 100);
     allowed.sync();
+    tables.sync();
     syncIdentity();
     if (r <= 0) admission?.gc(); // idle: forget rate-limiter entries of sources gone quiet
     if (r <= 0 || udpFd < 0) continue;
@@ -256,6 +291,7 @@ function run(init: WorkerInit): void {
     }
   }
   ciphers.freeAll();
+  tables.close();
   self.postMessage({ t: "stopped" });
   self.close();
 }

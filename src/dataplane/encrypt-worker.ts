@@ -19,6 +19,8 @@ import {
   REKEY_AFTER_MESSAGES,
 } from "../wireguard/constants.ts";
 import { H, K, KF, MAX_PEERS, P, PF, S, SharedState } from "./shared-state.ts";
+import { ConnTracker } from "../filter/conn-tracker.ts";
+import { ParsedPacket, ParseMode, parsePacket, ParseStatus } from "../filter/packet-parse.ts";
 import type { WorkerInit } from "./worker-protocol.ts";
 import { AllowedIpsMirror, SlotCiphers, startWorker } from "./worker-common.ts";
 
@@ -49,6 +51,10 @@ function run(init: WorkerInit): void {
   const ciphers = new SlotCiphers(shared, aead, "send");
   const staged: (Staged | null)[] = new Array(MAX_PEERS).fill(null);
   const allowed = new AllowedIpsMirror(shared);
+  // The packet filter's outbound side: flows we open, so that the decrypt worker lets their replies in.
+  const tracker = new ConnTracker(init.tracker, init.trackerBuckets);
+  const outbound = new ParsedPacket();
+  const filterOn = init.packetFilter;
   const pollFds = new Uint8Array(16); // two struct pollfd {int fd; short events; short revents}
   const pollView = new DataView(pollFds.buffer);
   const wakeBuf = new Uint8Array(8);
@@ -245,6 +251,9 @@ function run(init: WorkerInit): void {
         break;
       }
       const buf = batch.bufs[n];
+      if (filterOn && parsePacket(buf, HEADER, len, outbound, ParseMode.strict) === ParseStatus.ok) {
+        tracker.observeOutbound(buf, outbound, now);
+      }
       const version = buf[HEADER] >> 4;
       let peer = -1;
       if (version === 4 && len >= 20) peer = allowed.table.lookup(buf, HEADER + 16, 4);

@@ -117,6 +117,11 @@ export const DROP_STATS = [
   "txStagedDropped",
   "txSendErrors",
   "tunWriteErrors",
+  // The packet filter's inbound drops (src/filter), by reason.
+  "filterLockdown",
+  "filterPolicy",
+  "filterMalformed",
+  "filterFragment",
 ] as const;
 /** Drop and traffic counters (Float64): the drops by reason, then traffic. */
 export const STATS = [...DROP_STATS, "rxPackets", "txPackets", "rxKeepalives", "txCookieReplies"] as const;

@@ -4,6 +4,12 @@
  * @module
  */
 
+/**
+ * Reader slots of an interface's rule-table exchange (filter/table-exchange.ts): the decrypt worker
+ * decides with the table; a trace reads it briefly from the control plane.
+ */
+export const FILTER_TABLE_READER = { decrypt: 0, trace: 2 } as const;
+
 /** The one message a worker receives: where the shared state is and which AEAD to use. */
 export interface WorkerInit {
   /** The shared buffer of `SharedState`. */
@@ -12,6 +18,14 @@ export interface WorkerInit {
   aead: string;
   /** When an initiator's keypair is rekeyed on send (ms; WireGuard's REKEY_AFTER_TIME by default). */
   rekeyAfterMs: number;
+  /** Whether the workers run the packet filter (a plain WireGuard device does not). */
+  packetFilter: boolean;
+  /** The packet filter's rule-table exchange (filter/table-exchange.ts); the decrypt worker reads it. */
+  filterTables: SharedArrayBuffer;
+  /** The connection tracker's table (filter/conn-tracker.ts), already seeded by the control plane. */
+  tracker: SharedArrayBuffer;
+  /** Buckets of the tracker's table. */
+  trackerBuckets: number;
 }
 
 /** Messages a worker posts to the control plane. */
@@ -25,6 +39,8 @@ export type WorkerEvent =
   | { t: "hs"; data: Uint8Array; addr: Uint8Array }
   /** The first packet arrived on a responder's "next" keypair: promote it (key confirmation). */
   | { t: "confirm"; peer: number; slot: number }
+  /** The packet filter dropped `count` packets from `peer` for `reason` (a DROP_REASONS index), rate-limited. */
+  | { t: "filter-drop"; peer: number; reason: number; count: number }
   /** The TUN device is gone (interface deleted). */
   | { t: "tun-closed" }
   /** The worker hit a fatal error. */

@@ -59,7 +59,13 @@ export type NodeEventType =
   /** No Rosenpass exchange with the peer for 180 s: strict mode replaced wg0's PSK by random bytes. */
   | "pq-key-stale"
   /** A Rosenpass handshake with the peer failed (authentication, or no answer in time). */
-  | "pq-handshake-failed";
+  | "pq-handshake-failed"
+  /**
+   * The packet filter dropped packets from a peer (`layer`, `peer`, `reason` = lockdown, policy,
+   * malformed or fragment, `data.count` = drops since the previous such event): at most one per
+   * (layer, peer, reason) per second.
+   */
+  | "packet-dropped";
 
 /** Every {@link NodeEventType}, in a stable order (for schemas and docs). */
 export const NODE_EVENT_TYPES: readonly NodeEventType[] = [
@@ -85,6 +91,7 @@ export const NODE_EVENT_TYPES: readonly NodeEventType[] = [
   "pq-key-exchanged",
   "pq-key-stale",
   "pq-handshake-failed",
+  "packet-dropped",
 ];
 
 /** Fields a publisher supplies; the bus adds `id` and `at`. */

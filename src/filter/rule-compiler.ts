@@ -184,3 +184,14 @@ export function compileRuleTable(input: CompileInput): Int32Array {
   }
   return encodeRuleTable({ slots, sets });
 }
+
+/** Words an interface's rule-table exchange reserves per table (256 slots and thousands of ranges). */
+export const RULE_TABLE_CAPACITY_WORDS = 64 * 1024;
+
+/**
+ * The table of a device nobody configured a filter for: every slot accepts everything (a plain
+ * WireGuard device, and a node's interfaces until their first compiled table is published).
+ */
+export function allowAllRuleTable(slotCount: number = MAX_PEERS): Int32Array {
+  return encodeRuleTable({ slots: new Array(slotCount).fill(0), sets: [defaultAllowSet()] });
+}

@@ -36,6 +36,7 @@ import { formatIp } from "../wireguard/allowedips.ts";
 import type { LockdownList } from "./lockdown-list.ts";
 import type { SupportSources } from "../support/sources.ts";
 import type { PqPeerStatus } from "./rosenpass-psk.ts";
+import { TraceError, type TraceQuestion, type TraceResult } from "./trace.ts";
 
 /** The drop reason under which the kernel's TUN queue drops are reported (`twofold_drops_total`). */
 export const TUN_QUEUE_FULL = "tunQueueFull";
@@ -77,6 +78,8 @@ export interface AdminNodeView {
   config: NodeConfig;
   /** Start time (unix ms). */
   startedAt: number;
+  /** Answers a trace question (node/trace.ts); absent on a node without a packet filter. */
+  trace?(question: TraceQuestion, now: number): TraceResult;
 }
 
 const AEAD_NAMES: Record<AeadName, string> = {
@@ -335,14 +338,25 @@ export class NodeAdminBackend implements AdminBackend {
     };
   }
 
-  /** The lockdown list in force; not enforced until the wg0 firewall exists. */
+  /** The lockdown list in force, enforced by the node's packet filter (node/filter-part.ts). */
   lockdown(): LockdownState {
-    return { ports: this.#lockdown.ports, enforced: false };
+    return { ports: this.#lockdown.ports, enforced: true };
+  }
+
+  /** Answers `POST /v1/trace` (node/trace.ts); a question it cannot answer is `{error}`, one line. */
+  trace(question: TraceQuestion): TraceResult | { error: string } {
+    if (!this.#node.trace) return { error: "this node has no packet filter to trace" };
+    try {
+      return this.#node.trace(question, Date.now());
+    } catch (e) {
+      if (e instanceof TraceError) return { error: e.message };
+      throw e;
+    }
   }
 
   /** Persists (atomically) and then applies `ports`; throws when saving fails (the old list stays). */
   setLockdown(ports: LockdownPort[]): Promise<LockdownState> {
-    // The app logs the change (and a failure); the list is stored, not enforced, until the firewall lands.
+    // The app logs the change (and a failure); the node's filter follows the list (LockdownList.onChange).
     try {
       this.#lockdown.set(ports);
       return Promise.resolve(this.lockdown());
@@ -382,6 +396,7 @@ function iface(
   publicKey: string,
 ): InterfaceStatus {
   const mtu = Atomics.load(d.shared.header, H.mtu);
+  const stats = d.shared.statsSnapshot();
   return {
     name,
     cipherSuite: d.suite.construction,
@@ -391,6 +406,12 @@ function iface(
     mtu: mtu > 0 ? mtu : configuredMtu,
     address,
     publicKey,
+    filterDrops: {
+      lockdown: stats.filterLockdown,
+      policy: stats.filterPolicy,
+      malformed: stats.filterMalformed,
+      fragment: stats.filterFragment,
+    },
   };
 }
 

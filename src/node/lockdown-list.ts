@@ -36,6 +36,7 @@ export class LockdownList {
   readonly source: LockdownSource;
   readonly #dir: string;
   #ports: LockdownPort[];
+  readonly #listeners = new Set<(ports: LockdownPort[]) => void>();
 
   private constructor(dir: string, ports: LockdownPort[], source: LockdownSource) {
     this.#dir = dir;
@@ -103,6 +104,13 @@ export class LockdownList {
       throw new LockdownListError(`saving the lockdown list to ${this.path} failed: ${(e as Error).message}`);
     }
     this.#ports = next;
+    for (const l of this.#listeners) l(this.ports);
     return this.ports;
+  }
+
+  /** Calls `listener` with the new list after every change ({@link set}); returns an unsubscribe. */
+  onChange(listener: (ports: LockdownPort[]) => void): () => void {
+    this.#listeners.add(listener);
+    return () => void this.#listeners.delete(listener);
   }
 }

@@ -44,6 +44,9 @@ import {
 } from "./rosenpass-part.ts";
 import type { PqEvent, RosenpassPskManager } from "./rosenpass-psk.ts";
 import { parseEndpoint } from "../uapi/netaddr.ts";
+import type { LockdownList } from "./lockdown-list.ts";
+import { NodeFilter } from "./filter-part.ts";
+import { runTrace, type TraceQuestion, type TraceResult } from "./trace.ts";
 
 /** A running node. */
 export interface RunningNode {
@@ -65,6 +68,8 @@ export interface RunningNode {
   pq: RosenpassPskManager;
   /** The running Rosenpass exchange, or null when no peer is Rosenpass-managed. */
   rosenpass: RosenpassPart | null;
+  /** The packet filter of wg0 and aes0 (lockdown and access policies). */
+  filter: NodeFilter;
   /** The configuration the node runs. */
   config: NodeConfig;
   /** Start time (unix ms). */
@@ -74,6 +79,8 @@ export interface RunningNode {
    * key differs from the one installed from it, even when its mtime did not change. Problems are logged.
    */
   reloadPskFiles(): PskReload;
+  /** Answers a trace question with the data plane's own filter (node/trace.ts). */
+  trace(question: TraceQuestion, now: number): TraceResult;
   /** Stops both interfaces and wipes keys. */
   close(reason?: string): Promise<void>;
 }
@@ -98,6 +105,8 @@ export interface NodeOptions {
   onDskeEvent?: (e: DskeEvent) => void;
   /** The event bus to publish on (default: a new one). */
   events?: EventBus;
+  /** The wg0 lockdown list in force, followed as it changes (default: the config's extra ports, fixed). */
+  lockdown?: LockdownList;
 }
 
 const GATE_EVENT_TYPES: Partial<Record<GateEvent["type"], NodeEventType>> = {
@@ -166,6 +175,20 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     lastFailedEvent.set(key, now);
     events.publish({ type: "handshake-failed", layer, ...peerFields(e.peer), reason: e.reason });
   };
+  const publishFilterDrop = (layer: "wg0" | "aes0") => (hex: string, reason: string, count: number) => {
+    events.publish({
+      type: "packet-dropped",
+      layer,
+      ...peerFields(hex),
+      reason,
+      data: { count },
+    });
+  };
+  // Benchmarks only (`deno task bench` compares the filter on and off in one run): never in production.
+  const packetFilter = Deno.env.get("TWOFOLD_BENCH_NO_FILTER") !== "1";
+  if (!packetFilter) {
+    log.warn("[BENCH: packet filter OFF, lockdown and policies not enforced] (TWOFOLD_BENCH_NO_FILTER)");
+  }
   const privateKey = cfg.node.privateKey;
   if (!privateKey) throw new Error("the node's private key was not loaded");
   const wgAddress = formatIp(cfg.wg0.address.ip);
@@ -205,6 +228,8 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
       onEvent: (e) => publishDeviceEvent("wg0", e),
       pskPolicy: pq.pskPolicy(),
       rekeyAfterTimeMs: wg0TestRekeyMs,
+      onFilterDrop: publishFilterDrop("wg0"),
+      packetFilter,
     },
     onEnded,
   });
@@ -216,11 +241,15 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
   let combiner: PskCombiner | null = null;
   let keyplaneListener: KeyplaneListener | null = null;
   const timers: ReturnType<typeof setInterval>[] = [];
+  let filter: NodeFilter | undefined;
+  let stopLockdownWatch = () => {};
   const close = async (reason = "stopped") => {
     audit.close(reason);
     for (const t of timers) clearInterval(t);
     rosenpass?.close();
     pq.close();
+    stopLockdownWatch();
+    filter?.close();
     dske?.close();
     ska?.close();
     keyplaneListener?.close();
@@ -307,6 +336,8 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
         bindDevice: wg0.device.ifname,
         pskPolicy: pskPolicy(gate, { adoptUnknownAs: null }),
         rekeyAfterTimeMs: aesRekeyAfterMs(cfg.keys.rotationIntervalSeconds * 1000),
+        onFilterDrop: publishFilterDrop("aes0"),
+        packetFilter,
         onEvent: (e) => {
           const o = handshakeOutcomeOf(e);
           if (o) gate.handshakeResult(o.peer, o.outcome);
@@ -332,6 +363,14 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
         }`,
       );
     }
+    filter = new NodeFilter(
+      cfg,
+      { wg0: wg0.device, aes0: aes0.device },
+      opts.lockdown?.ports ?? cfg.lockdown.extraPorts,
+    );
+    await filter.start();
+    const nodeFilter = filter;
+    stopLockdownWatch = opts.lockdown?.onChange((ports) => void nodeFilter.setLockdown(ports)) ?? (() => {});
     // Static PSK files (the manual source): install now, and again with a new epoch when they change
     // (mtime, polled every second; on SIGHUP also the content). Only a keyed fingerprint of the last
     // installed key is kept, to tell whether a re-read file holds a new one.
@@ -481,6 +520,18 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
         `${aesPeers.length} AES peer(s), ${cfg.peers.length - aesPeers.length} over wg0 only; ` +
         `${describeGates(gate.status(), peerName)}`,
     );
+    const aes0Device = aes0.device;
+    const trace = (question: TraceQuestion, now: number) =>
+      runTrace(
+        {
+          config: cfg,
+          devices: { wg0: wg0.device, aes0: aes0Device },
+          gates: () => gate.status(),
+          lockdownPorts: () => nodeFilter.lockdownPorts,
+        },
+        question,
+        now,
+      );
     return {
       wg0,
       aes0,
@@ -491,9 +542,11 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
       events,
       pq,
       rosenpass,
+      filter,
       config: cfg,
       startedAt,
       reloadPskFiles,
+      trace,
       close,
     };
   } catch (e) {

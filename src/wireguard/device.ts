@@ -17,6 +17,7 @@ import type { Suite } from "../noise/suite.ts";
 import { type DataplaneFactory, workerDataplane } from "../dataplane/dataplane.ts";
 import type { SharedState } from "../dataplane/shared-state.ts";
 import { closeQuietly } from "../../ffi/libc.ts";
+import { DROP_REASONS } from "../filter/verdict.ts";
 import type { Logger } from "../log.ts";
 import type { UapiDevice, UapiDeviceSnapshot, UapiSetRequest } from "../uapi/types.ts";
 import { REKEY_AFTER_TIME } from "./constants.ts";
@@ -72,7 +73,20 @@ export interface DeviceOptions {
   rekeyAfterTimeMs?: number;
   /** Called once when the device shuts itself down (interface deleted, fatal worker error). */
   onFatal?: (reason: string) => void;
+  /**
+   * The packet filter dropped `count` packets from a peer (public key hex) for `reason` (a
+   * DROP_REASONS name); at most once per (peer, reason) per second.
+   */
+  onFilterDrop?: (peer: string, reason: string, count: number) => void;
+  /**
+   * Run the packet filter (default false: a plain WireGuard device delivers everything). A node's
+   * devices run it and publish their rule tables with {@link Device.setFilterTable}.
+   */
+  packetFilter?: boolean;
 }
+
+/** How often {@link Device.setFilterTable} retries while the decrypt worker still reads the old table. */
+const FILTER_PUBLISH_RETRY_MS = 5;
 
 /** One WireGuard interface's control plane. */
 export class Device implements UapiDevice {
@@ -83,6 +97,8 @@ export class Device implements UapiDevice {
   readonly #state: DeviceState;
   readonly #tick: ReturnType<typeof setInterval>;
   readonly #onFatal?: (reason: string) => void;
+  /** Number of the latest setFilterTable call (an older one still retrying gives up). */
+  #filterRequest = 0;
 
   constructor(opts: DeviceOptions) {
     this.ifname = opts.ifname;
@@ -98,13 +114,23 @@ export class Device implements UapiDevice {
     }
     const startDataplane = opts.dataplane ?? workerDataplane;
     // The handlers run only after the constructor returned (worker messages are asynchronous).
-    const dataplane = startDataplane(opts.tunFd, opts.suite.aead.name, {
-      onHandshakeNeeded: (id) => handshakeNeeded(this.#state, id),
-      onHandshakeMessage: (data, addr) => dispatchHandshakeMessage(this.#state, data, addr),
-      onConfirmed: (id, slot) => confirmKeypair(this.#state, id, slot),
-      onTunClosed: () => this.#fatal(`interface ${this.ifname} was removed`),
-      onWorkerError: (m) => this.#fatal(`data-plane worker failed: ${m}`),
-    }, rekeyAfterMs);
+    const dataplane = startDataplane(
+      opts.tunFd,
+      opts.suite.aead.name,
+      {
+        onHandshakeNeeded: (id) => handshakeNeeded(this.#state, id),
+        onHandshakeMessage: (data, addr) => dispatchHandshakeMessage(this.#state, data, addr),
+        onConfirmed: (id, slot) => confirmKeypair(this.#state, id, slot),
+        onTunClosed: () => this.#fatal(`interface ${this.ifname} was removed`),
+        onWorkerError: (m) => this.#fatal(`data-plane worker failed: ${m}`),
+        onFilterDrop: (id, reason, count) => {
+          const peer = this.#state.byId[id];
+          if (peer) opts.onFilterDrop?.(peer.publicKeyHex, DROP_REASONS[reason] ?? "unknown", count);
+        },
+      },
+      rekeyAfterMs,
+      opts.packetFilter ?? false,
+    );
     this.#state = new DeviceState({
       suite: opts.suite,
       log: opts.log,
@@ -187,6 +213,36 @@ export class Device implements UapiDevice {
     const peer = this.#state.peer(peerPublicKey);
     if (!peer) return null;
     return { handshakes: peer.handshakes, failures: peer.handshakeFailures, hasSession: peer.current >= 0 };
+  }
+
+  /** The packet filter's rule-table exchange (a trace reads the table in force through it). */
+  get filterTables(): SharedArrayBuffer {
+    return this.#state.dp.filterTables.sab;
+  }
+
+  /** The packet filter's connection-tracker table (a trace looks flows up in it without changing them). */
+  get filterTracker(): SharedArrayBuffer {
+    return this.#state.dp.tracker;
+  }
+
+  /** The data-plane slot of every peer, by public key (hex): what a compiled rule table is indexed by. */
+  peerSlots(): Map<string, number> {
+    return new Map([...this.#state.peers.values()].map((p) => [p.publicKeyHex, p.id]));
+  }
+
+  /**
+   * Makes `words` (a compiled rule table, filter/rule-compiler.ts) the packet filter's table in force,
+   * atomically. Resolves once published: the decrypt worker switches before its next packet. While the
+   * worker still reads the previous table (it acknowledges within one poll round), it retries every
+   * few ms. A newer call supersedes an older one still waiting (which then resolves false).
+   */
+  async setFilterTable(words: Int32Array): Promise<boolean> {
+    const mine = ++this.#filterRequest;
+    for (;;) {
+      if (this.#state.closed || mine !== this.#filterRequest) return false;
+      if (this.#state.dp.filterTables.publish(words)) return true;
+      await new Promise((r) => setTimeout(r, FILTER_PUBLISH_RETRY_MS));
+    }
   }
 
   /** Stops the data plane, closes the socket and wipes all keys. */

@@ -64,7 +64,16 @@ export interface InterfaceOptions {
   /** Address to add and bring the link up with (e.g. "100.64.0.1/10"); none = leave it to wg-quick. */
   address?: string;
   /** Extra device options (bind address, PSK policy, events). */
-  device?: Pick<DeviceOptions, "bindAddress" | "bindDevice" | "pskPolicy" | "onEvent" | "rekeyAfterTimeMs">;
+  device?: Pick<
+    DeviceOptions,
+    | "bindAddress"
+    | "bindDevice"
+    | "pskPolicy"
+    | "onEvent"
+    | "rekeyAfterTimeMs"
+    | "onFilterDrop"
+    | "packetFilter"
+  >;
   /** UAPI socket directory (default /var/run/wireguard). */
   uapiDir?: string;
   /** Called once when the interface ends by itself (deleted, socket removed, worker failure). */

@@ -202,7 +202,7 @@ integrationTest(
         assert.equal(peer.aes0!.keySource, "manual");
         assert.deepEqual(s.lockdown, {
           ports: [{ proto: "tcp", port: 22, from: 22, to: 22 }],
-          enforced: false,
+          enforced: true,
         });
         const table = await cli(a, ["status", "--admin", sockA]);
         assert.equal(table.code, 0, table.stderr);
@@ -402,7 +402,7 @@ integrationTest(
         assert.equal(add.code, 0, add.stderr);
         assert.equal(
           add.stdout,
-          "tcp/22\ntcp/443\ntcp/8080\nudp/6000-6010\nstored, not enforced: this node has no wg0 firewall yet\n",
+          "tcp/22\ntcp/443\ntcp/8080\nudp/6000-6010\nenforced on wg0 between AES peers by twofold's packet filter\n",
         );
         const rm = await cli(a, [
           "lockdown",

@@ -287,7 +287,7 @@ Deno.test("NodeAdminBackend over a fake node", async (t) => {
       assert.equal(hub.aes0, null);
       assert.equal(hub.wg0.psk.source, "none");
       assert.equal(hub.wg0.lastHandshake, null);
-      assert.deepEqual(status.lockdown, { ports: [tcp(8080)], enforced: false });
+      assert.deepEqual(status.lockdown, { ports: [tcp(8080)], enforced: true });
       assert.equal(status.dske, null);
     });
 
@@ -507,7 +507,7 @@ Deno.test("CLI rendering and arguments", async (t) => {
         "the wg0 PSK column says whose PSK it is",
       );
       assert.match(text, /aes0 +100\.127\.0\.1\/16 +udp\/51830 +mtu 1360 +AES-256-GCM/m);
-      assert.match(text, /lockdown extra ports: tcp\/8080, udp\/6000-6010 \(stored, not enforced\)/);
+      assert.match(text, /lockdown extra ports: tcp\/8080, udp\/6000-6010\n/);
       const row = text.split("\n").find((l) => l.startsWith("node-b"))!;
       assert.match(
         row,

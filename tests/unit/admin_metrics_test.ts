@@ -193,6 +193,7 @@ Deno.test("admin OpenAPI: /v1/openapi.json describes every route", async () => {
     ["/readyz", "get"],
     ["/v1/openapi.json", "get"],
     ["/v1/debug/bundle", "get"],
+    ["/v1/trace", "post"],
   ];
   for (const [path, method] of want) assert.ok(doc.paths[path]?.[method], `${method.toUpperCase()} ${path}`);
   const ops = Object.values(doc.paths).flatMap((p) => Object.values(p));
@@ -203,6 +204,9 @@ Deno.test("admin OpenAPI: /v1/openapi.json describes every route", async () => {
   assert.ok(doc.paths["/v1/lockdown/ports"].post.responses["409"]);
   assert.ok(doc.paths["/v1/lockdown/ports/{proto}/{port}"].delete.responses["404"]);
   assert.ok(doc.paths["/readyz"].get.responses["503"]);
+  for (const status of ["400", "401", "403", "422"]) {
+    assert.ok(doc.paths["/v1/trace"].post.responses[status], `POST /v1/trace documents ${status}`);
+  }
   for (
     const name of [
       "Error",
