@@ -27,6 +27,7 @@
  */
 import { z } from "zod";
 import { parsePortRange, PortSpecError } from "./lockdown-ports.ts";
+import { DNS_LABEL, formatPath } from "./zod-errors.ts";
 
 /** Protocols a rule may name. */
 export const POLICY_PROTOCOLS = ["tcp", "udp", "icmp", "any"] as const;
@@ -77,8 +78,6 @@ export class PolicyConfigError extends Error {
   }
 }
 
-const DNS_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
-
 const ruleEntry = z.strictObject({
   from: z.string(),
   to: z.string(),
@@ -93,37 +92,31 @@ export const policiesSection = z.strictObject({
   rules: z.array(ruleEntry).default([]),
 });
 
-function formatPath(base: string, path: readonly PropertyKey[]): string {
-  let out = base;
-  for (const part of path) out += typeof part === "number" ? `[${part}]` : `.${String(part)}`;
-  return out;
-}
-
 function issueProblem(base: string, issue: z.core.$ZodIssue): PolicyConfigError {
   switch (issue.code) {
     case "unrecognized_keys":
       return new PolicyConfigError(
-        formatPath(base, [...issue.path, issue.keys[0]]),
+        formatPath([...issue.path, issue.keys[0]], base),
         `unknown key; remove it or fix the spelling (allowed here: ${
           issue.path.length === 0 ? "groups, rules" : "from, to, proto, ports, action"
         })`,
       );
     case "invalid_value":
       return new PolicyConfigError(
-        formatPath(base, issue.path),
+        formatPath(issue.path, base),
         `${JSON.stringify(issue.input)} is not allowed; use one of ${
           issue.values.map((v) => JSON.stringify(v)).join(", ")
         }`,
       );
     case "invalid_type":
       return new PolicyConfigError(
-        formatPath(base, issue.path),
+        formatPath(issue.path, base),
         issue.input === undefined
           ? `missing; add it (${issue.expected})`
           : `expected ${issue.expected}; see the policies example in README.md`,
       );
     default:
-      return new PolicyConfigError(formatPath(base, issue.path), issue.message);
+      return new PolicyConfigError(formatPath(issue.path, base), issue.message);
   }
 }
 

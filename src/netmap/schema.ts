@@ -24,6 +24,15 @@ import { MAX_PEERS } from "../dataplane/shared-state.ts";
 import { JsoncSyntaxError, parseJsonc } from "../config/jsonc.ts";
 import { KEY_SOURCES, type KeySource } from "../config/key-source.ts";
 import { WG_NETWORK } from "../config/node-config.ts";
+import {
+  DNS_LABEL,
+  DNS_LABEL_RULE,
+  firstIssue,
+  notAllowedProblem,
+  quote,
+  unknownKeyProblem,
+  wrongTypeProblem,
+} from "../config/zod-errors.ts";
 import { decodeBase64, encodeBase64 } from "../encoding.ts";
 import { type Endpoint, parseEndpoint } from "../uapi/netaddr.ts";
 import {
@@ -48,9 +57,9 @@ export const MAX_DOMAIN_LENGTH = 253;
 /** Prefix lengths from which a subnet has a network and a broadcast address that are never handed out. */
 export const MAX_BITS_WITH_BROADCAST = 30;
 
-/** One DNS label: letters, digits, hyphens, 1–63, not starting or ending with a hyphen. */
-export const DNS_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
-const LABEL_RULE = "1-63 letters, digits or hyphens, not starting or ending with a hyphen";
+/** One DNS label (the shared rule, config/zod-errors.ts). */
+export { DNS_LABEL };
+const LABEL_RULE = DNS_LABEL_RULE;
 
 /** A node's role: an edge node, a DSKE security hub, or an SKA broker (the last two: wg0 only). */
 export type NetmapRole = "peer" | "hub" | "broker";
@@ -166,28 +175,6 @@ function formatPath(path: readonly PropertyKey[], data: unknown): string {
   return out === "" ? "(top level)" : out;
 }
 
-function describeType(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "number") return Number.isInteger(value) ? "a whole number" : "a fractional number";
-  if (typeof value === "object") return "an object";
-  return `a ${typeof value}`;
-}
-
-const EXPECTED: Record<string, string> = {
-  string: "a string in double quotes",
-  int: "a whole number",
-  number: "a number",
-  object: "an object { … }",
-  array: "an array [ … ]",
-};
-
-/** Quotes a short operator-supplied value for a message (never used for key material). */
-function quote(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
-
 function knownKeys(path: readonly PropertyKey[]): string[] {
   return Object.keys(path.length === 0 ? netmapFile.shape : nodeEntry.shape);
 }
@@ -197,29 +184,17 @@ function problemFromIssue(issue: z.core.$ZodIssue, data: unknown): NetmapError {
   switch (issue.code) {
     case "unrecognized_keys": {
       const key = issue.keys[0];
-      const known = knownKeys(issue.path);
-      const meant = known.find((k) => k.toLowerCase() === key.toLowerCase());
       return new NetmapError(
         formatPath([...issue.path, key], data),
-        `unknown key; remove it or fix the spelling (allowed here: ${known.join(", ")})` +
-          (meant ? `; did you mean "${meant}"?` : ""),
+        unknownKeyProblem(key, knownKeys(issue.path)),
       );
     }
-    case "invalid_type": {
-      const expected = EXPECTED[issue.expected] ?? issue.expected;
-      if (issue.input === undefined) return new NetmapError(field, `missing; add it (${expected})`);
-      const fix = typeof issue.input === "string" && (issue.expected === "number" || issue.expected === "int")
-        ? "remove the quotes around the number"
-        : "see docs/netmap.md for the format";
-      return new NetmapError(field, `expected ${expected}, got ${describeType(issue.input)}; ${fix}`);
-    }
+    case "invalid_type":
+      return new NetmapError(field, wrongTypeProblem(issue, "docs/netmap.md"));
     case "invalid_value":
       return issue.values.length === 1 && issue.message.startsWith("must")
         ? new NetmapError(field, issue.message)
-        : new NetmapError(
-          field,
-          `${quote(issue.input)} is not allowed; use one of ${issue.values.map((v) => quote(v)).join(", ")}`,
-        );
+        : new NetmapError(field, notAllowedProblem(issue.input, issue.values));
     default:
       return new NetmapError(field, issue.message);
   }
@@ -516,7 +491,7 @@ export function parseNetmapDocument(text: string): NetmapDocument {
   const parsed = netmapFile.safeParse(data, { reportInput: true });
   if (!parsed.success) {
     const issues = parsed.error.issues;
-    throw problemFromIssue(issues.find((i) => i.code === "unrecognized_keys") ?? issues[0], data);
+    throw problemFromIssue(firstIssue(issues), data);
   }
   return parsed.data;
 }
