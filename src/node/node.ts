@@ -222,7 +222,12 @@ async function startFilter(
     { wg0: wg0.device, aes0: aes0.device },
     lockdown?.ports ?? cfg.lockdown.extraPorts,
   );
-  await filter.start();
+  try {
+    await filter.start();
+  } catch (e) {
+    filter.close();
+    throw e;
+  }
   const stopWatch = lockdown?.onChange((ports) => void filter.setLockdown(ports)) ?? (() => {});
   return {
     filter,
