@@ -46,6 +46,8 @@ export interface Wg0Options {
   device?: InterfaceOptions["device"];
   /** Called once when wg0 ends by itself. */
   onEnded?: (reason: string) => void;
+  /** Called with wg0 once it runs, before it is configured (device hooks may call back into it then). */
+  onStarted?: (wg0: RunningInterface) => void;
 }
 
 /** Starts wg0 and configures it; on failure nothing is left behind. */
@@ -61,6 +63,7 @@ export async function startWg0(opts: Wg0Options): Promise<RunningInterface> {
     onEnded: opts.onEnded,
   });
   try {
+    opts.onStarted?.(wg0);
     await configureWg0(wg0, opts);
     return wg0;
   } catch (e) {

@@ -75,6 +75,8 @@ export async function startWg0Parts(parts: PartStack, opts: Wg0PartsOptions): Pr
           packetFilter: opts.packetFilter,
         },
         onEnded: opts.onEnded,
+        // wg0's PSK manager sets PSKs while the peers are configured: it needs wg0 from the start.
+        onStarted: (running) => outer.wg0 = running,
       }),
   });
   const rosenpass = await parts.start({
