@@ -7,11 +7,10 @@
  * @module
  */
 import "../crypto/aead-libcrypto.ts";
-import { chachaSuite } from "../noise/suite.ts";
 import type { BrokerConfig } from "../config/broker-config.ts";
-import { formatCidr, formatIp } from "../wireguard/allowedips.ts";
-import { type RunningInterface, startInterface } from "../wireguard/interface.ts";
-import { readPskFile } from "../keys/psk-file.ts";
+import { formatIp } from "../wireguard/allowedips.ts";
+import type { RunningInterface } from "../wireguard/interface.ts";
+import { startWg0 } from "../node/wg0-bringup.ts";
 import { logger } from "../log.ts";
 import { openFileRootKey, openPkcs11RootKey, type RootKey } from "../ska/root-key.ts";
 import { type BrokerEvent, BrokerService } from "../ska/broker-service.ts";
@@ -60,40 +59,16 @@ export async function startBroker(cfg: BrokerConfig, opts: BrokerOptions = {}): 
     void close(reason).then(() => opts.onEnded?.(reason));
   };
   try {
-    wg0 = await startInterface({
+    wg0 = await startWg0({
       ifname: cfg.wg0.name,
-      nameField: "wg0.name",
       uapiDir: cfg.broker.uapiSocketDir,
-      suite: chachaSuite(),
       mtu: cfg.wg0.mtu,
       address: cfg.wg0.address.text,
+      privateKey: privateKey.bytes(),
+      listenPort: cfg.wg0.listenPort,
+      peers: cfg.peers,
       onEnded,
     });
-    // The device copies the wg0 PSKs; ours are wiped at once.
-    const psks = cfg.peers.map((p) => readPskFile(p.wgPskFile!));
-    let errno: number;
-    try {
-      errno = await wg0.device.apply({
-        privateKey: privateKey.bytes(),
-        listenPort: cfg.wg0.listenPort,
-        replacePeers: true,
-        peers: cfg.peers.map((p, i) => ({
-          publicKey: p.publicKey,
-          remove: false,
-          updateOnly: false,
-          endpoint: p.endpoint ?? undefined,
-          persistentKeepalive: p.persistentKeepalive,
-          replaceAllowedIps: true,
-          allowedIps: [formatCidr(p.wgIp)],
-          presharedKey: psks[i],
-        })),
-      });
-    } finally {
-      psks.forEach((k) => k.fill(0));
-    }
-    if (errno !== 0) {
-      throw new Error(`configuring wg0 failed (errno ${-errno}): is UDP port ${cfg.wg0.listenPort} free?`);
-    }
     const service = new BrokerService({
       peers: cfg.peers.map((p) => ({ name: p.name, publicKey: p.publicKey, wgIp: formatIp(p.wgIp.addr) })),
       rootKey,

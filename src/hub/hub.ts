@@ -5,10 +5,10 @@
  * @module
  */
 import "../crypto/aead-libcrypto.ts";
-import { chachaSuite } from "../noise/suite.ts";
 import type { HubConfig } from "../config/hub-config.ts";
-import { formatCidr, formatIp } from "../wireguard/allowedips.ts";
-import { type RunningInterface, startInterface } from "../wireguard/interface.ts";
+import { formatIp } from "../wireguard/allowedips.ts";
+import type { RunningInterface } from "../wireguard/interface.ts";
+import { startWg0 } from "../node/wg0-bringup.ts";
 import { fromHex, toHex } from "../encoding.ts";
 import { logger } from "../log.ts";
 import { DSKE_PORT, type FrameServer, serveFrames } from "../dske/frame-transport.ts";
@@ -107,32 +107,16 @@ export async function startHub(cfg: HubConfig, opts: HubOptions = {}): Promise<R
     void close(reason).then(() => opts.onEnded?.(reason));
   };
   try {
-    wg0 = await startInterface({
+    wg0 = await startWg0({
       ifname: cfg.wg0.name,
-      nameField: "wg0.name",
       uapiDir: cfg.hub.uapiSocketDir,
-      suite: chachaSuite(),
       mtu: cfg.wg0.mtu,
       address: cfg.wg0.address.text,
-      onEnded,
-    });
-    const errno = await wg0.device.apply({
       privateKey: privateKey.bytes(),
       listenPort: cfg.wg0.listenPort,
-      replacePeers: true,
-      peers: cfg.peers.map((p) => ({
-        publicKey: p.publicKey,
-        remove: false,
-        updateOnly: false,
-        endpoint: p.endpoint ?? undefined,
-        persistentKeepalive: p.persistentKeepalive,
-        replaceAllowedIps: true,
-        allowedIps: [formatCidr(p.wgIp)],
-      })),
+      peers: cfg.peers,
+      onEnded,
     });
-    if (errno !== 0) {
-      throw new Error(`configuring wg0 failed (errno ${-errno}): is UDP port ${cfg.wg0.listenPort} free?`);
-    }
     service = new HubService({
       hubId: fromHex(hubId),
       store,

@@ -237,17 +237,7 @@ export class NodeAdminBackend implements AdminBackend {
               maxAgeSeconds: cfg.keys.maxKeyAgeSeconds,
             },
           ska: skaView(usesSka(p.keySource) ? skaByName.get(p.name) : undefined),
-          dske: d
-            ? {
-              role: d.role,
-              lastEpoch: d.lastEpoch,
-              rotationsOk: d.agreed,
-              rotationsFailed: d.failed,
-              badHubs: [...d.badHubs],
-              problem: d.problem,
-              heldEpochs: [...d.heldEpochs],
-            }
-            : null,
+          dske: d ? dskeView(d) : null,
         };
       }
       return {
@@ -426,4 +416,17 @@ function skaView(s: SkaPeerStatus | undefined): AesPeerStatus["ska"] {
       rotationsFailed: s.failed,
     }
     : null;
+}
+
+/** A peer's DSKE state as the status shows it. */
+function dskeView(d: DskePeerStatus): NonNullable<AesPeerStatus["dske"]> {
+  return {
+    role: d.role,
+    lastEpoch: d.lastEpoch,
+    rotationsOk: d.agreed,
+    rotationsFailed: d.failed,
+    badHubs: [...d.badHubs],
+    problem: d.problem,
+    heldEpochs: [...d.heldEpochs],
+  };
 }
