@@ -120,7 +120,7 @@ function issueProblem(base: string, issue: z.core.$ZodIssue): PolicyConfigError 
         formatPath(base, issue.path),
         issue.input === undefined
           ? `missing; add it (${issue.expected})`
-          : `expected ${issue.expected}; see the policies example in README.md`,
+          : `expected ${issue.expected}; see the policies example in docs/filter.md`,
       );
     default:
       return new PolicyConfigError(formatPath(base, issue.path), issue.message);
