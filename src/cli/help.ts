@@ -145,7 +145,7 @@ export const COMMANDS: readonly CommandHelp[] = [
     description:
       "Runs one edge node in the foreground: wg0 (standard WireGuard), aes0 (WireGuard with AES-256-GCM inside\n" +
       "wg0) with the PSK security gate, the key plane (manual PSK files, DSKE, SKA), Rosenpass for wg0's PSK\n" +
-      "(when configured) and the local admin API. See README.md and examples/README.md for the config file.",
+      "(when configured) and the local admin API. Config file: docs/configuration.md and examples/README.md.",
     options: [["-c, --config FILE", "the node's config file (JSONC)"], HELP_OPTION],
     exitCodes: SERVICE_EXIT,
     signals: [
@@ -488,7 +488,7 @@ export const COMMANDS: readonly CommandHelp[] = [
     usage: ["rosenpass keygen|fingerprint [options]", "rosenpass help [keygen|fingerprint]"],
     description:
       "Key tools for Rosenpass, which rotates wg0's preshared key with a post-quantum key exchange (see\n" +
-      'README.md, "Post-quantum wg0"). `twofold rosenpass SUBCOMMAND --help` shows each subcommand.',
+      'docs/rosenpass.md, "Running it"). `twofold rosenpass SUBCOMMAND --help` shows each subcommand.',
     options: [
       ["keygen", "generate a Rosenpass static key pair (Classic McEliece 460896)"],
       ["fingerprint", "print the SHA-256 (base64) of a public key file"],

@@ -26,7 +26,7 @@ export async function runHub(args: string[]): Promise<number> {
     stateLock.release();
     throw new CliError(formatPreflightProblem(problems[0]), 2);
   }
-  // Test-only fault switch for the DSKE fault tests (see the README); never set in production.
+  // Test-only fault switch for the DSKE fault tests (see docs/dske.md, "Test-only fault switches"); never set in production.
   const testFault = hubTestFaultOf(Deno.env.get("TWOFOLD_TEST_FAULT"));
   return await runUntilStopped(async (onEnded) => {
     const hub = await startHub(cfg, {

@@ -113,7 +113,7 @@ function issueProblem(base: string, issue: z.core.$ZodIssue): PolicyConfigError 
         formatPath(issue.path, base),
         issue.input === undefined
           ? `missing; add it (${issue.expected})`
-          : `expected ${issue.expected}; see the policies example in README.md`,
+          : `expected ${issue.expected}; see the policies example in docs/filter.md`,
       );
     default:
       return new PolicyConfigError(formatPath(issue.path, base), issue.message);

@@ -1,5 +1,5 @@
 /**
- * Where each rule set is enforced, from the node's point of view (the table of issue 13 / README):
+ * Where each rule set is enforced, from the node's point of view (the table of issue 13 / docs/filter.md):
  *
  * | local peer  | remote peer | aes0          | wg0                                   |
  * |-------------|-------------|---------------|---------------------------------------|
