@@ -9,6 +9,7 @@
  * Layout inside the tarball (one top directory, `twofold-<version>-linux-x64/`):
  *   bin/twofold, bin/twofold-wg                     launchers (POSIX sh)
  *   lib/twofold/main.js, encrypt-worker.js, decrypt-worker.js, rosenpass-worker.js, deno
+ *   lib/twofold/node_modules/<pkg>@<version>/…       files bundled npm modules read at run time
  *   share/doc/twofold/twofold.txt                   the manual (every command's --help)
  *   share/systemd/twofold.service, twofold-hub.service
  *   VERSION
@@ -81,6 +82,65 @@ export function externalPackageImports(bundle: string): string[] {
   );
 }
 
+/** An npm package directory a bundled module reads files from at run time (`__dirname`). */
+export interface PackageDir {
+  /** Where the bundle looks for it, relative to `lib/twofold/`: `node_modules/<name>@<version>/<subdir>`. */
+  target: string;
+  /** The package's own directory in the Deno cache (its package.json is copied too). */
+  packageRoot: string;
+  /** The subdirectory of the package the module lives in (`""` for the package root). */
+  subdir: string;
+}
+
+const BUNDLED_PACKAGE_MODULE =
+  /^\/\/ (\S*registry\.npmjs\.org\/((?:@[^/]+\/)?[^/]+)\/([^/]+)\/((?:[^/]+\/)*)[^/]+)$/;
+const DIRNAME_HELPER = "__twofoldPackageDir";
+
+/**
+ * Rewrites the bundled npm modules that find their own files through `__dirname` (which an ES module
+ * bundle does not have: mceliece-nist loads `mceliece.wasm` and starts `worker.js` beside itself) so
+ * that they look in `lib/twofold/node_modules/<name>@<version>/<subdir>`, and lists those directories
+ * for the build to copy from the Deno cache. `cacheBase` resolves the bundle's source comments, which
+ * are relative to the directory `deno bundle` ran in. Pure: returns the new bundle text.
+ */
+export function relocatePackageDirs(bundle: string, cacheBase: string): { code: string; dirs: PackageDir[] } {
+  const dirs = new Map<string, PackageDir>();
+  let current: PackageDir | null = null;
+  const lines = bundle.split("\n").map((line) => {
+    const m = BUNDLED_PACKAGE_MODULE.exec(line);
+    if (m) {
+      const [, path, name, version, subdir] = m;
+      const root =
+        new URL(path.slice(0, path.indexOf(`/${version}/`) + version.length + 1), cacheBase).pathname;
+      const target = `node_modules/${name}@${version}/${subdir}`.replace(/\/$/, "");
+      current = { target, packageRoot: root.replace(/\/$/, ""), subdir: subdir.replace(/\/$/, "") };
+      return line;
+    }
+    if (current && /\b__dirname\b/.test(line)) {
+      dirs.set(current.target, current);
+      return line.replaceAll(/\b__dirname\b/g, `${DIRNAME_HELPER}(${JSON.stringify(current.target)})`);
+    }
+    return line;
+  });
+  if (dirs.size === 0) return { code: bundle, dirs: [] };
+  const helper = `const ${DIRNAME_HELPER} = (p) => new URL("./" + p, import.meta.url).pathname;`;
+  return { code: `${helper}\n${lines.join("\n")}`, dirs: [...dirs.values()] };
+}
+
+/** Copies one package directory (its files, not subdirectories, and its package.json) under `lib`. */
+async function copyPackageDir(lib: string, dir: PackageDir): Promise<void> {
+  const to = `${lib}/${dir.target}`;
+  await Deno.mkdir(to, { recursive: true });
+  const from = dir.subdir ? `${dir.packageRoot}/${dir.subdir}` : dir.packageRoot;
+  for await (const e of Deno.readDir(from)) {
+    if (e.isFile) await Deno.copyFile(`${from}/${e.name}`, `${to}/${e.name}`);
+  }
+  const top = `${lib}/${
+    dir.target.split("/").slice(0, dir.target.startsWith("node_modules/@") ? 3 : 2).join("/")
+  }`;
+  await Deno.copyFile(`${dir.packageRoot}/package.json`, `${top}/package.json`);
+}
+
 /** Builds the tarball; returns its path. */
 export async function buildRelease(outDir: string, deno: string = Deno.execPath()): Promise<string> {
   if (Deno.build.os !== "linux" || Deno.build.arch !== "x86_64") {
@@ -101,7 +161,10 @@ export async function buildRelease(outDir: string, deno: string = Deno.execPath(
   for (const [name, entry] of ENTRIES) {
     const out = `${lib}/${name}.js`;
     await run(deno, ["bundle", "--quiet", "--platform", "deno", "--output", out, entry]);
-    const external = externalPackageImports(await Deno.readTextFile(out));
+    const relocated = relocatePackageDirs(await Deno.readTextFile(out), `file://${ROOT}`);
+    await Deno.writeTextFile(out, relocated.code);
+    for (const dir of relocated.dirs) await copyPackageDir(lib, dir);
+    const external = externalPackageImports(relocated.code);
     if (external.length > 0) throw new Error(`${name}.js still imports packages: ${external.join(", ")}`);
   }
   await Deno.copyFile(deno, `${lib}/deno`);

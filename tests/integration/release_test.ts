@@ -123,6 +123,25 @@ integrationTest(
         assert.match(new TextDecoder().decode(k.stdout), /^[A-Za-z0-9+/]{43}=\n$/);
       });
 
+      await t.step(
+        "rosenpass keygen runs from the bundle (McEliece WASM and its worker found beside it)",
+        async () => {
+          const keys = await Deno.makeTempDir({ dir, prefix: "rp-" });
+          const r = await offline([
+            twofold,
+            "rosenpass",
+            "keygen",
+            "--secret-key",
+            `${keys}/secret`,
+            "--public-key",
+            `${keys}/public`,
+          ], env);
+          assert.ok(r.success, new TextDecoder().decode(r.stderr));
+          assert.equal((await Deno.stat(`${keys}/public`)).size, 524_160, "a round-2 McEliece public key");
+          assert.equal((await Deno.stat(`${keys}/secret`)).mode! & 0o777, 0o600);
+        },
+      );
+
       const a = await topo.netns("tfrel-a", { replaceExisting: true });
       const b = await topo.netns("tfrel-b", { replaceExisting: true });
       await vethPair(a, "tfrel-va", `${A.underlay}/24`, b, "tfrel-vb", `${B.underlay}/24`);

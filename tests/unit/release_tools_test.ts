@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { renderManual } from "../../src/cli/manual.ts";
 import { COMMANDS } from "../../src/cli/help.ts";
-import { externalPackageImports, LAUNCHER, tarballName } from "../../tools/release.ts";
+import { externalPackageImports, LAUNCHER, relocatePackageDirs, tarballName } from "../../tools/release.ts";
 import { workerModuleUrl } from "../../src/worker-url.ts";
 
 Deno.test("the manual holds every command's usage and names the version", () => {
@@ -33,4 +33,34 @@ Deno.test("workerModuleUrl: the .ts worker in the source tree, <name>.js beside 
     workerModuleUrl("file:///opt/twofold/lib/twofold/main.js", "./worker.ts", "rosenpass-worker"),
     "file:///opt/twofold/lib/twofold/rosenpass-worker.js",
   );
+});
+
+Deno.test("relocatePackageDirs: bundled npm modules that use __dirname look beside the bundle", () => {
+  const bundle = [
+    'import "node:fs";',
+    "// ../../root/.cache/deno/npm/registry.npmjs.org/mceliece-nist/2.0.1/wasm/main_thread.js",
+    'var mod = readFileSync(join(__dirname, "mceliece.wasm"));',
+    "// ../../root/.cache/deno/npm/registry.npmjs.org/@scope/pkg/1.2.3/index.js",
+    "var here = __dirname + '/x';",
+    "// src/own.ts",
+    "const dirnameLike = 1;",
+  ].join("\n");
+  const { code, dirs } = relocatePackageDirs(bundle, "file:///work/repo/");
+  assert.ok(!/\b__dirname\b/.test(code), "no bare __dirname is left");
+  assert.match(code, /^const __twofoldPackageDir = /, "the helper comes first");
+  assert.match(code, /__twofoldPackageDir\("node_modules\/mceliece-nist@2\.0\.1\/wasm"\)/);
+  assert.match(code, /__twofoldPackageDir\("node_modules\/@scope\/pkg@1\.2\.3"\)/);
+  assert.deepEqual(dirs, [
+    {
+      target: "node_modules/mceliece-nist@2.0.1/wasm",
+      packageRoot: "/root/.cache/deno/npm/registry.npmjs.org/mceliece-nist/2.0.1",
+      subdir: "wasm",
+    },
+    {
+      target: "node_modules/@scope/pkg@1.2.3",
+      packageRoot: "/root/.cache/deno/npm/registry.npmjs.org/@scope/pkg/1.2.3",
+      subdir: "",
+    },
+  ]);
+  assert.deepEqual(relocatePackageDirs("const a = 1;", "file:///x/"), { code: "const a = 1;", dirs: [] });
 });
