@@ -11,6 +11,7 @@ import { DEFAULT_ADMIN_SOCKET } from "../admin/server.ts";
 import { DEFAULT_TOKEN_FILE } from "./admin-client.ts";
 import { ENV_VARS, type EnvName } from "../env.ts";
 import { CliError } from "./errors.ts";
+import { NETMAP_HELP } from "./netmap-help.ts";
 
 /** One command's (or subcommand's) help. */
 export interface CommandHelp {
@@ -388,6 +389,7 @@ export const COMMANDS: readonly CommandHelp[] = [
     " [PROTO/PORT[-PORT]...]",
     "replace the lockdown extra ports (no entry: empty the list)",
   ),
+  ...NETMAP_HELP,
   {
     name: "bundle",
     summary: "write a support bundle of a running node (.tar.gz, every secret redacted)",
