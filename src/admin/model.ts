@@ -213,6 +213,24 @@ export interface NodeStatus {
   } | null;
   /** The wg0 lockdown extra-port list. */
   lockdown: LockdownState;
+  /** The network map the node runs, or null when its peers are inline in the config. */
+  netmap: NetmapStatus | null;
+}
+
+/** The running network map, as `/v1/status` reports it. */
+export interface NetmapStatus {
+  /** The map's serial. */
+  serial: number;
+  /** Where it comes from: "file PATH" or "url URL". */
+  source: string;
+  /** When it was applied, ISO 8601. */
+  appliedAt: string;
+  /** Seconds since then. */
+  ageSeconds: number;
+  /** Changes of the running map that wait for a restart (one line each). */
+  restartNeeded: string[];
+  /** The last map refused since the running one was applied (one line), or null. */
+  lastRejected: string | null;
 }
 
 /** Counters that are not part of {@link NodeStatus} (for `/metrics`). */

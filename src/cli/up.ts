@@ -23,14 +23,27 @@ import { formatPreflightProblem, preflightNode } from "../node/preflight.ts";
 import { CliError } from "./errors.ts";
 import { configPathArg, runUntilStopped } from "./foreground.ts";
 import { holdStateDir } from "./state-dir.ts";
+import { loadStartMap, NetmapStartError, type StartMap } from "../node/netmap-startup.ts";
+import { type MapRun, startMapRun } from "../node/netmap-run.ts";
+import type { NodeConfig } from "../config/node-config.ts";
+import type { NetmapSource } from "../netmap/source-config.ts";
 
 const USAGE = usageOf("up");
 
 /** Runs the command; resolves with the exit code. */
 export async function runUp(args: string[]): Promise<number> {
   const configPath = configPathArg(args, USAGE);
-  const cfg = await loadNodeConfig(configPath);
-  const stateLock = holdStateDir(cfg.node.stateDir, "node.stateDir");
+  const loaded = await loadNodeConfig(configPath);
+  const stateLock = holdStateDir(loaded.node.stateDir, "node.stateDir");
+  // A map-driven node takes its addresses and peers from the map (or its last good copy) first.
+  let startMap: StartMap | null;
+  try {
+    startMap = await loadStartMapOrFail(loaded);
+  } catch (e) {
+    stateLock.release();
+    throw e;
+  }
+  const cfg = startMap?.config ?? loaded;
   let lockdown: LockdownList;
   let token = "";
   try {
@@ -56,10 +69,23 @@ export async function runUp(args: string[]): Promise<number> {
   const log = logger(cfg.node.name);
   return await runUntilStopped(async (onEnded) => {
     let stopAdmin: () => Promise<void> = () => Promise.resolve();
+    let stopMap: () => Promise<void> = () => Promise.resolve();
     const node = await startNode(cfg, {
       lockdown,
-      onEnded: () => void stopAdmin().finally(() => stateLock.release()).finally(onEnded),
+      onEnded: () => void stopMap().then(stopAdmin).finally(() => stateLock.release()).finally(onEnded),
     });
+    let mapRun: MapRun | null = null;
+    if (startMap) {
+      for (const w of startMap.warnings) log.warn(w);
+      try {
+        mapRun = await startMapRun(node, startMap, log);
+        stopMap = mapRun.close;
+      } catch (e) {
+        await node.close("map services start-up failed");
+        stateLock.release();
+        throw e;
+      }
+    }
     if (lockdown.source === "file") {
       log.info(
         `lockdown list loaded from ${lockdown.path} (${lockdown.ports.length} entries; the config's ` +
@@ -67,7 +93,11 @@ export async function runUp(args: string[]): Promise<number> {
       );
     }
     if (cfg.admin.enabled) {
-      const backend = new NodeAdminBackend(node, lockdown, { configPath: resolvePath(configPath) });
+      const part = mapRun?.part;
+      const backend = new NodeAdminBackend(node, lockdown, {
+        configPath: resolvePath(configPath),
+        netmap: part ? () => part.status() : undefined,
+      });
       try {
         const server = await startAdminServer(backend, {
           listen: cfg.admin.listen,
@@ -86,6 +116,7 @@ export async function runUp(args: string[]): Promise<number> {
         log.info(`admin API listening on ${server.address} (token file ${cfg.admin.tokenFile})`);
       } catch (e) {
         backend.close();
+        await stopMap();
         await node.close("admin API start-up failed");
         throw new Error(`admin API (admin.listen / admin.tokenFile): ${(e as Error).message}`);
       }
@@ -94,15 +125,31 @@ export async function runUp(args: string[]): Promise<number> {
     }
     return {
       close: async (reason?: string) => {
+        await stopMap();
         await stopAdmin();
         await node.close(reason);
         stateLock.release();
       },
-      reload: () => {
+      reload: async () => {
         const r = node.reloadPskFiles();
-        return `re-read ${r.files} PSK file(s): ${r.installed} new key(s) installed, ${r.failed} failed; ` +
+        const map = mapRun ? `; ${await mapRun.reload()}` : "";
+        return `re-read ${r.files} PSK file(s): ${r.installed} new key(s) installed, ${r.failed} failed${map}; ` +
           "the config file is not re-read (not supported yet: restart twofold up to apply config changes)";
       },
     };
   }, log);
+}
+
+/** The start map of a config with a `netmap` section (null without one); no map is one line, exit 2. */
+async function loadStartMapOrFail(cfg: NodeConfig): Promise<StartMap | null> {
+  if (cfg.netmap === null) return null;
+  try {
+    return await loadStartMap(cfg as NodeConfig & { netmap: NetmapSource });
+  } catch (e) {
+    if (e instanceof NetmapStartError) {
+      cfg.node.privateKey?.wipe();
+      throw new CliError(e.message, 2);
+    }
+    throw e;
+  }
 }

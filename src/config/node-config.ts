@@ -63,6 +63,9 @@ import {
   RosenpassConfigProblem,
 } from "./rosenpass-config.ts";
 import { parsePolicyConfig, type PolicyConfig, PolicyConfigError } from "./policy-config.ts";
+import { type NetmapSource, netmapSourceSection, resolveNetmapSource } from "../netmap/source-config.ts";
+import { NetmapError } from "../netmap/schema.ts";
+import { DNS_PORT } from "../dns/server.ts";
 
 /** Default state directory (PSRD pools, watermarks, epoch counters). */
 export const DEFAULT_STATE_DIR = "/var/lib/twofold";
@@ -261,6 +264,16 @@ export interface NodeConfig {
   rosenpass: RosenpassConfig;
   /** The access policies (`policies`), or null when the section is absent (all-to-all). */
   policies: PolicyConfig | null;
+  /**
+   * Where the network map comes from, or null when the peers are inline. With a map, `wg0.address`,
+   * `aes0.address`/`subnet` and `peers` are placeholders until node/netmap-config.ts fills them from the
+   * node's view of the map (before anything starts).
+   */
+  netmap: NetmapSource | null;
+  /** The map's DNS stub (runs only with a map). */
+  dns: { port: number };
+  /** Manual PSK files for AES peers from the map, by peer name (absolute paths). */
+  pskFiles: Record<string, string>;
 }
 
 /** Options for {@link parseNodeConfig}. */
@@ -299,7 +312,7 @@ const interfaceName = (fallback: string) => z.string().default(fallback);
 const wg0Section = z.strictObject({
   name: interfaceName(DEFAULT_WG_NAME),
   listenPort: portField(DEFAULT_WG_PORT),
-  address: z.string(),
+  address: z.string().optional(),
   mtu: z.int()
     .min(MIN_WG_MTU, {
       error:
@@ -313,8 +326,8 @@ const wg0Section = z.strictObject({
 const aes0Section = z.strictObject({
   name: interfaceName(DEFAULT_AES_NAME),
   listenPort: portField(DEFAULT_AES_PORT),
-  subnet: z.string().default(DEFAULT_AES_SUBNET),
-  address: z.string(),
+  subnet: z.string().optional(),
+  address: z.string().optional(),
   mtu: z.int().optional(),
 });
 
@@ -370,6 +383,14 @@ const lockdownSection = z.strictObject({
   extraPorts: z.array(z.string()).default([]),
 });
 
+/** `dns`: the map's DNS stub on the wg0 address (only with a `netmap`). */
+const dnsSection = z.strictObject({
+  port: z.int()
+    .min(1, { error: "must be a port from 1 to 65535" })
+    .max(65535, { error: "must be a port from 1 to 65535" })
+    .default(DNS_PORT),
+});
+
 const nodeConfigFile = z.strictObject({
   node: nodeSection,
   wg0: wg0Section,
@@ -381,6 +402,9 @@ const nodeConfigFile = z.strictObject({
   rosenpass: nodeRosenpassSection.optional(),
   /** Checked by parsePolicyConfig (config/policy-config.ts), which names its own fields. */
   policies: z.unknown().optional(),
+  netmap: netmapSourceSection.optional(),
+  dns: dnsSection.prefault({}),
+  pskFiles: z.record(nameField, pathField).default({}),
 });
 
 type RawConfig = z.output<typeof nodeConfigFile>;
@@ -395,6 +419,8 @@ function knownKeys(path: readonly PropertyKey[]): string[] {
     admin: adminSection,
     lockdown: lockdownSection,
     rosenpass: nodeRosenpassSection,
+    netmap: netmapSourceSection,
+    dns: dnsSection,
   } as const)[
     String(path[0]) as "node"
   ]?.shape;
@@ -594,6 +620,87 @@ function readPrivateKeyFile(field: string, path: string): Uint8Array {
 // Cross-field resolution.
 
 function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
+  const mapped = resolveMapSection(raw, opts);
+  if (mapped) return mapped;
+  if (raw.wg0.address === undefined) {
+    throw new FieldProblem(
+      "wg0.address",
+      'missing; give this node\'s wg0 address (e.g. "100.64.0.1/10") or a "netmap" section it comes from',
+    );
+  }
+  if (raw.aes0.address === undefined) {
+    throw new FieldProblem(
+      "aes0.address",
+      'missing; give this node\'s aes0 address (e.g. "100.127.0.1/16") or a "netmap" section it comes from',
+    );
+  }
+  if (Object.keys(raw.pskFiles).length > 0) {
+    throw new FieldProblem("pskFiles", 'applies to peers from a "netmap" only; give inline peers a pskFile');
+  }
+  return resolveInline(raw as InlineRawConfig, opts);
+}
+
+/**
+ * Stand-ins for the addresses a map-driven node takes from its map entry: they let the rest of the
+ * config resolve (ports, MTU, keys, admin) by the inline rules; node/netmap-config.ts replaces them.
+ */
+const MAP_PLACEHOLDER = { wg0Address: "100.64.0.1/10", aes0Address: "100.127.0.1/16" } as const;
+
+/** A config with a `netmap` section (null without one): addresses and peers come from the map. */
+function resolveMapSection(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig | null {
+  if (raw.netmap === undefined) return null;
+  const fromMap: [string, unknown][] = [
+    ["wg0.address", raw.wg0.address],
+    ["aes0.address", raw.aes0.address],
+    ["aes0.subnet", raw.aes0.subnet],
+  ];
+  for (const [field, value] of fromMap) {
+    if (value !== undefined) {
+      throw new FieldProblem(
+        field,
+        "comes from the network map (this node's entry) when netmap is set; remove it",
+      );
+    }
+  }
+  if (raw.peers.length > 0) {
+    throw new FieldProblem(
+      "peers",
+      "come from the network map when netmap is set; remove them (or remove netmap)",
+    );
+  }
+  let source: NetmapSource;
+  try {
+    source = resolveNetmapSource(raw.netmap, opts.baseDir);
+  } catch (e) {
+    if (e instanceof NetmapError) throw new FieldProblem(e.field, e.problem);
+    throw e;
+  }
+  const pskFiles: Record<string, string> = {};
+  for (const [name, file] of Object.entries(raw.pskFiles)) {
+    const path = resolvePath(opts.baseDir, file);
+    if (opts.checkFiles) {
+      try {
+        readPskFile(path).fill(0);
+      } catch (e) {
+        throw new FieldProblem(`pskFiles.${name}`, (e as Error).message);
+      }
+    }
+    pskFiles[name.toLowerCase()] = path;
+  }
+  const inline = resolveInline({
+    ...raw,
+    wg0: { ...raw.wg0, address: MAP_PLACEHOLDER.wg0Address },
+    aes0: { ...raw.aes0, address: MAP_PLACEHOLDER.aes0Address },
+  }, opts);
+  return { ...inline, netmap: source, pskFiles };
+}
+
+type InlineRawConfig = RawConfig & {
+  wg0: RawConfig["wg0"] & { address: string };
+  aes0: RawConfig["aes0"] & { address: string };
+};
+
+function resolveInline(raw: InlineRawConfig, opts: ParseNodeConfigOptions): NodeConfig {
   const wgNetwork = parseCidr(WG_NETWORK);
 
   // wg0
@@ -632,18 +739,19 @@ function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
       `${raw.aes0.listenPort} equals wg0.listenPort; give the two interfaces different ports`,
     );
   }
-  const subnetParts = splitAddress("aes0.subnet", raw.aes0.subnet, "a subnet such as 100.127.0.0/16");
+  const subnetRaw = raw.aes0.subnet ?? DEFAULT_AES_SUBNET;
+  const subnetParts = splitAddress("aes0.subnet", subnetRaw, "a subnet such as 100.127.0.0/16");
   if (subnetParts.bits === null) {
     throw new FieldProblem(
       "aes0.subnet",
-      `${quote(raw.aes0.subnet)} needs a prefix length, e.g. 100.127.0.0/16`,
+      `${quote(subnetRaw)} needs a prefix length, e.g. 100.127.0.0/16`,
     );
   }
-  const subnet = parseCidr(raw.aes0.subnet);
+  const subnet = parseCidr(subnetRaw);
   if (!sameBytes(subnet.addr, subnetParts.ip)) {
     throw new FieldProblem(
       "aes0.subnet",
-      `${quote(raw.aes0.subnet)} has host bits set; use ${formatCidr(subnet)}`,
+      `${quote(subnetRaw)} has host bits set; use ${formatCidr(subnet)}`,
     );
   }
   const subnetText = formatCidr(subnet);
@@ -767,7 +875,20 @@ function resolve(raw: RawConfig, opts: ParseNodeConfigOptions): NodeConfig {
     const lockdown = { extraPorts: resolveExtraPorts(raw.lockdown.extraPorts, aes0.listenPort) };
     const rosenpass = resolveRosenpassFields(raw, opts, wg0.listenPort, aes0.listenPort);
     const policies = resolvePolicies(raw.policies, [node.name, ...peers.map((p) => p.name)]);
-    return { node, wg0, aes0, keys, peers, admin, lockdown, rosenpass, policies };
+    return {
+      node,
+      wg0,
+      aes0,
+      keys,
+      peers,
+      admin,
+      lockdown,
+      rosenpass,
+      policies,
+      netmap: null,
+      dns: raw.dns,
+      pskFiles: {},
+    };
   } catch (e) {
     privateKey?.wipe();
     throw e;

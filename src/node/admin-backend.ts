@@ -14,6 +14,7 @@ import type {
   LayerPeerStatus,
   LockdownPort,
   LockdownState,
+  NetmapStatus,
   NodeCounters,
   NodeStatus,
   PeerStatus,
@@ -118,6 +119,8 @@ export interface NodeAdminBackendOptions {
   clock?: () => number;
   /** The config file the node runs (absolute), for the support bundle; null when unknown. */
   configPath?: string | null;
+  /** The running network map's status (a map-driven node); absent: peers are inline. */
+  netmap?: () => NetmapStatus;
 }
 
 /** The admin backend of one running node. */
@@ -127,6 +130,7 @@ export class NodeAdminBackend implements AdminBackend {
   readonly #node: AdminNodeView;
   readonly #lockdown: LockdownList;
   readonly #clock: () => number;
+  readonly #netmap: (() => NetmapStatus) | undefined;
   readonly #rotations = new Map<string, { ok: number; failed: number }>();
   readonly #lowHubs = new Set<string>();
   readonly #unsubscribe: () => void;
@@ -142,6 +146,7 @@ export class NodeAdminBackend implements AdminBackend {
     this.events = node.events;
     this.#clock = opts.clock ?? Date.now;
     this.#configPath = opts.configPath ?? null;
+    this.#netmap = opts.netmap;
     for (const p of node.config.peers) {
       if (isAesPeer(p)) this.#rotations.set(p.name, { ok: 0, failed: 0 });
     }
@@ -290,6 +295,7 @@ export class NodeAdminBackend implements AdminBackend {
         }
         : null,
       lockdown: this.lockdown(),
+      netmap: this.#netmap?.() ?? null,
     };
   }
 

@@ -70,8 +70,13 @@ export interface RunningNode {
   rosenpass: RosenpassPart | null;
   /** The packet filter of wg0 and aes0 (lockdown and access policies). */
   filter: NodeFilter;
-  /** The configuration the node runs. */
+  /** The configuration the node runs (replaced by {@link RunningNode.setPeers}). */
   config: NodeConfig;
+  /**
+   * Takes a new peer list after the interfaces and the gate were changed to match (a live map change):
+   * event and log names, the PSK files watched and `config.peers` follow it.
+   */
+  setPeers(peers: PeerConfig[]): void;
   /** Start time (unix ms). */
   startedAt: number;
   /**
@@ -145,7 +150,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
   const startedAt = Date.now();
   const events = opts.events ?? new EventBus();
   const audit = openNodeAudit(cfg, events);
-  const peerByHex = new Map(cfg.peers.map((p) => [toHex(p.publicKey), p]));
+  let peerByHex = new Map(cfg.peers.map((p) => [toHex(p.publicKey), p]));
   type PeerFields = Pick<NodeEventInput, "peer" | "publicKey">;
   const fieldsOf = (p: PeerConfig): PeerFields => ({ peer: p.name, publicKey: encodeBase64(p.publicKey) });
   const peerFields = (hex: string | null): PeerFields => {
@@ -320,7 +325,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
         opts.onGateEvent?.(e);
       },
     });
-    const aesPeers = cfg.peers.filter(isAesPeer);
+    let aesPeers = cfg.peers.filter(isAesPeer);
     for (const p of aesPeers) gate.addPeer(p.publicKey, p.keySource);
     aes0 = await startInterface({
       ifname: cfg.aes0.name,
@@ -532,7 +537,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
         question,
         now,
       );
-    return {
+    const running: RunningNode = {
       wg0,
       aes0,
       gate,
@@ -548,7 +553,18 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
       reloadPskFiles,
       trace,
       close,
+      setPeers: (peers) => {
+        running.config = { ...running.config, peers };
+        peerByHex = new Map(peers.map((p) => [toHex(p.publicKey), p]));
+        aesPeers = peers.filter(isAesPeer);
+        // A peer that left forgets its file state: back in the map, its file is installed again.
+        for (const name of fileState.keys()) {
+          if (!aesPeers.some((p) => p.name === name)) fileState.delete(name);
+        }
+        for (const p of aesPeers) installFromFile(p);
+      },
     };
+    return running;
   } catch (e) {
     await close("start-up failed");
     throw e;

@@ -105,6 +105,7 @@ export class FakeBackend implements AdminBackend {
         }],
       },
       lockdown: this.lockdown(),
+      netmap: null,
     };
   }
 
