@@ -66,6 +66,7 @@ import { parsePolicyConfig, type PolicyConfig, PolicyConfigError } from "./polic
 import { type NetmapSource, netmapSourceSection, resolveNetmapSource } from "../netmap/source-config.ts";
 import { NetmapError } from "../netmap/schema.ts";
 import { DNS_PORT } from "../dns/server.ts";
+import { WG_NETWORK } from "./wg-network.ts";
 
 /** Default state directory (PSRD pools, watermarks, epoch counters). */
 export const DEFAULT_STATE_DIR = "/var/lib/twofold";
@@ -82,7 +83,7 @@ export const DEFAULT_WG_MTU = 1420;
 /** Default aes0 subnet. */
 export const DEFAULT_AES_SUBNET = "100.127.0.0/16";
 /** The network every wg0 address must belong to (RFC 6598 shared address space). */
-export const WG_NETWORK = "100.64.0.0/10";
+export { WG_NETWORK };
 /** Smallest aes0 MTU accepted: the IPv6 minimum link MTU, so any inner packet fits. */
 export const MIN_AES_MTU = 1280;
 /**
