@@ -776,6 +776,8 @@ Deno.test("node config: interface names and the UAPI socket directory", async (t
       (e: unknown) =>
         e instanceof CliError && /^config hub\.json: wg0\.name: "bad\/name" is not a usable/.test(e.message),
     );
+  });
+});
 
 Deno.test("node config: the netmap section, dns.port and pskFiles", async (t) => {
   const mapConfig = (): Json => ({
