@@ -217,6 +217,28 @@ export interface NodeStatus {
   netmap: NetmapStatus | null;
 }
 
+/** One peer route (`GET /v1/routes`): where traffic to a peer's address goes, and why. */
+export interface PeerRoute {
+  /** The peer's address as a host prefix ("100.127.0.2/32"). */
+  destination: string;
+  /** The interface it is routed to (wg0's or aes0's configured name). */
+  interface: string;
+  /** Which layer that is. */
+  layer: "wg0" | "aes0";
+  /** The peer's name. */
+  peer: string;
+  /** The peer's public key, base64. */
+  publicKey: string;
+  /** The peer's class: an AES peer, an AES-exempt peer, or a DSKE hub. */
+  peerClass: "aes" | "exempt" | "hub";
+  /** Why this interface, in words. */
+  why: string;
+  /** For an aes0 route: whether the peer's gate is open (keyed); null for wg0 routes. */
+  gateOpen: boolean | null;
+  /** A warning (a closed gate: the traffic goes nowhere, never to wg0), or null. */
+  note: string | null;
+}
+
 /** The running network map, as `/v1/status` reports it. */
 export interface NetmapStatus {
   /** The map's serial. */
@@ -251,6 +273,8 @@ export interface AdminBackend {
   events: EventBus;
   /** Current lockdown list. */
   lockdown(): LockdownState;
+  /** Every peer route (AES IPs via aes0, wg0 IPs via wg0) with the gate state of AES routes. */
+  routes(): PeerRoute[];
   /**
    * Replaces the lockdown list: validated by the caller, persisted atomically, then applied; returns
    * the new state. Throws an Error when persisting fails (the old list stays in force).

@@ -321,6 +321,25 @@ export const COMMANDS: readonly CommandHelp[] = [
     environment: [],
   },
   {
+    name: "route",
+    summary: "where a running node sends traffic to a peer: interface, peer, class, gate",
+    usage: ["route list|get IP|NAME [--json] [--config FILE] [--admin ADDR] [--token-file FILE]"],
+    description:
+      "Asks a running node (GET /v1/routes) which interface traffic to a peer's address takes: AES peers'\n" +
+      "AES IPs via aes0, every wg0 IP (AES-exempt peers, hubs) via wg0; for an AES IP whether its gate is\n" +
+      "open. A closed gate means that traffic goes nowhere (aes0 drops it); it never falls back to wg0.",
+    options: [
+      ["list", "every peer route"],
+      ["get IP|NAME", "the route(s) of one address or one peer"],
+      ["--json", "print the routes as JSON"],
+      ...ADMIN_OPTIONS,
+      HELP_OPTION,
+    ],
+    exitCodes: ADMIN_EXIT,
+    signals: [],
+    environment: [],
+  },
+  {
     name: "events",
     summary: "follow a running node's events (rotations, gate, handshakes, hubs, lockdown)",
     usage: ["events [--json] [--since ID] [--config FILE] [--admin ADDR] [--token-file FILE]"],

@@ -17,9 +17,11 @@ import type {
   NetmapStatus,
   NodeCounters,
   NodeStatus,
+  PeerRoute,
   PeerStatus,
   Wg0PeerStatus,
 } from "../admin/model.ts";
+import { peerRoutes } from "./peer-routes.ts";
 import { isAesPeer, type NodeConfig } from "../config/node-config.ts";
 import { aeadBackendInUse } from "../crypto/backend.ts";
 import type { AeadName } from "../crypto/aead.ts";
@@ -342,6 +344,12 @@ export class NodeAdminBackend implements AdminBackend {
       drops: { wg0: drops(this.#node.wg0), aes0: drops(this.#node.aes0) },
       rotations: Object.fromEntries([...this.#rotations].map(([k, v]) => [k, { ...v }])),
     };
+  }
+
+  routes(): PeerRoute[] {
+    const cfg = this.#node.config;
+    const gates = new Map(this.#node.gate.status().map((g) => [g.peer, g]));
+    return peerRoutes(cfg.peers, { wg0: cfg.wg0.name, aes0: cfg.aes0.name }, gates);
   }
 
   /** The lockdown list in force, enforced by the node's packet filter (node/filter-part.ts). */

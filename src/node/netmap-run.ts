@@ -1,7 +1,7 @@
 /**
  * Everything a map-driven node runs beside its interfaces, started after them and stopped before
- * them: the guarded map part, the DNS stub that follows it, and the source (file watch or URL poll)
- * that feeds it.
+ * them: the guarded map part, the DNS stub and the per-peer routes that follow it, and the source (file
+ * watch or URL poll) that feeds it.
  * @module
  */
 import { formatIp } from "../wireguard/allowedips.ts";
@@ -9,6 +9,7 @@ import type { RunningNode } from "./node.ts";
 import { startMapDns } from "./netmap-dns.ts";
 import { describeSource, type MapFollower, NetmapPart } from "./netmap-part.ts";
 import type { StartMap } from "./netmap-startup.ts";
+import { type KernelPeerRoutes, startPeerRoutes } from "./peer-routes.ts";
 import { readSourceOnce, type RunningSource, startSource } from "./netmap-source.ts";
 
 /** The running map services of a node. */
@@ -49,12 +50,19 @@ export async function startMapRun(
     log,
   });
   log.info(`DNS for ${start.initial.map.domain} on ${dns.address} (udp and tcp)`);
+  let routes: KernelPeerRoutes;
+  try {
+    routes = startPeerRoutes(start.initial, cfg.pskFiles, { wg0: cfg.wg0.name, aes0: cfg.aes0.name });
+  } catch (e) {
+    await dns.close();
+    throw new Error(`peer routes: ${(e as Error).message}`);
+  }
   const part = new NetmapPart({
     node,
     source,
     initial: start.initial,
     pskFiles: cfg.pskFiles,
-    followers: [dns.follower, ...extraFollowers],
+    followers: [dns.follower, routes.follower, ...extraFollowers],
     log,
   });
   let running: RunningSource;
@@ -66,6 +74,7 @@ export async function startMapRun(
         log.warn(`netmap source: ${reason}; serial ${part.running.record.serial} keeps running`),
     });
   } catch (e) {
+    routes.close();
     await dns.close();
     throw new Error(`netmap source ${describeSource(source)}: ${(e as Error).message}`);
   }
@@ -89,6 +98,7 @@ export async function startMapRun(
     },
     close: async () => {
       running.close();
+      routes.close();
       await dns.close();
     },
   };

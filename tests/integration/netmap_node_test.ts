@@ -15,7 +15,7 @@ import { genKeyPair, genPresharedKey, type KeyPair } from "../helpers/wg_device.
 import { waitForPing } from "../helpers/measure.ts";
 import { startTwofoldUp } from "../helpers/twofold_node.ts";
 import { AdminClient } from "../../src/cli/admin-client.ts";
-import type { NodeStatus } from "../../src/admin/model.ts";
+import type { NodeStatus, PeerRoute } from "../../src/admin/model.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const DOMAIN = "fabric.test";
@@ -67,6 +67,15 @@ async function status(n: MapNode): Promise<NodeStatus> {
   const client = new AdminClient({ kind: "unix", path: n.socket });
   try {
     return await client.json<NodeStatus>("GET", "/v1/status");
+  } finally {
+    client.close();
+  }
+}
+
+async function routesOf(n: MapNode): Promise<PeerRoute[]> {
+  const client = new AdminClient({ kind: "unix", path: n.socket });
+  try {
+    return (await client.json<{ routes: PeerRoute[] }>("GET", "/v1/routes")).routes;
   } finally {
     client.close();
   }
@@ -133,10 +142,16 @@ integrationTest(
       );
 
       // Manual PSKs, one per AES pair, kept locally by both sides.
-      const pskFile = (x: MapNode, y: MapNode) => `${dir}/psk-${[x.name, y.name].sort().join("-")}.psk`;
+      // One key per AES pair; each side holds its own copy (x's copy of its key with y).
+      const pskFile = (x: MapNode, y: MapNode) => `${dir}/psk-${x.name}-with-${y.name}.psk`;
       const aesNodes = [a, b, d];
       for (const x of aesNodes) {
-        for (const y of aesNodes) if (x.name < y.name) await writeSecret(pskFile(x, y), genPresharedKey());
+        for (const y of aesNodes) {
+          if (x.name >= y.name) continue;
+          const psk = genPresharedKey();
+          await writeSecret(pskFile(x, y), psk);
+          await writeSecret(pskFile(y, x), psk);
+        }
       }
       for (const n of nodes) {
         await writeSecret(`${dir}/${n.name}.key`, n.keys.privateKey);
@@ -209,12 +224,57 @@ integrationTest(
         assert.match(s.netmap!.source, /^file /);
       });
 
+      await t.step("route get and /v1/routes agree with ip route get for every peer class", async () => {
+        const cases: [string, string, string, "aes" | "exempt"][] = [
+          [b.aesIp!, "aes0", b.name, "aes"],
+          [b.wgIp, "wg0", b.name, "aes"],
+          [c.wgIp, "wg0", c.name, "exempt"],
+        ];
+        const all = await routesOf(a);
+        for (const [ip, dev, peer, cls] of cases) {
+          const kernel = (await a.ns.exec(["ip", "route", "get", ip])).stdout;
+          assert.match(kernel, new RegExp(`dev ${dev} `), `ip route get ${ip}: ${kernel}`);
+          const [r] = JSON.parse(
+            await twofold(
+              dir,
+              "route",
+              "get",
+              ip,
+              "--json",
+              "--admin",
+              `unix:${a.socket}`,
+              "--token-file",
+              `${dir}/node-a.token`,
+            ),
+          );
+          assert.equal(r.interface, dev);
+          assert.equal(r.peer, peer);
+          assert.equal(r.peerClass, cls);
+          assert.deepEqual(all.find((x) => x.destination === `${ip}/32`), r, "/v1/routes says the same");
+        }
+        const byName = await twofold(
+          dir,
+          "route",
+          "get",
+          b.name,
+          "--admin",
+          `unix:${a.socket}`,
+          "--token-file",
+          `${dir}/node-a.token`,
+        );
+        assert.match(
+          byName,
+          new RegExp(`${b.aesIp!.replace(/\./g, "\\.")}/32 dev aes0 peer node-b \\(aes\\).*gate open`),
+        );
+      });
+
       const pinger = a.ns.spawn(["ping", "-n", "-i", "0.01", "-W", "1", b.aesIp!], {
         logFile: logDir && `${logDir}/ping.log`,
       });
       await sleep(500);
 
       await t.step("netmap add: within 5 s on every node, names resolve, its gate opens", async () => {
+        await Deno.rename(pskFile(b, d), `${pskFile(b, d)}.off`);
         const t0 = Date.now();
         await add(d);
         const ok = await waitUntil(async () => {
@@ -225,15 +285,25 @@ integrationTest(
         const latency = Date.now() - t0;
         assert.ok(ok, "every node has the new peer within 5 s");
         assert.ok(!(await peersOn(c, "aes0")).includes(d.keys.publicKey), "not on the exempt node's aes0");
-        const gate = (await status(a)).peers.find((p) => p.name === d.name)!;
-        assert.ok(gate.aes0, "an AES peer on a");
+        // b's copy of the b–d key is held back: b's gate for d stays closed until the file appears.
+        const bd = pskFile(b, d);
+        const gate = (await status(b)).peers.find((p) => p.name === d.name)!;
+        assert.ok(gate.aes0, "an AES peer on b");
+        assert.equal(gate.aes0!.gate.state, "closed", "closed until b holds the key");
+        const closed = (await routesOf(b)).find((r) => r.destination === `${d.aesIp}/32`)!;
+        assert.equal(closed.gateOpen, false);
+        assert.match(closed.note!, /goes nowhere .* never falls back to wg0/);
+        assert.match((await b.ns.exec(["ip", "route", "get", d.aesIp!])).stdout, /dev aes0 /);
         assert.equal(await dig(a, a.wgIp, `node-d.${DOMAIN}`), d.wgIp);
         assert.equal(await dig(a, a.wgIp, `NODE-D.aes.${DOMAIN}`, true), d.aesIp, "over TCP, any case");
         assert.equal(await resolveInNs(c, b.wgIp, `node-d.aes.${DOMAIN}`), d.aesIp);
         await start(d);
         assert.ok(await waitForPing(a.ns, d.aesIp!, 10_000), "a reaches d over aes0 (manual PSK files)");
-        assert.ok(await waitForPing(d.ns, b.aesIp!, 10_000), "d reaches b over aes0");
         assert.equal((await status(a)).peers.find((p) => p.name === d.name)!.aes0!.gate.state, "open");
+        const r = await b.ns.exec(["ping", "-c", "2", "-W", "1", d.aesIp!], { check: false });
+        assert.notEqual(r.code, 0, "b's closed gate: nothing reaches d's AES IP (no fallback to wg0)");
+        await Deno.rename(`${bd}.off`, bd);
+        assert.ok(await waitForPing(b.ns, d.aesIp!, 10_000), "b's gate opens through its PSK file");
         console.log(`netmap add → on every node's interfaces in ${latency} ms`);
       });
 
@@ -247,6 +317,11 @@ integrationTest(
         assert.ok(ok, `removed everywhere within 5 s`);
         console.log(`netmap remove → gone from every node's interfaces in ${Date.now() - t0} ms`);
         assert.ok(!(await peersOn(a, "aes0")).includes(d.keys.publicKey));
+        assert.ok(!(await routesOf(a)).some((r) => r.peer === d.name), "its routes are gone");
+        assert.doesNotMatch(
+          (await a.ns.exec(["ip", "route", "show"])).stdout,
+          new RegExp(`^${d.wgIp} `, "m"),
+        );
         assert.equal(await dig(a, a.wgIp, `node-d.${DOMAIN}`), "NXDOMAIN");
         assert.equal(await resolveInNs(c, b.wgIp, `node-d.${DOMAIN}`), "NotFound");
         const r = await a.ns.exec(["ping", "-c", "2", "-W", "1", d.aesIp!], { check: false });
