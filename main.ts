@@ -54,6 +54,8 @@ async function main(args: string[]): Promise<number> {
       return await (await import("./src/cli/audit.ts")).runAudit(rest);
     case "rosenpass":
       return await (await import("./src/cli/rosenpass.ts")).runRosenpassCommand(rest);
+    case "reload":
+      return await (await import("./src/cli/reload.ts")).runReload(rest);
     case "route":
       return await (await import("./src/cli/route.ts")).runRoute(rest);
     case "netmap":

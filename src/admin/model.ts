@@ -217,6 +217,14 @@ export interface NodeStatus {
   netmap: NetmapStatus | null;
 }
 
+/** What a reload did (`POST /v1/reload`, SIGHUP). */
+export interface ReloadOutcome {
+  /** One line: what was re-read and applied. */
+  summary: string;
+  /** Changes found that need a restart of the node, one short line each. */
+  restartNeeded: string[];
+}
+
 /** One peer route (`GET /v1/routes`): where traffic to a peer's address goes, and why. */
 export interface PeerRoute {
   /** The peer's address as a host prefix ("100.127.0.2/32"). */
@@ -275,6 +283,11 @@ export interface AdminBackend {
   lockdown(): LockdownState;
   /** Every peer route (AES IPs via aes0, wg0 IPs via wg0) with the gate state of AES routes. */
   routes(): PeerRoute[];
+  /**
+   * Re-reads what the node can take live (PSK files, the node config's live parts, the network map's
+   * source) through the same guarded paths as SIGHUP; absent when the node cannot reload.
+   */
+  reload?(): Promise<ReloadOutcome>;
   /**
    * Replaces the lockdown list: validated by the caller, persisted atomically, then applied; returns
    * the new state. Throws an Error when persisting fails (the old list stays in force).

@@ -321,6 +321,19 @@ export const COMMANDS: readonly CommandHelp[] = [
     environment: [],
   },
   {
+    name: "reload",
+    summary: "make a running node re-read its PSK files, config and network map (as SIGHUP)",
+    usage: ["reload [--json] [--config FILE] [--admin ADDR] [--token-file FILE]"],
+    description:
+      "Asks a running node (POST /v1/reload, admin token required) to re-read its PSK files, its config\n" +
+      "(a map-driven node's pskFiles apply at once; other changes are listed as needing a restart) and its\n" +
+      "network map's source, through the same guarded path as a map change. Nothing restarts.",
+    options: [["--json", "print the node's answer as JSON"], ...ADMIN_OPTIONS, HELP_OPTION],
+    exitCodes: ADMIN_EXIT,
+    signals: [],
+    environment: [],
+  },
+  {
     name: "route",
     summary: "where a running node sends traffic to a peer: interface, peer, class, gate",
     usage: ["route list|get IP|NAME [--json] [--config FILE] [--admin ADDR] [--token-file FILE]"],

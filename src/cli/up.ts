@@ -25,6 +25,7 @@ import { configPathArg, runUntilStopped } from "./foreground.ts";
 import { holdStateDir } from "./state-dir.ts";
 import { loadStartMap, NetmapStartError, type StartMap } from "../node/netmap-startup.ts";
 import { type MapRun, startMapRun } from "../node/netmap-run.ts";
+import { makeReload } from "../node/node-reload.ts";
 import type { NodeConfig } from "../config/node-config.ts";
 import type { NetmapSource } from "../netmap/source-config.ts";
 
@@ -92,11 +93,13 @@ export async function runUp(args: string[]): Promise<number> {
           "lockdown.extraPorts applies only while that file does not exist)",
       );
     }
+    const reload = makeReload({ node, configPath, config: cfg, mapRun });
     if (cfg.admin.enabled) {
       const part = mapRun?.part;
       const backend = new NodeAdminBackend(node, lockdown, {
         configPath: resolvePath(configPath),
         netmap: part ? () => part.status() : undefined,
+        reload,
       });
       try {
         const server = await startAdminServer(backend, {
@@ -131,10 +134,10 @@ export async function runUp(args: string[]): Promise<number> {
         stateLock.release();
       },
       reload: async () => {
-        const r = node.reloadPskFiles();
-        const map = mapRun ? `; ${await mapRun.reload()}` : "";
-        return `re-read ${r.files} PSK file(s): ${r.installed} new key(s) installed, ${r.failed} failed${map}; ` +
-          "the config file is not re-read (not supported yet: restart twofold up to apply config changes)";
+        const o = await reload();
+        return o.restartNeeded.length
+          ? `${o.summary}; needs a restart: ${o.restartNeeded.join("; ")}`
+          : o.summary;
       },
     };
   }, log);

@@ -19,6 +19,7 @@ import type {
   NodeStatus,
   PeerRoute,
   PeerStatus,
+  ReloadOutcome,
   Wg0PeerStatus,
 } from "../admin/model.ts";
 import { peerRoutes } from "./peer-routes.ts";
@@ -123,6 +124,8 @@ export interface NodeAdminBackendOptions {
   configPath?: string | null;
   /** The running network map's status (a map-driven node); absent: peers are inline. */
   netmap?: () => NetmapStatus;
+  /** Re-reads what the node takes live (`POST /v1/reload`); absent: the node cannot reload. */
+  reload?: () => Promise<ReloadOutcome>;
 }
 
 /** The admin backend of one running node. */
@@ -133,6 +136,8 @@ export class NodeAdminBackend implements AdminBackend {
   readonly #lockdown: LockdownList;
   readonly #clock: () => number;
   readonly #netmap: (() => NetmapStatus) | undefined;
+  /** Re-reads what the node takes live, when it can. */
+  readonly reload?: () => Promise<ReloadOutcome>;
   readonly #rotations = new Map<string, { ok: number; failed: number }>();
   readonly #lowHubs = new Set<string>();
   readonly #unsubscribe: () => void;
@@ -149,6 +154,7 @@ export class NodeAdminBackend implements AdminBackend {
     this.#clock = opts.clock ?? Date.now;
     this.#configPath = opts.configPath ?? null;
     this.#netmap = opts.netmap;
+    if (opts.reload) this.reload = opts.reload;
     for (const p of node.config.peers) {
       if (isAesPeer(p)) this.#rotations.set(p.name, { ok: 0, failed: 0 });
     }

@@ -98,7 +98,7 @@ export class NetmapPart {
   #restartNeeded: string[] = [];
   #lastRejected: string | null = null;
   #queue: Promise<unknown> = Promise.resolve();
-  readonly #opts: NetmapPartOptions;
+  #opts: NetmapPartOptions;
   readonly #now: () => number;
 
   constructor(opts: NetmapPartOptions) {
@@ -110,6 +110,16 @@ export class NetmapPart {
   /** The running map. */
   get running(): RunningMap {
     return this.#running;
+  }
+
+  /** Takes new manual PSK files (a reloaded node config): the peers' files follow at once. */
+  setPskFiles(pskFiles: Record<string, string>): Promise<void> {
+    const run = this.#queue.then(() => {
+      this.#opts.pskFiles = pskFiles;
+      this.#opts.node.setPeers(peersFromView(this.#running.view, pskFiles));
+    });
+    this.#queue = run.catch(() => {});
+    return run;
   }
 
   /** Status for `/v1/status`. */

@@ -16,8 +16,8 @@ import { readSourceOnce, type RunningSource, startSource } from "./netmap-source
 export interface MapRun {
   /** The guarded map part (status, offers). */
   part: NetmapPart;
-  /** Reads the map source now (SIGHUP) through the guarded path; one line saying what happened. */
-  reload(): Promise<string>;
+  /** Reads the map source now (SIGHUP) through the guarded path: one line, and what needs a restart. */
+  reload(): Promise<{ line: string; restartNeeded: string[] }>;
   /** Stops the source, then DNS. */
   close(): Promise<void>;
 }
@@ -85,16 +85,20 @@ export async function startMapRun(
     part,
     reload: async () => {
       const r = await readSourceOnce(source, null);
+      const serial = () => part.running.record.serial;
       if (r.kind !== "map") {
-        return `network map source unreadable (${
-          r.kind === "failed" ? r.reason : "no answer"
-        }); serial ${part.running.record.serial} keeps running`;
+        const why = r.kind === "failed" ? r.reason : "no answer";
+        return {
+          line: `network map source unreadable (${why}); serial ${serial()} keeps running`,
+          restartNeeded: [],
+        };
       }
       const o = await part.offer(r.map, `${describeSource(source)} (reload)`);
-      if (o.outcome === "unchanged") return `network map unchanged (serial ${part.running.record.serial})`;
-      if (o.outcome === "rejected") return `network map refused: ${o.reason}`;
-      const restart = o.restartNeeded.length ? `; needs a restart: ${o.restartNeeded.join("; ")}` : "";
-      return `network map applied: ${o.summary}${restart}`;
+      if (o.outcome === "unchanged") {
+        return { line: `network map unchanged (serial ${serial()})`, restartNeeded: [] };
+      }
+      if (o.outcome === "rejected") return { line: `network map refused: ${o.reason}`, restartNeeded: [] };
+      return { line: `network map applied: ${o.summary}`, restartNeeded: o.restartNeeded };
     },
     close: async () => {
       running.close();
