@@ -18,7 +18,7 @@ export async function runReload(args: string[]): Promise<number> {
   if (a.positionals.length > 0) throw new CliError(`unexpected argument "${a.positionals[0]}" (${USAGE})`);
   const client = new AdminClient(a.target, a.tokenFile, a.source);
   try {
-    const o = await client.json<ReloadOutcome>("POST", "/v1/reload");
+    const o = await client.json<ReloadOutcome>("POST", "/v1/reload", { auth: true });
     if (a.json) console.log(JSON.stringify(o, null, 2));
     else {
       console.log(o.summary);

@@ -358,6 +358,23 @@ integrationTest(
         await replace(good);
       });
 
+      await t.step("twofold reload and SIGHUP re-read config and map without a restart", async () => {
+        const out = await twofold(
+          dir,
+          "reload",
+          "--admin",
+          `unix:${a.socket}`,
+          "--token-file",
+          `${dir}/node-a.token`,
+        );
+        assert.match(out, /config unchanged; network map unchanged \(serial \d+\)/);
+        Deno.kill(b.proc!.pid, "SIGHUP");
+        assert.ok(
+          await waitUntil(() => /received SIGHUP: .*network map unchanged/.test(b.proc!.output()), 5_000),
+          b.proc!.output().slice(-2000),
+        );
+      });
+
       await t.step("nothing restarted; the 10 ms ping between a and b lost nothing", async () => {
         await pinger.kill("SIGINT");
         const out = pinger.output();
