@@ -15,7 +15,7 @@ import {
   signerPublicKey,
 } from "../../src/netmap/signature.ts";
 import type { NetmapSource } from "../../src/netmap/source-config.ts";
-import { type ReceivedMap } from "../../src/node/netmap-part.ts";
+import type { ReceivedMap } from "../../src/node/netmap-part.ts";
 import { readSourceOnce, startSource } from "../../src/node/netmap-source.ts";
 import { acceptMap } from "../../src/netmap/accept.ts";
 import { waitUntil } from "../helpers/netns.ts";
