@@ -8,6 +8,7 @@ import { findRoutes, peerRoutesApp } from "../../src/admin/routes/peer-routes.ts
 import { createAdminApp } from "../../src/admin/app.ts";
 import type { GateStatus } from "../../src/keys/psk-gate.ts";
 import { FakeBackend } from "./admin_fake_backend.ts";
+import { lockdownEntries } from "../../src/filter/rule-compiler.ts";
 import { key } from "./netmap_fixtures.ts";
 
 const MAP = {
@@ -68,4 +69,15 @@ Deno.test("GET /v1/routes: all, by target, 404 for an unknown target; mounted in
   const body = await none.json();
   assert.equal(body.error, "not_found");
   assert.match(body.detail, /no peer route for "nobody"/);
+});
+
+Deno.test("lockdown: a map-driven node's DNS port is infrastructure (udp and tcp), after the extras", () => {
+  const base = { aesUdpPort: 51830, extraPorts: [{ proto: "tcp" as const, from: 8080, to: 8080 }] };
+  const without = lockdownEntries(base);
+  const withDns = lockdownEntries({ ...base, dnsPort: 53 });
+  assert.deepEqual(withDns.slice(0, without.length), without, "the other entries keep their numbers");
+  assert.deepEqual(
+    withDns.slice(without.length).map((e) => [e.proto, e.from, e.to, e.label]),
+    [["udp", 53, 53, "udp/53 (DNS)"], ["tcp", 53, 53, "tcp/53 (DNS)"]],
+  );
 });
