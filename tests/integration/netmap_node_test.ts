@@ -219,6 +219,9 @@ integrationTest(
         assert.deepEqual(await peersOn(c, "aes0"), [], "the exempt node has no aes0 peer");
         assert.equal(await dig(c, a.wgIp, `node-b.aes.${DOMAIN}`), b.aesIp);
         assert.equal(await dig(c, a.wgIp, `node-c.aes.${DOMAIN}`), "NXDOMAIN", "no .aes name for exempt c");
+        // Between two AES peers wg0 is locked down; DNS on wg0 is infrastructure and passes.
+        assert.equal(await dig(b, a.wgIp, `node-c.${DOMAIN}`), c.wgIp, "udp through the lockdown");
+        assert.equal(await dig(b, a.wgIp, `node-c.${DOMAIN}`, true), c.wgIp, "tcp through the lockdown");
         const s = await status(a);
         assert.equal(s.netmap?.serial, 4);
         assert.match(s.netmap!.source, /^file /);
