@@ -54,6 +54,12 @@ async function main(args: string[]): Promise<number> {
       return await (await import("./src/cli/audit.ts")).runAudit(rest);
     case "rosenpass":
       return await (await import("./src/cli/rosenpass.ts")).runRosenpassCommand(rest);
+    case "reload":
+      return await (await import("./src/cli/reload.ts")).runReload(rest);
+    case "route":
+      return await (await import("./src/cli/route.ts")).runRoute(rest);
+    case "netmap":
+      return await (await import("./src/cli/netmap.ts")).runNetmapCommand(rest);
     case "keygen":
       return (await import("./src/cli/keys.ts")).runKeygen(rest);
     case "pubkey":

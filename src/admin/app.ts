@@ -57,6 +57,8 @@ import { BUNDLE_MOUNT, bundleApp } from "./routes/bundle.ts";
 import { uiApp } from "./ui/routes.tsx";
 import { UI_PUBLIC_PATHS } from "./ui/assets.ts";
 import { traceApp } from "./routes/trace.ts";
+import { peerRoutesApp } from "./routes/peer-routes.ts";
+import { reloadApp } from "./routes/reload.ts";
 
 export { MAX_REQUEST_BODY_BYTES } from "./routes/lockdown.ts";
 
@@ -156,6 +158,8 @@ export function createAdminApp(backend: AdminBackend, opts: AdminAppOptions): Ad
   app.route("/v1", eventsApp(backend, { ...streams, signal: opts.signal, log }));
   app.route("/v1/lockdown", lockdownApp(backend, log));
   app.route("/v1", traceApp(backend));
+  app.route("/v1", peerRoutesApp(backend));
+  app.route("/v1", reloadApp(backend));
   app.route("/", healthApp(backend));
   app.route("/v1", openapiApp(app));
   app.route(BUNDLE_MOUNT, bundleApp(backend, { token: opts.token, api: app, log }));

@@ -213,6 +213,54 @@ export interface NodeStatus {
   } | null;
   /** The wg0 lockdown extra-port list. */
   lockdown: LockdownState;
+  /** The network map the node runs, or null when its peers are inline in the config. */
+  netmap: NetmapStatus | null;
+}
+
+/** What a reload did (`POST /v1/reload`, SIGHUP). */
+export interface ReloadOutcome {
+  /** One line: what was re-read and applied. */
+  summary: string;
+  /** Changes found that need a restart of the node, one short line each. */
+  restartNeeded: string[];
+}
+
+/** One peer route (`GET /v1/routes`): where traffic to a peer's address goes, and why. */
+export interface PeerRoute {
+  /** The peer's address as a host prefix ("100.127.0.2/32"). */
+  destination: string;
+  /** The interface it is routed to (wg0's or aes0's configured name). */
+  interface: string;
+  /** Which layer that is. */
+  layer: "wg0" | "aes0";
+  /** The peer's name. */
+  peer: string;
+  /** The peer's public key, base64. */
+  publicKey: string;
+  /** The peer's class: an AES peer, an AES-exempt peer, or a DSKE hub. */
+  peerClass: "aes" | "exempt" | "hub";
+  /** Why this interface, in words. */
+  why: string;
+  /** For an aes0 route: whether the peer's gate is open (keyed); null for wg0 routes. */
+  gateOpen: boolean | null;
+  /** A warning (a closed gate: the traffic goes nowhere, never to wg0), or null. */
+  note: string | null;
+}
+
+/** The running network map, as `/v1/status` reports it. */
+export interface NetmapStatus {
+  /** The map's serial. */
+  serial: number;
+  /** Where it comes from: "file PATH" or "url URL". */
+  source: string;
+  /** When it was applied, ISO 8601. */
+  appliedAt: string;
+  /** Seconds since then. */
+  ageSeconds: number;
+  /** Changes of the running map that wait for a restart (one line each). */
+  restartNeeded: string[];
+  /** The last map refused since the running one was applied (one line), or null. */
+  lastRejected: string | null;
 }
 
 /** Counters that are not part of {@link NodeStatus} (for `/metrics`). */
@@ -233,6 +281,13 @@ export interface AdminBackend {
   events: EventBus;
   /** Current lockdown list. */
   lockdown(): LockdownState;
+  /** Every peer route (AES IPs via aes0, wg0 IPs via wg0) with the gate state of AES routes. */
+  routes(): PeerRoute[];
+  /**
+   * Re-reads what the node can take live (PSK files, the node config's live parts, the network map's
+   * source) through the same guarded paths as SIGHUP; absent when the node cannot reload.
+   */
+  reload?(): Promise<ReloadOutcome>;
   /**
    * Replaces the lockdown list: validated by the caller, persisted atomically, then applied; returns
    * the new state. Throws an Error when persisting fails (the old list stays in force).

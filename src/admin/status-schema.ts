@@ -143,6 +143,14 @@ export const NodeStatusSchema = z.object({
   lockdown: LockdownStateSchema.openapi({
     description: "The lockdown list, as `GET /v1/lockdown/ports` reports it.",
   }),
+  netmap: z.object({
+    serial: z.number().int(),
+    source: z.string(),
+    appliedAt: iso(),
+    ageSeconds: z.number(),
+    restartNeeded: z.array(z.string()),
+    lastRejected: z.string().nullable(),
+  }).nullable().openapi({ description: "The running network map; null when the peers are inline." }),
 }).openapi("NodeStatus");
 
 const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);

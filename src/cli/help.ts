@@ -11,6 +11,7 @@ import { DEFAULT_ADMIN_SOCKET } from "../admin/server.ts";
 import { DEFAULT_TOKEN_FILE } from "./admin-client.ts";
 import { ENV_VARS, type EnvName } from "../env.ts";
 import { CliError } from "./errors.ts";
+import { NETMAP_HELP } from "./netmap-help.ts";
 
 /** One command's (or subcommand's) help. */
 export interface CommandHelp {
@@ -320,6 +321,38 @@ export const COMMANDS: readonly CommandHelp[] = [
     environment: [],
   },
   {
+    name: "reload",
+    summary: "make a running node re-read its PSK files, config and network map (as SIGHUP)",
+    usage: ["reload [--json] [--config FILE] [--admin ADDR] [--token-file FILE]"],
+    description:
+      "Asks a running node (POST /v1/reload, admin token required) to re-read its PSK files, its config\n" +
+      "(a map-driven node's pskFiles apply at once; other changes are listed as needing a restart) and its\n" +
+      "network map's source, through the same guarded path as a map change. Nothing restarts.",
+    options: [["--json", "print the node's answer as JSON"], ...ADMIN_OPTIONS, HELP_OPTION],
+    exitCodes: ADMIN_EXIT,
+    signals: [],
+    environment: [],
+  },
+  {
+    name: "route",
+    summary: "where a running node sends traffic to a peer: interface, peer, class, gate",
+    usage: ["route list|get IP|NAME [--json] [--config FILE] [--admin ADDR] [--token-file FILE]"],
+    description:
+      "Asks a running node (GET /v1/routes) which interface traffic to a peer's address takes: AES peers'\n" +
+      "AES IPs via aes0, every wg0 IP (AES-exempt peers, hubs) via wg0; for an AES IP whether its gate is\n" +
+      "open. A closed gate means that traffic goes nowhere (aes0 drops it); it never falls back to wg0.",
+    options: [
+      ["list", "every peer route"],
+      ["get IP|NAME", "the route(s) of one address or one peer"],
+      ["--json", "print the routes as JSON"],
+      ...ADMIN_OPTIONS,
+      HELP_OPTION,
+    ],
+    exitCodes: ADMIN_EXIT,
+    signals: [],
+    environment: [],
+  },
+  {
     name: "events",
     summary: "follow a running node's events (rotations, gate, handshakes, hubs, lockdown)",
     usage: ["events [--json] [--since ID] [--config FILE] [--admin ADDR] [--token-file FILE]"],
@@ -388,6 +421,7 @@ export const COMMANDS: readonly CommandHelp[] = [
     " [PROTO/PORT[-PORT]...]",
     "replace the lockdown extra ports (no entry: empty the list)",
   ),
+  ...NETMAP_HELP,
   {
     name: "bundle",
     summary: "write a support bundle of a running node (.tar.gz, every secret redacted)",

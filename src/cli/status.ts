@@ -113,6 +113,13 @@ export function renderStatusTable(s: NodeStatus): string {
       : [];
   });
   if (filterDrops.length > 0) out.push(`filter drops: ${filterDrops.join("; ")}`);
+  if (s.netmap) {
+    out.push(
+      `network map: serial ${s.netmap.serial} from ${s.netmap.source}, applied ${s.netmap.ageSeconds}s ago`,
+    );
+    for (const line of s.netmap.restartNeeded) out.push(`network map: needs a restart: ${line}`);
+    if (s.netmap.lastRejected) out.push(`network map: last refused: ${s.netmap.lastRejected}`);
+  }
   out.push("");
 
   const head = [

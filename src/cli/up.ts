@@ -13,7 +13,7 @@
  */
 import { resolve as resolvePath } from "node:path";
 import { loadNodeConfig } from "../config/node-config.ts";
-import { startNode } from "../node/node.ts";
+import { type RunningNode, startNode } from "../node/node.ts";
 import { NodeAdminBackend } from "../node/admin-backend.ts";
 import { LockdownList, LockdownListError } from "../node/lockdown-list.ts";
 import { ensureTokenFile, startAdminServer } from "../admin/server.ts";
@@ -23,14 +23,27 @@ import { formatPreflightProblem, preflightNode } from "../node/preflight.ts";
 import { CliError } from "./errors.ts";
 import { configPathArg, runUntilStopped } from "./foreground.ts";
 import { holdStateDir } from "./state-dir.ts";
+import { loadStartMap, NetmapStartError, type StartMap } from "../node/netmap-startup.ts";
+import { makeReload } from "../node/node-reload.ts";
+import type { NodeConfig } from "../config/node-config.ts";
+import type { NetmapSource } from "../netmap/source-config.ts";
 
 const USAGE = usageOf("up");
 
 /** Runs the command; resolves with the exit code. */
 export async function runUp(args: string[]): Promise<number> {
   const configPath = configPathArg(args, USAGE);
-  const cfg = await loadNodeConfig(configPath);
-  const stateLock = holdStateDir(cfg.node.stateDir, "node.stateDir");
+  const loaded = await loadNodeConfig(configPath);
+  const stateLock = holdStateDir(loaded.node.stateDir, "node.stateDir");
+  // A map-driven node takes its addresses and peers from the map (or its last good copy) first.
+  let startMap: StartMap | null;
+  try {
+    startMap = await loadStartMapOrFail(loaded);
+  } catch (e) {
+    stateLock.release();
+    throw e;
+  }
+  const cfg = startMap?.config ?? loaded;
   let lockdown: LockdownList;
   let token = "";
   try {
@@ -56,18 +69,33 @@ export async function runUp(args: string[]): Promise<number> {
   const log = logger(cfg.node.name);
   return await runUntilStopped(async (onEnded) => {
     let stopAdmin: () => Promise<void> = () => Promise.resolve();
-    const node = await startNode(cfg, {
-      lockdown,
-      onEnded: () => void stopAdmin().finally(() => stateLock.release()).finally(onEnded),
-    });
+    let node: RunningNode;
+    try {
+      // A map-driven node runs the map (live apply, DNS, routes, source) as its last part.
+      node = await startNode(cfg, {
+        lockdown,
+        map: startMap ?? undefined,
+        onEnded: () => void stopAdmin().finally(() => stateLock.release()).finally(onEnded),
+      });
+    } catch (e) {
+      stateLock.release();
+      throw e;
+    }
+    const mapRun = node.map;
     if (lockdown.source === "file") {
       log.info(
         `lockdown list loaded from ${lockdown.path} (${lockdown.ports.length} entries; the config's ` +
           "lockdown.extraPorts applies only while that file does not exist)",
       );
     }
+    const reload = makeReload({ node, configPath, config: cfg, mapRun });
     if (cfg.admin.enabled) {
-      const backend = new NodeAdminBackend(node, lockdown, { configPath: resolvePath(configPath) });
+      const part = mapRun?.part;
+      const backend = new NodeAdminBackend(node, lockdown, {
+        configPath: resolvePath(configPath),
+        netmap: part ? () => part.status() : undefined,
+        reload,
+      });
       try {
         const server = await startAdminServer(backend, {
           listen: cfg.admin.listen,
@@ -98,11 +126,26 @@ export async function runUp(args: string[]): Promise<number> {
         await node.close(reason);
         stateLock.release();
       },
-      reload: () => {
-        const r = node.reloadPskFiles();
-        return `re-read ${r.files} PSK file(s): ${r.installed} new key(s) installed, ${r.failed} failed; ` +
-          "the config file is not re-read (not supported yet: restart twofold up to apply config changes)";
+      reload: async () => {
+        const o = await reload();
+        return o.restartNeeded.length
+          ? `${o.summary}; needs a restart: ${o.restartNeeded.join("; ")}`
+          : o.summary;
       },
     };
   }, log);
+}
+
+/** The start map of a config with a `netmap` section (null without one); no map is one line, exit 2. */
+async function loadStartMapOrFail(cfg: NodeConfig): Promise<StartMap | null> {
+  if (cfg.netmap === null) return null;
+  try {
+    return await loadStartMap(cfg as NodeConfig & { netmap: NetmapSource });
+  } catch (e) {
+    if (e instanceof NetmapStartError) {
+      cfg.node.privateKey?.wipe();
+      throw new CliError(e.message, 2);
+    }
+    throw e;
+  }
 }

@@ -28,6 +28,7 @@ import type { AdminListen } from "./admin-listen.ts";
 import type { LockdownPort } from "./lockdown-ports.ts";
 import type { RosenpassConfig } from "./rosenpass-config.ts";
 import type { PolicyConfig } from "./policy-config.ts";
+import type { NetmapSource } from "../netmap/source-config.ts";
 import { configError, parseConfigJsonc, readConfigFile } from "./load.ts";
 import {
   FieldProblem,
@@ -46,6 +47,7 @@ import * as admin from "./node/admin.ts";
 import * as lockdown from "./node/lockdown.ts";
 import * as rosenpass from "./node/rosenpass.ts";
 import * as policies from "./node/policies.ts";
+import * as netmap from "./node/netmap.ts";
 
 export { DEFAULT_STATE_DIR } from "./node/identity.ts";
 export {
@@ -197,6 +199,16 @@ export interface NodeConfig {
   rosenpass: RosenpassConfig;
   /** The access policies (`policies`), or null when the section is absent (all-to-all). */
   policies: PolicyConfig | null;
+  /**
+   * Where the network map comes from, or null when the peers are inline. With a map, `wg0.address`,
+   * `aes0.address`/`subnet` and `peers` are placeholders until node/netmap-config.ts fills them from the
+   * node's view of the map (before anything starts).
+   */
+  netmap: NetmapSource | null;
+  /** The map's DNS stub (runs only with a map). */
+  dns: { port: number };
+  /** Manual PSK files for AES peers from the map, by peer name (absolute paths). */
+  pskFiles: Record<string, string>;
 }
 
 /** Options for {@link parseNodeConfig}. */
@@ -222,6 +234,9 @@ const nodeConfigFile = z.strictObject({
   lockdown: lockdown.lockdownSection.prefault({}),
   rosenpass: rosenpass.rosenpassSection.optional(),
   policies: policies.policiesSlot,
+  netmap: netmap.netmapSection.optional(),
+  dns: netmap.dnsSection.prefault({}),
+  pskFiles: netmap.pskFilesSection.default({}),
 });
 
 type RawConfig = z.output<typeof nodeConfigFile>;
@@ -236,6 +251,8 @@ function knownKeys(path: readonly PropertyKey[]): string[] {
     admin: admin.adminSection,
     lockdown: lockdown.lockdownSection,
     rosenpass: rosenpass.rosenpassSection,
+    netmap: netmap.netmapSection,
+    dns: netmap.dnsSection,
   } as const)[
     String(path[0]) as "node"
   ]?.shape;
@@ -265,7 +282,9 @@ function problemFromIssue(issue: z.core.$ZodIssue): FieldProblem {
 // Composition: the sections in the order their messages appear.
 
 function resolve(raw: RawConfig, ctx: ParseNodeConfigOptions): NodeConfig {
-  const { wg0, aes0, wgAddr, aesAddr } = interfaces.resolve(raw);
+  // A map-driven node's addresses and peers come from the map: stand-ins until it is read.
+  const mapSections = netmap.resolve(raw, ctx);
+  const { wg0, aes0, wgAddr, aesAddr } = interfaces.resolve(mapSections.interfaces);
   const keyPolicy = keys.resolve(raw.keys);
   const node = identity.resolve(raw.node, ctx);
   try {
@@ -285,6 +304,9 @@ function resolve(raw: RawConfig, ctx: ParseNodeConfigOptions): NodeConfig {
         aes0: aes0.listenPort,
       }),
       policies: policies.resolve(raw.policies, [node.name, ...peerList.map((p) => p.name)]),
+      netmap: mapSections.netmap,
+      dns: mapSections.dns,
+      pskFiles: mapSections.pskFiles,
     };
   } catch (e) {
     node.privateKey?.wipe();

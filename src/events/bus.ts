@@ -65,7 +65,11 @@ export type NodeEventType =
    * malformed or fragment, `data.count` = drops since the previous such event): at most one per
    * (layer, peer, reason) per second.
    */
-  | "packet-dropped";
+  | "packet-dropped"
+  /** A new network map was applied live (`data`: serial, added/removed/changed counts). */
+  | "netmap-applied"
+  /** A network map was refused or could not be applied (rolled back); the running map stays. */
+  | "netmap-rejected";
 
 /** Every {@link NodeEventType}, in a stable order (for schemas and docs). */
 export const NODE_EVENT_TYPES: readonly NodeEventType[] = [
@@ -92,6 +96,8 @@ export const NODE_EVENT_TYPES: readonly NodeEventType[] = [
   "pq-key-stale",
   "pq-handshake-failed",
   "packet-dropped",
+  "netmap-applied",
+  "netmap-rejected",
 ];
 
 /** Fields a publisher supplies; the bus adds `id` and `at`. */

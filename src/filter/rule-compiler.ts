@@ -5,7 +5,8 @@
  * the first accepting rule (lowest index) — a lookup, not a scan, in the packet path.
  *
  * The lockdown set's entries are numbered as {@link lockdownEntries} lists them: ICMP, UDP on the aes0
- * port, TCP on the key-plane port, then the extra ports in list order. Those always-allowed ports are
+ * port, TCP on the key-plane port, then the extra ports in list order, then (a map-driven node) UDP and
+ * TCP on the map's DNS port. Those always-allowed ports are
  * the ones `isAlwaysAllowed` (admin/lockdown-schema.ts) names; the key-plane port is DSKE_TCP_PORT.
  * @module
  */
@@ -45,6 +46,11 @@ export interface LockdownRules {
   aesUdpPort: number;
   /** The extra ports of the lockdown list. */
   extraPorts: readonly LockdownPort[];
+  /**
+   * The network map's DNS port on the wg0 address (`dns.port`, 53 by default) of a map-driven node:
+   * infrastructure like the aes0 and key-plane ports, so TCP and UDP to it pass; absent without a map.
+   */
+  dnsPort?: number;
 }
 
 /** Everything a table is compiled from. */
@@ -91,6 +97,13 @@ export function lockdownEntries(lockdown: LockdownRules): LockdownEntryInfo[] {
       to: p.to,
       label: `${formatEntry(p)} (extra)`,
     })),
+    // Last, so that the extras keep their numbers with or without a map.
+    ...(lockdown.dnsPort === undefined ? [] : (["udp", "tcp"] as const).map((proto) => ({
+      proto,
+      from: lockdown.dnsPort!,
+      to: lockdown.dnsPort!,
+      label: `${proto}/${lockdown.dnsPort} (DNS)`,
+    }))),
   ];
 }
 

@@ -5,7 +5,7 @@
  * address, so a removed node's address is handed out again only once it has left the map. Pure.
  * @module
  */
-import { WG_NETWORK } from "../config/node-config.ts";
+import { WG_NETWORK } from "../config/wg-network.ts";
 import { formatPrefix, type Ipv4Prefix, prefixContains, prefixLast } from "./ipv4.ts";
 import { isReservedInPrefix, type Netmap, WG_PREFIX } from "./schema.ts";
 

@@ -33,6 +33,7 @@ export function saveLastGood(stateDir: string, last: LastGoodMap): void {
     signature: last.signature ? encodeBase64(last.signature) : null,
     document: encodeBase64(last.document),
   });
+  Deno.mkdirSync(stateDir, { recursive: true, mode: 0o700 }); // a first start has no state directory yet
   writeFileAtomic(stateDir, LAST_GOOD_FILE, `${text}\n`);
 }
 

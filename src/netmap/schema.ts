@@ -23,7 +23,7 @@ import { z } from "zod";
 import { MAX_PEERS } from "../dataplane/shared-state.ts";
 import { JsoncSyntaxError, parseJsonc } from "../config/jsonc.ts";
 import { KEY_SOURCES, type KeySource } from "../config/key-source.ts";
-import { WG_NETWORK } from "../config/node-config.ts";
+import { WG_NETWORK } from "../config/wg-network.ts";
 import {
   DNS_LABEL,
   DNS_LABEL_RULE,

@@ -14,11 +14,15 @@ import type {
   LayerPeerStatus,
   LockdownPort,
   LockdownState,
+  NetmapStatus,
   NodeCounters,
   NodeStatus,
+  PeerRoute,
   PeerStatus,
+  ReloadOutcome,
   Wg0PeerStatus,
 } from "../admin/model.ts";
+import { peerRoutes } from "./peer-routes.ts";
 import { isAesPeer, type NodeConfig } from "../config/node-config.ts";
 import { aeadBackendInUse } from "../crypto/backend.ts";
 import type { AeadName } from "../crypto/aead.ts";
@@ -118,6 +122,10 @@ export interface NodeAdminBackendOptions {
   clock?: () => number;
   /** The config file the node runs (absolute), for the support bundle; null when unknown. */
   configPath?: string | null;
+  /** The running network map's status (a map-driven node); absent: peers are inline. */
+  netmap?: () => NetmapStatus;
+  /** Re-reads what the node takes live (`POST /v1/reload`); absent: the node cannot reload. */
+  reload?: () => Promise<ReloadOutcome>;
 }
 
 /** The admin backend of one running node. */
@@ -127,6 +135,9 @@ export class NodeAdminBackend implements AdminBackend {
   readonly #node: AdminNodeView;
   readonly #lockdown: LockdownList;
   readonly #clock: () => number;
+  readonly #netmap: (() => NetmapStatus) | undefined;
+  /** Re-reads what the node takes live, when it can. */
+  readonly reload?: () => Promise<ReloadOutcome>;
   readonly #rotations = new Map<string, { ok: number; failed: number }>();
   readonly #lowHubs = new Set<string>();
   readonly #unsubscribe: () => void;
@@ -142,6 +153,8 @@ export class NodeAdminBackend implements AdminBackend {
     this.events = node.events;
     this.#clock = opts.clock ?? Date.now;
     this.#configPath = opts.configPath ?? null;
+    this.#netmap = opts.netmap;
+    if (opts.reload) this.reload = opts.reload;
     for (const p of node.config.peers) {
       if (isAesPeer(p)) this.#rotations.set(p.name, { ok: 0, failed: 0 });
     }
@@ -280,6 +293,7 @@ export class NodeAdminBackend implements AdminBackend {
         }
         : null,
       lockdown: this.lockdown(),
+      netmap: this.#netmap?.() ?? null,
     };
   }
 
@@ -326,6 +340,12 @@ export class NodeAdminBackend implements AdminBackend {
       drops: { wg0: drops(this.#node.wg0), aes0: drops(this.#node.aes0) },
       rotations: Object.fromEntries([...this.#rotations].map(([k, v]) => [k, { ...v }])),
     };
+  }
+
+  routes(): PeerRoute[] {
+    const cfg = this.#node.config;
+    const gates = new Map(this.#node.gate.status().map((g) => [g.peer, g]));
+    return peerRoutes(cfg.peers, { wg0: cfg.wg0.name, aes0: cfg.aes0.name }, gates);
   }
 
   /** The lockdown list in force, enforced by the node's packet filter (node/filter-part.ts). */

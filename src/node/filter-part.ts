@@ -76,7 +76,12 @@ export class NodeFilter {
       iface,
       local: { name: this.#cfg.node.name, aesCapable: true },
       peers,
-      lockdown: { aesUdpPort: this.#cfg.aes0.listenPort, extraPorts: this.#lockdown },
+      lockdown: {
+        aesUdpPort: this.#cfg.aes0.listenPort,
+        extraPorts: this.#lockdown,
+        // A map-driven node's DNS on the wg0 address is infrastructure, like the aes0 and key-plane ports.
+        ...(this.#cfg.netmap ? { dnsPort: this.#cfg.dns.port } : {}),
+      },
       policy: this.#cfg.policies,
     });
   }

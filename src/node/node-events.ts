@@ -47,18 +47,24 @@ type PeerFields = Pick<NodeEventInput, "peer" | "publicKey">;
 
 /** Publishes the node's part events on its bus; one per node. */
 export class NodeEventTranslator {
-  readonly #cfg: NodeConfig;
   readonly #events: EventBus;
   readonly #log: Logger;
-  readonly #peerByHex: Map<string, PeerConfig>;
+  #peers: PeerConfig[];
+  #peerByHex: Map<string, PeerConfig>;
   readonly #lastFailedEvent = new Map<string, number>();
 
   /** Translates for the node of `cfg` onto `events`, logging through `log`. */
   constructor(cfg: NodeConfig, events: EventBus, log: Logger) {
-    this.#cfg = cfg;
     this.#events = events;
     this.#log = log;
+    this.#peers = cfg.peers;
     this.#peerByHex = new Map(cfg.peers.map((p) => [toHex(p.publicKey), p]));
+  }
+
+  /** Takes a new peer list (a live map change): events and log lines name peers as it does. */
+  setPeers(peers: PeerConfig[]): void {
+    this.#peers = peers;
+    this.#peerByHex = new Map(peers.map((p) => [toHex(p.publicKey), p]));
   }
 
   /** A peer as log lines name it: its config name (a key prefix only for a peer not in the config). */
@@ -127,7 +133,7 @@ export class NodeEventTranslator {
     else this.#log.warn(line);
     const type = DSKE_EVENT_TYPES[e.type];
     if (!type) return;
-    const p = this.#cfg.peers.find((d) => d.name === e.peer);
+    const p = this.#peers.find((d) => d.name === e.peer);
     this.#events.publish({
       type,
       layer: "aes0",
@@ -149,7 +155,7 @@ export class NodeEventTranslator {
     const line = `wg0 ${e.type} for ${e.peer}${e.epoch !== null ? ` epoch ${e.epoch}` : ""}: ${e.reason}`;
     if (e.type === "pq-key-exchanged") this.#log.info(line);
     else this.#log.warn(line);
-    const p = this.#cfg.peers.find((c) => c.name === e.peer);
+    const p = this.#peers.find((c) => c.name === e.peer);
     this.#events.publish({
       type: e.type,
       layer: "wg0",

@@ -9,13 +9,14 @@
  * A node is a composition of named parts (node/part.ts), started in this order and closed in
  * reverse: wg0's PSK manager (Rosenpass), wg0 (node/wg0-bringup.ts, shared with the hub and the
  * broker), the Rosenpass exchange, the aes0 gate and device (node/aes0-part.ts), the packet filter,
- * the PSK-file watcher (the manual key plane), the automatic key planes (node/keyplane-part.ts). The
- * audit log opens before every part and closes before them; events reach the bus through
- * node/node-events.ts.
+ * the PSK-file watcher (the manual key plane), the automatic key planes (node/keyplane-part.ts) and,
+ * on a map-driven node, the network map (node/netmap-run.ts: the guarded live apply, DNS, routes and
+ * the map source). The audit log opens before every part and closes before them; events reach the bus
+ * through node/node-events.ts.
  * @module
  */
 import "../crypto/aead-libcrypto.ts";
-import { isAesPeer, type NodeConfig } from "../config/node-config.ts";
+import { isAesPeer, type NodeConfig, type PeerConfig } from "../config/node-config.ts";
 import { formatIp } from "../wireguard/allowedips.ts";
 import type { RunningInterface } from "../wireguard/interface.ts";
 import type { Device } from "../wireguard/device.ts";
@@ -39,6 +40,8 @@ import { NodeEventTranslator } from "./node-events.ts";
 import { startAes0Part } from "./aes0-part.ts";
 import { PskFileWatcher, type PskReload } from "./psk-file-watcher.ts";
 import { type KeyplanePart, startKeyplanePart } from "./keyplane-part.ts";
+import { type MapRun, startMapRun } from "./netmap-run.ts";
+import type { StartMap } from "./netmap-startup.ts";
 
 export type { PskReload } from "./psk-file-watcher.ts";
 
@@ -64,8 +67,15 @@ export interface RunningNode {
   rosenpass: RosenpassPart | null;
   /** The packet filter of wg0 and aes0 (lockdown and access policies). */
   filter: NodeFilter;
-  /** The configuration the node runs. */
+  /** The configuration the node runs (replaced by {@link RunningNode.setPeers}). */
   config: NodeConfig;
+  /**
+   * Takes a new peer list after the interfaces and the gate were changed to match (a live map change):
+   * event and log names, the PSK files watched and `config.peers` follow it.
+   */
+  setPeers(peers: PeerConfig[]): void;
+  /** The network map services (live apply, DNS, routes, source) of a map-driven node; null otherwise. */
+  map: MapRun | null;
   /** Start time (unix ms). */
   startedAt: number;
   /**
@@ -91,6 +101,8 @@ export interface NodeOptions {
   events?: EventBus;
   /** The wg0 lockdown list in force, followed as it changes (default: the config's extra ports, fixed). */
   lockdown?: LockdownList;
+  /** The map a map-driven node starts from (node/netmap-startup.ts; `cfg` is its `config`). */
+  map?: StartMap;
 }
 
 /** Brings up wg0 and aes0 for `cfg`; throws (with everything removed) when anything fails. */
@@ -166,7 +178,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
         }),
     });
     log.info(upLine(cfg, wg0, aes0, aesPeers.length, describeGates(gate.status(), translator.peerName)));
-    return {
+    const running: RunningNode = {
       wg0,
       aes0,
       gate,
@@ -182,11 +194,40 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
       reloadPskFiles: () => pskFiles.reload(),
       trace: nodeTrace(cfg, { wg0: wg0.device, aes0: aes0.device }, gate, filter.filter),
       close,
+      setPeers: (peers) => followPeers(running, peers, [translator, pskFiles]),
+      map: null,
     };
+    running.map = await startMapPart(parts, running, opts.map, log);
+    return running;
   } catch (e) {
     await close("start-up failed");
     throw e;
   }
+}
+
+/** A live peer change (a map change) reaching the node's config and the parts that name or watch peers. */
+function followPeers(
+  node: RunningNode,
+  peers: PeerConfig[],
+  followers: { setPeers(peers: PeerConfig[]): void }[],
+): void {
+  node.config = { ...node.config, peers };
+  for (const follower of followers) follower.setPeers(peers);
+}
+
+/**
+ * The network map part of a map-driven node (null without a map): started last, so that it applies
+ * maps to a running node, and closed first.
+ */
+async function startMapPart(
+  parts: PartStack,
+  node: RunningNode,
+  start: StartMap | undefined,
+  log: Logger,
+): Promise<MapRun | null> {
+  if (!start) return null;
+  for (const w of start.warnings) log.warn(w);
+  return await parts.start({ name: "network map", start: () => startMapRun(node, start, log) });
 }
 
 /** The node's trace: the question answered with the data plane's own filter, gates and lockdown. */

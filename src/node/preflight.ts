@@ -40,7 +40,7 @@ export function formatPreflightProblem(p: PreflightProblem): string {
 /**
  * Runs every pre-bring-up check for the edge node `cfg` (its key files were read when it was loaded):
  * no live daemon on the wg0 or aes0 UAPI socket, the admin token file (when it exists; `up` creates a missing one), the admin listen address, the
- * wg0, aes0 and Rosenpass UDP ports and, with DSKE peers, a PSRD block for every hub. Returns the problems found,
+ * wg0, aes0 and Rosenpass UDP ports, the map's DNS port (UDP, on the wg0 address) and, with DSKE peers, a PSRD block for every hub. Returns the problems found,
  * in that order (empty: nothing known stands in the way).
  */
 export async function preflightNode(cfg: NodeConfig): Promise<PreflightProblem[]> {
@@ -65,6 +65,11 @@ export async function preflightNode(cfg: NodeConfig): Promise<PreflightProblem[]
   if (cfg.rosenpass.node) {
     const rp = udpPortProblem(cfg.rosenpass.node.listenPort, { family: "dual" });
     if (rp) problems.push({ field: "rosenpass.listenPort", message: rp });
+  }
+  // The map's DNS answers on the wg0 address too (UDP probed like aes0; TCP is checked when it starts).
+  if (cfg.netmap !== null) {
+    const dns = udpPortProblem(cfg.dns.port, { family: 4, bindAddress: wgAddress, freeBind: true });
+    if (dns) problems.push({ field: "dns.port", message: `DNS: ${dns}` });
   }
   if (cfg.peers.some((p) => isAesPeer(p) && usesDske(p.keySource))) {
     const psrd = await psrdProblem(cfg);

@@ -5,7 +5,7 @@
  * keyed fingerprint of the last installed key is kept, to tell whether a re-read file holds a new one.
  * @module
  */
-import type { PeerConfig } from "../config/node-config.ts";
+import { isAesPeer, type PeerConfig } from "../config/node-config.ts";
 import { readPskFile } from "../keys/psk-file.ts";
 import type { PskGate } from "../keys/psk-gate.ts";
 import type { Logger } from "../log.ts";
@@ -29,7 +29,7 @@ type Outcome = "installed" | "unchanged" | "failed";
 
 /** The PSK files of the manual aes0 peers, installed into the gate as they change. */
 export class PskFileWatcher {
-  readonly #peers: PeerConfig[];
+  #peers: PeerConfig[];
   readonly #gate: PskGate;
   readonly #log: Logger;
   readonly #state = new Map<string, { mtime: number; epoch: number; fingerprint: Uint8Array | null }>();
@@ -38,7 +38,7 @@ export class PskFileWatcher {
 
   /** Watches the files of the manual ones among `aesPeers`; call {@link start}. */
   constructor(aesPeers: PeerConfig[], gate: PskGate, log: Logger) {
-    this.#peers = aesPeers.filter((p) => p.keySource === "manual" && p.pskFile);
+    this.#peers = manualWithFile(aesPeers);
     this.#gate = gate;
     this.#log = log;
   }
@@ -60,6 +60,18 @@ export class PskFileWatcher {
       if (outcome === "failed") report.failed++;
     }
     return report;
+  }
+
+  /**
+   * Takes a new peer list (a live map change; its AES peers count): a peer that left forgets its file
+   * state, so that back in the map its file is installed again; every file of the new list is installed now.
+   */
+  setPeers(peers: PeerConfig[]): void {
+    this.#peers = manualWithFile(peers.filter(isAesPeer));
+    for (const name of this.#state.keys()) {
+      if (!this.#peers.some((p) => p.name === name)) this.#state.delete(name);
+    }
+    this.#poll();
   }
 
   /** Stops polling. */
@@ -108,4 +120,9 @@ export class PskFileWatcher {
       return "failed";
     }
   }
+}
+
+/** The manual peers among `aesPeers` that name a PSK file. */
+function manualWithFile(aesPeers: PeerConfig[]): PeerConfig[] {
+  return aesPeers.filter((p) => p.keySource === "manual" && p.pskFile);
 }

@@ -141,7 +141,7 @@ Deno.test("netmap over HTTP: the server serves plain files of its directory only
 
 Deno.test("netmap serve: the command serves a directory until SIGTERM", async () => {
   const dir = await Deno.makeTempDir({ prefix: "tf-netmap-serve-" });
-  const entry = fileURLToPath(new URL("../unit/netmap_cli_main.ts", import.meta.url));
+  const entry = fileURLToPath(new URL("../../main.ts", import.meta.url));
   // A free port: bind, read it, release it.
   const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (probe.addr as Deno.NetAddr).port;
@@ -149,7 +149,7 @@ Deno.test("netmap serve: the command serves a directory until SIGTERM", async ()
   const doc = addNode(initDocument("x.example", "100.127.0.0/16"), { name: "a", publicKey: key(0) }).doc;
   publish(dir, doc);
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--quiet", entry, "serve", dir, "--listen", `127.0.0.1:${port}`],
+    args: ["run", "--allow-all", "--quiet", entry, "netmap", "serve", dir, "--listen", `127.0.0.1:${port}`],
     stdout: "piped",
     stderr: "piped",
     stdin: "null",

@@ -12,6 +12,7 @@ import type {
   LockdownState,
   NodeCounters,
   NodeStatus,
+  PeerRoute,
   PeerStatus,
 } from "../../src/admin/model.ts";
 import { encodeBase64, toHex } from "../../src/encoding.ts";
@@ -105,6 +106,7 @@ export class FakeBackend implements AdminBackend {
         }],
       },
       lockdown: this.lockdown(),
+      netmap: null,
     };
   }
 
@@ -113,6 +115,10 @@ export class FakeBackend implements AdminBackend {
       drops: { wg0: { replay: 3, "no-session": 1 }, aes0: { gate_closed: 7 } },
       rotations: { bob: { ok: 5, failed: 2 } },
     };
+  }
+
+  routes(): PeerRoute[] {
+    return [];
   }
 
   lockdown(): LockdownState {

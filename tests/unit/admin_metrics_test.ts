@@ -194,6 +194,8 @@ Deno.test("admin OpenAPI: /v1/openapi.json describes every route", async () => {
     ["/v1/openapi.json", "get"],
     ["/v1/debug/bundle", "get"],
     ["/v1/trace", "post"],
+    ["/v1/routes", "get"],
+    ["/v1/reload", "post"],
   ];
   for (const [path, method] of want) assert.ok(doc.paths[path]?.[method], `${method.toUpperCase()} ${path}`);
   const ops = Object.values(doc.paths).flatMap((p) => Object.values(p));

@@ -7,7 +7,7 @@ import { encodeBase64 } from "../../src/encoding.ts";
 import { parseNetmap } from "../../src/netmap/schema.ts";
 import { formatIpv4Number } from "../../src/netmap/ipv4.ts";
 
-const ENTRY = fileURLToPath(new URL("./netmap_cli_main.ts", import.meta.url));
+const ENTRY = fileURLToPath(new URL("../../main.ts", import.meta.url));
 
 interface Run {
   code: number;
@@ -17,7 +17,7 @@ interface Run {
 
 async function netmap(cwd: string, ...args: string[]): Promise<Run> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--quiet", ENTRY, ...args],
+    args: ["run", "--allow-all", "--quiet", ENTRY, "netmap", ...args],
     cwd,
     stdin: "null",
     stdout: "piped",

@@ -778,3 +778,60 @@ Deno.test("node config: interface names and the UAPI socket directory", async (t
     );
   });
 });
+
+Deno.test("node config: the netmap section, dns.port and pskFiles", async (t) => {
+  const mapConfig = (): Json => ({
+    node: { name: "node-a", privateKeyFile: "./node-a.key" },
+    wg0: {},
+    aes0: {},
+    netmap: { file: "netmap.json" },
+    pskFiles: { "node-b": "psk/node-b.psk" },
+  });
+
+  await t.step("with a map: no addresses, no peers; the source, DNS port and PSK files resolve", () => {
+    const cfg = parse(mapConfig());
+    assert.deepEqual(cfg.netmap, { kind: "file", path: "/etc/twofold/netmap.json", signerPublicKey: null });
+    assert.equal(cfg.dns.port, 53);
+    assert.deepEqual(cfg.pskFiles, { "node-b": "/etc/twofold/psk/node-b.psk" });
+    assert.deepEqual(cfg.peers, []);
+    const withPort = parse({ ...mapConfig(), dns: { port: 5353 } });
+    assert.equal(withPort.dns.port, 5353);
+  });
+
+  await t.step("inline peers keep working without a map", () => {
+    const cfg = parse(baseConfig());
+    assert.equal(cfg.netmap, null);
+    assert.equal(cfg.peers.length, 3);
+  });
+
+  await t.step("addresses or peers beside a map are refused: they come from the map", () => {
+    assert.match(
+      rejects({ ...mapConfig(), wg0: { address: "100.64.0.1/10" } }, "wg0.address"),
+      /comes from the network map/,
+    );
+    assert.match(
+      rejects({ ...mapConfig(), aes0: { subnet: "100.127.0.0/16" } }, "aes0.subnet"),
+      /network map/,
+    );
+    assert.match(
+      rejects({ ...mapConfig(), peers: peers(baseConfig()) }, "peers"),
+      /come from the network map/,
+    );
+  });
+
+  await t.step("without a map the addresses are required; pskFiles needs a map", () => {
+    const noAddress = baseConfig();
+    noAddress.wg0 = {};
+    assert.match(rejects(noAddress, "wg0.address"), /missing; .* or a "netmap" section/);
+    assert.match(rejects({ ...baseConfig(), pskFiles: { "node-b": "b.psk" } }, "pskFiles"), /netmap/);
+  });
+
+  await t.step("a URL source needs the signer key; a bad DNS port is named", () => {
+    assert.match(
+      rejects({ ...mapConfig(), netmap: { url: "https://maps.example/netmap.json" } }, "netmap.publicKey"),
+      /must be signed/,
+    );
+    rejects({ ...mapConfig(), dns: { port: 0 } }, "dns.port");
+    assert.match(rejects({ ...mapConfig(), dns: { prot: 53 } }, "dns.prot"), /allowed here: port/);
+  });
+});

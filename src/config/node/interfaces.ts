@@ -9,6 +9,9 @@ import { INTERFACE_NAME_RULE, isValidInterfaceName } from "../../wireguard/inter
 import { FieldProblem, quote } from "../zod-errors.ts";
 import { inside, portField, sameBytes, splitAddress } from "./fields.ts";
 import type { InterfaceAddress, NodeConfig } from "../node-config.ts";
+import { WG_NETWORK } from "../wg-network.ts";
+
+export { WG_NETWORK };
 
 /** Default outer interface name. */
 export const DEFAULT_WG_NAME = "wg0";
@@ -22,8 +25,6 @@ export const DEFAULT_AES_PORT = 51830;
 export const DEFAULT_WG_MTU = 1420;
 /** Default AES subnet. */
 export const DEFAULT_AES_SUBNET = "100.127.0.0/16";
-/** The network every wg0 address lies in. */
-export const WG_NETWORK = "100.64.0.0/10";
 /** Smallest aes0 MTU: the IPv6 minimum, so any inner packet fits. */
 export const MIN_AES_MTU = 1280;
 /**
@@ -42,7 +43,8 @@ const interfaceName = (fallback: string) => z.string().default(fallback);
 export const wg0Section = z.strictObject({
   name: interfaceName(DEFAULT_WG_NAME),
   listenPort: portField(DEFAULT_WG_PORT),
-  address: z.string(),
+  /** Absent with a `netmap` (the map gives it); required without one (node/netmap.ts checks). */
+  address: z.string().optional(),
   mtu: z.int()
     .min(MIN_WG_MTU, {
       error:
@@ -57,8 +59,10 @@ export const wg0Section = z.strictObject({
 export const aes0Section = z.strictObject({
   name: interfaceName(DEFAULT_AES_NAME),
   listenPort: portField(DEFAULT_AES_PORT),
-  subnet: z.string().default(DEFAULT_AES_SUBNET),
-  address: z.string(),
+  /** Absent with a `netmap`; {@link DEFAULT_AES_SUBNET} without one. */
+  subnet: z.string().optional(),
+  /** Absent with a `netmap` (the map gives it); required without one (node/netmap.ts checks). */
+  address: z.string().optional(),
   mtu: z.int().optional(),
 });
 
@@ -66,6 +70,12 @@ export const aes0Section = z.strictObject({
 export interface RawInterfaces {
   wg0: z.output<typeof wg0Section>;
   aes0: z.output<typeof aes0Section>;
+}
+
+/** Both interface sections with the node's addresses known (given, or a map node's stand-ins). */
+export interface AddressedInterfaces {
+  wg0: RawInterfaces["wg0"] & { address: string };
+  aes0: RawInterfaces["aes0"] & { address: string };
 }
 
 /** The resolved interfaces plus the node's own addresses, which the peer rules check against. */
@@ -94,7 +104,7 @@ function interfaceAddress(ip: Uint8Array, prefixLength: number): InterfaceAddres
 }
 
 /** `wg0`: the address must carry a prefix, lie in {@link WG_NETWORK} and be no wider than it. */
-function resolveWg0(raw: RawInterfaces["wg0"]): NodeConfig["wg0"] {
+function resolveWg0(raw: AddressedInterfaces["wg0"]): NodeConfig["wg0"] {
   const wgNetwork = parseCidr(WG_NETWORK);
   const wgAddr = splitAddress("wg0.address", raw.address, "an address such as 100.64.0.1/10");
   if (wgAddr.bits === null) {
@@ -160,14 +170,14 @@ function resolveAesMtu(given: number | undefined, wgMtu: number): number {
 }
 
 /** `aes0`, checked against the resolved wg0. */
-function resolveAes0(raw: RawInterfaces["aes0"], wg0: NodeConfig["wg0"]): NodeConfig["aes0"] {
+function resolveAes0(raw: AddressedInterfaces["aes0"], wg0: NodeConfig["wg0"]): NodeConfig["aes0"] {
   if (raw.listenPort === wg0.listenPort) {
     throw new FieldProblem(
       "aes0.listenPort",
       `${raw.listenPort} equals wg0.listenPort; give the two interfaces different ports`,
     );
   }
-  const subnet = resolveSubnet(raw.subnet);
+  const subnet = resolveSubnet(raw.subnet ?? DEFAULT_AES_SUBNET);
   const subnetText = formatCidr(subnet);
   const aesAddr = splitAddress("aes0.address", raw.address, "an address such as 100.127.0.1/16");
   if (!inside(aesAddr.ip, subnet)) {
@@ -208,7 +218,7 @@ function resolveAes0(raw: RawInterfaces["aes0"], wg0: NodeConfig["wg0"]): NodeCo
 }
 
 /** Resolves `wg0` then `aes0` (the order of their checks is the order of the messages). */
-export function resolve(raw: RawInterfaces): ResolvedInterfaces {
+export function resolve(raw: AddressedInterfaces): ResolvedInterfaces {
   const wg0 = resolveWg0(raw.wg0);
   const aes0 = resolveAes0(raw.aes0, wg0);
   return { wg0, aes0, wgAddr: wg0.address.ip, aesAddr: aes0.address.ip };

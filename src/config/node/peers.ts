@@ -14,7 +14,7 @@ import { readPskFile } from "../psk-file.ts";
 import { peerRosenpassEntry } from "../rosenpass-config.ts";
 import { FieldProblem, quote } from "../zod-errors.ts";
 import { inside, nameField, parseHostAddress, pathField } from "./fields.ts";
-import { WG_NETWORK } from "./interfaces.ts";
+import { WG_NETWORK } from "../wg-network.ts";
 import { SecretKey } from "./secret-key.ts";
 import type { ParseNodeConfigOptions, PeerConfig } from "../node-config.ts";
 
