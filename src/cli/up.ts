@@ -35,18 +35,14 @@ export async function runUp(args: string[]): Promise<number> {
   const configPath = configPathArg(args, USAGE);
   const loaded = await loadNodeConfig(configPath);
   const stateLock = holdStateDir(loaded.node.stateDir, "node.stateDir");
-  // A map-driven node takes its addresses and peers from the map (or its last good copy) first.
-  let startMap: StartMap | null;
-  try {
-    startMap = await loadStartMapOrFail(loaded);
-  } catch (e) {
-    stateLock.release();
-    throw e;
-  }
-  const cfg = startMap?.config ?? loaded;
+  let startMap: StartMap | null = null;
+  let cfg = loaded;
   let lockdown: LockdownList;
   let token = "";
   try {
+    // A map-driven node takes its addresses and peers from the map (or its last good copy) first.
+    startMap = await loadStartMapOrFail(loaded);
+    cfg = startMap?.config ?? loaded;
     try {
       lockdown = LockdownList.open(cfg.node.stateDir, cfg.lockdown.extraPorts);
     } catch (e) {
