@@ -11,7 +11,7 @@
  * @module
  */
 import type { LockdownPort } from "../admin/model.ts";
-import { isAesPeer, type NodeConfig } from "../config/node-config.ts";
+import { isAesPeer, type NodeConfig, type PeerConfig } from "../config/node-config.ts";
 import { toHex } from "../encoding.ts";
 import { compileRuleTable, type FilterPeer } from "../filter/rule-compiler.ts";
 import type { FilterInterface } from "../filter/placement.ts";
@@ -26,6 +26,7 @@ export const PEER_CHECK_INTERVAL_MS = 1_000;
 /** The filter of a running node. */
 export class NodeFilter {
   readonly #cfg: NodeConfig;
+  #peers: readonly PeerConfig[];
   readonly #devices: Record<FilterInterface, FilterDevice>;
   #lockdown: LockdownPort[];
   readonly #signature: Record<FilterInterface, string> = { wg0: "", aes0: "" };
@@ -38,6 +39,7 @@ export class NodeFilter {
     lockdown: readonly LockdownPort[],
   ) {
     this.#cfg = cfg;
+    this.#peers = cfg.peers;
     this.#devices = devices;
     this.#lockdown = lockdown.map((p) => ({ ...p }));
   }
@@ -46,6 +48,16 @@ export class NodeFilter {
   async start(): Promise<void> {
     await this.refresh(true);
     this.#timer = setInterval(() => void this.refresh(false), PEER_CHECK_INTERVAL_MS);
+  }
+
+  /**
+   * The node's peers changed live (a network map change): classify the devices' slots from `peers`
+   * (AES-capable, hub) and publish both tables now, so a peer that joined is locked down on wg0 from
+   * its first packets rather than at the next periodic check.
+   */
+  async setPeers(peers: readonly PeerConfig[]): Promise<void> {
+    this.#peers = peers;
+    await this.refresh(true);
   }
 
   /** The lockdown list in force changed: recompile and publish both tables now. */
@@ -61,7 +73,7 @@ export class NodeFilter {
 
   /** The filter's view of the peers in `iface`'s slots. */
   peersOf(iface: FilterInterface): FilterPeer[] {
-    const byHex = new Map(this.#cfg.peers.map((p) => [toHex(p.publicKey), p]));
+    const byHex = new Map(this.#peers.map((p) => [toHex(p.publicKey), p]));
     return [...this.#devices[iface].peerSlots()].map(([hex, slot]) => {
       const p = byHex.get(hex);
       return p

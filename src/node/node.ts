@@ -194,7 +194,10 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
       reloadPskFiles: () => pskFiles.reload(),
       trace: nodeTrace(cfg, { wg0: wg0.device, aes0: aes0.device }, gate, filter.filter),
       close,
-      setPeers: (peers) => followPeers(running, peers, [translator, pskFiles]),
+      setPeers: (peers) =>
+        followPeers(running, peers, [translator, pskFiles, {
+          setPeers: (p) => void filter.filter.setPeers(p).catch((e) => log.error(`packet filter: ${e}`)),
+        }]),
       map: null,
     };
     running.map = await startMapPart(parts, running, opts.map, log);

@@ -288,3 +288,18 @@ Deno.test("POST /v1/trace: token required, answers through the backend, one-line
     filter.close();
   }
 });
+
+Deno.test("NodeFilter.setPeers: a peer that joins live is classified at once (AES peer → wg0 lockdown)", async () => {
+  const cfg = config();
+  const aesPeer = cfg.peers.find((p) => toHex(p.publicKey) === toHex(KEY_B))!;
+  const { devices, filter } = lab({ ...cfg, peers: cfg.peers.filter((p) => p !== aesPeer) });
+  await filter.start();
+  try {
+    // Slot 10 holds a peer the filter does not know yet: AES-exempt, so wg0 is open to it.
+    assert.equal(decide(devices.wg0, 10, "100.64.0.2", "100.64.0.1", "tcp", 22), "accept (default-allow)");
+    await filter.setPeers(cfg.peers);
+    assert.equal(decide(devices.wg0, 10, "100.64.0.2", "100.64.0.1", "tcp", 22), "drop (lockdown)");
+  } finally {
+    filter.close();
+  }
+});
