@@ -151,7 +151,9 @@ export const COMMANDS: readonly CommandHelp[] = [
     exitCodes: SERVICE_EXIT,
     signals: [
       ...STOP_SIGNALS,
-      hangUpSignal("re-reads the PSK files now and logs it (the config is not re-read yet)"),
+      hangUpSignal(
+        "re-reads the PSK files, the config and the network map now (as `twofold reload`) and logs what changed and what needs a restart",
+      ),
     ],
     environment: COMMON_ENV,
   },
