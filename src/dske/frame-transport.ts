@@ -5,7 +5,14 @@
  * @module
  */
 import { FrameReader } from "./frame-reader.ts";
-import { type ConnectionSource, type KeyplaneConn, listenTcp } from "../keyplane/connection-source.ts";
+import {
+  closeConnQuietly,
+  type ConnectionSource,
+  type KeyplaneConn,
+  listenTcp,
+  writeAllConn,
+} from "../keyplane/connection-source.ts";
+import { requestOverTcp } from "../keyplane/tcp-request.ts";
 
 /** TCP port of the DSKE service; the one home is `config/ports.ts`. */
 export { DSKE_PORT } from "../config/ports.ts";
@@ -49,7 +56,7 @@ export function serveFrames(
     let idle: ReturnType<typeof setTimeout> | undefined;
     const arm = () => {
       clearTimeout(idle);
-      idle = setTimeout(() => closeQuietly(conn), IDLE_TIMEOUT_MS);
+      idle = setTimeout(() => closeConnQuietly(conn), IDLE_TIMEOUT_MS);
     };
     try {
       arm();
@@ -71,7 +78,7 @@ export function serveFrames(
             stop = true;
             break;
           }
-          if (reply) await writeAll(conn, reply);
+          if (reply) await writeAllConn(conn, reply);
         }
         if (stop) break;
       }
@@ -80,14 +87,14 @@ export function serveFrames(
     } finally {
       clearTimeout(idle);
       conns.delete(conn);
-      closeQuietly(conn);
+      closeConnQuietly(conn);
     }
   };
   (async () => {
     try {
       for await (const conn of listener) {
         if (closed) {
-          closeQuietly(conn);
+          closeConnQuietly(conn);
           break;
         }
         void serveConn(conn);
@@ -103,7 +110,7 @@ export function serveFrames(
       try {
         listener.close();
       } catch { /* already closed */ }
-      for (const c of conns) closeQuietly(c);
+      for (const c of conns) closeConnQuietly(c);
       conns.clear();
     },
   };
@@ -121,65 +128,28 @@ export class TransportError extends Error {
  * Connects to `hostname:port`, sends `frame` and returns the first complete reply frame; `expectReply:
  * false` only sends. Throws TransportError on refusal, timeout, a closed connection or a malformed reply.
  */
-export async function requestFrame(
+export function requestFrame(
   hostname: string,
   port: number,
   frame: Uint8Array,
   timeoutMs: number,
   expectReply = true,
 ): Promise<Uint8Array | null> {
-  let conn: Deno.Conn | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      if (conn) closeQuietly(conn);
-      reject(new TransportError(`${hostname}:${port} did not answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-  });
-  const work = (async () => {
-    try {
-      conn = await Deno.connect({ hostname, port, transport: "tcp" });
-    } catch (e) {
-      throw new TransportError(`cannot connect to ${hostname}:${port}: ${(e as Error).name}`);
-    }
-    try {
-      await writeAll(conn, frame);
-      if (!expectReply) return null;
-      const reader = new FrameReader();
-      const buf = new Uint8Array(8192);
-      for (;;) {
-        const n = await conn.read(buf);
-        if (n === null) throw new TransportError(`${hostname}:${port} closed the connection`);
-        let frames: Uint8Array[];
-        try {
-          frames = reader.push(buf.subarray(0, n));
-        } catch {
-          throw new TransportError(`${hostname}:${port} sent a malformed frame`);
-        }
-        if (frames.length > 0) return frames[0];
+  return requestOverTcp(hostname, port, timeoutMs, TransportError, async (conn, where) => {
+    await writeAllConn(conn, frame);
+    if (!expectReply) return null;
+    const reader = new FrameReader();
+    const buf = new Uint8Array(8192);
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) throw new TransportError(`${where} closed the connection`);
+      let frames: Uint8Array[];
+      try {
+        frames = reader.push(buf.subarray(0, n));
+      } catch {
+        throw new TransportError(`${where} sent a malformed frame`);
       }
-    } catch (e) {
-      if (e instanceof TransportError) throw e;
-      throw new TransportError(`${hostname}:${port}: ${(e as Error).name}`);
-    } finally {
-      closeQuietly(conn);
+      if (frames.length > 0) return frames[0];
     }
-  })();
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-    work.catch(() => {});
-  }
-}
-
-async function writeAll(conn: KeyplaneConn, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.length) off += await conn.write(data.subarray(off));
-}
-
-function closeQuietly(conn: KeyplaneConn): void {
-  try {
-    conn.close();
-  } catch { /* already closed */ }
+  });
 }

@@ -9,6 +9,19 @@
 /** The part of a TCP connection the key-plane servers use. */
 export type KeyplaneConn = Pick<Deno.Conn, "read" | "write" | "close" | "remoteAddr">;
 
+/** Writes all of `data` to `conn` (a write may take only part of it). */
+export async function writeAllConn(conn: KeyplaneConn, data: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < data.length) off += await conn.write(data.subarray(off));
+}
+
+/** Closes `conn`, ignoring a connection that is already closed. */
+export function closeConnQuietly(conn: KeyplaneConn): void {
+  try {
+    conn.close();
+  } catch { /* already closed */ }
+}
+
 /** Where a key-plane server takes its connections from: a `Deno.Listener`, or one plane's share of one. */
 export interface ConnectionSource extends AsyncIterable<KeyplaneConn> {
   /** The bound address. */

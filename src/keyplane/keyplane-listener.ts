@@ -10,7 +10,12 @@
  */
 import { FRAME_MAGIC } from "../dske/frame-types.ts";
 import { SKA_MAGIC } from "../ska/frames.ts";
-import { type ConnectionSource, type KeyplaneConn, PrefixedConn } from "./connection-source.ts";
+import {
+  closeConnQuietly,
+  type ConnectionSource,
+  type KeyplaneConn,
+  PrefixedConn,
+} from "./connection-source.ts";
 
 /** A key plane served on TCP 51831. */
 export type KeyPlaneName = "ska" | "dske";
@@ -60,7 +65,7 @@ class PlaneSource implements ConnectionSource {
 
   close(): void {
     this.#closed = true;
-    for (const c of this.#queue.splice(0)) closeQuietly(c);
+    for (const c of this.#queue.splice(0)) closeConnQuietly(c);
     this.#wake?.();
   }
 
@@ -114,7 +119,7 @@ export class KeyplaneListener {
       this.#source.close();
     } catch { /* already closed */ }
     for (const p of this.#planes.values()) p.close();
-    for (const c of this.#sniffing) closeQuietly(c);
+    for (const c of this.#sniffing) closeConnQuietly(c);
     this.#sniffing.clear();
   }
 
@@ -122,7 +127,7 @@ export class KeyplaneListener {
     try {
       for await (const conn of this.#source) {
         if (this.#closed) {
-          closeQuietly(conn);
+          closeConnQuietly(conn);
           break;
         }
         void this.#route(conn);
@@ -136,7 +141,7 @@ export class KeyplaneListener {
     const from = (conn.remoteAddr as Deno.NetAddr).hostname;
     this.#sniffing.add(conn);
     const timer = setTimeout(
-      () => closeQuietly(conn),
+      () => closeConnQuietly(conn),
       this.#opts.firstBytesTimeoutMs ?? FIRST_BYTES_TIMEOUT_MS,
     );
     let first: Uint8Array | null;
@@ -161,7 +166,7 @@ export class KeyplaneListener {
 
   #refuse(conn: KeyplaneConn, from: string, why: string): void {
     this.stats.refused++;
-    closeQuietly(conn);
+    closeConnQuietly(conn);
     if (!this.#closed) this.#opts.onRefused?.(from, why);
   }
 }
@@ -176,10 +181,4 @@ async function readPrefix(conn: KeyplaneConn): Promise<Uint8Array | null> {
     off += n;
   }
   return first;
-}
-
-function closeQuietly(conn: KeyplaneConn): void {
-  try {
-    conn.close();
-  } catch { /* already closed */ }
 }

@@ -6,7 +6,14 @@
  * @module
  */
 import { frameLength, SKA_HEADER_LEN, SkaFrameError } from "./frames.ts";
-import { type ConnectionSource, type KeyplaneConn, listenTcp } from "../keyplane/connection-source.ts";
+import {
+  closeConnQuietly,
+  type ConnectionSource,
+  type KeyplaneConn,
+  listenTcp,
+  writeAllConn,
+} from "../keyplane/connection-source.ts";
+import { requestOverTcp } from "../keyplane/tcp-request.ts";
 
 /** The SKA TCP port on wg0 addresses (the same port DSKE uses on hubs). */
 export const SKA_PORT = 51831;
@@ -49,17 +56,6 @@ async function readExactly(conn: KeyplaneConn, into: Uint8Array): Promise<boolea
   return true;
 }
 
-async function writeAll(conn: KeyplaneConn, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.length) off += await conn.write(data.subarray(off));
-}
-
-function closeQuietly(conn: KeyplaneConn): void {
-  try {
-    conn.close();
-  } catch { /* already closed */ }
-}
-
 /**
  * Listens on `hostname:port`; for each connection reads one frame and writes `handler`'s reply (none
  * when it returns null). `from` is the connection's source IP. Listens itself unless `source` hands
@@ -75,18 +71,18 @@ export function serveSka(
   const conns = new Set<KeyplaneConn>();
   const serve = async (conn: KeyplaneConn) => {
     conns.add(conn);
-    const timer = setTimeout(() => closeQuietly(conn), REQUEST_TIMEOUT_MS);
+    const timer = setTimeout(() => closeConnQuietly(conn), REQUEST_TIMEOUT_MS);
     try {
       const frame = await readFrame(conn);
       if (frame === null) return;
       const reply = await handler(frame, (conn.remoteAddr as Deno.NetAddr).hostname);
-      if (reply) await writeAll(conn, reply);
+      if (reply) await writeAllConn(conn, reply);
     } catch {
       // malformed frame, reset or closed by close(): drop the connection
     } finally {
       clearTimeout(timer);
       conns.delete(conn);
-      closeQuietly(conn);
+      closeConnQuietly(conn);
     }
   };
   (async () => {
@@ -100,7 +96,7 @@ export function serveSka(
       try {
         listener.close();
       } catch { /* already closed */ }
-      for (const c of conns) closeQuietly(c);
+      for (const c of conns) closeConnQuietly(c);
       conns.clear();
     },
   };
@@ -110,43 +106,22 @@ export function serveSka(
  * Connects to `hostname:port` (from `localAddress` when given), sends `frame` and returns the reply
  * frame. Throws SkaTransportError on refusal, timeout, a closed connection or a malformed reply.
  */
-export async function skaRequest(
+export function skaRequest(
   hostname: string,
   port: number,
   frame: Uint8Array,
   timeoutMs: number,
 ): Promise<Uint8Array> {
-  let conn: Deno.Conn | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      if (conn) closeQuietly(conn);
-      reject(new SkaTransportError(`${hostname}:${port} did not answer within ${timeoutMs} ms`));
-    }, timeoutMs);
+  return requestOverTcp(hostname, port, timeoutMs, SkaTransportError, async (conn, where) => {
+    await writeAllConn(conn, frame);
+    let reply: Uint8Array | null;
+    try {
+      reply = await readFrame(conn);
+    } catch (e) {
+      if (e instanceof SkaFrameError) throw new SkaTransportError(`${where}: ${e.message}`);
+      throw e;
+    }
+    if (reply === null) throw new SkaTransportError(`${where} closed the connection`);
+    return reply;
   });
-  const work = (async () => {
-    try {
-      conn = await Deno.connect({ hostname, port, transport: "tcp" });
-    } catch (e) {
-      throw new SkaTransportError(`cannot connect to ${hostname}:${port}: ${(e as Error).name}`);
-    }
-    try {
-      await writeAll(conn, frame);
-      const reply = await readFrame(conn);
-      if (reply === null) throw new SkaTransportError(`${hostname}:${port} closed the connection`);
-      return reply;
-    } catch (e) {
-      if (e instanceof SkaTransportError) throw e;
-      if (e instanceof SkaFrameError) throw new SkaTransportError(`${hostname}:${port}: ${e.message}`);
-      throw new SkaTransportError(`${hostname}:${port}: ${(e as Error).name}`);
-    } finally {
-      closeQuietly(conn);
-    }
-  })();
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-    work.catch(() => {});
-  }
 }
