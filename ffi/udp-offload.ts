@@ -14,7 +14,16 @@
  */
 
 import { addressAt, EIO, libc, SOL_UDP, UDP_GRO, UDP_SEGMENT } from "./libc.ts";
-import { ADDR_STRIDE, IOVEC_SIZE, MMSGHDR_SIZE, SOCKADDR_IN6_SIZE } from "./udp.ts";
+import {
+  ADDR_STRIDE,
+  IOV_WORDS,
+  IOV_WORDS_SIZE,
+  IOVEC_SIZE,
+  MMSG_WORDS,
+  MMSGHDR_SIZE,
+  SOCKADDR_IN6_SIZE,
+  writePointer,
+} from "./udp.ts";
 
 /** Bytes of control space per slot (a cmsghdr of 16 bytes plus an int, with room to spare). */
 export const CONTROL_STRIDE = 32;
@@ -73,19 +82,7 @@ function layout(count: number, bufSize: number) {
   };
 }
 
-function writePointer(u32: Uint32Array, index: number, address: number): void {
-  u32[index] = address % 0x100000000;
-  u32[index + 1] = Math.floor(address / 0x100000000);
-}
-
-// struct mmsghdr as 32-bit words: msg_name 0-1, msg_namelen 2, msg_iov 4-5, msg_iovlen 6-7,
-// msg_control 8-9, msg_controllen 10-11, msg_flags 12, msg_len 14.
-const H_NAMELEN = 2;
-const H_CONTROL_LEN = 10;
-const H_FLAGS = 12;
-const H_MSG_LEN = 14;
-const HDR_WORDS = MMSGHDR_SIZE / 4;
-const IOV_WORDS = IOVEC_SIZE / 4;
+const W = MMSG_WORDS;
 
 /**
  * A preallocated recvmmsg/sendmmsg batch whose slots may each carry many datagrams (GSO/GRO).
@@ -146,21 +143,21 @@ export class OffloadMsgBatch {
     this.msgFlags = new Int32Array(backing, l.flags, count);
     this.segSizes = new Int32Array(backing, l.segments, count);
     this.#controlView = new DataView(backing, l.control, count * CONTROL_STRIDE);
-    this.#hdr32 = new Uint32Array(backing, l.hdrs, count * HDR_WORDS);
-    this.#iov32 = new Uint32Array(backing, l.iovs, count * IOV_WORDS);
+    this.#hdr32 = new Uint32Array(backing, l.hdrs, count * W.size);
+    this.#iov32 = new Uint32Array(backing, l.iovs, count * IOV_WORDS_SIZE);
     const start = addressAt(memory, 0);
     this.#hdrPointers = [];
     for (let i = 0; i < count; i++) {
       this.#hdrPointers.push(BigInt(start + l.hdrs + i * MMSGHDR_SIZE));
-      const h = i * HDR_WORDS;
-      const v = i * IOV_WORDS;
-      writePointer(this.#hdr32, h, start + l.addrs + i * ADDR_STRIDE);
-      this.#hdr32[h + H_NAMELEN] = SOCKADDR_IN6_SIZE;
-      writePointer(this.#hdr32, h + 4, start + l.iovs + i * IOVEC_SIZE);
-      this.#hdr32[h + 6] = 1;
-      writePointer(this.#hdr32, h + 8, start + l.control + i * CONTROL_STRIDE);
-      writePointer(this.#iov32, v, start + l.data + i * bufSize);
-      this.#iov32[v + 2] = bufSize;
+      const h = i * W.size;
+      const v = i * IOV_WORDS_SIZE;
+      writePointer(this.#hdr32, h + W.name, start + l.addrs + i * ADDR_STRIDE);
+      this.#hdr32[h + W.nameLen] = SOCKADDR_IN6_SIZE;
+      writePointer(this.#hdr32, h + W.iov, start + l.iovs + i * IOVEC_SIZE);
+      this.#hdr32[h + W.iovLen] = 1;
+      writePointer(this.#hdr32, h + W.control, start + l.control + i * CONTROL_STRIDE);
+      writePointer(this.#iov32, v + IOV_WORDS.base, start + l.data + i * bufSize);
+      this.#iov32[v + IOV_WORDS.len] = bufSize;
     }
   }
 
@@ -171,18 +168,18 @@ export class OffloadMsgBatch {
   recv(fd: number, flags = 0): number {
     const hdr = this.#hdr32;
     for (let i = 0; i < this.count; i++) {
-      hdr[i * HDR_WORDS + H_NAMELEN] = SOCKADDR_IN6_SIZE;
-      hdr[i * HDR_WORDS + H_CONTROL_LEN] = CONTROL_STRIDE;
-      hdr[i * HDR_WORDS + H_CONTROL_LEN + 1] = 0;
-      this.#iov32[i * IOV_WORDS + 2] = this.bufSize;
+      hdr[i * W.size + W.nameLen] = SOCKADDR_IN6_SIZE;
+      hdr[i * W.size + W.controlLen] = CONTROL_STRIDE;
+      hdr[i * W.size + W.controlLen + 1] = 0;
+      this.#iov32[i * IOV_WORDS_SIZE + IOV_WORDS.len] = this.bufSize;
     }
     const n = libc.recvmmsg(fd, this.#hdrPointers[0], this.count, flags, 0n);
     for (let i = 0; i < n; i++) {
-      const h = i * HDR_WORDS;
-      this.lens[i] = hdr[h + H_MSG_LEN];
-      this.addrLens[i] = hdr[h + H_NAMELEN];
-      this.msgFlags[i] = hdr[h + H_FLAGS];
-      this.segSizes[i] = this.#groSize(i, hdr[h + H_CONTROL_LEN]);
+      const h = i * W.size;
+      this.lens[i] = hdr[h + W.msgLen];
+      this.addrLens[i] = hdr[h + W.nameLen];
+      this.msgFlags[i] = hdr[h + W.flags];
+      this.segSizes[i] = this.#groSize(i, hdr[h + W.controlLen]);
     }
     return n;
   }
@@ -213,10 +210,10 @@ export class OffloadMsgBatch {
     const hdr = this.#hdr32;
     const v = this.#controlView;
     for (let i = start; i < start + n; i++) {
-      const h = i * HDR_WORDS;
+      const h = i * W.size;
       const len = this.lens[i];
-      this.#iov32[i * IOV_WORDS + 2] = len < 0 ? 0 : len > this.bufSize ? this.bufSize : len;
-      hdr[h + H_NAMELEN] = this.addrLens[i];
+      this.#iov32[i * IOV_WORDS_SIZE + IOV_WORDS.len] = len < 0 ? 0 : len > this.bufSize ? this.bufSize : len;
+      hdr[h + W.nameLen] = this.addrLens[i];
       const seg = this.segSizes[i];
       if (seg > 0 && seg < len) {
         const base = i * CONTROL_STRIDE;
@@ -225,11 +222,11 @@ export class OffloadMsgBatch {
         v.setInt32(base + 8, SOL_UDP, true);
         v.setInt32(base + 12, UDP_SEGMENT, true);
         v.setUint16(base + CMSG_DATA, seg, true);
-        hdr[h + H_CONTROL_LEN] = CMSG_SPACE_SMALL;
+        hdr[h + W.controlLen] = CMSG_SPACE_SMALL;
       } else {
-        hdr[h + H_CONTROL_LEN] = 0;
+        hdr[h + W.controlLen] = 0;
       }
-      hdr[h + H_CONTROL_LEN + 1] = 0;
+      hdr[h + W.controlLen + 1] = 0;
     }
     return libc.sendmmsg(fd, this.#hdrPointers[start], n, flags);
   }

@@ -317,7 +317,30 @@ function layout(count: number, bufSize: number) {
   return { data, addrs, lens, addrLens, flags, hdrs, iovs, total: iovs + count * IOVEC_SIZE };
 }
 
-function writePointer(u32: Uint32Array, index: number, address: number): void {
+/**
+ * struct mmsghdr and struct iovec as 32-bit words (x86_64): msg_name 0-1, msg_namelen 2, msg_iov 4-5,
+ * msg_iovlen 6-7, msg_control 8-9, msg_controllen 10-11, msg_flags 12, msg_len 14; iov_base 0-1,
+ * iov_len 2-3. Shared with the offload batch (udp-offload.ts).
+ */
+export const MMSG_WORDS = {
+  name: 0,
+  nameLen: 2,
+  iov: 4,
+  iovLen: 6,
+  control: 8,
+  controlLen: 10,
+  flags: 12,
+  msgLen: 14,
+  /** Words per mmsghdr. */
+  size: MMSGHDR_SIZE / 4,
+} as const;
+/** struct iovec as 32-bit words: iov_base 0-1, iov_len 2; {@link IOV_WORDS_SIZE} words per iovec. */
+export const IOV_WORDS = { base: 0, len: 2 } as const;
+/** Words per iovec. */
+export const IOV_WORDS_SIZE = IOVEC_SIZE / 4;
+
+/** Stores a native address as two little-endian 32-bit words at `index` (a pointer field). */
+export function writePointer(u32: Uint32Array, index: number, address: number): void {
   u32[index] = address % 0x100000000;
   u32[index + 1] = Math.floor(address / 0x100000000);
 }
@@ -387,14 +410,14 @@ export class MsgBatch {
     this.#hdr32.fill(0);
     this.#iov32.fill(0);
     for (let i = 0; i < count; i++) {
-      const h = i * (MMSGHDR_SIZE / 4);
-      const v = i * (IOVEC_SIZE / 4);
-      writePointer(this.#hdr32, h + 0, start + l.addrs + i * ADDR_STRIDE); // msg_name
-      this.#hdr32[h + 2] = SOCKADDR_IN6_SIZE; // msg_namelen
-      writePointer(this.#hdr32, h + 4, start + l.iovs + i * IOVEC_SIZE); // msg_iov
-      this.#hdr32[h + 6] = 1; // msg_iovlen
-      writePointer(this.#iov32, v + 0, start + l.data + i * bufSize); // iov_base
-      this.#iov32[v + 2] = bufSize; // iov_len
+      const h = i * MMSG_WORDS.size;
+      const v = i * IOV_WORDS_SIZE;
+      writePointer(this.#hdr32, h + MMSG_WORDS.name, start + l.addrs + i * ADDR_STRIDE);
+      this.#hdr32[h + MMSG_WORDS.nameLen] = SOCKADDR_IN6_SIZE;
+      writePointer(this.#hdr32, h + MMSG_WORDS.iov, start + l.iovs + i * IOVEC_SIZE);
+      this.#hdr32[h + MMSG_WORDS.iovLen] = 1;
+      writePointer(this.#iov32, v + IOV_WORDS.base, start + l.data + i * bufSize);
+      this.#iov32[v + IOV_WORDS.len] = bufSize;
     }
   }
 
@@ -408,14 +431,14 @@ export class MsgBatch {
     const iov = this.#iov32;
     const count = this.count;
     for (let i = 0; i < count; i++) {
-      hdr[i * 16 + 2] = SOCKADDR_IN6_SIZE;
-      iov[i * 4 + 2] = this.bufSize;
+      hdr[i * MMSG_WORDS.size + MMSG_WORDS.nameLen] = SOCKADDR_IN6_SIZE;
+      iov[i * IOV_WORDS_SIZE + IOV_WORDS.len] = this.bufSize;
     }
     const n = libc.recvmmsg(fd, this.#hdrPointers[0], count, flags, 0n);
     for (let i = 0; i < n; i++) {
-      this.lens[i] = hdr[i * 16 + 14];
-      this.addrLens[i] = hdr[i * 16 + 2];
-      this.msgFlags[i] = hdr[i * 16 + 12];
+      this.lens[i] = hdr[i * MMSG_WORDS.size + MMSG_WORDS.msgLen];
+      this.addrLens[i] = hdr[i * MMSG_WORDS.size + MMSG_WORDS.nameLen];
+      this.msgFlags[i] = hdr[i * MMSG_WORDS.size + MMSG_WORDS.flags];
     }
     return n;
   }
@@ -432,8 +455,8 @@ export class MsgBatch {
     const iov = this.#iov32;
     for (let i = start; i < start + n; i++) {
       const len = this.lens[i];
-      iov[i * 4 + 2] = len < 0 ? 0 : len > this.bufSize ? this.bufSize : len;
-      hdr[i * 16 + 2] = this.addrLens[i];
+      iov[i * IOV_WORDS_SIZE + IOV_WORDS.len] = len < 0 ? 0 : len > this.bufSize ? this.bufSize : len;
+      hdr[i * MMSG_WORDS.size + MMSG_WORDS.nameLen] = this.addrLens[i];
     }
     return libc.sendmmsg(fd, this.#hdrPointers[start], n, flags);
   }
