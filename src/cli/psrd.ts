@@ -4,7 +4,12 @@
  * overwritten). Nothing here ever prints pad bytes.
  * @module
  */
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import {
+  parseSubcommandArgs,
+  requiredOption,
+  type Subcommand,
+  type SubcommandOptions,
+} from "./subcommand-args.ts";
 import { decodeBase64, encodeBase64, fromHex, toHex } from "../encoding.ts";
 import {
   createPsrdPair,
@@ -20,38 +25,28 @@ import {
 } from "../dske/psrd-file.ts";
 import { PsrdStore } from "../dske/psrd-store.ts";
 import { hubIngestProblem } from "../dske/psrd-provisioning.ts";
-import { CliError, optionError } from "./errors.ts";
+import { CliError } from "./errors.ts";
 import { helpOf } from "./help.ts";
 
 const USAGE = helpOf("psrd");
 
-type Options = NonNullable<ParseArgsConfig["options"]>;
-
-function parse(sub: string, args: string[], options: Options, positionals: number) {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options, allowPositionals: positionals > 0, strict: true });
-  } catch (e) {
-    throw new CliError(`psrd ${sub}: ${optionError(`psrd ${sub}`, e).message}`);
-  }
-  if (parsed.positionals.length !== positionals) {
-    throw new CliError(
-      positionals === 0
-        ? `psrd ${sub}: unexpected argument "${parsed.positionals[0]}"; run "twofold psrd ${sub} --help"`
-        : `psrd ${sub}: expected exactly ${positionals} ${
-          sub === "remove" ? "block id" : "file"
-        } argument; run "twofold psrd ${sub} --help"`,
-    );
-  }
-  return parsed;
+function parse(sub: string, args: string[], options: SubcommandOptions, positionals: number) {
+  return parseSubcommandArgs(
+    psrdSubcommand(sub),
+    args,
+    options,
+    positionals,
+    sub === "remove" ? "block id" : "file",
+  );
 }
 
 function required(sub: string, values: Record<string, unknown>, name: string): string {
-  const v = values[name];
-  if (typeof v !== "string" || v === "") {
-    throw new CliError(`psrd ${sub}: --${name} is required; run "twofold psrd ${sub} --help"`);
-  }
-  return v;
+  return requiredOption(psrdSubcommand(sub), values, name);
+}
+
+/** `psrd SUB`, whose own help is `twofold psrd SUB --help`. */
+function psrdSubcommand(sub: string): Subcommand {
+  return { name: `psrd ${sub}`, help: `psrd ${sub}` };
 }
 
 /** Parses a byte count: digits with an optional binary suffix K, M or G (1M = 1048576). */

@@ -4,40 +4,31 @@
  * public key, the value a peer entry pins. Output keys never reach stdout or logs.
  * @module
  */
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import {
+  parseSubcommandArgs,
+  requiredOption,
+  type Subcommand,
+  type SubcommandOptions,
+} from "./subcommand-args.ts";
 import { generateStaticKeyPair, publicKeyFingerprint, publicKeyProblem } from "../rosenpass/key-files.ts";
 import { DEFAULT_PROFILE, PROFILE_NAMES, profileByName, type ProfileName } from "../rosenpass/profile.ts";
-import { CliError, optionError } from "./errors.ts";
+import { CliError } from "./errors.ts";
 import { helpOf } from "./help.ts";
 
 const SECRET_KEY_MODE = 0o600;
 const PUBLIC_KEY_MODE = 0o644;
 
-type Options = NonNullable<ParseArgsConfig["options"]>;
-
-function parse(sub: string, args: string[], options: Options, positionals: number) {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options, allowPositionals: positionals > 0, strict: true });
-  } catch (e) {
-    throw new CliError(`rosenpass ${sub}: ${optionError(`rosenpass ${sub}`, e).message}`);
-  }
-  if (parsed.positionals.length !== positionals) {
-    throw new CliError(
-      positionals === 0
-        ? `rosenpass ${sub}: unexpected argument "${parsed.positionals[0]}"; run "twofold rosenpass --help"`
-        : `rosenpass ${sub}: expected exactly ${positionals} file argument; run "twofold rosenpass --help"`,
-    );
-  }
-  return parsed;
+function parse(sub: string, args: string[], options: SubcommandOptions, positionals: number) {
+  return parseSubcommandArgs(rosenpassSubcommand(sub), args, options, positionals);
 }
 
 function required(sub: string, values: Record<string, unknown>, name: string): string {
-  const v = values[name];
-  if (typeof v !== "string" || v === "") {
-    throw new CliError(`rosenpass ${sub}: --${name} is required; run "twofold rosenpass --help"`);
-  }
-  return v;
+  return requiredOption(rosenpassSubcommand(sub), values, name);
+}
+
+/** `rosenpass SUB`, whose help is `twofold rosenpass --help`. */
+function rosenpassSubcommand(sub: string): Subcommand {
+  return { name: `rosenpass ${sub}`, help: "rosenpass" };
 }
 
 function refuseExisting(path: string): void {
