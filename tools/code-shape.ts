@@ -114,19 +114,31 @@ function functionNameAt(code: string): string | null {
   return null;
 }
 
+/** What may follow a definition's parameter list: its body, a return type, or an arrow. */
+const AFTER_PARAMETERS = new Set(["{", ":", "="]);
+
 /**
  * The line where the body that opens at or shortly after `start` closes; null when none opens. Braces
- * inside the parameter list (destructuring, `= {}` defaults) do not open the body.
+ * inside the parameter list (destructuring, `= {}` defaults) do not open the body. A parameter list
+ * followed by anything but a body, a return type or an arrow was a call's arguments (e.g. a call that
+ * spans lines inside a declarative table): no function starts there.
  */
 function bodyEnd(code: string[], start: number): number | null {
   let depth = 0;
   let parens = 0;
   let opened = false;
+  let afterParameters = false;
   for (let i = start; i < code.length; i++) {
     for (const c of code[i]) {
+      if (afterParameters && c.trim() !== "") {
+        if (!AFTER_PARAMETERS.has(c)) return null;
+        afterParameters = false;
+      }
       if (c === "(") parens++;
-      else if (c === ")") parens--;
-      else if (!opened && parens > 0) continue;
+      else if (c === ")") {
+        parens--;
+        if (!opened && parens === 0) afterParameters = true;
+      } else if (!opened && parens > 0) continue;
       else if (c === "{") {
         depth++;
         opened = true;

@@ -6,7 +6,7 @@
  * `FILE.sig`; `verify` checks it against the signer's public key; `serve` serves a map directory over
  * HTTP with ETags.
  *
- * Its help entries live in netmap-help.ts (help.ts's table reads them without loading this module).
+ * Its help entries live in help/netmap.ts (help.ts's table reads them without loading this module).
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
@@ -40,7 +40,7 @@ import { formatEndpoint, parseEndpoint } from "../uapi/netaddr.ts";
 import { serveMapDirectory } from "../netmap/http-serve.ts";
 import { CliError, optionError } from "./errors.ts";
 
-import { DEFAULT_MAP_FILE, NETMAP_HELP } from "./netmap-help.ts";
+import { DEFAULT_MAP_FILE, NETMAP_HELP } from "./help/netmap.ts";
 
 export { DEFAULT_MAP_FILE, NETMAP_HELP };
 

@@ -1,15 +1,14 @@
 /**
- * The help entries of `twofold netmap` and its subcommands, apart from the command so that help.ts's
- * table (answered before any command module loads) can hold them without loading the netmap code.
+ * Help entries of `twofold netmap` and its subcommands, apart from the command so that help.ts's table
+ * (answered before any command module loads) can hold them without loading the netmap code.
  * @module
  */
-import type { CommandHelp } from "./help.ts";
+import { type CommandHelp, HELP_OPTION } from "./entry.ts";
 
 /** The map file when `--map` is not given. */
 export const DEFAULT_MAP_FILE = "./netmap.json";
 
 const MAP_OPTION: [string, string] = ["--map FILE", `the map file (default ${DEFAULT_MAP_FILE})`];
-const HELP_OPTION: [string, string] = ["-h, --help", "print this help and exit (no other effect)"];
 const EDIT_EXIT: [number, string][] = [
   [0, "the map was written (serial incremented)"],
   [2, "bad usage, a refused edit (duplicate, full subnet) or an unreadable or invalid map; nothing changed"],
