@@ -25,6 +25,8 @@ const PREFIX = "tfdemo-";
 const K = 2;
 const ROTATION_S = 5;
 const PING_INTERVAL_S = 0.02;
+/** How long a rotation may take to show on both nodes: two intervals and a margin. */
+const ROTATION_WAIT_MS = (2 * ROTATION_S + 10) * 1000;
 /** The steps read the nodes' info lines, whatever TWOFOLD_LOG the operator set. */
 const CHILD_ENV = { TWOFOLD_LOG: "info" };
 
@@ -193,8 +195,33 @@ async function cleanup(run: Run): Promise<boolean> {
   }
 }
 
-/** The steps; resolves with what the summary reports or throws {@link StepFailed}. */
+/** The steps, in order; resolves with what the summary reports or throws {@link StepFailed}. */
 async function steps(run: Run): Promise<Findings> {
+  const lab = await buildUnderlay(run);
+  await checkProvisioning(run, lab);
+  await startNodes(run, lab);
+  await showGateClosed(run, lab);
+  const opened = await openGateThroughDske(run, lab);
+  await pingThroughAes0(run, lab);
+  const rotated = await rotateUnderPing(run, lab, opened.epoch);
+  const last = await rotateWithHubDown(run, lab, opened.generator, rotated);
+  await showNodeStatus(run, lab, last.epoch);
+  return {
+    openedAtS: opened.atS,
+    epochs: [opened.epoch, rotated.epoch, last.epoch],
+    hubStopped: last.hubStopped,
+    hubStoppedAtS: last.hubStoppedAtS,
+    hubsInLastRound: last.via,
+    pingSent: last.ping.sent,
+    pingLost: last.ping.lost,
+    pingFromS: rotated.pingFromS,
+    pingToS: last.pingToS,
+    suites: suitesOf(lab.nodeProcs[0]!.output()),
+  };
+}
+
+/** Step 1: the lab's namespaces on one bridged underlay (its PSRD provisioned, nothing started). */
+async function buildUnderlay(run: Run): Promise<DskeLab> {
   console.log(
     `twofold demo: two edge nodes and three DSKE security hubs in namespaces on this machine ` +
       `(k = ${K}, rotation every ${ROTATION_S} s)`,
@@ -211,13 +238,16 @@ async function steps(run: Run): Promise<Findings> {
   run.lab = lab;
   check(run);
   const [A, B] = lab.nodes;
-  const [nsA] = lab.nodeNs;
   step(
     run,
     `1. underlay: bridge in ${lab.switchNs.name}; ${lab.nodeNs[0].name} (${A.name} ${A.underlay}), ` +
       `${lab.nodeNs[1].name} (${B.name} ${B.underlay}), ${PREFIX}hub1..3 (${lab.hubs[0].underlay}-13)`,
   );
+  return lab;
+}
 
+/** Step 2: every (node, hub) pair has PSRD, and no key or PSRD file is readable by others. */
+async function checkProvisioning(run: Run, lab: DskeLab): Promise<void> {
   const insecure = await looseFiles(lab.dir);
   if (insecure.length > 0) throw new StepFailed(`PSRD/key files readable by others: ${insecure.join(", ")}`);
   step(
@@ -225,7 +255,11 @@ async function steps(run: Run): Promise<Findings> {
     `2. PSRD provisioned for ${lab.nodes.length * lab.hubs.length} (node, hub) pairs, 256 KiB each way, ` +
       `files 0600 in ${lab.dir} (removed at the end)`,
   );
+}
 
+/** Step 3: both nodes run `twofold up`; no hub yet. */
+async function startNodes(run: Run, lab: DskeLab): Promise<void> {
+  const [A, B] = lab.nodes;
   await lab.startNodes(CHILD_ENV);
   check(run);
   step(
@@ -233,7 +267,12 @@ async function steps(run: Run): Promise<Findings> {
     `3. twofold up: ${A.name} (wg0 ${A.wgIp}, aes0 ${A.aesIp}) and ${B.name} (wg0 ${B.wgIp}, aes0 ${B.aesIp}) ` +
       `running; no hub started yet`,
   );
+}
 
+/** Step 4: without DSKE, aes0 carries nothing and has no handshake, while wg0 carries a ping. */
+async function showGateClosed(run: Run, lab: DskeLab): Promise<void> {
+  const [A, B] = lab.nodes;
+  const [nsA] = lab.nodeNs;
   const closedPing = await ping(nsA, B.aesIp, { count: 3, interval: 0.2, timeoutS: 1 });
   const closedHs = await aesHandshakeAgeS(lab, 0);
   const openedEarly = lab.nodeProcs.some((p) => /aes0 gate gate-opened/.test(p!.output()));
@@ -249,7 +288,17 @@ async function steps(run: Run): Promise<Findings> {
     `4. gate CLOSED: ping ${A.name} -> ${B.name} aes0 ${B.aesIp}: ${closedPing.received}/${closedPing.sent} ` +
       `replies, aes0 latest handshake: none (wg0 ${B.wgIp}: ${wgPing.received}/${wgPing.sent}, the outer layer is up)`,
   );
+}
 
+/** The gates opened: when, under which epoch, and which node agreed it as generator. */
+interface GateOpened {
+  atS: number;
+  epoch: number;
+  generator: number;
+}
+
+/** Steps 5 and 6: the hubs start, and DSKE opens both gates with a common epoch. */
+async function openGateThroughDske(run: Run, lab: DskeLab): Promise<GateOpened> {
   await lab.startHubs(CHILD_ENV);
   check(run);
   step(run, `5. twofold hub: ${lab.hubs.map((h) => `${h.name} (${h.wgIp})`).join(", ")} running`);
@@ -260,17 +309,23 @@ async function steps(run: Run): Promise<Findings> {
     30_000,
   );
   if (!opened) throw new StepFailed("the gates did not open through DSKE within 30 s of the hubs starting");
-  const openedAtS = elapsedS(run);
-  const firstEpoch = commonEpochs(lab)[0];
-  if (firstEpoch === undefined) throw new StepFailed("the gates opened but no common DSKE epoch was logged");
+  const atS = elapsedS(run);
+  const epoch = commonEpochs(lab)[0];
+  if (epoch === undefined) throw new StepFailed("the gates opened but no common DSKE epoch was logged");
   const generator = lab.nodeProcs.findIndex((p) => /as generator via/.test(p!.output()));
   if (generator < 0) throw new StepFailed("no node logged a key agreed as generator");
   step(
     run,
-    `6. gate OPENED by DSKE: epoch ${firstEpoch} agreed on both sides — ${lab.nodes[generator].name}: ` +
-      `"${agreedLine(lab.nodeProcs[generator]!, firstEpoch)}"`,
+    `6. gate OPENED by DSKE: epoch ${epoch} agreed on both sides — ${lab.nodes[generator].name}: ` +
+      `"${agreedLine(lab.nodeProcs[generator]!, epoch)}"`,
   );
+  return { atS, epoch, generator };
+}
 
+/** Step 7: aes0 carries every ping, and its handshake is recent. */
+async function pingThroughAes0(run: Run, lab: DskeLab): Promise<void> {
+  const [A, B] = lab.nodes;
+  const [nsA] = lab.nodeNs;
   const reachable = await waitFor(
     run,
     async () => (await ping(nsA, B.aesIp, { count: 1, timeoutS: 1 }).catch(() => null))?.received === 1,
@@ -287,28 +342,57 @@ async function steps(run: Run): Promise<Findings> {
       `${aesPing.rttAvgMs.toFixed(2)} ms; aes0 latest handshake ${openHs} s ago; a ping every ` +
       `${PING_INTERVAL_S * 1000} ms keeps running`,
   );
+}
 
+/** The first rotation under a running ping: its epoch, and the ping that keeps running. */
+interface Rotated {
+  epoch: number;
+  pinger: Proc;
+  pingFromS: number;
+}
+
+/** Step 8: a ping through aes0 starts and keeps running; the next epoch is agreed without a loss. */
+async function rotateUnderPing(run: Run, lab: DskeLab, firstEpoch: number): Promise<Rotated> {
+  const B = lab.nodes[1];
   const pingFromS = elapsedS(run);
   const pinger = lab.spawnInNode(0, ["ping", "-n", "-i", String(PING_INTERVAL_S), "-W", "1", B.aesIp]);
-  const rotationWait = (2 * ROTATION_S + 10) * 1000;
-  const second = await nextCommonEpoch(run, lab, firstEpoch, rotationWait);
-  if (second === null) throw new StepFailed(`no rotation after epoch ${firstEpoch} on both sides`);
+  const epoch = await nextCommonEpoch(run, lab, firstEpoch, ROTATION_WAIT_MS);
+  if (epoch === null) throw new StepFailed(`no rotation after epoch ${firstEpoch} on both sides`);
   const soFar = pingTally(pinger.output());
   if (soFar.lost > 0) throw new StepFailed(`${soFar.lost} ping(s) lost around the rotation`);
   step(
     run,
-    `8. ROTATION: epoch ${second} agreed on both sides (after ${firstEpoch}); ping: ${soFar.received} ` +
+    `8. ROTATION: epoch ${epoch} agreed on both sides (after ${firstEpoch}); ping: ${soFar.received} ` +
       `replies so far, 0 lost`,
   );
+  return { epoch, pinger, pingFromS };
+}
 
+/** The rotation with a hub down, and the ping's final tally. */
+interface RotatedWithHubDown {
+  epoch: number;
+  hubStopped: string;
+  hubStoppedAtS: number;
+  via: number;
+  pingToS: number;
+  ping: { sent: number; lost: number };
+}
+
+/** Steps 9 and 10: a hub stops; the next epoch comes through the others; the ping lost nothing. */
+async function rotateWithHubDown(
+  run: Run,
+  lab: DskeLab,
+  generator: number,
+  rotated: Rotated,
+): Promise<RotatedWithHubDown> {
   const stopped = 1;
   const hubStoppedAtS = elapsedS(run);
   await lab.stopHub(stopped);
   check(run);
   step(run, `9. ${lab.hubs[stopped].name} STOPPED (SIGTERM): ${lab.hubs.length - 1} hubs left, k = ${K}`);
 
-  const third = await nextCommonEpoch(run, lab, second, rotationWait);
-  if (third === null) throw new StepFailed(`no rotation after epoch ${second} with a hub down`);
+  const third = await nextCommonEpoch(run, lab, rotated.epoch, ROTATION_WAIT_MS);
+  if (third === null) throw new StepFailed(`no rotation after epoch ${rotated.epoch} with a hub down`);
   const via = Number(agreedLine(lab.nodeProcs[generator]!, third).match(/via (\d+) hubs/)?.[1] ?? NaN);
   if (via !== lab.hubs.length - 1) {
     throw new StepFailed(`the rotation with a hub down used ${via} hubs, not ${lab.hubs.length - 1}`);
@@ -316,8 +400,8 @@ async function steps(run: Run): Promise<Findings> {
   await sleep(500); // a moment of traffic on the new key's session before the tally
   check(run);
   const pingToS = elapsedS(run);
-  await pinger.kill("SIGINT");
-  const tally = pingTally(pinger.output());
+  await rotated.pinger.kill("SIGINT");
+  const tally = pingTally(rotated.pinger.output());
   if (tally.received < 100) throw new StepFailed(`the ping did not run (${tally.received} replies)`);
   if (tally.lost > 0) throw new StepFailed(`${tally.lost} of ${tally.sent} pings through aes0 lost`);
   step(
@@ -327,8 +411,11 @@ async function steps(run: Run): Promise<Findings> {
     } down: epoch ${third} agreed on both sides via ${via} hubs; ` +
       `ping: ${tally.sent} sent, 0 lost`,
   );
+  return { epoch: third, hubStopped: lab.hubs[stopped].name, hubStoppedAtS, via, pingToS, ping: tally };
+}
 
-  // What an operator sees: node-a's admin API (the same table `twofold status` prints).
+/** Step 11: what an operator sees: node-a's admin API (the same table `twofold status` prints). */
+async function showNodeStatus(run: Run, lab: DskeLab, epoch: number): Promise<void> {
   const { AdminClient } = await import("./admin-client.ts");
   const { renderStatusTable } = await import("./status.ts");
   const client = new AdminClient({ kind: "unix", path: lab.adminSocket(0) });
@@ -341,24 +428,11 @@ async function steps(run: Run): Promise<Findings> {
     client.close();
   }
   const peer = st.peers.find((p) => p.name === lab.nodes[1].name);
-  if (peer?.aes0?.gate.state !== "open" || peer.aes0.keyEpoch !== third) {
-    throw new StepFailed(`node-a's status does not show node-b's gate open at epoch ${third}`);
+  if (peer?.aes0?.gate.state !== "open" || peer.aes0.keyEpoch !== epoch) {
+    throw new StepFailed(`node-a's status does not show node-b's gate open at epoch ${epoch}`);
   }
   step(run, `11. twofold status on node-a (admin API, ${lab.adminSocket(0)}):`);
   for (const line of renderStatusTable(st).split("\n")) console.log(`      ${line}`);
-
-  return {
-    openedAtS,
-    epochs: [firstEpoch, second, third],
-    hubStopped: lab.hubs[stopped].name,
-    hubStoppedAtS,
-    hubsInLastRound: via,
-    pingSent: tally.sent,
-    pingLost: tally.lost,
-    pingFromS,
-    pingToS,
-    suites: suitesOf(lab.nodeProcs[0]!.output()),
-  };
 }
 
 function printSummary(run: Run, f: Findings): void {

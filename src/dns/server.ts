@@ -107,111 +107,153 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
 }
 
-/** Starts serving `opts.zone` on UDP and TCP. Throws DnsServerError when the port is taken. */
-export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer> {
-  let zone = opts.zone;
-  const maxConnections = opts.maxTcpConnections ?? DEFAULT_MAX_TCP_CONNECTIONS;
-  const idleMs = opts.tcpIdleMs ?? DEFAULT_TCP_IDLE_MS;
-  const counters = { udpAnswered: 0, tcpAnswered: 0, dropped: 0, tcpRejected: 0, tcpIdleClosed: 0 };
+/** The counters a running server keeps (all but `tcpOpen`, which is the connection set's size). */
+type Counters = Omit<DnsServerStats, "tcpOpen">;
 
-  let udp: dgram.Socket | null = null;
-  let tcp: Deno.TcpListener | null = null;
-  for (let attempt = 0; tcp === null; attempt++) {
-    udp = await bindUdp(opts.hostname, opts.port);
-    const port = udp.address().port;
+/** What the TCP side shares with each connection it serves. */
+interface TcpContext {
+  /** The zone in force now (swapped by setZone). */
+  zone(): DnsZone;
+  counters: Counters;
+  idleMs: number;
+  /** Open connections; a connection leaves it when it ends. */
+  connections: Set<Deno.Conn>;
+}
+
+/**
+ * UDP and TCP bound on the same port. For any port (0), the port UDP got may be taken for TCP: then
+ * both are tried again, a few times.
+ */
+async function bindBoth(
+  hostname: string,
+  requestedPort: number,
+): Promise<{ udp: dgram.Socket; tcp: Deno.TcpListener }> {
+  for (let attempt = 0;; attempt++) {
+    const udp = await bindUdp(hostname, requestedPort);
     try {
-      tcp = listenTcp(opts.hostname, port);
+      return { udp, tcp: listenTcp(hostname, udp.address().port) };
     } catch (e) {
       udp.close();
-      if (opts.port !== 0 || attempt + 1 >= ANY_PORT_ATTEMPTS) throw e;
+      if (requestedPort !== 0 || attempt + 1 >= ANY_PORT_ATTEMPTS) throw e;
     }
   }
-  const udpSocket = udp!;
-  const listener = tcp;
-  const port = udpSocket.address().port;
+}
 
-  udpSocket.on("message", (msg: Uint8Array, rinfo: { address: string; port: number }) => {
-    const response = answer(msg, zone, "udp");
+/** Answers every datagram on `socket` from the zone in force. */
+function serveUdp(socket: dgram.Socket, zone: () => DnsZone, counters: Counters): void {
+  socket.on("message", (msg: Uint8Array, rinfo: { address: string; port: number }) => {
+    const response = answer(msg, zone(), "udp");
     if (response === null) {
       counters.dropped++;
       return;
     }
     counters.udpAnswered++;
-    udpSocket.send(response, rinfo.port, rinfo.address);
+    socket.send(response, rinfo.port, rinfo.address);
   });
   // A send error (e.g. ICMP unreachable reported back) must not stop the server.
-  udpSocket.on("error", () => {});
+  socket.on("error", () => {});
+}
 
-  const connections = new Set<Deno.Conn>();
+/** A DNS message with its TCP length prefix. */
+function tcpFrame(message: Uint8Array): Uint8Array {
+  const framed = new Uint8Array(TCP_LENGTH_BYTES + message.length);
+  framed[0] = message.length >> 8;
+  framed[1] = message.length & 0xff;
+  framed.set(message, TCP_LENGTH_BYTES);
+  return framed;
+}
 
-  async function serveConnection(conn: Deno.Conn): Promise<void> {
-    let pending = new Uint8Array(0);
-    const chunk = new Uint8Array(TCP_READ_BYTES);
-    let idle = setTimeout(closeIdle, idleMs);
-    function closeIdle() {
-      counters.tcpIdleClosed++;
-      try {
-        conn.close();
-      } catch { /* already closed */ }
-    }
+/** Serves one TCP connection until it closes, idles out or the server stops. */
+async function serveConnection(conn: Deno.Conn, ctx: TcpContext): Promise<void> {
+  const { counters, idleMs } = ctx;
+  let pending = new Uint8Array(0);
+  const chunk = new Uint8Array(TCP_READ_BYTES);
+  let idle = setTimeout(closeIdle, idleMs);
+  function closeIdle() {
+    counters.tcpIdleClosed++;
     try {
-      for (;;) {
-        const n = await conn.read(chunk);
-        if (n === null) return;
-        const grown = new Uint8Array(pending.length + n);
-        grown.set(pending);
-        grown.set(chunk.subarray(0, n), pending.length);
-        pending = grown;
-        while (pending.length >= TCP_LENGTH_BYTES) {
-          const length = (pending[0] << 8) | pending[1];
-          if (pending.length < TCP_LENGTH_BYTES + length) break;
-          const message = pending.slice(TCP_LENGTH_BYTES, TCP_LENGTH_BYTES + length);
-          pending = pending.slice(TCP_LENGTH_BYTES + length);
-          clearTimeout(idle);
-          idle = setTimeout(closeIdle, idleMs);
-          const response = answer(message, zone, "tcp");
-          if (response === null) {
-            counters.dropped++;
-            continue;
-          }
-          const framed = new Uint8Array(TCP_LENGTH_BYTES + response.length);
-          framed[0] = response.length >> 8;
-          framed[1] = response.length & 0xff;
-          framed.set(response, TCP_LENGTH_BYTES);
-          await writeAll(conn, framed);
-          counters.tcpAnswered++;
-        }
-      }
-    } catch {
-      // reset, closed for idleness or at shutdown: nothing to answer
-    } finally {
-      clearTimeout(idle);
-      connections.delete(conn);
-      try {
-        conn.close();
-      } catch { /* already closed */ }
-    }
+      conn.close();
+    } catch { /* already closed */ }
   }
-
-  const serving = new Set<Promise<void>>();
-  const acceptLoop = (async () => {
+  try {
     for (;;) {
-      let conn: Deno.Conn;
-      try {
-        conn = await listener.accept();
-      } catch {
-        return; // listener closed
+      const n = await conn.read(chunk);
+      if (n === null) return;
+      const grown = new Uint8Array(pending.length + n);
+      grown.set(pending);
+      grown.set(chunk.subarray(0, n), pending.length);
+      pending = grown;
+      while (pending.length >= TCP_LENGTH_BYTES) {
+        const length = (pending[0] << 8) | pending[1];
+        if (pending.length < TCP_LENGTH_BYTES + length) break;
+        const message = pending.slice(TCP_LENGTH_BYTES, TCP_LENGTH_BYTES + length);
+        pending = pending.slice(TCP_LENGTH_BYTES + length);
+        clearTimeout(idle);
+        idle = setTimeout(closeIdle, idleMs);
+        const response = answer(message, ctx.zone(), "tcp");
+        if (response === null) {
+          counters.dropped++;
+          continue;
+        }
+        await writeAll(conn, tcpFrame(response));
+        counters.tcpAnswered++;
       }
-      if (connections.size >= maxConnections) {
-        counters.tcpRejected++;
-        conn.close();
-        continue;
-      }
-      connections.add(conn);
-      const p = serveConnection(conn).finally(() => serving.delete(p));
-      serving.add(p);
     }
-  })();
+  } catch {
+    // reset, closed for idleness or at shutdown: nothing to answer
+  } finally {
+    clearTimeout(idle);
+    ctx.connections.delete(conn);
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  }
+}
+
+/**
+ * Accepts TCP connections until the listener closes; beyond `maxConnections` open ones a new connection
+ * is closed at once. Each served connection's promise is in `serving` while it runs.
+ */
+async function acceptTcp(
+  listener: Deno.TcpListener,
+  ctx: TcpContext,
+  maxConnections: number,
+  serving: Set<Promise<void>>,
+): Promise<void> {
+  for (;;) {
+    let conn: Deno.Conn;
+    try {
+      conn = await listener.accept();
+    } catch {
+      return; // listener closed
+    }
+    if (ctx.connections.size >= maxConnections) {
+      ctx.counters.tcpRejected++;
+      conn.close();
+      continue;
+    }
+    ctx.connections.add(conn);
+    const p = serveConnection(conn, ctx).finally(() => serving.delete(p));
+    serving.add(p);
+  }
+}
+
+/** Starts serving `opts.zone` on UDP and TCP. Throws DnsServerError when the port is taken. */
+export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer> {
+  let zone = opts.zone;
+  const counters: Counters = { udpAnswered: 0, tcpAnswered: 0, dropped: 0, tcpRejected: 0, tcpIdleClosed: 0 };
+  const { udp, tcp } = await bindBoth(opts.hostname, opts.port);
+  const port = udp.address().port;
+  serveUdp(udp, () => zone, counters);
+  const connections = new Set<Deno.Conn>();
+  const ctx: TcpContext = {
+    zone: () => zone,
+    counters,
+    idleMs: opts.tcpIdleMs ?? DEFAULT_TCP_IDLE_MS,
+    connections,
+  };
+  const serving = new Set<Promise<void>>();
+  const acceptLoop = acceptTcp(tcp, ctx, opts.maxTcpConnections ?? DEFAULT_MAX_TCP_CONNECTIONS, serving);
 
   return {
     port,
@@ -222,8 +264,8 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
       return { ...counters, tcpOpen: connections.size };
     },
     async close() {
-      listener.close();
-      await new Promise<void>((resolve) => udpSocket.close(() => resolve()));
+      tcp.close();
+      await new Promise<void>((resolve) => udp.close(() => resolve()));
       for (const conn of connections) {
         try {
           conn.close();
