@@ -114,16 +114,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
   const translator = new NodeEventTranslator(cfg, events, log);
   const packetFilter = packetFilterOn(log);
   const parts = new PartStack();
-  const close = async (reason = "stopped") => {
-    audit.close(reason);
-    await parts.close(reason);
-  };
-  let ended = false;
-  const onEnded = (reason: string) => {
-    if (ended) return;
-    ended = true;
-    void close(reason).then(() => opts.onEnded?.(reason));
-  };
+  const { close, onEnded } = nodeStop(audit, parts, opts.onEnded);
   try {
     const privateKey = cfg.node.privateKey;
     if (!privateKey) throw new Error("the node's private key was not loaded");
@@ -135,12 +126,8 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
       packetFilter,
       onEnded,
     });
-    const planes: { keyplanes?: KeyplanePart } = {};
-    const onGateEvent = (e: GateEvent) => {
-      // Handshakes keep failing under the agreed key: ask the peer which keys it holds.
-      if (e.type === "mismatch-suspected") planes.keyplanes?.dske?.reconcile(fromHex(e.peer));
-      opts.onGateEvent?.(e);
-    };
+    let keyplanesPart: KeyplanePart | undefined; // started after the gate, which already reports to it
+    const onGateEvent = reconcilingGateEvents(() => keyplanesPart, opts.onGateEvent);
     const { gate, aes0 } = await parts.start({
       name: "aes0",
       start: () =>
@@ -163,7 +150,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
       name: "PSK-file watcher",
       start: () => new PskFileWatcher(aesPeers, gate, log).start(),
     });
-    const keyplanes = planes.keyplanes = await parts.start({
+    const keyplanes = keyplanesPart = await parts.start({
       name: "key planes",
       start: () =>
         startKeyplanePart({
@@ -206,6 +193,43 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     await close("start-up failed");
     throw e;
   }
+}
+
+/**
+ * How a node stops: `close` closes the audit log, then the parts in reverse order; `onEnded` is for a
+ * part that ended by itself (an interface deleted, a socket removed): it closes the node once, then
+ * tells the caller.
+ */
+function nodeStop(
+  audit: { close(reason: string): void },
+  parts: PartStack,
+  ended?: (reason: string) => void,
+): { close(reason?: string): Promise<void>; onEnded(reason: string): void } {
+  const close = async (reason = "stopped") => {
+    audit.close(reason);
+    await parts.close(reason);
+  };
+  let endedOnce = false;
+  const onEnded = (reason: string) => {
+    if (endedOnce) return;
+    endedOnce = true;
+    void close(reason).then(() => ended?.(reason));
+  };
+  return { close, onEnded };
+}
+
+/**
+ * The gate's event handler: every event goes to `onGateEvent`; a suspected mismatch (handshakes keep
+ * failing under the agreed key) also asks DSKE, once the key planes run, which keys the peer holds.
+ */
+function reconcilingGateEvents(
+  keyplanes: () => KeyplanePart | undefined,
+  onGateEvent?: (e: GateEvent) => void,
+): (e: GateEvent) => void {
+  return (e) => {
+    if (e.type === "mismatch-suspected") keyplanes()?.dske?.reconcile(fromHex(e.peer));
+    onGateEvent?.(e);
+  };
 }
 
 /** A live peer change (a map change) reaching the node's config and the parts that name or watch peers. */
