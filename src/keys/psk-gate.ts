@@ -27,15 +27,8 @@
  * carries a human-readable reason, reported through `onEvent` and `status()`.
  *
  * Handshake outcomes fed back through `handshakeResult` record which key epoch each handshake used (a
- * `handshake` event) and detect a suspected PSK mismatch on either side of a handshake, once the failures
- * have lasted longer than the install skew window (the two sides install a key moments apart; a failure
- * just after an install is retried quickly instead):
- * - as initiator: handshake responses that keep failing to authenticate. This proves the keys differ, so
- *   the peer's current sessions end (fail closed: traffic stops until a handshake under matching keys
- *   succeeds).
- * - as responder: responses we sent that the peer never confirmed (no authenticated packet under the new
- *   session, as WireGuard's key confirmation). The peer's key differs, or our responses do not reach it;
- *   since a one-way path looks the same, the sessions are left to the initiator's side to end.
+ * `handshake` event) and feed the peer's {@link HandshakeWatch} (`handshake-watch.ts`), which detects a
+ * suspected PSK mismatch on either side of a handshake and schedules retries in the install skew window.
  * A suspected mismatch does not change the state (the key is still the one agreed); it is reported in the
  * reason and as an event, clears when a session confirms (a handshake we initiated, or one the peer
  * initiated and confirmed), and every install while it lasts starts a handshake. Closing (maximum age or
@@ -58,6 +51,18 @@ import type {
   InstallResult,
   PskGateOptions,
 } from "./gate-types.ts";
+import { type GateSettings, gateSettings } from "./gate-settings.ts";
+import {
+  cancelRetry,
+  clearTrouble,
+  failedResponse,
+  type HandshakeWatch,
+  newHandshakeWatch,
+  restartRetries,
+  sessionConfirmed,
+  takeDueRetry,
+  unconfirmedResponse,
+} from "./handshake-watch.ts";
 
 /** Re-exported for the gate's callers: the one declaration lives in `config/key-source.ts`. */
 export type { KeySource } from "../config/key-source.ts";
@@ -74,10 +79,6 @@ export type {
 } from "./gate-types.ts";
 
 const PSK_LEN = 32;
-const MAX_GRACE_MS = 30_000;
-/** A manual key with a maximum age goes stale at 2/3 of it (as a rotated key's default: 2 of 3 intervals). */
-const MANUAL_STALE_NUMERATOR = 2;
-const MANUAL_STALE_DENOMINATOR = 3;
 
 interface PeerGate {
   publicKey: Uint8Array;
@@ -98,19 +99,8 @@ interface PeerGate {
   lastHandshakeEpoch: number | null;
   /** Install time of the previous key while it is kept (grace): tells which key a late confirmation used. */
   previousInstalledAt: number | null;
-  failures: number;
-  /** Clock time of the first of the current run of failures; null when none. */
-  failingSince: number | null;
-  unconfirmed: number;
-  /** Clock time of the first of the current run of unconfirmed responses; null when none. */
-  unconfirmedSince: number | null;
-  mismatchSuspected: boolean;
-  /** The sessions were ended for the current suspected mismatch (initiator-side proof). */
-  mismatchEndedSessions: boolean;
-  /** When a skew retry is due (ms, clock time); 0 when none. */
-  retryAt: number;
-  /** Delay of the next skew retry (ms). */
-  retryDelay: number;
+  /** Handshake trouble under the agreed key: a suspected mismatch, skew retries. */
+  watch: HandshakeWatch;
 }
 
 function seconds(ms: number): string {
@@ -118,7 +108,7 @@ function seconds(ms: number): string {
 }
 
 /** The PSK security gate of every AES peer of one aes0 device. See the module doc. */
-export class PskGate {
+export class PskGate implements GateSettings {
   /** Expected rotation interval (ms). */
   readonly rotationIntervalMs: number;
   /** Maximum age (ms) of a key a key plane rotates. */
@@ -143,37 +133,19 @@ export class PskGate {
   readonly #onEvent: (e: GateEvent) => void;
   readonly #peers = new Map<string, PeerGate>();
 
-  /** Creates a gate driving `target`. Throws on inconsistent options. */
+  /** Creates a gate driving `target`. Throws on inconsistent options (see gate-settings.ts). */
   constructor(target: GateTarget, opts: PskGateOptions = {}) {
     this.#target = target;
-    this.rotationIntervalMs = opts.rotationIntervalMs ?? 120_000;
-    if (!(this.rotationIntervalMs > 0) || !Number.isFinite(this.rotationIntervalMs)) {
-      throw new Error("rotationIntervalMs must be a positive number of milliseconds");
-    }
-    this.maxAgeMs = opts.maxAgeMs ?? 3 * this.rotationIntervalMs;
-    if (!(this.maxAgeMs > 0)) throw new Error("maxAgeMs must be positive (or Infinity)");
-    this.staleAfterMs = opts.staleAfterMs ?? Math.min(2 * this.rotationIntervalMs, this.maxAgeMs);
-    if (!(this.staleAfterMs > 0) || this.staleAfterMs > this.maxAgeMs) {
-      throw new Error("staleAfterMs must be positive and at most maxAgeMs");
-    }
-    this.manualMaxAgeMs = opts.manualMaxAgeMs ?? Infinity;
-    if (!(this.manualMaxAgeMs > 0)) throw new Error("manualMaxAgeMs must be positive (or Infinity)");
-    this.manualStaleAfterMs = Number.isFinite(this.manualMaxAgeMs)
-      ? Math.round((this.manualMaxAgeMs * MANUAL_STALE_NUMERATOR) / MANUAL_STALE_DENOMINATOR)
-      : Infinity;
-    this.graceMs = opts.graceMs ?? MAX_GRACE_MS;
-    if (!(this.graceMs >= 0 && this.graceMs <= MAX_GRACE_MS)) {
-      throw new Error(`graceMs must be between 0 and ${MAX_GRACE_MS}`);
-    }
-    this.mismatchThreshold = opts.mismatchThreshold ?? 2;
-    if (!Number.isInteger(this.mismatchThreshold) || this.mismatchThreshold < 1) {
-      throw new Error("mismatchThreshold must be an integer ≥ 1");
-    }
-    this.skewWindowMs = opts.skewWindowMs ?? 5_000;
-    this.skewRetryMs = opts.skewRetryMs ?? 100;
-    if (!(this.skewWindowMs >= 0) || !(this.skewRetryMs > 0)) {
-      throw new Error("skewWindowMs must be ≥ 0 and skewRetryMs positive");
-    }
+    const s = gateSettings(opts);
+    this.rotationIntervalMs = s.rotationIntervalMs;
+    this.maxAgeMs = s.maxAgeMs;
+    this.staleAfterMs = s.staleAfterMs;
+    this.manualMaxAgeMs = s.manualMaxAgeMs;
+    this.manualStaleAfterMs = s.manualStaleAfterMs;
+    this.graceMs = s.graceMs;
+    this.mismatchThreshold = s.mismatchThreshold;
+    this.skewWindowMs = s.skewWindowMs;
+    this.skewRetryMs = s.skewRetryMs;
     this.#clock = opts.clock ?? Date.now;
     this.#random = opts.random ?? ((n) => crypto.getRandomValues(new Uint8Array(n)));
     this.#onEvent = opts.onEvent ?? (() => {});
@@ -209,14 +181,7 @@ export class PskGate {
       graceUntil: 0,
       lastHandshakeEpoch: null,
       previousInstalledAt: null,
-      failures: 0,
-      failingSince: null,
-      unconfirmed: 0,
-      unconfirmedSince: null,
-      mismatchSuspected: false,
-      mismatchEndedSessions: false,
-      retryAt: 0,
-      retryDelay: 0,
+      watch: newHandshakeWatch(),
     };
     this.#peers.set(hex, g);
     this.#target.setPresharedKey(g.publicKey, g.psk, []);
@@ -292,7 +257,7 @@ export class PskGate {
     }
     const key = psk.slice();
     const wasState = g.state;
-    const wasMismatched = g.mismatchSuspected;
+    const wasMismatched = g.watch.mismatchSuspected;
     if (wasState === "closed") {
       if (!this.#target.setPresharedKey(g.publicKey, key, [])) {
         key.fill(0);
@@ -301,7 +266,7 @@ export class PskGate {
       g.psk.fill(0); // the random placeholder
       g.psk = key;
       this.#accept(g, epoch, now, ageFrom);
-      this.#clearFailures(g); // failures under the random key say nothing about this one
+      clearTrouble(g.watch); // failures under the random key say nothing about this one
       g.reason = `key epoch ${epoch} installed via ${via}: gate open`;
       this.#emit("key-installed", g, epoch, `key epoch ${epoch} installed via ${via}`);
       this.#emit("gate-opened", g, epoch, g.reason);
@@ -416,10 +381,7 @@ export class PskGate {
     const now = this.#clock();
     for (const g of this.#peers.values()) {
       if (g.state === "closed" || g.installedAt === null) continue;
-      if (g.retryAt !== 0 && now >= g.retryAt) {
-        g.retryAt = 0;
-        this.#target.initiateHandshake(g.publicKey);
-      }
+      if (takeDueRetry(g.watch, now)) this.#target.initiateHandshake(g.publicKey);
       const age = now - g.ageFrom;
       const { maxAgeMs, staleAfterMs } = this.#agePolicy(g);
       if (age >= maxAgeMs) {
@@ -469,58 +431,29 @@ export class PskGate {
           g.lastHandshakeEpoch === null ? "a random key (gate closed)" : `key epoch ${g.lastHandshakeEpoch}`
         }${previousKey ? " (the previous key, within the grace)" : ""}`,
       );
-      const wasMismatched = g.mismatchSuspected;
-      this.#clearFailures(g);
-      g.retryAt = 0;
-      if (wasMismatched) {
+      if (sessionConfirmed(g.watch)) {
         g.reason = `a session under key epoch ${epoch} confirmed: mismatch resolved`;
         this.#emit("mismatch-cleared", g, epoch, g.reason);
       }
       return;
     }
+    const installedAt = g.state === "closed" ? null : g.installedAt;
     if (outcome.unconfirmed) {
-      this.#responseUnconfirmed(g);
+      if (unconfirmedResponse(g.watch, installedAt, this.#clock, this)) {
+        g.reason =
+          `PSK mismatch suspected: the peer never confirmed our last ${g.watch.unconfirmed} handshake ` +
+          `responses under key epoch ${g.epoch} (its key differs, or our responses do not reach it); ` +
+          "no aes0 session until both sides hold the same key";
+        this.#emit("mismatch-suspected", g, g.epoch, g.reason);
+      }
       return;
     }
-    g.failures++;
-    if (g.state === "closed" || g.installedAt === null) return;
-    const now = this.#clock();
-    g.failingSince ??= now;
-    if (now - g.installedAt < this.skewWindowMs && g.retryAt === 0) {
-      // The other side may not have installed the same key yet: try again shortly.
-      g.retryDelay = g.retryDelay === 0 ? this.skewRetryMs : g.retryDelay * 2;
-      g.retryAt = now + g.retryDelay;
-    }
-    if (
-      !g.mismatchEndedSessions && g.failures >= this.mismatchThreshold &&
-      now - g.failingSince >= this.skewWindowMs
-    ) {
-      const first = !g.mismatchSuspected;
-      g.mismatchSuspected = true;
-      g.mismatchEndedSessions = true;
-      g.reason = `PSK mismatch suspected: ${g.failures} consecutive handshake responses failed to ` +
-        `authenticate under key epoch ${g.epoch}; sessions ended until both sides hold the same key`;
-      this.#target.dropSessions(g.publicKey);
-      if (first) this.#emit("mismatch-suspected", g, g.epoch, g.reason);
-    }
-  }
-
-  /** A response we sent was never confirmed by the peer (we were the responder). */
-  #responseUnconfirmed(g: PeerGate): void {
-    g.unconfirmed++;
-    if (g.state === "closed" || g.installedAt === null) return;
-    const now = this.#clock();
-    g.unconfirmedSince ??= now;
-    if (
-      !g.mismatchSuspected && g.unconfirmed >= this.mismatchThreshold &&
-      now - g.unconfirmedSince >= this.skewWindowMs
-    ) {
-      g.mismatchSuspected = true;
-      g.reason = `PSK mismatch suspected: the peer never confirmed our last ${g.unconfirmed} handshake ` +
-        `responses under key epoch ${g.epoch} (its key differs, or our responses do not reach it); ` +
-        "no aes0 session until both sides hold the same key";
-      this.#emit("mismatch-suspected", g, g.epoch, g.reason);
-    }
+    const verdict = failedResponse(g.watch, installedAt, this.#clock, this);
+    if (!verdict.endSessions) return;
+    g.reason = `PSK mismatch suspected: ${g.watch.failures} consecutive handshake responses failed to ` +
+      `authenticate under key epoch ${g.epoch}; sessions ended until both sides hold the same key`;
+    this.#target.dropSessions(g.publicKey);
+    if (verdict.newlySuspected) this.#emit("mismatch-suspected", g, g.epoch, g.reason);
   }
 
   /**
@@ -565,9 +498,9 @@ export class PskGate {
       keyAgeMs: g.state === "closed" || g.installedAt === null ? null : now - g.ageFrom,
       graceRemainingMs: g.previous ? Math.max(0, g.graceUntil - now) : 0,
       lastHandshakeEpoch: g.lastHandshakeEpoch,
-      failures: g.failures,
-      unconfirmed: g.unconfirmed,
-      mismatchSuspected: g.mismatchSuspected,
+      failures: g.watch.failures,
+      unconfirmed: g.watch.unconfirmed,
+      mismatchSuspected: g.watch.mismatchSuspected,
     }));
   }
 
@@ -579,8 +512,7 @@ export class PskGate {
     g.lastInstalledEpoch = epoch;
     g.installedAt = now;
     g.ageFrom = ageFrom;
-    g.retryAt = 0;
-    g.retryDelay = 0;
+    restartRetries(g.watch);
   }
 
   /** The stale and maximum ages that apply to the peer's key (see the module doc). */
@@ -616,15 +548,6 @@ export class PskGate {
     this.#emit("gate-closed", g, epoch, g.reason);
   }
 
-  #clearFailures(g: PeerGate): void {
-    g.failures = 0;
-    g.failingSince = null;
-    g.unconfirmed = 0;
-    g.unconfirmedSince = null;
-    g.mismatchSuspected = false;
-    g.mismatchEndedSessions = false;
-  }
-
   /** Fail closed: random bytes on the device, sessions ended, agreed keys wiped. */
   #shut(g: PeerGate, reason: string): void {
     const random = this.#freshRandom();
@@ -635,8 +558,8 @@ export class PskGate {
     g.state = "closed";
     g.epoch = null;
     g.installedAt = null;
-    g.retryAt = 0;
-    this.#clearFailures(g);
+    cancelRetry(g.watch);
+    clearTrouble(g.watch);
     g.reason = reason;
   }
 
