@@ -29,6 +29,7 @@ import type { LockdownPort } from "./lockdown-ports.ts";
 import type { RosenpassConfig } from "./rosenpass-config.ts";
 import type { PolicyConfig } from "./policy-config.ts";
 import type { NetmapSource } from "../netmap/source-config.ts";
+import type { SiteConfig } from "./node/site.ts";
 import { configError, parseConfigJsonc, readConfigFile } from "./load.ts";
 import {
   FieldProblem,
@@ -48,6 +49,7 @@ import * as lockdown from "./node/lockdown.ts";
 import * as rosenpass from "./node/rosenpass.ts";
 import * as policies from "./node/policies.ts";
 import * as netmap from "./node/netmap.ts";
+import * as site from "./node/site.ts";
 
 export { DEFAULT_STATE_DIR } from "./node/identity.ts";
 export {
@@ -66,6 +68,7 @@ export {
 export { DEFAULT_ROTATION_SECONDS, MAX_MANUAL_AGE_SECONDS } from "./node/keys.ts";
 export { ADMIN_TOKEN_FILE, DEFAULT_ADMIN_LISTEN } from "./node/admin.ts";
 export { SecretKey } from "./node/secret-key.ts";
+export type { SiteConfig } from "./node/site.ts";
 export { readConfigFile } from "./load.ts";
 
 /** An interface address with its on-link prefix length, e.g. 100.64.0.1/10. */
@@ -209,6 +212,8 @@ export interface NodeConfig {
   dns: { port: number };
   /** Manual PSK files for AES peers from the map, by peer name (absolute paths). */
   pskFiles: Record<string, string>;
+  /** This node routes for the LAN behind it (`site`), or null when the section is absent. */
+  site: SiteConfig | null;
 }
 
 /** Options for {@link parseNodeConfig}. */
@@ -237,6 +242,7 @@ const nodeConfigFile = z.strictObject({
   netmap: netmap.netmapSection.optional(),
   dns: netmap.dnsSection.prefault({}),
   pskFiles: netmap.pskFilesSection.default({}),
+  site: site.siteSection.optional(),
 });
 
 type RawConfig = z.output<typeof nodeConfigFile>;
@@ -253,6 +259,7 @@ function knownKeys(path: readonly PropertyKey[]): string[] {
     rosenpass: rosenpass.rosenpassSection,
     netmap: netmap.netmapSection,
     dns: netmap.dnsSection,
+    site: site.siteSection,
   } as const)[
     String(path[0]) as "node"
   ]?.shape;
@@ -307,6 +314,7 @@ function resolve(raw: RawConfig, ctx: ParseNodeConfigOptions): NodeConfig {
       netmap: mapSections.netmap,
       dns: mapSections.dns,
       pskFiles: mapSections.pskFiles,
+      site: site.resolve(raw.site, { wg0: wg0.name, aes0: aes0.name }),
     };
   } catch (e) {
     node.privateKey?.wipe();
