@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { CliError } from "../../src/operator-error.ts";
 import { type NodeConfig, parseNodeConfig } from "../../src/config/node-config.ts";
+import { compareConfigs } from "../../src/node/config-reload.ts";
 
 type Json = Record<string, unknown>;
 
@@ -80,4 +81,13 @@ Deno.test("site section", async (t) => {
       /site\.masquerade: expected true or false/,
     );
   });
+});
+
+Deno.test("site section: a change on reload needs a restart", () => {
+  const running = parse(config({ lan: "eth1" }));
+  assert.deepEqual(compareConfigs(running, parse(config({ lan: "eth1" }))).restartNeeded, []);
+  assert.deepEqual(compareConfigs(running, parse(config({ lan: "eth1", masquerade: true }))).restartNeeded, [
+    "site",
+  ]);
+  assert.deepEqual(compareConfigs(running, parse(config())).restartNeeded, ["site"]);
 });
