@@ -1,77 +1,35 @@
 /**
- * The router side of site-to-site (docs/configuration.md, "Router node (site)"): while a node with a
- * `site` section runs, the kernel forwards between its LAN interface and its tunnel interfaces, TCP
- * MSS is clamped to the tunnel's MTU, and (with `masquerade`) tunnel sources leave onto the LAN under
- * the LAN address. At stop — and when the start fails half-way — every switch is put back and the
- * nftables table is gone.
- *
- * Order: the table goes in before forwarding is switched on, and forwarding goes off before the table
- * comes out, so no moment forwards unconfined. What to change is planned by pure code
- * (site-router/forwarding-plan.ts, site-router/nft-ruleset.ts); this file only does the I/O.
+ * The site router as a node part: a node whose config has a `site` section forwards between its LAN
+ * and its tunnel interfaces while it runs (src/site-router/site-router.ts does the kernel side).
  *
  * wg0 forwards only when the node has AES-exempt edge peers: they are the only ones whose routed
  * traffic may come over wg0 (an AES peer's never does, issue 20), so without them a packet for the LAN
- * arriving on wg0 is not forwarded by the kernel either.
+ * arriving on wg0 is not forwarded by the kernel either. A live peer change (a network map) that makes
+ * the first exempt peer appear or the last one leave sets the router up again with or without wg0.
  * @module
  */
 import type { NodeConfig, PeerConfig } from "../config/node-config.ts";
-import { CliError } from "../operator-error.ts";
-import { type Cidr, formatIp, parseCidr } from "../wireguard/allowedips.ts";
-import { runNftCommands } from "../../ffi/nftables.ts";
+import { formatIp, parseCidr } from "../wireguard/allowedips.ts";
+import type { ForwardingPlan } from "../site-router/forwarding-plan.ts";
 import {
-  forwardingKeys,
-  type ForwardingPlan,
-  ingressForwardingKey,
-  planForwarding,
-  type SysctlWrite,
-} from "../site-router/forwarding-plan.ts";
-import { deleteTableCommands, NFT_TABLE, siteRulesetCommands } from "../site-router/nft-ruleset.ts";
-import { PROC_SYS, procSysctl, readSysctls, type SysctlIo, writeEverySysctl } from "../site-router/sysctl.ts";
-import {
-  loadSavedForwarding,
-  removeSavedForwarding,
-  saveForwarding,
-} from "../site-router/saved-forwarding.ts";
+  describeSiteRouter,
+  type SiteRouter,
+  type SiteRouterIo,
+  type SiteRouterOptions,
+  startSiteRouter,
+  SYSTEM_SITE_ROUTER_IO,
+} from "../site-router/site-router.ts";
 import type { Logger } from "../log.ts";
 import type { NodePart, PartHandle } from "./part.ts";
 
-/** What {@link startSiteRouter} sets up. */
-export interface SiteRouterOptions {
-  /** The LAN interface (`site.lan`). */
-  lan: string;
-  /** The tunnel interfaces forwarded to and from the LAN: aes0's name, and wg0's when exempt peers route. */
-  tunnels: readonly string[];
-  /** Clamp the MSS of TCP SYNs leaving through the tunnels (`site.mssClamp`). */
-  mssClamp: boolean;
-  /** Sources masqueraded when leaving through the LAN; empty without `site.masquerade`. */
-  masqueradeSources: readonly Cidr[];
-  /** Where the switches' previous values are kept while running (crash recovery); null: nowhere. */
-  stateDir: string | null;
-}
-
-/** The system calls of the part; tests wrap {@link SYSTEM_SITE_ROUTER_IO} to inject failures. */
-export interface SiteRouterIo {
-  /** The forwarding switches. */
-  sysctl: SysctlIo;
-  /** Runs nft commands as one transaction; throws (an NftablesError) when refused. */
-  runNft(commands: string): void;
-}
-
-/** The real kernel: /proc/sys files and libnftables. */
-export const SYSTEM_SITE_ROUTER_IO: SiteRouterIo = { sysctl: procSysctl, runNft: runNftCommands };
-
-/** A running router side. */
-export interface SiteRouter extends PartHandle {
-  /** What was switched on, what goes back at close, which interfaces are confined, how IPv6 forwards. */
-  readonly plan: ForwardingPlan;
-  /** The nft commands that created the table. */
-  readonly ruleset: string;
-  /**
-   * Restores the forwarding switches, then deletes the table; once. Throws a one-line CliError (exit 1)
-   * naming what could not be restored (the saved-values file is then kept for the next start).
-   */
-  close(reason?: string): Promise<void>;
-}
+export {
+  describeSiteRouter,
+  type SiteRouter,
+  type SiteRouterIo,
+  type SiteRouterOptions,
+  startSiteRouter,
+  SYSTEM_SITE_ROUTER_IO,
+} from "../site-router/site-router.ts";
 
 /** Whether some peer may route through wg0: an AES-exempt edge peer (no aesIp, not a hub or broker). */
 export function exemptPeersRoute(peers: readonly PeerConfig[]): boolean {
@@ -94,138 +52,82 @@ export function siteRouterOptions(cfg: NodeConfig): SiteRouterOptions | null {
   };
 }
 
-/** The node part for `cfg` (null handle without a `site` section); logs what it set up on `log`. */
-export function siteRouterPart(cfg: NodeConfig, log: Logger): NodePart<SiteRouter | null> {
-  return {
-    name: "site router",
-    start: async () => {
-      const options = siteRouterOptions(cfg);
-      if (options === null) return null;
-      const router = await startSiteRouter(options);
-      log.info(describeSiteRouter(options, router.plan));
-      if (router.plan.ipv6 === "unavailable") {
-        log.warn(
-          "site: IPv6 is not forwarded: this kernel has no per-interface force_forwarding (Linux 6.17+); " +
-            "set net.ipv6.conf.all.forwarding=1 yourself to route IPv6",
-        );
-      }
-      return router;
-    },
-  };
+/** The IPv6 warning, when the kernel cannot forward IPv6 per interface. */
+export const IPV6_UNAVAILABLE_WARNING =
+  "site: IPv6 is not forwarded: this kernel has no per-interface force_forwarding (Linux 6.17+); " +
+  "set net.ipv6.conf.all.forwarding=1 yourself to route IPv6";
+
+/** The running site router of a node. */
+export interface NodeSiteRouter extends PartHandle {
+  /** What the router switched on and confines now; null while a restart after a peer change failed. */
+  readonly plan: ForwardingPlan | null;
+  /** The tunnel interfaces forwarded now. */
+  readonly tunnels: readonly string[];
+  /**
+   * The node's peers changed live: when that adds or removes wg0 as a routed tunnel, the router is set
+   * up again (closed, then started for the new peers; a failure is logged and leaves nothing
+   * forwarding). Resolves when done; changes are applied one at a time.
+   */
+  setPeers(peers: readonly PeerConfig[]): Promise<void>;
+  /** Puts every switch back and removes the table (site-router.ts). */
+  close(reason?: string): Promise<void>;
 }
 
-/** One log line: what forwards, what is clamped and masqueraded. */
-export function describeSiteRouter(options: SiteRouterOptions, plan: ForwardingPlan): string {
-  const confined = plan.confinements.map((c) => `${c.iface}/ipv${c.family}`);
-  return `site: forwarding ${options.lan} <-> ${options.tunnels.join(", ")} (IPv6 ${plan.ipv6}` +
-    (confined.length > 0 ? `; switched on and confined: ${confined.join(" ")}` : "") +
-    `), MSS clamp ${options.mssClamp ? "on" : "off"}, masquerade ${
-      options.masqueradeSources.length > 0 ? "on" : "off"
-    }, nftables table ${NFT_TABLE}`;
-}
-
-/** The values to plan from: those read now, with the saved originals of a crashed run in their place. */
-function previousValues(
-  current: ReadonlyMap<string, string | null>,
-  saved: readonly SysctlWrite[],
-): Map<string, string | null> {
-  const previous = new Map(current);
-  for (const { key, value } of saved) if (current.get(key) != null) previous.set(key, value);
-  return previous;
-}
-
-/** Reads the switches; an interface without one does not exist (one operator line). */
-async function readSwitches(
-  io: SiteRouterIo,
-  options: SiteRouterOptions,
-): Promise<Map<string, string | null>> {
-  const current = await readSysctls(io.sysctl, forwardingKeys(options));
-  for (const iface of [options.lan, ...options.tunnels]) {
-    if (current.get(ingressForwardingKey(4, iface)) != null) continue;
-    throw new CliError(
-      iface === options.lan
-        ? `site.lan: there is no interface "${iface}" on this host; name the LAN interface (ip link) in site.lan`
-        : `site: tunnel interface "${iface}" is not up; start the site router after the interfaces`,
-    );
-  }
-  return current;
+/** Starts the router for `options`, logging what it set up. */
+async function startLogged(options: SiteRouterOptions, io: SiteRouterIo, log: Logger): Promise<SiteRouter> {
+  const router = await startSiteRouter(options, io);
+  log.info(describeSiteRouter(options, router.plan));
+  if (router.plan.ipv6 === "unavailable") log.warn(IPV6_UNAVAILABLE_WARNING);
+  return router;
 }
 
 /**
- * Sets up the router side for `options`: table first, then the forwarding switches. Throws a one-line
- * CliError when it cannot, after putting back everything it changed.
+ * The node part for `cfg`: null handle without a `site` section. Start it after aes0 and wg0 are up
+ * (their forwarding switches must exist) and after the packet filter.
  */
-export async function startSiteRouter(
-  options: SiteRouterOptions,
+export function siteRouterPart(
+  cfg: NodeConfig,
+  log: Logger,
   io: SiteRouterIo = SYSTEM_SITE_ROUTER_IO,
-): Promise<SiteRouter> {
-  if (options.tunnels.length === 0) throw new Error("site router: no tunnel interfaces given");
-  let saved: SysctlWrite[] = [];
-  if (options.stateDir !== null) {
-    try {
-      saved = await loadSavedForwarding(options.stateDir);
-    } catch (e) {
-      throw new CliError(`site: ${(e as Error).message}`);
-    }
-  }
-  const current = await readSwitches(io, options);
-  const plan = planForwarding(options, previousValues(current, saved));
-  // Saved switches of a crashed run that this topology no longer touches: put them back now (an
-  // interface that is gone has nothing to put back, so a failure here is no failure).
-  const planned = new Set(forwardingKeys(options));
-  const stale = saved.filter(({ key }) => !planned.has(key));
-  await writeEverySysctl(io.sysctl, stale);
-  const ruleset = siteRulesetCommands({ ...options, confinements: plan.confinements });
-  const undo = async () => {
-    await writeEverySysctl(io.sysctl, plan.restore);
-    try {
-      io.runNft(deleteTableCommands());
-    } catch {
-      // nothing was created, or the kernel refuses nft altogether: nothing left to remove
-    }
-    if (options.stateDir !== null) await removeSavedForwarding(options.stateDir).catch(() => {});
-  };
-  try {
-    if (options.stateDir !== null) await saveForwarding(options.stateDir, plan.restore);
-    try {
-      io.runNft(ruleset);
-    } catch (e) {
-      throw new CliError(
-        `site: nftables refused table ${NFT_TABLE} (${(e as Error).message}); ` +
-          "the kernel needs nf_tables (and nft_masq for site.masquerade)",
-      );
-    }
-    for (const { key, value } of plan.writes) {
-      try {
-        await io.sysctl.write(key, value);
-      } catch (e) {
-        throw new CliError(
-          `site: cannot write ${value} to ${PROC_SYS}/${key} (${(e as Error).message}); ` +
-            "twofold up needs root (CAP_NET_ADMIN) in the node's network namespace",
-        );
-      }
-    }
-  } catch (e) {
-    await undo();
-    throw e;
-  }
-  let closed = false;
+): NodePart<NodeSiteRouter | null> {
   return {
-    plan,
-    ruleset,
-    async close() {
-      if (closed) return;
-      closed = true;
-      const failures = await writeEverySysctl(io.sysctl, plan.restore);
-      try {
-        io.runNft(deleteTableCommands());
-      } catch (e) {
-        failures.push(`nftables table ${NFT_TABLE}: ${(e as Error).message}`);
-      }
-      if (failures.length > 0) {
-        throw new CliError(`site: could not undo ${failures.join("; ")}; put these back by hand`, 1);
-      }
-      if (options.stateDir !== null) await removeSavedForwarding(options.stateDir);
+    name: "site router",
+    start: async () => {
+      let options = siteRouterOptions(cfg);
+      if (options === null) return null;
+      let router: SiteRouter | null = await startLogged(options, io, log);
+      let queue = Promise.resolve();
+      let closed = false;
+      const restart = async (next: SiteRouterOptions) => {
+        if (closed || next.tunnels.join(",") === options!.tunnels.join(",")) return;
+        log.info(
+          `site: routed tunnels change from ${options!.tunnels.join(", ")} to ${next.tunnels.join(", ")}`,
+        );
+        const previous = router;
+        router = null;
+        options = next;
+        await previous?.close();
+        router = await startLogged(next, io, log);
+      };
+      return {
+        get plan() {
+          return router?.plan ?? null;
+        },
+        get tunnels() {
+          return options!.tunnels;
+        },
+        setPeers(peers) {
+          const next = siteRouterOptions({ ...cfg, peers: [...peers] })!;
+          queue = queue.then(() => restart(next)).catch((e) => log.error((e as Error).message));
+          return queue;
+        },
+        async close() {
+          closed = true;
+          await queue;
+          await router?.close();
+          router = null;
+        },
+      };
     },
   };
 }

@@ -17,6 +17,7 @@ import {
   type SiteRouterIo,
   type SiteRouterOptions,
   siteRouterOptions,
+  siteRouterPart,
   startSiteRouter,
 } from "../../src/node/site-router-part.ts";
 import { CliError } from "../../src/operator-error.ts";
@@ -340,4 +341,61 @@ Deno.test("site router options from the node config", async (t) => {
         "eth1/ipv6 aes0/ipv6), MSS clamp on, masquerade off, nftables table inet twofold",
     );
   });
+});
+
+Deno.test("site router node part: follows peers that make wg0 a routed tunnel", async () => {
+  const all = { lan: "eth1", tunnels: ["aes0", "wg0"] };
+  const off = new Map<string, string | null>(forwardingKeys(all).map((k) => [k, "0"]));
+  const kernel = new FakeKernel(off);
+  const lines: string[] = [];
+  const log = {
+    debug: () => {},
+    info: (m: string) => lines.push(m),
+    warn: (m: string) => lines.push(m),
+    error: (m: string) => lines.push(`error ${m}`),
+  };
+  const key = () => encodeBase64(publicKey(generatePrivateKey()));
+  const aesPeer = { name: "router-b", publicKey: key(), wgIp: "100.64.0.2", aesIp: "100.127.0.2" };
+  const cfg = parseNodeConfig(
+    JSON.stringify({
+      node: { name: "router-a", privateKeyFile: "./k" },
+      wg0: { address: "100.64.0.1/10" },
+      aes0: { address: "100.127.0.1/16" },
+      peers: [aesPeer],
+      site: { lan: "eth1" },
+    }),
+    { baseDir: "/etc/twofold", checkFiles: false },
+  );
+  const exempt = parseNodeConfig(
+    JSON.stringify({
+      node: { name: "router-a", privateKeyFile: "./k" },
+      wg0: { address: "100.64.0.1/10" },
+      aes0: { address: "100.127.0.1/16" },
+      peers: [aesPeer, { name: "printer", publicKey: key(), wgIp: "100.64.0.10" }],
+    }),
+    { baseDir: "/etc/twofold", checkFiles: false },
+  ).peers;
+  const stateDir = await Deno.makeTempDir({ prefix: "tfsr-unit-" });
+  const part = await siteRouterPart({ ...cfg, node: { ...cfg.node, stateDir } }, log, kernel).start();
+  assert.ok(part);
+  assert.deepEqual(part.tunnels, ["aes0"]);
+  assert.equal(kernel.values.get("net/ipv4/conf/wg0/forwarding"), "0");
+  await part.setPeers(exempt);
+  assert.deepEqual(part.tunnels, ["aes0", "wg0"]);
+  assert.equal(kernel.values.get("net/ipv4/conf/wg0/forwarding"), "1");
+  assert.match(kernel.nft.at(-1) ?? "", /oifname \{ "aes0", "wg0" \} tcp flags syn/);
+  const nftCalls = kernel.nft.length;
+  await part.setPeers(exempt);
+  assert.equal(kernel.nft.length, nftCalls, "the same tunnels: nothing redone");
+  await part.setPeers(cfg.peers);
+  assert.equal(kernel.values.get("net/ipv4/conf/wg0/forwarding"), "0");
+  await part.close();
+  assert.deepEqual(kernel.values, off);
+  assert.ok(
+    lines.some((l) => l.startsWith("site: routed tunnels change from aes0 to aes0, wg0")),
+    lines.join("\n"),
+  );
+  assert.ok(!lines.some((l) => l.startsWith("error")), lines.join("\n"));
+  assert.deepEqual([...Deno.readDirSync(stateDir)], [], "the saved values are gone after close");
+  await Deno.remove(stateDir);
 });
