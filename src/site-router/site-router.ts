@@ -124,13 +124,16 @@ export async function startSiteRouter(
   await writeEverySysctl(io.sysctl, stale);
   const ruleset = siteRulesetCommands({ ...options, confinements: plan.confinements });
   const undo = async () => {
-    await writeEverySysctl(io.sysctl, plan.restore);
+    const failures = await writeEverySysctl(io.sysctl, plan.restore);
     try {
       io.runNft(deleteTableCommands());
     } catch {
       // nothing was created, or the kernel refuses nft altogether: nothing left to remove
     }
-    if (options.stateDir !== null) await removeSavedForwarding(options.stateDir).catch(() => {});
+    // A switch that could not be put back keeps its saved value for the next start.
+    if (failures.length === 0 && options.stateDir !== null) {
+      await removeSavedForwarding(options.stateDir).catch(() => {});
+    }
   };
   try {
     if (options.stateDir !== null) await saveForwarding(options.stateDir, plan.restore);

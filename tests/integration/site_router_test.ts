@@ -6,7 +6,8 @@
  * tunnel go on (never ip_forward or IPv6's all), LAN ↔ tunnel traffic flows in both families while
  * LAN → WAN stays unforwarded, a left-over table is replaced, SYNs into the tunnel get the clamped MSS,
  * masquerade lets the far end reach a LAN host with no route back, and after close — and after a
- * failed start — every switch is back and the table is gone. Needs root, ip, nft and tcpdump.
+ * failed start, and after a crash and the next run — every switch is back and the table is gone.
+ * Needs root, ip, nft and tcpdump.
  */
 import assert from "node:assert/strict";
 import { integrationTest, requireBinary, requireRoot } from "../helpers/prereq.ts";
@@ -221,6 +222,25 @@ integrationTest(
         }
         assert.deepEqual(await switches(r), before);
         assert.equal(await table(r), null);
+      });
+
+      await t.step("after a crash, the next run puts back the values from before the crash", async () => {
+        const stateDir = await Deno.makeTempDir({ prefix: "tfsr-state-" });
+        try {
+          const crashed = await startRouter(r, { stateDir });
+          await crashed.kill("SIGKILL");
+          assert.equal((await switches(r))[SWITCHES[0]], "1", "the crash left forwarding on");
+          assert.ok((await table(r)) !== null, "and the table in place");
+          const next = await startRouter(r, { stateDir });
+          assert.ok(await reaches(lan, FAR_HOST), "the next run forwards");
+          assert.equal(await reaches(lan, WAN_HOST), false, "confined as before the crash");
+          await stopRouter(next);
+          assert.deepEqual(await switches(r), before, "the values from before the crash");
+          assert.equal(await table(r), null);
+          assert.deepEqual([...Deno.readDirSync(stateDir)], [], "no saved values left");
+        } finally {
+          await Deno.remove(stateDir, { recursive: true });
+        }
       });
 
       await t.step("a start that fails half-way leaves nothing behind", async () => {
