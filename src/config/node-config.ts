@@ -29,7 +29,6 @@ import type { LockdownPort } from "./lockdown-ports.ts";
 import type { RosenpassConfig } from "./rosenpass-config.ts";
 import type { PolicyConfig } from "./policy-config.ts";
 import type { NetmapSource } from "../netmap/source-config.ts";
-import type { SiteConfig } from "./node/site.ts";
 import { configError, parseConfigJsonc, readConfigFile } from "./load.ts";
 import {
   FieldProblem,
@@ -40,16 +39,17 @@ import {
   wrongTypeProblem,
 } from "./zod-errors.ts";
 import type { SecretKey } from "./node/secret-key.ts";
+import type { SiteConfig } from "./node/site.ts";
 import * as identity from "./node/identity.ts";
 import * as interfaces from "./node/interfaces.ts";
 import * as keys from "./node/keys.ts";
 import * as peers from "./node/peers.ts";
 import * as admin from "./node/admin.ts";
 import * as lockdown from "./node/lockdown.ts";
+import * as site from "./node/site.ts";
 import * as rosenpass from "./node/rosenpass.ts";
 import * as policies from "./node/policies.ts";
 import * as netmap from "./node/netmap.ts";
-import * as site from "./node/site.ts";
 
 export { DEFAULT_STATE_DIR } from "./node/identity.ts";
 export {
@@ -237,12 +237,12 @@ const nodeConfigFile = z.strictObject({
   peers: z.array(peers.peerEntry).default([]),
   admin: admin.adminSection.prefault({}),
   lockdown: lockdown.lockdownSection.prefault({}),
+  site: site.siteSection.optional(),
   rosenpass: rosenpass.rosenpassSection.optional(),
   policies: policies.policiesSlot,
   netmap: netmap.netmapSection.optional(),
   dns: netmap.dnsSection.prefault({}),
   pskFiles: netmap.pskFilesSection.default({}),
-  site: site.siteSection.optional(),
 });
 
 type RawConfig = z.output<typeof nodeConfigFile>;
@@ -256,10 +256,10 @@ function knownKeys(path: readonly PropertyKey[]): string[] {
     keys: keys.keysSection,
     admin: admin.adminSection,
     lockdown: lockdown.lockdownSection,
+    site: site.siteSection,
     rosenpass: rosenpass.rosenpassSection,
     netmap: netmap.netmapSection,
     dns: netmap.dnsSection,
-    site: site.siteSection,
   } as const)[
     String(path[0]) as "node"
   ]?.shape;
@@ -306,6 +306,7 @@ function resolve(raw: RawConfig, ctx: ParseNodeConfigOptions): NodeConfig {
       peers: peerList,
       admin: admin.resolve(raw.admin, ctx, node.stateDir),
       lockdown: lockdown.resolve(raw.lockdown, aes0.listenPort),
+      site: site.resolve(raw.site, { wg0: wg0.name, aes0: aes0.name }),
       rosenpass: rosenpass.resolve(raw.rosenpass, raw.peers, ctx, {
         wg0: wg0.listenPort,
         aes0: aes0.listenPort,
@@ -314,7 +315,6 @@ function resolve(raw: RawConfig, ctx: ParseNodeConfigOptions): NodeConfig {
       netmap: mapSections.netmap,
       dns: mapSections.dns,
       pskFiles: mapSections.pskFiles,
-      site: site.resolve(raw.site, { wg0: wg0.name, aes0: aes0.name }),
     };
   } catch (e) {
     node.privateKey?.wipe();
