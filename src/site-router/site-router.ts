@@ -10,7 +10,7 @@
  */
 import { CliError } from "../operator-error.ts";
 import type { Cidr } from "../wireguard/allowedips.ts";
-import { runNftCommands } from "../../ffi/nftables.ts";
+import { loadLibnftables, runNftCommands } from "../../ffi/nftables.ts";
 import {
   forwardingKeys,
   type ForwardingPlan,
@@ -81,6 +81,33 @@ function previousValues(
   return previous;
 }
 
+/** The problem of a LAN interface that does not exist (after the field name). */
+function noLanProblem(lan: string): string {
+  return `there is no interface "${lan}" on this host; name the LAN interface (ip link) in site.lan`;
+}
+
+/**
+ * What stands in the way of routing for `lan` before anything is brought up (for preflight): the LAN
+ * interface is missing, or libnftables is not installed. Null when nothing known does.
+ */
+export async function siteRouterProblem(
+  lan: string,
+  sysctl: SysctlIo = procSysctl,
+  hasLibnftables: () => boolean = () => loadLibnftables() !== null,
+): Promise<{ field: string; message: string } | null> {
+  if (await sysctl.read(ingressForwardingKey(4, lan)) === null) {
+    return { field: "site.lan", message: noLanProblem(lan) };
+  }
+  if (!hasLibnftables()) {
+    return {
+      field: "site",
+      message:
+        "libnftables.so.1 is not installed (Debian: apt install nftables); the router's table needs it",
+    };
+  }
+  return null;
+}
+
 /** Reads the switches; an interface without one does not exist (one operator line). */
 async function readSwitches(
   io: SiteRouterIo,
@@ -91,7 +118,7 @@ async function readSwitches(
     if (current.get(ingressForwardingKey(4, iface)) != null) continue;
     throw new CliError(
       iface === options.lan
-        ? `site.lan: there is no interface "${iface}" on this host; name the LAN interface (ip link) in site.lan`
+        ? `site.lan: ${noLanProblem(iface)}`
         : `site: tunnel interface "${iface}" is not up; start the site router after the interfaces`,
     );
   }

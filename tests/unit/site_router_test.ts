@@ -11,6 +11,7 @@ import {
 import { deleteTableCommands, NFT_TABLE, siteRulesetCommands } from "../../src/site-router/nft-ruleset.ts";
 import { formatSavedForwarding, parseSavedForwarding } from "../../src/site-router/saved-forwarding.ts";
 import { errorLines } from "../../ffi/nftables.ts";
+import { siteRouterProblem } from "../../src/site-router/site-router.ts";
 import {
   describeSiteRouter,
   exemptPeersRoute,
@@ -398,4 +399,14 @@ Deno.test("site router node part: follows peers that make wg0 a routed tunnel", 
   assert.ok(!lines.some((l) => l.startsWith("error")), lines.join("\n"));
   assert.deepEqual([...Deno.readDirSync(stateDir)], [], "the saved values are gone after close");
   await Deno.remove(stateDir);
+});
+
+Deno.test("site router preflight: a missing LAN interface or libnftables, before anything is up", async () => {
+  const kernel = new FakeKernel(switches("0"));
+  assert.equal(await siteRouterProblem("eth1", kernel.sysctl, () => true), null);
+  assert.deepEqual(await siteRouterProblem("eth9", kernel.sysctl, () => true), {
+    field: "site.lan",
+    message: 'there is no interface "eth9" on this host; name the LAN interface (ip link) in site.lan',
+  });
+  assert.equal((await siteRouterProblem("eth1", kernel.sysctl, () => false))?.field, "site");
 });
