@@ -6,11 +6,14 @@
  * traffic may come over wg0 (an AES peer's never does, issue 20), so without them a packet for the LAN
  * arriving on wg0 is not forwarded by the kernel either. A live peer change (a network map) that makes
  * the first exempt peer appear or the last one leave sets the router up again with or without wg0.
+ * Every {@link TABLE_CHECK_INTERVAL_MS} the part checks that its nftables table is still there and
+ * puts it back when a firewall reload (`nft flush ruleset`) removed it.
  * @module
  */
 import type { NodeConfig, PeerConfig } from "../config/node-config.ts";
 import { formatIp, parseCidr } from "../wireguard/allowedips.ts";
 import type { ForwardingPlan } from "../site-router/forwarding-plan.ts";
+import { NFT_TABLE } from "../site-router/nft-ruleset.ts";
 import {
   describeSiteRouter,
   type SiteRouter,
@@ -51,6 +54,9 @@ export function siteRouterOptions(cfg: NodeConfig): SiteRouterOptions | null {
     stateDir: cfg.node.stateDir,
   };
 }
+
+/** How often the node checks that its nftables table is still there (ms). */
+export const TABLE_CHECK_INTERVAL_MS = 5_000;
 
 /** The IPv6 warning, when the kernel cannot forward IPv6 per interface. */
 export const IPV6_UNAVAILABLE_WARNING =
@@ -98,6 +104,17 @@ export function siteRouterPart(
       let router: SiteRouter | null = await startLogged(options, io, log);
       let queue = Promise.resolve();
       let closed = false;
+      const timer = setInterval(() => {
+        try {
+          if (router?.ensureTable()) {
+            log.warn(`site: nftables table ${NFT_TABLE} was removed (a firewall reload?); put back`);
+          }
+        } catch (e) {
+          log.error(
+            `site: nftables table ${NFT_TABLE} is gone and could not be put back: ${(e as Error).message}`,
+          );
+        }
+      }, TABLE_CHECK_INTERVAL_MS);
       const restart = async (next: SiteRouterOptions) => {
         if (closed || next.tunnels.join(",") === options!.tunnels.join(",")) return;
         log.info(
@@ -123,6 +140,7 @@ export function siteRouterPart(
         },
         async close() {
           closed = true;
+          clearInterval(timer);
           await queue;
           await router?.close();
           router = null;

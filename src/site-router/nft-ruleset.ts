@@ -86,6 +86,11 @@ export function deleteTableCommands(): string {
   return `add table ${NFT_TABLE}\ndelete table ${NFT_TABLE}\n`;
 }
 
+/** The command that fails when the table does not exist (and lists it when it does). */
+export function listTableCommand(): string {
+  return `list table ${NFT_TABLE}\n`;
+}
+
 /** One transaction that replaces any table of that name with the one `r` describes. */
 export function siteRulesetCommands(r: SiteRuleset): string {
   return [

@@ -18,7 +18,7 @@ import {
   planForwarding,
   type SysctlWrite,
 } from "./forwarding-plan.ts";
-import { deleteTableCommands, NFT_TABLE, siteRulesetCommands } from "./nft-ruleset.ts";
+import { deleteTableCommands, listTableCommand, NFT_TABLE, siteRulesetCommands } from "./nft-ruleset.ts";
 import { PROC_SYS, procSysctl, readSysctls, type SysctlIo, writeEverySysctl } from "./sysctl.ts";
 import { loadSavedForwarding, removeSavedForwarding, saveForwarding } from "./saved-forwarding.ts";
 import type { PartHandle } from "../node/part.ts";
@@ -54,6 +54,11 @@ export interface SiteRouter extends PartHandle {
   readonly plan: ForwardingPlan;
   /** The nft commands that created the table. */
   readonly ruleset: string;
+  /**
+   * Puts the table back when something removed it (`nft flush ruleset`, as a firewall reload does) while
+   * forwarding is on; returns true when it had to. Throws (an NftablesError) when nftables refuses.
+   */
+  ensureTable(): boolean;
   /**
    * Restores the forwarding switches, then deletes the table; once. Throws a one-line CliError (exit 1)
    * naming what could not be restored (the saved-values file is then kept for the next start).
@@ -190,6 +195,16 @@ export async function startSiteRouter(
   return {
     plan,
     ruleset,
+    ensureTable() {
+      if (closed) return false;
+      try {
+        io.runNft(listTableCommand());
+        return false;
+      } catch {
+        io.runNft(ruleset);
+        return true;
+      }
+    },
     async close() {
       if (closed) return;
       closed = true;

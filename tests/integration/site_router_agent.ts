@@ -4,8 +4,9 @@
  * enter a namespace itself). Reports JSON lines on stdout.
  *
  * Modes:
- * - `run OPTIONS`: starts the site router part, prints `{"event":"ready","plan":…}`, and on SIGTERM
- *   closes it, prints `{"event":"closed"}` and exits 0.
+ * - `run OPTIONS`: starts the site router part, prints `{"event":"ready","plan":…}`, puts the table
+ *   back when it is removed (`{"event":"table-restored"}`), and on SIGTERM closes it, prints
+ *   `{"event":"closed"}` and exits 0.
  * - `fail-after-writes N OPTIONS`: starts it over the real kernel, but the switch write after N real
  *   ones fails; prints `{"event":"failed","message":…}` (the part's one line).
  * - `connect HOST PORT`: one TCP connection attempt (its SYN is what the test captures).
@@ -19,6 +20,9 @@ import {
   SYSTEM_SITE_ROUTER_IO,
 } from "../../src/node/site-router-part.ts";
 import { parseCidr } from "../../src/wireguard/allowedips.ts";
+
+/** How often `run` checks that the table is still there (ms). */
+const TABLE_CHECK_MS = 200;
 
 function report(event: string, data: Record<string, unknown> = {}): void {
   console.log(JSON.stringify({ event, ...data }));
@@ -51,7 +55,12 @@ if (mode === "run") {
     const closed = Promise.withResolvers<void>();
     Deno.addSignalListener("SIGTERM", () => closed.resolve());
     report("ready", { plan: router.plan });
+    // What the node part does every few seconds, faster: put the table back when it was removed.
+    const check = setInterval(() => {
+      if (router.ensureTable()) report("table-restored");
+    }, TABLE_CHECK_MS);
     await closed.promise;
+    clearInterval(check);
     await router.close();
     report("closed");
     Deno.exit(0);

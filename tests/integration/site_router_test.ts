@@ -5,7 +5,8 @@
  * router through site_router_agent.ts. Checks: only the per-interface switches of the LAN and the
  * tunnel go on (never ip_forward or IPv6's all), LAN ↔ tunnel traffic flows in both families while
  * LAN → WAN stays unforwarded, a left-over table is replaced, SYNs into the tunnel get the clamped MSS,
- * masquerade lets the far end reach a LAN host with no route back, and after close — and after a
+ * masquerade lets the far end reach a LAN host with no route back, a flushed ruleset gets the table
+ * back, and after close — and after a
  * failed start, and after a crash and the next run — every switch is back and the table is gone.
  * Needs root, ip, nft and tcpdump.
  */
@@ -193,6 +194,22 @@ integrationTest(
           assert.equal(await reaches(lan, FAR_HOST), false, "nothing forwards after close");
         },
       );
+
+      await t.step("a firewall reload that flushes the ruleset: the table comes back", async () => {
+        const router = await startRouter(r);
+        try {
+          await r.exec(["nft", "flush", "ruleset"]);
+          assert.ok(
+            await waitUntil(() => router.output().includes('"table-restored"'), 10_000),
+            router.output(),
+          );
+          assert.match((await table(r)) ?? "", /tcp option maxseg size set rt mtu/);
+          assert.equal(await reaches(lan, WAN_HOST), false, "confined again");
+        } finally {
+          await stopRouter(router);
+        }
+        assert.equal(await table(r), null);
+      });
 
       await t.step("the WAN stayed dark because of the confinement, not by accident", async () => {
         // The replies arrive on the WAN interface, so both switches must be on for a round trip.

@@ -202,10 +202,16 @@ class FakeKernel implements SiteRouterIo {
       return Promise.resolve();
     },
   };
+  table = false;
   runNft = (commands: string) => {
+    if (commands.startsWith("list ")) {
+      if (!this.table) throw new Error("No such file or directory");
+      return;
+    }
     if (this.failNft && commands.includes("chain forward")) throw new Error("Could not process rule");
     this.nft.push(commands);
-    this.log.push(commands.includes("chain forward") ? "nft create" : "nft delete");
+    this.table = commands.includes("chain forward");
+    this.log.push(this.table ? "nft create" : "nft delete");
   };
 }
 
@@ -230,6 +236,20 @@ Deno.test("site router part over a fake kernel", async (t) => {
     assert.deepEqual(kernel.values, switches("0"));
     assert.equal(kernel.log.at(-1), "nft delete");
     assert.equal(kernel.log.filter((l) => l === "nft delete").length, 1, "closes once");
+  });
+  await t.step("a table removed behind our back is put back, once", async () => {
+    const kernel = new FakeKernel(switches("0"));
+    const router = await startSiteRouter(OPTIONS, kernel);
+    assert.equal(router.ensureTable(), false, "still there");
+    kernel.table = false; // nft flush ruleset
+    assert.equal(router.ensureTable(), true);
+    assert.equal(kernel.table, true);
+    assert.equal(kernel.nft.at(-1), router.ruleset);
+    assert.equal(router.ensureTable(), false);
+    await router.close();
+    assert.equal(kernel.table, false);
+    assert.equal(router.ensureTable(), false, "not after close");
+    assert.equal(kernel.table, false);
   });
   await t.step("a LAN interface that does not exist: one line, nothing touched", async () => {
     const kernel = new FakeKernel(switches("0"));
