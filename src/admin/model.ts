@@ -243,8 +243,12 @@ export interface PeerRoute {
   why: string;
   /** For an aes0 route: whether the peer's gate is open (keyed); null for wg0 routes. */
   gateOpen: boolean | null;
-  /** A warning (a closed gate: the traffic goes nowhere, never to wg0), or null. */
+  /** A warning (a closed gate: the traffic goes nowhere, never to wg0; a network not accepted), or null. */
   note: string | null;
+  /** A peer's own address, or a network it routes for others (site-to-site). */
+  kind: "address" | "network";
+  /** For a network: whether this node accepts it (`routes.accept`; only then is it routed); null for an address. */
+  accepted: boolean | null;
 }
 
 /** The running network map, as `/v1/status` reports it. */

@@ -159,6 +159,7 @@ function runAdd(args: string[]): number {
     endpoint: { type: "string", multiple: true },
     "key-source": { type: "string" },
     keepalive: { type: "string" },
+    route: { type: "string", multiple: true },
   }, 1);
   const name = positionals[0];
   const publicKey = required("add", values, "public-key");
@@ -189,11 +190,13 @@ function runAdd(args: string[]): number {
       endpoints: values.endpoint ?? [],
       keySource: keySource as NetmapKeySource | undefined,
       persistentKeepalive: keepalive,
+      routes: values.route ?? [],
     }).doc);
   const added = doc.nodes[doc.nodes.length - 1];
   console.log(
     `${path}: added ${added.name}: wg0 ${added.wgIp}, ` +
       (added.aesIp ? `AES ${added.aesIp} (${added.keySource})` : "no AES address (wg0 only)") +
+      (added.routes.length ? `; routes ${added.routes.join(", ")}` : "") +
       `; serial ${doc.serial}`,
   );
   return 0;

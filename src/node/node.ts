@@ -41,6 +41,7 @@ import { startAes0Part } from "./aes0-part.ts";
 import { PskFileWatcher, type PskReload } from "./psk-file-watcher.ts";
 import { type KeyplanePart, startKeyplanePart } from "./keyplane-part.ts";
 import { type MapRun, startMapRun } from "./netmap-run.ts";
+import { startNetworkRoutes } from "./peer-routes.ts";
 import type { StartMap } from "./netmap-startup.ts";
 
 export type { PskReload } from "./psk-file-watcher.ts";
@@ -158,6 +159,13 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
       name: "filter",
       start: () => startFilter(cfg, wg0, aes0, opts.lockdown),
     });
+    if (!opts.map) {
+      // A map-driven node's routes follow its map (netmap-run.ts); inline peers' networks are fixed.
+      await parts.start({
+        name: "routed networks",
+        start: () => startNetworkRoutes(cfg.peers, { wg0: cfg.wg0.name, aes0: cfg.aes0.name }),
+      });
+    }
     const aesPeers = cfg.peers.filter(isAesPeer);
     const pskFiles = await parts.start({
       name: "PSK-file watcher",
