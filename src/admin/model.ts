@@ -154,6 +154,11 @@ export interface PeerStatus {
   wg0: Wg0PeerStatus;
   /** Inner layer, or null for AES-exempt peers and hubs. */
   aes0: AesPeerStatus | null;
+  /**
+   * Networks the peer routes for others (site-to-site): all it advertises, and those this node
+   * accepts (routed through the peer's layer: aes0 for an AES peer, wg0 for an AES-exempt one).
+   */
+  routes: { advertised: string[]; accepted: string[] };
 }
 
 /** One security hub this node holds PSRD with. */
@@ -215,6 +220,11 @@ export interface NodeStatus {
   lockdown: LockdownState;
   /** The network map the node runs, or null when its peers are inline in the config. */
   netmap: NetmapStatus | null;
+  /**
+   * Routed networks (site-to-site): what this node advertises for others (`node.advertise`, or its
+   * map entry when the config does not say) and which peers' networks it accepts (`routes.accept`).
+   */
+  routes: { advertise: string[]; accept: string };
 }
 
 /** What a reload did (`POST /v1/reload`, SIGHUP). */

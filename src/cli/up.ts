@@ -90,6 +90,7 @@ export async function runUp(args: string[]): Promise<number> {
       const backend = new NodeAdminBackend(node, lockdown, {
         configPath: resolvePath(configPath),
         netmap: part ? () => part.status() : undefined,
+        routes: part ? () => part.routeStatus() : undefined,
         reload,
       });
       try {

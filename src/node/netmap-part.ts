@@ -25,7 +25,9 @@ import type { NetmapSource } from "../netmap/source-config.ts";
 import { DEFAULT_ROUTE_SETTINGS, type NetmapView, type RouteSettings, viewFor } from "../netmap/view.ts";
 import { NetmapError } from "../netmap/schema.ts";
 import type { EventBus } from "../events/bus.ts";
-import type { NetmapStatus } from "../admin/model.ts";
+import type { NetmapStatus, NodeStatus } from "../admin/model.ts";
+import { describeRouteAccept } from "../config/route-accept.ts";
+import { formatCidr } from "../wireguard/allowedips.ts";
 import type { UapiSetRequest } from "../uapi/types.ts";
 import { peersFromView } from "./netmap-config.ts";
 
@@ -114,6 +116,15 @@ export class NetmapPart {
   /** The running map. */
   get running(): RunningMap {
     return this.#running;
+  }
+
+  /** Routed networks for `/v1/status`: what this node advertises (its config, else its map entry), what it accepts. */
+  routeStatus(): NodeStatus["routes"] {
+    const advertise = this.#routing.advertise ?? this.#running.view.self.routes;
+    return {
+      advertise: advertise.map(formatCidr),
+      accept: describeRouteAccept(this.#routing.accept, formatCidr),
+    };
   }
 
   /** Takes new manual PSK files (a reloaded node config): the peers' files follow at once. */

@@ -24,6 +24,8 @@ import { addNode } from "../../src/netmap/edit.ts";
 import { NOT_ACCEPTED_NOTE, peerRoutes } from "../../src/node/peer-routes.ts";
 import { findRoutes } from "../../src/admin/routes/peer-routes.ts";
 import { formatRoute } from "../../src/cli/route.ts";
+import { renderStatusTable, routesCell } from "../../src/cli/status.ts";
+import { FakeBackend } from "./admin_fake_backend.ts";
 import type { GateStatus } from "../../src/keys/psk-gate.ts";
 import { type Cidr, formatCidr, parseCidr } from "../../src/wireguard/allowedips.ts";
 import { key } from "./netmap_fixtures.ts";
@@ -354,4 +356,24 @@ Deno.test("node config: node.advertise, inline peers' routes and routes.accept",
     ),
     /peers\[1\]\.routes\[0\]: .*"site-c".*"site-b"/,
   );
+});
+
+Deno.test("status table: what this node advertises and accepts; a ROUTES column only when a peer routes", () => {
+  const s = new FakeBackend().status();
+  const table = renderStatusTable(s);
+  assert.match(table, /^routed networks: this node advertises 192\.168\.10\.0\/24; accepts all$/m);
+  assert.match(table, /^PEER .* ROUTES$/m);
+  const exempt = s.peers.find((p) => p.routes.advertised.length > 0)!;
+  assert.match(
+    table,
+    new RegExp(`^${exempt.name} .*\\(AES-exempt: wg0 only\\) +192\\.168\\.40\\.0/24$`, "m"),
+  );
+  exempt.routes.accepted = [];
+  assert.equal(routesCell(exempt), "192.168.40.0/24 (not accepted)");
+  const plain = renderStatusTable({
+    ...s,
+    routes: { advertise: [], accept: "none" },
+    peers: s.peers.map((p) => ({ ...p, routes: { advertised: [], accepted: [] } })),
+  });
+  assert.doesNotMatch(plain, /ROUTES|routed networks/);
 });
