@@ -33,7 +33,7 @@ import type { RosenpassPskManager } from "./rosenpass-psk.ts";
 import type { LockdownList } from "./lockdown-list.ts";
 import { NodeFilter } from "./filter-part.ts";
 import { runTrace, type TraceQuestion, type TraceResult } from "./trace.ts";
-import { PartStack } from "./part.ts";
+import { type NodePart, PartStack } from "./part.ts";
 import { startWg0Parts } from "./wg0-part.ts";
 import { openNodeAudit } from "./audit-part.ts";
 import { NodeEventTranslator } from "./node-events.ts";
@@ -159,13 +159,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
       name: "filter",
       start: () => startFilter(cfg, wg0, aes0, opts.lockdown),
     });
-    if (!opts.map) {
-      // A map-driven node's routes follow its map (netmap-run.ts); inline peers' networks are fixed.
-      await parts.start({
-        name: "routed networks",
-        start: () => startNetworkRoutes(cfg.peers, { wg0: cfg.wg0.name, aes0: cfg.aes0.name }),
-      });
-    }
+    await parts.start(networkRoutesPart(cfg, opts.map !== undefined));
     const aesPeers = cfg.peers.filter(isAesPeer);
     const pskFiles = await parts.start({
       name: "PSK-file watcher",
@@ -214,6 +208,17 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
     await close("start-up failed");
     throw e;
   }
+}
+
+/**
+ * The kernel routes of the routed networks a node with inline peers accepts (fixed while it runs); a
+ * map-driven node's routes follow its map instead (netmap-run.ts).
+ */
+function networkRoutesPart(cfg: NodeConfig, mapDriven: boolean): NodePart<{ close(): void } | null> {
+  return {
+    name: "routed networks",
+    start: () => mapDriven ? null : startNetworkRoutes(cfg.peers, { wg0: cfg.wg0.name, aes0: cfg.aes0.name }),
+  };
 }
 
 /** A live peer change (a map change) reaching the node's config and the parts that name or watch peers. */
