@@ -4,6 +4,8 @@
  * between AES peers, else that slot's policy set), with port ranges painted so that each port maps to
  * the first accepting rule (lowest index) — a lookup, not a scan, in the packet path.
  *
+ * The lockdown set takes only packets addressed to this node's wg0 address (everything on it is this
+ * node's infrastructure): LAN-to-LAN traffic an AES peer forces onto wg0 is dropped, never forwarded.
  * The lockdown set's entries are numbered as {@link lockdownEntries} lists them: ICMP, UDP on the aes0
  * port, TCP on the key-plane port, then the extra ports in list order, then (a map-driven node) UDP and
  * TCP on the map's DNS port. Those always-allowed ports are
@@ -57,8 +59,11 @@ export interface LockdownRules {
 export interface CompileInput {
   /** The interface whose inbound filter uses the table. */
   iface: FilterInterface;
-  /** This node. */
-  local: { name: string; aesCapable: boolean };
+  /**
+   * This node; `wgAddress` (its wg0 IPv4 address) limits the wg0 lockdown to packets addressed to it
+   * (absent: the lockdown takes any destination).
+   */
+  local: { name: string; aesCapable: boolean; wgAddress?: Uint8Array };
   /** Remote peers with their slots. */
   peers: readonly FilterPeer[];
   /** The lockdown list. */
@@ -125,11 +130,18 @@ export function paintRanges(items: readonly PortRule[]): PortRule[] {
   return out;
 }
 
-function lockdownSet(lockdown: LockdownRules): RuleSetSpec {
+function lockdownSet(lockdown: LockdownRules, onlyTo: Uint8Array | undefined): RuleSetSpec {
   const entries = lockdownEntries(lockdown);
   const ranges = (proto: "tcp" | "udp") =>
     paintRanges(entries.flatMap((e, i) => (e.proto === proto ? [{ from: e.from, to: e.to, rule: i }] : [])));
-  return { kind: SetKind.lockdown, icmp: 0, other: NO_RULE, tcp: ranges("tcp"), udp: ranges("udp") };
+  const set: RuleSetSpec = {
+    kind: SetKind.lockdown,
+    icmp: 0,
+    other: NO_RULE,
+    tcp: ranges("tcp"),
+    udp: ranges("udp"),
+  };
+  return onlyTo ? { ...set, onlyTo } : set;
 }
 
 function defaultAllowSet(): RuleSetSpec {
@@ -190,7 +202,7 @@ export function compileRuleTable(input: CompileInput): Int32Array {
     }
     const where = enforcementFor(input.local.aesCapable, peer.aesCapable, input.iface);
     let set: RuleSetSpec;
-    if (where === "lockdown") set = lockdownSet(input.lockdown);
+    if (where === "lockdown") set = lockdownSet(input.lockdown, input.local.wgAddress);
     else if (input.policy === null) set = defaultAllowSet();
     else set = policySet(input.policy, peer, input.local.name, peer.hub && input.iface === "wg0");
     slots[peer.slot] = intern(set);

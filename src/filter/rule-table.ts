@@ -9,7 +9,8 @@
  *   words;
  * - per remote-peer slot: the index of the rule set that applies to it, or -1 (no peer: drop);
  * - per rule set ({@link SET_WORDS} words): kind (lockdown or policy), the rule accepting ICMP, the
- *   rule accepting any other protocol, then start and count of its TCP ranges and of its UDP ranges;
+ *   rule accepting any other protocol, start and count of its TCP ranges and of its UDP ranges, then
+ *   the only IPv4 destination it accepts anything for (0: any);
  * - ranges: triples (first port, last port, rule), sorted and disjoint within one set and protocol.
  *
  * A "rule" is the index of the deciding entry — of the policy's rules for a policy set, of the
@@ -69,6 +70,12 @@ export interface RuleSetSpec {
   tcp: PortRule[];
   /** UDP destination-port ranges: sorted, disjoint. */
   udp: PortRule[];
+  /**
+   * The only IPv4 destination (4 bytes) the set accepts anything for, or absent: any destination. The
+   * wg0 lockdown names this node's wg0 address: its entries are infrastructure of this node, so
+   * nothing an AES peer sends over wg0 is forwarded (routed networks travel aes0).
+   */
+  onlyTo?: Uint8Array;
 }
 
 /** A whole table before encoding. */
@@ -83,6 +90,12 @@ const HEADER_WORDS = 6;
 /** Words per set descriptor. */
 export const SET_WORDS = 8;
 const D_KIND = 0, D_ICMP = 1, D_OTHER = 2, D_TCP_START = 3, D_TCP_COUNT = 4, D_UDP_START = 5, D_UDP_COUNT = 6;
+const D_ONLY_TO = 7;
+
+/** Four address bytes at `off` as one int32 word. */
+function ipv4Word(b: Uint8Array, off: number): number {
+  return (b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3];
+}
 
 /** Encodes a table; throws RangeError when ranges are unsorted, overlapping or out of 0..65535. */
 export function encodeRuleTable(spec: RuleTableSpec): Int32Array {
@@ -105,6 +118,7 @@ export function encodeRuleTable(spec: RuleTableSpec): Int32Array {
     w[d + D_KIND] = s.kind;
     w[d + D_ICMP] = s.icmp;
     w[d + D_OTHER] = s.other;
+    w[d + D_ONLY_TO] = s.onlyTo ? ipv4Word(s.onlyTo, 0) : 0;
     for (
       const [list, start, count] of [[s.tcp, D_TCP_START, D_TCP_COUNT], [
         s.udp,
@@ -176,6 +190,15 @@ export class RuleTable {
   /** The kind ({@link SetKind}) of a set. */
   kindOf(set: number): SetKindCode {
     return this.#w[this.#setsOff + set * SET_WORDS + D_KIND] as SetKindCode;
+  }
+
+  /**
+   * Whether `set` takes packets to the destination address at `buf[dstOff]` of `family` at all: every
+   * set does, except one limited to a single IPv4 destination ({@link RuleSetSpec.onlyTo}).
+   */
+  takesDestination(set: number, buf: Uint8Array, dstOff: number, family: 4 | 6): boolean {
+    const only = this.#w[this.#setsOff + set * SET_WORDS + D_ONLY_TO];
+    return only === 0 || (family === 4 && ipv4Word(buf, dstOff) === only);
   }
 
   /** The rule of `set` that accepts a packet of `protoClass` to destination `port`, or NO_RULE. */

@@ -86,7 +86,7 @@ export class NodeFilter {
   compile(iface: FilterInterface, peers: FilterPeer[] = this.peersOf(iface)): Int32Array {
     return compileRuleTable({
       iface,
-      local: { name: this.#cfg.node.name, aesCapable: true },
+      local: { name: this.#cfg.node.name, aesCapable: true, wgAddress: this.#cfg.wg0.address.ip },
       peers,
       lockdown: {
         aesUdpPort: this.#cfg.aes0.listenPort,
