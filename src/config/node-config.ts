@@ -330,7 +330,7 @@ function resolve(raw: RawConfig, ctx: ParseNodeConfigOptions): NodeConfig {
         wg0: wg0.listenPort,
         aes0: aes0.listenPort,
       }),
-      policies: policies.resolve(raw.policies, [node.name, ...peerList.map((p) => p.name)]),
+      policies: policies.resolve(raw.policies, [node.name, ...peerList.map((p) => p.name)], advertise),
       netmap: mapSections.netmap,
       dns: mapSections.dns,
       pskFiles: mapSections.pskFiles,

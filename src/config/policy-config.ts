@@ -15,7 +15,10 @@
  * Model: an **accept-list**. A packet is delivered when at least one rule accepts it and dropped when
  * none does; rule order never changes what passes (so there is no deny action to shadow it), and the
  * rule reported as deciding (by `twofold trace`, in counters) is the first accepting one in file order.
- * `from` is the peer that opens the connection, `to` the one that receives it; replies flow through
+ * `from` is the peer that opens the connection, `to` the one that receives it — or, as `to`, a network
+ * this node routes for others (`"192.168.20.0/24"`, inside node.advertise): such a rule applies to
+ * traffic forwarded into that network, which rules naming the node itself do not cover (traffic from
+ * the networks behind a peer is that peer's). Replies flow through
  * the connection tracker. `proto` is `tcp`, `udp`, `icmp` or `any` (default); `ports` (destination,
  * `"22"` or `"8000-8100"`) only for tcp/udp/any — none means every port; with ports, `any` means TCP
  * and UDP. Without a `policies` section everything is allowed (all-to-all); with one, only what its
@@ -28,20 +31,24 @@
 import { z } from "zod";
 import { parsePortRange, PortSpecError } from "./lockdown-ports.ts";
 import { DNS_LABEL, formatPath } from "./zod-errors.ts";
+import { cidrCovers, parseRoutedNetwork } from "./routed-network.ts";
+import { type Cidr, formatCidr } from "../wireguard/allowedips.ts";
 
 /** Protocols a rule may name. */
 export const POLICY_PROTOCOLS = ["tcp", "udp", "icmp", "any"] as const;
 /** A rule's protocol. */
 export type PolicyProto = typeof POLICY_PROTOCOLS[number];
 
-/** One end of a rule as written: a group or a single peer. */
+/** One end of a rule as written: a group, a single peer, or (as `to`) a network this node routes. */
 export interface PolicyEndpoint {
   /** What the name refers to. */
-  kind: "group" | "peer";
-  /** The group or peer name. */
+  kind: "group" | "peer" | "network";
+  /** The group or peer name, or the network as written (canonical CIDR). */
   name: string;
-  /** The peer names it stands for. */
+  /** The peer names it stands for (none for a network). */
   peers: string[];
+  /** The network, for kind "network". */
+  network?: Cidr;
 }
 
 /** One resolved rule. */
@@ -121,14 +128,38 @@ function issueProblem(base: string, issue: z.core.$ZodIssue): PolicyConfigError 
 }
 
 /**
+ * A rule's `to` written as a network (`192.168.20.0/24`): one of the networks this node routes for
+ * others (`advertised`, node.advertise) or a part of one. Null when `name` is not CIDR text.
+ */
+function networkEndpoint(
+  name: string,
+  at: string,
+  advertised: readonly Cidr[] | null,
+): PolicyEndpoint | null {
+  if (!name.includes("/")) return null;
+  const parsed = parseRoutedNetwork(name);
+  if ("problem" in parsed) throw new PolicyConfigError(at, `${JSON.stringify(name)} ${parsed.problem}`);
+  if (!(advertised ?? []).some((n) => cidrCovers(n, parsed))) {
+    throw new PolicyConfigError(
+      at,
+      `${formatCidr(parsed)} is not inside a network this node routes; a rule names a network of ` +
+        `node.advertise (${(advertised ?? []).map(formatCidr).join(", ") || "none"}) or a part of one`,
+    );
+  }
+  return { kind: "network", name: formatCidr(parsed), peers: [], network: parsed };
+}
+
+/**
  * Checks and resolves a `policies` section. `knownPeers` are the names a group or rule may use as a
- * peer: every `peers[].name` and this node's `node.name`. `field` names the section in messages.
- * Throws a {@link PolicyConfigError} (one line) for the first problem.
+ * peer: every `peers[].name` and this node's `node.name`. `advertised` are the networks this node
+ * routes for others (`node.advertise`), which a rule's `to` may name. `field` names the section in
+ * messages. Throws a {@link PolicyConfigError} (one line) for the first problem.
  */
 export function parsePolicyConfig(
   raw: unknown,
   knownPeers: readonly string[],
   field = "policies",
+  advertised: readonly Cidr[] | null = [],
 ): PolicyConfig {
   const parsed = policiesSection.safeParse(raw, { reportInput: true });
   if (!parsed.success) throw issueProblem(field, parsed.error.issues[0]);
@@ -199,9 +230,15 @@ export function parsePolicyConfig(
         throw e;
       }
     });
+    if (r.from.includes("/")) {
+      throw new PolicyConfigError(
+        `${at}.from`,
+        "a network is a destination only: traffic from the networks behind a peer is that peer's traffic; name the peer",
+      );
+    }
     return {
       from: endpoint(r.from, `${at}.from`),
-      to: endpoint(r.to, `${at}.to`),
+      to: networkEndpoint(r.to, `${at}.to`, advertised) ?? endpoint(r.to, `${at}.to`),
       proto: r.proto,
       ports,
       action: "accept",

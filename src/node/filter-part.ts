@@ -95,6 +95,7 @@ export class NodeFilter {
         ...(this.#cfg.netmap ? { dnsPort: this.#cfg.dns.port } : {}),
       },
       policy: this.#cfg.policies,
+      networks: this.#cfg.node.advertise ?? [],
     });
   }
 
