@@ -40,12 +40,14 @@ import {
   wrongTypeProblem,
 } from "./zod-errors.ts";
 import type { SecretKey } from "./node/secret-key.ts";
+import type { SiteConfig } from "./node/site.ts";
 import * as identity from "./node/identity.ts";
 import * as interfaces from "./node/interfaces.ts";
 import * as keys from "./node/keys.ts";
 import * as peers from "./node/peers.ts";
 import * as admin from "./node/admin.ts";
 import * as lockdown from "./node/lockdown.ts";
+import * as site from "./node/site.ts";
 import * as rosenpass from "./node/rosenpass.ts";
 import * as policies from "./node/policies.ts";
 import * as netmap from "./node/netmap.ts";
@@ -68,6 +70,7 @@ export {
 export { DEFAULT_ROTATION_SECONDS, MAX_MANUAL_AGE_SECONDS } from "./node/keys.ts";
 export { ADMIN_TOKEN_FILE, DEFAULT_ADMIN_LISTEN } from "./node/admin.ts";
 export { SecretKey } from "./node/secret-key.ts";
+export type { SiteConfig } from "./node/site.ts";
 export { readConfigFile } from "./load.ts";
 
 /** An interface address with its on-link prefix length, e.g. 100.64.0.1/10. */
@@ -225,6 +228,8 @@ export interface NodeConfig {
   dns: { port: number };
   /** Manual PSK files for AES peers from the map, by peer name (absolute paths). */
   pskFiles: Record<string, string>;
+  /** This node routes for the LAN behind it (`site`), or null when the section is absent. */
+  site: SiteConfig | null;
 }
 
 /** Options for {@link parseNodeConfig}. */
@@ -248,6 +253,7 @@ const nodeConfigFile = z.strictObject({
   peers: z.array(peers.peerEntry).default([]),
   admin: admin.adminSection.prefault({}),
   lockdown: lockdown.lockdownSection.prefault({}),
+  site: site.siteSection.optional(),
   rosenpass: rosenpass.rosenpassSection.optional(),
   policies: policies.policiesSlot,
   netmap: netmap.netmapSection.optional(),
@@ -267,6 +273,7 @@ function knownKeys(path: readonly PropertyKey[]): string[] {
     keys: keys.keysSection,
     admin: admin.adminSection,
     lockdown: lockdown.lockdownSection,
+    site: site.siteSection,
     rosenpass: rosenpass.rosenpassSection,
     netmap: netmap.netmapSection,
     dns: netmap.dnsSection,
@@ -326,6 +333,7 @@ function resolve(raw: RawConfig, ctx: ParseNodeConfigOptions): NodeConfig {
       routes: { accept },
       admin: admin.resolve(raw.admin, ctx, node.stateDir),
       lockdown: lockdown.resolve(raw.lockdown, aes0.listenPort),
+      site: site.resolve(raw.site, { wg0: wg0.name, aes0: aes0.name }),
       rosenpass: rosenpass.resolve(raw.rosenpass, raw.peers, ctx, {
         wg0: wg0.listenPort,
         aes0: aes0.listenPort,

@@ -78,6 +78,7 @@ export function compareConfigs(running: NodeConfig, fresh: NodeConfig): ConfigCh
     ["admin", JSON.stringify(running.admin), JSON.stringify(fresh.admin)],
     ["netmap", netmapText(running), netmapText(fresh)],
     ["dns", JSON.stringify(running.dns), JSON.stringify(fresh.dns)],
+    ["site", JSON.stringify(running.site), JSON.stringify(fresh.site)],
   ];
   if (!mapped) {
     parts.push(

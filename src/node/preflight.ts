@@ -23,6 +23,7 @@ import { hubLinksFor } from "../dske/hub-client.ts";
 import { formatIp } from "../wireguard/allowedips.ts";
 import { encodeBase64, fromHex, toHex } from "../encoding.ts";
 import { usesDske } from "../config/key-source.ts";
+import { siteRouterProblem } from "../site-router/site-router.ts";
 
 /** One problem preflight found: the config field it concerns and a one-line message naming the fix. */
 export interface PreflightProblem {
@@ -40,7 +41,7 @@ export function formatPreflightProblem(p: PreflightProblem): string {
 /**
  * Runs every pre-bring-up check for the edge node `cfg` (its key files were read when it was loaded):
  * no live daemon on the wg0 or aes0 UAPI socket, the admin token file (when it exists; `up` creates a missing one), the admin listen address, the
- * wg0, aes0 and Rosenpass UDP ports, the map's DNS port (UDP, on the wg0 address) and, with DSKE peers, a PSRD block for every hub. Returns the problems found,
+ * wg0, aes0 and Rosenpass UDP ports, the map's DNS port (UDP, on the wg0 address), a router node's LAN interface and libnftables and, with DSKE peers, a PSRD block for every hub. Returns the problems found,
  * in that order (empty: nothing known stands in the way).
  */
 export async function preflightNode(cfg: NodeConfig): Promise<PreflightProblem[]> {
@@ -70,6 +71,11 @@ export async function preflightNode(cfg: NodeConfig): Promise<PreflightProblem[]
   if (cfg.netmap !== null) {
     const dns = udpPortProblem(cfg.dns.port, { family: 4, bindAddress: wgAddress, freeBind: true });
     if (dns) problems.push({ field: "dns.port", message: `DNS: ${dns}` });
+  }
+  // A router node's LAN interface and libnftables (the tunnel interfaces do not exist yet).
+  if (cfg.site !== null) {
+    const site = await siteRouterProblem(cfg.site.lan);
+    if (site) problems.push(site);
   }
   if (cfg.peers.some((p) => isAesPeer(p) && usesDske(p.keySource))) {
     const psrd = await psrdProblem(cfg);
