@@ -338,7 +338,11 @@ function resolve(raw: RawConfig, ctx: ParseNodeConfigOptions): NodeConfig {
         wg0: wg0.listenPort,
         aes0: aes0.listenPort,
       }),
-      policies: policies.resolve(raw.policies, [node.name, ...peerList.map((p) => p.name)], advertise),
+      policies: policies.resolve(
+        raw.policies,
+        mapSections.netmap === null ? [node.name, ...peerList.map((p) => p.name)] : null,
+        advertise,
+      ),
       netmap: mapSections.netmap,
       dns: mapSections.dns,
       pskFiles: mapSections.pskFiles,

@@ -151,19 +151,23 @@ function networkEndpoint(
 
 /**
  * Checks and resolves a `policies` section. `knownPeers` are the names a group or rule may use as a
- * peer: every `peers[].name` and this node's `node.name`. `advertised` are the networks this node
+ * peer: every `peers[].name` and this node's `node.name`; null for a map-driven node, whose peers are
+ * known only from its map (any name is then taken as a peer's, checked against the map by
+ * {@link unknownPolicyPeer} when the map is read). `advertised` are the networks this node
  * routes for others (`node.advertise`), which a rule's `to` may name. `field` names the section in
  * messages. Throws a {@link PolicyConfigError} (one line) for the first problem.
  */
 export function parsePolicyConfig(
   raw: unknown,
-  knownPeers: readonly string[],
+  knownPeers: readonly string[] | null,
   field = "policies",
   advertised: readonly Cidr[] | null = [],
 ): PolicyConfig {
   const parsed = policiesSection.safeParse(raw, { reportInput: true });
   if (!parsed.success) throw issueProblem(field, parsed.error.issues[0]);
-  const peers = new Set(knownPeers);
+  const known = knownPeers === null ? null : new Set(knownPeers);
+  const peers = { has: (name: string) => known === null ? DNS_LABEL.test(name) : known.has(name) };
+  const knownText = () => known === null ? "names of the network map" : [...known].join(", ");
   const groups = new Map<string, string[]>();
   for (const [name, members] of Object.entries(parsed.data.groups)) {
     const at = `${field}.groups.${name}`;
@@ -173,7 +177,7 @@ export function parsePolicyConfig(
         "a group name must be 1-63 letters, digits or hyphens; rename the group",
       );
     }
-    if (peers.has(name)) {
+    if (known?.has(name)) {
       throw new PolicyConfigError(
         at,
         `"${name}" is also a peer name, so rules could not tell them apart; rename the group`,
@@ -186,9 +190,7 @@ export function parsePolicyConfig(
       if (!peers.has(m)) {
         throw new PolicyConfigError(
           `${at}[${i}]`,
-          `${JSON.stringify(m)} is not a peer; use a peers[].name or node.name (known: ${
-            [...peers].join(", ")
-          })`,
+          `${JSON.stringify(m)} is not a peer; use a peers[].name or node.name (known: ${knownText()})`,
         );
       }
     });
@@ -245,4 +247,32 @@ export function parsePolicyConfig(
     };
   });
   return { groups, rules };
+}
+
+/**
+ * The first peer name `policy` uses that is not in `names` (a map-driven node's check once its map is
+ * read): the field and the problem; null when every name is known.
+ */
+export function unknownPolicyPeer(
+  policy: PolicyConfig,
+  names: readonly string[],
+  field = "policies",
+): { field: string; problem: string } | null {
+  const known = new Set(names);
+  const problem = (at: string, name: string) => ({
+    field: at,
+    problem: `${JSON.stringify(name)} is not a node of the network map; fix the name or add the node`,
+  });
+  for (const [group, members] of policy.groups) {
+    const bad = members.find((m) => !known.has(m));
+    if (bad !== undefined) return problem(`${field}.groups.${group}`, bad);
+  }
+  for (const [i, r] of policy.rules.entries()) {
+    for (const side of ["from", "to"] as const) {
+      if (r[side].kind === "peer" && !known.has(r[side].name)) {
+        return problem(`${field}.rules[${i}].${side}`, r[side].name);
+      }
+    }
+  }
+  return null;
 }

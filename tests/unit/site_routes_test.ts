@@ -17,7 +17,8 @@ import {
   parseNetmap,
   parseNetmapDocument,
 } from "../../src/netmap/schema.ts";
-import { viewFor } from "../../src/netmap/view.ts";
+import { routeSettingsOf, viewFor } from "../../src/netmap/view.ts";
+import { configFromView } from "../../src/node/netmap-config.ts";
 import { diffViews } from "../../src/netmap/diff.ts";
 import { planApply } from "../../src/netmap/apply-plan.ts";
 import { addNode } from "../../src/netmap/edit.ts";
@@ -376,4 +377,30 @@ Deno.test("status table: what this node advertises and accepts; a ROUTES column 
     peers: s.peers.map((p) => ({ ...p, routes: { advertised: [], accepted: [] } })),
   });
   assert.doesNotMatch(plain, /ROUTES|routed networks/);
+});
+
+Deno.test("policies on a map-driven node: peer names come from the map, checked when it is read", () => {
+  const cfg = parseNodeConfig(
+    JSON.stringify({
+      node: { name: "site-a", privateKeyFile: "a.key", advertise: ["192.168.10.0/24"] },
+      wg0: {},
+      aes0: {},
+      netmap: { file: "netmap.json" },
+      policies: {
+        groups: { sites: ["site-b"] },
+        rules: [{ from: "sites", to: "192.168.10.0/24", proto: "tcp" }, { from: "printer", to: "site-a" }],
+      },
+    }),
+    { baseDir: "/etc/twofold", checkFiles: false },
+  );
+  assert.deepEqual(cfg.policies?.rules[0].to.network, c("192.168.10.0/24"));
+  const map = parseNetmap(JSON.stringify(siteMap([], { routes: ["192.168.10.0/24"] })));
+  const view = viewFor(map, SELF, routeSettingsOf(cfg));
+  assert.equal(configFromView(cfg, view).policies, cfg.policies, "every name is a node of the map");
+  const without = siteMap([], { routes: ["192.168.10.0/24"] });
+  (without.nodes as Json[]).splice(2, 1);
+  assert.throws(
+    () => configFromView(cfg, viewFor(parseNetmap(JSON.stringify(without)), SELF, routeSettingsOf(cfg))),
+    /NetmapError: policies\.rules\[1\]\.from: "printer" is not a node of the network map/,
+  );
 });

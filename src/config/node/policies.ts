@@ -12,10 +12,14 @@ import type { Cidr } from "../../wireguard/allowedips.ts";
 export const policiesSlot = z.unknown().optional();
 
 /**
- * `policies`: absent → null (all-to-all); names are checked against `knownPeers`, networks against
- * `advertised` (node.advertise).
+ * `policies`: absent → null (all-to-all); names are checked against `knownPeers` (null: a map-driven
+ * node, checked when its map is read), networks against `advertised` (node.advertise).
  */
-export function resolve(raw: unknown, knownPeers: string[], advertised: Cidr[] | null): PolicyConfig | null {
+export function resolve(
+  raw: unknown,
+  knownPeers: string[] | null,
+  advertised: Cidr[] | null,
+): PolicyConfig | null {
   if (raw === undefined) return null;
   try {
     return parsePolicyConfig(raw, knownPeers, "policies", advertised);
