@@ -77,6 +77,6 @@ export function resolve(raw: z.output<typeof nodeSection>, ctx: ParseNodeConfigO
     uapiSocketDir: resolvePath(ctx.baseDir, raw.uapiSocketDir),
     privateKey,
     publicKey: ownPublicKey,
-    advertise: null,
+    advertise: null, // node.advertise is resolved with the routes (node/routes.ts), then set by node-config.ts
   };
 }
