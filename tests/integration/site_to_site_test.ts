@@ -10,7 +10,8 @@
  * on the underlay; `route get`, status and trace tell the same; a policy on site B denying a port to
  * its LAN blocks it; traffic forced onto wg0 is dropped by the lockdown; a stale key (A's manual key past
  * `keys.manualMaxAgeSeconds`) closes A's gate and stops LAN-to-LAN traffic until the key returns; at
- * stop every forwarding switch is back and twofold's nftables table is gone.
+ * stop every forwarding switch is back and twofold's nftables table is gone. Then the same two sites run
+ * from inline peers (`peers[].routes`, `routes.accept: "all"`): routed, and undone at stop.
  * Namespaces tfs2s-*. Needs root, /dev/net/tun, ip, ping, wg, nft, tcpdump, sha256sum.
  */
 import assert from "node:assert/strict";
@@ -438,6 +439,61 @@ integrationTest(
           );
         }
       });
+
+      await t.step(
+        "inline peers: the same two sites without a map (routes on the peer entries, accept all)",
+        async () => {
+          for (const s of [a, b]) {
+            const other = s === a ? b : a;
+            const n = (x: Site) => (x === a ? 1 : 2);
+            await Deno.writeTextFile(
+              `${dir}/${s.name}-inline.json`,
+              JSON.stringify({
+                node: {
+                  name: s.name,
+                  privateKeyFile: `${dir}/${s.name}.key`,
+                  stateDir: `${dir}/state-${s.name}`,
+                  advertise: [s.lan],
+                },
+                wg0: { address: `100.64.0.${n(s)}/10` },
+                aes0: { address: `100.127.0.${n(s)}/16` },
+                peers: [{
+                  name: other.name,
+                  publicKey: other.keys.publicKey,
+                  wgIp: `100.64.0.${n(other)}`,
+                  aesIp: `100.127.0.${n(other)}`,
+                  endpoint: `${other.underlay}:51820`,
+                  pskFile: s.pskFile,
+                  routes: [other.lan],
+                }],
+                admin: { listen: `unix:${s.socket}`, tokenFile: `${dir}/${s.name}.token` },
+                routes: { accept: "all" },
+                site: { lan: LAN_IF },
+              }),
+            );
+            s.proc = await startTwofoldUp(s.router, `${dir}/${s.name}-inline.json`, {
+              logFile: logDir && `${logDir}/${s.name}-inline.log`,
+            });
+          }
+          assert.match((await a.router.exec(["ip", "route", "get", b.hostIp])).stdout, /dev aes0 /);
+          assert.ok(await waitForPing(a.host, b.hostIp, 15_000), "LAN A reaches LAN B");
+          assert.equal(
+            await fetchFrom(b, a, 5201, `${dir}/none.bin`),
+            2,
+            "no server: no connection, nothing hangs",
+          );
+          for (const s of [a, b]) {
+            await s.proc!.kill("SIGTERM");
+            assert.equal(s.proc!.exitCode, 0, s.proc!.output().slice(-2000));
+            assert.doesNotMatch(
+              (await s.router.exec(["ip", "route", "show"])).stdout,
+              /192\.168\.[12]0\.0\/24 dev (aes0|wg0)/,
+            );
+            assert.deepEqual(await forwardingSwitches(s.router), switchesBefore[s === a ? "a" : "b"]);
+            assert.equal(await nftTable(s.router), false);
+          }
+        },
+      );
     } finally {
       clearInterval(refresher);
       await topo.cleanup();
