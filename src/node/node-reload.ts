@@ -50,6 +50,7 @@ export function makeReload(target: ReloadTarget): () => Promise<ReloadOutcome> {
             node: { ...running.node, advertise: fresh.node.advertise },
             routes: fresh.routes,
           };
+          await target.node.filter.setNetworks(fresh.node.advertise ?? []);
           lines.push("routes applied");
         }
       }

@@ -21,6 +21,7 @@ import { TableReader, TableWriter } from "../../src/filter/table-exchange.ts";
 import type { FilterInterface } from "../../src/filter/placement.ts";
 import { NodeFilter } from "../../src/node/filter-part.ts";
 import { runTrace, TraceError, type TraceNode } from "../../src/node/trace.ts";
+import { parseCidr } from "../../src/wireguard/allowedips.ts";
 import { parseIp } from "../../src/wireguard/allowedips.ts";
 import { call, FakeBackend, TEST_TOKEN } from "./admin_fake_backend.ts";
 
@@ -268,6 +269,19 @@ Deno.test("trace: a host in a routed network — the peer's layer, the rule nami
       () => runTrace(node, { peer: "node-b", destination: "10.1.1.1" }, 0),
       /destination: 10\.1\.1\.1 is not in a network this node routes \(node\.advertise: 192\.168\.10\.0\/24\)/,
     );
+  } finally {
+    filter.close();
+  }
+});
+
+Deno.test("NodeFilter.setNetworks: a reloaded node.advertise changes the destination classes at once", async () => {
+  const { devices, filter } = lab(config(POLICIES, ["192.168.10.0/24", "192.168.30.0/24"]));
+  await filter.start();
+  try {
+    const toLan30 = () => decide(devices.aes0, 10, "100.127.0.2", "192.168.30.5", "tcp", 8080);
+    assert.equal(toLan30(), "drop (policy)", "a routed network no rule names");
+    await filter.setNetworks([parseCidr("192.168.10.0/24")]);
+    assert.equal(toLan30(), "accept (policy-rule #1)", "no longer routed: the rules naming the node decide");
   } finally {
     filter.close();
   }
