@@ -149,7 +149,7 @@ export function viewFor(
   if (routing.advertise !== null && !sameNetworks(routing.advertise, own.routes)) {
     const list = (l: readonly Cidr[]) => `[${l.map(formatCidr).join(", ")}]`;
     throw new NetmapError(
-      `nodes (${own.name}).routes`,
+      `nodes[${map.nodes.indexOf(own)}] ("${own.name}").routes`,
       `${list(own.routes)} differs from node.advertise ${
         list(routing.advertise)
       } in this node's config; make the map entry and the config agree`,
