@@ -154,6 +154,11 @@ export interface PeerStatus {
   wg0: Wg0PeerStatus;
   /** Inner layer, or null for AES-exempt peers and hubs. */
   aes0: AesPeerStatus | null;
+  /**
+   * Networks the peer routes for others (site-to-site): all it advertises, and those this node
+   * accepts (routed through the peer's layer: aes0 for an AES peer, wg0 for an AES-exempt one).
+   */
+  routes: { advertised: string[]; accepted: string[] };
 }
 
 /** One security hub this node holds PSRD with. */
@@ -215,6 +220,11 @@ export interface NodeStatus {
   lockdown: LockdownState;
   /** The network map the node runs, or null when its peers are inline in the config. */
   netmap: NetmapStatus | null;
+  /**
+   * Routed networks (site-to-site): what this node advertises for others (`node.advertise`, or its
+   * map entry when the config does not say) and which peers' networks it accepts (`routes.accept`).
+   */
+  routes: { advertise: string[]; accept: string };
 }
 
 /** What a reload did (`POST /v1/reload`, SIGHUP). */
@@ -243,8 +253,12 @@ export interface PeerRoute {
   why: string;
   /** For an aes0 route: whether the peer's gate is open (keyed); null for wg0 routes. */
   gateOpen: boolean | null;
-  /** A warning (a closed gate: the traffic goes nowhere, never to wg0), or null. */
+  /** A warning (a closed gate: the traffic goes nowhere, never to wg0; a network not accepted), or null. */
   note: string | null;
+  /** A peer's own address, or a network it routes for others (site-to-site). */
+  kind: "address" | "network";
+  /** For a network: whether this node accepts it (`routes.accept`; only then is it routed); null for an address. */
+  accepted: boolean | null;
 }
 
 /** The running network map, as `/v1/status` reports it. */

@@ -105,6 +105,9 @@ export const PeerStatusSchema = z.object({
   aes: z.boolean(),
   wg0: Wg0PeerStatusSchema,
   aes0: AesPeerStatusSchema.nullable(),
+  routes: z.object({ advertised: z.array(z.string()), accepted: z.array(z.string()) }).openapi({
+    description: "Networks the peer advertises (site-to-site) and those this node accepts and routes to it.",
+  }),
 }).openapi("PeerStatus");
 
 /** One security hub. */
@@ -151,6 +154,10 @@ export const NodeStatusSchema = z.object({
     restartNeeded: z.array(z.string()),
     lastRejected: z.string().nullable(),
   }).nullable().openapi({ description: "The running network map; null when the peers are inline." }),
+  routes: z.object({ advertise: z.array(z.string()), accept: z.string() }).openapi({
+    description:
+      "What this node advertises for others, and its routes.accept policy (none, all, CIDRs, groups).",
+  }),
 }).openapi("NodeStatus");
 
 const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);

@@ -37,6 +37,7 @@ import {
   writeNewSignerKeyFile,
 } from "../netmap/signature.ts";
 import { formatEndpoint, parseEndpoint } from "../uapi/netaddr.ts";
+import { formatCidr } from "../wireguard/allowedips.ts";
 import { serveMapDirectory } from "../netmap/http-serve.ts";
 import { CliError, optionError } from "./errors.ts";
 
@@ -159,6 +160,7 @@ function runAdd(args: string[]): number {
     endpoint: { type: "string", multiple: true },
     "key-source": { type: "string" },
     keepalive: { type: "string" },
+    route: { type: "string", multiple: true },
   }, 1);
   const name = positionals[0];
   const publicKey = required("add", values, "public-key");
@@ -189,11 +191,13 @@ function runAdd(args: string[]): number {
       endpoints: values.endpoint ?? [],
       keySource: keySource as NetmapKeySource | undefined,
       persistentKeepalive: keepalive,
+      routes: values.route ?? [],
     }).doc);
   const added = doc.nodes[doc.nodes.length - 1];
   console.log(
     `${path}: added ${added.name}: wg0 ${added.wgIp}, ` +
       (added.aesIp ? `AES ${added.aesIp} (${added.keySource})` : "no AES address (wg0 only)") +
+      (added.routes.length ? `; routes ${added.routes.join(", ")}` : "") +
       `; serial ${doc.serial}`,
   );
   return 0;
@@ -209,7 +213,19 @@ function runRemove(args: string[]): number {
 
 /** The `list` table: one row per node. */
 export function formatNodeTable(map: Netmap): string {
-  const rows = [["NAME", "ROLE", "WG IP", "AES IP", "KEYS", "GROUPS", "ENDPOINTS", "PUBLIC KEY"]];
+  // The ROUTES column only when a node routes networks (site-to-site), before the key (the last column).
+  const routed = map.nodes.some((n) => n.routes.length > 0);
+  const rows = [[
+    "NAME",
+    "ROLE",
+    "WG IP",
+    "AES IP",
+    "KEYS",
+    "GROUPS",
+    "ENDPOINTS",
+    ...(routed ? ["ROUTES"] : []),
+    "PUBLIC KEY",
+  ]];
   for (const n of map.nodes) {
     rows.push([
       n.name,
@@ -219,6 +235,7 @@ export function formatNodeTable(map: Netmap): string {
       n.keySource ?? "-",
       n.groups.join(",") || "-",
       n.endpoints.map(formatEndpoint).join(",") || "-",
+      ...(routed ? [n.routes.map(formatCidr).join(",") || "-"] : []),
       n.publicKeyText,
     ]);
   }

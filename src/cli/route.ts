@@ -1,5 +1,6 @@
 /**
- * `twofold route list|get IP|NAME`: where a running node sends traffic to a peer's address — the
+ * `twofold route list|get IP|NAME`: where a running node sends traffic to a peer's address or into a
+ * network a peer routes (site-to-site; an advertised network not accepted is said so) — the
  * interface, the peer, why (its class) and, for an AES IP, whether its gate is open — from the node's
  * `GET /v1/routes`. A closed gate is said plainly: that traffic goes nowhere, never to wg0.
  * @module
@@ -12,10 +13,17 @@ import { CliError } from "./errors.ts";
 const USAGE = usageOf("route");
 const HELP = helpOf("route");
 
-/** One route as a line: `100.127.0.2/32 dev aes0 peer node-b (aes): why; gate open`. */
+/**
+ * One route as a line: `100.127.0.2/32 dev aes0 peer node-b (aes): why; gate open`; a routed network
+ * says whether it is accepted: `192.168.20.0/24 not accepted (would be dev aes0) peer site-b (aes): …`.
+ */
 export function formatRoute(r: PeerRoute): string {
+  if (r.accepted === false) {
+    return `${r.destination} not accepted (would be dev ${r.interface}) peer ${r.peer} (${r.peerClass}): ${r.note}`;
+  }
   const gate = r.gateOpen === null ? "" : r.gateOpen ? "; gate open" : `; ${r.note ?? "gate closed"}`;
-  return `${r.destination} dev ${r.interface} peer ${r.peer} (${r.peerClass}): ${r.why}${gate}`;
+  const accepted = r.accepted === true ? ", accepted" : "";
+  return `${r.destination} dev ${r.interface} peer ${r.peer} (${r.peerClass}${accepted}): ${r.why}${gate}`;
 }
 
 /** Runs the command; resolves with the exit code. */

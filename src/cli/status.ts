@@ -3,7 +3,14 @@
  * layers per peer (or the API's JSON document with `--json`, for scripts).
  * @module
  */
-import type { AesPeerStatus, HubStatus, LayerPeerStatus, NodeStatus, Wg0PeerStatus } from "../admin/model.ts";
+import type {
+  AesPeerStatus,
+  HubStatus,
+  LayerPeerStatus,
+  NodeStatus,
+  PeerStatus,
+  Wg0PeerStatus,
+} from "../admin/model.ts";
 import { formatEntry } from "../admin/lockdown-schema.ts";
 import { AdminClient, parseAdminArgs } from "./admin-client.ts";
 import { helpOf, usageOf } from "./help.ts";
@@ -86,8 +93,15 @@ function reachability(h: HubStatus): string {
   return age ? `no (last answer ${age})` : "no (never answered)";
 }
 
-/** The status as the table `twofold status` prints. */
-export function renderStatusTable(s: NodeStatus): string {
+/** The routed networks a peer advertises, accepted or not: "192.168.20.0/24, 10.5.0.0/16 (not accepted)". */
+export function routesCell(p: PeerStatus): string {
+  const accepted = new Set(p.routes.accepted);
+  const cells = p.routes.advertised.map((r) => accepted.has(r) ? r : `${r} (not accepted)`);
+  return cells.join(", ") || "-";
+}
+
+/** The node line, its interfaces, the lockdown, the filter drops, the map and the routed networks. */
+function headerLines(s: NodeStatus): string[] {
   const out: string[] = [];
   out.push(
     `node ${s.node.name}  ${s.node.publicKey}  up ${
@@ -120,8 +134,18 @@ export function renderStatusTable(s: NodeStatus): string {
     for (const line of s.netmap.restartNeeded) out.push(`network map: needs a restart: ${line}`);
     if (s.netmap.lastRejected) out.push(`network map: last refused: ${s.netmap.lastRejected}`);
   }
-  out.push("");
+  if (s.routes.advertise.length > 0 || s.peers.some((p) => p.routes.advertised.length > 0)) {
+    out.push(
+      `routed networks: this node advertises ${
+        s.routes.advertise.join(", ") || "none"
+      }; accepts ${s.routes.accept}`,
+    );
+  }
+  return out;
+}
 
+/** One row per peer: both layers, then the networks it routes. */
+function peerTable(s: NodeStatus): string[] {
   const head = [
     "PEER",
     "ROLE",
@@ -137,6 +161,7 @@ export function renderStatusTable(s: NodeStatus): string {
     "RX",
     "TX",
   ];
+  const routed = s.peers.some((p) => p.routes.advertised.length > 0);
   const rows = s.peers.map((p) => {
     const w = p.wg0;
     const wg = [
@@ -156,69 +181,84 @@ export function renderStatusTable(s: NodeStatus): string {
         formatBytes(a.rxBytes),
         formatBytes(a.txBytes),
       ]
-      : [p.role === "hub" ? "(hub: wg0 only)" : "(AES-exempt: wg0 only)"];
-    return [p.name, p.role, ...wg, ...aes];
+      : [p.role === "hub" ? "(hub: wg0 only)" : "(AES-exempt: wg0 only)", "", "", "", "", ""];
+    return [p.name, p.role, ...wg, ...aes, ...(routed ? [routesCell(p)] : [])];
   });
-  out.push(...table([head, ...rows]));
+  return table([routed ? [...head, "ROUTES"] : head, ...rows]);
+}
 
+/** One line per peer whose aes0 gate is not simply open. */
+function gateNotes(s: NodeStatus): string[] {
   const notes = s.peers.filter((p) =>
     p.aes0 && (p.aes0.gate.state !== "open" || p.aes0.gate.mismatchSuspected)
   );
-  if (notes.length > 0) {
-    out.push("");
-    for (const p of notes) {
+  if (notes.length === 0) return [];
+  return [
+    "",
+    ...notes.map((p) => {
       const g = p.aes0!.gate;
-      out.push(
-        `${p.name}: aes0 gate ${g.state}${
-          g.mismatchSuspected ? " (PSK mismatch suspected)" : ""
-        }: ${g.reason}`,
-      );
-    }
+      return `${p.name}: aes0 gate ${g.state}${
+        g.mismatchSuspected ? " (PSK mismatch suspected)" : ""
+      }: ${g.reason}`;
+    }),
+  ];
+}
+
+/** The DSKE hubs and per-peer problems, when DSKE runs. */
+function dskeLines(s: NodeStatus): string[] {
+  if (!s.dske) return [];
+  const out = [
+    "",
+    `DSKE: k = ${s.dske.threshold} of ${s.dske.hubs.length} hub(s), rotation every ${s.dske.rotationIntervalSeconds}s`,
+  ];
+  out.push(...table([
+    ["HUB", "ID", "ENDPOINT", "REACHABLE", "PSRD TX LEFT", "PSRD RX LEFT", ""],
+    ...s.dske.hubs.map((h) => [
+      h.name,
+      h.hubId.slice(0, 16),
+      h.endpoint,
+      reachability(h),
+      formatBytes(h.psrd.txRemaining),
+      formatBytes(h.psrd.rxRemaining),
+      [h.psrd.low ? "PSRD low" : "", h.misbehaving ? "MISBEHAVING" : ""].filter(Boolean).join(", "),
+    ]),
+  ]));
+  for (const p of s.peers) {
+    if (p.aes0?.dske?.problem) out.push(`${p.name}: DSKE ${p.aes0.dske.problem}`);
   }
-  if (s.dske) {
-    out.push("");
+  if (s.dske.rejectedPeerFrames > 0) {
     out.push(
-      `DSKE: k = ${s.dske.threshold} of ${s.dske.hubs.length} hub(s), rotation every ${s.dske.rotationIntervalSeconds}s`,
+      `DSKE: ${s.dske.rejectedPeerFrames} node-to-node frame(s) dropped (not from the peer, or forged)`,
     );
-    out.push(...table([
-      ["HUB", "ID", "ENDPOINT", "REACHABLE", "PSRD TX LEFT", "PSRD RX LEFT", ""],
-      ...s.dske.hubs.map((h) => [
-        h.name,
-        h.hubId.slice(0, 16),
-        h.endpoint,
-        reachability(h),
-        formatBytes(h.psrd.txRemaining),
-        formatBytes(h.psrd.rxRemaining),
-        [h.psrd.low ? "PSRD low" : "", h.misbehaving ? "MISBEHAVING" : ""].filter(Boolean).join(", "),
-      ]),
-    ]));
-    for (const p of s.peers) {
-      if (p.aes0?.dske?.problem) out.push(`${p.name}: DSKE ${p.aes0.dske.problem}`);
-    }
-    if (s.dske.rejectedPeerFrames > 0) {
+  }
+  return out;
+}
+
+/** The SKA broker and per-peer rotations, when SKA runs. */
+function skaLines(s: NodeStatus): string[] {
+  if (!s.ska) return [];
+  const reach = s.ska.brokerReachable === null
+    ? "not asked yet"
+    : s.ska.brokerReachable
+    ? "reachable"
+    : "UNREACHABLE";
+  const out = ["", `SKA: broker ${s.ska.broker} ${reach}, rotation every ${s.ska.rotationIntervalSeconds}s`];
+  for (const p of s.peers) {
+    const k = p.aes0?.ska;
+    if (k) {
       out.push(
-        `DSKE: ${s.dske.rejectedPeerFrames} node-to-node frame(s) dropped (not from the peer, or forged)`,
+        `${p.name}: SKA ${k.role}, last epoch ${k.lastEpoch ?? "-"}, last intermediate epoch ${
+          k.lastIntermediateEpoch ?? "-"
+        }, ${k.rotationsOk} ok / ${k.rotationsFailed} failed`,
       );
     }
   }
-  if (s.ska) {
-    out.push("");
-    const reach = s.ska.brokerReachable === null
-      ? "not asked yet"
-      : s.ska.brokerReachable
-      ? "reachable"
-      : "UNREACHABLE";
-    out.push(`SKA: broker ${s.ska.broker} ${reach}, rotation every ${s.ska.rotationIntervalSeconds}s`);
-    for (const p of s.peers) {
-      const k = p.aes0?.ska;
-      if (k) {
-        out.push(
-          `${p.name}: SKA ${k.role}, last epoch ${k.lastEpoch ?? "-"}, last intermediate epoch ${
-            k.lastIntermediateEpoch ?? "-"
-          }, ${k.rotationsOk} ok / ${k.rotationsFailed} failed`,
-        );
-      }
-    }
-  }
-  return out.join("\n");
+  return out;
+}
+
+/** The status as the table `twofold status` prints. */
+export function renderStatusTable(s: NodeStatus): string {
+  return [...headerLines(s), "", ...peerTable(s), ...gateNotes(s), ...dskeLines(s), ...skaLines(s)].join(
+    "\n",
+  );
 }

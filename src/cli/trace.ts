@@ -1,6 +1,7 @@
 /**
- * `twofold trace PEER [PROTO[/PORT]] [--to wg0|aes0] [--packet BASE64]`: asks a running node
- * (`POST /v1/trace`, token required) what it does with a packet from PEER — route steering, the packet
+ * `twofold trace PEER [PROTO[/PORT]] [--to wg0|aes0] [--destination IP] [--packet BASE64]`: asks a running node
+ * (`POST /v1/trace`, token required) what it does with a packet from PEER (to this node, or with
+ * `--destination` to a host in a network it routes) — route steering, the packet
  * filter's verdict with the deciding rule or lockdown entry, the aes0 gate, the session, the MTU —
  * and prints it step by step (or the API's JSON with `--json`).
  * @module
@@ -15,16 +16,26 @@ const HELP = helpOf("trace");
 const PROBE = /^(tcp|udp|icmp)(?:\/([0-9]{1,5}))?$/;
 
 /** The question `args` (after the options) ask; throws a CliError for bad usage. */
-export function traceQuestion(positionals: string[], to?: string, packet?: string): TraceQuestionBody {
+export function traceQuestion(
+  positionals: string[],
+  to?: string,
+  packet?: string,
+  destination?: string,
+): TraceQuestionBody {
   const [peer, probe, ...rest] = positionals;
   if (peer === undefined) throw new CliError(`name the sending peer (name, wg0 IP or AES IP) (${USAGE})`);
   if (rest.length > 0) throw new CliError(`unexpected ${JSON.stringify(rest[0])} (${USAGE})`);
   if (to !== undefined && to !== "wg0" && to !== "aes0") {
     throw new CliError(`--to must be wg0 or aes0, not ${JSON.stringify(to)}`);
   }
-  const q: TraceQuestionBody = { peer, ...(to ? { to: to as "wg0" | "aes0" } : {}) };
+  const q: TraceQuestionBody = {
+    peer,
+    ...(to ? { to: to as "wg0" | "aes0" } : {}),
+    ...(destination !== undefined ? { destination } : {}),
+  };
   if (packet !== undefined) {
     if (probe !== undefined) throw new CliError("give either PROTO[/PORT] or --packet, not both");
+    if (destination !== undefined) throw new CliError("give either --destination or --packet, not both");
     return { ...q, packet };
   }
   const m = PROBE.exec((probe ?? "tcp").toLowerCase());
@@ -72,8 +83,8 @@ export function renderTrace(q: TraceQuestionBody, r: TraceResultBody): string {
 
 /** Runs the command; resolves with the exit code. */
 export async function runTrace(args: string[]): Promise<number> {
-  const a = await parseAdminArgs(args, USAGE, HELP, ["to", "packet"]);
-  const q = traceQuestion(a.positionals, a.strings.to, a.strings.packet);
+  const a = await parseAdminArgs(args, USAGE, HELP, ["to", "packet", "destination"]);
+  const q = traceQuestion(a.positionals, a.strings.to, a.strings.packet, a.strings.destination);
   const client = new AdminClient(a.target, a.tokenFile);
   try {
     const r = await client.json<TraceResultBody>("POST", "/v1/trace", { auth: true, body: q });

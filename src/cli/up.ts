@@ -89,7 +89,7 @@ export async function runUp(args: string[]): Promise<number> {
       const part = mapRun?.part;
       const backend = new NodeAdminBackend(node, lockdown, {
         configPath: resolvePath(configPath),
-        netmap: part ? () => part.status() : undefined,
+        ...(part ? { netmap: () => part.status(), routes: () => part.routeStatus() } : {}),
         reload,
       });
       try {

@@ -28,6 +28,7 @@ import type { AdminListen } from "./admin-listen.ts";
 import type { LockdownPort } from "./lockdown-ports.ts";
 import type { RosenpassConfig } from "./rosenpass-config.ts";
 import type { PolicyConfig } from "./policy-config.ts";
+import type { RouteAccept } from "./route-accept.ts";
 import type { NetmapSource } from "../netmap/source-config.ts";
 import { configError, parseConfigJsonc, readConfigFile } from "./load.ts";
 import {
@@ -50,6 +51,7 @@ import * as site from "./node/site.ts";
 import * as rosenpass from "./node/rosenpass.ts";
 import * as policies from "./node/policies.ts";
 import * as netmap from "./node/netmap.ts";
+import * as routes from "./node/routes.ts";
 
 export { DEFAULT_STATE_DIR } from "./node/identity.ts";
 export {
@@ -118,6 +120,13 @@ export interface PeerConfig {
    * peers: it makes the key-request channel quantum-safe); null or absent when wg0 runs without one.
    */
   wgPskFile?: string | null;
+  /** Networks the peer advertises (site-to-site routes); absent or empty: none. */
+  routes?: Cidr[];
+  /**
+   * The advertised networks this node accepts (`routes.accept`): steered like the peer's own traffic,
+   * on aes0 for an AES peer, on wg0 for an AES-exempt one. Absent or empty: none.
+   */
+  acceptedRoutes?: Cidr[];
 }
 
 /** Whether `p` is an aes0 peer: an edge node with an AES IP (not AES-exempt, not a hub). */
@@ -144,6 +153,11 @@ export interface NodeConfig {
     privateKey: SecretKey | null;
     /** Our public key, derived from privateKey; null when files were not checked. */
     publicKey: Uint8Array | null;
+    /**
+     * The networks this node routes for others (`node.advertise`, site-to-site); null when the config
+     * does not say (a map-driven node then takes what its map entry says).
+     */
+    advertise: Cidr[] | null;
   };
   /** The outer interface (ChaCha20-Poly1305). */
   wg0: {
@@ -176,6 +190,8 @@ export interface NodeConfig {
   };
   /** Peers, in file order. */
   peers: PeerConfig[];
+  /** Routed networks this node takes from its peers (`routes`, config/route-accept.ts). */
+  routes: { accept: RouteAccept };
   /** The local admin API. */
   admin: {
     /** Whether `twofold up` serves it. */
@@ -243,6 +259,7 @@ const nodeConfigFile = z.strictObject({
   netmap: netmap.netmapSection.optional(),
   dns: netmap.dnsSection.prefault({}),
   pskFiles: netmap.pskFilesSection.default({}),
+  routes: routes.routesSection.prefault({}),
 });
 
 type RawConfig = z.output<typeof nodeConfigFile>;
@@ -260,6 +277,7 @@ function knownKeys(path: readonly PropertyKey[]): string[] {
     rosenpass: rosenpass.rosenpassSection,
     netmap: netmap.netmapSection,
     dns: netmap.dnsSection,
+    routes: routes.routesSection,
   } as const)[
     String(path[0]) as "node"
   ]?.shape;
@@ -296,14 +314,23 @@ function resolve(raw: RawConfig, ctx: ParseNodeConfigOptions): NodeConfig {
   const node = identity.resolve(raw.node, ctx);
   try {
     const self = { name: node.name, wgAddr, aesAddr, subnet: aes0.subnet, ownPublicKey: node.publicKey };
-    const peerList = peers.resolve(raw.peers, ctx, self);
+    const advertise = routes.resolveAdvertise(raw.node.advertise, aes0.subnet);
+    const accept = routes.resolveAccept(raw.routes, mapSections.netmap !== null);
+    const peerList = routes.resolvePeerRoutes(
+      raw.peers,
+      peers.resolve(raw.peers, ctx, self),
+      advertise ?? [],
+      accept,
+      aes0.subnet,
+    );
     keys.checkKeyPlanes(peerList, keyPolicy.dskeThreshold);
     return {
-      node,
+      node: { ...node, advertise },
       wg0,
       aes0,
       keys: keyPolicy,
       peers: peerList,
+      routes: { accept },
       admin: admin.resolve(raw.admin, ctx, node.stateDir),
       lockdown: lockdown.resolve(raw.lockdown, aes0.listenPort),
       site: site.resolve(raw.site, { wg0: wg0.name, aes0: aes0.name }),
@@ -311,7 +338,11 @@ function resolve(raw: RawConfig, ctx: ParseNodeConfigOptions): NodeConfig {
         wg0: wg0.listenPort,
         aes0: aes0.listenPort,
       }),
-      policies: policies.resolve(raw.policies, [node.name, ...peerList.map((p) => p.name)]),
+      policies: policies.resolve(
+        raw.policies,
+        mapSections.netmap === null ? [node.name, ...peerList.map((p) => p.name)] : null,
+        advertise,
+      ),
       netmap: mapSections.netmap,
       dns: mapSections.dns,
       pskFiles: mapSections.pskFiles,

@@ -7,8 +7,10 @@
  *   1. parse; a malformed header → drop `malformed`; a first fragment without its whole transport
  *      header → drop `fragment`;
  *   2. a later fragment gets its first fragment's verdict, or drop `fragment` (see fragment-table.ts);
- *   3. the slot's rule set (lockdown or policy, per placement.ts): the first rule accepting the protocol
- *      and destination port → accept;
+ *   3. the slot's rule set (lockdown or policy, per placement.ts; for a destination in a routed network
+ *      this node advertises, the set of that network's destination class): a set limited to one destination
+ *      (the wg0 lockdown: this node's wg0 address) drops anything else, e.g. routed traffic forced onto
+ *      wg0; then the first rule accepting the protocol and destination port → accept;
  *   4. a reply in a flow this node opened (conn-tracker.ts) → accept `established`;
  *   5. an ICMP error quoting a packet this node sent, of a flow it opened or one the rules accept in
  *      the other direction (e.g. "packet too big" about our reply on an allowed port) → accept
@@ -99,9 +101,13 @@ export class PacketFilter {
     const v = this.verdict;
     const pkt = this.packet;
     const table = this.#parts.rules.table;
-    const set = table.setOf(slot);
+    const set = table.setFor(slot, buf, pkt.dstOff, pkt.family);
     if (set < 0) {
       v.dropped(DropReason.policy);
+      return;
+    }
+    if (!table.takesDestination(set, buf, pkt.dstOff, pkt.family)) {
+      v.dropped(table.kindOf(set) === SetKind.lockdown ? DropReason.lockdown : DropReason.policy);
       return;
     }
     const cls = protoClassOf(pkt.family, pkt.proto);

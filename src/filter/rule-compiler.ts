@@ -2,8 +2,12 @@
  * Compiles the lockdown list and the access policies into the {@link RuleTable} of one interface: for
  * every remote-peer slot, the rule set {@link enforcementFor} says applies (the lockdown set on wg0
  * between AES peers, else that slot's policy set), with port ranges painted so that each port maps to
- * the first accepting rule (lowest index) — a lookup, not a scan, in the packet path.
+ * the first accepting rule (lowest index) — a lookup, not a scan, in the packet path. With policies,
+ * each routed network this node advertises (and each network a rule names) is a destination class
+ * with a set per slot of its own, from the rules naming it.
  *
+ * The lockdown set takes only packets addressed to this node's wg0 address (everything on it is this
+ * node's infrastructure): LAN-to-LAN traffic an AES peer forces onto wg0 is dropped, never forwarded.
  * The lockdown set's entries are numbered as {@link lockdownEntries} lists them: ICMP, UDP on the aes0
  * port, TCP on the key-plane port, then the extra ports in list order, then (a map-driven node) UDP and
  * TCP on the map's DNS port. Those always-allowed ports are
@@ -12,7 +16,9 @@
  */
 import type { LockdownPort } from "../admin/model.ts";
 import { DSKE_TCP_PORT, formatEntry } from "../admin/lockdown-schema.ts";
-import type { PolicyConfig } from "../config/policy-config.ts";
+import type { PolicyConfig, PolicyRule } from "../config/policy-config.ts";
+import { cidrCovers } from "../config/routed-network.ts";
+import { type Cidr, formatCidr } from "../wireguard/allowedips.ts";
 import { MAX_PEERS } from "../dataplane/shared-state.ts";
 import { enforcementFor, type FilterInterface } from "./placement.ts";
 import {
@@ -57,14 +63,22 @@ export interface LockdownRules {
 export interface CompileInput {
   /** The interface whose inbound filter uses the table. */
   iface: FilterInterface;
-  /** This node. */
-  local: { name: string; aesCapable: boolean };
+  /**
+   * This node; `wgAddress` (its wg0 IPv4 address) limits the wg0 lockdown to packets addressed to it
+   * (absent: the lockdown takes any destination).
+   */
+  local: { name: string; aesCapable: boolean; wgAddress?: Uint8Array };
   /** Remote peers with their slots. */
   peers: readonly FilterPeer[];
   /** The lockdown list. */
   lockdown: LockdownRules;
   /** The access policies, or null when none are configured (all-to-all). */
   policy: PolicyConfig | null;
+  /**
+   * The networks this node routes for others (node.advertise): with policies, traffic into them is
+   * decided by the rules naming them (a destination class each), not by the rules naming this node.
+   */
+  networks?: readonly Cidr[];
   /** Slots in the table (default MAX_PEERS). */
   slotCount?: number;
 }
@@ -125,11 +139,18 @@ export function paintRanges(items: readonly PortRule[]): PortRule[] {
   return out;
 }
 
-function lockdownSet(lockdown: LockdownRules): RuleSetSpec {
+function lockdownSet(lockdown: LockdownRules, onlyTo: Uint8Array | undefined): RuleSetSpec {
   const entries = lockdownEntries(lockdown);
   const ranges = (proto: "tcp" | "udp") =>
     paintRanges(entries.flatMap((e, i) => (e.proto === proto ? [{ from: e.from, to: e.to, rule: i }] : [])));
-  return { kind: SetKind.lockdown, icmp: 0, other: NO_RULE, tcp: ranges("tcp"), udp: ranges("udp") };
+  const set: RuleSetSpec = {
+    kind: SetKind.lockdown,
+    icmp: 0,
+    other: NO_RULE,
+    tcp: ranges("tcp"),
+    udp: ranges("udp"),
+  };
+  return onlyTo ? { ...set, onlyTo } : set;
 }
 
 function defaultAllowSet(): RuleSetSpec {
@@ -143,10 +164,19 @@ function defaultAllowSet(): RuleSetSpec {
   };
 }
 
+/** Where a policy set's packets go: this node itself (rules naming it) or one routed network class. */
+type PolicyDestination = { node: string } | { network: Cidr };
+
+/** Whether rule `r` is about packets to `dest`. */
+function ruleReaches(r: PolicyRule, dest: PolicyDestination): boolean {
+  if ("node" in dest) return r.to.peers.includes(dest.node);
+  return r.to.kind === "network" && cidrCovers(r.to.network!, dest.network);
+}
+
 function policySet(
   policy: PolicyConfig,
   remote: FilterPeer,
-  localName: string,
+  dest: PolicyDestination,
   keyPlane: boolean,
 ): RuleSetSpec {
   const tcp: PortRule[] = [];
@@ -154,7 +184,7 @@ function policySet(
   let icmp = NO_RULE;
   let other = NO_RULE;
   policy.rules.forEach((r, i) => {
-    if (!r.from.peers.includes(remote.name) || !r.to.peers.includes(localName)) return;
+    if (!r.from.peers.includes(remote.name) || !ruleReaches(r, dest)) return;
     const ports = r.ports.length > 0 ? r.ports : [ALL_PORTS];
     if (r.proto === "tcp" || r.proto === "any") {
       for (const p of ports) tcp.push({ from: p.from, to: p.to, rule: i });
@@ -169,10 +199,24 @@ function policySet(
   return { kind: SetKind.policy, icmp, other, tcp: paintRanges(tcp), udp: paintRanges(udp) };
 }
 
+/**
+ * The destination classes of a table: with policies, every network this node routes (`networks`) and
+ * every network a rule names, longest prefix first (a packet's class is the most specific holding its
+ * destination, and every rule naming a network that holds it covers that class); none without.
+ */
+function destinationClasses(input: CompileInput): Cidr[] {
+  if (input.policy === null) return [];
+  const named = input.policy.rules.flatMap((r) => r.to.network ? [r.to.network] : []);
+  const unique = new Map([...(input.networks ?? []), ...named].map((n) => [formatCidr(n), n]));
+  return [...unique.values()].sort((a, b) => b.bits - a.bits);
+}
+
 /** Compiles the table of one interface (see the module doc). Slots without a peer drop everything. */
 export function compileRuleTable(input: CompileInput): Int32Array {
   const slotCount = input.slotCount ?? MAX_PEERS;
+  const classes = destinationClasses(input);
   const slots: number[] = new Array(slotCount).fill(-1);
+  const classSlots: number[][] = classes.map(() => new Array(slotCount).fill(-1));
   const sets: RuleSetSpec[] = [];
   const index = new Map<string, number>();
   const intern = (s: RuleSetSpec) => {
@@ -189,13 +233,17 @@ export function compileRuleTable(input: CompileInput): Int32Array {
       throw new RangeError(`peer ${peer.name}: slot ${peer.slot} is outside 0..${slotCount - 1}`);
     }
     const where = enforcementFor(input.local.aesCapable, peer.aesCapable, input.iface);
-    let set: RuleSetSpec;
-    if (where === "lockdown") set = lockdownSet(input.lockdown);
-    else if (input.policy === null) set = defaultAllowSet();
-    else set = policySet(input.policy, peer, input.local.name, peer.hub && input.iface === "wg0");
-    slots[peer.slot] = intern(set);
+    const setFor = (dest: PolicyDestination): RuleSetSpec => {
+      if (where === "lockdown") return lockdownSet(input.lockdown, input.local.wgAddress);
+      if (input.policy === null) return defaultAllowSet();
+      const keyPlane = "node" in dest && peer.hub && input.iface === "wg0";
+      return policySet(input.policy, peer, dest, keyPlane);
+    };
+    slots[peer.slot] = intern(setFor({ node: input.local.name }));
+    classes.forEach((network, c) => classSlots[c][peer.slot] = intern(setFor({ network })));
   }
-  return encodeRuleTable({ slots, sets });
+  const destinations = classes.map((prefix, c) => ({ prefix, slots: classSlots[c] }));
+  return encodeRuleTable({ slots, sets, destinations });
 }
 
 /** Words an interface's rule-table exchange reserves per table (256 slots and thousands of ranges). */

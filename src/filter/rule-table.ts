@@ -6,11 +6,15 @@
  *
  * Layout (Int32 words):
  * - header: magic, slot count, set count, offset of the set descriptors, offset of the ranges, total
- *   words;
+ *   words, destination-class count, offset of the destination classes;
  * - per remote-peer slot: the index of the rule set that applies to it, or -1 (no peer: drop);
  * - per rule set ({@link SET_WORDS} words): kind (lockdown or policy), the rule accepting ICMP, the
- *   rule accepting any other protocol, then start and count of its TCP ranges and of its UDP ranges;
- * - ranges: triples (first port, last port, rule), sorted and disjoint within one set and protocol.
+ *   rule accepting any other protocol, start and count of its TCP ranges and of its UDP ranges, then
+ *   the only IPv4 destination it accepts anything for (0: any);
+ * - ranges: triples (first port, last port, rule), sorted and disjoint within one set and protocol;
+ * - destination classes (routed networks): family, prefix length, 4 address words, then a set index per
+ *   slot, used instead of the slot's own for a destination inside the prefix (the first class holding
+ *   it decides; the compiler puts longer prefixes first).
  *
  * A "rule" is the index of the deciding entry — of the policy's rules for a policy set, of the
  * lockdown entries for a lockdown set — or one of {@link NO_RULE}, {@link DEFAULT_ALLOW_RULE},
@@ -18,6 +22,7 @@
  * @module
  */
 import { IPPROTO } from "./ip-constants.ts";
+import type { Cidr } from "../wireguard/allowedips.ts";
 import { MatchKind, type MatchKindCode } from "./verdict.ts";
 
 /** First word of every table ("tfRT"). */
@@ -69,6 +74,23 @@ export interface RuleSetSpec {
   tcp: PortRule[];
   /** UDP destination-port ranges: sorted, disjoint. */
   udp: PortRule[];
+  /**
+   * The only IPv4 destination (4 bytes) the set accepts anything for, or absent: any destination. The
+   * wg0 lockdown names this node's wg0 address: its entries are infrastructure of this node, so
+   * nothing an AES peer sends over wg0 is forwarded (routed networks travel aes0).
+   */
+  onlyTo?: Uint8Array;
+}
+
+/**
+ * A destination class: packets to an address in `prefix` use their slot's entry in `slots` instead of
+ * the table's own (routed networks, which policies name apart from the node itself).
+ */
+export interface DestinationClassSpec {
+  /** The destination prefix. */
+  prefix: Cidr;
+  /** Per remote-peer slot: index into `sets`, or -1 (as {@link RuleTableSpec.slots}). */
+  slots: readonly number[];
 }
 
 /** A whole table before encoding. */
@@ -77,27 +99,62 @@ export interface RuleTableSpec {
   slots: readonly number[];
   /** The rule sets. */
   sets: readonly RuleSetSpec[];
+  /**
+   * Destination classes, tried in order (put longer prefixes first: the first holding the destination
+   * decides); a destination in none of them uses `slots`. Absent: none.
+   */
+  destinations?: readonly DestinationClassSpec[];
 }
 
-const HEADER_WORDS = 6;
+const HEADER_WORDS = 8;
+/** Words of a destination class before its slot entries: family, prefix length, 4 address words. */
+const CLASS_WORDS = 6;
 /** Words per set descriptor. */
 export const SET_WORDS = 8;
 const D_KIND = 0, D_ICMP = 1, D_OTHER = 2, D_TCP_START = 3, D_TCP_COUNT = 4, D_UDP_START = 5, D_UDP_COUNT = 6;
+const D_ONLY_TO = 7;
+
+/** Four address bytes at `off` as one int32 word. */
+function ipv4Word(b: Uint8Array, off: number): number {
+  return (b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3];
+}
 
 /** Encodes a table; throws RangeError when ranges are unsorted, overlapping or out of 0..65535. */
 export function encodeRuleTable(spec: RuleTableSpec): Int32Array {
   let rangeCount = 0;
   for (const s of spec.sets) rangeCount += s.tcp.length + s.udp.length;
+  const classes = spec.destinations ?? [];
   const setsOff = HEADER_WORDS + spec.slots.length;
   const rangesOff = setsOff + spec.sets.length * SET_WORDS;
-  const total = rangesOff + rangeCount * 3;
+  const classesOff = rangesOff + rangeCount * 3;
+  const total = classesOff + classes.length * (CLASS_WORDS + spec.slots.length);
   const w = new Int32Array(total);
-  w.set([RULE_TABLE_MAGIC, spec.slots.length, spec.sets.length, setsOff, rangesOff, total]);
-  spec.slots.forEach((s, i) => {
-    if (!Number.isInteger(s) || s < -1 || s >= spec.sets.length) {
-      throw new RangeError(`slot ${i}: no set ${s}`);
-    }
-    w[HEADER_WORDS + i] = s;
+  w.set([
+    RULE_TABLE_MAGIC,
+    spec.slots.length,
+    spec.sets.length,
+    setsOff,
+    rangesOff,
+    total,
+    classes.length,
+    classesOff,
+  ]);
+  const putSlots = (slots: readonly number[], at: number, what: string) => {
+    if (slots.length !== spec.slots.length) throw new RangeError(`${what}: ${slots.length} slots`);
+    slots.forEach((s, i) => {
+      if (!Number.isInteger(s) || s < -1 || s >= spec.sets.length) {
+        throw new RangeError(`${what} slot ${i}: no set ${s}`);
+      }
+      w[at + i] = s;
+    });
+  };
+  putSlots(spec.slots, HEADER_WORDS, "table");
+  classes.forEach((c, i) => {
+    const at = classesOff + i * (CLASS_WORDS + spec.slots.length);
+    w[at] = c.prefix.family;
+    w[at + 1] = c.prefix.bits;
+    for (let k = 0; k < c.prefix.addr.length / 4; k++) w[at + 2 + k] = ipv4Word(c.prefix.addr, 4 * k);
+    putSlots(c.slots, at + CLASS_WORDS, `destination class ${i}`);
   });
   let r = 0; // ranges written
   spec.sets.forEach((s, i) => {
@@ -105,6 +162,7 @@ export function encodeRuleTable(spec: RuleTableSpec): Int32Array {
     w[d + D_KIND] = s.kind;
     w[d + D_ICMP] = s.icmp;
     w[d + D_OTHER] = s.other;
+    w[d + D_ONLY_TO] = s.onlyTo ? ipv4Word(s.onlyTo, 0) : 0;
     for (
       const [list, start, count] of [[s.tcp, D_TCP_START, D_TCP_COUNT], [
         s.udp,
@@ -137,21 +195,35 @@ export class RuleTable {
   readonly slotCount: number;
   readonly #setsOff: number;
   readonly #rangesOff: number;
+  readonly #classes: number;
+  readonly #classesOff: number;
 
   /** Views `words` (e.g. a region of a SharedArrayBuffer); throws RangeError when it is not a valid table. */
   constructor(words: Int32Array) {
     const bad = (why: string) => new RangeError(`not a rule table: ${why}`);
     if (words.length < HEADER_WORDS || words[0] !== RULE_TABLE_MAGIC) throw bad("magic");
-    const [, slots, sets, setsOff, rangesOff, total] = words;
+    const [, slots, sets, setsOff, rangesOff, total, classes, classesOff] = words;
     if (
-      total > words.length || slots < 0 || sets < 0 || setsOff !== HEADER_WORDS + slots ||
-      rangesOff !== setsOff + sets * SET_WORDS || rangesOff > total
+      total > words.length || slots < 0 || sets < 0 || classes < 0 || setsOff !== HEADER_WORDS + slots ||
+      rangesOff !== setsOff + sets * SET_WORDS || rangesOff > classesOff ||
+      classesOff + classes * (CLASS_WORDS + slots) !== total
     ) throw bad("header");
-    const ranges = (total - rangesOff) / 3;
+    const ranges = (classesOff - rangesOff) / 3;
     if (!Number.isInteger(ranges)) throw bad("ranges");
-    for (let i = 0; i < slots; i++) {
-      const s = words[HEADER_WORDS + i];
-      if (s < -1 || s >= sets) throw bad(`slot ${i}`);
+    const slotEntries = [HEADER_WORDS];
+    for (let c = 0; c < classes; c++) {
+      const at = classesOff + c * (CLASS_WORDS + slots);
+      const family = words[at], bits = words[at + 1];
+      if ((family !== 4 && family !== 6) || bits < 0 || bits > (family === 4 ? 32 : 128)) {
+        throw bad(`destination class ${c}`);
+      }
+      slotEntries.push(at + CLASS_WORDS);
+    }
+    for (const at of slotEntries) {
+      for (let i = 0; i < slots; i++) {
+        const s = words[at + i];
+        if (s < -1 || s >= sets) throw bad(`slot ${i}`);
+      }
     }
     for (let i = 0; i < sets; i++) {
       const d = setsOff + i * SET_WORDS;
@@ -166,16 +238,50 @@ export class RuleTable {
     this.slotCount = slots;
     this.#setsOff = setsOff;
     this.#rangesOff = rangesOff;
+    this.#classes = classes;
+    this.#classesOff = classesOff;
   }
 
-  /** The set that applies to a remote-peer slot, or -1. */
+  /** The set that applies to a remote-peer slot for destinations in no destination class, or -1. */
   setOf(slot: number): number {
     return slot >= 0 && slot < this.slotCount ? this.#w[HEADER_WORDS + slot] : -1;
+  }
+
+  /**
+   * The set that applies to a packet from `slot` to the destination address at `buf[dstOff]` of
+   * `family`: the first destination class holding it, else the slot's own; -1 when none.
+   */
+  setFor(slot: number, buf: Uint8Array, dstOff: number, family: 4 | 6): number {
+    if (slot < 0 || slot >= this.slotCount) return -1;
+    const w = this.#w;
+    const stride = CLASS_WORDS + this.slotCount;
+    for (let c = 0, at = this.#classesOff; c < this.#classes; c++, at += stride) {
+      if (w[at] !== family) continue;
+      let inside = true;
+      for (let k = 0, bits = w[at + 1]; bits > 0; k++, bits -= 32) {
+        const mask = bits >= 32 ? -1 : -1 << (32 - bits);
+        if ((ipv4Word(buf, dstOff + 4 * k) & mask) !== (w[at + 2 + k] & mask)) {
+          inside = false;
+          break;
+        }
+      }
+      if (inside) return w[at + CLASS_WORDS + slot];
+    }
+    return w[HEADER_WORDS + slot];
   }
 
   /** The kind ({@link SetKind}) of a set. */
   kindOf(set: number): SetKindCode {
     return this.#w[this.#setsOff + set * SET_WORDS + D_KIND] as SetKindCode;
+  }
+
+  /**
+   * Whether `set` takes packets to the destination address at `buf[dstOff]` of `family` at all: every
+   * set does, except one limited to a single IPv4 destination ({@link RuleSetSpec.onlyTo}).
+   */
+  takesDestination(set: number, buf: Uint8Array, dstOff: number, family: 4 | 6): boolean {
+    const only = this.#w[this.#setsOff + set * SET_WORDS + D_ONLY_TO];
+    return only === 0 || (family === 4 && ipv4Word(buf, dstOff) === only);
   }
 
   /** The rule of `set` that accepts a packet of `protoClass` to destination `port`, or NO_RULE. */

@@ -6,7 +6,9 @@
  *
  * Rules:
  * - wg0 holds every peer (allowed IP its wg0 IP /32, its first endpoint, its keepalive); aes0 holds the
- *   AES peers (allowed IP its AES IP /32, endpoint its wg0 IP at the aes0 port, same keepalive).
+ *   AES peers (allowed IP its AES IP /32, endpoint its wg0 IP at the aes0 port, same keepalive). The
+ *   routed networks this node accepts from a peer go with its traffic (config/steering.ts): on aes0
+ *   for an AES peer, on wg0 for an AES-exempt one.
  * - Within one request: removals first, then changes, then additions, so an address that moves from a
  *   leaving peer to a new one is never claimed twice.
  * - A new AES peer joins the gate closed (its key source then opens it); a leaving one is dropped from
@@ -19,7 +21,8 @@
 import type { KeySource } from "../config/node-config.ts";
 import { encodeBase64 } from "../encoding.ts";
 import type { UapiPeerChange, UapiSetRequest } from "../uapi/types.ts";
-import { formatCidr, formatIp } from "../wireguard/allowedips.ts";
+import { formatIp } from "../wireguard/allowedips.ts";
+import { aes0AllowedIps, wg0AllowedIps } from "../config/steering.ts";
 import type { ViewDiff } from "./diff.ts";
 import type { NetmapBroker, NetmapPeer } from "./view.ts";
 
@@ -62,7 +65,7 @@ function wg0Change(p: AnyPeer): UapiPeerChange {
     endpoint: p.endpoint ?? undefined,
     persistentKeepalive: p.persistentKeepalive,
     replaceAllowedIps: true,
-    allowedIps: [formatCidr(p.wgIp)],
+    allowedIps: wg0AllowedIps(p),
   };
 }
 
@@ -74,7 +77,7 @@ function aes0Change(p: AnyPeer, aesPort: number): UapiPeerChange {
     endpoint: { ip: formatIp(p.wgIp.addr), port: aesPort },
     persistentKeepalive: p.persistentKeepalive,
     replaceAllowedIps: true,
-    allowedIps: [formatCidr(p.aesIp!)],
+    allowedIps: aes0AllowedIps(p),
   };
 }
 
@@ -117,7 +120,8 @@ export function planApply(diff: ViewDiff, opts: { aesPort: number }): ApplyPlan 
     }
   }
   for (const { before, after, fields } of diff.changed) {
-    if (fields.some((f) => f === "wgIp" || f === "endpoint" || f === "persistentKeepalive")) {
+    const onWg0Changed = wg0AllowedIps(before).join() !== wg0AllowedIps(after).join();
+    if (onWg0Changed || fields.some((f) => f === "endpoint" || f === "persistentKeepalive")) {
       wg0.changes.push(wg0Change(after));
     }
     if (fields.some((f) => f === "name" || f === "wgIp" || f === "aesIp")) dnsChanged = true;
@@ -131,7 +135,11 @@ export function planApply(diff: ViewDiff, opts: { aesPort: number }): ApplyPlan 
       aes0.adds.push(aes0Change(after, opts.aesPort));
       gate.add.push({ publicKey: after.publicKey, keySource: after.keySource });
     } else if (was && is) {
-      if (fields.some((f) => f === "wgIp" || f === "aesIp" || f === "persistentKeepalive")) {
+      if (
+        fields.some((f) =>
+          f === "wgIp" || f === "aesIp" || f === "persistentKeepalive" || f === "acceptedRoutes"
+        )
+      ) {
         aes0.changes.push(aes0Change(after, opts.aesPort));
       }
       if (fields.includes("keySource")) {
@@ -147,8 +155,11 @@ export function planApply(diff: ViewDiff, opts: { aesPort: number }): ApplyPlan 
     }
   }
 
-  if (diff.self.length) {
-    restartNeeded.push(`this node's own entry changed (${diff.self.join(", ")}): restart to re-address it`);
+  // The node's own routes tell its peers what it advertises; its own forwarding follows its config
+  // (node.advertise, which the map must agree with), so they need nothing here.
+  const selfFields = diff.self.filter((f) => f !== "routes");
+  if (selfFields.length) {
+    restartNeeded.push(`this node's own entry changed (${selfFields.join(", ")}): restart to re-address it`);
   }
   if (diff.aesSubnetChanged) restartNeeded.push("the aes subnet changed: restart to re-address aes0");
   if (hubsChanged) restartNeeded.push("the DSKE hubs changed: restart for the key plane to use them");

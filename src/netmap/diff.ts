@@ -19,10 +19,12 @@ export type PeerField =
   | "role"
   | "keySource"
   | "persistentKeepalive"
-  | "groups";
+  | "groups"
+  | "routes"
+  | "acceptedRoutes";
 
 /** A field of the node's own entry that can change. */
-export type SelfField = "name" | "role" | "wgAddress" | "aesAddress" | "keySource" | "groups";
+export type SelfField = "name" | "role" | "wgAddress" | "aesAddress" | "keySource" | "groups" | "routes";
 
 /** One peer present in both views with different fields. */
 export interface ChangedPeer {
@@ -62,6 +64,8 @@ export const PEER_FIELDS: readonly PeerField[] = [
   "keySource",
   "persistentKeepalive",
   "groups",
+  "routes",
+  "acceptedRoutes",
 ];
 
 /** A comparable text of one peer field. */
@@ -75,6 +79,9 @@ function peerFieldText(p: NetmapPeer | NetmapBroker, field: PeerField): string {
       return p.endpoint ? formatEndpoint(p.endpoint) : "";
     case "groups":
       return p.groups.join(",");
+    case "routes":
+    case "acceptedRoutes":
+      return p[field].map(formatCidr).join(",");
     default:
       return String(p[field]);
   }
@@ -89,6 +96,8 @@ function selfFieldText(v: NetmapView, field: SelfField): string {
       return s.aesAddress?.text ?? "";
     case "groups":
       return s.groups.join(",");
+    case "routes":
+      return s.routes.map(formatCidr).join(",");
     default:
       return String(s[field]);
   }
@@ -114,7 +123,15 @@ export function diffViews(current: NetmapView, next: NetmapView): ViewDiff {
     const fields = PEER_FIELDS.filter((f) => peerFieldText(old, f) !== peerFieldText(p, f));
     if (fields.length) changed.push({ before: old, after: p, fields });
   }
-  const selfFields: SelfField[] = ["name", "role", "wgAddress", "aesAddress", "keySource", "groups"];
+  const selfFields: SelfField[] = [
+    "name",
+    "role",
+    "wgAddress",
+    "aesAddress",
+    "keySource",
+    "groups",
+    "routes",
+  ];
   return {
     serial: { from: current.serial, to: next.serial },
     added,

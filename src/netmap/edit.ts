@@ -55,6 +55,8 @@ export interface AddNodeRequest {
   keySource?: NetmapKeySource;
   /** Persistent keepalive, seconds. */
   persistentKeepalive?: number;
+  /** Networks it routes for others (site-to-site); checked with the whole map. */
+  routes?: string[];
 }
 
 /** The result of an edit: the new document and the resolved map. */
@@ -111,6 +113,7 @@ export function addNode(doc: NetmapDocument, req: AddNodeRequest): EditResult {
     endpoints,
     groups: [...(req.groups ?? [])],
     persistentKeepalive: req.persistentKeepalive ?? 0,
+    routes: [...(req.routes ?? [])],
   };
   if (aes) {
     entry.aesIp = formatIpv4Number(nextAesIp(current));

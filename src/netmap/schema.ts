@@ -3,8 +3,9 @@
  * with its public key, wg0 IP, AES IP, role, endpoints, key source, groups and keepalive). A node finds
  * itself in it by its public key; every other node is its peer (see view.ts).
  *
- * Parsing is the node config's recipe: JSONC → zod schema (shape, types, defaults) → cross-entry rules
- * (uniqueness, subnets, groups) → a resolved {@link Netmap}. Every problem is one {@link NetmapError}
+ * Parsing is the node config's recipe: JSONC → zod schema (shape, types, defaults; here) → cross-entry
+ * rules (uniqueness, subnets, groups, routes; resolve.ts, on the field rules of field-rules.ts) → a
+ * resolved {@link Netmap}. Every problem is one {@link NetmapError}
  * line naming the entry and the fix, e.g.
  * `nodes[2] ("node-c").wgIp: 100.64.0.2 is already used by nodes[0] ("node-a"); every wg0 and AES
  * address must be unique (twofold netmap add allocates free ones)`.
@@ -17,49 +18,46 @@
  * - Hubs and brokers carry no application traffic, so they have no AES IP and no key source.
  * - Every AES node peers with every other AES node, so they must agree on the key source.
  * - At most MAX_PEERS + 1 nodes: each node's view has one interface's worth of peers.
+ * - A peer may advertise networks it routes (`routes`, site-to-site): outside the tunnel ranges, and no
+ *   two advertisements overlap (config/routed-network.ts); hubs and brokers route nothing.
  * @module
  */
 import { z } from "zod";
-import { MAX_PEERS } from "../dataplane/shared-state.ts";
 import { JsoncSyntaxError, parseJsonc } from "../config/jsonc.ts";
 import { KEY_SOURCES, type KeySource } from "../config/key-source.ts";
-import { WG_NETWORK } from "../config/wg-network.ts";
 import {
   DNS_LABEL,
-  DNS_LABEL_RULE,
   firstIssue,
   notAllowedProblem,
   quote,
   unknownKeyProblem,
   wrongTypeProblem,
 } from "../config/zod-errors.ts";
-import { decodeBase64, encodeBase64 } from "../encoding.ts";
-import { type Endpoint, parseEndpoint } from "../uapi/netaddr.ts";
-import {
-  formatIpv4Number,
-  formatPrefix,
-  type Ipv4Prefix,
-  parseIpv4Number,
-  parseIpv4Prefix,
-  prefixContains,
-  prefixesOverlap,
-  prefixLast,
-} from "./ipv4.ts";
+import type { Endpoint } from "../uapi/netaddr.ts";
+import type { Cidr } from "../wireguard/allowedips.ts";
+import type { Ipv4Prefix } from "./ipv4.ts";
+import { NetmapError } from "./field-rules.ts";
+import { resolveNetmap } from "./resolve.ts";
 
 /** The map format this code reads and writes (`"version"`). */
 export const NETMAP_FORMAT_VERSION = 1;
-/** Label reserved for the AES names: `NAME.aes.DOM`. */
-export const AES_LABEL = "aes";
-/** Most nodes one map holds: every node's peers must fit one interface. */
-export const MAX_NETMAP_NODES = MAX_PEERS + 1;
-/** Longest domain name in text form (RFC 1035: 255 octets on the wire). */
-export const MAX_DOMAIN_LENGTH = 253;
-/** Prefix lengths from which a subnet has a network and a broadcast address that are never handed out. */
-export const MAX_BITS_WITH_BROADCAST = 30;
-
 /** One DNS label (the shared rule, config/zod-errors.ts). */
 export { DNS_LABEL };
-const LABEL_RULE = DNS_LABEL_RULE;
+// The field rules and the resolution, for everyone who reads or edits maps through this module.
+export {
+  AES_LABEL,
+  checkNodeName,
+  isReservedInPrefix,
+  MAX_BITS_WITH_BROADCAST,
+  MAX_DOMAIN_LENGTH,
+  MAX_NETMAP_NODES,
+  NetmapError,
+  normalizeDomain,
+  parseAesSubnet,
+  parseNetmapPublicKey,
+  WG_PREFIX,
+} from "./field-rules.ts";
+export { resolveNetmap } from "./resolve.ts";
 
 /** A node's role: an edge node, a DSKE security hub, or an SKA broker (the last two: wg0 only). */
 export type NetmapRole = "peer" | "hub" | "broker";
@@ -88,6 +86,8 @@ export interface NetmapNode {
   groups: string[];
   /** Persistent keepalive in seconds; 0 = off. */
   persistentKeepalive: number;
+  /** Networks it routes for others (site-to-site): strict prefixes, outside the tunnel ranges, unique. */
+  routes: Cidr[];
 }
 
 /** A resolved, validated network map. */
@@ -104,14 +104,6 @@ export interface Netmap {
   groups: string[];
   /** Nodes, in file order. */
   nodes: NetmapNode[];
-}
-
-/** A bad map: one line `field: problem; fix` (never key material). */
-export class NetmapError extends Error {
-  constructor(readonly field: string, readonly problem: string) {
-    super(`${field}: ${problem}`);
-    this.name = "NetmapError";
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -131,6 +123,7 @@ const nodeEntry = z.strictObject({
   keySource: z.enum(KEY_SOURCES).optional(),
   groups: z.array(z.string()).default([]),
   persistentKeepalive: keepaliveField.default(0),
+  routes: z.array(z.string()).default([]),
 });
 
 const netmapFile = z.strictObject({
@@ -200,277 +193,6 @@ function problemFromIssue(issue: z.core.$ZodIssue, data: unknown): NetmapError {
   }
 }
 
-// ---------------------------------------------------------------------------------------------------
-// Field rules shared with the editing tool.
-
-/** Lower-case domain without a trailing dot, or a NetmapError naming the rule. */
-export function normalizeDomain(field: string, text: string): string {
-  const domain = text.endsWith(".") ? text.slice(0, -1) : text;
-  const labels = domain.split(".");
-  const fix =
-    `write a domain such as "fabric.example" (labels of ${LABEL_RULE}, at most ${MAX_DOMAIN_LENGTH} characters)`;
-  if (domain.length === 0 || domain.length > MAX_DOMAIN_LENGTH || !labels.every((l) => DNS_LABEL.test(l))) {
-    throw new NetmapError(field, `${quote(text)} is not a valid domain; ${fix}`);
-  }
-  return domain.toLowerCase();
-}
-
-/** Checks a node name (one DNS label, not the reserved `aes`). */
-export function checkNodeName(field: string, name: string): void {
-  if (!DNS_LABEL.test(name)) {
-    throw new NetmapError(field, `${quote(name)} is not a valid name; use ${LABEL_RULE}`);
-  }
-  if (name.toLowerCase() === AES_LABEL) {
-    throw new NetmapError(
-      field,
-      `"${name}" is reserved (NAME.${AES_LABEL}.DOMAIN holds the AES names); pick another name`,
-    );
-  }
-}
-
-/** Parses a base64 WireGuard public key (32 bytes) or throws a NetmapError. */
-export function parseNetmapPublicKey(field: string, text: string): Uint8Array {
-  let key: Uint8Array | null;
-  try {
-    key = decodeBase64(text.trim());
-  } catch {
-    key = null;
-  }
-  if (key === null || key.length !== 32) {
-    throw new NetmapError(
-      field,
-      "is not a base64 WireGuard public key (32 bytes, 44 characters); print it on that node with `twofold pubkey < node.key`",
-    );
-  }
-  return key;
-}
-
-/** The wg0 network as a prefix. */
-export const WG_PREFIX: Ipv4Prefix = parseIpv4Prefix(WG_NETWORK) as Ipv4Prefix;
-
-/** Whether `ip` is the network or broadcast address of `prefix` (only for prefixes of /30 and wider). */
-export function isReservedInPrefix(prefix: Ipv4Prefix, ip: number): boolean {
-  return prefix.bits <= MAX_BITS_WITH_BROADCAST && (ip === prefix.base || ip === prefixLast(prefix));
-}
-
-/** Parses and checks the aes subnet: IPv4, no host bits, not covering all of wg0's network. */
-export function parseAesSubnet(field: string, text: string): Ipv4Prefix {
-  const parsed = parseIpv4Prefix(text);
-  if ("problem" in parsed) {
-    throw new NetmapError(
-      field,
-      `${quote(text)} ${parsed.problem}; write an IPv4 subnet such as 100.127.0.0/16`,
-    );
-  }
-  if (parsed.bits > MAX_BITS_WITH_BROADCAST) {
-    throw new NetmapError(
-      field,
-      `/${parsed.bits} holds no usable address; use /${MAX_BITS_WITH_BROADCAST} or wider`,
-    );
-  }
-  if (prefixesOverlap(parsed, WG_PREFIX) && parsed.bits <= WG_PREFIX.bits) {
-    throw new NetmapError(
-      field,
-      `${
-        formatPrefix(parsed)
-      } covers all of ${WG_NETWORK}, leaving no wg0 address; use a smaller subnet such as 100.127.0.0/16`,
-    );
-  }
-  return parsed;
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Cross-entry resolution.
-
-function hostAddress(field: string, text: string, example: string): number {
-  const plain = text.endsWith("/32") ? text.slice(0, -3) : text;
-  const ip = parseIpv4Number(plain);
-  if (ip === null) {
-    throw new NetmapError(field, `${quote(text)} is not one IPv4 address; write e.g. ${example}`);
-  }
-  return ip;
-}
-
-/** Resolves a schema-checked document: every cross-entry rule, one NetmapError on the first problem. */
-export function resolveNetmap(doc: NetmapDocument): Netmap {
-  const domain = normalizeDomain("domain", doc.domain);
-  const aesSubnet = parseAesSubnet("aesSubnet", doc.aesSubnet);
-  const subnetText = formatPrefix(aesSubnet);
-
-  const groups: string[] = [];
-  const groupIndex = new Map<string, number>();
-  doc.groups.forEach((g, i) => {
-    if (!DNS_LABEL.test(g)) {
-      throw new NetmapError(`groups[${i}]`, `${quote(g)} is not a valid group name; use ${LABEL_RULE}`);
-    }
-    const earlier = groupIndex.get(g.toLowerCase());
-    if (earlier !== undefined) {
-      throw new NetmapError(`groups[${i}]`, `"${g}" is listed twice (also groups[${earlier}]); keep one`);
-    }
-    groupIndex.set(g.toLowerCase(), i);
-    groups.push(g);
-  });
-
-  if (doc.nodes.length > MAX_NETMAP_NODES) {
-    throw new NetmapError(
-      "nodes",
-      `${doc.nodes.length} nodes, but one node's peers must fit one interface (${MAX_PEERS}); at most ${MAX_NETMAP_NODES} nodes`,
-    );
-  }
-
-  const names = new Map<string, number>();
-  const keys = new Map<string, number>();
-  const addresses = new Map<number, string>();
-  let aesKeySource: { source: NetmapKeySource; at: string } | null = null;
-  const nodes: NetmapNode[] = [];
-
-  doc.nodes.forEach((n, i) => {
-    const at = `nodes[${i}] (${quote(n.name)})`;
-    const entry = (j: number) => `nodes[${j}] (${quote(doc.nodes[j].name)})`;
-
-    checkNodeName(`nodes[${i}].name`, n.name);
-    const sameName = names.get(n.name.toLowerCase());
-    if (sameName !== undefined) {
-      throw new NetmapError(
-        `${at}.name`,
-        `is also the name of ${entry(sameName)}; names are unique, rename one`,
-      );
-    }
-    names.set(n.name.toLowerCase(), i);
-
-    const publicKey = parseNetmapPublicKey(`${at}.publicKey`, n.publicKey);
-    const publicKeyText = encodeBase64(publicKey);
-    const sameKey = keys.get(publicKeyText);
-    if (sameKey !== undefined) {
-      throw new NetmapError(
-        `${at}.publicKey`,
-        `same key as ${entry(sameKey)}; each node has its own key, check the copy`,
-      );
-    }
-    keys.set(publicKeyText, i);
-
-    const claim = (field: string, ip: number) => {
-      const owner = addresses.get(ip);
-      if (owner !== undefined) {
-        throw new NetmapError(
-          field,
-          `${formatIpv4Number(ip)} is already used by ${owner}; every wg0 and AES address must be unique ` +
-            "(twofold netmap add allocates free ones)",
-        );
-      }
-      addresses.set(ip, `${at}`);
-    };
-
-    const wgIp = hostAddress(`${at}.wgIp`, n.wgIp, "100.64.0.2");
-    if (!prefixContains(WG_PREFIX, wgIp) || isReservedInPrefix(WG_PREFIX, wgIp)) {
-      throw new NetmapError(
-        `${at}.wgIp`,
-        `${
-          formatIpv4Number(wgIp)
-        } is outside ${WG_NETWORK} or its network/broadcast address; pick an address in 100.64.0.1-100.127.255.254`,
-      );
-    }
-    if (prefixContains(aesSubnet, wgIp)) {
-      throw new NetmapError(
-        `${at}.wgIp`,
-        `${
-          formatIpv4Number(wgIp)
-        } is inside aesSubnet ${subnetText}, so it would be routed into aes0; pick a wg0 address outside the AES subnet`,
-      );
-    }
-    claim(`${at}.wgIp`, wgIp);
-
-    let aesIp: number | null = null;
-    if (n.aesIp !== undefined) {
-      if (n.role !== "peer") {
-        throw new NetmapError(
-          `${at}.aesIp`,
-          `a ${n.role} carries no application traffic, so it has no AES address; remove aesIp or set role "peer"`,
-        );
-      }
-      aesIp = hostAddress(`${at}.aesIp`, n.aesIp, formatIpv4Number(aesSubnet.base + 1));
-      if (!prefixContains(aesSubnet, aesIp)) {
-        throw new NetmapError(
-          `${at}.aesIp`,
-          `${formatIpv4Number(aesIp)} is outside aesSubnet ${subnetText}; pick an address inside the subnet`,
-        );
-      }
-      if (isReservedInPrefix(aesSubnet, aesIp)) {
-        throw new NetmapError(
-          `${at}.aesIp`,
-          `${
-            formatIpv4Number(aesIp)
-          } is the network or broadcast address of ${subnetText}; pick another address`,
-        );
-      }
-      claim(`${at}.aesIp`, aesIp);
-    }
-
-    let keySource: NetmapKeySource | null = null;
-    if (aesIp === null) {
-      if (n.keySource !== undefined) {
-        throw new NetmapError(
-          `${at}.keySource`,
-          "has no aesIp (AES-exempt, hub or broker), so it has no aes0 PSK; remove keySource",
-        );
-      }
-    } else {
-      keySource = n.keySource ?? "manual";
-      if (aesKeySource === null) aesKeySource = { source: keySource, at };
-      else if (aesKeySource.source !== keySource) {
-        throw new NetmapError(
-          `${at}.keySource`,
-          `"${keySource}" differs from ${aesKeySource.at} ("${aesKeySource.source}"); AES nodes all peer with ` +
-            "one another, so give them the same keySource",
-        );
-      }
-    }
-
-    const endpoints = n.endpoints.map((text, j) => {
-      const endpoint = parseEndpoint(text);
-      if (endpoint === null || endpoint.port === 0) {
-        throw new NetmapError(
-          `${at}.endpoints[${j}]`,
-          `${
-            quote(text)
-          } is not a numeric ip:port or [ipv6]:port with a port from 1 to 65535 (host names are not resolved)`,
-        );
-      }
-      return endpoint;
-    });
-
-    const seenGroups = new Set<string>();
-    n.groups.forEach((g, j) => {
-      if (!groupIndex.has(g.toLowerCase())) {
-        throw new NetmapError(
-          `${at}.groups[${j}]`,
-          `unknown group ${quote(g)}; declare it in the top-level "groups" or fix the spelling` +
-            (groups.length ? ` (declared: ${groups.join(", ")})` : ""),
-        );
-      }
-      if (seenGroups.has(g.toLowerCase())) {
-        throw new NetmapError(`${at}.groups[${j}]`, `"${g}" is listed twice; keep one`);
-      }
-      seenGroups.add(g.toLowerCase());
-    });
-
-    nodes.push({
-      name: n.name,
-      publicKey,
-      publicKeyText,
-      wgIp,
-      aesIp,
-      role: n.role,
-      endpoints,
-      keySource,
-      groups: [...n.groups],
-      persistentKeepalive: n.persistentKeepalive,
-    });
-  });
-
-  return { version: doc.version, serial: doc.serial, domain, aesSubnet, groups, nodes };
-}
-
 /**
  * Parses map text (JSONC) into the document as written: syntax and schema only. Throws a NetmapError
  * (a syntax error is reported as `line L:C: …`).
@@ -514,6 +236,7 @@ export function formatNetmapDocument(doc: NetmapDocument): string {
     if (n.keySource !== undefined) out.keySource = n.keySource;
     if (n.groups.length) out.groups = n.groups;
     if (n.persistentKeepalive !== 0) out.persistentKeepalive = n.persistentKeepalive;
+    if (n.routes.length) out.routes = n.routes;
     return out;
   });
   const out = {

@@ -11,6 +11,10 @@
  * - A peer's endpoint is the first of its map endpoints; pskFile and psk stay null (manual PSKs are
  *   local: they come from the node config or `wg set`, never from the map).
  * - Brokers are listed apart: the node config has no broker role yet.
+ * - Routed networks: every peer carries what it advertises (`routes`) and what this node accepts of it
+ *   (`acceptedRoutes`, by the node's `routes.accept`); a peer's route overlapping this node's own
+ *   networks is never accepted. When the node config says what the node advertises itself
+ *   (`node.advertise`), the map's entry for it must agree.
  * Pure.
  * @module
  */
@@ -27,11 +31,18 @@ import {
 } from "./schema.ts";
 import { formatIpv4Number } from "./ipv4.ts";
 import { encodeBase64 } from "../encoding.ts";
+import { ACCEPT_NONE, acceptedRoutesOf, type RouteAccept } from "../config/route-accept.ts";
+import { sameNetworks } from "../config/routed-network.ts";
+import { formatCidr } from "../wireguard/allowedips.ts";
 
 /** A peer as the node config has it, plus its groups from the map. */
 export interface NetmapPeer extends PeerConfig {
   /** The peer's groups. */
   groups: string[];
+  /** The networks it advertises. */
+  routes: Cidr[];
+  /** The part of them this node accepts. */
+  acceptedRoutes: Cidr[];
 }
 
 /** A broker (SKA) in a node's view: a wg0 peer the node config cannot express yet. */
@@ -56,6 +67,26 @@ export interface NetmapSelf {
   keySource: NetmapKeySource | null;
   /** Its groups. */
   groups: string[];
+  /** The networks it routes for others (its map entry's `routes`). */
+  routes: Cidr[];
+}
+
+/** How this node takes routed networks: what it accepts, and what its config says it advertises. */
+export interface RouteSettings {
+  /** `routes.accept`. */
+  accept: RouteAccept;
+  /** `node.advertise`; null: not said in the config (the map's entry is taken as it is). */
+  advertise: Cidr[] | null;
+}
+
+/** No routes accepted, nothing checked. */
+export const DEFAULT_ROUTE_SETTINGS: RouteSettings = { accept: ACCEPT_NONE, advertise: null };
+
+/** The route settings of a node config. */
+export function routeSettingsOf(
+  cfg: { node: { advertise: Cidr[] | null }; routes: { accept: RouteAccept } },
+): RouteSettings {
+  return { accept: cfg.routes.accept, advertise: cfg.node.advertise };
 }
 
 /** What a node runs from the map. */
@@ -91,7 +122,11 @@ export function usesAes(node: NetmapNode): boolean {
  * The view of the node whose public key is `ownPublicKey`. Throws a NetmapError when the key is not in
  * the map (the node cannot run from a map that does not list it).
  */
-export function viewFor(map: Netmap, ownPublicKey: Uint8Array): NetmapView {
+export function viewFor(
+  map: Netmap,
+  ownPublicKey: Uint8Array,
+  routing: RouteSettings = DEFAULT_ROUTE_SETTINGS,
+): NetmapView {
   const ownText = encodeBase64(ownPublicKey);
   const own = map.nodes.find((n) => n.publicKeyText === ownText);
   if (!own) {
@@ -109,7 +144,17 @@ export function viewFor(map: Netmap, ownPublicKey: Uint8Array): NetmapView {
     aesAddress: selfAes ? interfaceAddress(own.aesIp!, map.aesSubnet.bits) : null,
     keySource: selfAes ? own.keySource : null,
     groups: [...own.groups],
+    routes: [...own.routes],
   };
+  if (routing.advertise !== null && !sameNetworks(routing.advertise, own.routes)) {
+    const list = (l: readonly Cidr[]) => `[${l.map(formatCidr).join(", ")}]`;
+    throw new NetmapError(
+      `nodes[${map.nodes.indexOf(own)}] ("${own.name}").routes`,
+      `${list(own.routes)} differs from node.advertise ${
+        list(routing.advertise)
+      } in this node's config; make the map entry and the config agree`,
+    );
+  }
   const peers: NetmapPeer[] = [];
   const brokers: NetmapBroker[] = [];
   for (const n of map.nodes) {
@@ -127,6 +172,8 @@ export function viewFor(map: Netmap, ownPublicKey: Uint8Array): NetmapView {
       psk: null,
       persistentKeepalive: n.persistentKeepalive,
       groups: [...n.groups],
+      routes: [...n.routes],
+      acceptedRoutes: n.role === "peer" ? acceptedRoutesOf(routing.accept, n, own.routes) : [],
     };
     if (n.role === "broker") brokers.push({ ...common, role: "broker" });
     else peers.push({ ...common, role: n.role });

@@ -36,7 +36,8 @@ import type { EventBus, NodeEvent } from "../events/bus.ts";
 import type { GateStatus } from "../keys/psk-gate.ts";
 import type { Suite } from "../noise/suite.ts";
 import type { UapiDeviceSnapshot, UapiPeerSnapshot } from "../uapi/types.ts";
-import { formatIp } from "../wireguard/allowedips.ts";
+import { formatCidr, formatIp } from "../wireguard/allowedips.ts";
+import { describeRouteAccept } from "../config/route-accept.ts";
 import type { LockdownList } from "./lockdown-list.ts";
 import type { SupportSources } from "../support/sources.ts";
 import type { PqPeerStatus } from "./rosenpass-psk.ts";
@@ -124,6 +125,8 @@ export interface NodeAdminBackendOptions {
   configPath?: string | null;
   /** The running network map's status (a map-driven node); absent: peers are inline. */
   netmap?: () => NetmapStatus;
+  /** A map-driven node's routed networks in force (they follow the map and reloads); absent: the config's. */
+  routes?: () => NodeStatus["routes"];
   /** Re-reads what the node takes live (`POST /v1/reload`); absent: the node cannot reload. */
   reload?: () => Promise<ReloadOutcome>;
 }
@@ -136,6 +139,7 @@ export class NodeAdminBackend implements AdminBackend {
   readonly #lockdown: LockdownList;
   readonly #clock: () => number;
   readonly #netmap: (() => NetmapStatus) | undefined;
+  readonly #routes: () => NodeStatus["routes"];
   /** Re-reads what the node takes live, when it can. */
   readonly reload?: () => Promise<ReloadOutcome>;
   readonly #rotations = new Map<string, { ok: number; failed: number }>();
@@ -154,6 +158,13 @@ export class NodeAdminBackend implements AdminBackend {
     this.#clock = opts.clock ?? Date.now;
     this.#configPath = opts.configPath ?? null;
     this.#netmap = opts.netmap;
+    this.#routes = opts.routes ?? (() => {
+      const cfg = this.#node.config;
+      return {
+        advertise: (cfg.node.advertise ?? []).map(formatCidr),
+        accept: describeRouteAccept(cfg.routes.accept, formatCidr),
+      };
+    });
     if (opts.reload) this.reload = opts.reload;
     for (const p of node.config.peers) {
       if (isAesPeer(p)) this.#rotations.set(p.name, { ok: 0, failed: 0 });
@@ -260,6 +271,10 @@ export class NodeAdminBackend implements AdminBackend {
         aes: p.aesIp !== null,
         wg0,
         aes0,
+        routes: {
+          advertised: (p.routes ?? []).map(formatCidr),
+          accepted: (p.acceptedRoutes ?? []).map(formatCidr),
+        },
       };
     });
 
@@ -294,6 +309,7 @@ export class NodeAdminBackend implements AdminBackend {
         : null,
       lockdown: this.lockdown(),
       netmap: this.#netmap?.() ?? null,
+      routes: this.#routes(),
     };
   }
 

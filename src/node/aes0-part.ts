@@ -6,7 +6,8 @@
  */
 import { aesSuite } from "../noise/suite.ts";
 import { isAesPeer, type NodeConfig } from "../config/node-config.ts";
-import { formatCidr, formatIp } from "../wireguard/allowedips.ts";
+import { formatIp } from "../wireguard/allowedips.ts";
+import { aes0AllowedIps } from "../config/steering.ts";
 import { type RunningInterface, startInterface } from "../wireguard/interface.ts";
 import { REKEY_AFTER_TIME } from "../wireguard/constants.ts";
 import { UapiErrno } from "../uapi/protocol.ts";
@@ -95,7 +96,7 @@ export async function startAes0Part(opts: Aes0PartOptions): Promise<Aes0Part> {
       listenPort: cfg.aes0.listenPort,
       replacePeers: true,
       peers: aesPeers.map((p) =>
-        wgPeerChange(p, formatCidr(p.aesIp!), { ip: formatIp(p.wgIp.addr), port: cfg.aes0.listenPort })
+        wgPeerChange(p, aes0AllowedIps(p), { ip: formatIp(p.wgIp.addr), port: cfg.aes0.listenPort })
       ),
     });
     if (errno !== 0) {

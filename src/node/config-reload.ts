@@ -1,6 +1,7 @@
 /**
  * What re-reading the node config can change on a running node. Pure: it compares the running config
- * with the freshly read one and says which parts apply live (a map-driven node's `pskFiles`) and which
+ * with the freshly read one and says which parts apply live (a map-driven node's `pskFiles`, `routes`
+ * and `node.advertise`) and which
  * need a restart (everything else that differs), one short label each. Key material is never compared
  * as text and never named.
  * @module
@@ -13,6 +14,8 @@ import { formatCidr } from "../wireguard/allowedips.ts";
 export interface ConfigChanges {
   /** The fresh `pskFiles` differ and apply live (map-driven nodes). */
   pskFilesChanged: boolean;
+  /** The fresh `routes.accept` or `node.advertise` differ and apply live (map-driven nodes). */
+  routingChanged: boolean;
   /** Config parts that differ and need a restart, e.g. "wg0.listenPort", "peers". */
   restartNeeded: string[];
 }
@@ -28,7 +31,16 @@ function peersText(cfg: NodeConfig): string {
     s: p.keySource,
     f: p.pskFile,
     ka: p.persistentKeepalive,
+    rt: (p.routes ?? []).map(formatCidr),
   })));
+}
+
+function routingText(cfg: NodeConfig): string {
+  const accept = cfg.routes.accept;
+  return JSON.stringify({
+    advertise: cfg.node.advertise?.map(formatCidr) ?? null,
+    accept: accept.kind === "networks" ? accept.networks.map(formatCidr) : accept,
+  });
 }
 
 function netmapText(cfg: NodeConfig): string {
@@ -78,5 +90,11 @@ export function compareConfigs(running: NodeConfig, fresh: NodeConfig): ConfigCh
   const restartNeeded = parts.filter(([, a, b]) => a !== b).map(([label]) => label);
   const pskFilesChanged = JSON.stringify(running.pskFiles) !== JSON.stringify(fresh.pskFiles);
   if (pskFilesChanged && !mapped) restartNeeded.push("pskFiles");
-  return { pskFilesChanged: pskFilesChanged && mapped, restartNeeded };
+  const routingChanged = routingText(running) !== routingText(fresh);
+  if (routingChanged && !mapped) restartNeeded.push("routes");
+  return {
+    pskFilesChanged: pskFilesChanged && mapped,
+    routingChanged: routingChanged && mapped,
+    restartNeeded,
+  };
 }

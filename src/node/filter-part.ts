@@ -16,6 +16,7 @@ import { toHex } from "../encoding.ts";
 import { compileRuleTable, type FilterPeer } from "../filter/rule-compiler.ts";
 import type { FilterInterface } from "../filter/placement.ts";
 import type { Device } from "../wireguard/device.ts";
+import type { Cidr } from "../wireguard/allowedips.ts";
 
 /** What the filter needs of a device. */
 export type FilterDevice = Pick<Device, "peerSlots" | "setFilterTable">;
@@ -29,6 +30,7 @@ export class NodeFilter {
   #peers: readonly PeerConfig[];
   readonly #devices: Record<FilterInterface, FilterDevice>;
   #lockdown: LockdownPort[];
+  #networks: readonly Cidr[];
   readonly #signature: Record<FilterInterface, string> = { wg0: "", aes0: "" };
   #timer: ReturnType<typeof setInterval> | undefined;
 
@@ -42,6 +44,7 @@ export class NodeFilter {
     this.#peers = cfg.peers;
     this.#devices = devices;
     this.#lockdown = lockdown.map((p) => ({ ...p }));
+    this.#networks = cfg.node.advertise ?? [];
   }
 
   /** Publishes the first tables and starts watching the devices' peers. */
@@ -66,6 +69,15 @@ export class NodeFilter {
     await this.refresh(true);
   }
 
+  /**
+   * The networks this node routes changed (a reloaded `node.advertise` on a map-driven node): recompile
+   * with their destination classes and publish both tables now.
+   */
+  async setNetworks(networks: readonly Cidr[]): Promise<void> {
+    this.#networks = [...networks];
+    await this.refresh(true);
+  }
+
   /** The lockdown list the tables were compiled from. */
   get lockdownPorts(): LockdownPort[] {
     return this.#lockdown.map((p) => ({ ...p }));
@@ -86,7 +98,7 @@ export class NodeFilter {
   compile(iface: FilterInterface, peers: FilterPeer[] = this.peersOf(iface)): Int32Array {
     return compileRuleTable({
       iface,
-      local: { name: this.#cfg.node.name, aesCapable: true },
+      local: { name: this.#cfg.node.name, aesCapable: true, wgAddress: this.#cfg.wg0.address.ip },
       peers,
       lockdown: {
         aesUdpPort: this.#cfg.aes0.listenPort,
@@ -95,6 +107,7 @@ export class NodeFilter {
         ...(this.#cfg.netmap ? { dnsPort: this.#cfg.dns.port } : {}),
       },
       policy: this.#cfg.policies,
+      networks: this.#networks,
     });
   }
 

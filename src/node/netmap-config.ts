@@ -10,6 +10,7 @@
  */
 import { isAesPeer, type NodeConfig, type PeerConfig } from "../config/node-config.ts";
 import { NetmapError } from "../netmap/schema.ts";
+import { unknownPolicyPeer } from "../config/policy-config.ts";
 import type { NetmapView } from "../netmap/view.ts";
 import { formatCidr } from "../wireguard/allowedips.ts";
 
@@ -24,7 +25,9 @@ export function peersFromView(view: NetmapView, pskFiles: Record<string, string>
 
 /**
  * `cfg` (a config with a `netmap` section) with its addresses and peers from `view`. Throws a
- * NetmapError when the view cannot run on this node (too few DSKE hubs for the threshold).
+ * NetmapError when the view cannot run on this node (too few DSKE hubs for the threshold, a policy
+ * naming a node the map does not have). A later map without a node the policies name is taken: their
+ * rules naming it then match nothing.
  */
 export function configFromView(cfg: NodeConfig, view: NetmapView): NodeConfig {
   const peers = peersFromView(view, cfg.pskFiles);
@@ -36,6 +39,13 @@ export function configFromView(cfg: NodeConfig, view: NetmapView): NodeConfig {
         "add hubs to the map or lower keys.dskeThreshold",
     );
   }
+  const unknown = cfg.policies &&
+    unknownPolicyPeer(cfg.policies, [
+      view.self.name,
+      ...view.peers.map((p) => p.name),
+      ...view.brokers.map((b) => b.name),
+    ]);
+  if (unknown) throw new NetmapError(unknown.field, unknown.problem);
   const subnet = view.aesSubnet;
   const aesAddress = view.self.aesAddress ?? {
     family: 4 as const,

@@ -22,10 +22,12 @@ import { diffViews, isEmptyDiff, type ViewDiff } from "../netmap/diff.ts";
 import { saveLastGood } from "../netmap/last-good.ts";
 import type { Netmap } from "../netmap/schema.ts";
 import type { NetmapSource } from "../netmap/source-config.ts";
-import { type NetmapView, viewFor } from "../netmap/view.ts";
+import { DEFAULT_ROUTE_SETTINGS, type NetmapView, type RouteSettings, viewFor } from "../netmap/view.ts";
 import { NetmapError } from "../netmap/schema.ts";
 import type { EventBus } from "../events/bus.ts";
-import type { NetmapStatus } from "../admin/model.ts";
+import type { NetmapStatus, NodeStatus } from "../admin/model.ts";
+import { describeRouteAccept } from "../config/route-accept.ts";
+import { formatCidr } from "../wireguard/allowedips.ts";
 import type { UapiSetRequest } from "../uapi/types.ts";
 import { peersFromView } from "./netmap-config.ts";
 
@@ -85,6 +87,8 @@ export interface NetmapPartOptions {
   log: { info(msg: string): void; warn(msg: string): void };
   /** Clock (unix ms). */
   now?: () => number;
+  /** The node's route settings (`routes.accept`, `node.advertise`); default: accept none. */
+  routing?: RouteSettings;
 }
 
 /** Describes a source for logs and the status. */
@@ -99,17 +103,28 @@ export class NetmapPart {
   #lastRejected: string | null = null;
   #queue: Promise<unknown> = Promise.resolve();
   #opts: NetmapPartOptions;
+  #routing: RouteSettings;
   readonly #now: () => number;
 
   constructor(opts: NetmapPartOptions) {
     this.#opts = opts;
     this.#running = opts.initial;
     this.#now = opts.now ?? Date.now;
+    this.#routing = opts.routing ?? DEFAULT_ROUTE_SETTINGS;
   }
 
   /** The running map. */
   get running(): RunningMap {
     return this.#running;
+  }
+
+  /** Routed networks for `/v1/status`: what this node advertises (its config, else its map entry), what it accepts. */
+  routeStatus(): NodeStatus["routes"] {
+    const advertise = this.#routing.advertise ?? this.#running.view.self.routes;
+    return {
+      advertise: advertise.map(formatCidr),
+      accept: describeRouteAccept(this.#routing.accept, formatCidr),
+    };
   }
 
   /** Takes new manual PSK files (a reloaded node config): the peers' files follow at once. */
@@ -150,23 +165,55 @@ export class NetmapPart {
     });
     if (!decision.ok) return this.#reject(origin, decision.reason);
     if (decision.unchanged) return { outcome: "unchanged" };
+    const next = this.#nextView(decision.map, received, decision.record, origin);
+    if ("outcome" in next) return next;
+    return await this.#applyNext(next, origin, { saveCopy: true });
+  }
+
+  /** The running map under `map` viewed with the current route settings, or the refusal. */
+  #nextView(
+    map: Netmap,
+    received: ReceivedMap,
+    record: AcceptedRecord,
+    origin: string,
+  ): RunningMap | OfferResult {
     const ownKey = this.#opts.node.config.node.publicKey;
     if (!ownKey) return this.#reject(origin, "the node's public key is not loaded");
-    let view: NetmapView;
     try {
-      view = viewFor(decision.map, ownKey);
+      const view = viewFor(map, ownKey, this.#routing);
+      return { ...received, map, view, record, appliedAt: this.#now() };
     } catch (e) {
       if (e instanceof NetmapError) return this.#reject(origin, `invalid map for this node: ${e.message}`);
       throw e;
     }
-    const next: RunningMap = {
-      ...received,
-      map: decision.map,
-      view,
-      record: decision.record,
-      appliedAt: this.#now(),
-    };
-    const diff = diffViews(this.#running.view, view);
+  }
+
+  /**
+   * Takes new route settings (a reloaded node config's `routes.accept` or `node.advertise`): the
+   * running map is viewed again and the difference applied through the same guarded path (a refusal
+   * keeps the old settings and the running state).
+   */
+  setRouting(routing: RouteSettings): Promise<OfferResult> {
+    const run = this.#queue.then(() => {
+      const previous = this.#routing;
+      this.#routing = routing;
+      const r = this.#running;
+      const next = this.#nextView(r.map, r, r.record, "the reloaded config");
+      const done = "outcome" in next ? Promise.resolve(next) : this.#applyNext(next, "the reloaded config", {
+        saveCopy: false,
+      });
+      return done.then((o) => {
+        if (o.outcome === "rejected") this.#routing = previous;
+        return o;
+      });
+    });
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  /** Diffs, plans and applies `next` over the running map; on success it becomes the running map. */
+  async #applyNext(next: RunningMap, origin: string, opts: { saveCopy: boolean }): Promise<OfferResult> {
+    const diff = diffViews(this.#running.view, next.view);
     const plan = planApply(diff, { aesPort: this.#opts.node.config.aes0.listenPort });
     const restartNeeded = [...plan.restartNeeded, ...dskeRestartLines(diff)];
     const failure = await this.#apply(next, plan);
@@ -175,14 +222,16 @@ export class NetmapPart {
     this.#running = next;
     this.#restartNeeded = restartNeeded;
     this.#lastRejected = null;
-    try {
-      saveLastGood(this.#opts.node.config.node.stateDir, {
-        document: next.document,
-        signature: next.signature,
-        record: next.record,
-      });
-    } catch (e) {
-      this.#opts.log.warn(`netmap: the last good copy was not saved: ${(e as Error).message}`);
+    if (opts.saveCopy) {
+      try {
+        saveLastGood(this.#opts.node.config.node.stateDir, {
+          document: next.document,
+          signature: next.signature,
+          record: next.record,
+        });
+      } catch (e) {
+        this.#opts.log.warn(`netmap: the last good copy was not saved: ${(e as Error).message}`);
+      }
     }
     const summary = isEmptyDiff(diff)
       ? `serial ${previous} → ${next.record.serial}; no change for this node`

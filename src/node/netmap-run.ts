@@ -5,6 +5,7 @@
  * @module
  */
 import { formatIp } from "../wireguard/allowedips.ts";
+import { routeSettingsOf } from "../netmap/view.ts";
 import type { RunningNode } from "./node.ts";
 import { startMapDns } from "./netmap-dns.ts";
 import { describeSource, type MapFollower, NetmapPart } from "./netmap-part.ts";
@@ -63,6 +64,7 @@ export async function startMapRun(
     initial: start.initial,
     pskFiles: cfg.pskFiles,
     followers: [dns.follower, routes.follower, ...extraFollowers],
+    routing: routeSettingsOf(cfg),
     log,
   });
   let running: RunningSource;

@@ -10,7 +10,7 @@ import { acceptMap } from "../netmap/accept.ts";
 import { LAST_GOOD_FILE, loadLastGood, saveLastGood } from "../netmap/last-good.ts";
 import { NetmapError } from "../netmap/schema.ts";
 import type { NetmapSource } from "../netmap/source-config.ts";
-import { viewFor } from "../netmap/view.ts";
+import { routeSettingsOf, viewFor } from "../netmap/view.ts";
 import { configFromView } from "./netmap-config.ts";
 import type { RunningMap } from "./netmap-part.ts";
 import { describeSource } from "./netmap-part.ts";
@@ -103,7 +103,7 @@ export async function loadStartMap(
   let config: NodeConfig;
   let view;
   try {
-    view = viewFor(decision.map, ownKey);
+    view = viewFor(decision.map, ownKey, routeSettingsOf(cfg));
     config = configFromView(cfg, view);
   } catch (e) {
     if (e instanceof NetmapError) throw new NetmapStartError(`netmap (${chosen.origin}): ${e.message}`);

@@ -11,6 +11,7 @@ import type { ReloadOutcome } from "../admin/model.ts";
 import type { RunningNode } from "./node.ts";
 import type { MapRun } from "./netmap-run.ts";
 import { compareConfigs } from "./config-reload.ts";
+import { routeSettingsOf } from "../netmap/view.ts";
 
 /** Inputs of {@link makeReload}. */
 export interface ReloadTarget {
@@ -40,8 +41,23 @@ export function makeReload(target: ReloadTarget): () => Promise<ReloadOutcome> {
         running = { ...running, pskFiles: fresh.pskFiles };
         lines.push("pskFiles applied");
       }
+      if (changes.routingChanged && target.mapRun) {
+        const o = await target.mapRun.part.setRouting(routeSettingsOf(fresh));
+        if (o.outcome === "rejected") lines.push(`routes not applied (${o.reason})`);
+        else {
+          running = {
+            ...running,
+            node: { ...running.node, advertise: fresh.node.advertise },
+            routes: fresh.routes,
+          };
+          await target.node.filter.setNetworks(fresh.node.advertise ?? []);
+          lines.push("routes applied");
+        }
+      }
       restartNeeded.push(...changes.restartNeeded.map((field) => `${field} changed in the config`));
-      if (!changes.pskFilesChanged && changes.restartNeeded.length === 0) lines.push("config unchanged");
+      if (!changes.pskFilesChanged && !changes.routingChanged && changes.restartNeeded.length === 0) {
+        lines.push("config unchanged");
+      }
     } catch (e) {
       lines.push(`config not re-read (${(e as Error).message}); nothing of it changed`);
     } finally {

@@ -33,7 +33,7 @@ import type { RosenpassPskManager } from "./rosenpass-psk.ts";
 import type { LockdownList } from "./lockdown-list.ts";
 import { NodeFilter } from "./filter-part.ts";
 import { runTrace, type TraceQuestion, type TraceResult } from "./trace.ts";
-import { PartStack } from "./part.ts";
+import { type NodePart, PartStack } from "./part.ts";
 import { startWg0Parts } from "./wg0-part.ts";
 import { openNodeAudit } from "./audit-part.ts";
 import { NodeEventTranslator } from "./node-events.ts";
@@ -41,6 +41,8 @@ import { startAes0Part } from "./aes0-part.ts";
 import { PskFileWatcher, type PskReload } from "./psk-file-watcher.ts";
 import { type KeyplanePart, startKeyplanePart } from "./keyplane-part.ts";
 import { type MapRun, startMapRun } from "./netmap-run.ts";
+import { startNetworkRoutes } from "./peer-routes.ts";
+import { siteRouterPart } from "./site-router-part.ts";
 import type { StartMap } from "./netmap-startup.ts";
 
 export type { PskReload } from "./psk-file-watcher.ts";
@@ -145,6 +147,8 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
       name: "filter",
       start: () => startFilter(cfg, wg0, aes0, opts.lockdown),
     });
+    await parts.start(networkRoutesPart(cfg, opts.map !== undefined));
+    const site = await parts.start(siteRouterPart(cfg, log));
     const aesPeers = cfg.peers.filter(isAesPeer);
     const pskFiles = await parts.start({
       name: "PSK-file watcher",
@@ -182,9 +186,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
       trace: nodeTrace(cfg, { wg0: wg0.device, aes0: aes0.device }, gate, filter.filter),
       close,
       setPeers: (peers) =>
-        followPeers(running, peers, [translator, pskFiles, {
-          setPeers: (p) => void filter.filter.setPeers(p).catch((e) => log.error(`packet filter: ${e}`)),
-        }]),
+        followPeers(running, peers, [translator, pskFiles, filterFollower(filter.filter, log), site]),
       map: null,
     };
     running.map = await startMapPart(parts, running, opts.map, log);
@@ -232,14 +234,30 @@ function reconcilingGateEvents(
   };
 }
 
+/**
+ * The kernel routes of the routed networks a node with inline peers accepts (fixed while it runs); a
+ * map-driven node's routes follow its map instead (netmap-run.ts).
+ */
+function networkRoutesPart(cfg: NodeConfig, mapDriven: boolean): NodePart<{ close(): void } | null> {
+  return {
+    name: "routed networks",
+    start: () => mapDriven ? null : startNetworkRoutes(cfg.peers, { wg0: cfg.wg0.name, aes0: cfg.aes0.name }),
+  };
+}
+
+/** The packet filter as a follower of live peer changes (a failure is logged). */
+function filterFollower(filter: NodeFilter, log: Logger): { setPeers(peers: PeerConfig[]): void } {
+  return { setPeers: (p) => void filter.setPeers(p).catch((e) => log.error(`packet filter: ${e}`)) };
+}
+
 /** A live peer change (a map change) reaching the node's config and the parts that name or watch peers. */
 function followPeers(
   node: RunningNode,
   peers: PeerConfig[],
-  followers: { setPeers(peers: PeerConfig[]): void }[],
+  followers: ({ setPeers(peers: PeerConfig[]): unknown } | null)[],
 ): void {
   node.config = { ...node.config, peers };
-  for (const follower of followers) follower.setPeers(peers);
+  for (const follower of followers) void follower?.setPeers(peers);
 }
 
 /**

@@ -22,7 +22,8 @@ import { DROP_REASONS, MATCH_KINDS, MatchKind } from "../filter/verdict.ts";
 import { FILTER_TABLE_READER } from "../dataplane/worker-protocol.ts";
 import type { GateStatus } from "../keys/psk-gate.ts";
 import type { LockdownPort } from "../admin/model.ts";
-import { formatCidr, formatIp, parseIp } from "../wireguard/allowedips.ts";
+import { type Cidr, formatCidr, formatIp, parseIp } from "../wireguard/allowedips.ts";
+import { cidrContainsIp } from "../config/routed-network.ts";
 
 /** A trace question. */
 export interface TraceQuestion {
@@ -39,6 +40,12 @@ export interface TraceQuestion {
   to?: FilterInterface;
   /** Raw IP packet (base64) instead of a probe; its destination address picks the interface. */
   packet?: string;
+  /**
+   * A host in a network this node routes for others (node.advertise) instead of one of its own
+   * addresses: the probe is a packet forwarded into that LAN, on the layer that carries the peer's
+   * routed traffic (aes0 for an AES peer) unless `to` says otherwise.
+   */
+  destination?: string;
 }
 
 /** What a trace reads from the running node. */
@@ -145,6 +152,41 @@ function ruleText(cfg: NodeConfig, lockdown: LockdownPort[], match: number, inde
   return null;
 }
 
+/** A destination host in one of this node's routed networks, or a TraceError. */
+function routedDestination(cfg: NodeConfig, text: string): { ip: Uint8Array; network: Cidr } {
+  let ip: Uint8Array;
+  try {
+    ip = parseIp(text);
+  } catch {
+    throw new TraceError(`destination: ${JSON.stringify(text)} is not an IP address`);
+  }
+  const networks = cfg.node.advertise ?? [];
+  const network = networks.find((n) => cidrContainsIp(n, ip));
+  if (!network) {
+    throw new TraceError(
+      `destination: ${formatIp(ip)} is not in a network this node routes (node.advertise: ${
+        networks.map(formatCidr).join(", ") || "none"
+      })`,
+    );
+  }
+  return { ip, network };
+}
+
+/** Why a packet for a routed destination is on `layer`, in words. */
+function routedSteering(
+  routed: { ip: Uint8Array; network: Cidr },
+  peer: string,
+  aesCapable: boolean,
+  layer: FilterInterface,
+): string {
+  const where = `${formatIp(routed.ip)} is in ${formatCidr(routed.network)}, a network this node routes ` +
+    "(node.advertise): a packet for it is forwarded to the LAN";
+  if (!aesCapable) return `${where}; ${peer} is AES-exempt, so its routed traffic travels wg0`;
+  return layer === "aes0"
+    ? `${where}; ${peer} is AES-capable, so its routed traffic travels aes0 (inside wg0)`
+    : `${where}; ${peer} is AES-capable: its routed traffic travels aes0, never wg0 (the lockdown drops it there)`;
+}
+
 /** Answers `q` (see the module doc); throws a {@link TraceError} for a question it cannot answer. */
 export function runTrace(node: TraceNode, q: TraceQuestion, now: number): TraceResult {
   const cfg = node.config;
@@ -162,8 +204,11 @@ export function runTrace(node: TraceNode, q: TraceQuestion, now: number): TraceR
     }
   }
   const ours: Record<FilterInterface, Uint8Array> = { wg0: cfg.wg0.address.ip, aes0: cfg.aes0.address.ip };
+  const routed = q.destination === undefined ? null : routedDestination(cfg, q.destination);
   let layers: FilterInterface[];
-  if (raw !== null) {
+  if (routed !== null) {
+    layers = [q.to ?? (aesCapable ? "aes0" : "wg0")];
+  } else if (raw !== null) {
     const version = raw.length > 0 ? raw[0] >> 4 : 0;
     const dst = version === 4 && raw.length >= 20
       ? raw.subarray(16, 20)
@@ -183,9 +228,10 @@ export function runTrace(node: TraceNode, q: TraceQuestion, now: number): TraceR
     const dev = node.devices[layer];
     const slot = dev.peerSlots().get(hex);
     const src = layer === "aes0" ? peer.aesIp!.addr : peer.wgIp.addr;
+    const dst = routed?.ip ?? ours[layer];
     const bytes = raw ?? buildProbePacket({
       src,
-      dst: ours[layer],
+      dst,
       proto: q.proto ?? "tcp",
       dstPort: q.port,
     });
@@ -208,7 +254,9 @@ export function runTrace(node: TraceNode, q: TraceQuestion, now: number): TraceR
       reader.close();
     }
     const subnet = formatCidr(cfg.aes0.subnet);
-    const steering = layer === "aes0"
+    const steering = routed !== null
+      ? routedSteering(routed, peer.name, aesCapable, layer)
+      : layer === "aes0"
       ? `${formatIp(ours.aes0)} is this node's AES IP: packets to addresses in the aes0 subnet ${subnet} ` +
         `travel aes0 (AES-256-GCM, inside wg0)`
       : `${
@@ -217,7 +265,7 @@ export function runTrace(node: TraceNode, q: TraceQuestion, now: number): TraceR
         `(ChaCha20-Poly1305)${aesCapable ? "" : `; ${peer.name} is AES-exempt, so wg0 is its only tunnel`}`;
     return {
       layer,
-      destination: formatIp(ours[layer]),
+      destination: formatIp(dst),
       steering,
       enforcement: enforcementFor(true, aesCapable, layer),
       verdict: slot === undefined

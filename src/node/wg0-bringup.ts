@@ -16,8 +16,13 @@ import type { UapiPeerChange } from "../uapi/types.ts";
 export interface Wg0Peer {
   /** The peer's static public key. */
   publicKey: Uint8Array;
-  /** The peer's wg0 address (its only allowed IP on wg0). */
+  /** The peer's wg0 address (an allowed IP on wg0). */
   wgIp: Cidr;
+  /**
+   * Every allowed IP on wg0 when there is more than the wg0 address (an edge node's accepted routed
+   * networks of an AES-exempt peer, config/steering.ts); absent: the wg0 address alone.
+   */
+  allowedIps?: readonly string[];
   /** Where to reach it, when known. */
   endpoint?: { ip: string; port: number } | null;
   /** Keepalive interval (s), 0 = off. */
@@ -82,7 +87,7 @@ async function configureWg0(wg0: RunningInterface, opts: Wg0Options): Promise<vo
       listenPort: opts.listenPort,
       replacePeers: true,
       peers: opts.peers.map((p, i) => ({
-        ...wgPeerChange(p, formatCidr(p.wgIp), p.endpoint ?? undefined),
+        ...wgPeerChange(p, p.allowedIps ? [...p.allowedIps] : [formatCidr(p.wgIp)], p.endpoint ?? undefined),
         presharedKey: psks[i],
       })),
     });
@@ -94,10 +99,10 @@ async function configureWg0(wg0: RunningInterface, opts: Wg0Options): Promise<vo
   }
 }
 
-/** The UAPI change that sets `p` with one allowed IP and `endpoint` (used for wg0 and aes0). */
+/** The UAPI change that sets `p` with its allowed IPs and `endpoint` (used for wg0 and aes0). */
 export function wgPeerChange(
   p: Pick<Wg0Peer, "publicKey" | "persistentKeepalive">,
-  allowedIp: string,
+  allowedIps: string[],
   endpoint: { ip: string; port: number } | undefined,
 ): UapiPeerChange {
   return {
@@ -107,6 +112,6 @@ export function wgPeerChange(
     endpoint,
     persistentKeepalive: p.persistentKeepalive,
     replaceAllowedIps: true,
-    allowedIps: [allowedIp],
+    allowedIps,
   };
 }

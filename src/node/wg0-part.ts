@@ -19,6 +19,7 @@ import type { RosenpassPskManager } from "./rosenpass-psk.ts";
 import type { PartStack } from "./part.ts";
 import { startWg0 } from "./wg0-bringup.ts";
 import type { NodeEventTranslator } from "./node-events.ts";
+import { wg0AllowedIps } from "../config/steering.ts";
 
 /** What {@link startWg0Parts} needs. */
 export interface Wg0PartsOptions {
@@ -66,7 +67,7 @@ export async function startWg0Parts(parts: PartStack, opts: Wg0PartsOptions): Pr
         address: cfg.wg0.address.text,
         privateKey: opts.privateKey,
         listenPort: cfg.wg0.listenPort,
-        peers: cfg.peers,
+        peers: cfg.peers.map((p) => ({ ...p, allowedIps: wg0AllowedIps(p) })),
         device: {
           onEvent: (e) => translator.deviceEvent("wg0", e),
           pskPolicy: pq.pskPolicy(),

@@ -107,6 +107,7 @@ export class FakeBackend implements AdminBackend {
       },
       lockdown: this.lockdown(),
       netmap: null,
+      routes: { advertise: ["192.168.10.0/24"], accept: "all" },
     };
   }
 
@@ -197,6 +198,7 @@ function peer(name: string, gate: "open" | "closed", keySource: "manual" | "dske
         }
         : null,
     },
+    routes: { advertised: [], accepted: [] },
   };
 }
 
@@ -212,6 +214,7 @@ function exempt(name: string): PeerStatus {
       pq: { mode: "off", state: "off", epoch: null, ageSeconds: null, exchanges: 0 },
     },
     aes0: null,
+    routes: { advertised: ["192.168.40.0/24"], accepted: ["192.168.40.0/24"] },
   };
 }
 

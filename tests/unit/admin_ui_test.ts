@@ -97,6 +97,7 @@ Deno.test("status page on the unix socket: a complete snapshot, read-only, stric
         "tcp/8080",
         "udp/6000-6010",
         "not enforced",
+        "192.168.40.0/24 accepted",
       ]
     ) assert.ok(r.text.includes(text), `the page shows ${text}`);
   });

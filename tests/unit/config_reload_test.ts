@@ -29,14 +29,45 @@ const inline = (): Json => ({
 Deno.test("config reload: a map node's pskFiles apply live; other changes are named as needing a restart", () => {
   assert.deepEqual(compareConfigs(parse(mapped()), parse(mapped())), {
     pskFilesChanged: false,
+    routingChanged: false,
     restartNeeded: [],
   });
   const psk = { ...mapped(), pskFiles: { "node-b": "b2.psk" } };
-  assert.deepEqual(compareConfigs(parse(mapped()), parse(psk)), { pskFilesChanged: true, restartNeeded: [] });
+  assert.deepEqual(compareConfigs(parse(mapped()), parse(psk)), {
+    pskFilesChanged: true,
+    routingChanged: false,
+    restartNeeded: [],
+  });
   const port = { ...mapped(), wg0: { listenPort: 51900 }, dns: { port: 5353 } };
   assert.deepEqual(compareConfigs(parse(mapped()), parse(port)).restartNeeded, ["wg0.listenPort", "dns"]);
   const source = { ...mapped(), netmap: { file: "other.json" } };
   assert.deepEqual(compareConfigs(parse(mapped()), parse(source)).restartNeeded, ["netmap"]);
+});
+
+Deno.test("config reload: a map node's routes.accept and node.advertise apply live; inline ones need a restart", () => {
+  const accept = { ...mapped(), routes: { accept: ["192.168.0.0/16"] } };
+  assert.deepEqual(compareConfigs(parse(mapped()), parse(accept)), {
+    pskFilesChanged: false,
+    routingChanged: true,
+    restartNeeded: [],
+  });
+  const other = { ...mapped(), routes: { accept: ["10.0.0.0/8"] } };
+  assert.equal(compareConfigs(parse(accept), parse(other)).routingChanged, true, "another list");
+  assert.equal(compareConfigs(parse(accept), parse(accept)).routingChanged, false, "the same list");
+  const advertise = {
+    ...mapped(),
+    node: { name: "node-a", privateKeyFile: "a.key", advertise: ["10.1.0.0/24"] },
+  };
+  assert.equal(compareConfigs(parse(mapped()), parse(advertise)).routingChanged, true);
+  const inlineAccept = { ...inline(), routes: { accept: "all" } };
+  assert.deepEqual(compareConfigs(parse(inline()), parse(inlineAccept)), {
+    pskFilesChanged: false,
+    routingChanged: false,
+    restartNeeded: ["routes"],
+  });
+  const routed = inline();
+  (routed.peers as Json[])[0].routes = ["192.168.20.0/24"];
+  assert.deepEqual(compareConfigs(parse(inline()), parse(routed)).restartNeeded, ["peers"]);
 });
 
 Deno.test("config reload: inline peers and addresses need a restart", () => {

@@ -18,7 +18,8 @@ import { compileRuleTable, type FilterPeer } from "../../src/filter/rule-compile
 import { RuleTable } from "../../src/filter/rule-table.ts";
 import { TableReader, TableWriter } from "../../src/filter/table-exchange.ts";
 import { DROP_REASONS, MATCH_KINDS } from "../../src/filter/verdict.ts";
-import { ACK, at, FIN, icmp, ipv4, ipv6, RST, SYN, tcp, udp } from "./filter_packets.ts";
+import { parseCidr } from "../../src/wireguard/allowedips.ts";
+import { ACK, addr, at, FIN, icmp, ipv4, ipv6, RST, SYN, tcp, udp } from "./filter_packets.ts";
 
 const A = "100.64.0.1"; // this node (wg0)
 const B = "100.64.0.2"; // AES peer, slot 0
@@ -33,11 +34,11 @@ const PEERS: FilterPeer[] = [
 const NAMES = ["alpha", "bravo", "charlie", "hub1"];
 const T0 = 1_700_000_000_000;
 
-function setup(policyRaw: unknown | null = null, buckets = 64) {
+function setup(policyRaw: unknown | null = null, buckets = 64, wgAddress?: Uint8Array) {
   const policy = policyRaw === null ? null : parsePolicyConfig(policyRaw, NAMES);
   const table = new RuleTable(compileRuleTable({
     iface: "wg0",
-    local: { name: "alpha", aesCapable: true },
+    local: { name: "alpha", aesCapable: true, wgAddress },
     peers: PEERS,
     lockdown: { aesUdpPort: 51830, extraPorts: [{ proto: "tcp", from: 8080, to: 8080 }] },
     policy,
@@ -76,6 +77,88 @@ Deno.test("decide: wg0 lockdown between AES peers: ICMP, aes0 UDP, key plane and
   // no policy: all-to-all for the AES-exempt peer
   assert.equal(f.inbound(ipv4(C, A, 6, tcp(1, 22, SYN)), 1), "accept (default-allow)");
   assert.equal(f.inbound(ipv4(C, A, 6, tcp(1, 22, SYN)), 7), "drop (policy)", "slot without a peer");
+});
+
+Deno.test("decide: the wg0 lockdown takes only packets to this node's wg0 address (routed traffic forced onto wg0)", () => {
+  const f = setup(null, 64, addr(A));
+  const lanB = "192.168.20.5", lanA = "192.168.10.7";
+  assert.equal(
+    f.inbound(ipv4(B, A, 1, icmp(8, 0, 1, 1)), 0),
+    "accept (lockdown-entry #0)",
+    "to us: as before",
+  );
+  assert.equal(f.inbound(ipv4(B, A, 6, tcp(40000, 8080, SYN)), 0), "accept (lockdown-entry #3)");
+  assert.equal(f.inbound(ipv4(lanA, lanB, 1, icmp(8, 0, 1, 1)), 0), "drop (lockdown)", "even ICMP, to a LAN");
+  assert.equal(
+    f.inbound(ipv4(B, lanB, 6, tcp(40000, 8080, SYN)), 0),
+    "drop (lockdown)",
+    "even a listed port",
+  );
+  assert.equal(f.inbound(ipv4(lanA, lanB, 17, udp(51830, 51830)), 0), "drop (lockdown)");
+  assert.equal(
+    f.inbound(ipv6(C6, A6, 58, icmp(128, 0)), 0),
+    "drop (lockdown)",
+    "IPv6 is never to our wg0 address",
+  );
+  // The AES-exempt peer's wg0 traffic is under the policies (none: all-to-all), routed or not.
+  assert.equal(f.inbound(ipv4(lanA, lanB, 6, tcp(1, 22, SYN)), 1), "accept (default-allow)");
+});
+
+Deno.test("decide: policies name routed networks; traffic into them is apart from traffic to the node", () => {
+  const lans = [parseCidr("192.168.20.0/24"), parseCidr("192.168.30.0/24")];
+  const policy = parsePolicyConfig(
+    {
+      rules: [
+        { from: "charlie", to: "192.168.20.0/24", proto: "tcp", ports: ["1-5200", "5202-65535"] },
+        { from: "charlie", to: "alpha", proto: "tcp" },
+        { from: "charlie", to: "192.168.20.128/25", proto: "icmp" },
+      ],
+    },
+    NAMES,
+    "policies",
+    lans,
+  );
+  const table = new RuleTable(compileRuleTable({
+    iface: "wg0",
+    local: { name: "alpha", aesCapable: true, wgAddress: addr(A) },
+    peers: PEERS,
+    lockdown: { aesUdpPort: 51830, extraPorts: [] },
+    policy,
+    networks: lans,
+  }));
+  const sab = new SharedArrayBuffer(connTrackerBytes(64));
+  const f = new PacketFilter({
+    rules: { table },
+    tracker: new ConnTracker(sab, 64),
+    fragments: new FragmentTable(),
+  });
+  const inbound = (p: Uint8Array, slot: number) =>
+    f.decideInbound(at(p, 16), 16, p.length, slot, T0).toString();
+  assert.equal(inbound(ipv4(C, "192.168.20.5", 6, tcp(1, 80, SYN)), 1), "accept (policy-rule #0)");
+  assert.equal(inbound(ipv4(C, "192.168.20.5", 6, tcp(1, 5201, SYN)), 1), "drop (policy)", "the denied port");
+  assert.equal(
+    inbound(ipv4(C, A, 6, tcp(1, 5201, SYN)), 1),
+    "accept (policy-rule #1)",
+    "to the node: its rule",
+  );
+  assert.equal(
+    inbound(ipv4(C, "192.168.30.5", 6, tcp(1, 80, SYN)), 1),
+    "drop (policy)",
+    "a LAN no rule names",
+  );
+  assert.equal(inbound(ipv4(C, "192.168.20.5", 1, icmp(8, 0)), 1), "drop (policy)");
+  assert.equal(inbound(ipv4(C, "192.168.20.200", 1, icmp(8, 0)), 1), "accept (policy-rule #2)", "the /25");
+  assert.equal(
+    inbound(ipv4(C, "192.168.20.200", 6, tcp(1, 80, SYN)), 1),
+    "accept (policy-rule #0)",
+    "/24 covers it",
+  );
+  assert.equal(inbound(ipv4(B, "192.168.20.5", 6, tcp(1, 80, SYN)), 0), "drop (lockdown)", "AES peer on wg0");
+  assert.equal(
+    inbound(ipv4(C, "192.168.20.5", 6, tcp(1, 80, SYN)), 9),
+    "drop (policy)",
+    "slot without a peer",
+  );
 });
 
 Deno.test("decide: malformed headers and tiny fragments are dropped with their reasons", () => {

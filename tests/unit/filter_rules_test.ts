@@ -182,7 +182,8 @@ Deno.test("rule table: encoder refuses overlapping ranges; decoder refuses a cor
   assert.throws(() => encodeRuleTable({ slots: [1], sets: [{ ...set, tcp: [] }] }));
   const ok = encodeRuleTable({ slots: [0], sets: [{ ...set, tcp: [{ from: 1, to: 10, rule: 0 }] }] });
   new RuleTable(ok);
-  for (const [i, v] of [[0, 1], [1, 5], [5, 999], [6, 3], [6 + 1 + 0, 7], [6 + 1 + 3, 5]]) {
+  // header 8 words, 1 slot: the slot at 8, the set descriptor at 9
+  for (const [i, v] of [[0, 1], [1, 5], [5, 999], [6, 1], [7, 0], [8, 3], [8 + 1 + 0, 7], [8 + 1 + 3, 5]]) {
     const bad = ok.slice();
     bad[i] = v;
     assert.throws(() => new RuleTable(bad), RangeError, `word ${i} = ${v}`);

@@ -21,15 +21,16 @@ import { TableReader, TableWriter } from "../../src/filter/table-exchange.ts";
 import type { FilterInterface } from "../../src/filter/placement.ts";
 import { NodeFilter } from "../../src/node/filter-part.ts";
 import { runTrace, TraceError, type TraceNode } from "../../src/node/trace.ts";
+import { parseCidr } from "../../src/wireguard/allowedips.ts";
 import { parseIp } from "../../src/wireguard/allowedips.ts";
 import { call, FakeBackend, TEST_TOKEN } from "./admin_fake_backend.ts";
 
 const KEYS = Array.from({ length: 3 }, () => publicKey(generatePrivateKey()));
 const [KEY_B, KEY_C, KEY_HUB] = KEYS;
 
-function config(policies?: unknown): NodeConfig {
+function config(policies?: unknown, advertise?: string[]): NodeConfig {
   const raw: Record<string, unknown> = {
-    node: { name: "node-a", privateKeyFile: "./node-a.key" },
+    node: { name: "node-a", privateKeyFile: "./node-a.key", ...(advertise ? { advertise } : {}) },
     wg0: { address: "100.64.0.1/10" },
     aes0: { address: "100.127.0.1/16" },
     peers: [
@@ -233,7 +234,69 @@ Deno.test("trace: route, verdict with its rule, gate, session and MTU, from the 
   }
 });
 
+Deno.test("trace: a host in a routed network — the peer's layer, the rule naming the network, wg0 forced", async () => {
+  const policies = {
+    groups: { office: ["printer"] },
+    rules: [
+      { from: "node-b", to: "192.168.10.0/24", proto: "tcp", ports: ["1-5200", "5202-65535"] },
+      { from: "office", to: "192.168.10.0/24", proto: "icmp" },
+    ],
+  };
+  const { filter, node } = lab(config(policies, ["192.168.10.0/24"]));
+  await filter.start();
+  try {
+    const ok = runTrace(node, { peer: "node-b", proto: "tcp", port: 22, destination: "192.168.10.5" }, 0);
+    assert.deepEqual(ok.layers.map((l) => [l.layer, l.destination, l.verdict.accept, l.verdict.rule]), [
+      ["aes0", "192.168.10.5", true, "policies.rules[0]: node-b → 192.168.10.0/24 tcp/1-5200,5202-65535"],
+    ]);
+    assert.match(ok.layers[0].steering, /in 192\.168\.10\.0\/24, a network this node routes .* travels aes0/);
+    const denied = runTrace(
+      node,
+      { peer: "node-b", proto: "tcp", port: 5201, destination: "192.168.10.5" },
+      0,
+    );
+    assert.equal(denied.layers[0].verdict.reason, "policy");
+    const forced = runTrace(
+      node,
+      { peer: "node-b", proto: "icmp", to: "wg0", destination: "192.168.10.5" },
+      0,
+    );
+    assert.deepEqual(forced.layers.map((l) => [l.layer, l.verdict.reason]), [["wg0", "lockdown"]]);
+    assert.match(forced.layers[0].steering, /never wg0 \(the lockdown drops it there\)/);
+    const printer = runTrace(node, { peer: "printer", proto: "icmp", destination: "192.168.10.9" }, 0);
+    assert.deepEqual(printer.layers.map((l) => [l.layer, l.verdict.accept]), [["wg0", true]]);
+    assert.throws(
+      () => runTrace(node, { peer: "node-b", destination: "10.1.1.1" }, 0),
+      /destination: 10\.1\.1\.1 is not in a network this node routes \(node\.advertise: 192\.168\.10\.0\/24\)/,
+    );
+  } finally {
+    filter.close();
+  }
+});
+
+Deno.test("NodeFilter.setNetworks: a reloaded node.advertise changes the destination classes at once", async () => {
+  const { devices, filter } = lab(config(POLICIES, ["192.168.10.0/24", "192.168.30.0/24"]));
+  await filter.start();
+  try {
+    const toLan30 = () => decide(devices.aes0, 10, "100.127.0.2", "192.168.30.5", "tcp", 8080);
+    assert.equal(toLan30(), "drop (policy)", "a routed network no rule names");
+    await filter.setNetworks([parseCidr("192.168.10.0/24")]);
+    assert.equal(toLan30(), "accept (policy-rule #1)", "no longer routed: the rules naming the node decide");
+  } finally {
+    filter.close();
+  }
+});
+
 Deno.test("twofold trace: PEER PROTO/PORT parsing", () => {
+  assert.deepEqual(traceQuestion(["node-b", "icmp"], undefined, undefined, "192.168.10.5"), {
+    peer: "node-b",
+    destination: "192.168.10.5",
+    proto: "icmp",
+  });
+  assert.throws(
+    () => traceQuestion(["node-b"], undefined, "RQ==", "192.168.10.5"),
+    /--destination or --packet/,
+  );
   assert.deepEqual(traceQuestion(["node-b", "tcp/8080"]), { peer: "node-b", proto: "tcp", port: 8080 });
   assert.deepEqual(traceQuestion(["node-b", "icmp"], "wg0"), { peer: "node-b", to: "wg0", proto: "icmp" });
   assert.deepEqual(traceQuestion(["node-b"], undefined, "RQ=="), { peer: "node-b", packet: "RQ==" });

@@ -81,6 +81,7 @@ Deno.test("allocation: never an address still in the map, even a hand-edited one
     endpoints: [],
     groups: [],
     persistentKeepalive: 0,
+    routes: [],
   });
   const added = addNode(doc, { name: "next", publicKey: key(1) }).doc.nodes[1];
   assert.equal(added.wgIp, "100.64.0.2");

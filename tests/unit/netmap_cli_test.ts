@@ -304,3 +304,41 @@ Deno.test("netmap CLI: concurrent adds never lose an edit or share an address", 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("netmap CLI: add --route (repeatable), the ROUTES column, an overlap refused in one line", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tf-netmap-cli-" });
+  try {
+    ok(await netmap(dir, "init", "--domain", "sites.example", "--aes-subnet", "100.127.0.0/16"));
+    assert.doesNotMatch(ok(await netmap(dir, "add", "plain", "--public-key", newKey())), /routes/);
+    assert.doesNotMatch(ok(await netmap(dir, "list")), /ROUTES/, "no column while no node routes");
+    assert.match(
+      ok(
+        await netmap(
+          dir,
+          "add",
+          "site-a",
+          "--public-key",
+          newKey(),
+          "--route",
+          "192.168.10.0/24",
+          "--route",
+          "fd00:10::/64",
+        ),
+      ),
+      /added site-a: wg0 100\.64\.0\.2, AES 100\.127\.0\.2 \(manual\); routes 192\.168\.10\.0\/24, fd00:10::\/64; serial 3/,
+    );
+    const list = ok(await netmap(dir, "list"));
+    assert.match(list, /ENDPOINTS\s+ROUTES\s+PUBLIC KEY/);
+    assert.match(list, /site-a\s+peer\s+.*\s+192\.168\.10\.0\/24,fd00:10::\/64\s+/);
+    assert.match(list, /plain\s+peer\s+.*\s+-\s+\S+=$/m);
+    const before = await Deno.readTextFile(`${dir}/netmap.json`);
+    fails(
+      await netmap(dir, "add", "site-b", "--public-key", newKey(), "--route", "192.168.0.0/16"),
+      2,
+      /^twofold: netmap add: .*nodes\[2\] \("site-b"\)\.routes\[0\]: 192\.168\.0\.0\/16 \(advertised by "site-b"\) overlaps 192\.168\.10\.0\/24/,
+    );
+    assert.equal(await Deno.readTextFile(`${dir}/netmap.json`), before, "a refused edit changes nothing");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

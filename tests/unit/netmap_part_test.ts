@@ -6,7 +6,8 @@ import { loadLastGood } from "../../src/netmap/last-good.ts";
 import { parseNetmap } from "../../src/netmap/schema.ts";
 import { generateSignerSeed, signDocument, signerPublicKey } from "../../src/netmap/signature.ts";
 import type { NetmapSource } from "../../src/netmap/source-config.ts";
-import { viewFor } from "../../src/netmap/view.ts";
+import { type RouteSettings, viewFor } from "../../src/netmap/view.ts";
+import { parseCidr } from "../../src/wireguard/allowedips.ts";
 import type { PeerConfig } from "../../src/config/node-config.ts";
 import {
   type MapFollower,
@@ -85,7 +86,12 @@ function running(j: Json, signature: Uint8Array | null = null): RunningMap {
   };
 }
 
-function rig(source: NetmapSource, initial: RunningMap, follower?: MapFollower): Rig {
+function rig(
+  source: NetmapSource,
+  initial: RunningMap,
+  follower?: MapFollower,
+  routing?: RouteSettings,
+): Rig {
   const stateDir = Deno.makeTempDirSync({ prefix: "tf-netmap-part-" });
   const wg0 = new FakeDevice();
   const aes0 = new FakeDevice();
@@ -124,6 +130,7 @@ function rig(source: NetmapSource, initial: RunningMap, follower?: MapFollower):
     pskFiles: { d: "/etc/twofold/d.psk" },
     followers: follower ? [dns, follower] : [dns],
     log: { info: () => {}, warn: () => {} },
+    routing,
   });
   return { part, wg0, aes0, gate, peers: () => peers, events, stateDir, zones };
 }
@@ -308,4 +315,52 @@ Deno.test("netmap config: the node takes its addresses from its entry; an exempt
     () => configFromView(base, viewFor(parseNetmap(JSON.stringify(dskeMap)), SELF)),
     /k = 2 \(keys.dskeThreshold\) but the map has only 0 hub/,
   );
+});
+
+/** baseMap with b (AES) and printer (AES-exempt) advertising a LAN each; b in group ops when `bInOps`. */
+function routedMap(serial: number, bInOps: boolean): Json {
+  const nodes = (baseMap().nodes as Json[]).map((n) =>
+    n.name === "b"
+      ? { ...n, routes: ["192.168.20.0/24"], ...(bInOps ? { groups: ["ops"] } : {}) }
+      : n.name === "printer"
+      ? { ...n, routes: ["192.168.40.0/24"] }
+      : n
+  );
+  return { ...baseMap(serial), nodes };
+}
+
+Deno.test("netmap part: an accepted network lands on aes0 for an AES peer, on wg0 for an exempt one, live", async () => {
+  const routing: RouteSettings = { accept: { kind: "groups", groups: ["ops"] }, advertise: null };
+  const initial = running(routedMap(1, false));
+  const r = rig(FILE_SOURCE, initial, undefined, routing);
+  assert.equal(r.aes0.peers.get(key(1)), "100.127.0.2/32", "advertised, not accepted: nothing routed");
+  const applied = await offer(r, routedMap(2, true));
+  assert.equal(applied.outcome, "applied");
+  assert.equal(r.aes0.peers.get(key(1)), "100.127.0.2/32,192.168.20.0/24", "b joins ops: accepted on aes0");
+  assert.equal(r.wg0.peers.get(key(1)), "100.64.0.2/32", "never on wg0 for an AES peer");
+  assert.deepEqual(r.peers().find((p) => p.name === "b")!.acceptedRoutes, [parseCidr("192.168.20.0/24")]);
+
+  const all = await r.part.setRouting({ accept: { kind: "all" }, advertise: null });
+  assert.equal(all.outcome, "applied", "a reloaded routes.accept applies through the same path");
+  assert.equal(r.wg0.peers.get(key(3)), "100.64.0.4/32,192.168.40.0/24", "the exempt printer's LAN on wg0");
+  assert.equal(r.aes0.peers.has(key(3)), false);
+
+  r.aes0.failNext = true;
+  const refused = await r.part.setRouting({ accept: { kind: "none" }, advertise: null });
+  assert.equal(refused.outcome, "rejected", "aes0 refusing the change refuses the settings");
+  assert.equal(r.aes0.peers.get(key(1)), "100.127.0.2/32,192.168.20.0/24", "rolled back: still accepted");
+  assert.equal(r.wg0.peers.get(key(3)), "100.64.0.4/32,192.168.40.0/24", "wg0 rolled back too");
+
+  const mismatch = await r.part.setRouting({
+    accept: { kind: "all" },
+    advertise: [parseCidr("10.9.0.0/24")],
+  });
+  assert.equal(mismatch.outcome, "rejected");
+  assert.match(
+    (mismatch as { reason: string }).reason,
+    /routes: \[\] differs from node\.advertise \[10\.9\.0\.0\/24\]/,
+  );
+  const later = await offer(r, routedMap(3, false));
+  assert.equal(later.outcome, "applied", "the refused settings were not kept");
+  assert.equal(r.aes0.peers.get(key(1)), "100.127.0.2/32,192.168.20.0/24", "accept all still in force");
 });

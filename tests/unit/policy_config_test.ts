@@ -1,6 +1,7 @@
 /** The `policies` config section: schema, resolution, one-line errors (src/config/policy-config.ts). */
 import assert from "node:assert/strict";
 import { parsePolicyConfig, PolicyConfigError } from "../../src/config/policy-config.ts";
+import { parseCidr } from "../../src/wireguard/allowedips.ts";
 
 const PEERS = ["alpha", "bravo", "charlie", "hub1"];
 
@@ -98,4 +99,51 @@ Deno.test("policy config: each mistake is one line naming the field and the fix"
     const msg = problem(raw);
     assert.match(msg, want, `for ${JSON.stringify(raw)}: ${msg}`);
   }
+});
+
+Deno.test("policy config: a rule's `to` may name a network this node routes (node.advertise), never `from`", () => {
+  const lans = [parseCidr("192.168.20.0/24"), parseCidr("fd00:20::/64")];
+  const cfg = parsePolicyConfig(
+    {
+      rules: [
+        { from: "bravo", to: "192.168.20.0/24", proto: "tcp", ports: ["1-5200", "5202-65535"] },
+        { from: "bravo", to: "192.168.20.128/25", proto: "icmp" },
+        { from: "bravo", to: "fd00:20::/64" },
+      ],
+    },
+    PEERS,
+    "policies",
+    lans,
+  );
+  assert.deepEqual(cfg.rules.map((r) => [r.to.kind, r.to.name, r.to.peers]), [
+    ["network", "192.168.20.0/24", []],
+    ["network", "192.168.20.128/25", []],
+    ["network", "fd00:20::/64", []],
+  ]);
+  const refused = (
+    rule: Record<string, unknown>,
+    advertised: ReturnType<typeof parseCidr>[] | null = lans,
+  ) => {
+    try {
+      parsePolicyConfig({ rules: [rule] }, PEERS, "policies", advertised);
+    } catch (e) {
+      assert.ok(e instanceof PolicyConfigError);
+      return e.message;
+    }
+    assert.fail("accepted");
+  };
+  assert.equal(
+    refused({ from: "bravo", to: "192.168.21.0/24" }),
+    "policies.rules[0].to: 192.168.21.0/24 is not inside a network this node routes; a rule names a network " +
+      "of node.advertise (192.168.20.0/24, fd00:20::/64) or a part of one",
+  );
+  assert.match(refused({ from: "bravo", to: "192.168.20.0/24" }, null), /node\.advertise \(none\)/);
+  assert.match(
+    refused({ from: "bravo", to: "192.168.20.1/24" }),
+    /^policies\.rules\[0\]\.to: .*host bits set/,
+  );
+  assert.match(
+    refused({ from: "192.168.20.0/24", to: "alpha" }),
+    /^policies\.rules\[0\]\.from: a network is a destination only/,
+  );
 });

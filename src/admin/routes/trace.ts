@@ -24,6 +24,11 @@ export const TraceQuestionSchema = z.strictObject({
   packet: z.string().max(88_000).optional().openapi({
     description: "A raw IP packet in base64 instead of proto/port; its destination picks the interface.",
   }),
+  destination: z.string().max(45).optional().openapi({
+    description: "A host in a network this node routes (node.advertise) instead of one of its addresses: " +
+      "the probe is forwarded into that LAN, on aes0 for an AES peer unless `to` says wg0.",
+    example: "192.168.20.5",
+  }),
 }).openapi("TraceQuestion");
 
 const TraceLayerSchema = z.object({

@@ -173,6 +173,17 @@ function keyLimits(s: PageStatus, aes: NonNullable<Peer["aes0"]>): KeyAgeLimits 
   return { rotationIntervalSeconds: rotation, maxAgeSeconds: null };
 }
 
+/** The networks a peer routes for others (site-to-site), each with whether this node accepts it. */
+const PeerRoutes = (p: { peer: Peer }) => (
+  <p class="routes">
+    routed networks: {p.peer.routes.advertised.map((net) =>
+      p.peer.routes.accepted.includes(net)
+        ? <State key={net} tone="good" word={`${net} accepted`} />
+        : <State key={net} tone="idle" word={`${net} not accepted`} />
+    )}
+  </p>
+);
+
 const PeerCard = (p: { s: PageStatus; peer: Peer }) => {
   const { peer } = p;
   const aes = peer.aes0;
@@ -229,6 +240,7 @@ const PeerCard = (p: { s: PageStatus; peer: Peer }) => {
             </div>
           )}
       </div>
+      {peer.routes.advertised.length > 0 ? <PeerRoutes peer={peer} /> : ""}
     </article>
   );
 };

@@ -64,7 +64,7 @@ export const NETMAP_HELP: readonly CommandHelp[] = [
     summary: "add a node, allocating the next free wg0 and AES addresses",
     usage: [
       "netmap add NAME --public-key KEY [--exempt | --hub | --broker] [--groups a,b] [--endpoint HOST:PORT]...\n" +
-      "                 [--key-source manual|dske|ska] [--keepalive SECONDS] [--map FILE]",
+      "                 [--key-source manual|dske|ska] [--keepalive SECONDS] [--route CIDR]... [--map FILE]",
     ],
     description:
       "Adds NAME with the lowest free wg0 address in 100.64.0.0/10 and (unless AES-exempt, a hub or a\n" +
@@ -80,6 +80,10 @@ export const NETMAP_HELP: readonly CommandHelp[] = [
       ["--endpoint HOST:PORT", "numeric underlay endpoint; repeat for more"],
       ["--key-source SRC", "aes0 PSK source (default: the one the map's AES nodes use, else manual)"],
       ["--keepalive SECONDS", "persistent keepalive (default 0: off)"],
+      [
+        "--route CIDR",
+        "a network the node routes for others (site-to-site, docs/site-to-site.md); repeat for more",
+      ],
       MAP_OPTION,
       HELP_OPTION,
     ],

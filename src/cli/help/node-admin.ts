@@ -108,7 +108,7 @@ export const NODE_ADMIN_HELP: readonly CommandHelp[] = [
     name: "trace",
     summary: "explain what a running node does with a packet from a peer (route, filter verdict, gate)",
     usage: [
-      "trace PEER [PROTO/PORT|icmp] [--to wg0|aes0] [--json] [--admin ADDR] [--token-file FILE]",
+      "trace PEER [PROTO/PORT|icmp] [--to wg0|aes0] [--destination IP] [--json] [--admin ADDR] [--token-file FILE]",
       "trace PEER --packet BASE64 [--json] [--admin ADDR] [--token-file FILE]",
     ],
     description:
@@ -120,6 +120,10 @@ export const NODE_ADMIN_HELP: readonly CommandHelp[] = [
       ["PROTO/PORT", "tcp/8080, udp/53 or icmp (default: a new TCP connection; give the port)"],
       ["--to wg0|aes0", "which of this node's addresses the packet goes to (default: both the peer has)"],
       ["--packet BASE64", "a raw IP packet to decide instead of a probe"],
+      [
+        "--destination IP",
+        "a host in a network this node routes (node.advertise) instead of its own address",
+      ],
       ["--json", "print the admin API's trace document"],
       ...ADMIN_OPTIONS,
       HELP_OPTION,

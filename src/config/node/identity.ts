@@ -23,6 +23,7 @@ export const nodeSection = z.strictObject({
   privateKeyFile: pathField,
   stateDir: pathField.default(DEFAULT_STATE_DIR),
   uapiSocketDir: pathField.default(DEFAULT_UAPI_DIR),
+  advertise: z.array(z.string()).optional(),
 });
 
 /**
@@ -76,5 +77,6 @@ export function resolve(raw: z.output<typeof nodeSection>, ctx: ParseNodeConfigO
     uapiSocketDir: resolvePath(ctx.baseDir, raw.uapiSocketDir),
     privateKey,
     publicKey: ownPublicKey,
+    advertise: null, // node.advertise is resolved with the routes (node/routes.ts), then set by node-config.ts
   };
 }

@@ -34,6 +34,7 @@ export const peerEntry = z.strictObject({
     .max(65535, { error: "must be 0 (off) to 65535 seconds" })
     .default(0),
   rosenpass: peerRosenpassEntry.optional(),
+  routes: z.array(z.string()).default([]),
 });
 
 /** One peer entry as written (defaults applied). */
