@@ -1,8 +1,9 @@
 /**
- * Data-plane worker: UDP → decrypt → TUN. Blocks in `poll` on the UDP socket, receives a batch with
- * one `recvmmsg`, and for each transport message finds the keypair from the receiver index, opens it
- * in place, checks the replay window and the inner source address against the sending peer's
- * allowed IPs, roams the endpoint, and writes the packet to the TUN. Handshake messages are admitted
+ * Data-plane worker: UDP → decrypt → TUN, the receive path (wireguard-go's receive.go). Blocks in
+ * `poll` on the UDP socket, receives a batch with one `recvmmsg`, and dispatches each message by
+ * type. A transport message finds its keypair from the receiver index, is opened in place, passes
+ * the replay window, roams the endpoint, and its inner packet is checked against the sending peer's
+ * allowed IPs and the packet filter before it is written to the TUN. Handshake messages are admitted
  * here (admission.ts: mac1, and under load mac2 with cookie replies sent from this worker, a
  * per-source rate limit and a bounded queue) before the few that deserve Noise work are passed to the
  * control plane, so a handshake flood never reaches its event loop. Every rejected packet is dropped
@@ -46,6 +47,10 @@ const TAG = 16;
 const BATCH = 32;
 const BUF_SIZE = 65536;
 const ONE = bigLen(1);
+/** Most recvmmsg rounds per wake-up before poll is asked again (and shared state re-synced). */
+const ROUNDS_PER_WAKE = 8;
+/** How long poll waits before the worker re-syncs its view of the shared state (ms). */
+const IDLE_POLL_MS = 100;
 /** Bytes of a cookie source: IPv6 address and port. */
 const SOURCE_BYTES = 18;
 /** The stats counter of each filter drop reason (indexed by DropReason code; `none` never counts). */
@@ -55,63 +60,131 @@ DROP_REASON_STATS[DropReason.policy] = S.filterPolicy;
 DROP_REASON_STATS[DropReason.malformed] = S.filterMalformed;
 DROP_REASON_STATS[DropReason.fragment] = S.filterFragment;
 
-function run(init: WorkerInit): void {
-  const shared = new SharedState(init.sab);
-  const aead = getAead(init.aead as AeadName);
-  const batch = new MsgBatch(BATCH, BUF_SIZE);
-  const tunViews = batch.bufs.map((b) => b.subarray(HEADER));
-  const replay: ReplayFilter[] = Array.from({ length: MAX_KEYPAIRS }, () => new ReplayFilter());
-  const ciphers = new SlotCiphers(shared, aead, "receive", (slot) => replay[slot].reset());
-  const allowed = new AllowedIpsMirror(shared);
-  const tables = new TableReader(init.filterTables, FILTER_TABLE_READER.decrypt);
-  const filter = new PacketFilter({
-    rules: tables,
-    tracker: new ConnTracker(init.tracker, init.trackerBuckets),
-    fragments: new FragmentTable(undefined, crypto.getRandomValues(new Int32Array(1))[0]),
-  });
-  const dropEvents = new DropEventLimiter();
-  const filterOn = init.packetFilter;
+/** The receive path of one device: its buffers, its view of the shared state and its loop. */
+class DecryptWorker {
+  readonly #shared: SharedState;
+  readonly #batch = new MsgBatch(BATCH, BUF_SIZE);
+  readonly #tunViews = this.#batch.bufs.map((b) => b.subarray(HEADER));
+  readonly #replay: ReplayFilter[] = Array.from({ length: MAX_KEYPAIRS }, () => new ReplayFilter());
+  readonly #ciphers: SlotCiphers;
+  readonly #allowed: AllowedIpsMirror;
+  readonly #tables: TableReader;
+  readonly #filter: PacketFilter;
+  readonly #dropEvents = new DropEventLimiter();
+  readonly #filterOn: boolean;
   /** Slot generations the drop-event limiter counted for (a new peer in a slot starts fresh). */
-  const eventGenerations = new Int32Array(MAX_PEERS);
-  const pollFds = new Uint8Array(8);
-  const pollView = new DataView(pollFds.buffer);
-  const { poll, write } = libc;
-  const tunFd = Atomics.load(shared.header, H.tunFd);
-  const replies = new MsgBatch(BATCH, MessageCookieReplySize);
-  let replyCount = 0;
-  const source = new Uint8Array(SOURCE_BYTES);
-  let admission = null as HandshakeAdmission | null; // set by syncIdentity
-  let identityVersion = 0;
+  readonly #eventGenerations = new Int32Array(MAX_PEERS);
+  readonly #pollFds = new Uint8Array(8);
+  readonly #pollView = new DataView(this.#pollFds.buffer);
+  readonly #tunFd: number;
+  readonly #replies = new MsgBatch(BATCH, MessageCookieReplySize);
+  #replyCount = 0;
+  readonly #source = new Uint8Array(SOURCE_BYTES);
+  #admission: HandshakeAdmission | null = null; // set by syncIdentity
+  #identityVersion = 0;
 
-  /** Follows the control plane's private key: a new key gets a new mac1 key and cookie secret. */
-  function syncIdentity(): void {
-    const v = Atomics.load(shared.header, H.identityVersion);
-    if (v === identityVersion) return;
-    const id = shared.readLocalPublic();
-    if (id) {
-      admission = new HandshakeAdmission(id.publicKey, Date.now);
-      identityVersion = id.version;
-    } else if ((v & 1) === 0 && Atomics.load(shared.header, H.hasIdentity) === 0) {
-      admission = null;
-      identityVersion = v;
+  constructor(init: WorkerInit) {
+    this.#shared = new SharedState(init.sab);
+    this.#ciphers = new SlotCiphers(
+      this.#shared,
+      getAead(init.aead as AeadName),
+      "receive",
+      (slot) => this.#replay[slot].reset(),
+    );
+    this.#allowed = new AllowedIpsMirror(this.#shared);
+    this.#tables = new TableReader(init.filterTables, FILTER_TABLE_READER.decrypt);
+    this.#filter = new PacketFilter({
+      rules: this.#tables,
+      tracker: new ConnTracker(init.tracker, init.trackerBuckets),
+      fragments: new FragmentTable(undefined, crypto.getRandomValues(new Int32Array(1))[0]),
+    });
+    this.#filterOn = init.packetFilter;
+    this.#tunFd = Atomics.load(this.#shared.header, H.tunFd);
+  }
+
+  /** The loop: wait for datagrams, re-sync shared state, receive and dispatch batches; until stopped. */
+  run(): void {
+    const shared = this.#shared;
+    let udpFd = -1;
+    while (Atomics.load(shared.header, H.stop) === 0) {
+      const fd = Atomics.load(shared.header, H.udpFd);
+      if (fd !== udpFd) {
+        udpFd = fd;
+        this.#pollView.setInt32(0, fd, true);
+        this.#pollView.setInt16(4, POLLIN, true);
+      }
+      const r = libc.poll(this.#pollFds, ONE, IDLE_POLL_MS);
+      this.#allowed.sync();
+      this.#tables.sync();
+      this.#syncIdentity();
+      if (r <= 0) this.#admission?.gc(); // idle: forget rate-limiter entries of sources gone quiet
+      if (r <= 0 || udpFd < 0) continue;
+      for (let round = 0; round < ROUNDS_PER_WAKE; round++) {
+        if (this.#receiveBatch(udpFd) < BATCH) break;
+      }
+    }
+    this.#ciphers.freeAll();
+    this.#tables.close();
+    self.postMessage({ t: "stopped" });
+    self.close();
+  }
+
+  /** One recvmmsg and the dispatch of what it brought; returns how many datagrams (≤ 0: none). */
+  #receiveBatch(udpFd: number): number {
+    const got = this.#batch.recv(udpFd);
+    if (got <= 0) return got;
+    const now = Date.now();
+    for (let i = 0; i < got; i++) this.#dispatch(i, this.#batch.lens[i], now);
+    if (this.#replyCount > 0) this.#flushReplies(udpFd);
+    return got;
+  }
+
+  /** Sends datagram `i` of the batch to the handler of its message type (or counts it malformed). */
+  #dispatch(i: number, len: number, now: number): void {
+    const stats = this.#shared.stats;
+    const buf = this.#batch.bufs[i];
+    const type = buf[0];
+    if (len < 4 || buf[1] !== 0 || buf[2] !== 0 || buf[3] !== 0) {
+      stats[S.rxMalformed]++;
+    } else if (type === 4) {
+      if (len >= HEADER + TAG) this.#receiveTransport(i, len, now);
+      else stats[S.rxMalformed]++;
+    } else if (type >= 1 && type <= 3) {
+      this.#handleHandshake(i, len, type);
+    } else {
+      stats[S.rxMalformed]++;
     }
   }
 
-  /** True when `index` is the local index of a handshake we have in flight (responses, cookies). */
-  function isHandshakeIndex(buf: Uint8Array, at: number): boolean {
-    const index = (buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] << 24)) >>> 0;
-    const slot = index & SLOT_MASK;
-    return shared.kpGet(slot, K.state) === SlotState.reserved &&
-      (shared.kpGet(slot, K.localIndex) >>> 0) === index;
+  /** A transport message: open it, check its inner packet, and write that to the TUN. */
+  #receiveTransport(i: number, len: number, now: number): void {
+    const peer = this.#openTransport(i, len, now);
+    if (peer < 0) return;
+    const plainLen = len - HEADER - TAG;
+    if (plainLen === 0) {
+      this.#shared.stats[S.rxKeepalives]++;
+      return;
+    }
+    const pktLen = this.#innerPacketLength(this.#batch.bufs[i], plainLen, peer);
+    if (pktLen < 0) return;
+    if (!this.#filterInbound(this.#batch.bufs[i], pktLen, peer, now)) return;
+    this.#shared.peerF64[this.#shared.pf(peer, PF.lastDataReceived)] = now;
+    this.#writeTun(i, pktLen);
   }
 
-  function handleTransport(i: number, len: number, now: number): void {
+  /**
+   * Finds the keypair of transport message `i`, opens it in place, checks the replay window, roams
+   * the peer's endpoint and updates the receive counters. Returns the peer, or -1 (dropped, counted).
+   */
+  #openTransport(i: number, len: number, now: number): number {
+    const shared = this.#shared;
+    const batch = this.#batch;
     const buf = batch.bufs[i];
     const receiver = (buf[4] | (buf[5] << 8) | (buf[6] << 16) | (buf[7] << 24)) >>> 0;
     const slot = receiver & SLOT_MASK;
     if (shared.kpGet(slot, K.state) !== 1 || (shared.kpGet(slot, K.localIndex) >>> 0) !== receiver) {
       shared.stats[S.rxUnknownIndex]++;
-      return;
+      return -1;
     }
     const lo = (buf[8] | (buf[9] << 8) | (buf[10] << 16) | (buf[11] << 24)) >>> 0;
     const hi = (buf[12] | (buf[13] << 8) | (buf[14] << 16) | (buf[15] << 24)) >>> 0;
@@ -119,16 +192,15 @@ function run(init: WorkerInit): void {
     const created = shared.kpF64[shared.kf(slot, KF.created)];
     if (hi >= 0x200000 || counter >= REJECT_AFTER_MESSAGES || now - created >= REJECT_AFTER_TIME) {
       shared.stats[S.rxExpiredKey]++;
-      return;
+      return -1;
     }
-    const key = ciphers.get(slot);
-    if (!key.openInPlace(counter, buf, HEADER, len - HEADER)) {
+    if (!this.#ciphers.get(slot).openInPlace(counter, buf, HEADER, len - HEADER)) {
       shared.stats[S.rxAuthFailed]++;
-      return;
+      return -1;
     }
-    if (!replay[slot].validateCounter(counter, REJECT_AFTER_MESSAGES)) {
+    if (!this.#replay[slot].validateCounter(counter, REJECT_AFTER_MESSAGES)) {
       shared.stats[S.rxReplay]++;
-      return;
+      return -1;
     }
     const peer = shared.kpGet(slot, K.peer);
     const alen = batch.addrLens[i];
@@ -145,57 +217,98 @@ function run(init: WorkerInit): void {
     if (shared.kpGet(slot, K.isInitiator) === 1 && now - created >= REKEY_AFTER_TIME_RECEIVING) {
       if (shared.peerCas(peer, P.needHandshake, 0, 1) === 0) self.postMessage({ t: "handshake", peer });
     }
-    const plainLen = len - HEADER - TAG;
-    if (plainLen === 0) {
-      shared.stats[S.rxKeepalives]++;
-      return;
-    }
+    return peer;
+  }
+
+  /**
+   * The length of the IP packet at `buf[HEADER…]` (from its own header) when it is well formed and
+   * its source lies in `peer`'s allowed IPs; else -1 (dropped, counted).
+   */
+  #innerPacketLength(buf: Uint8Array, plainLen: number, peer: number): number {
+    const stats = this.#shared.stats;
     const version = buf[HEADER] >> 4;
     let pktLen: number;
     let src: number;
     if (version === 4 && plainLen >= 20) {
       pktLen = (buf[HEADER + 2] << 8) | buf[HEADER + 3];
       if (pktLen < 20) pktLen = 0;
-      src = allowed.table.lookup(buf, HEADER + 12, 4);
+      src = this.#allowed.table.lookup(buf, HEADER + 12, 4);
     } else if (version === 6 && plainLen >= 40) {
       pktLen = 40 + ((buf[HEADER + 4] << 8) | buf[HEADER + 5]);
-      src = allowed.table.lookup(buf, HEADER + 8, 6);
+      src = this.#allowed.table.lookup(buf, HEADER + 8, 6);
     } else {
-      shared.stats[S.rxBadInnerPacket]++;
-      return;
+      stats[S.rxBadInnerPacket]++;
+      return -1;
     }
     if (pktLen === 0 || pktLen > plainLen) {
-      shared.stats[S.rxBadInnerPacket]++;
-      return;
+      stats[S.rxBadInnerPacket]++;
+      return -1;
     }
-    if (src !== peer || !allowed.routesTo(src)) {
-      shared.stats[S.rxSourceNotAllowed]++;
-      return;
+    if (src !== peer || !this.#allowed.routesTo(src)) {
+      stats[S.rxSourceNotAllowed]++;
+      return -1;
     }
-    const verdict = filterOn ? filter.decideInbound(buf, HEADER, pktLen, peer, now) : null;
-    if (verdict !== null && !verdict.accept) {
-      shared.stats[DROP_REASON_STATS[verdict.reason]]++;
-      const gen = shared.peerGet(peer, P.generation);
-      if (eventGenerations[peer] !== gen) {
-        dropEvents.resetSlot(peer);
-        eventGenerations[peer] = gen;
-      }
-      const count = dropEvents.note(peer, verdict.reason, now);
-      if (count > 0) self.postMessage({ t: "filter-drop", peer, reason: verdict.reason, count });
-      return;
-    }
-    shared.peerF64[pf + PF.lastDataReceived] = now;
-    if (write(tunFd, tunViews[i], bigLen(pktLen)) < 0) shared.stats[S.tunWriteErrors]++;
-    else shared.stats[S.rxPackets]++;
+    return pktLen;
   }
 
-  function queueHandshake(i: number, len: number): void {
-    Atomics.add(shared.header, H.pendingHandshakes, 1);
+  /** The packet filter's inbound decision (always true without a filter); a drop is counted and reported. */
+  #filterInbound(buf: Uint8Array, pktLen: number, peer: number, now: number): boolean {
+    if (!this.#filterOn) return true;
+    const verdict = this.#filter.decideInbound(buf, HEADER, pktLen, peer, now);
+    if (verdict.accept) return true;
+    const shared = this.#shared;
+    shared.stats[DROP_REASON_STATS[verdict.reason]]++;
+    const gen = shared.peerGet(peer, P.generation);
+    if (this.#eventGenerations[peer] !== gen) {
+      this.#dropEvents.resetSlot(peer);
+      this.#eventGenerations[peer] = gen;
+    }
+    const count = this.#dropEvents.note(peer, verdict.reason, now);
+    if (count > 0) self.postMessage({ t: "filter-drop", peer, reason: verdict.reason, count });
+    return false;
+  }
+
+  /** Writes the packet at batch slot `i` (from HEADER, `pktLen` bytes) to the TUN. */
+  #writeTun(i: number, pktLen: number): void {
+    const stats = this.#shared.stats;
+    if (libc.write(this.#tunFd, this.#tunViews[i], bigLen(pktLen)) < 0) stats[S.tunWriteErrors]++;
+    else stats[S.rxPackets]++;
+  }
+
+  /** Follows the control plane's private key: a new key gets a new mac1 key and cookie secret. */
+  #syncIdentity(): void {
+    const shared = this.#shared;
+    const v = Atomics.load(shared.header, H.identityVersion);
+    if (v === this.#identityVersion) return;
+    const id = shared.readLocalPublic();
+    if (id) {
+      this.#admission = new HandshakeAdmission(id.publicKey, Date.now);
+      this.#identityVersion = id.version;
+    } else if ((v & 1) === 0 && Atomics.load(shared.header, H.hasIdentity) === 0) {
+      this.#admission = null;
+      this.#identityVersion = v;
+    }
+  }
+
+  /** True when `index` is the local index of a handshake we have in flight (responses, cookies). */
+  #isHandshakeIndex(buf: Uint8Array, at: number): boolean {
+    const index = (buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] << 24)) >>> 0;
+    const slot = index & SLOT_MASK;
+    return this.#shared.kpGet(slot, K.state) === SlotState.reserved &&
+      (this.#shared.kpGet(slot, K.localIndex) >>> 0) === index;
+  }
+
+  #queueHandshake(i: number, len: number): void {
+    Atomics.add(this.#shared.header, H.pendingHandshakes, 1);
+    const batch = this.#batch;
     const alen = batch.addrLens[i];
     self.postMessage({ t: "hs", data: batch.bufs[i].slice(0, len), addr: batch.addrs[i].slice(0, alen) });
   }
 
-  function handleHandshake(i: number, len: number, type: number): void {
+  /** A handshake message: checked for size and index, then admitted, answered with a cookie or dropped. */
+  #handleHandshake(i: number, len: number, type: number): void {
+    const shared = this.#shared;
+    const batch = this.#batch;
     const expected = type === MessageInitiationType
       ? MessageInitiationSize
       : type === MessageResponseType
@@ -206,31 +319,33 @@ function run(init: WorkerInit): void {
       return;
     }
     const buf = batch.bufs[i];
-    if (type !== MessageInitiationType && !isHandshakeIndex(buf, type === MessageResponseType ? 8 : 4)) {
+    if (
+      type !== MessageInitiationType && !this.#isHandshakeIndex(buf, type === MessageResponseType ? 8 : 4)
+    ) {
       shared.stats[S.rxUnknownIndex]++;
       return;
     }
     const depth = Atomics.load(shared.header, H.pendingHandshakes);
     if (type === MessageCookieReplyType) {
       if (depth >= HANDSHAKE_QUEUE_SIZE) shared.stats[S.rxHandshakeQueueFull]++;
-      else queueHandshake(i, len);
+      else this.#queueHandshake(i, len);
       return;
     }
-    const srcLen = sockaddrIpPort(batch.addrs[i], 0, source);
-    if (admission === null || srcLen === 0) {
+    const srcLen = sockaddrIpPort(batch.addrs[i], 0, this.#source);
+    if (this.#admission === null || srcLen === 0) {
       shared.stats[S.rxHandshakeBadMac1]++;
       return;
     }
-    const verdict = admission.admit(buf.subarray(0, len), source.subarray(0, srcLen), depth);
+    const verdict = this.#admission.admit(buf.subarray(0, len), this.#source.subarray(0, srcLen), depth);
     switch (verdict.verdict) {
       case "queue":
-        queueHandshake(i, len);
+        this.#queueHandshake(i, len);
         return;
       case "cookie":
-        replies.bufs[replyCount].set(verdict.reply);
-        replies.lens[replyCount] = verdict.reply.length;
-        replies.setAddr(replyCount, batch, i);
-        replyCount++;
+        this.#replies.bufs[this.#replyCount].set(verdict.reply);
+        this.#replies.lens[this.#replyCount] = verdict.reply.length;
+        this.#replies.setAddr(this.#replyCount, batch, i);
+        this.#replyCount++;
         return;
       case "drop":
         if (verdict.reason === "invalid-mac1") shared.stats[S.rxHandshakeBadMac1]++;
@@ -241,59 +356,17 @@ function run(init: WorkerInit): void {
   }
 
   /** Sends the cookie replies made for one receive batch (one sendmmsg; a full socket drops them). */
-  function flushReplies(fd: number): void {
+  #flushReplies(fd: number): void {
     let sent = 0;
-    while (sent < replyCount) {
-      const n = replies.send(fd, replyCount - sent, sent);
+    while (sent < this.#replyCount) {
+      const n = this.#replies.send(fd, this.#replyCount - sent, sent);
       if (n <= 0) break;
       sent += n;
     }
-    shared.stats[S.txCookieReplies] += sent;
-    if (sent < replyCount) shared.stats[S.txSendErrors] += replyCount - sent;
-    replyCount = 0;
+    this.#shared.stats[S.txCookieReplies] += sent;
+    if (sent < this.#replyCount) this.#shared.stats[S.txSendErrors] += this.#replyCount - sent;
+    this.#replyCount = 0;
   }
-
-  let udpFd = -1;
-  while (Atomics.load(shared.header, H.stop) === 0) {
-    const fd = Atomics.load(shared.header, H.udpFd);
-    if (fd !== udpFd) {
-      udpFd = fd;
-      pollView.setInt32(0, fd, true);
-      pollView.setInt16(4, POLLIN, true);
-    }
-    const r = poll(pollFds, ONE, 100);
-    allowed.sync();
-    tables.sync();
-    syncIdentity();
-    if (r <= 0) admission?.gc(); // idle: forget rate-limiter entries of sources gone quiet
-    if (r <= 0 || udpFd < 0) continue;
-    for (let round = 0; round < 8; round++) {
-      const got = batch.recv(udpFd);
-      if (got <= 0) break;
-      const now = Date.now();
-      for (let i = 0; i < got; i++) {
-        const len = batch.lens[i];
-        const buf = batch.bufs[i];
-        const type = buf[0];
-        if (len < 4 || buf[1] !== 0 || buf[2] !== 0 || buf[3] !== 0) {
-          shared.stats[S.rxMalformed]++;
-        } else if (type === 4) {
-          if (len >= HEADER + TAG) handleTransport(i, len, now);
-          else shared.stats[S.rxMalformed]++;
-        } else if (type >= 1 && type <= 3) {
-          handleHandshake(i, len, type);
-        } else {
-          shared.stats[S.rxMalformed]++;
-        }
-      }
-      if (replyCount > 0) flushReplies(udpFd);
-      if (got < BATCH) break;
-    }
-  }
-  ciphers.freeAll();
-  tables.close();
-  self.postMessage({ t: "stopped" });
-  self.close();
 }
 
-startWorker(run);
+startWorker((init) => new DecryptWorker(init).run());

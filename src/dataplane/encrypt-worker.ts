@@ -1,9 +1,10 @@
 /**
- * Data-plane worker: TUN → encrypt → UDP. Runs in its own thread and blocks in `poll` on the TUN fd
- * and a wake eventfd; reads packets until the TUN is empty (up to one batch), seals them in place
- * with each peer's current keypair and sends the batch with one `sendmmsg`. No allocation per packet
- * in steady state. Packets for a peer without a usable keypair are staged (up to 128 per peer) and a
- * handshake is requested from the control plane.
+ * Data-plane worker: TUN → encrypt → UDP, the send path (wireguard-go's send.go). Runs in its own
+ * thread and blocks in `poll` on the TUN fd and a wake eventfd; reads packets until the TUN is empty
+ * (up to one batch), routes each to a peer by its destination, seals it in place with the peer's
+ * current keypair and sends the batch with one `sendmmsg`. No allocation per packet in steady state.
+ * Packets for a peer without a usable keypair are staged (up to 128 per peer) and a handshake is
+ * requested from the control plane.
  * @module
  */
 /// <reference lib="deno.worker" />
@@ -33,6 +34,10 @@ const BUF_SIZE = HEADER + 65535 + TAG + 16;
 const READ_MAX = bigLen(BUF_SIZE - HEADER - TAG - 16);
 const EIGHT = bigLen(8);
 const TWO = bigLen(2);
+/** Most TUN reads per wake-up before the batch is flushed and poll is asked again. */
+const READS_PER_WAKE = 4 * BATCH;
+/** How often staged packets and keepalives are serviced without a wake-up (ms). */
+const CONTROL_INTERVAL_MS = 100;
 
 interface Staged {
   /** The peer-slot generation the packets were routed to (see SharedState). */
@@ -43,57 +48,180 @@ interface Staged {
   count: number;
 }
 
-function run(init: WorkerInit): void {
-  const shared = new SharedState(init.sab);
-  const aead = getAead(init.aead as AeadName);
-  const batch = new MsgBatch(BATCH, BUF_SIZE);
-  const readViews = batch.bufs.map((b) => b.subarray(HEADER));
-  const ciphers = new SlotCiphers(shared, aead, "send");
-  const staged: (Staged | null)[] = new Array(MAX_PEERS).fill(null);
-  const allowed = new AllowedIpsMirror(shared);
-  // The packet filter's outbound side: flows we open, so that the decrypt worker lets their replies in.
-  const tracker = new ConnTracker(init.tracker, init.trackerBuckets);
-  const outbound = new ParsedPacket();
-  const filterOn = init.packetFilter;
-  const pollFds = new Uint8Array(16); // two struct pollfd {int fd; short events; short revents}
-  const pollView = new DataView(pollFds.buffer);
-  const wakeBuf = new Uint8Array(8);
-  const { poll, read } = libc;
-  let n = 0; // messages in the batch
+/** What reading the TUN ended with. */
+const enum ReadEnd {
+  /** The TUN is empty (or the read budget is spent): flush and poll again. */
+  drained,
+  /** The interface is gone. */
+  closed,
+}
 
-  const tunFd = Atomics.load(shared.header, H.tunFd);
-  const wakeFd = Atomics.load(shared.header, H.wakeFd);
-  pollView.setInt32(0, tunFd, true);
-  pollView.setInt16(4, POLLIN, true);
-  pollView.setInt32(8, wakeFd, true);
-  pollView.setInt16(12, POLLIN, true);
+/** The send path of one device: its buffers, its view of the shared state and its loop. */
+class EncryptWorker {
+  readonly #init: WorkerInit;
+  readonly #shared: SharedState;
+  readonly #batch = new MsgBatch(BATCH, BUF_SIZE);
+  readonly #readViews = this.#batch.bufs.map((b) => b.subarray(HEADER));
+  readonly #ciphers: SlotCiphers;
+  readonly #staged: (Staged | null)[] = new Array(MAX_PEERS).fill(null);
+  readonly #allowed: AllowedIpsMirror;
+  /** The packet filter's outbound side: flows we open, so that the decrypt worker lets their replies in. */
+  readonly #tracker: ConnTracker;
+  readonly #outbound = new ParsedPacket();
+  readonly #filterOn: boolean;
+  readonly #pollFds = new Uint8Array(16); // two struct pollfd {int fd; short events; short revents}
+  readonly #pollView = new DataView(this.#pollFds.buffer);
+  readonly #wakeBuf = new Uint8Array(8);
+  readonly #tunFd: number;
+  readonly #wakeFd: number;
+  /** Messages in the batch. */
+  #n = 0;
 
-  function requestHandshake(peer: number): void {
-    if (shared.peerCas(peer, P.needHandshake, 0, 1) === 0) self.postMessage({ t: "handshake", peer });
+  constructor(init: WorkerInit) {
+    this.#init = init;
+    this.#shared = new SharedState(init.sab);
+    this.#ciphers = new SlotCiphers(this.#shared, getAead(init.aead as AeadName), "send");
+    this.#allowed = new AllowedIpsMirror(this.#shared);
+    this.#tracker = new ConnTracker(init.tracker, init.trackerBuckets);
+    this.#filterOn = init.packetFilter;
+    this.#tunFd = Atomics.load(this.#shared.header, H.tunFd);
+    this.#wakeFd = Atomics.load(this.#shared.header, H.wakeFd);
+    this.#pollView.setInt32(0, this.#tunFd, true);
+    this.#pollView.setInt16(4, POLLIN, true);
+    this.#pollView.setInt32(8, this.#wakeFd, true);
+    this.#pollView.setInt16(12, POLLIN, true);
+  }
+
+  /** The loop: wait for packets or a wake-up, read, route, seal, flush; until stopped or the TUN goes. */
+  run(): void {
+    const shared = this.#shared;
+    let lastControl = 0;
+    while (Atomics.load(shared.header, H.stop) === 0) {
+      const r = libc.poll(this.#pollFds, TWO, CONTROL_INTERVAL_MS);
+      const now = Date.now();
+      this.#allowed.sync();
+      if (r <= 0) {
+        if (now - lastControl >= CONTROL_INTERVAL_MS) {
+          this.#serviceControl(now);
+          lastControl = now;
+        }
+        continue;
+      }
+      if (this.#pollView.getInt16(14, true) & POLLIN) {
+        libc.read(this.#wakeFd, this.#wakeBuf, EIGHT);
+        this.#serviceControl(now);
+        lastControl = now;
+      }
+      const tunRevents = this.#pollView.getInt16(6, true);
+      if (tunRevents & ~POLLIN) { // POLLERR/POLLHUP/POLLNVAL: the interface is gone
+        this.#tunClosed();
+        break;
+      }
+      if (!(tunRevents & POLLIN)) continue;
+      if (this.#readTun(now) === ReadEnd.closed) {
+        this.#tunClosed();
+        return;
+      }
+      this.#flush();
+    }
+    this.#flush();
+    this.#ciphers.freeAll();
+    self.postMessage({ t: "stopped" });
+    self.close();
+  }
+
+  #tunClosed(): void {
+    Atomics.store(this.#shared.header, H.tunClosed, 1);
+    self.postMessage({ t: "tun-closed" });
+  }
+
+  /** Reads packets from the TUN into the batch and sends each on its way, until the TUN is empty. */
+  #readTun(now: number): ReadEnd {
+    for (let k = 0; k < READS_PER_WAKE; k++) {
+      const len = libc.read(this.#tunFd, this.#readViews[this.#n], READ_MAX);
+      if (len <= 0) {
+        if (len < 0 && errno() !== EAGAIN && errno() !== EINTR) return ReadEnd.closed;
+        return ReadEnd.drained;
+      }
+      this.#observeOutbound(this.#n, len, now);
+      this.#routeAndSeal(this.#n, len, now);
+    }
+    return ReadEnd.drained;
+  }
+
+  /** Tells the connection tracker about a flow this packet (batch slot `i`) opens or continues. */
+  #observeOutbound(i: number, len: number, now: number): void {
+    const buf = this.#batch.bufs[i];
+    if (
+      this.#filterOn && parsePacket(buf, HEADER, len, this.#outbound, ParseMode.strict) === ParseStatus.ok
+    ) {
+      this.#tracker.observeOutbound(buf, this.#outbound, now);
+    }
+  }
+
+  /** The peer whose allowed IPs hold the destination of the packet at `buf[HEADER…]`, or -1. */
+  #route(buf: Uint8Array, len: number): number {
+    const version = buf[HEADER] >> 4;
+    let peer = -1;
+    if (version === 4 && len >= 20) peer = this.#allowed.table.lookup(buf, HEADER + 16, 4);
+    else if (version === 6 && len >= 40) peer = this.#allowed.table.lookup(buf, HEADER + 24, 6);
+    if (peer < 0 || !this.#allowed.routesTo(peer)) {
+      this.#shared.stats[S.txNoRoute]++;
+      return -1;
+    }
+    return peer;
+  }
+
+  /** Routes the packet in batch slot `i` (the next free one) and seals it there, or stages it. */
+  #routeAndSeal(i: number, len: number, now: number): void {
+    const buf = this.#batch.bufs[i];
+    const peer = this.#route(buf, len);
+    if (peer < 0) return;
+    this.#sealOrStage(i, peer, len, now);
+  }
+
+  /** Seals slot `i` (the next free one) for `peer` and adds it to the batch; stages it while keys are missing. */
+  #sealOrStage(i: number, peer: number, len: number, now: number): void {
+    const shared = this.#shared;
+    if (!this.#seal(i, peer, len, now)) {
+      const current = shared.peerGet(peer, P.current);
+      if (current < 0 || shared.kpGet(current, K.state) !== 1) this.#stage(peer, this.#batch.bufs[i], len);
+      return;
+    }
+    this.#n++;
+    if (this.#n === BATCH) this.#flush();
+  }
+
+  #requestHandshake(peer: number): void {
+    if (this.#shared.peerCas(peer, P.needHandshake, 0, 1) === 0) self.postMessage({ t: "handshake", peer });
   }
 
   /** The peer's usable sending keypair slot, or -1 (and a handshake is requested). */
-  function sendingSlot(peer: number, now: number): number {
+  #sendingSlot(peer: number, now: number): number {
+    const shared = this.#shared;
     const slot = shared.peerGet(peer, P.current);
     if (slot < 0 || shared.kpGet(slot, K.state) !== 1) {
-      requestHandshake(peer);
+      this.#requestHandshake(peer);
       return -1;
     }
     const age = now - shared.kpF64[shared.kf(slot, KF.created)];
     const counter = shared.kpF64[shared.kf(slot, KF.sendCounter)];
     if (age >= REJECT_AFTER_TIME || counter >= REJECT_AFTER_MESSAGES) {
-      requestHandshake(peer);
+      this.#requestHandshake(peer);
       return -1;
     }
     if (
-      (shared.kpGet(slot, K.isInitiator) === 1 && age >= init.rekeyAfterMs) || counter >= REKEY_AFTER_MESSAGES
-    ) requestHandshake(peer);
+      (shared.kpGet(slot, K.isInitiator) === 1 && age >= this.#init.rekeyAfterMs) ||
+      counter >= REKEY_AFTER_MESSAGES
+    ) this.#requestHandshake(peer);
     return slot;
   }
 
   /** Seals the packet in batch slot `i` (plaintext at HEADER, `len` bytes) for `peer`; false if not sent. */
-  function seal(i: number, peer: number, len: number, now: number): boolean {
-    const slot = sendingSlot(peer, now);
+  #seal(i: number, peer: number, len: number, now: number): boolean {
+    const shared = this.#shared;
+    const batch = this.#batch;
+    const slot = this.#sendingSlot(peer, now);
     if (slot < 0) return false;
     const buf = batch.bufs[i];
     const mtu = Atomics.load(shared.header, H.mtu);
@@ -107,24 +235,8 @@ function run(init: WorkerInit): void {
     const ci = shared.kf(slot, KF.sendCounter);
     const counter = shared.kpF64[ci];
     shared.kpF64[ci] = counter + 1;
-    const remote = shared.kpGet(slot, K.remoteIndex);
-    buf[0] = 4;
-    buf[1] = buf[2] = buf[3] = 0;
-    buf[4] = remote & 0xff;
-    buf[5] = (remote >>> 8) & 0xff;
-    buf[6] = (remote >>> 16) & 0xff;
-    buf[7] = remote >>> 24;
-    const lo = counter >>> 0;
-    const hi = Math.floor(counter / 4294967296);
-    buf[8] = lo & 0xff;
-    buf[9] = (lo >>> 8) & 0xff;
-    buf[10] = (lo >>> 16) & 0xff;
-    buf[11] = lo >>> 24;
-    buf[12] = hi & 0xff;
-    buf[13] = (hi >>> 8) & 0xff;
-    buf[14] = (hi >>> 16) & 0xff;
-    buf[15] = hi >>> 24;
-    ciphers.get(slot).sealInPlace(counter, buf, HEADER, bodyLen);
+    writeTransportHeader(buf, shared.kpGet(slot, K.remoteIndex), counter);
+    this.#ciphers.get(slot).sealInPlace(counter, buf, HEADER, bodyLen);
     const total = HEADER + bodyLen + TAG;
     const alen = shared.readEndpoint(peer, batch.addrs[i], 0);
     if (alen === 0) {
@@ -140,13 +252,16 @@ function run(init: WorkerInit): void {
     return true;
   }
 
-  function flush(): void {
+  /** Sends the batch with sendmmsg, waiting briefly while the socket buffer is full. */
+  #flush(): void {
+    const n = this.#n;
     if (n === 0) return;
+    const shared = this.#shared;
     const udpFd = Atomics.load(shared.header, H.udpFd);
     let off = 0;
     let stalls = 0;
     while (off < n) {
-      const sent = batch.send(udpFd, n - off, off);
+      const sent = this.#batch.send(udpFd, n - off, off);
       if (sent <= 0) {
         // A full socket buffer is back-pressure, not loss: wait briefly for room, then retry.
         const e = errno();
@@ -161,15 +276,16 @@ function run(init: WorkerInit): void {
       shared.stats[S.txPackets] += sent;
       off += sent;
     }
-    n = 0;
+    this.#n = 0;
   }
 
-  function stage(peer: number, src: Uint8Array, len: number): void {
-    let q = staged[peer];
-    const generation = allowed.generationOf(peer);
+  /** Keeps a copy of the packet at `src[HEADER…]` until `peer` has keys (oldest dropped when full). */
+  #stage(peer: number, src: Uint8Array, len: number): void {
+    let q = this.#staged[peer];
+    const generation = this.#allowed.generationOf(peer);
     if (!q) {
       q = { generation, bufs: [], lens: new Int32Array(MAX_STAGED_PACKETS), head: 0, count: 0 };
-      staged[peer] = q;
+      this.#staged[peer] = q;
     } else if (q.generation !== generation) { // the slot has a new peer: the old one's packets go
       q.generation = generation;
       q.head = 0;
@@ -178,7 +294,7 @@ function run(init: WorkerInit): void {
     if (q.count === MAX_STAGED_PACKETS) { // drop the oldest, like wireguard-go
       q.head = (q.head + 1) % MAX_STAGED_PACKETS;
       q.count--;
-      shared.stats[S.txStagedDropped]++;
+      this.#shared.stats[S.txStagedDropped]++;
     }
     const idx = (q.head + q.count) % MAX_STAGED_PACKETS;
     if (!q.bufs[idx] || q.bufs[idx].length < len) q.bufs[idx] = new Uint8Array(Math.max(len, 2048));
@@ -188,97 +304,58 @@ function run(init: WorkerInit): void {
   }
 
   /** Sends staged packets and pending keepalives for peers that now have keys. */
-  function serviceControl(now: number): void {
+  #serviceControl(now: number): void {
+    const shared = this.#shared;
     for (let peer = 0; peer < MAX_PEERS; peer++) {
       if (shared.peerGet(peer, P.active) !== 1) {
-        if (staged[peer]) staged[peer] = null;
+        if (this.#staged[peer]) this.#staged[peer] = null;
         continue;
       }
-      if (staged[peer]?.generation !== shared.peerGet(peer, P.generation)) staged[peer] = null; // new peer
-      const q = staged[peer];
-      if (q && q.count > 0 && shared.peerGet(peer, P.current) >= 0) {
-        while (q.count > 0) {
-          if (n === BATCH) flush();
-          const idx = q.head;
-          const len = q.lens[idx];
-          batch.bufs[n].set(q.bufs[idx].subarray(0, len), HEADER);
-          if (!seal(n, peer, len, now)) break;
-          n++;
-          q.head = (q.head + 1) % MAX_STAGED_PACKETS;
-          q.count--;
-        }
-      }
+      if (this.#staged[peer]?.generation !== shared.peerGet(peer, P.generation)) this.#staged[peer] = null; // new peer
+      this.#sendStaged(peer, now);
       if (shared.peerCas(peer, P.keepalivePending, 1, 0) === 1) {
-        if (n === BATCH) flush();
-        if (seal(n, peer, 0, now)) n++;
+        if (this.#n === BATCH) this.#flush();
+        if (this.#seal(this.#n, peer, 0, now)) this.#n++;
       }
     }
-    flush();
+    this.#flush();
   }
 
-  let lastControl = 0;
-  while (Atomics.load(shared.header, H.stop) === 0) {
-    const r = poll(pollFds, TWO, 100);
-    const now = Date.now();
-    allowed.sync();
-    if (r <= 0) {
-      if (now - lastControl >= 100) {
-        serviceControl(now);
-        lastControl = now;
-      }
-      continue;
+  /** Seals the packets staged for `peer` while it has a current keypair. */
+  #sendStaged(peer: number, now: number): void {
+    const q = this.#staged[peer];
+    if (!q || q.count === 0 || this.#shared.peerGet(peer, P.current) < 0) return;
+    while (q.count > 0) {
+      if (this.#n === BATCH) this.#flush();
+      const idx = q.head;
+      const len = q.lens[idx];
+      this.#batch.bufs[this.#n].set(q.bufs[idx].subarray(0, len), HEADER);
+      if (!this.#seal(this.#n, peer, len, now)) break;
+      this.#n++;
+      q.head = (q.head + 1) % MAX_STAGED_PACKETS;
+      q.count--;
     }
-    if (pollView.getInt16(14, true) & POLLIN) {
-      read(wakeFd, wakeBuf, EIGHT);
-      serviceControl(now);
-      lastControl = now;
-    }
-    const tunRevents = pollView.getInt16(6, true);
-    if (tunRevents & ~POLLIN) { // POLLERR/POLLHUP/POLLNVAL: the interface is gone
-      Atomics.store(shared.header, H.tunClosed, 1);
-      self.postMessage({ t: "tun-closed" });
-      break;
-    }
-    if (!(tunRevents & POLLIN)) continue;
-    for (let k = 0; k < 4 * BATCH; k++) {
-      const len = read(tunFd, readViews[n], READ_MAX);
-      if (len <= 0) {
-        if (len < 0 && errno() !== EAGAIN && errno() !== EINTR) {
-          Atomics.store(shared.header, H.tunClosed, 1);
-          self.postMessage({ t: "tun-closed" });
-          return;
-        }
-        break;
-      }
-      const buf = batch.bufs[n];
-      if (filterOn && parsePacket(buf, HEADER, len, outbound, ParseMode.strict) === ParseStatus.ok) {
-        tracker.observeOutbound(buf, outbound, now);
-      }
-      const version = buf[HEADER] >> 4;
-      let peer = -1;
-      if (version === 4 && len >= 20) peer = allowed.table.lookup(buf, HEADER + 16, 4);
-      else if (version === 6 && len >= 40) peer = allowed.table.lookup(buf, HEADER + 24, 6);
-      if (peer < 0 || !allowed.routesTo(peer)) {
-        shared.stats[S.txNoRoute]++;
-        continue;
-      }
-      if (!seal(n, peer, len, now)) {
-        if (
-          shared.peerGet(peer, P.current) < 0 || shared.kpGet(shared.peerGet(peer, P.current), K.state) !== 1
-        ) {
-          stage(peer, buf, len);
-        }
-        continue;
-      }
-      n++;
-      if (n === BATCH) flush();
-    }
-    flush();
   }
-  flush();
-  ciphers.freeAll();
-  self.postMessage({ t: "stopped" });
-  self.close();
 }
 
-startWorker(run);
+/** Writes a transport message header (type 4, receiver index, counter; little-endian) at `buf[0, 16)`. */
+function writeTransportHeader(buf: Uint8Array, remote: number, counter: number): void {
+  buf[0] = 4;
+  buf[1] = buf[2] = buf[3] = 0;
+  buf[4] = remote & 0xff;
+  buf[5] = (remote >>> 8) & 0xff;
+  buf[6] = (remote >>> 16) & 0xff;
+  buf[7] = remote >>> 24;
+  const lo = counter >>> 0;
+  const hi = Math.floor(counter / 4294967296);
+  buf[8] = lo & 0xff;
+  buf[9] = (lo >>> 8) & 0xff;
+  buf[10] = (lo >>> 16) & 0xff;
+  buf[11] = lo >>> 24;
+  buf[12] = hi & 0xff;
+  buf[13] = (hi >>> 8) & 0xff;
+  buf[14] = (hi >>> 16) & 0xff;
+  buf[15] = hi >>> 24;
+}
+
+startWorker((init) => new EncryptWorker(init).run());
