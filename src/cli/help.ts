@@ -53,7 +53,13 @@ const ADMIN_OPTIONS: [string, string][] = [
   ],
 ];
 
-const COMMON_ENV: EnvName[] = ["TWOFOLD_LOG", "TWOFOLD_AEAD_BACKEND", "JOURNAL_STREAM", "NOTIFY_SOCKET"];
+const COMMON_ENV: EnvName[] = [
+  "TWOFOLD_LOG",
+  "TWOFOLD_AEAD_BACKEND",
+  "TWOFOLD_OFFLOADS",
+  "JOURNAL_STREAM",
+  "NOTIFY_SOCKET",
+];
 const STOP_SIGNALS: [string, string][] = [[
   "SIGINT, SIGTERM",
   "stop cleanly (interfaces and sockets removed), exit 0",

@@ -41,6 +41,7 @@ import {
 import type { SecretKey } from "./node/secret-key.ts";
 import * as identity from "./node/identity.ts";
 import * as interfaces from "./node/interfaces.ts";
+import type { OffloadMode } from "../wireguard/offload/offload-mode.ts";
 import * as keys from "./node/keys.ts";
 import * as peers from "./node/peers.ts";
 import * as admin from "./node/admin.ts";
@@ -149,6 +150,8 @@ export interface NodeConfig {
     listenPort: number;
     address: InterfaceAddress;
     mtu: number;
+    /** Whether the data plane may use the kernel's offloads (docs/offload.md). */
+    offloads: OffloadMode;
   };
   /** The inner interface (AES-256-GCM), carried inside wg0. */
   aes0: {
@@ -160,6 +163,8 @@ export interface NodeConfig {
     mtu: number;
     /** True when mtu was derived from wg0.mtu rather than given. */
     mtuDerived: boolean;
+    /** Whether the data plane may use the kernel's offloads (docs/offload.md). */
+    offloads: OffloadMode;
   };
   /** PSK rotation policy. */
   keys: {

@@ -51,6 +51,10 @@ export const H = {
   identityVersion: 10,
   /** 1 while the device has a private key (the local public key below is valid). */
   hasIdentity: 11,
+  /** 1 when every TUN read and write carries a virtio_net_hdr (set before the workers start). */
+  tunVnetHdr: 12,
+  /** The TUN_F_* offload bits the TUN accepted (set before the workers start). */
+  tunOffloadBits: 13,
 } as const;
 const HEADER_INTS = 16;
 

@@ -10,6 +10,21 @@
  */
 export const FILTER_TABLE_READER = { decrypt: 0, trace: 2 } as const;
 
+/**
+ * How the TUN fd both workers share was opened: with a virtio_net_hdr in front of every packet
+ * (IFF_VNET_HDR) or not, and the TUN_F_* offload bits the kernel accepted (ffi/tun.ts). Both workers
+ * read it from the shared header, so they agree on the framing of every read and write.
+ */
+export interface TunOffloads {
+  /** Every read and write on the TUN carries a virtio_net_hdr. */
+  vnetHdr: boolean;
+  /** TUN_F_* bits in force (0 without offloads). */
+  bits: number;
+}
+
+/** A TUN opened without offloads: one plain packet per read and write. */
+export const NO_TUN_OFFLOADS: TunOffloads = Object.freeze({ vnetHdr: false, bits: 0 });
+
 /** The one message a worker receives: where the shared state is and which AEAD to use. */
 export interface WorkerInit {
   /** The shared buffer of `SharedState`. */

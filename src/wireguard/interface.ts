@@ -5,7 +5,7 @@
  * `twofold wg` for one interface and by a node for wg0 and aes0 in one process.
  * @module
  */
-import { openTun } from "../../ffi/tun.ts";
+import { enableTunOffloads, openTun } from "../../ffi/tun.ts";
 import {
   addAddress,
   disableIpv6AutoAddresses,
@@ -22,6 +22,9 @@ import { assertSuiteSelfTest } from "../noise/selftest.ts";
 import { UapiServer, UapiSocketInUseError } from "../uapi/server.ts";
 import { logger } from "../log.ts";
 import { Device, type DeviceOptions } from "./device.ts";
+import { envChoice } from "../env.ts";
+import { type OffloadMode, offloadsWanted } from "./offload/offload-mode.ts";
+import { NO_TUN_OFFLOADS, type TunOffloads } from "../dataplane/worker-protocol.ts";
 
 /** Default TUN MTU, as wireguard-go. */
 export const DEFAULT_MTU = 1420;
@@ -61,6 +64,8 @@ export interface InterfaceOptions {
   suite: Suite;
   /** TUN MTU (default 1420). The operator may change it later; padding follows. */
   mtu?: number;
+  /** Whether the data plane may use the kernel's offloads (default "auto"; TWOFOLD_OFFLOADS=off overrides). */
+  offloads?: OffloadMode;
   /** Address to add and bring the link up with (e.g. "100.64.0.1/10"); none = leave it to wg-quick. */
   address?: string;
   /** Extra device options (bind address, PSK policy, events). */
@@ -104,9 +109,11 @@ export async function startInterface(opts: InterfaceOptions): Promise<RunningInt
   const log = logger(ifname);
   const report = assertSuiteSelfTest(suite);
   log.debug(`self-test passed in ${report.elapsedMs.toFixed(1)} ms`);
+  // The workers frame TUN reads and writes by the virtio_net_hdr in the next commit; until then: none.
+  const vnetHdr = offloadsWanted(opts.offloads ?? "auto", envChoice("TWOFOLD_OFFLOADS")) && false;
   let tun;
   try {
-    tun = openTun(ifname, { nonBlocking: true });
+    tun = openTun(ifname, { nonBlocking: true, vnetHdr });
   } catch (e) {
     if (e instanceof SysError && TUN_NAME_TAKEN.has(e.errno)) {
       throw new InterfaceInUseError(ifname, null, opts.nameField);
@@ -135,7 +142,10 @@ export async function startInterface(opts: InterfaceOptions): Promise<RunningInt
     void close(reason).then(() => opts.onEnded?.(reason));
   };
   try {
-    device = new Device({ ifname, suite, tunFd: tun.fd, log, ...opts.device, onFatal: ended });
+    const tunOffloads: TunOffloads = vnetHdr
+      ? { vnetHdr, bits: enableTunOffloads(tun.fd, { uso: true }) }
+      : NO_TUN_OFFLOADS;
+    device = new Device({ ifname, suite, tunFd: tun.fd, tunOffloads, log, ...opts.device, onFatal: ended });
     uapi = await UapiServer.listen(ifname, device, {
       dir: opts.uapiDir,
       onRemoved: () => ended("UAPI socket removed"),
