@@ -8,6 +8,11 @@
  * per-source rate limit and a bounded queue) before the few that deserve Noise work are passed to the
  * control plane, so a handshake flood never reaches its event loop. Every rejected packet is dropped
  * and counted, never thrown.
+ *
+ * With TUN offloads (the TUN carries a virtio_net_hdr; docs/offload.md) the packets a receive batch
+ * delivers are written after the batch, coalesced (coalesce.ts) into super-packets of one flow where
+ * the kernel's GRO rules allow, each write with its header; the filter has decided every packet
+ * before it is coalesced.
  * @module
  */
 /// <reference lib="deno.worker" />
@@ -41,6 +46,9 @@ import { TableReader } from "../filter/table-exchange.ts";
 import { DropReason } from "../filter/verdict.ts";
 import { FILTER_TABLE_READER, type WorkerInit } from "./worker-protocol.ts";
 import { AllowedIpsMirror, SlotCiphers, startWorker } from "./worker-common.ts";
+import { GroBatch } from "../wireguard/offload/coalesce.ts";
+import { VIRTIO_NET_HDR_LEN, writePlainVirtioNetHdr } from "../wireguard/offload/virtio-net-hdr.ts";
+import { TUN_F_TSO4, TUN_F_TSO6, TUN_F_USO4, TUN_F_USO6 } from "../../ffi/tun.ts";
 
 const HEADER = 16;
 const TAG = 16;
@@ -77,6 +85,17 @@ class DecryptWorker {
   readonly #pollFds = new Uint8Array(8);
   readonly #pollView = new DataView(this.#pollFds.buffer);
   readonly #tunFd: number;
+  /** Whether every TUN write starts with a virtio_net_hdr (the TUN was opened with offloads). */
+  readonly #vnetHdr: boolean;
+  /** The coalescer, when the TUN takes TCP super-packets (else packets are written one by one). */
+  readonly #gro: GroBatch | null;
+  /** TUN writes from the virtio_net_hdr in front of each slot's packet. */
+  readonly #vnetViews = this.#batch.bufs.map((b) => b.subarray(HEADER - VIRTIO_NET_HDR_LEN));
+  /** Packets of the current receive batch waiting for coalescing: their batch slots, buffers, lengths. */
+  readonly #pendingSlots = new Int32Array(BATCH);
+  readonly #pendingBufs: Uint8Array[] = new Array(BATCH);
+  readonly #pendingLens = new Int32Array(BATCH);
+  #pending = 0;
   readonly #replies = new MsgBatch(BATCH, MessageCookieReplySize);
   #replyCount = 0;
   readonly #source = new Uint8Array(SOURCE_BYTES);
@@ -100,6 +119,11 @@ class DecryptWorker {
     });
     this.#filterOn = init.packetFilter;
     this.#tunFd = Atomics.load(this.#shared.header, H.tunFd);
+    this.#vnetHdr = Atomics.load(this.#shared.header, H.tunVnetHdr) === 1;
+    const bits = Atomics.load(this.#shared.header, H.tunOffloadBits);
+    this.#gro = this.#vnetHdr && (bits & (TUN_F_TSO4 | TUN_F_TSO6)) === (TUN_F_TSO4 | TUN_F_TSO6)
+      ? new GroBatch(BATCH, { udp: (bits & (TUN_F_USO4 | TUN_F_USO6)) === (TUN_F_USO4 | TUN_F_USO6) })
+      : null;
   }
 
   /** The loop: wait for datagrams, re-sync shared state, receive and dispatch batches; until stopped. */
@@ -135,6 +159,7 @@ class DecryptWorker {
     if (got <= 0) return got;
     const now = Date.now();
     for (let i = 0; i < got; i++) this.#dispatch(i, this.#batch.lens[i], now);
+    if (this.#pending > 0) this.#flushCoalesced();
     if (this.#replyCount > 0) this.#flushReplies(udpFd);
     return got;
   }
@@ -169,7 +194,8 @@ class DecryptWorker {
     if (pktLen < 0) return;
     if (!this.#filterInbound(this.#batch.bufs[i], pktLen, peer, now)) return;
     this.#shared.peerF64[this.#shared.pf(peer, PF.lastDataReceived)] = now;
-    this.#writeTun(i, pktLen);
+    if (this.#gro !== null) this.#holdForCoalescing(i, pktLen);
+    else this.#writeTun(i, pktLen);
   }
 
   /**
@@ -268,11 +294,47 @@ class DecryptWorker {
     return false;
   }
 
-  /** Writes the packet at batch slot `i` (from HEADER, `pktLen` bytes) to the TUN. */
+  /** Writes the packet at batch slot `i` (from HEADER, `pktLen` bytes) to the TUN, behind an all-zero header with offloads. */
   #writeTun(i: number, pktLen: number): void {
     const stats = this.#shared.stats;
-    if (libc.write(this.#tunFd, this.#tunViews[i], bigLen(pktLen)) < 0) stats[S.tunWriteErrors]++;
+    let written: number;
+    if (this.#vnetHdr) {
+      writePlainVirtioNetHdr(this.#batch.bufs[i], HEADER - VIRTIO_NET_HDR_LEN);
+      written = libc.write(this.#tunFd, this.#vnetViews[i], bigLen(VIRTIO_NET_HDR_LEN + pktLen));
+    } else {
+      written = libc.write(this.#tunFd, this.#tunViews[i], bigLen(pktLen));
+    }
+    if (written < 0) stats[S.tunWriteErrors]++;
     else stats[S.rxPackets]++;
+  }
+
+  /** Keeps the packet at batch slot `i` for {@link flushCoalesced} at the end of the receive batch. */
+  #holdForCoalescing(i: number, pktLen: number): void {
+    const k = this.#pending++;
+    this.#pendingSlots[k] = i;
+    this.#pendingBufs[k] = this.#batch.bufs[i];
+    this.#pendingLens[k] = pktLen;
+  }
+
+  /**
+   * Coalesces the packets held from this receive batch and writes them, each behind its
+   * virtio_net_hdr; the counters count the original packets.
+   */
+  #flushCoalesced(): void {
+    const gro = this.#gro!;
+    const stats = this.#shared.stats;
+    const writes = gro.coalesce(this.#pendingBufs, HEADER, this.#pendingLens, this.#pending);
+    for (let w = 0; w < writes; w++) {
+      const k = gro.writeOrder[w];
+      const view = this.#vnetViews[this.#pendingSlots[k]];
+      const packets = gro.segmentsPerSlot[w];
+      if (libc.write(this.#tunFd, view, bigLen(VIRTIO_NET_HDR_LEN + this.#pendingLens[k])) < 0) {
+        stats[S.tunWriteErrors] += packets;
+      } else {
+        stats[S.rxPackets] += packets;
+      }
+    }
+    this.#pending = 0;
   }
 
   /** Follows the control plane's private key: a new key gets a new mac1 key and cookie secret. */

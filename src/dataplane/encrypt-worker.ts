@@ -5,6 +5,12 @@
  * current keypair and sends the batch with one `sendmmsg`. No allocation per packet in steady state.
  * Packets for a peer without a usable keypair are staged (up to 128 per peer) and a handshake is
  * requested from the control plane.
+ *
+ * With TUN offloads (the TUN carries a virtio_net_hdr; docs/offload.md) one read may return a TCP or
+ * UDP super-packet: it is read into a scratch buffer, cut into MTU-sized segments straight into the
+ * batch slots behind the WireGuard header (segment.ts), routed once (all segments share the
+ * destination) and each segment is sealed as its own transport message. The packet filter's tracker
+ * sees every segment, as it would have seen the packets without offloads.
  * @module
  */
 /// <reference lib="deno.worker" />
@@ -23,11 +29,25 @@ import { H, K, KF, MAX_PEERS, P, PF, S, SharedState } from "./shared-state.ts";
 import { ConnTracker } from "../filter/conn-tracker.ts";
 import { ParsedPacket, ParseMode, parsePacket, ParseStatus } from "../filter/packet-parse.ts";
 import type { WorkerInit } from "./worker-protocol.ts";
+import { SegmentError, segmentPacket } from "../wireguard/offload/segment.ts";
+import {
+  emptyVirtioNetHdr,
+  readVirtioNetHdr,
+  VIRTIO_NET_HDR_LEN,
+} from "../wireguard/offload/virtio-net-hdr.ts";
+import { MAX_IP_PACKET } from "../wireguard/offload/packet-layout.ts";
 import { AllowedIpsMirror, SlotCiphers, startWorker } from "./worker-common.ts";
 
 const HEADER = 16;
 const TAG = 16;
 const BATCH = 32;
+/**
+ * Batch slots with TUN offloads: a whole super-packet's segments go into one batch (64 KiB at the
+ * smallest usual MSS of 536 is 123 segments; wireguard-go reads into 128 buffers too).
+ */
+const OFFLOAD_BATCH = 128;
+/** Bytes of one TUN read with offloads: the virtio_net_hdr and the largest IP packet. */
+const SUPER_READ_MAX = VIRTIO_NET_HDR_LEN + MAX_IP_PACKET;
 /** Consecutive EAGAIN waits (5 ms each) before a batch is dropped. */
 const MAX_SEND_STALLS = 20;
 const BUF_SIZE = HEADER + 65535 + TAG + 16;
@@ -36,6 +56,8 @@ const EIGHT = bigLen(8);
 const TWO = bigLen(2);
 /** Most TUN reads per wake-up before the batch is flushed and poll is asked again. */
 const READS_PER_WAKE = 4 * BATCH;
+/** Most super-packet reads per wake-up (each may fill most of a batch). */
+const SUPER_READS_PER_WAKE = BATCH;
 /** How often staged packets and keepalives are serviced without a wake-up (ms). */
 const CONTROL_INTERVAL_MS = 100;
 
@@ -60,8 +82,18 @@ const enum ReadEnd {
 class EncryptWorker {
   readonly #init: WorkerInit;
   readonly #shared: SharedState;
-  readonly #batch = new MsgBatch(BATCH, BUF_SIZE);
-  readonly #readViews = this.#batch.bufs.map((b) => b.subarray(HEADER));
+  /** Whether every TUN read starts with a virtio_net_hdr (the TUN was opened with offloads). */
+  readonly #vnetHdr: boolean;
+  /** Batch slots: {@link BATCH}, or {@link OFFLOAD_BATCH} with offloads. */
+  readonly #batchSize: number;
+  readonly #batch: MsgBatch;
+  readonly #readViews: Uint8Array[];
+  /** With offloads: where a TUN read lands before it is cut into the batch slots. */
+  readonly #superPacket: Uint8Array;
+  readonly #superRead = bigLen(SUPER_READ_MAX);
+  readonly #vnet = emptyVirtioNetHdr();
+  /** Segment lengths per batch slot, as segmentPacket writes them. */
+  readonly #segLens: Int32Array;
   readonly #ciphers: SlotCiphers;
   readonly #staged: (Staged | null)[] = new Array(MAX_PEERS).fill(null);
   readonly #allowed: AllowedIpsMirror;
@@ -80,6 +112,12 @@ class EncryptWorker {
   constructor(init: WorkerInit) {
     this.#init = init;
     this.#shared = new SharedState(init.sab);
+    this.#vnetHdr = Atomics.load(this.#shared.header, H.tunVnetHdr) === 1;
+    this.#batchSize = this.#vnetHdr ? OFFLOAD_BATCH : BATCH;
+    this.#batch = new MsgBatch(this.#batchSize, BUF_SIZE);
+    this.#readViews = this.#batch.bufs.map((b) => b.subarray(HEADER));
+    this.#superPacket = new Uint8Array(this.#vnetHdr ? SUPER_READ_MAX : 0);
+    this.#segLens = new Int32Array(this.#batchSize);
     this.#ciphers = new SlotCiphers(this.#shared, getAead(init.aead as AeadName), "send");
     this.#allowed = new AllowedIpsMirror(this.#shared);
     this.#tracker = new ConnTracker(init.tracker, init.trackerBuckets);
@@ -118,7 +156,8 @@ class EncryptWorker {
         break;
       }
       if (!(tunRevents & POLLIN)) continue;
-      if (this.#readTun(now) === ReadEnd.closed) {
+      const end = this.#vnetHdr ? this.#readSuperPackets(now) : this.#readTun(now);
+      if (end === ReadEnd.closed) {
         this.#tunClosed();
         return;
       }
@@ -147,6 +186,83 @@ class EncryptWorker {
       this.#routeAndSeal(this.#n, len, now);
     }
     return ReadEnd.drained;
+  }
+
+  /**
+   * Reads (super-)packets with their virtio_net_hdr, cuts each into segments in the free batch slots,
+   * and routes and seals them; until the TUN is empty.
+   */
+  #readSuperPackets(now: number): ReadEnd {
+    const scratch = this.#superPacket;
+    for (let k = 0; k < SUPER_READS_PER_WAKE; k++) {
+      const len = libc.read(this.#tunFd, scratch, this.#superRead);
+      if (len <= 0) {
+        if (len < 0 && errno() !== EAGAIN && errno() !== EINTR) return ReadEnd.closed;
+        return ReadEnd.drained;
+      }
+      const count = this.#segment(len - VIRTIO_NET_HDR_LEN);
+      if (count <= 0) continue;
+      const first = this.#n;
+      for (let i = first; i < first + count; i++) this.#observeOutbound(i, this.#segLens[i], now);
+      const peer = this.#route(this.#batch.bufs[first], this.#segLens[first]);
+      if (peer < 0) {
+        this.#shared.stats[S.txNoRoute] += count - 1; // #route counted the first
+        continue;
+      }
+      this.#sealSegments(first, count, peer, now);
+    }
+    return ReadEnd.drained;
+  }
+
+  /**
+   * Cuts the packet read into the scratch buffer (`len` bytes after its header) into batch slots
+   * from the next free one, flushing first when they do not fit. Returns the segment count (0: the
+   * header contradicted the packet; dropped and counted).
+   */
+  #segment(len: number): number {
+    if (len <= 0) {
+      this.#shared.stats[S.txBadOffload]++;
+      return 0;
+    }
+    const hdr = readVirtioNetHdr(this.#superPacket, 0, this.#vnet);
+    const cut = () =>
+      segmentPacket(
+        hdr,
+        this.#superPacket,
+        VIRTIO_NET_HDR_LEN,
+        len,
+        this.#batch.bufs,
+        HEADER,
+        this.#segLens,
+        this.#n,
+        this.#batchSize - this.#n,
+      );
+    let count = cut();
+    if (count === SegmentError.TooManySegments && this.#n > 0) {
+      this.#flush();
+      count = cut();
+    }
+    if (count <= 0) {
+      this.#shared.stats[S.txBadOffload]++;
+      return 0;
+    }
+    return count;
+  }
+
+  /**
+   * Seals the `count` segments in batch slots `first…` (the next free ones) for `peer`. They share
+   * the peer and its keypair, so when one cannot be sealed the rest are staged (no keypair) or
+   * dropped alike.
+   */
+  #sealSegments(first: number, count: number, peer: number, now: number): void {
+    for (let i = first; i < first + count; i++) {
+      if (!this.#seal(i, peer, this.#segLens[i], now)) {
+        for (let j = i; j < first + count; j++) this.#stageIfNoKeys(j, peer, this.#segLens[j]);
+        break;
+      }
+      this.#n++;
+    }
+    if (this.#n === this.#batchSize) this.#flush();
   }
 
   /** Tells the connection tracker about a flow this packet (batch slot `i`) opens or continues. */
@@ -182,14 +298,19 @@ class EncryptWorker {
 
   /** Seals slot `i` (the next free one) for `peer` and adds it to the batch; stages it while keys are missing. */
   #sealOrStage(i: number, peer: number, len: number, now: number): void {
-    const shared = this.#shared;
     if (!this.#seal(i, peer, len, now)) {
-      const current = shared.peerGet(peer, P.current);
-      if (current < 0 || shared.kpGet(current, K.state) !== 1) this.#stage(peer, this.#batch.bufs[i], len);
+      this.#stageIfNoKeys(i, peer, len);
       return;
     }
     this.#n++;
-    if (this.#n === BATCH) this.#flush();
+    if (this.#n === this.#batchSize) this.#flush();
+  }
+
+  /** Stages the packet in slot `i` when `peer` has no usable keypair (else it is dropped). */
+  #stageIfNoKeys(i: number, peer: number, len: number): void {
+    const shared = this.#shared;
+    const current = shared.peerGet(peer, P.current);
+    if (current < 0 || shared.kpGet(current, K.state) !== 1) this.#stage(peer, this.#batch.bufs[i], len);
   }
 
   #requestHandshake(peer: number): void {
@@ -314,7 +435,7 @@ class EncryptWorker {
       if (this.#staged[peer]?.generation !== shared.peerGet(peer, P.generation)) this.#staged[peer] = null; // new peer
       this.#sendStaged(peer, now);
       if (shared.peerCas(peer, P.keepalivePending, 1, 0) === 1) {
-        if (this.#n === BATCH) this.#flush();
+        if (this.#n === this.#batchSize) this.#flush();
         if (this.#seal(this.#n, peer, 0, now)) this.#n++;
       }
     }
@@ -326,7 +447,7 @@ class EncryptWorker {
     const q = this.#staged[peer];
     if (!q || q.count === 0 || this.#shared.peerGet(peer, P.current) < 0) return;
     while (q.count > 0) {
-      if (this.#n === BATCH) this.#flush();
+      if (this.#n === this.#batchSize) this.#flush();
       const idx = q.head;
       const len = q.lens[idx];
       this.#batch.bufs[this.#n].set(q.bufs[idx].subarray(0, len), HEADER);

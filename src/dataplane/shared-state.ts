@@ -126,6 +126,8 @@ export const DROP_STATS = [
   "filterPolicy",
   "filterMalformed",
   "filterFragment",
+  // A TUN read whose virtio_net_hdr contradicts the packet (offloads on; not expected from Linux).
+  "txBadOffload",
 ] as const;
 /** Drop and traffic counters (Float64): the drops by reason, then traffic. */
 export const STATS = [...DROP_STATS, "rxPackets", "txPackets", "rxKeepalives", "txCookieReplies"] as const;

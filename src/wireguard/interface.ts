@@ -5,7 +5,7 @@
  * `twofold wg` for one interface and by a node for wg0 and aes0 in one process.
  * @module
  */
-import { enableTunOffloads, openTun } from "../../ffi/tun.ts";
+import { enableTunOffloads, openTun, TUN_F_TSO4, TUN_F_USO4 } from "../../ffi/tun.ts";
 import {
   addAddress,
   disableIpv6AutoAddresses,
@@ -109,8 +109,7 @@ export async function startInterface(opts: InterfaceOptions): Promise<RunningInt
   const log = logger(ifname);
   const report = assertSuiteSelfTest(suite);
   log.debug(`self-test passed in ${report.elapsedMs.toFixed(1)} ms`);
-  // The workers frame TUN reads and writes by the virtio_net_hdr in the next commit; until then: none.
-  const vnetHdr = offloadsWanted(opts.offloads ?? "auto", envChoice("TWOFOLD_OFFLOADS")) && false;
+  const vnetHdr = offloadsWanted(opts.offloads ?? "auto", envChoice("TWOFOLD_OFFLOADS"));
   let tun;
   try {
     tun = openTun(ifname, { nonBlocking: true, vnetHdr });
@@ -141,10 +140,9 @@ export async function startInterface(opts: InterfaceOptions): Promise<RunningInt
     if (closed) return;
     void close(reason).then(() => opts.onEnded?.(reason));
   };
+  let tunOffloads: TunOffloads = NO_TUN_OFFLOADS;
   try {
-    const tunOffloads: TunOffloads = vnetHdr
-      ? { vnetHdr, bits: enableTunOffloads(tun.fd, { uso: true }) }
-      : NO_TUN_OFFLOADS;
+    if (vnetHdr) tunOffloads = { vnetHdr, bits: enableTunOffloads(tun.fd, { uso: true }) };
     device = new Device({ ifname, suite, tunFd: tun.fd, tunOffloads, log, ...opts.device, onFatal: ended });
     uapi = await UapiServer.listen(ifname, device, {
       dir: opts.uapiDir,
@@ -181,7 +179,7 @@ export async function startInterface(opts: InterfaceOptions): Promise<RunningInt
   log.info(
     `interface ${ifname} up: ${suite.construction}, AEAD ${suite.aead.name} (${
       aeadBackendInUse() ?? suite.aead.backend
-    }), self-test ok, UAPI ${uapi.path}`,
+    }), self-test ok, offloads ${describeTunOffloads(tunOffloads)}, UAPI ${uapi.path}`,
   );
   const tunQueueDrops = () => {
     try {
@@ -191,6 +189,14 @@ export async function startInterface(opts: InterfaceOptions): Promise<RunningInt
     }
   };
   return { device, uapiPath: uapi.path, tunQueueDrops, close };
+}
+
+/** The offloads in force, for the start-up log line ("off", "TSO", "TSO+USO", "none accepted"). */
+function describeTunOffloads(t: TunOffloads): string {
+  if (!t.vnetHdr) return "off";
+  if ((t.bits & TUN_F_USO4) !== 0) return "TSO+USO";
+  if ((t.bits & TUN_F_TSO4) !== 0) return "TSO";
+  return "none accepted";
 }
 
 function currentMtu(ifname: string, fallback = DEFAULT_MTU): number {
