@@ -18,6 +18,8 @@
 /// <reference lib="deno.worker" />
 import { bigLen, libc, POLLIN } from "../../ffi/libc.ts";
 import { MsgBatch, sockaddrIpPort } from "../../ffi/udp.ts";
+import { enableUdpGro, OffloadMsgBatch } from "../../ffi/udp-offload.ts";
+import { copyBytes } from "../wireguard/offload/copy-sum.ts";
 import "../crypto/aead-libcrypto.ts";
 import { getAead } from "../crypto/backend.ts";
 import type { AeadName } from "../crypto/aead.ts";
@@ -54,6 +56,11 @@ const HEADER = 16;
 const TAG = 16;
 const BATCH = 32;
 const BUF_SIZE = 65536;
+/**
+ * Message buffers for the datagrams of UDP GRO slots: each is opened (and maybe coalesced into) in
+ * its own buffer; when all are in use the held packets are written first.
+ */
+const SPLIT_BUFFERS = 64;
 const ONE = bigLen(1);
 /** Most recvmmsg rounds per wake-up before poll is asked again (and shared state re-synced). */
 const ROUNDS_PER_WAKE = 8;
@@ -71,8 +78,17 @@ DROP_REASON_STATS[DropReason.fragment] = S.filterFragment;
 /** The receive path of one device: its buffers, its view of the shared state and its loop. */
 class DecryptWorker {
   readonly #shared: SharedState;
-  readonly #batch = new MsgBatch(BATCH, BUF_SIZE);
-  readonly #tunViews = this.#batch.bufs.map((b) => b.subarray(HEADER));
+  /** The receive batch: with UDP offloads an OffloadMsgBatch (a slot may hold several datagrams). */
+  readonly #batch: MsgBatch | OffloadMsgBatch;
+  /** Per batch slot, the UDP GRO datagram size (0: one datagram); null without UDP offloads. */
+  readonly #groSizes: Int32Array | null;
+  /** Message buffers: the batch slots, then (with UDP offloads) the {@link SPLIT_BUFFERS}. */
+  readonly #msgBufs: Uint8Array[];
+  /** Split buffers in use in this receive batch. */
+  #splitUsed = 0;
+  /** The batch slot the message being handled arrived in (its source address). */
+  #from = 0;
+  readonly #tunViews: Uint8Array[];
   readonly #replay: ReplayFilter[] = Array.from({ length: MAX_KEYPAIRS }, () => new ReplayFilter());
   readonly #ciphers: SlotCiphers;
   readonly #allowed: AllowedIpsMirror;
@@ -90,11 +106,11 @@ class DecryptWorker {
   /** The coalescer, when the TUN takes TCP super-packets (else packets are written one by one). */
   readonly #gro: GroBatch | null;
   /** TUN writes from the virtio_net_hdr in front of each slot's packet. */
-  readonly #vnetViews = this.#batch.bufs.map((b) => b.subarray(HEADER - VIRTIO_NET_HDR_LEN));
+  readonly #vnetViews: Uint8Array[];
   /** Packets of the current receive batch waiting for coalescing: their batch slots, buffers, lengths. */
-  readonly #pendingSlots = new Int32Array(BATCH);
-  readonly #pendingBufs: Uint8Array[] = new Array(BATCH);
-  readonly #pendingLens = new Int32Array(BATCH);
+  readonly #pendingSlots = new Int32Array(BATCH + SPLIT_BUFFERS);
+  readonly #pendingBufs: Uint8Array[] = new Array(BATCH + SPLIT_BUFFERS);
+  readonly #pendingLens = new Int32Array(BATCH + SPLIT_BUFFERS);
   #pending = 0;
   readonly #replies = new MsgBatch(BATCH, MessageCookieReplySize);
   #replyCount = 0;
@@ -104,6 +120,27 @@ class DecryptWorker {
 
   constructor(init: WorkerInit) {
     this.#shared = new SharedState(init.sab);
+    if (Atomics.load(this.#shared.header, H.udpOffloads) === 1) {
+      // One backing for the batch and the split buffers: copies between them are memmoves.
+      const batchBytes = (OffloadMsgBatch.byteLength(BATCH, BUF_SIZE) + 7) & ~7;
+      const sab = new SharedArrayBuffer(batchBytes + SPLIT_BUFFERS * BUF_SIZE);
+      const batch = new OffloadMsgBatch(BATCH, BUF_SIZE, sab, 0);
+      this.#batch = batch;
+      this.#groSizes = batch.segSizes;
+      this.#msgBufs = [
+        ...batch.bufs,
+        ...Array.from(
+          { length: SPLIT_BUFFERS },
+          (_, k) => new Uint8Array(sab, batchBytes + k * BUF_SIZE, BUF_SIZE),
+        ),
+      ];
+    } else {
+      this.#batch = new MsgBatch(BATCH, BUF_SIZE);
+      this.#groSizes = null;
+      this.#msgBufs = this.#batch.bufs;
+    }
+    this.#tunViews = this.#msgBufs.map((b) => b.subarray(HEADER));
+    this.#vnetViews = this.#msgBufs.map((b) => b.subarray(HEADER - VIRTIO_NET_HDR_LEN));
     this.#ciphers = new SlotCiphers(
       this.#shared,
       getAead(init.aead as AeadName),
@@ -122,7 +159,9 @@ class DecryptWorker {
     this.#vnetHdr = Atomics.load(this.#shared.header, H.tunVnetHdr) === 1;
     const bits = Atomics.load(this.#shared.header, H.tunOffloadBits);
     this.#gro = this.#vnetHdr && (bits & (TUN_F_TSO4 | TUN_F_TSO6)) === (TUN_F_TSO4 | TUN_F_TSO6)
-      ? new GroBatch(BATCH, { udp: (bits & (TUN_F_USO4 | TUN_F_USO6)) === (TUN_F_USO4 | TUN_F_USO6) })
+      ? new GroBatch(BATCH + SPLIT_BUFFERS, {
+        udp: (bits & (TUN_F_USO4 | TUN_F_USO6)) === (TUN_F_USO4 | TUN_F_USO6),
+      })
       : null;
   }
 
@@ -134,6 +173,7 @@ class DecryptWorker {
       const fd = Atomics.load(shared.header, H.udpFd);
       if (fd !== udpFd) {
         udpFd = fd;
+        if (this.#groSizes !== null && fd >= 0) enableUdpGro(fd); // refused: datagrams come one by one
         this.#pollView.setInt32(0, fd, true);
         this.#pollView.setInt16(4, POLLIN, true);
       }
@@ -158,16 +198,42 @@ class DecryptWorker {
     const got = this.#batch.recv(udpFd);
     if (got <= 0) return got;
     const now = Date.now();
-    for (let i = 0; i < got; i++) this.#dispatch(i, this.#batch.lens[i], now);
+    const groSizes = this.#groSizes;
+    this.#splitUsed = 0;
+    for (let i = 0; i < got; i++) {
+      this.#from = i;
+      const len = this.#batch.lens[i];
+      if (groSizes !== null && groSizes[i] > 0 && groSizes[i] < len) {
+        this.#dispatchSplit(i, len, groSizes[i], now);
+      } else this.#dispatch(i, len, now);
+    }
     if (this.#pending > 0) this.#flushCoalesced();
     if (this.#replyCount > 0) this.#flushReplies(udpFd);
     return got;
   }
 
+  /**
+   * Dispatches the datagrams UDP GRO put end to end in batch slot `slot` (`size` bytes each, the
+   * last maybe shorter), each copied into a split buffer of its own first.
+   */
+  #dispatchSplit(slot: number, len: number, size: number, now: number): void {
+    const src = this.#msgBufs[slot];
+    for (let off = 0; off < len; off += size) {
+      if (this.#splitUsed === SPLIT_BUFFERS) {
+        if (this.#pending > 0) this.#flushCoalesced();
+        this.#splitUsed = 0;
+      }
+      const m = BATCH + this.#splitUsed++;
+      const msgLen = Math.min(size, len - off);
+      copyBytes(src, off, msgLen, this.#msgBufs[m], 0);
+      this.#dispatch(m, msgLen, now);
+    }
+  }
+
   /** Sends datagram `i` of the batch to the handler of its message type (or counts it malformed). */
   #dispatch(i: number, len: number, now: number): void {
     const stats = this.#shared.stats;
-    const buf = this.#batch.bufs[i];
+    const buf = this.#msgBufs[i];
     const type = buf[0];
     if (len < 4 || buf[1] !== 0 || buf[2] !== 0 || buf[3] !== 0) {
       stats[S.rxMalformed]++;
@@ -190,9 +256,9 @@ class DecryptWorker {
       this.#shared.stats[S.rxKeepalives]++;
       return;
     }
-    const pktLen = this.#innerPacketLength(this.#batch.bufs[i], plainLen, peer);
+    const pktLen = this.#innerPacketLength(this.#msgBufs[i], plainLen, peer);
     if (pktLen < 0) return;
-    if (!this.#filterInbound(this.#batch.bufs[i], pktLen, peer, now)) return;
+    if (!this.#filterInbound(this.#msgBufs[i], pktLen, peer, now)) return;
     this.#shared.peerF64[this.#shared.pf(peer, PF.lastDataReceived)] = now;
     if (this.#gro !== null) this.#holdForCoalescing(i, pktLen);
     else this.#writeTun(i, pktLen);
@@ -205,7 +271,7 @@ class DecryptWorker {
   #openTransport(i: number, len: number, now: number): number {
     const shared = this.#shared;
     const batch = this.#batch;
-    const buf = batch.bufs[i];
+    const buf = this.#msgBufs[i];
     const receiver = (buf[4] | (buf[5] << 8) | (buf[6] << 16) | (buf[7] << 24)) >>> 0;
     const slot = receiver & SLOT_MASK;
     if (shared.kpGet(slot, K.state) !== 1 || (shared.kpGet(slot, K.localIndex) >>> 0) !== receiver) {
@@ -229,9 +295,10 @@ class DecryptWorker {
       return -1;
     }
     const peer = shared.kpGet(slot, K.peer);
-    const alen = batch.addrLens[i];
-    if (!shared.endpointEquals(peer, batch.addrs[i], 0, alen)) {
-      shared.writeEndpoint(peer, batch.addrs[i], 0, alen);
+    const from = this.#from;
+    const alen = batch.addrLens[from];
+    if (!shared.endpointEquals(peer, batch.addrs[from], 0, alen)) {
+      shared.writeEndpoint(peer, batch.addrs[from], 0, alen);
     }
     if (shared.peerGet(peer, P.next) === slot && shared.kpGet(slot, K.confirmPosted) === 0) {
       shared.kpSet(slot, K.confirmPosted, 1);
@@ -299,7 +366,7 @@ class DecryptWorker {
     const stats = this.#shared.stats;
     let written: number;
     if (this.#vnetHdr) {
-      writePlainVirtioNetHdr(this.#batch.bufs[i], HEADER - VIRTIO_NET_HDR_LEN);
+      writePlainVirtioNetHdr(this.#msgBufs[i], HEADER - VIRTIO_NET_HDR_LEN);
       written = libc.write(this.#tunFd, this.#vnetViews[i], bigLen(VIRTIO_NET_HDR_LEN + pktLen));
     } else {
       written = libc.write(this.#tunFd, this.#tunViews[i], bigLen(pktLen));
@@ -312,7 +379,7 @@ class DecryptWorker {
   #holdForCoalescing(i: number, pktLen: number): void {
     const k = this.#pending++;
     this.#pendingSlots[k] = i;
-    this.#pendingBufs[k] = this.#batch.bufs[i];
+    this.#pendingBufs[k] = this.#msgBufs[i];
     this.#pendingLens[k] = pktLen;
   }
 
@@ -363,8 +430,12 @@ class DecryptWorker {
   #queueHandshake(i: number, len: number): void {
     Atomics.add(this.#shared.header, H.pendingHandshakes, 1);
     const batch = this.#batch;
-    const alen = batch.addrLens[i];
-    self.postMessage({ t: "hs", data: batch.bufs[i].slice(0, len), addr: batch.addrs[i].slice(0, alen) });
+    const alen = batch.addrLens[this.#from];
+    self.postMessage({
+      t: "hs",
+      data: this.#msgBufs[i].slice(0, len),
+      addr: batch.addrs[this.#from].slice(0, alen),
+    });
   }
 
   /** A handshake message: checked for size and index, then admitted, answered with a cookie or dropped. */
@@ -380,7 +451,7 @@ class DecryptWorker {
       shared.stats[S.rxMalformed]++;
       return;
     }
-    const buf = batch.bufs[i];
+    const buf = this.#msgBufs[i];
     if (
       type !== MessageInitiationType && !this.#isHandshakeIndex(buf, type === MessageResponseType ? 8 : 4)
     ) {
@@ -393,7 +464,7 @@ class DecryptWorker {
       else this.#queueHandshake(i, len);
       return;
     }
-    const srcLen = sockaddrIpPort(batch.addrs[i], 0, this.#source);
+    const srcLen = sockaddrIpPort(batch.addrs[this.#from], 0, this.#source);
     if (this.#admission === null || srcLen === 0) {
       shared.stats[S.rxHandshakeBadMac1]++;
       return;
@@ -406,7 +477,7 @@ class DecryptWorker {
       case "cookie":
         this.#replies.bufs[this.#replyCount].set(verdict.reply);
         this.#replies.lens[this.#replyCount] = verdict.reply.length;
-        this.#replies.setAddr(this.#replyCount, batch, i);
+        this.#replies.setAddr(this.#replyCount, batch.addrs[this.#from], 0, batch.addrLens[this.#from]);
         this.#replyCount++;
         return;
       case "drop":

@@ -10,7 +10,8 @@
  * UDP super-packet: it is read into a scratch buffer, cut into MTU-sized segments straight into the
  * batch slots behind the WireGuard header (segment.ts), routed once (all segments share the
  * destination) and each segment is sealed as its own transport message. The packet filter's tracker
- * sees every segment, as it would have seen the packets without offloads.
+ * sees every segment, as it would have seen the packets without offloads. With UDP offloads the
+ * flushed batch goes out as UDP_SEGMENT runs (gso-send.ts), plain sendmmsg after a refusal.
  * @module
  */
 /// <reference lib="deno.worker" />
@@ -37,6 +38,7 @@ import {
 } from "../wireguard/offload/virtio-net-hdr.ts";
 import { MAX_IP_PACKET } from "../wireguard/offload/packet-layout.ts";
 import { AllowedIpsMirror, SlotCiphers, startWorker } from "./worker-common.ts";
+import { GsoSender, MAX_SEND_STALLS } from "./gso-send.ts";
 
 const HEADER = 16;
 const TAG = 16;
@@ -48,8 +50,6 @@ const BATCH = 32;
 const OFFLOAD_BATCH = 128;
 /** Bytes of one TUN read with offloads: the virtio_net_hdr and the largest IP packet. */
 const SUPER_READ_MAX = VIRTIO_NET_HDR_LEN + MAX_IP_PACKET;
-/** Consecutive EAGAIN waits (5 ms each) before a batch is dropped. */
-const MAX_SEND_STALLS = 20;
 const BUF_SIZE = HEADER + 65535 + TAG + 16;
 const READ_MAX = bigLen(BUF_SIZE - HEADER - TAG - 16);
 const EIGHT = bigLen(8);
@@ -87,6 +87,8 @@ class EncryptWorker {
   /** Batch slots: {@link BATCH}, or {@link OFFLOAD_BATCH} with offloads. */
   readonly #batchSize: number;
   readonly #batch: MsgBatch;
+  /** With UDP offloads: sends the batch as GSO runs (and owns it). */
+  readonly #gso: GsoSender | null;
   readonly #readViews: Uint8Array[];
   /** With offloads: where a TUN read lands before it is cut into the batch slots. */
   readonly #superPacket: Uint8Array;
@@ -114,9 +116,14 @@ class EncryptWorker {
     this.#shared = new SharedState(init.sab);
     this.#vnetHdr = Atomics.load(this.#shared.header, H.tunVnetHdr) === 1;
     this.#batchSize = this.#vnetHdr ? OFFLOAD_BATCH : BATCH;
-    this.#batch = new MsgBatch(this.#batchSize, BUF_SIZE);
+    // With offloads one more slot is the super-packet scratch: one backing makes segmentation's copies memmoves.
+    const slots = this.#vnetHdr ? OFFLOAD_BATCH + 1 : BATCH;
+    this.#gso = Atomics.load(this.#shared.header, H.udpOffloads) === 1
+      ? new GsoSender(slots, BUF_SIZE)
+      : null;
+    this.#batch = this.#gso?.batch ?? new MsgBatch(slots, BUF_SIZE);
     this.#readViews = this.#batch.bufs.map((b) => b.subarray(HEADER));
-    this.#superPacket = new Uint8Array(this.#vnetHdr ? SUPER_READ_MAX : 0);
+    this.#superPacket = this.#vnetHdr ? this.#batch.bufs[OFFLOAD_BATCH] : new Uint8Array(0);
     this.#segLens = new Int32Array(this.#batchSize);
     this.#ciphers = new SlotCiphers(this.#shared, getAead(init.aead as AeadName), "send");
     this.#allowed = new AllowedIpsMirror(this.#shared);
@@ -373,13 +380,30 @@ class EncryptWorker {
     return true;
   }
 
-  /** Sends the batch with sendmmsg, waiting briefly while the socket buffer is full. */
+  /** Sends the batch: as UDP GSO runs where the socket takes them, else (or for the rest) with sendmmsg. */
   #flush(): void {
     const n = this.#n;
     if (n === 0) return;
+    this.#n = 0;
     const shared = this.#shared;
     const udpFd = Atomics.load(shared.header, H.udpFd);
-    let off = 0;
+    let from = 0;
+    if (this.#gso !== null && n > 1 && this.#gso.usable(udpFd)) {
+      const out = this.#gso.send(udpFd, n);
+      shared.stats[S.txPackets] += out.sent;
+      from = out.sent;
+      if (from < n && !out.refused) {
+        shared.stats[S.txSendErrors] += n - from;
+        return;
+      }
+    }
+    this.#sendEach(udpFd, from, n);
+  }
+
+  /** Sends messages from..n-1 with sendmmsg, waiting briefly while the socket buffer is full. */
+  #sendEach(udpFd: number, from: number, n: number): void {
+    const shared = this.#shared;
+    let off = from;
     let stalls = 0;
     while (off < n) {
       const sent = this.#batch.send(udpFd, n - off, off);
@@ -397,7 +421,6 @@ class EncryptWorker {
       shared.stats[S.txPackets] += sent;
       off += sent;
     }
-    this.#n = 0;
   }
 
   /** Keeps a copy of the packet at `src[HEADER…]` until `peer` has keys (oldest dropped when full). */

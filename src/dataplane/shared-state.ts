@@ -55,6 +55,8 @@ export const H = {
   tunVnetHdr: 12,
   /** The TUN_F_* offload bits the TUN accepted (set before the workers start). */
   tunOffloadBits: 13,
+  /** 1 when the workers may use UDP_SEGMENT / UDP_GRO on the socket (set before the workers start). */
+  udpOffloads: 14,
 } as const;
 const HEADER_INTS = 16;
 

@@ -16,7 +16,7 @@
 import type { Suite } from "../noise/suite.ts";
 import { type DataplaneFactory, workerDataplane } from "../dataplane/dataplane.ts";
 import type { SharedState } from "../dataplane/shared-state.ts";
-import { NO_TUN_OFFLOADS, type TunOffloads } from "../dataplane/worker-protocol.ts";
+import { type DataplaneOffloads, NO_OFFLOADS } from "../dataplane/worker-protocol.ts";
 import { closeQuietly } from "../../ffi/libc.ts";
 import { DROP_REASONS } from "../filter/verdict.ts";
 import type { Logger } from "../log.ts";
@@ -47,8 +47,8 @@ export interface DeviceOptions {
   suite: Suite;
   /** An open TUN fd for the interface (or any fd that carries one IP packet per read/write). */
   tunFd: number;
-  /** Whether the TUN fd carries a virtio_net_hdr and which offloads it accepted (default: none). */
-  tunOffloads?: TunOffloads;
+  /** Which kernel offloads the data plane uses on the TUN fd and the socket (default: none). */
+  dataplaneOffloads?: DataplaneOffloads;
   /** Logger. */
   log: Logger;
   /** Address the UDP socket binds to (default: all, dual-stack); ignored with {@link transport}. */
@@ -133,7 +133,7 @@ export class Device implements UapiDevice {
       },
       rekeyAfterMs,
       opts.packetFilter ?? false,
-      opts.tunOffloads ?? NO_TUN_OFFLOADS,
+      opts.dataplaneOffloads ?? NO_OFFLOADS,
     );
     this.#state = new DeviceState({
       suite: opts.suite,

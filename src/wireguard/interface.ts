@@ -24,7 +24,7 @@ import { logger } from "../log.ts";
 import { Device, type DeviceOptions } from "./device.ts";
 import { envChoice } from "../env.ts";
 import { type OffloadMode, offloadsWanted } from "./offload/offload-mode.ts";
-import { NO_TUN_OFFLOADS, type TunOffloads } from "../dataplane/worker-protocol.ts";
+import { type DataplaneOffloads, NO_OFFLOADS } from "../dataplane/worker-protocol.ts";
 
 /** Default TUN MTU, as wireguard-go. */
 export const DEFAULT_MTU = 1420;
@@ -109,10 +109,10 @@ export async function startInterface(opts: InterfaceOptions): Promise<RunningInt
   const log = logger(ifname);
   const report = assertSuiteSelfTest(suite);
   log.debug(`self-test passed in ${report.elapsedMs.toFixed(1)} ms`);
-  const vnetHdr = offloadsWanted(opts.offloads ?? "auto", envChoice("TWOFOLD_OFFLOADS"));
+  const wanted = offloadsWanted(opts.offloads ?? "auto", envChoice("TWOFOLD_OFFLOADS"));
   let tun;
   try {
-    tun = openTun(ifname, { nonBlocking: true, vnetHdr });
+    tun = openTun(ifname, { nonBlocking: true, vnetHdr: wanted });
   } catch (e) {
     if (e instanceof SysError && TUN_NAME_TAKEN.has(e.errno)) {
       throw new InterfaceInUseError(ifname, null, opts.nameField);
@@ -140,10 +140,18 @@ export async function startInterface(opts: InterfaceOptions): Promise<RunningInt
     if (closed) return;
     void close(reason).then(() => opts.onEnded?.(reason));
   };
-  let tunOffloads: TunOffloads = NO_TUN_OFFLOADS;
+  let offloads: DataplaneOffloads = NO_OFFLOADS;
   try {
-    if (vnetHdr) tunOffloads = { vnetHdr, bits: enableTunOffloads(tun.fd, { uso: true }) };
-    device = new Device({ ifname, suite, tunFd: tun.fd, tunOffloads, log, ...opts.device, onFatal: ended });
+    if (wanted) offloads = { vnetHdr: true, bits: enableTunOffloads(tun.fd, { uso: true }), udp: true };
+    device = new Device({
+      ifname,
+      suite,
+      tunFd: tun.fd,
+      dataplaneOffloads: offloads,
+      log,
+      ...opts.device,
+      onFatal: ended,
+    });
     uapi = await UapiServer.listen(ifname, device, {
       dir: opts.uapiDir,
       onRemoved: () => ended("UAPI socket removed"),
@@ -179,7 +187,7 @@ export async function startInterface(opts: InterfaceOptions): Promise<RunningInt
   log.info(
     `interface ${ifname} up: ${suite.construction}, AEAD ${suite.aead.name} (${
       aeadBackendInUse() ?? suite.aead.backend
-    }), self-test ok, offloads ${describeTunOffloads(tunOffloads)}, UAPI ${uapi.path}`,
+    }), self-test ok, offloads ${describeOffloads(offloads)}, UAPI ${uapi.path}`,
   );
   const tunQueueDrops = () => {
     try {
@@ -191,12 +199,13 @@ export async function startInterface(opts: InterfaceOptions): Promise<RunningInt
   return { device, uapiPath: uapi.path, tunQueueDrops, close };
 }
 
-/** The offloads in force, for the start-up log line ("off", "TSO", "TSO+USO", "none accepted"). */
-function describeTunOffloads(t: TunOffloads): string {
+/** The TUN offloads in force, for the start-up log line ("off", "TSO", "TSO+USO", "none accepted"). */
+function describeOffloads(t: DataplaneOffloads): string {
   if (!t.vnetHdr) return "off";
-  if ((t.bits & TUN_F_USO4) !== 0) return "TSO+USO";
-  if ((t.bits & TUN_F_TSO4) !== 0) return "TSO";
-  return "none accepted";
+  const udp = t.udp ? ", UDP GSO/GRO where accepted" : "";
+  if ((t.bits & TUN_F_USO4) !== 0) return `TSO+USO${udp}`;
+  if ((t.bits & TUN_F_TSO4) !== 0) return `TSO${udp}`;
+  return `none accepted${udp}`;
 }
 
 function currentMtu(ifname: string, fallback = DEFAULT_MTU): number {

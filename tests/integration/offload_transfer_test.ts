@@ -103,7 +103,11 @@ integrationTest(
             assert.ok(opened, `aes0 did not open:\nA: ${procA.output()}\nB: ${procB.output()}`);
             const sentBefore = await tunStats(a, "aes0");
             const recvBefore = await tunStats(b, "aes0");
+            const wgSentBefore = await tunStats(a, "wg0");
+            const wgRecvBefore = await tunStats(b, "wg0");
+            const started = Date.now();
             const r = await transfer(a, b, mode === "auto" ? 1 : 2);
+            const seconds = (Date.now() - started) / 1000;
             const sent = JSON.parse(r.sent);
             const received = JSON.parse(r.received);
             assert.equal(sent.bytes, BYTES);
@@ -111,9 +115,12 @@ integrationTest(
             assert.equal(received.sha256, sent.sha256, "what arrived is what was sent");
             const readSize = perPacket((await tunStats(a, "aes0")).tx, sentBefore.tx);
             const writeSize = perPacket((await tunStats(b, "aes0")).rx, recvBefore.rx);
+            const wgRead = perPacket((await tunStats(a, "wg0")).tx, wgSentBefore.tx);
+            const wgWrite = perPacket((await tunStats(b, "wg0")).rx, wgRecvBefore.rx);
             console.log(
-              `offloads ${mode}: ${readSize.toFixed(0)} B per TUN read (sender), ` +
-                `${writeSize.toFixed(0)} B per TUN write (receiver)`,
+              `offloads ${mode}: aes0 ${readSize.toFixed(0)} B per TUN read (sender), ` +
+                `${writeSize.toFixed(0)} B per TUN write (receiver); wg0 ${wgRead.toFixed(0)} / ` +
+                `${wgWrite.toFixed(0)} B; ${seconds.toFixed(1)} s (information only, not asserted)`,
             );
             if (mode === "auto") {
               assert.ok(readSize > AES_MTU, "the sender's TUN handed over super-packets larger than the MTU");
