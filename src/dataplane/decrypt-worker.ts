@@ -60,7 +60,7 @@ const BUF_SIZE = 65536;
  * Message buffers for the datagrams of UDP GRO slots: each is opened (and maybe coalesced into) in
  * its own buffer; when all are in use the held packets are written first.
  */
-const SPLIT_BUFFERS = 64;
+const SPLIT_BUFFERS = 32;
 const ONE = bigLen(1);
 /** Most recvmmsg rounds per wake-up before poll is asked again (and shared state re-synced). */
 const ROUNDS_PER_WAKE = 8;

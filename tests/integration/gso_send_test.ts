@@ -1,7 +1,8 @@
 /**
  * The send path's UDP GSO stage (src/dataplane/gso-send.ts) against the kernel on loopback: a batch
- * of messages to two endpoints, in runs of equal sizes with shorter last ones, arrives as exactly
- * the datagrams that were sealed, in order, each at its endpoint. No namespace and no root needed.
+ * of messages to two endpoints, in runs of equal sizes with shorter last ones (more runs than the
+ * sender has GSO slots), arrives as exactly the datagrams that were sealed, in order, each at its
+ * endpoint. No namespace and no root needed.
  */
 import assert from "node:assert/strict";
 import { GsoSender } from "../../src/dataplane/gso-send.ts";
@@ -19,6 +20,12 @@ const PLAN: [number, number][] = [
   [1, 148],
   [0, 32],
   [0, 32],
+  [1, 100], // more runs than GSO slots: the sender goes round again
+  [0, 100],
+  [1, 100],
+  [1, 100],
+  [1, 100],
+  [0, 100],
 ];
 
 function fillMessage(buf: Uint8Array, index: number, len: number): void {
