@@ -231,29 +231,32 @@ class EncryptWorker {
       this.#shared.stats[S.txBadOffload]++;
       return 0;
     }
-    const hdr = readVirtioNetHdr(this.#superPacket, 0, this.#vnet);
-    const cut = () =>
-      segmentPacket(
-        hdr,
-        this.#superPacket,
-        VIRTIO_NET_HDR_LEN,
-        len,
-        this.#batch.bufs,
-        HEADER,
-        this.#segLens,
-        this.#n,
-        this.#batchSize - this.#n,
-      );
-    let count = cut();
+    readVirtioNetHdr(this.#superPacket, 0, this.#vnet);
+    let count = this.#cut(len);
     if (count === SegmentError.TooManySegments && this.#n > 0) {
       this.#flush();
-      count = cut();
+      count = this.#cut(len);
     }
     if (count <= 0) {
       this.#shared.stats[S.txBadOffload]++;
       return 0;
     }
     return count;
+  }
+
+  /** segmentPacket of the scratch buffer's packet into the free batch slots. */
+  #cut(len: number): number {
+    return segmentPacket(
+      this.#vnet,
+      this.#superPacket,
+      VIRTIO_NET_HDR_LEN,
+      len,
+      this.#batch.bufs,
+      HEADER,
+      this.#segLens,
+      this.#n,
+      this.#batchSize - this.#n,
+    );
   }
 
   /**
