@@ -42,6 +42,13 @@ async function tunStats(ns: Netns, dev: string): Promise<{ tx: [number, number];
   return { tx: [s.tx.bytes, s.tx.packets], rx: [s.rx.bytes, s.rx.packets] };
 }
 
+/** `wg show aes0 transfer` of the one peer: [rx, tx] bytes as the device counts them. */
+async function aesTransfer(ns: Netns): Promise<[number, number]> {
+  const line = (await ns.exec(["wg", "show", "aes0", "transfer"])).stdout.trim().split("\n")[0];
+  const [, rx, tx] = line.split("\t");
+  return [Number(rx), Number(tx)];
+}
+
 /** Bytes per packet between two counter readings. */
 function perPacket(after: [number, number], before: [number, number]): number {
   return (after[0] - before[0]) / Math.max(1, after[1] - before[1]);
@@ -103,6 +110,8 @@ integrationTest(
             assert.ok(opened, `aes0 did not open:\nA: ${procA.output()}\nB: ${procB.output()}`);
             const sentBefore = await tunStats(a, "aes0");
             const recvBefore = await tunStats(b, "aes0");
+            const [, txBefore] = await aesTransfer(a);
+            const [rxBefore] = await aesTransfer(b);
             const wgSentBefore = await tunStats(a, "wg0");
             const wgRecvBefore = await tunStats(b, "wg0");
             const started = Date.now();
@@ -113,6 +122,13 @@ integrationTest(
             assert.equal(sent.bytes, BYTES);
             assert.equal(received.bytes, BYTES, "every byte arrived");
             assert.equal(received.sha256, sent.sha256, "what arrived is what was sent");
+            // wg show counts sealed/opened messages once each, whatever GSO/GRO batched them into: the
+            // data plus per-packet headers and tags, well under twice the data.
+            const txBytes = (await aesTransfer(a))[1] - txBefore;
+            const rxBytes = (await aesTransfer(b))[0] - rxBefore;
+            for (const [what, v] of [["node-a aes0 tx", txBytes], ["node-b aes0 rx", rxBytes]] as const) {
+              assert.ok(v > BYTES && v < BYTES * 1.2, `${what}: ${v} bytes for ${BYTES} of data`);
+            }
             const readSize = perPacket((await tunStats(a, "aes0")).tx, sentBefore.tx);
             const writeSize = perPacket((await tunStats(b, "aes0")).rx, recvBefore.rx);
             const wgRead = perPacket((await tunStats(a, "wg0")).tx, wgSentBefore.tx);
