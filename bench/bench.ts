@@ -10,10 +10,11 @@
  *
  * Environment knobs:
  *   DUR=10 REPS=3 PING_N=200       iperf3 seconds per run, runs per figure, pings
- *   IMPLS=wireguard-go,twofold,twofold-up
+ *   IMPLS=wireguard-go,twofold,twofold-nooffload,twofold-up,twofold-up-nooffload
  *                                  which implementations to run, in this order; `twofold-up` is the
  *                                  appliance itself (`twofold up`: wg0 and aes0 in one process per
- *                                  node, aes0 opened by an agreed PSK), double tunnel only
+ *                                  node, aes0 opened by an agreed PSK), double tunnel only; the
+ *                                  `-nooffload` columns run the same with TWOFOLD_OFFLOADS=off
  *   TWOFOLD_CMD='["deno","run",…]' JSON array replacing twofold's device command (IFNAME is appended)
  *   DOUBLE=0                       skip the double-tunnel scenario
  *   FILTER=0                       skip the packet-filter row: `twofold up` with the filter on (wg0
@@ -29,8 +30,9 @@
 import { findBinary, requireBinary, requireRoot, requireTun } from "../src/lab/prereq.ts";
 import { type Netns, type Proc, Topology, vethPair } from "../src/lab/netns.ts";
 import { genKeyPair, genPresharedKey, startWgDevice, WIREGUARD_GO_COMMAND } from "../src/lab/wg-device.ts";
-import { iperf3Run, median, ping, type PingResult, rssKb, waitForPing } from "../src/lab/measure.ts";
+import { iperf3Run, ping, type PingResult, rssKb, waitForPing } from "../src/lab/measure.ts";
 import { type LabNode, startTwofoldUp, writeNodeConfig } from "../src/lab/twofold-node.ts";
+import { formatFilterTable, formatTable } from "./bench-table.ts";
 
 /** A userspace WireGuard implementation with the `wireguard-go -f IFNAME` contract. */
 export interface Implementation {
@@ -42,9 +44,14 @@ export interface Implementation {
   innerCommand?: string[];
   /** How long to wait for the UAPI socket. */
   startTimeoutMs: number;
+  /** Extra environment of the daemons (e.g. TWOFOLD_OFFLOADS=off). */
+  env?: Record<string, string>;
   /** Why this implementation cannot run here, or null. */
   unavailable(): string | null;
 }
+
+/** The `twofold wg` column with the offloads knob off (TWOFOLD_OFFLOADS=off): the gain of the offloads. */
+export const TWOFOLD_NO_OFFLOAD = "twofold-nooffload";
 
 /** Root of the repository (the parent of bench/). */
 const REPO_DIR = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
@@ -53,6 +60,22 @@ const REPO_DIR = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 export function defaultImplementations(): Implementation[] {
   const twofoldMain = `${REPO_DIR}/main.ts`;
   const twofoldCmd = Deno.env.get("TWOFOLD_CMD");
+  const twofold: Implementation = {
+    name: "twofold",
+    command: twofoldCmd !== undefined
+      ? JSON.parse(twofoldCmd)
+      : [Deno.execPath(), "run", "--allow-all", twofoldMain, "wg", "-f"],
+    startTimeoutMs: 30_000,
+    unavailable: () => {
+      if (twofoldCmd !== undefined) return null;
+      try {
+        Deno.statSync(twofoldMain);
+        return null;
+      } catch {
+        return `${twofoldMain} does not exist yet`;
+      }
+    },
+  };
   return [
     {
       name: "wireguard-go",
@@ -60,22 +83,8 @@ export function defaultImplementations(): Implementation[] {
       startTimeoutMs: 10_000,
       unavailable: () => requireBinary("wireguard-go"),
     },
-    {
-      name: "twofold",
-      command: twofoldCmd !== undefined
-        ? JSON.parse(twofoldCmd)
-        : [Deno.execPath(), "run", "--allow-all", twofoldMain, "wg", "-f"],
-      startTimeoutMs: 30_000,
-      unavailable: () => {
-        if (twofoldCmd !== undefined) return null;
-        try {
-          Deno.statSync(twofoldMain);
-          return null;
-        } catch {
-          return `${twofoldMain} does not exist yet`;
-        }
-      },
-    },
+    twofold,
+    { ...twofold, name: TWOFOLD_NO_OFFLOAD, env: { TWOFOLD_OFFLOADS: "off" } },
   ];
 }
 
@@ -175,7 +184,7 @@ export async function setupLayer(
   const endpointA = below === undefined ? pair.underlayA : hostOf(below.cidrA);
   const endpointB = below === undefined ? pair.underlayB : hostOf(below.cidrB);
   const command = below !== undefined && impl.innerCommand !== undefined ? impl.innerCommand : impl.command;
-  const opts = { command, startTimeoutMs: impl.startTimeoutMs };
+  const opts = { command, startTimeoutMs: impl.startTimeoutMs, env: impl.env };
   const procA = await startWgDevice(pair.a, layer.ifname, {
     privateKey: keysA.privateKey,
     listenPort: layer.port,
@@ -223,19 +232,41 @@ export interface ScenarioResult {
   ping: PingResult;
   /** VmRSS in kB of every daemon of the pair, by label (e.g. "wg0-a"). */
   rssKb: Record<string, number>;
+  /** The 1-minute load average after each iperf3 run (tcp1 runs, then tcp4 runs): the machine is shared. */
+  load: number[];
+}
+
+/** The 1-minute load average (NaN where /proc/loadavg does not exist). */
+export function loadAverage(): number {
+  try {
+    return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
+  } catch {
+    return NaN;
+  }
 }
 
 function log(msg: string): void {
   console.error(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
 }
 
-async function iperfSeries(pair: BenchPair, ip: string, parallel: number, s: Settings, label: string) {
+async function iperfSeries(
+  pair: BenchPair,
+  ip: string,
+  parallel: number,
+  s: Settings,
+  label: string,
+  load: number[],
+) {
   const out: number[] = [];
   for (let rep = 1; rep <= s.reps; rep++) {
     try {
       const r = await iperf3Run(pair.a, pair.b, ip, { seconds: s.dur, parallel });
+      load.push(loadAverage());
       log(
-        `${label} TCP -P ${parallel} run ${rep}: ${r.gbps.toFixed(3)} Gbit/s, ${r.retransmits} retransmits`,
+        `${label} TCP -P ${parallel} run ${rep}: ${
+          r.gbps.toFixed(3)
+        } Gbit/s, ${r.retransmits} retransmits, ` +
+          `load ${load.at(-1)}`,
       );
       out.push(r.gbps);
     } catch (e) {
@@ -261,14 +292,15 @@ export async function measureScenario(
       p.rttP99Ms.toFixed(3)
     } ms`,
   );
-  const tcp1 = await iperfSeries(pair, top.ipB, 1, s, label);
-  const tcp4 = await iperfSeries(pair, top.ipB, 4, s, label);
+  const load: number[] = [];
+  const tcp1 = await iperfSeries(pair, top.ipB, 1, s, label, load);
+  const tcp4 = await iperfSeries(pair, top.ipB, 4, s, label, load);
   const rss: Record<string, number> = {};
   for (const l of layers) {
     rss[`${l.spec.ifname}-a`] = rssKb(l.procA.pid);
     rss[`${l.spec.ifname}-b`] = rssKb(l.procB.pid);
   }
-  return { tcp1, tcp4, ping: p, rssKb: rss };
+  return { tcp1, tcp4, ping: p, rssKb: rss, load };
 }
 
 /** A scenario: the layers to stack, bottom first. */
@@ -278,7 +310,7 @@ interface Scenario {
 }
 
 /** Results by scenario name, then implementation name (null = skipped, with a note). */
-type Results = Map<string, Map<string, ScenarioResult | null>>;
+export type Results = Map<string, Map<string, ScenarioResult | null>>;
 
 const activeTopologies = new Set<Topology>();
 
@@ -327,18 +359,27 @@ async function benchImplementation(
 
 /** Name of the appliance column: `twofold up` nodes (wg0 + aes0 in one process per node). */
 export const TWOFOLD_UP = "twofold-up";
+/** The appliance column with TWOFOLD_OFFLOADS=off. */
+export const TWOFOLD_UP_NO_OFFLOAD = "twofold-up-nooffload";
+/** The appliance columns and the environment of their nodes. */
+const UP_VARIANTS: Record<string, Record<string, string>> = {
+  [TWOFOLD_UP]: {},
+  [TWOFOLD_UP_NO_OFFLOAD]: { TWOFOLD_OFFLOADS: "off" },
+};
 
 /**
  * The double tunnel as the appliance runs it: a `twofold up` node in each namespace (wg0 over the
  * veth, aes0 inside it), the same PSK installed on both sides through the UAPI, measured through aes0.
  */
 async function benchTwofoldUp(
+  column: string,
   scenario: Scenario | undefined,
   s: Settings,
   results: Results,
   notes: string[],
 ) {
-  for (const [name, byImpl] of results) if (name !== scenario?.name) byImpl.set(TWOFOLD_UP, null);
+  const env = UP_VARIANTS[column];
+  for (const [name, byImpl] of results) if (name !== scenario?.name) byImpl.set(column, null);
   if (!scenario) return;
   const topo = new Topology();
   activeTopologies.add(topo);
@@ -354,9 +395,9 @@ async function benchTwofoldUp(
     });
     const A = node("a", pair.underlayA);
     const B = node("b", pair.underlayB);
-    log(`${TWOFOLD_UP}: starting a twofold up node in tfb-a and tfb-b`);
-    const procA = await startTwofoldUp(pair.a, await writeNodeConfig(dir, A, [B]));
-    const procB = await startTwofoldUp(pair.b, await writeNodeConfig(dir, B, [A]));
+    log(`${column}: starting a twofold up node in tfb-a and tfb-b`);
+    const procA = await startTwofoldUp(pair.a, await writeNodeConfig(dir, A, [B]), { env });
+    const procB = await startTwofoldUp(pair.b, await writeNodeConfig(dir, B, [A]), { env });
     const pskFile = `${dir}/bench.psk`;
     await Deno.writeTextFile(pskFile, genPresharedKey() + "\n", { mode: 0o600 });
     await pair.a.exec(["wg", "set", "aes0", "peer", B.keys.publicKey, "preshared-key", pskFile]);
@@ -365,7 +406,7 @@ async function benchTwofoldUp(
       throw new Error("aes0 passes no traffic after the PSK");
     }
     const impl: Implementation = {
-      name: TWOFOLD_UP,
+      name: column,
       command: [],
       startTimeoutMs: 20_000,
       unavailable: () => null,
@@ -379,12 +420,12 @@ async function benchTwofoldUp(
       procB,
     };
     results.get(scenario.name)!.set(
-      TWOFOLD_UP,
-      await measureScenario(pair, [layer], s, `${TWOFOLD_UP} ${scenario.name}`),
+      column,
+      await measureScenario(pair, [layer], s, `${column} ${scenario.name}`),
     );
   } catch (e) {
-    notes.push(`${TWOFOLD_UP}: skipped: ${(e as Error).message.split("\n")[0]}`);
-    results.get(scenario.name)!.set(TWOFOLD_UP, null);
+    notes.push(`${column}: skipped: ${(e as Error).message.split("\n")[0]}`);
+    results.get(scenario.name)!.set(column, null);
   } finally {
     await topo.cleanup();
     activeTopologies.delete(topo);
@@ -393,12 +434,12 @@ async function benchTwofoldUp(
 }
 
 /** Rules in the filter-on run's policy (the issue's figure: lockdown + 50 rules). */
-const FILTER_BENCH_RULES = 50;
+export const FILTER_BENCH_RULES = 50;
 /** iperf3's port, opened by the lockdown list and by one of the policy rules. */
-const IPERF_PORT = 5201;
+export const IPERF_PORT = 5201;
 
 /** Gbit/s medians of one `twofold up` pair, through wg0 and through aes0. */
-interface FilterRun {
+export interface FilterRun {
   wg0: ScenarioResult;
   aes0: ScenarioResult;
 }
@@ -480,86 +521,11 @@ async function benchTwofoldUpFilter(s: Settings, filterOn: boolean): Promise<Fil
 function pooled(runs: FilterRun[]): FilterRun {
   const pool = (layer: "wg0" | "aes0"): ScenarioResult => ({
     ...runs[0][layer],
+    load: runs.flatMap((r) => r[layer].load),
     tcp1: runs.flatMap((r) => r[layer].tcp1),
     tcp4: runs.flatMap((r) => r[layer].tcp4),
   });
   return { wg0: pool("wg0"), aes0: pool("aes0") };
-}
-
-/** The packet-filter row: throughput with the filter on and off, and on/off, per tunnel. */
-export function formatFilterTable(on: FilterRun, off: FilterRun): string {
-  const rows = [
-    `-- packet filter (twofold up; on = wg0 lockdown + tcp/${IPERF_PORT}, ${FILTER_BENCH_RULES} policy rules on aes0) --`,
-  ];
-  const med = (v: number[]) => median(v.filter(Number.isFinite));
-  for (const layer of ["wg0", "aes0"] as const) {
-    const name = layer === "wg0" ? "wg0 (single tunnel)" : "aes0 inside wg0 (double tunnel)";
-    for (
-      const [label, get] of [["TCP 1 stream", (r: ScenarioResult) => med(r.tcp1)], [
-        "TCP -P 4",
-        (r: ScenarioResult) => med(r.tcp4),
-      ]] as const
-    ) {
-      const a = get(on[layer]), b = get(off[layer]);
-      rows.push(
-        `${name.padEnd(32)} ${label.padEnd(13)} on ${fmt(a, 3)} Gbit/s  off ${fmt(b, 3)} Gbit/s  on/off ${
-          fmt(a / b, 3)
-        }`,
-      );
-    }
-  }
-  return rows.join("\n");
-}
-
-function fmt(v: number, digits: number): string {
-  return Number.isFinite(v) ? v.toFixed(digits) : "n/a";
-}
-
-/** Formats the side-by-side table, one block per scenario, with a twofold/wireguard-go ratio column. */
-export function formatTable(results: Results, implNames: string[]): string {
-  const rows: string[] = [];
-  const base = "wireguard-go";
-  const compared = implNames.includes(base) ? implNames.filter((n) => n !== base) : [];
-  const header = ["metric", ...implNames, ...compared.map((n) => `${n}/${base}`)];
-  const metrics: [string, (r: ScenarioResult) => number, number][] = [
-    ["TCP 1 stream, Gbit/s (median)", (r) => median(r.tcp1.filter(Number.isFinite)), 3],
-    ["TCP -P 4, Gbit/s (median)", (r) => median(r.tcp4.filter(Number.isFinite)), 3],
-    ["ping RTT avg, ms", (r) => r.ping.rttAvgMs, 3],
-    ["ping RTT p50, ms", (r) => r.ping.rttP50Ms, 3],
-    ["ping RTT p99, ms", (r) => r.ping.rttP99Ms, 3],
-    ["ping loss, %", (r) => 100 * (1 - r.ping.received / Math.max(1, r.ping.sent)), 1],
-    ["RSS max per daemon, MB", (r) => Math.max(...Object.values(r.rssKb)) / 1024, 1],
-    ["RSS all daemons, MB", (r) => Object.values(r.rssKb).reduce((x, y) => x + y, 0) / 1024, 1],
-  ];
-  for (const [scenario, byImpl] of results) {
-    const table = [header];
-    for (const [label, get, digits] of metrics) {
-      const vals = implNames.map((n) => {
-        const r = byImpl.get(n);
-        return r ? get(r) : NaN;
-      });
-      const row = [label, ...vals.map((v) => fmt(v, digits))];
-      for (const n of compared) row.push(fmt(vals[implNames.indexOf(n)] / vals[implNames.indexOf(base)], 2));
-      table.push(row);
-    }
-    const widths = header.map((_, i) => Math.max(...table.map((r) => r[i].length)));
-    rows.push(`-- ${scenario} --`);
-    for (const r of table) {
-      rows.push(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  "));
-    }
-    for (const n of implNames) {
-      const r = byImpl.get(n);
-      if (r) {
-        rows.push(
-          `   ${n}: runs 1 stream [${r.tcp1.map((v) => fmt(v, 3)).join(", ")}], -P 4 [${
-            r.tcp4.map((v) => fmt(v, 3)).join(", ")
-          }]; RSS kB ${Object.entries(r.rssKb).map(([k, v]) => `${k}=${v}`).join(" ")}`,
-        );
-      }
-    }
-    rows.push("");
-  }
-  return rows.join("\n");
 }
 
 /** Runs `bench/aead.ts`'s `aeadMicroBench()` if present and returns printable lines. */
@@ -614,16 +580,15 @@ export async function main(): Promise<number> {
     return 2;
   }
   const s: Settings = { dur: envInt("DUR", 10), reps: envInt("REPS", 3), pingN: envInt("PING_N", 200) };
-  const wanted = (Deno.env.get("IMPLS") ?? `wireguard-go,twofold,${TWOFOLD_UP}`).split(",").map((x) =>
-    x.trim()
-  ).filter((
-    x,
-  ) => x);
+  const defaultImpls = ["wireguard-go", "twofold", TWOFOLD_NO_OFFLOAD, TWOFOLD_UP, TWOFOLD_UP_NO_OFFLOAD];
+  const wanted = (Deno.env.get("IMPLS") ?? defaultImpls.join(",")).split(",").map((x) => x.trim())
+    .filter((x) => x);
   const all = defaultImplementations();
-  const unknown = wanted.filter((w) => w !== TWOFOLD_UP && !all.some((i) => i.name === w));
+  const isUp = (w: string) => w in UP_VARIANTS;
+  const unknown = wanted.filter((w) => !isUp(w) && !all.some((i) => i.name === w));
   if (unknown.length > 0) throw new Error(`unknown IMPLS entries: ${unknown.join(", ")}`);
-  const impls = wanted.filter((w) => w !== TWOFOLD_UP).map((w) => all.find((i) => i.name === w)!);
-  const withUp = wanted.includes(TWOFOLD_UP);
+  const impls = wanted.filter((w) => !isUp(w)).map((w) => all.find((i) => i.name === w)!);
+  const upColumns = wanted.filter(isUp);
   const scenarios: Scenario[] = [{ name: "single tunnel: wg0", layers: [WG0] }];
   if (Deno.env.get("DOUBLE") !== "0") {
     scenarios.push({ name: "double tunnel: aes0 inside wg0", layers: [WG0, AES0] });
@@ -648,9 +613,9 @@ export async function main(): Promise<number> {
       log(`== ${impl.name}: ${impl.command.join(" ")} IFNAME`);
       await benchImplementation(impl, scenarios, s, results, notes);
     }
-    if (withUp) {
-      log(`== ${TWOFOLD_UP}: main.ts up --config NODE.json in each namespace`);
-      await benchTwofoldUp(scenarios.find((sc) => sc.layers.length === 2), s, results, notes);
+    for (const column of upColumns) {
+      log(`== ${column}: main.ts up --config NODE.json in each namespace`);
+      await benchTwofoldUp(column, scenarios.find((sc) => sc.layers.length === 2), s, results, notes);
     }
     let filterTable = "";
     if (Deno.env.get("FILTER") !== "0") {
@@ -674,7 +639,7 @@ export async function main(): Promise<number> {
     console.log("");
     console.log(machineLine(s));
     console.log("");
-    console.log(formatTable(results, [...impls.map((i) => i.name), ...(withUp ? [TWOFOLD_UP] : [])]));
+    console.log(formatTable(results, [...impls.map((i) => i.name), ...upColumns]));
     if (filterTable) console.log(filterTable + "\n");
     for (const n of notes) console.log(`note: ${n}`);
     for (const l of lines) console.log(l);

@@ -119,8 +119,11 @@ export class OffloadMsgBatch {
   readonly #controlView: DataView;
   readonly #hdrPointers: bigint[];
 
-  /** Allocates a batch of `count` slots of `bufSize` bytes. */
-  constructor(count: number, bufSize: number) {
+  /**
+   * Allocates (or maps onto `sab` at `sabOffset`, a multiple of 8) a batch of `count` slots of
+   * `bufSize` bytes. Sharing one backing with other buffers lets copies between them use memmove.
+   */
+  constructor(count: number, bufSize: number, sab?: SharedArrayBuffer, sabOffset = 0) {
     if (!Number.isInteger(count) || count < 1 || count > 1024) {
       throw new Error("OffloadMsgBatch count must be 1..1024");
     }
@@ -128,24 +131,30 @@ export class OffloadMsgBatch {
       throw new Error("OffloadMsgBatch bufSize must be positive");
     }
     const l = layout(count, bufSize);
-    const backing = new ArrayBuffer(l.total);
+    if (sab !== undefined && (sabOffset % 8 !== 0 || sabOffset + l.total > sab.byteLength)) {
+      throw new Error(
+        `OffloadMsgBatch needs ${l.total} bytes at an 8-aligned offset of the SharedArrayBuffer`,
+      );
+    }
+    const backing = sab ?? new ArrayBuffer(l.total);
+    const base = sab === undefined ? 0 : sabOffset;
     const memory = new Uint8Array(backing);
     this.count = count;
     this.bufSize = bufSize;
     this.bufs = [];
     this.addrs = [];
     for (let i = 0; i < count; i++) {
-      this.bufs.push(new Uint8Array(backing, l.data + i * bufSize, bufSize));
-      this.addrs.push(new Uint8Array(backing, l.addrs + i * ADDR_STRIDE, SOCKADDR_IN6_SIZE));
+      this.bufs.push(new Uint8Array(backing, base + l.data + i * bufSize, bufSize));
+      this.addrs.push(new Uint8Array(backing, base + l.addrs + i * ADDR_STRIDE, SOCKADDR_IN6_SIZE));
     }
-    this.lens = new Int32Array(backing, l.lens, count);
-    this.addrLens = new Uint32Array(backing, l.addrLens, count);
-    this.msgFlags = new Int32Array(backing, l.flags, count);
-    this.segSizes = new Int32Array(backing, l.segments, count);
-    this.#controlView = new DataView(backing, l.control, count * CONTROL_STRIDE);
-    this.#hdr32 = new Uint32Array(backing, l.hdrs, count * W.size);
-    this.#iov32 = new Uint32Array(backing, l.iovs, count * IOV_WORDS_SIZE);
-    const start = addressAt(memory, 0);
+    this.lens = new Int32Array(backing, base + l.lens, count);
+    this.addrLens = new Uint32Array(backing, base + l.addrLens, count);
+    this.msgFlags = new Int32Array(backing, base + l.flags, count);
+    this.segSizes = new Int32Array(backing, base + l.segments, count);
+    this.#controlView = new DataView(backing, base + l.control, count * CONTROL_STRIDE);
+    this.#hdr32 = new Uint32Array(backing, base + l.hdrs, count * W.size);
+    this.#iov32 = new Uint32Array(backing, base + l.iovs, count * IOV_WORDS_SIZE);
+    const start = addressAt(memory, base);
     this.#hdrPointers = [];
     for (let i = 0; i < count; i++) {
       this.#hdrPointers.push(BigInt(start + l.hdrs + i * MMSGHDR_SIZE));

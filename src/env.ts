@@ -5,6 +5,7 @@
  * reports it as one line, exit 2) instead of being silently replaced by the default.
  * @module
  */
+import { OFFLOAD_MODES } from "./wireguard/offload/offload-mode.ts";
 
 /** One environment variable twofold reads. */
 export interface EnvVar {
@@ -39,6 +40,11 @@ export const ENV_VARS = {
     name: "TWOFOLD_CIPHER",
     values: CIPHERS,
     description: "the cipher when --cipher is not given (default chacha20-poly1305)",
+  },
+  TWOFOLD_OFFLOADS: {
+    name: "TWOFOLD_OFFLOADS",
+    values: OFFLOAD_MODES,
+    description: "off: no TUN/UDP offloads on any interface, whatever the config says (default auto)",
   },
   TWOFOLD_LOG_FILE: {
     name: "TWOFOLD_LOG_FILE",

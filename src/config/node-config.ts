@@ -43,6 +43,7 @@ import type { SecretKey } from "./node/secret-key.ts";
 import type { SiteConfig } from "./node/site.ts";
 import * as identity from "./node/identity.ts";
 import * as interfaces from "./node/interfaces.ts";
+import type { OffloadMode } from "../wireguard/offload/offload-mode.ts";
 import * as keys from "./node/keys.ts";
 import * as peers from "./node/peers.ts";
 import * as admin from "./node/admin.ts";
@@ -166,6 +167,8 @@ export interface NodeConfig {
     listenPort: number;
     address: InterfaceAddress;
     mtu: number;
+    /** Whether the data plane may use the kernel's offloads (docs/offload.md). */
+    offloads: OffloadMode;
   };
   /** The inner interface (AES-256-GCM), carried inside wg0. */
   aes0: {
@@ -177,6 +180,8 @@ export interface NodeConfig {
     mtu: number;
     /** True when mtu was derived from wg0.mtu rather than given. */
     mtuDerived: boolean;
+    /** Whether the data plane may use the kernel's offloads (docs/offload.md). */
+    offloads: OffloadMode;
   };
   /** PSK rotation policy. */
   keys: {

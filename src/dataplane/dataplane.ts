@@ -5,7 +5,7 @@
  */
 import { bigLen, check, EFD_CLOEXEC, EFD_NONBLOCK, libc } from "../../ffi/libc.ts";
 import { H, SharedState } from "./shared-state.ts";
-import type { WorkerEvent, WorkerInit } from "./worker-protocol.ts";
+import { type DataplaneOffloads, NO_OFFLOADS, type WorkerEvent, type WorkerInit } from "./worker-protocol.ts";
 import { workerModuleUrl } from "../worker-url.ts";
 
 /** The two worker modules, next to this one (see worker-url.ts for the release bundle). */
@@ -58,11 +58,18 @@ export type DataplaneFactory = (
   handlers: DataplaneHandlers,
   rekeyAfterMs: number,
   packetFilter?: boolean,
+  offloads?: DataplaneOffloads,
 ) => DataplaneHandle;
 
 /** The production data plane: the two workers (see {@link Dataplane}). */
-export const workerDataplane: DataplaneFactory = (tunFd, aead, handlers, rekeyAfterMs, packetFilter) =>
-  new Dataplane(tunFd, aead, handlers, rekeyAfterMs, packetFilter ?? false);
+export const workerDataplane: DataplaneFactory = (
+  tunFd,
+  aead,
+  handlers,
+  rekeyAfterMs,
+  packetFilter,
+  offloads,
+) => new Dataplane(tunFd, aead, handlers, rekeyAfterMs, packetFilter ?? false, offloads);
 
 /** Runs the two data-plane workers over one TUN fd and one UDP fd. */
 export class Dataplane implements DataplaneHandle {
@@ -83,7 +90,9 @@ export class Dataplane implements DataplaneHandle {
 
   /**
    * `rekeyAfterMs`: when the encrypt worker asks to rekey an initiator's keypair (REKEY_AFTER_TIME);
-   * `packetFilter`: whether the workers filter inbound packets with {@link filterTables}.
+   * `packetFilter`: whether the workers filter inbound packets with {@link filterTables};
+   * `offloads`: how `tunFd` was opened (both workers frame their reads and writes by it) and
+   * whether the workers use UDP GSO/GRO.
    */
   constructor(
     tunFd: number,
@@ -91,10 +100,14 @@ export class Dataplane implements DataplaneHandle {
     handlers: DataplaneHandlers,
     rekeyAfterMs: number,
     packetFilter = false,
+    offloads: DataplaneOffloads = NO_OFFLOADS,
   ) {
     this.#wakeFd = check(libc.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd");
     const h = this.shared.header;
     Atomics.store(h, H.tunFd, tunFd);
+    Atomics.store(h, H.tunVnetHdr, offloads.vnetHdr ? 1 : 0);
+    Atomics.store(h, H.tunOffloadBits, offloads.bits);
+    Atomics.store(h, H.udpOffloads, offloads.udp ? 1 : 0);
     Atomics.store(h, H.udpFd, -1);
     Atomics.store(h, H.wakeFd, this.#wakeFd);
     new ConnTracker(this.tracker, DEFAULT_TRACKER_BUCKETS, crypto.getRandomValues(new Int32Array(1))[0]);

@@ -1,17 +1,25 @@
 /**
- * Data-plane worker: UDP → decrypt → TUN. Blocks in `poll` on the UDP socket, receives a batch with
- * one `recvmmsg`, and for each transport message finds the keypair from the receiver index, opens it
- * in place, checks the replay window and the inner source address against the sending peer's
- * allowed IPs, roams the endpoint, and writes the packet to the TUN. Handshake messages are admitted
+ * Data-plane worker: UDP → decrypt → TUN, the receive path (wireguard-go's receive.go). Blocks in
+ * `poll` on the UDP socket, receives a batch with one `recvmmsg`, and dispatches each message by
+ * type. A transport message finds its keypair from the receiver index, is opened in place, passes
+ * the replay window, roams the endpoint, and its inner packet is checked against the sending peer's
+ * allowed IPs and the packet filter before it is written to the TUN. Handshake messages are admitted
  * here (admission.ts: mac1, and under load mac2 with cookie replies sent from this worker, a
  * per-source rate limit and a bounded queue) before the few that deserve Noise work are passed to the
  * control plane, so a handshake flood never reaches its event loop. Every rejected packet is dropped
  * and counted, never thrown.
+ *
+ * With TUN offloads (the TUN carries a virtio_net_hdr; docs/offload.md) the packets a receive batch
+ * delivers are written after the batch, coalesced (coalesce.ts) into super-packets of one flow where
+ * the kernel's GRO rules allow, each write with its header; the filter has decided every packet
+ * before it is coalesced.
  * @module
  */
 /// <reference lib="deno.worker" />
 import { bigLen, libc, POLLIN } from "../../ffi/libc.ts";
 import { MsgBatch, sockaddrIpPort } from "../../ffi/udp.ts";
+import { enableUdpGro, OffloadMsgBatch } from "../../ffi/udp-offload.ts";
+import { copyBytes } from "../wireguard/offload/copy-sum.ts";
 import "../crypto/aead-libcrypto.ts";
 import { getAead } from "../crypto/backend.ts";
 import type { AeadName } from "../crypto/aead.ts";
@@ -40,12 +48,24 @@ import { TableReader } from "../filter/table-exchange.ts";
 import { DropReason } from "../filter/verdict.ts";
 import { FILTER_TABLE_READER, type WorkerInit } from "./worker-protocol.ts";
 import { AllowedIpsMirror, SlotCiphers, startWorker } from "./worker-common.ts";
+import { GroBatch } from "../wireguard/offload/coalesce.ts";
+import { VIRTIO_NET_HDR_LEN, writePlainVirtioNetHdr } from "../wireguard/offload/virtio-net-hdr.ts";
+import { TUN_F_TSO4, TUN_F_TSO6, TUN_F_USO4, TUN_F_USO6 } from "../../ffi/tun.ts";
 
 const HEADER = 16;
 const TAG = 16;
 const BATCH = 32;
 const BUF_SIZE = 65536;
+/**
+ * Message buffers for the datagrams of UDP GRO slots: each is opened (and maybe coalesced into) in
+ * its own buffer; when all are in use the held packets are written first.
+ */
+const SPLIT_BUFFERS = 32;
 const ONE = bigLen(1);
+/** Most recvmmsg rounds per wake-up before poll is asked again (and shared state re-synced). */
+const ROUNDS_PER_WAKE = 8;
+/** How long poll waits before the worker re-syncs its view of the shared state (ms). */
+const IDLE_POLL_MS = 100;
 /** Bytes of a cookie source: IPv6 address and port. */
 const SOURCE_BYTES = 18;
 /** The stats counter of each filter drop reason (indexed by DropReason code; `none` never counts). */
@@ -55,63 +75,208 @@ DROP_REASON_STATS[DropReason.policy] = S.filterPolicy;
 DROP_REASON_STATS[DropReason.malformed] = S.filterMalformed;
 DROP_REASON_STATS[DropReason.fragment] = S.filterFragment;
 
-function run(init: WorkerInit): void {
-  const shared = new SharedState(init.sab);
-  const aead = getAead(init.aead as AeadName);
-  const batch = new MsgBatch(BATCH, BUF_SIZE);
-  const tunViews = batch.bufs.map((b) => b.subarray(HEADER));
-  const replay: ReplayFilter[] = Array.from({ length: MAX_KEYPAIRS }, () => new ReplayFilter());
-  const ciphers = new SlotCiphers(shared, aead, "receive", (slot) => replay[slot].reset());
-  const allowed = new AllowedIpsMirror(shared);
-  const tables = new TableReader(init.filterTables, FILTER_TABLE_READER.decrypt);
-  const filter = new PacketFilter({
-    rules: tables,
-    tracker: new ConnTracker(init.tracker, init.trackerBuckets),
-    fragments: new FragmentTable(undefined, crypto.getRandomValues(new Int32Array(1))[0]),
-  });
-  const dropEvents = new DropEventLimiter();
-  const filterOn = init.packetFilter;
+/** The receive path of one device: its buffers, its view of the shared state and its loop. */
+class DecryptWorker {
+  readonly #shared: SharedState;
+  /** The receive batch: with UDP offloads an OffloadMsgBatch (a slot may hold several datagrams). */
+  readonly #batch: MsgBatch | OffloadMsgBatch;
+  /** Per batch slot, the UDP GRO datagram size (0: one datagram); null without UDP offloads. */
+  readonly #groSizes: Int32Array | null;
+  /** Message buffers: the batch slots, then (with UDP offloads) the {@link SPLIT_BUFFERS}. */
+  readonly #msgBufs: Uint8Array[];
+  /** Split buffers in use in this receive batch. */
+  #splitUsed = 0;
+  /** The batch slot the message being handled arrived in (its source address). */
+  #from = 0;
+  readonly #tunViews: Uint8Array[];
+  readonly #replay: ReplayFilter[] = Array.from({ length: MAX_KEYPAIRS }, () => new ReplayFilter());
+  readonly #ciphers: SlotCiphers;
+  readonly #allowed: AllowedIpsMirror;
+  readonly #tables: TableReader;
+  readonly #filter: PacketFilter;
+  readonly #dropEvents = new DropEventLimiter();
+  readonly #filterOn: boolean;
   /** Slot generations the drop-event limiter counted for (a new peer in a slot starts fresh). */
-  const eventGenerations = new Int32Array(MAX_PEERS);
-  const pollFds = new Uint8Array(8);
-  const pollView = new DataView(pollFds.buffer);
-  const { poll, write } = libc;
-  const tunFd = Atomics.load(shared.header, H.tunFd);
-  const replies = new MsgBatch(BATCH, MessageCookieReplySize);
-  let replyCount = 0;
-  const source = new Uint8Array(SOURCE_BYTES);
-  let admission = null as HandshakeAdmission | null; // set by syncIdentity
-  let identityVersion = 0;
+  readonly #eventGenerations = new Int32Array(MAX_PEERS);
+  readonly #pollFds = new Uint8Array(8);
+  readonly #pollView = new DataView(this.#pollFds.buffer);
+  readonly #tunFd: number;
+  /** Whether every TUN write starts with a virtio_net_hdr (the TUN was opened with offloads). */
+  readonly #vnetHdr: boolean;
+  /** The coalescer, when the TUN takes TCP super-packets (else packets are written one by one). */
+  readonly #gro: GroBatch | null;
+  /** TUN writes from the virtio_net_hdr in front of each slot's packet. */
+  readonly #vnetViews: Uint8Array[];
+  /** Packets of the current receive batch waiting for coalescing: their batch slots, buffers, lengths. */
+  readonly #pendingSlots = new Int32Array(BATCH + SPLIT_BUFFERS);
+  readonly #pendingBufs: Uint8Array[] = new Array(BATCH + SPLIT_BUFFERS);
+  readonly #pendingLens = new Int32Array(BATCH + SPLIT_BUFFERS);
+  #pending = 0;
+  readonly #replies = new MsgBatch(BATCH, MessageCookieReplySize);
+  #replyCount = 0;
+  readonly #source = new Uint8Array(SOURCE_BYTES);
+  #admission: HandshakeAdmission | null = null; // set by syncIdentity
+  #identityVersion = 0;
 
-  /** Follows the control plane's private key: a new key gets a new mac1 key and cookie secret. */
-  function syncIdentity(): void {
-    const v = Atomics.load(shared.header, H.identityVersion);
-    if (v === identityVersion) return;
-    const id = shared.readLocalPublic();
-    if (id) {
-      admission = new HandshakeAdmission(id.publicKey, Date.now);
-      identityVersion = id.version;
-    } else if ((v & 1) === 0 && Atomics.load(shared.header, H.hasIdentity) === 0) {
-      admission = null;
-      identityVersion = v;
+  constructor(init: WorkerInit) {
+    this.#shared = new SharedState(init.sab);
+    if (Atomics.load(this.#shared.header, H.udpOffloads) === 1) {
+      // One backing for the batch and the split buffers: copies between them are memmoves.
+      const batchBytes = (OffloadMsgBatch.byteLength(BATCH, BUF_SIZE) + 7) & ~7;
+      const sab = new SharedArrayBuffer(batchBytes + SPLIT_BUFFERS * BUF_SIZE);
+      const batch = new OffloadMsgBatch(BATCH, BUF_SIZE, sab, 0);
+      this.#batch = batch;
+      this.#groSizes = batch.segSizes;
+      this.#msgBufs = [
+        ...batch.bufs,
+        ...Array.from(
+          { length: SPLIT_BUFFERS },
+          (_, k) => new Uint8Array(sab, batchBytes + k * BUF_SIZE, BUF_SIZE),
+        ),
+      ];
+    } else {
+      this.#batch = new MsgBatch(BATCH, BUF_SIZE);
+      this.#groSizes = null;
+      this.#msgBufs = this.#batch.bufs;
+    }
+    this.#tunViews = this.#msgBufs.map((b) => b.subarray(HEADER));
+    this.#vnetViews = this.#msgBufs.map((b) => b.subarray(HEADER - VIRTIO_NET_HDR_LEN));
+    this.#ciphers = new SlotCiphers(
+      this.#shared,
+      getAead(init.aead as AeadName),
+      "receive",
+      (slot) => this.#replay[slot].reset(),
+    );
+    this.#allowed = new AllowedIpsMirror(this.#shared);
+    this.#tables = new TableReader(init.filterTables, FILTER_TABLE_READER.decrypt);
+    this.#filter = new PacketFilter({
+      rules: this.#tables,
+      tracker: new ConnTracker(init.tracker, init.trackerBuckets),
+      fragments: new FragmentTable(undefined, crypto.getRandomValues(new Int32Array(1))[0]),
+    });
+    this.#filterOn = init.packetFilter;
+    this.#tunFd = Atomics.load(this.#shared.header, H.tunFd);
+    this.#vnetHdr = Atomics.load(this.#shared.header, H.tunVnetHdr) === 1;
+    const bits = Atomics.load(this.#shared.header, H.tunOffloadBits);
+    this.#gro = this.#vnetHdr && (bits & (TUN_F_TSO4 | TUN_F_TSO6)) === (TUN_F_TSO4 | TUN_F_TSO6)
+      ? new GroBatch(BATCH + SPLIT_BUFFERS, {
+        udp: (bits & (TUN_F_USO4 | TUN_F_USO6)) === (TUN_F_USO4 | TUN_F_USO6),
+      })
+      : null;
+  }
+
+  /** The loop: wait for datagrams, re-sync shared state, receive and dispatch batches; until stopped. */
+  run(): void {
+    const shared = this.#shared;
+    let udpFd = -1;
+    while (Atomics.load(shared.header, H.stop) === 0) {
+      const fd = Atomics.load(shared.header, H.udpFd);
+      if (fd !== udpFd) {
+        udpFd = fd;
+        if (this.#groSizes !== null && fd >= 0) enableUdpGro(fd); // refused: datagrams come one by one
+        this.#pollView.setInt32(0, fd, true);
+        this.#pollView.setInt16(4, POLLIN, true);
+      }
+      const r = libc.poll(this.#pollFds, ONE, IDLE_POLL_MS);
+      this.#allowed.sync();
+      this.#tables.sync();
+      this.#syncIdentity();
+      if (r <= 0) this.#admission?.gc(); // idle: forget rate-limiter entries of sources gone quiet
+      if (r <= 0 || udpFd < 0) continue;
+      for (let round = 0; round < ROUNDS_PER_WAKE; round++) {
+        if (this.#receiveBatch(udpFd) < BATCH) break;
+      }
+    }
+    this.#ciphers.freeAll();
+    this.#tables.close();
+    self.postMessage({ t: "stopped" });
+    self.close();
+  }
+
+  /** One recvmmsg and the dispatch of what it brought; returns how many datagrams (≤ 0: none). */
+  #receiveBatch(udpFd: number): number {
+    const got = this.#batch.recv(udpFd);
+    if (got <= 0) return got;
+    const now = Date.now();
+    const groSizes = this.#groSizes;
+    this.#splitUsed = 0;
+    for (let i = 0; i < got; i++) {
+      this.#from = i;
+      const len = this.#batch.lens[i];
+      if (groSizes !== null && groSizes[i] > 0 && groSizes[i] < len) {
+        this.#dispatchSplit(i, len, groSizes[i], now);
+      } else this.#dispatch(i, len, now);
+    }
+    if (this.#pending > 0) this.#flushCoalesced();
+    if (this.#replyCount > 0) this.#flushReplies(udpFd);
+    return got;
+  }
+
+  /**
+   * Dispatches the datagrams UDP GRO put end to end in batch slot `slot` (`size` bytes each, the
+   * last maybe shorter), each copied into a split buffer of its own first.
+   */
+  #dispatchSplit(slot: number, len: number, size: number, now: number): void {
+    const src = this.#msgBufs[slot];
+    for (let off = 0; off < len; off += size) {
+      if (this.#splitUsed === SPLIT_BUFFERS) {
+        if (this.#pending > 0) this.#flushCoalesced();
+        this.#splitUsed = 0;
+      }
+      const m = BATCH + this.#splitUsed++;
+      const msgLen = Math.min(size, len - off);
+      copyBytes(src, off, msgLen, this.#msgBufs[m], 0);
+      this.#dispatch(m, msgLen, now);
     }
   }
 
-  /** True when `index` is the local index of a handshake we have in flight (responses, cookies). */
-  function isHandshakeIndex(buf: Uint8Array, at: number): boolean {
-    const index = (buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] << 24)) >>> 0;
-    const slot = index & SLOT_MASK;
-    return shared.kpGet(slot, K.state) === SlotState.reserved &&
-      (shared.kpGet(slot, K.localIndex) >>> 0) === index;
+  /** Sends datagram `i` of the batch to the handler of its message type (or counts it malformed). */
+  #dispatch(i: number, len: number, now: number): void {
+    const stats = this.#shared.stats;
+    const buf = this.#msgBufs[i];
+    const type = buf[0];
+    if (len < 4 || buf[1] !== 0 || buf[2] !== 0 || buf[3] !== 0) {
+      stats[S.rxMalformed]++;
+    } else if (type === 4) {
+      if (len >= HEADER + TAG) this.#receiveTransport(i, len, now);
+      else stats[S.rxMalformed]++;
+    } else if (type >= 1 && type <= 3) {
+      this.#handleHandshake(i, len, type);
+    } else {
+      stats[S.rxMalformed]++;
+    }
   }
 
-  function handleTransport(i: number, len: number, now: number): void {
-    const buf = batch.bufs[i];
+  /** A transport message: open it, check its inner packet, and write that to the TUN. */
+  #receiveTransport(i: number, len: number, now: number): void {
+    const peer = this.#openTransport(i, len, now);
+    if (peer < 0) return;
+    const plainLen = len - HEADER - TAG;
+    if (plainLen === 0) {
+      this.#shared.stats[S.rxKeepalives]++;
+      return;
+    }
+    const pktLen = this.#innerPacketLength(this.#msgBufs[i], plainLen, peer);
+    if (pktLen < 0) return;
+    if (!this.#filterInbound(this.#msgBufs[i], pktLen, peer, now)) return;
+    this.#shared.peerF64[this.#shared.pf(peer, PF.lastDataReceived)] = now;
+    if (this.#gro !== null) this.#holdForCoalescing(i, pktLen);
+    else this.#writeTun(i, pktLen);
+  }
+
+  /**
+   * Finds the keypair of transport message `i`, opens it in place, checks the replay window, roams
+   * the peer's endpoint and updates the receive counters. Returns the peer, or -1 (dropped, counted).
+   */
+  #openTransport(i: number, len: number, now: number): number {
+    const shared = this.#shared;
+    const batch = this.#batch;
+    const buf = this.#msgBufs[i];
     const receiver = (buf[4] | (buf[5] << 8) | (buf[6] << 16) | (buf[7] << 24)) >>> 0;
     const slot = receiver & SLOT_MASK;
     if (shared.kpGet(slot, K.state) !== 1 || (shared.kpGet(slot, K.localIndex) >>> 0) !== receiver) {
       shared.stats[S.rxUnknownIndex]++;
-      return;
+      return -1;
     }
     const lo = (buf[8] | (buf[9] << 8) | (buf[10] << 16) | (buf[11] << 24)) >>> 0;
     const hi = (buf[12] | (buf[13] << 8) | (buf[14] << 16) | (buf[15] << 24)) >>> 0;
@@ -119,21 +284,21 @@ function run(init: WorkerInit): void {
     const created = shared.kpF64[shared.kf(slot, KF.created)];
     if (hi >= 0x200000 || counter >= REJECT_AFTER_MESSAGES || now - created >= REJECT_AFTER_TIME) {
       shared.stats[S.rxExpiredKey]++;
-      return;
+      return -1;
     }
-    const key = ciphers.get(slot);
-    if (!key.openInPlace(counter, buf, HEADER, len - HEADER)) {
+    if (!this.#ciphers.get(slot).openInPlace(counter, buf, HEADER, len - HEADER)) {
       shared.stats[S.rxAuthFailed]++;
-      return;
+      return -1;
     }
-    if (!replay[slot].validateCounter(counter, REJECT_AFTER_MESSAGES)) {
+    if (!this.#replay[slot].validateCounter(counter, REJECT_AFTER_MESSAGES)) {
       shared.stats[S.rxReplay]++;
-      return;
+      return -1;
     }
     const peer = shared.kpGet(slot, K.peer);
-    const alen = batch.addrLens[i];
-    if (!shared.endpointEquals(peer, batch.addrs[i], 0, alen)) {
-      shared.writeEndpoint(peer, batch.addrs[i], 0, alen);
+    const from = this.#from;
+    const alen = batch.addrLens[from];
+    if (!shared.endpointEquals(peer, batch.addrs[from], 0, alen)) {
+      shared.writeEndpoint(peer, batch.addrs[from], 0, alen);
     }
     if (shared.peerGet(peer, P.next) === slot && shared.kpGet(slot, K.confirmPosted) === 0) {
       shared.kpSet(slot, K.confirmPosted, 1);
@@ -145,57 +310,138 @@ function run(init: WorkerInit): void {
     if (shared.kpGet(slot, K.isInitiator) === 1 && now - created >= REKEY_AFTER_TIME_RECEIVING) {
       if (shared.peerCas(peer, P.needHandshake, 0, 1) === 0) self.postMessage({ t: "handshake", peer });
     }
-    const plainLen = len - HEADER - TAG;
-    if (plainLen === 0) {
-      shared.stats[S.rxKeepalives]++;
-      return;
-    }
+    return peer;
+  }
+
+  /**
+   * The length of the IP packet at `buf[HEADER…]` (from its own header) when it is well formed and
+   * its source lies in `peer`'s allowed IPs; else -1 (dropped, counted).
+   */
+  #innerPacketLength(buf: Uint8Array, plainLen: number, peer: number): number {
+    const stats = this.#shared.stats;
     const version = buf[HEADER] >> 4;
     let pktLen: number;
     let src: number;
     if (version === 4 && plainLen >= 20) {
       pktLen = (buf[HEADER + 2] << 8) | buf[HEADER + 3];
       if (pktLen < 20) pktLen = 0;
-      src = allowed.table.lookup(buf, HEADER + 12, 4);
+      src = this.#allowed.table.lookup(buf, HEADER + 12, 4);
     } else if (version === 6 && plainLen >= 40) {
       pktLen = 40 + ((buf[HEADER + 4] << 8) | buf[HEADER + 5]);
-      src = allowed.table.lookup(buf, HEADER + 8, 6);
+      src = this.#allowed.table.lookup(buf, HEADER + 8, 6);
     } else {
-      shared.stats[S.rxBadInnerPacket]++;
-      return;
+      stats[S.rxBadInnerPacket]++;
+      return -1;
     }
     if (pktLen === 0 || pktLen > plainLen) {
-      shared.stats[S.rxBadInnerPacket]++;
-      return;
+      stats[S.rxBadInnerPacket]++;
+      return -1;
     }
-    if (src !== peer || !allowed.routesTo(src)) {
-      shared.stats[S.rxSourceNotAllowed]++;
-      return;
+    if (src !== peer || !this.#allowed.routesTo(src)) {
+      stats[S.rxSourceNotAllowed]++;
+      return -1;
     }
-    const verdict = filterOn ? filter.decideInbound(buf, HEADER, pktLen, peer, now) : null;
-    if (verdict !== null && !verdict.accept) {
-      shared.stats[DROP_REASON_STATS[verdict.reason]]++;
-      const gen = shared.peerGet(peer, P.generation);
-      if (eventGenerations[peer] !== gen) {
-        dropEvents.resetSlot(peer);
-        eventGenerations[peer] = gen;
+    return pktLen;
+  }
+
+  /** The packet filter's inbound decision (always true without a filter); a drop is counted and reported. */
+  #filterInbound(buf: Uint8Array, pktLen: number, peer: number, now: number): boolean {
+    if (!this.#filterOn) return true;
+    const verdict = this.#filter.decideInbound(buf, HEADER, pktLen, peer, now);
+    if (verdict.accept) return true;
+    const shared = this.#shared;
+    shared.stats[DROP_REASON_STATS[verdict.reason]]++;
+    const gen = shared.peerGet(peer, P.generation);
+    if (this.#eventGenerations[peer] !== gen) {
+      this.#dropEvents.resetSlot(peer);
+      this.#eventGenerations[peer] = gen;
+    }
+    const count = this.#dropEvents.note(peer, verdict.reason, now);
+    if (count > 0) self.postMessage({ t: "filter-drop", peer, reason: verdict.reason, count });
+    return false;
+  }
+
+  /** Writes the packet at batch slot `i` (from HEADER, `pktLen` bytes) to the TUN, behind an all-zero header with offloads. */
+  #writeTun(i: number, pktLen: number): void {
+    const stats = this.#shared.stats;
+    let written: number;
+    if (this.#vnetHdr) {
+      writePlainVirtioNetHdr(this.#msgBufs[i], HEADER - VIRTIO_NET_HDR_LEN);
+      written = libc.write(this.#tunFd, this.#vnetViews[i], bigLen(VIRTIO_NET_HDR_LEN + pktLen));
+    } else {
+      written = libc.write(this.#tunFd, this.#tunViews[i], bigLen(pktLen));
+    }
+    if (written < 0) stats[S.tunWriteErrors]++;
+    else stats[S.rxPackets]++;
+  }
+
+  /** Keeps the packet at batch slot `i` for {@link flushCoalesced} at the end of the receive batch. */
+  #holdForCoalescing(i: number, pktLen: number): void {
+    const k = this.#pending++;
+    this.#pendingSlots[k] = i;
+    this.#pendingBufs[k] = this.#msgBufs[i];
+    this.#pendingLens[k] = pktLen;
+  }
+
+  /**
+   * Coalesces the packets held from this receive batch and writes them, each behind its
+   * virtio_net_hdr; the counters count the original packets.
+   */
+  #flushCoalesced(): void {
+    const gro = this.#gro!;
+    const stats = this.#shared.stats;
+    const writes = gro.coalesce(this.#pendingBufs, HEADER, this.#pendingLens, this.#pending);
+    for (let w = 0; w < writes; w++) {
+      const k = gro.writeOrder[w];
+      const view = this.#vnetViews[this.#pendingSlots[k]];
+      const packets = gro.segmentsPerSlot[w];
+      if (libc.write(this.#tunFd, view, bigLen(VIRTIO_NET_HDR_LEN + this.#pendingLens[k])) < 0) {
+        stats[S.tunWriteErrors] += packets;
+      } else {
+        stats[S.rxPackets] += packets;
       }
-      const count = dropEvents.note(peer, verdict.reason, now);
-      if (count > 0) self.postMessage({ t: "filter-drop", peer, reason: verdict.reason, count });
-      return;
     }
-    shared.peerF64[pf + PF.lastDataReceived] = now;
-    if (write(tunFd, tunViews[i], bigLen(pktLen)) < 0) shared.stats[S.tunWriteErrors]++;
-    else shared.stats[S.rxPackets]++;
+    this.#pending = 0;
   }
 
-  function queueHandshake(i: number, len: number): void {
-    Atomics.add(shared.header, H.pendingHandshakes, 1);
-    const alen = batch.addrLens[i];
-    self.postMessage({ t: "hs", data: batch.bufs[i].slice(0, len), addr: batch.addrs[i].slice(0, alen) });
+  /** Follows the control plane's private key: a new key gets a new mac1 key and cookie secret. */
+  #syncIdentity(): void {
+    const shared = this.#shared;
+    const v = Atomics.load(shared.header, H.identityVersion);
+    if (v === this.#identityVersion) return;
+    const id = shared.readLocalPublic();
+    if (id) {
+      this.#admission = new HandshakeAdmission(id.publicKey, Date.now);
+      this.#identityVersion = id.version;
+    } else if ((v & 1) === 0 && Atomics.load(shared.header, H.hasIdentity) === 0) {
+      this.#admission = null;
+      this.#identityVersion = v;
+    }
   }
 
-  function handleHandshake(i: number, len: number, type: number): void {
+  /** True when `index` is the local index of a handshake we have in flight (responses, cookies). */
+  #isHandshakeIndex(buf: Uint8Array, at: number): boolean {
+    const index = (buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] << 24)) >>> 0;
+    const slot = index & SLOT_MASK;
+    return this.#shared.kpGet(slot, K.state) === SlotState.reserved &&
+      (this.#shared.kpGet(slot, K.localIndex) >>> 0) === index;
+  }
+
+  #queueHandshake(i: number, len: number): void {
+    Atomics.add(this.#shared.header, H.pendingHandshakes, 1);
+    const batch = this.#batch;
+    const alen = batch.addrLens[this.#from];
+    self.postMessage({
+      t: "hs",
+      data: this.#msgBufs[i].slice(0, len),
+      addr: batch.addrs[this.#from].slice(0, alen),
+    });
+  }
+
+  /** A handshake message: checked for size and index, then admitted, answered with a cookie or dropped. */
+  #handleHandshake(i: number, len: number, type: number): void {
+    const shared = this.#shared;
+    const batch = this.#batch;
     const expected = type === MessageInitiationType
       ? MessageInitiationSize
       : type === MessageResponseType
@@ -205,32 +451,34 @@ function run(init: WorkerInit): void {
       shared.stats[S.rxMalformed]++;
       return;
     }
-    const buf = batch.bufs[i];
-    if (type !== MessageInitiationType && !isHandshakeIndex(buf, type === MessageResponseType ? 8 : 4)) {
+    const buf = this.#msgBufs[i];
+    if (
+      type !== MessageInitiationType && !this.#isHandshakeIndex(buf, type === MessageResponseType ? 8 : 4)
+    ) {
       shared.stats[S.rxUnknownIndex]++;
       return;
     }
     const depth = Atomics.load(shared.header, H.pendingHandshakes);
     if (type === MessageCookieReplyType) {
       if (depth >= HANDSHAKE_QUEUE_SIZE) shared.stats[S.rxHandshakeQueueFull]++;
-      else queueHandshake(i, len);
+      else this.#queueHandshake(i, len);
       return;
     }
-    const srcLen = sockaddrIpPort(batch.addrs[i], 0, source);
-    if (admission === null || srcLen === 0) {
+    const srcLen = sockaddrIpPort(batch.addrs[this.#from], 0, this.#source);
+    if (this.#admission === null || srcLen === 0) {
       shared.stats[S.rxHandshakeBadMac1]++;
       return;
     }
-    const verdict = admission.admit(buf.subarray(0, len), source.subarray(0, srcLen), depth);
+    const verdict = this.#admission.admit(buf.subarray(0, len), this.#source.subarray(0, srcLen), depth);
     switch (verdict.verdict) {
       case "queue":
-        queueHandshake(i, len);
+        this.#queueHandshake(i, len);
         return;
       case "cookie":
-        replies.bufs[replyCount].set(verdict.reply);
-        replies.lens[replyCount] = verdict.reply.length;
-        replies.setAddr(replyCount, batch, i);
-        replyCount++;
+        this.#replies.bufs[this.#replyCount].set(verdict.reply);
+        this.#replies.lens[this.#replyCount] = verdict.reply.length;
+        this.#replies.setAddr(this.#replyCount, batch.addrs[this.#from], 0, batch.addrLens[this.#from]);
+        this.#replyCount++;
         return;
       case "drop":
         if (verdict.reason === "invalid-mac1") shared.stats[S.rxHandshakeBadMac1]++;
@@ -241,59 +489,17 @@ function run(init: WorkerInit): void {
   }
 
   /** Sends the cookie replies made for one receive batch (one sendmmsg; a full socket drops them). */
-  function flushReplies(fd: number): void {
+  #flushReplies(fd: number): void {
     let sent = 0;
-    while (sent < replyCount) {
-      const n = replies.send(fd, replyCount - sent, sent);
+    while (sent < this.#replyCount) {
+      const n = this.#replies.send(fd, this.#replyCount - sent, sent);
       if (n <= 0) break;
       sent += n;
     }
-    shared.stats[S.txCookieReplies] += sent;
-    if (sent < replyCount) shared.stats[S.txSendErrors] += replyCount - sent;
-    replyCount = 0;
+    this.#shared.stats[S.txCookieReplies] += sent;
+    if (sent < this.#replyCount) this.#shared.stats[S.txSendErrors] += this.#replyCount - sent;
+    this.#replyCount = 0;
   }
-
-  let udpFd = -1;
-  while (Atomics.load(shared.header, H.stop) === 0) {
-    const fd = Atomics.load(shared.header, H.udpFd);
-    if (fd !== udpFd) {
-      udpFd = fd;
-      pollView.setInt32(0, fd, true);
-      pollView.setInt16(4, POLLIN, true);
-    }
-    const r = poll(pollFds, ONE, 100);
-    allowed.sync();
-    tables.sync();
-    syncIdentity();
-    if (r <= 0) admission?.gc(); // idle: forget rate-limiter entries of sources gone quiet
-    if (r <= 0 || udpFd < 0) continue;
-    for (let round = 0; round < 8; round++) {
-      const got = batch.recv(udpFd);
-      if (got <= 0) break;
-      const now = Date.now();
-      for (let i = 0; i < got; i++) {
-        const len = batch.lens[i];
-        const buf = batch.bufs[i];
-        const type = buf[0];
-        if (len < 4 || buf[1] !== 0 || buf[2] !== 0 || buf[3] !== 0) {
-          shared.stats[S.rxMalformed]++;
-        } else if (type === 4) {
-          if (len >= HEADER + TAG) handleTransport(i, len, now);
-          else shared.stats[S.rxMalformed]++;
-        } else if (type >= 1 && type <= 3) {
-          handleHandshake(i, len, type);
-        } else {
-          shared.stats[S.rxMalformed]++;
-        }
-      }
-      if (replyCount > 0) flushReplies(udpFd);
-      if (got < BATCH) break;
-    }
-  }
-  ciphers.freeAll();
-  tables.close();
-  self.postMessage({ t: "stopped" });
-  self.close();
 }
 
-startWorker(run);
+startWorker((init) => new DecryptWorker(init).run());

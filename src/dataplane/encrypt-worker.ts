@@ -1,9 +1,17 @@
 /**
- * Data-plane worker: TUN → encrypt → UDP. Runs in its own thread and blocks in `poll` on the TUN fd
- * and a wake eventfd; reads packets until the TUN is empty (up to one batch), seals them in place
- * with each peer's current keypair and sends the batch with one `sendmmsg`. No allocation per packet
- * in steady state. Packets for a peer without a usable keypair are staged (up to 128 per peer) and a
- * handshake is requested from the control plane.
+ * Data-plane worker: TUN → encrypt → UDP, the send path (wireguard-go's send.go). Runs in its own
+ * thread and blocks in `poll` on the TUN fd and a wake eventfd; reads packets until the TUN is empty
+ * (up to one batch), routes each to a peer by its destination, seals it in place with the peer's
+ * current keypair and sends the batch with one `sendmmsg`. No allocation per packet in steady state.
+ * Packets for a peer without a usable keypair are staged (up to 128 per peer) and a handshake is
+ * requested from the control plane.
+ *
+ * With TUN offloads (the TUN carries a virtio_net_hdr; docs/offload.md) one read may return a TCP or
+ * UDP super-packet: it is read into a scratch buffer, cut into MTU-sized segments straight into the
+ * batch slots behind the WireGuard header (segment.ts), routed once (all segments share the
+ * destination) and each segment is sealed as its own transport message. The packet filter's tracker
+ * sees every segment, as it would have seen the packets without offloads. With UDP offloads the
+ * flushed batch goes out as UDP_SEGMENT runs (gso-send.ts), plain sendmmsg after a refusal.
  * @module
  */
 /// <reference lib="deno.worker" />
@@ -22,17 +30,36 @@ import { H, K, KF, MAX_PEERS, P, PF, S, SharedState } from "./shared-state.ts";
 import { ConnTracker } from "../filter/conn-tracker.ts";
 import { ParsedPacket, ParseMode, parsePacket, ParseStatus } from "../filter/packet-parse.ts";
 import type { WorkerInit } from "./worker-protocol.ts";
+import { SegmentError, segmentPacket } from "../wireguard/offload/segment.ts";
+import {
+  emptyVirtioNetHdr,
+  readVirtioNetHdr,
+  VIRTIO_NET_HDR_LEN,
+} from "../wireguard/offload/virtio-net-hdr.ts";
+import { MAX_IP_PACKET } from "../wireguard/offload/packet-layout.ts";
 import { AllowedIpsMirror, SlotCiphers, startWorker } from "./worker-common.ts";
+import { GsoSender, MAX_SEND_STALLS } from "./gso-send.ts";
 
 const HEADER = 16;
 const TAG = 16;
 const BATCH = 32;
-/** Consecutive EAGAIN waits (5 ms each) before a batch is dropped. */
-const MAX_SEND_STALLS = 20;
+/**
+ * Batch slots with TUN offloads: a whole super-packet's segments go into one batch (64 KiB at the
+ * smallest usual MSS of 536 is 123 segments; wireguard-go reads into 128 buffers too).
+ */
+const OFFLOAD_BATCH = 128;
+/** Bytes of one TUN read with offloads: the virtio_net_hdr and the largest IP packet. */
+const SUPER_READ_MAX = VIRTIO_NET_HDR_LEN + MAX_IP_PACKET;
 const BUF_SIZE = HEADER + 65535 + TAG + 16;
 const READ_MAX = bigLen(BUF_SIZE - HEADER - TAG - 16);
 const EIGHT = bigLen(8);
 const TWO = bigLen(2);
+/** Most TUN reads per wake-up before the batch is flushed and poll is asked again. */
+const READS_PER_WAKE = 4 * BATCH;
+/** Most super-packet reads per wake-up (each may fill most of a batch). */
+const SUPER_READS_PER_WAKE = BATCH;
+/** How often staged packets and keepalives are serviced without a wake-up (ms). */
+const CONTROL_INTERVAL_MS = 100;
 
 interface Staged {
   /** The peer-slot generation the packets were routed to (see SharedState). */
@@ -43,57 +70,289 @@ interface Staged {
   count: number;
 }
 
-function run(init: WorkerInit): void {
-  const shared = new SharedState(init.sab);
-  const aead = getAead(init.aead as AeadName);
-  const batch = new MsgBatch(BATCH, BUF_SIZE);
-  const readViews = batch.bufs.map((b) => b.subarray(HEADER));
-  const ciphers = new SlotCiphers(shared, aead, "send");
-  const staged: (Staged | null)[] = new Array(MAX_PEERS).fill(null);
-  const allowed = new AllowedIpsMirror(shared);
-  // The packet filter's outbound side: flows we open, so that the decrypt worker lets their replies in.
-  const tracker = new ConnTracker(init.tracker, init.trackerBuckets);
-  const outbound = new ParsedPacket();
-  const filterOn = init.packetFilter;
-  const pollFds = new Uint8Array(16); // two struct pollfd {int fd; short events; short revents}
-  const pollView = new DataView(pollFds.buffer);
-  const wakeBuf = new Uint8Array(8);
-  const { poll, read } = libc;
-  let n = 0; // messages in the batch
+/** What reading the TUN ended with. */
+const enum ReadEnd {
+  /** The TUN is empty (or the read budget is spent): flush and poll again. */
+  drained,
+  /** The interface is gone. */
+  closed,
+}
 
-  const tunFd = Atomics.load(shared.header, H.tunFd);
-  const wakeFd = Atomics.load(shared.header, H.wakeFd);
-  pollView.setInt32(0, tunFd, true);
-  pollView.setInt16(4, POLLIN, true);
-  pollView.setInt32(8, wakeFd, true);
-  pollView.setInt16(12, POLLIN, true);
+/** The send path of one device: its buffers, its view of the shared state and its loop. */
+class EncryptWorker {
+  readonly #init: WorkerInit;
+  readonly #shared: SharedState;
+  /** Whether every TUN read starts with a virtio_net_hdr (the TUN was opened with offloads). */
+  readonly #vnetHdr: boolean;
+  /** Batch slots: {@link BATCH}, or {@link OFFLOAD_BATCH} with offloads. */
+  readonly #batchSize: number;
+  readonly #batch: MsgBatch;
+  /** With UDP offloads: sends the batch as GSO runs (and owns it). */
+  readonly #gso: GsoSender | null;
+  readonly #readViews: Uint8Array[];
+  /** With offloads: where a TUN read lands before it is cut into the batch slots. */
+  readonly #superPacket: Uint8Array;
+  readonly #superRead = bigLen(SUPER_READ_MAX);
+  readonly #vnet = emptyVirtioNetHdr();
+  /** Segment lengths per batch slot, as segmentPacket writes them. */
+  readonly #segLens: Int32Array;
+  readonly #ciphers: SlotCiphers;
+  readonly #staged: (Staged | null)[] = new Array(MAX_PEERS).fill(null);
+  readonly #allowed: AllowedIpsMirror;
+  /** The packet filter's outbound side: flows we open, so that the decrypt worker lets their replies in. */
+  readonly #tracker: ConnTracker;
+  readonly #outbound = new ParsedPacket();
+  readonly #filterOn: boolean;
+  readonly #pollFds = new Uint8Array(16); // two struct pollfd {int fd; short events; short revents}
+  readonly #pollView = new DataView(this.#pollFds.buffer);
+  readonly #wakeBuf = new Uint8Array(8);
+  readonly #tunFd: number;
+  readonly #wakeFd: number;
+  /** Messages in the batch. */
+  #n = 0;
 
-  function requestHandshake(peer: number): void {
-    if (shared.peerCas(peer, P.needHandshake, 0, 1) === 0) self.postMessage({ t: "handshake", peer });
+  constructor(init: WorkerInit) {
+    this.#init = init;
+    this.#shared = new SharedState(init.sab);
+    this.#vnetHdr = Atomics.load(this.#shared.header, H.tunVnetHdr) === 1;
+    this.#batchSize = this.#vnetHdr ? OFFLOAD_BATCH : BATCH;
+    // With offloads one more slot is the super-packet scratch: one backing makes segmentation's copies memmoves.
+    const slots = this.#vnetHdr ? OFFLOAD_BATCH + 1 : BATCH;
+    this.#gso = Atomics.load(this.#shared.header, H.udpOffloads) === 1
+      ? new GsoSender(slots, BUF_SIZE)
+      : null;
+    this.#batch = this.#gso?.batch ?? new MsgBatch(slots, BUF_SIZE);
+    this.#readViews = this.#batch.bufs.map((b) => b.subarray(HEADER));
+    this.#superPacket = this.#vnetHdr ? this.#batch.bufs[OFFLOAD_BATCH] : new Uint8Array(0);
+    this.#segLens = new Int32Array(this.#batchSize);
+    this.#ciphers = new SlotCiphers(this.#shared, getAead(init.aead as AeadName), "send");
+    this.#allowed = new AllowedIpsMirror(this.#shared);
+    this.#tracker = new ConnTracker(init.tracker, init.trackerBuckets);
+    this.#filterOn = init.packetFilter;
+    this.#tunFd = Atomics.load(this.#shared.header, H.tunFd);
+    this.#wakeFd = Atomics.load(this.#shared.header, H.wakeFd);
+    this.#pollView.setInt32(0, this.#tunFd, true);
+    this.#pollView.setInt16(4, POLLIN, true);
+    this.#pollView.setInt32(8, this.#wakeFd, true);
+    this.#pollView.setInt16(12, POLLIN, true);
+  }
+
+  /** The loop: wait for packets or a wake-up, read, route, seal, flush; until stopped or the TUN goes. */
+  run(): void {
+    const shared = this.#shared;
+    let lastControl = 0;
+    while (Atomics.load(shared.header, H.stop) === 0) {
+      const r = libc.poll(this.#pollFds, TWO, CONTROL_INTERVAL_MS);
+      const now = Date.now();
+      this.#allowed.sync();
+      if (r <= 0) {
+        if (now - lastControl >= CONTROL_INTERVAL_MS) {
+          this.#serviceControl(now);
+          lastControl = now;
+        }
+        continue;
+      }
+      if (this.#pollView.getInt16(14, true) & POLLIN) {
+        libc.read(this.#wakeFd, this.#wakeBuf, EIGHT);
+        this.#serviceControl(now);
+        lastControl = now;
+      }
+      const tunRevents = this.#pollView.getInt16(6, true);
+      if (tunRevents & ~POLLIN) { // POLLERR/POLLHUP/POLLNVAL: the interface is gone
+        this.#tunClosed();
+        break;
+      }
+      if (!(tunRevents & POLLIN)) continue;
+      const end = this.#vnetHdr ? this.#readSuperPackets(now) : this.#readTun(now);
+      if (end === ReadEnd.closed) {
+        this.#tunClosed();
+        return;
+      }
+      this.#flush();
+    }
+    this.#flush();
+    this.#ciphers.freeAll();
+    self.postMessage({ t: "stopped" });
+    self.close();
+  }
+
+  #tunClosed(): void {
+    Atomics.store(this.#shared.header, H.tunClosed, 1);
+    self.postMessage({ t: "tun-closed" });
+  }
+
+  /** Reads packets from the TUN into the batch and sends each on its way, until the TUN is empty. */
+  #readTun(now: number): ReadEnd {
+    for (let k = 0; k < READS_PER_WAKE; k++) {
+      const len = libc.read(this.#tunFd, this.#readViews[this.#n], READ_MAX);
+      if (len <= 0) {
+        if (len < 0 && errno() !== EAGAIN && errno() !== EINTR) return ReadEnd.closed;
+        return ReadEnd.drained;
+      }
+      this.#observeOutbound(this.#n, len, now);
+      this.#routeAndSeal(this.#n, len, now);
+    }
+    return ReadEnd.drained;
+  }
+
+  /**
+   * Reads (super-)packets with their virtio_net_hdr, cuts each into segments in the free batch slots,
+   * and routes and seals them; until the TUN is empty.
+   */
+  #readSuperPackets(now: number): ReadEnd {
+    const scratch = this.#superPacket;
+    for (let k = 0; k < SUPER_READS_PER_WAKE; k++) {
+      const len = libc.read(this.#tunFd, scratch, this.#superRead);
+      if (len <= 0) {
+        if (len < 0 && errno() !== EAGAIN && errno() !== EINTR) return ReadEnd.closed;
+        return ReadEnd.drained;
+      }
+      const count = this.#segment(len - VIRTIO_NET_HDR_LEN);
+      if (count <= 0) continue;
+      const first = this.#n;
+      for (let i = first; i < first + count; i++) this.#observeOutbound(i, this.#segLens[i], now);
+      const peer = this.#route(this.#batch.bufs[first], this.#segLens[first]);
+      if (peer < 0) {
+        this.#shared.stats[S.txNoRoute] += count - 1; // #route counted the first
+        continue;
+      }
+      this.#sealSegments(first, count, peer, now);
+    }
+    return ReadEnd.drained;
+  }
+
+  /**
+   * Cuts the packet read into the scratch buffer (`len` bytes after its header) into batch slots
+   * from the next free one, flushing first when they do not fit. Returns the segment count (0: the
+   * header contradicted the packet; dropped and counted).
+   */
+  #segment(len: number): number {
+    if (len <= 0) {
+      this.#shared.stats[S.txBadOffload]++;
+      return 0;
+    }
+    readVirtioNetHdr(this.#superPacket, 0, this.#vnet);
+    let count = this.#cut(len);
+    if (count === SegmentError.TooManySegments && this.#n > 0) {
+      this.#flush();
+      count = this.#cut(len);
+    }
+    if (count <= 0) {
+      this.#shared.stats[S.txBadOffload]++;
+      return 0;
+    }
+    return count;
+  }
+
+  /** segmentPacket of the scratch buffer's packet into the free batch slots. */
+  #cut(len: number): number {
+    return segmentPacket(
+      this.#vnet,
+      this.#superPacket,
+      VIRTIO_NET_HDR_LEN,
+      len,
+      this.#batch.bufs,
+      HEADER,
+      this.#segLens,
+      this.#n,
+      this.#batchSize - this.#n,
+    );
+  }
+
+  /**
+   * Seals the `count` segments in batch slots `first…` (the next free ones) for `peer`. They share
+   * the peer and its keypair, so when one cannot be sealed the rest are staged (no keypair) or
+   * dropped alike.
+   */
+  #sealSegments(first: number, count: number, peer: number, now: number): void {
+    for (let i = first; i < first + count; i++) {
+      if (!this.#seal(i, peer, this.#segLens[i], now)) {
+        for (let j = i; j < first + count; j++) this.#stageIfNoKeys(j, peer, this.#segLens[j]);
+        break;
+      }
+      this.#n++;
+    }
+    if (this.#n === this.#batchSize) this.#flush();
+  }
+
+  /** Tells the connection tracker about a flow this packet (batch slot `i`) opens or continues. */
+  #observeOutbound(i: number, len: number, now: number): void {
+    const buf = this.#batch.bufs[i];
+    if (
+      this.#filterOn && parsePacket(buf, HEADER, len, this.#outbound, ParseMode.strict) === ParseStatus.ok
+    ) {
+      this.#tracker.observeOutbound(buf, this.#outbound, now);
+    }
+  }
+
+  /** The peer whose allowed IPs hold the destination of the packet at `buf[HEADER…]`, or -1. */
+  #route(buf: Uint8Array, len: number): number {
+    const version = buf[HEADER] >> 4;
+    let peer = -1;
+    if (version === 4 && len >= 20) peer = this.#allowed.table.lookup(buf, HEADER + 16, 4);
+    else if (version === 6 && len >= 40) peer = this.#allowed.table.lookup(buf, HEADER + 24, 6);
+    if (peer < 0 || !this.#allowed.routesTo(peer)) {
+      this.#shared.stats[S.txNoRoute]++;
+      return -1;
+    }
+    return peer;
+  }
+
+  /** Routes the packet in batch slot `i` (the next free one) and seals it there, or stages it. */
+  #routeAndSeal(i: number, len: number, now: number): void {
+    const buf = this.#batch.bufs[i];
+    const peer = this.#route(buf, len);
+    if (peer < 0) return;
+    this.#sealOrStage(i, peer, len, now);
+  }
+
+  /** Seals slot `i` (the next free one) for `peer` and adds it to the batch; stages it while keys are missing. */
+  #sealOrStage(i: number, peer: number, len: number, now: number): void {
+    if (!this.#seal(i, peer, len, now)) {
+      this.#stageIfNoKeys(i, peer, len);
+      return;
+    }
+    this.#n++;
+    if (this.#n === this.#batchSize) this.#flush();
+  }
+
+  /** Stages the packet in slot `i` when `peer` has no usable keypair (else it is dropped). */
+  #stageIfNoKeys(i: number, peer: number, len: number): void {
+    const shared = this.#shared;
+    const current = shared.peerGet(peer, P.current);
+    if (current < 0 || shared.kpGet(current, K.state) !== 1) this.#stage(peer, this.#batch.bufs[i], len);
+  }
+
+  #requestHandshake(peer: number): void {
+    if (this.#shared.peerCas(peer, P.needHandshake, 0, 1) === 0) self.postMessage({ t: "handshake", peer });
   }
 
   /** The peer's usable sending keypair slot, or -1 (and a handshake is requested). */
-  function sendingSlot(peer: number, now: number): number {
+  #sendingSlot(peer: number, now: number): number {
+    const shared = this.#shared;
     const slot = shared.peerGet(peer, P.current);
     if (slot < 0 || shared.kpGet(slot, K.state) !== 1) {
-      requestHandshake(peer);
+      this.#requestHandshake(peer);
       return -1;
     }
     const age = now - shared.kpF64[shared.kf(slot, KF.created)];
     const counter = shared.kpF64[shared.kf(slot, KF.sendCounter)];
     if (age >= REJECT_AFTER_TIME || counter >= REJECT_AFTER_MESSAGES) {
-      requestHandshake(peer);
+      this.#requestHandshake(peer);
       return -1;
     }
     if (
-      (shared.kpGet(slot, K.isInitiator) === 1 && age >= init.rekeyAfterMs) || counter >= REKEY_AFTER_MESSAGES
-    ) requestHandshake(peer);
+      (shared.kpGet(slot, K.isInitiator) === 1 && age >= this.#init.rekeyAfterMs) ||
+      counter >= REKEY_AFTER_MESSAGES
+    ) this.#requestHandshake(peer);
     return slot;
   }
 
   /** Seals the packet in batch slot `i` (plaintext at HEADER, `len` bytes) for `peer`; false if not sent. */
-  function seal(i: number, peer: number, len: number, now: number): boolean {
-    const slot = sendingSlot(peer, now);
+  #seal(i: number, peer: number, len: number, now: number): boolean {
+    const shared = this.#shared;
+    const batch = this.#batch;
+    const slot = this.#sendingSlot(peer, now);
     if (slot < 0) return false;
     const buf = batch.bufs[i];
     const mtu = Atomics.load(shared.header, H.mtu);
@@ -107,24 +366,8 @@ function run(init: WorkerInit): void {
     const ci = shared.kf(slot, KF.sendCounter);
     const counter = shared.kpF64[ci];
     shared.kpF64[ci] = counter + 1;
-    const remote = shared.kpGet(slot, K.remoteIndex);
-    buf[0] = 4;
-    buf[1] = buf[2] = buf[3] = 0;
-    buf[4] = remote & 0xff;
-    buf[5] = (remote >>> 8) & 0xff;
-    buf[6] = (remote >>> 16) & 0xff;
-    buf[7] = remote >>> 24;
-    const lo = counter >>> 0;
-    const hi = Math.floor(counter / 4294967296);
-    buf[8] = lo & 0xff;
-    buf[9] = (lo >>> 8) & 0xff;
-    buf[10] = (lo >>> 16) & 0xff;
-    buf[11] = lo >>> 24;
-    buf[12] = hi & 0xff;
-    buf[13] = (hi >>> 8) & 0xff;
-    buf[14] = (hi >>> 16) & 0xff;
-    buf[15] = hi >>> 24;
-    ciphers.get(slot).sealInPlace(counter, buf, HEADER, bodyLen);
+    writeTransportHeader(buf, shared.kpGet(slot, K.remoteIndex), counter);
+    this.#ciphers.get(slot).sealInPlace(counter, buf, HEADER, bodyLen);
     const total = HEADER + bodyLen + TAG;
     const alen = shared.readEndpoint(peer, batch.addrs[i], 0);
     if (alen === 0) {
@@ -140,13 +383,33 @@ function run(init: WorkerInit): void {
     return true;
   }
 
-  function flush(): void {
+  /** Sends the batch: as UDP GSO runs where the socket takes them, else (or for the rest) with sendmmsg. */
+  #flush(): void {
+    const n = this.#n;
     if (n === 0) return;
+    this.#n = 0;
+    const shared = this.#shared;
     const udpFd = Atomics.load(shared.header, H.udpFd);
-    let off = 0;
+    let from = 0;
+    if (this.#gso !== null && n > 1 && this.#gso.usable(udpFd)) {
+      const out = this.#gso.send(udpFd, n);
+      shared.stats[S.txPackets] += out.sent;
+      from = out.sent;
+      if (from < n && !out.refused) {
+        shared.stats[S.txSendErrors] += n - from;
+        return;
+      }
+    }
+    this.#sendEach(udpFd, from, n);
+  }
+
+  /** Sends messages from..n-1 with sendmmsg, waiting briefly while the socket buffer is full. */
+  #sendEach(udpFd: number, from: number, n: number): void {
+    const shared = this.#shared;
+    let off = from;
     let stalls = 0;
     while (off < n) {
-      const sent = batch.send(udpFd, n - off, off);
+      const sent = this.#batch.send(udpFd, n - off, off);
       if (sent <= 0) {
         // A full socket buffer is back-pressure, not loss: wait briefly for room, then retry.
         const e = errno();
@@ -161,15 +424,15 @@ function run(init: WorkerInit): void {
       shared.stats[S.txPackets] += sent;
       off += sent;
     }
-    n = 0;
   }
 
-  function stage(peer: number, src: Uint8Array, len: number): void {
-    let q = staged[peer];
-    const generation = allowed.generationOf(peer);
+  /** Keeps a copy of the packet at `src[HEADER…]` until `peer` has keys (oldest dropped when full). */
+  #stage(peer: number, src: Uint8Array, len: number): void {
+    let q = this.#staged[peer];
+    const generation = this.#allowed.generationOf(peer);
     if (!q) {
       q = { generation, bufs: [], lens: new Int32Array(MAX_STAGED_PACKETS), head: 0, count: 0 };
-      staged[peer] = q;
+      this.#staged[peer] = q;
     } else if (q.generation !== generation) { // the slot has a new peer: the old one's packets go
       q.generation = generation;
       q.head = 0;
@@ -178,7 +441,7 @@ function run(init: WorkerInit): void {
     if (q.count === MAX_STAGED_PACKETS) { // drop the oldest, like wireguard-go
       q.head = (q.head + 1) % MAX_STAGED_PACKETS;
       q.count--;
-      shared.stats[S.txStagedDropped]++;
+      this.#shared.stats[S.txStagedDropped]++;
     }
     const idx = (q.head + q.count) % MAX_STAGED_PACKETS;
     if (!q.bufs[idx] || q.bufs[idx].length < len) q.bufs[idx] = new Uint8Array(Math.max(len, 2048));
@@ -188,97 +451,58 @@ function run(init: WorkerInit): void {
   }
 
   /** Sends staged packets and pending keepalives for peers that now have keys. */
-  function serviceControl(now: number): void {
+  #serviceControl(now: number): void {
+    const shared = this.#shared;
     for (let peer = 0; peer < MAX_PEERS; peer++) {
       if (shared.peerGet(peer, P.active) !== 1) {
-        if (staged[peer]) staged[peer] = null;
+        if (this.#staged[peer]) this.#staged[peer] = null;
         continue;
       }
-      if (staged[peer]?.generation !== shared.peerGet(peer, P.generation)) staged[peer] = null; // new peer
-      const q = staged[peer];
-      if (q && q.count > 0 && shared.peerGet(peer, P.current) >= 0) {
-        while (q.count > 0) {
-          if (n === BATCH) flush();
-          const idx = q.head;
-          const len = q.lens[idx];
-          batch.bufs[n].set(q.bufs[idx].subarray(0, len), HEADER);
-          if (!seal(n, peer, len, now)) break;
-          n++;
-          q.head = (q.head + 1) % MAX_STAGED_PACKETS;
-          q.count--;
-        }
-      }
+      if (this.#staged[peer]?.generation !== shared.peerGet(peer, P.generation)) this.#staged[peer] = null; // new peer
+      this.#sendStaged(peer, now);
       if (shared.peerCas(peer, P.keepalivePending, 1, 0) === 1) {
-        if (n === BATCH) flush();
-        if (seal(n, peer, 0, now)) n++;
+        if (this.#n === this.#batchSize) this.#flush();
+        if (this.#seal(this.#n, peer, 0, now)) this.#n++;
       }
     }
-    flush();
+    this.#flush();
   }
 
-  let lastControl = 0;
-  while (Atomics.load(shared.header, H.stop) === 0) {
-    const r = poll(pollFds, TWO, 100);
-    const now = Date.now();
-    allowed.sync();
-    if (r <= 0) {
-      if (now - lastControl >= 100) {
-        serviceControl(now);
-        lastControl = now;
-      }
-      continue;
+  /** Seals the packets staged for `peer` while it has a current keypair. */
+  #sendStaged(peer: number, now: number): void {
+    const q = this.#staged[peer];
+    if (!q || q.count === 0 || this.#shared.peerGet(peer, P.current) < 0) return;
+    while (q.count > 0) {
+      if (this.#n === this.#batchSize) this.#flush();
+      const idx = q.head;
+      const len = q.lens[idx];
+      this.#batch.bufs[this.#n].set(q.bufs[idx].subarray(0, len), HEADER);
+      if (!this.#seal(this.#n, peer, len, now)) break;
+      this.#n++;
+      q.head = (q.head + 1) % MAX_STAGED_PACKETS;
+      q.count--;
     }
-    if (pollView.getInt16(14, true) & POLLIN) {
-      read(wakeFd, wakeBuf, EIGHT);
-      serviceControl(now);
-      lastControl = now;
-    }
-    const tunRevents = pollView.getInt16(6, true);
-    if (tunRevents & ~POLLIN) { // POLLERR/POLLHUP/POLLNVAL: the interface is gone
-      Atomics.store(shared.header, H.tunClosed, 1);
-      self.postMessage({ t: "tun-closed" });
-      break;
-    }
-    if (!(tunRevents & POLLIN)) continue;
-    for (let k = 0; k < 4 * BATCH; k++) {
-      const len = read(tunFd, readViews[n], READ_MAX);
-      if (len <= 0) {
-        if (len < 0 && errno() !== EAGAIN && errno() !== EINTR) {
-          Atomics.store(shared.header, H.tunClosed, 1);
-          self.postMessage({ t: "tun-closed" });
-          return;
-        }
-        break;
-      }
-      const buf = batch.bufs[n];
-      if (filterOn && parsePacket(buf, HEADER, len, outbound, ParseMode.strict) === ParseStatus.ok) {
-        tracker.observeOutbound(buf, outbound, now);
-      }
-      const version = buf[HEADER] >> 4;
-      let peer = -1;
-      if (version === 4 && len >= 20) peer = allowed.table.lookup(buf, HEADER + 16, 4);
-      else if (version === 6 && len >= 40) peer = allowed.table.lookup(buf, HEADER + 24, 6);
-      if (peer < 0 || !allowed.routesTo(peer)) {
-        shared.stats[S.txNoRoute]++;
-        continue;
-      }
-      if (!seal(n, peer, len, now)) {
-        if (
-          shared.peerGet(peer, P.current) < 0 || shared.kpGet(shared.peerGet(peer, P.current), K.state) !== 1
-        ) {
-          stage(peer, buf, len);
-        }
-        continue;
-      }
-      n++;
-      if (n === BATCH) flush();
-    }
-    flush();
   }
-  flush();
-  ciphers.freeAll();
-  self.postMessage({ t: "stopped" });
-  self.close();
 }
 
-startWorker(run);
+/** Writes a transport message header (type 4, receiver index, counter; little-endian) at `buf[0, 16)`. */
+function writeTransportHeader(buf: Uint8Array, remote: number, counter: number): void {
+  buf[0] = 4;
+  buf[1] = buf[2] = buf[3] = 0;
+  buf[4] = remote & 0xff;
+  buf[5] = (remote >>> 8) & 0xff;
+  buf[6] = (remote >>> 16) & 0xff;
+  buf[7] = remote >>> 24;
+  const lo = counter >>> 0;
+  const hi = Math.floor(counter / 4294967296);
+  buf[8] = lo & 0xff;
+  buf[9] = (lo >>> 8) & 0xff;
+  buf[10] = (lo >>> 16) & 0xff;
+  buf[11] = lo >>> 24;
+  buf[12] = hi & 0xff;
+  buf[13] = (hi >>> 8) & 0xff;
+  buf[14] = (hi >>> 16) & 0xff;
+  buf[15] = hi >>> 24;
+}
+
+startWorker((init) => new EncryptWorker(init).run());

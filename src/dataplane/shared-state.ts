@@ -51,6 +51,12 @@ export const H = {
   identityVersion: 10,
   /** 1 while the device has a private key (the local public key below is valid). */
   hasIdentity: 11,
+  /** 1 when every TUN read and write carries a virtio_net_hdr (set before the workers start). */
+  tunVnetHdr: 12,
+  /** The TUN_F_* offload bits the TUN accepted (set before the workers start). */
+  tunOffloadBits: 13,
+  /** 1 when the workers may use UDP_SEGMENT / UDP_GRO on the socket (set before the workers start). */
+  udpOffloads: 14,
 } as const;
 const HEADER_INTS = 16;
 
@@ -122,6 +128,8 @@ export const DROP_STATS = [
   "filterPolicy",
   "filterMalformed",
   "filterFragment",
+  // A TUN read whose virtio_net_hdr contradicts the packet (offloads on; not expected from Linux).
+  "txBadOffload",
 ] as const;
 /** Drop and traffic counters (Float64): the drops by reason, then traffic. */
 export const STATS = [...DROP_STATS, "rxPackets", "txPackets", "rxKeepalives", "txCookieReplies"] as const;

@@ -10,6 +10,25 @@
  */
 export const FILTER_TABLE_READER = { decrypt: 0, trace: 2 } as const;
 
+/**
+ * Which kernel offloads the data plane uses (docs/offload.md): whether the TUN fd both workers share
+ * was opened with a virtio_net_hdr in front of every packet (IFF_VNET_HDR), the TUN_F_* bits the
+ * kernel accepted (ffi/tun.ts), and whether the workers may turn on UDP_SEGMENT / UDP_GRO on the
+ * underlay socket. Both workers read it from the shared header, so they agree on the framing of
+ * every TUN read and write.
+ */
+export interface DataplaneOffloads {
+  /** Every read and write on the TUN carries a virtio_net_hdr. */
+  vnetHdr: boolean;
+  /** TUN_F_* bits in force (0 without offloads). */
+  bits: number;
+  /** UDP GSO on send and GRO on receive, where the kernel accepts them. */
+  udp: boolean;
+}
+
+/** No offloads: one plain packet per TUN read and write, one datagram per UDP message. */
+export const NO_OFFLOADS: DataplaneOffloads = Object.freeze({ vnetHdr: false, bits: 0, udp: false });
+
 /** The one message a worker receives: where the shared state is and which AEAD to use. */
 export interface WorkerInit {
   /** The shared buffer of `SharedState`. */

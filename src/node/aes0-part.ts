@@ -71,6 +71,7 @@ export async function startAes0Part(opts: Aes0PartOptions): Promise<Aes0Part> {
     uapiDir: cfg.node.uapiSocketDir,
     suite: aesSuite(),
     mtu: cfg.aes0.mtu,
+    offloads: cfg.aes0.offloads,
     address: cfg.aes0.address.text,
     device: {
       // aes0 accepts only what came through wg0: the wg0 address alone would also be accepted from

@@ -5,6 +5,7 @@
  * device cannot be configured.
  * @module
  */
+import type { OffloadMode } from "../wireguard/offload/offload-mode.ts";
 import { chachaSuite } from "../noise/suite.ts";
 import { formatCidr } from "../wireguard/allowedips.ts";
 import { type InterfaceOptions, type RunningInterface, startInterface } from "../wireguard/interface.ts";
@@ -39,6 +40,8 @@ export interface Wg0Options {
   uapiDir?: string;
   /** TUN MTU. */
   mtu: number;
+  /** Whether the data plane may use the kernel's offloads (default "auto"; see offload-mode.ts). */
+  offloads?: OffloadMode;
   /** Address with prefix (e.g. "100.64.0.1/10"). */
   address: string;
   /** The role's static private key (copied by the device). */
@@ -63,6 +66,7 @@ export async function startWg0(opts: Wg0Options): Promise<RunningInterface> {
     uapiDir: opts.uapiDir,
     suite: chachaSuite(),
     mtu: opts.mtu,
+    offloads: opts.offloads,
     address: opts.address,
     device: opts.device,
     onEnded: opts.onEnded,

@@ -64,6 +64,7 @@ export async function startWg0Parts(parts: PartStack, opts: Wg0PartsOptions): Pr
         ifname: cfg.wg0.name,
         uapiDir: cfg.node.uapiSocketDir,
         mtu: cfg.wg0.mtu,
+        offloads: cfg.wg0.offloads,
         address: cfg.wg0.address.text,
         privateKey: opts.privateKey,
         listenPort: cfg.wg0.listenPort,

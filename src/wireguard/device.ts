@@ -16,6 +16,7 @@
 import type { Suite } from "../noise/suite.ts";
 import { type DataplaneFactory, workerDataplane } from "../dataplane/dataplane.ts";
 import type { SharedState } from "../dataplane/shared-state.ts";
+import { type DataplaneOffloads, NO_OFFLOADS } from "../dataplane/worker-protocol.ts";
 import { closeQuietly } from "../../ffi/libc.ts";
 import { DROP_REASONS } from "../filter/verdict.ts";
 import type { Logger } from "../log.ts";
@@ -46,6 +47,8 @@ export interface DeviceOptions {
   suite: Suite;
   /** An open TUN fd for the interface (or any fd that carries one IP packet per read/write). */
   tunFd: number;
+  /** Which kernel offloads the data plane uses on the TUN fd and the socket (default: none). */
+  dataplaneOffloads?: DataplaneOffloads;
   /** Logger. */
   log: Logger;
   /** Address the UDP socket binds to (default: all, dual-stack); ignored with {@link transport}. */
@@ -130,6 +133,7 @@ export class Device implements UapiDevice {
       },
       rekeyAfterMs,
       opts.packetFilter ?? false,
+      opts.dataplaneOffloads ?? NO_OFFLOADS,
     );
     this.#state = new DeviceState({
       suite: opts.suite,

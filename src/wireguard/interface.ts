@@ -5,7 +5,7 @@
  * `twofold wg` for one interface and by a node for wg0 and aes0 in one process.
  * @module
  */
-import { openTun } from "../../ffi/tun.ts";
+import { enableTunOffloads, openTun, TUN_F_TSO4, TUN_F_USO4 } from "../../ffi/tun.ts";
 import {
   addAddress,
   disableIpv6AutoAddresses,
@@ -22,6 +22,9 @@ import { assertSuiteSelfTest } from "../noise/selftest.ts";
 import { UapiServer, UapiSocketInUseError } from "../uapi/server.ts";
 import { logger } from "../log.ts";
 import { Device, type DeviceOptions } from "./device.ts";
+import { envChoice } from "../env.ts";
+import { type OffloadMode, offloadsWanted } from "./offload/offload-mode.ts";
+import { type DataplaneOffloads, NO_OFFLOADS } from "../dataplane/worker-protocol.ts";
 
 /** Default TUN MTU, as wireguard-go. */
 export const DEFAULT_MTU = 1420;
@@ -61,6 +64,8 @@ export interface InterfaceOptions {
   suite: Suite;
   /** TUN MTU (default 1420). The operator may change it later; padding follows. */
   mtu?: number;
+  /** Whether the data plane may use the kernel's offloads (default "auto"; TWOFOLD_OFFLOADS=off overrides). */
+  offloads?: OffloadMode;
   /** Address to add and bring the link up with (e.g. "100.64.0.1/10"); none = leave it to wg-quick. */
   address?: string;
   /** Extra device options (bind address, PSK policy, events). */
@@ -104,9 +109,10 @@ export async function startInterface(opts: InterfaceOptions): Promise<RunningInt
   const log = logger(ifname);
   const report = assertSuiteSelfTest(suite);
   log.debug(`self-test passed in ${report.elapsedMs.toFixed(1)} ms`);
+  const wanted = offloadsWanted(opts.offloads ?? "auto", envChoice("TWOFOLD_OFFLOADS"));
   let tun;
   try {
-    tun = openTun(ifname, { nonBlocking: true });
+    tun = openTun(ifname, { nonBlocking: true, vnetHdr: wanted });
   } catch (e) {
     if (e instanceof SysError && TUN_NAME_TAKEN.has(e.errno)) {
       throw new InterfaceInUseError(ifname, null, opts.nameField);
@@ -134,8 +140,18 @@ export async function startInterface(opts: InterfaceOptions): Promise<RunningInt
     if (closed) return;
     void close(reason).then(() => opts.onEnded?.(reason));
   };
+  let offloads: DataplaneOffloads = NO_OFFLOADS;
   try {
-    device = new Device({ ifname, suite, tunFd: tun.fd, log, ...opts.device, onFatal: ended });
+    if (wanted) offloads = { vnetHdr: true, bits: enableTunOffloads(tun.fd, { uso: true }), udp: true };
+    device = new Device({
+      ifname,
+      suite,
+      tunFd: tun.fd,
+      dataplaneOffloads: offloads,
+      log,
+      ...opts.device,
+      onFatal: ended,
+    });
     uapi = await UapiServer.listen(ifname, device, {
       dir: opts.uapiDir,
       onRemoved: () => ended("UAPI socket removed"),
@@ -171,7 +187,7 @@ export async function startInterface(opts: InterfaceOptions): Promise<RunningInt
   log.info(
     `interface ${ifname} up: ${suite.construction}, AEAD ${suite.aead.name} (${
       aeadBackendInUse() ?? suite.aead.backend
-    }), self-test ok, UAPI ${uapi.path}`,
+    }), self-test ok, offloads ${describeOffloads(offloads)}, UAPI ${uapi.path}`,
   );
   const tunQueueDrops = () => {
     try {
@@ -181,6 +197,15 @@ export async function startInterface(opts: InterfaceOptions): Promise<RunningInt
     }
   };
   return { device, uapiPath: uapi.path, tunQueueDrops, close };
+}
+
+/** The TUN offloads in force, for the start-up log line ("off", "TSO", "TSO+USO", "none accepted"). */
+function describeOffloads(t: DataplaneOffloads): string {
+  if (!t.vnetHdr) return "off";
+  const udp = t.udp ? ", UDP GSO/GRO where accepted" : "";
+  if ((t.bits & TUN_F_USO4) !== 0) return `TSO+USO${udp}`;
+  if ((t.bits & TUN_F_TSO4) !== 0) return `TSO${udp}`;
+  return `none accepted${udp}`;
 }
 
 function currentMtu(ifname: string, fallback = DEFAULT_MTU): number {

@@ -209,6 +209,17 @@ Deno.test("node config: good configs", async (t) => {
     assert.equal(parse(raw).aes0.mtu, 1280);
   });
 
+  await t.step("offloads default to auto on both interfaces; each can be turned off alone", () => {
+    const raw = baseConfig();
+    const c = parse(raw);
+    assert.equal(c.wg0.offloads, "auto");
+    assert.equal(c.aes0.offloads, "auto");
+    raw.aes0 = { address: "100.127.0.1/16", offloads: "off" };
+    const off = parse(raw);
+    assert.equal(off.wg0.offloads, "auto");
+    assert.equal(off.aes0.offloads, "off");
+  });
+
   await t.step("JSONC comments and trailing commas are accepted", () => {
     const text = `// node
 {
@@ -362,6 +373,12 @@ Deno.test("node config: bad configs name the field and exit 2", async (t) => {
     assert.match(rejects(raw, "wg0.mtu"), /must be at least 1340, so that aes0 keeps 1280/);
     raw.wg0 = { address: "100.64.0.1/10", mtu: 576 };
     rejects(raw, "wg0.mtu");
+  });
+
+  await t.step("offloads other than auto or off", () => {
+    const raw = baseConfig();
+    raw.wg0 = { address: "100.64.0.1/10", offloads: "on" };
+    assert.match(rejects(raw, "wg0.offloads"), /"on" is not allowed; use one of "auto", "off"/);
   });
 
   await t.step("aes0 MTU larger than wg0 can carry, or below 1280", () => {

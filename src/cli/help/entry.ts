@@ -53,6 +53,7 @@ export const ADMIN_OPTIONS: [string, string][] = [
 export const COMMON_ENV: EnvName[] = [
   "TWOFOLD_LOG",
   "TWOFOLD_AEAD_BACKEND",
+  "TWOFOLD_OFFLOADS",
   "JOURNAL_STREAM",
   "NOTIFY_SOCKET",
 ];

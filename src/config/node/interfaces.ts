@@ -10,6 +10,7 @@ import { FieldProblem, quote } from "../zod-errors.ts";
 import { inside, portField, sameBytes, splitAddress } from "./fields.ts";
 import type { InterfaceAddress, NodeConfig } from "../node-config.ts";
 import { WG_NETWORK } from "../wg-network.ts";
+import { OFFLOAD_MODES } from "../../wireguard/offload/offload-mode.ts";
 
 export { WG_NETWORK };
 
@@ -39,6 +40,12 @@ export const MAX_WG_MTU = 9000;
 
 const interfaceName = (fallback: string) => z.string().default(fallback);
 
+/**
+ * `offloads`: "auto" (default) lets the data plane use the kernel's TUN and UDP offloads where the
+ * kernel accepts them (docs/offload.md); "off" keeps one packet per system call.
+ */
+const offloadsField = z.enum(OFFLOAD_MODES).default("auto");
+
 /** Schema of the `wg0` section. */
 export const wg0Section = z.strictObject({
   name: interfaceName(DEFAULT_WG_NAME),
@@ -53,6 +60,7 @@ export const wg0Section = z.strictObject({
     })
     .max(MAX_WG_MTU, { error: `must be at most ${MAX_WG_MTU}; the default is ${DEFAULT_WG_MTU}` })
     .default(DEFAULT_WG_MTU),
+  offloads: offloadsField,
 });
 
 /** Schema of the `aes0` section. */
@@ -64,6 +72,7 @@ export const aes0Section = z.strictObject({
   /** Absent with a `netmap` (the map gives it); required without one (node/netmap.ts checks). */
   address: z.string().optional(),
   mtu: z.int().optional(),
+  offloads: offloadsField,
 });
 
 /** Both interface sections as written (defaults applied). */
@@ -132,6 +141,7 @@ function resolveWg0(raw: AddressedInterfaces["wg0"]): NodeConfig["wg0"] {
     listenPort: raw.listenPort,
     address: interfaceAddress(wgAddr.ip, wgBits),
     mtu: raw.mtu,
+    offloads: raw.offloads,
   };
 }
 
@@ -214,6 +224,7 @@ function resolveAes0(raw: AddressedInterfaces["aes0"], wg0: NodeConfig["wg0"]): 
     address: interfaceAddress(aesAddr.ip, subnet.bits),
     mtu,
     mtuDerived: raw.mtu === undefined,
+    offloads: raw.offloads,
   };
 }
 
