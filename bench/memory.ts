@@ -38,6 +38,8 @@ export interface NodeMemory {
   fileKb: number;
   /** Threads of the process. */
   threads: number;
+  /** Thread names with their count (e.g. "tokio-runtime-w×2"): which runtime threads a node runs. */
+  threadNames: string;
   /** Last `--trace-gc` figure per isolate: used and committed heap MB (empty without TRACE_GC). */
   heaps: { isolate: string; usedMb: number; committedMb: number }[];
 }
@@ -79,6 +81,20 @@ function cpuSeconds(pid: number): number {
   } catch {
     return NaN;
   }
+}
+
+/** The process's thread names, counted ("name×n", most frequent first), or "" when unreadable. */
+function threadNames(pid: number): string {
+  const count = new Map<string, number>();
+  try {
+    for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const name = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/comm`).trim();
+      count.set(name, (count.get(name) ?? 0) + 1);
+    }
+  } catch {
+    return "";
+  }
+  return [...count].sort((x, y) => y[1] - x[1]).map(([n, c]) => `${n}×${c}`).join(" ");
 }
 
 function loadAverage(): string {
@@ -139,6 +155,7 @@ async function round(v8Flags: string, env: Record<string, string>, dur: number, 
       anonKb: statusKb(p.pid, "RssAnon"),
       fileKb: statusKb(p.pid, "RssFile"),
       threads: statusKb(p.pid, "Threads"),
+      threadNames: threadNames(p.pid),
       heaps: lastHeapPerIsolate(p.output()),
     }));
     const gigabytes = run.gbps * dur / 8;
@@ -184,7 +201,7 @@ if (import.meta.main) {
       console.log(
         `  node ${"ab"[i]}: RSS idle ${mb(n.idleKb)} MB, peak under load ${mb(n.peakKb)} MB, after ${
           mb(n.afterKb)
-        } MB (anon ${mb(n.anonKb)}, file ${mb(n.fileKb)}), ${n.threads} threads`,
+        } MB (anon ${mb(n.anonKb)}, file ${mb(n.fileKb)}), ${n.threads} threads: ${n.threadNames}`,
       );
       for (const h of n.heaps) {
         console.log(`    isolate ${h.isolate}: heap ${h.usedMb} MB used, ${h.committedMb} MB committed`);
