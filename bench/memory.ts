@@ -9,7 +9,9 @@
  *
  * Knobs: DUR=10 (iperf3 seconds), STREAMS=1, ROUNDS=1 (node pairs started one after another),
  * V8_FLAGS="--max-semi-space-size=1 …" (passed to the nodes' Deno as `--v8-flags=`), TRACE_GC=1,
- * NODE_ENV="MALLOC_ARENA_MAX=2 …" (extra environment of the nodes).
+ * NODE_ENV="MALLOC_ARENA_MAX=2 …" (extra environment of the nodes), LAUNCHER='["/opt/twofold/bin/twofold"]'
+ * (what runs twofold instead of this tree's main.ts under this Deno, e.g. an unpacked release; V8_FLAGS
+ * do not apply to it).
  * Needs root, iproute2, iperf3 and /dev/net/tun; stops what it starts by PID and deletes both
  * namespaces, also when a step fails.
  * @module
@@ -101,6 +103,16 @@ function loadAverage(): string {
   return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
 }
 
+/** The command that runs a node: LAUNCHER, or this tree's main.ts under this Deno with `v8Flags`. */
+function launcherFor(v8Flags: string): string[] {
+  const given = Deno.env.get("LAUNCHER");
+  if (given !== undefined) return JSON.parse(given);
+  const launcher = [Deno.execPath(), "run", "--allow-all", "--quiet"];
+  if (v8Flags.trim() !== "") launcher.push(`--v8-flags=${v8Flags.trim().split(/\s+/).join(",")}`);
+  launcher.push(new URL("../main.ts", import.meta.url).pathname);
+  return launcher;
+}
+
 /** Starts one node pair, loads it, returns the figures of both nodes and the throughput. */
 async function round(v8Flags: string, env: Record<string, string>, dur: number, streams: number) {
   const topo = new Topology();
@@ -118,11 +130,7 @@ async function round(v8Flags: string, env: Record<string, string>, dur: number, 
     });
     const A = mk("a", 1);
     const B = mk("b", 2);
-    const deno = Deno.execPath();
-    const main = new URL("../main.ts", import.meta.url).pathname;
-    const launcher = [deno, "run", "--allow-all", "--quiet"];
-    if (v8Flags !== "") launcher.push(`--v8-flags=${v8Flags.trim().split(/\s+/).join(",")}`);
-    launcher.push(main);
+    const launcher = launcherFor(v8Flags);
     const procs: [Netns, Proc][] = [
       [a, await startTwofoldUp(a, await writeNodeConfig(dir, A, [B]), { launcher, env })],
       [b, await startTwofoldUp(b, await writeNodeConfig(dir, B, [A]), { launcher, env })],
