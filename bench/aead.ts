@@ -4,8 +4,10 @@
  * @module
  */
 import type { AeadBackendName, AeadName } from "../src/crypto/aead.ts";
-import { aeadFrom } from "../src/crypto/backend.ts";
-import "../src/crypto/aead-libcrypto.ts";
+import { aeadFrom, loadNobleAead } from "../src/crypto/backend.ts";
+
+// Both backends are timed: noble loads on request when libcrypto serves the process.
+await loadNobleAead();
 
 const PACKET = 1420;
 const ALGORITHMS: readonly AeadName[] = ["chacha20-poly1305", "aes-256-gcm"];

@@ -33,6 +33,7 @@ import { genKeyPair, genPresharedKey, startWgDevice, WIREGUARD_GO_COMMAND } from
 import { iperf3Run, ping, type PingResult, rssKb, waitForPing } from "../src/lab/measure.ts";
 import { type LabNode, startTwofoldUp, writeNodeConfig } from "../src/lab/twofold-node.ts";
 import { formatFilterTable, formatTable } from "./bench-table.ts";
+import { v8FlagsArgument } from "../src/v8-flags.ts";
 
 /** A userspace WireGuard implementation with the `wireguard-go -f IFNAME` contract. */
 export interface Implementation {
@@ -64,7 +65,7 @@ export function defaultImplementations(): Implementation[] {
     name: "twofold",
     command: twofoldCmd !== undefined
       ? JSON.parse(twofoldCmd)
-      : [Deno.execPath(), "run", "--allow-all", twofoldMain, "wg", "-f"],
+      : [Deno.execPath(), "run", "--allow-all", v8FlagsArgument(), twofoldMain, "wg", "-f"],
     startTimeoutMs: 30_000,
     unavailable: () => {
       if (twofoldCmd !== undefined) return null;

@@ -20,6 +20,7 @@
 import { parseArgs } from "node:util";
 import { VERSION } from "../src/version.ts";
 import { renderManual } from "../src/cli/manual.ts";
+import { v8FlagsArgument } from "../src/v8-flags.ts";
 
 /** The Deno release the tarball ships and the launcher runs (the project's pinned `npx deno@…`). */
 export const PINNED_DENO = "2.9.6";
@@ -54,7 +55,8 @@ fi
 export DENO_DIR
 export DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1
 # --allow-all: twofold needs FFI (libc, libcrypto), which grants everything a narrower list could deny.
-exec "$lib/deno" run --allow-all --cached-only --no-config --no-lock --quiet "$lib/main.js" "$@"
+# The V8 flags bound each isolate's memory (src/v8-flags.ts).
+exec "$lib/deno" run --allow-all --cached-only --no-config --no-lock --quiet ${v8FlagsArgument()} "$lib/main.js" "$@"
 `;
 
 /** `bin/twofold-wg`: the wireguard-go-compatible launcher for wg-quick (WG_QUICK_USERSPACE_IMPLEMENTATION). */

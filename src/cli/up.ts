@@ -23,7 +23,7 @@ import { formatPreflightProblem, preflightNode } from "../node/preflight.ts";
 import { CliError } from "./errors.ts";
 import { configPathArg, runUntilStopped } from "./foreground.ts";
 import { holdStateDir } from "./state-dir.ts";
-import { loadStartMap, NetmapStartError, type StartMap } from "../node/netmap-startup.ts";
+import type { StartMap } from "../node/netmap-startup.ts";
 import { makeReload } from "../node/node-reload.ts";
 import type { NodeConfig } from "../config/node-config.ts";
 import type { NetmapSource } from "../netmap/source-config.ts";
@@ -135,6 +135,8 @@ export async function runUp(args: string[]): Promise<number> {
 /** The start map of a config with a `netmap` section (null without one); no map is one line, exit 2. */
 async function loadStartMapOrFail(cfg: NodeConfig): Promise<StartMap | null> {
   if (cfg.netmap === null) return null;
+  // The map's modules (fetch, signature, acceptance) load only for a map-driven node.
+  const { loadStartMap, NetmapStartError } = await import("../node/netmap-startup.ts");
   try {
     return await loadStartMap(cfg as NodeConfig & { netmap: NetmapSource });
   } catch (e) {

@@ -3,8 +3,8 @@
  *
  * A keyed context holds one `EVP_CIPHER_CTX` per direction with the key set once; per packet only
  * the IV is set (4 FFI calls per seal or open, no JavaScript allocation). Buffers may be plain or
- * views on a SharedArrayBuffer, at any offset. Importing this module registers the backend with
- * `backend.ts`, so `getAead()` prefers it whenever the library loads.
+ * views on a SharedArrayBuffer, at any offset. `backend.ts`'s `getAead()` prefers it whenever the
+ * library loads.
  * @module
  */
 import {
@@ -15,7 +15,6 @@ import {
   pointerAt,
 } from "../../ffi/libcrypto.ts";
 import { type Aead, type AeadKey, type AeadName, TAG_LEN, writeNonce } from "./aead.ts";
-import { registerNativeAead } from "./backend.ts";
 
 const KEY_LEN = 32;
 const NONCE_LEN = 12;
@@ -256,5 +255,3 @@ export function libcryptoAead(name: AeadName): Aead | null {
   made.set(name, aead);
   return aead;
 }
-
-registerNativeAead(libcryptoAead);

@@ -11,8 +11,6 @@ import dgram from "node:dgram";
 import { answer } from "./answer.ts";
 import type { DnsZone } from "./zone.ts";
 
-/** Default DNS port. */
-export const DNS_PORT = 53;
 /** TCP connections served at once; more are closed on accept. */
 export const DEFAULT_MAX_TCP_CONNECTIONS = 64;
 /** A TCP connection with no complete query for this long is closed (RFC 7766 suggests seconds). */

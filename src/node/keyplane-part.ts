@@ -9,9 +9,8 @@ import type { NodeConfig, PeerConfig } from "../config/node-config.ts";
 import { usesDske } from "../config/key-source.ts";
 import { formatIp } from "../wireguard/allowedips.ts";
 import type { PskGate } from "../keys/psk-gate.ts";
-import { DskeAgreement, type DskeEvent } from "../dske/agreement.ts";
-import { hubLinksFor } from "../dske/hub-client.ts";
-import { PsrdStore } from "../dske/psrd-store.ts";
+import type { DskeAgreement, DskeEvent } from "../dske/agreement.ts";
+import type { PsrdStore } from "../dske/psrd-store.ts";
 import type { SkaAgreement } from "../ska/agreement.ts";
 import { startNodeSka } from "../ska/node-ska.ts";
 import { openSharedKeyplaneListener, planeInstall, startCombiner } from "../keyplane/node-keyplanes.ts";
@@ -91,6 +90,12 @@ async function startDske(
   const { config: cfg, log } = opts;
   const dskePeers = opts.aesPeers.filter((p) => usesDske(p.keySource));
   if (dskePeers.length === 0) return;
+  // DSKE's modules (agreement, hub client, PSRD pools) load only when a peer uses it.
+  const [{ DskeAgreement }, { hubLinksFor }, { PsrdStore }] = await Promise.all([
+    import("../dske/agreement.ts"),
+    import("../dske/hub-client.ts"),
+    import("../dske/psrd-store.ts"),
+  ]);
   /** Hub id (hex) → the hub's config name, once the PSRD blocks are matched to the hub peers. */
   const hubNameById = new Map<string, string>();
   const hubName = (hubId: string) => hubNameById.get(hubId) ?? hubId.slice(0, 8);

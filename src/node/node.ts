@@ -40,7 +40,7 @@ import { NodeEventTranslator } from "./node-events.ts";
 import { startAes0Part } from "./aes0-part.ts";
 import { PskFileWatcher, type PskReload } from "./psk-file-watcher.ts";
 import { type KeyplanePart, startKeyplanePart } from "./keyplane-part.ts";
-import { type MapRun, startMapRun } from "./netmap-run.ts";
+import type { MapRun } from "./netmap-run.ts";
 import { startNetworkRoutes } from "./peer-routes.ts";
 import { siteRouterPart } from "./site-router-part.ts";
 import type { StartMap } from "./netmap-startup.ts";
@@ -272,6 +272,8 @@ async function startMapPart(
 ): Promise<MapRun | null> {
   if (!start) return null;
   for (const w of start.warnings) log.warn(w);
+  // The map's modules (DNS server, sources, peer routes) load only for a map-driven node.
+  const { startMapRun } = await import("./netmap-run.ts");
   return await parts.start({ name: "network map", start: () => startMapRun(node, start, log) });
 }
 

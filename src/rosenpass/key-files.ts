@@ -8,7 +8,6 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { constantTimeEqual } from "../crypto/constant-time.ts";
 import { decodeBase64, encodeBase64 } from "../encoding.ts";
 import { SKEM_PK_LEN } from "./constants.ts";
-import { mcEliece460896 } from "./mceliece.ts";
 import { type Profile, PROFILE_V02, PROFILE_V03 } from "./profile.ts";
 
 /** Secret key length per profile (McEliece 460896 round 2 / round 4). */
@@ -48,7 +47,12 @@ export function profileOfSecretKey(bytes: Uint8Array): Profile | undefined {
   return undefined;
 }
 
-/** A fresh static key pair for `profile` (seconds of work, on a worker thread). */
-export function generateStaticKeyPair(profile: Profile) {
-  return mcEliece460896(profile.mcElieceRound).keygenAsync();
+/**
+ * A fresh static key pair for `profile` (seconds of work, on a worker thread). McEliece (two WebAssembly
+ * modules and Node's CommonJS loader) is imported here, not at the top: the node's config checks use
+ * this module and a node without Rosenpass never needs the KEM.
+ */
+export async function generateStaticKeyPair(profile: Profile) {
+  const { mcEliece460896 } = await import("./mceliece.ts");
+  return await mcEliece460896(profile.mcElieceRound).keygenAsync();
 }

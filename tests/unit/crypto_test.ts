@@ -19,7 +19,7 @@ import {
   TAG_LEN,
   writeNonce,
 } from "../../src/crypto/aead.ts";
-import { aeadFrom, getAead } from "../../src/crypto/backend.ts";
+import { aeadFrom, getAead, loadNobleAead } from "../../src/crypto/backend.ts";
 import {
   libcryptoAvailable,
   libcryptoOpenWithNonce,
@@ -57,6 +57,8 @@ function randomBytes(n: number): Uint8Array {
 const BACKENDS: readonly AeadBackendName[] = ["noble", "libcrypto"];
 const ALGORITHMS: readonly AeadName[] = ["chacha20-poly1305", "aes-256-gcm"];
 const LIBCRYPTO = libcryptoAvailable();
+// Both backends are compared: noble loads on request when libcrypto serves the process.
+await loadNobleAead();
 const IN_CI = (Deno.env.get("CI") ?? "") !== "";
 
 /**

@@ -4,6 +4,8 @@ import { renderManual } from "../../src/cli/manual.ts";
 import { COMMANDS } from "../../src/cli/help.ts";
 import { externalPackageImports, LAUNCHER, relocatePackageDirs, tarballName } from "../../tools/release.ts";
 import { workerModuleUrl } from "../../src/worker-url.ts";
+import { V8_FLAGS, v8FlagsArgument } from "../../src/v8-flags.ts";
+import { twofoldCommand } from "../../src/self-command.ts";
 
 Deno.test("the manual holds every command's usage and names the version", () => {
   const manual = renderManual("9.9.9");
@@ -22,6 +24,18 @@ Deno.test("the launcher runs the bundle offline with the shipped Deno", () => {
   assert.match(LAUNCHER, /exec "\$lib\/deno" run --allow-all --cached-only --no-config /);
   assert.match(LAUNCHER, /"\$lib\/main\.js" "\$@"/);
   assert.equal(tarballName("1.2.3"), "twofold-1.2.3-linux-x64.tar.gz");
+});
+
+Deno.test("every launcher passes the V8 flags of src/v8-flags.ts", async () => {
+  const arg = v8FlagsArgument();
+  assert.equal(arg, `--v8-flags=${V8_FLAGS.join(",")}`);
+  assert.ok(LAUNCHER.includes(` ${arg} "$lib/main.js"`), "release launcher");
+  assert.ok(twofoldCommand().includes(arg), "self command");
+  const root = new URL("../../", import.meta.url);
+  const wg = await Deno.readTextFile(new URL("bin/twofold-wg", root));
+  assert.match(wg, new RegExp(`run --allow-all --quiet ${arg} "\\$here/main\\.ts" wg`), "bin/twofold-wg");
+  const tasks = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).tasks;
+  assert.ok(tasks.compile.includes(` ${arg} `), "deno task compile");
 });
 
 Deno.test("workerModuleUrl: the .ts worker in the source tree, <name>.js beside the release bundle", () => {

@@ -9,7 +9,7 @@ import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { gcm } from "@noble/ciphers/aes.js";
 import { blake2s } from "@noble/hashes/blake2.js";
 import type { Aead, AeadBackendName, AeadKey, AeadName } from "../../src/crypto/aead.ts";
-import { aeadFrom } from "../../src/crypto/backend.ts";
+import { aeadFrom, loadNobleAead } from "../../src/crypto/backend.ts";
 import { libcryptoAvailable, libcryptoSealWithNonce } from "../../src/crypto/aead-libcrypto.ts";
 import { fromHex, toHex } from "../../src/encoding.ts";
 import { startInterface } from "../../src/wireguard/interface.ts";
@@ -32,6 +32,8 @@ import {
 } from "../../src/noise/suite.ts";
 
 const LIBCRYPTO = libcryptoAvailable();
+// Both backends are checked: noble loads on request when libcrypto serves the process.
+await loadNobleAead();
 const IN_CI = (Deno.env.get("CI") ?? "") !== "";
 const BACKENDS: readonly AeadBackendName[] = ["noble", "libcrypto"];
 const ALGORITHMS: readonly AeadName[] = ["chacha20-poly1305", "aes-256-gcm"];

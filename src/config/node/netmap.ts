@@ -10,7 +10,7 @@ import { resolve as resolvePath } from "node:path";
 import { z } from "zod";
 import { type NetmapSource, netmapSourceSection, resolveNetmapSource } from "../../netmap/source-config.ts";
 import { NetmapError } from "../../netmap/schema.ts";
-import { DNS_PORT } from "../../dns/server.ts";
+import { DNS_PORT } from "../ports.ts";
 import { readPskFile } from "../psk-file.ts";
 import { FieldProblem } from "../zod-errors.ts";
 import { nameField, pathField } from "./fields.ts";
