@@ -1,6 +1,7 @@
 /**
- * The tables `deno task bench` prints: the side-by-side comparison per scenario (with a ratio to
- * wireguard-go per column) and the packet-filter on/off row.
+ * The tables `deno task bench` prints: the side-by-side comparison per scenario (throughput, CPU
+ * seconds per GB, UDP at the offered rate, latency, RSS; with a ratio to wireguard-go per column) and
+ * the packet-filter on/off row.
  * @module
  */
 import { median } from "../src/lab/measure.ts";
@@ -42,8 +43,41 @@ export function fmt(v: number, digits: number): string {
   return Number.isFinite(v) ? v.toFixed(digits) : "n/a";
 }
 
-/** Formats the side-by-side table, one block per scenario, with a twofold/wireguard-go ratio column. */
-export function formatTable(results: Results, implNames: string[]): string {
+/** Bytes in a GB (decimal, as iperf3's rates). */
+const BYTES_PER_GB = 1e9;
+/** Bytes in a MB (decimal). */
+const BYTES_PER_MB = 1e6;
+
+/** Every run's figure of one column (under the table): the medians' inputs, CPU window, load. */
+function runDetails(r: ScenarioResult): string {
+  const parts = [
+    `runs 1 stream [${r.tcp1.map((v) => fmt(v, 3)).join(", ")}], -P 4 [${
+      r.tcp4.map((v) => fmt(v, 3)).join(", ")
+    }]`,
+    `CPU ${fmt(r.tcp1CpuSeconds, 2)} s for ${fmt(r.tcp1Bytes / BYTES_PER_MB, 0)} MB`,
+  ];
+  if (r.udp.length > 0) {
+    parts.push(
+      `UDP received Mbit/s [${r.udp.map((u) => fmt(u.receivedMbps, 1)).join(", ")}] loss % [${
+        r.udp.map((u) => fmt(u.lossPercent, 2)).join(", ")
+      }]`,
+    );
+  }
+  parts.push(`RSS kB ${Object.entries(r.rssKb).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+  parts.push(`load ${r.load.map((v) => fmt(v, 1)).join(" ")}`);
+  return parts.join("; ");
+}
+
+/** CPU seconds of both sides' daemons per GB the 1-stream runs moved (NaN when nothing was measured). */
+export function cpuSecondsPerGb(r: ScenarioResult): number {
+  return r.tcp1Bytes > 0 ? r.tcp1CpuSeconds / (r.tcp1Bytes / BYTES_PER_GB) : NaN;
+}
+
+/**
+ * Formats the side-by-side table, one block per scenario, with a twofold/wireguard-go ratio column;
+ * `udpMbps` is the UDP row's offered rate (null: the UDP rows are left out).
+ */
+export function formatTable(results: Results, implNames: string[], udpMbps: number | null = null): string {
   const rows: string[] = [];
   const base = "wireguard-go";
   const compared = implNames.includes(base) ? implNames.filter((n) => n !== base) : [];
@@ -51,6 +85,11 @@ export function formatTable(results: Results, implNames: string[]): string {
   const metrics: [string, (r: ScenarioResult) => number, number][] = [
     ["TCP 1 stream, Gbit/s (median)", (r) => median(r.tcp1.filter(Number.isFinite)), 3],
     ["TCP -P 4, Gbit/s (median)", (r) => median(r.tcp4.filter(Number.isFinite)), 3],
+    ["CPU s per GB, TCP 1 stream, both sides", cpuSecondsPerGb, 2],
+    ...(udpMbps === null ? [] : [
+      [`UDP ${udpMbps} Mbit/s offered: received, Mbit/s`, (r) => median(r.udp.map((u) => u.receivedMbps)), 1],
+      [`UDP ${udpMbps} Mbit/s offered: loss, %`, (r) => median(r.udp.map((u) => u.lossPercent)), 2],
+    ] as [string, (r: ScenarioResult) => number, number][]),
     ["ping RTT avg, ms", (r) => r.ping.rttAvgMs, 3],
     ["ping RTT p50, ms", (r) => r.ping.rttP50Ms, 3],
     ["ping RTT p99, ms", (r) => r.ping.rttP99Ms, 3],
@@ -76,15 +115,7 @@ export function formatTable(results: Results, implNames: string[]): string {
     }
     for (const n of implNames) {
       const r = byImpl.get(n);
-      if (r) {
-        rows.push(
-          `   ${n}: runs 1 stream [${r.tcp1.map((v) => fmt(v, 3)).join(", ")}], -P 4 [${
-            r.tcp4.map((v) => fmt(v, 3)).join(", ")
-          }]; RSS kB ${Object.entries(r.rssKb).map(([k, v]) => `${k}=${v}`).join(" ")}; load ${
-            r.load.map((v) => fmt(v, 1)).join(" ")
-          }`,
-        );
-      }
+      if (r) rows.push(`   ${n}: ${runDetails(r)}`);
     }
     rows.push("");
   }

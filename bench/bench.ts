@@ -4,9 +4,11 @@
  * inside wg0), and prints a side-by-side table with the ratio twofold / wireguard-go.
  *
  * Per implementation and scenario: iperf3 TCP with 1 stream and with `-P 4` (REPS runs of DUR s
- * each, medians), ICMP ping (PING_N pings 10 ms apart: avg / p50 / p99 RTT, loss), and the RSS of
- * the daemons (VmRSS, read after the iperf3 runs). Then the AEAD micro-bench of `bench/aead.ts`, if
- * that module exists and exports `aeadMicroBench()`.
+ * each, medians), the CPU seconds the daemons of both sides used per GB moved during the 1-stream
+ * runs, iperf3 UDP at a fixed offered rate (REPS runs: received rate and loss, medians), ICMP ping
+ * (PING_N pings 10 ms apart: avg / p50 / p99 RTT, loss), and the RSS of the daemons (VmRSS, read
+ * after the iperf3 runs). Then the AEAD micro-bench of `bench/aead.ts`, if that module exists and
+ * exports `aeadMicroBench()`.
  *
  * Environment knobs:
  *   DUR=10 REPS=3 PING_N=200       iperf3 seconds per run, runs per figure, pings
@@ -17,6 +19,8 @@
  *                                  `-nooffload` columns run the same with TWOFOLD_OFFLOADS=off
  *   TWOFOLD_CMD='["deno","run",…]' JSON array replacing twofold's device command (IFNAME is appended)
  *   DOUBLE=0                       skip the double-tunnel scenario
+ *   UDP_MBPS=500                   offered rate of the UDP row (iperf3 -u -b), Mbit/s
+ *   UDP=0                          skip the UDP row
  *   FILTER=0                       skip the packet-filter row: `twofold up` with the filter on (wg0
  *                                  lockdown + tcp/5201, 50 access-policy rules on aes0) and off
  *                                  (TWOFOLD_BENCH_NO_FILTER=1), wg0 and double tunnel, same run,
@@ -30,7 +34,17 @@
 import { findBinary, requireBinary, requireRoot, requireTun } from "../src/lab/prereq.ts";
 import { type Netns, type Proc, Topology, vethPair } from "../src/lab/netns.ts";
 import { genKeyPair, genPresharedKey, startWgDevice, WIREGUARD_GO_COMMAND } from "../src/lab/wg-device.ts";
-import { iperf3Run, ping, type PingResult, rssKb, waitForPing } from "../src/lab/measure.ts";
+import {
+  IPERF3_PORT,
+  iperf3Run,
+  type Iperf3UdpResult,
+  iperf3UdpRun,
+  ping,
+  type PingResult,
+  rssKb,
+  waitForPing,
+} from "../src/lab/measure.ts";
+import { processCpuSeconds } from "../src/lab/proc-cpu.ts";
 import { type LabNode, startTwofoldUp, writeNodeConfig } from "../src/lab/twofold-node.ts";
 import { formatFilterTable, formatTable } from "./bench-table.ts";
 import { v8FlagsArgument } from "../src/v8-flags.ts";
@@ -221,7 +235,12 @@ interface Settings {
   dur: number;
   reps: number;
   pingN: number;
+  /** Offered rate of the UDP row in Mbit/s, or null to skip it. */
+  udpMbps: number | null;
 }
+
+/** Default offered rate of the UDP row (UDP_MBPS), Mbit/s. */
+export const DEFAULT_UDP_MBPS = 500;
 
 /** What one scenario measured for one implementation. */
 export interface ScenarioResult {
@@ -229,6 +248,12 @@ export interface ScenarioResult {
   tcp1: number[];
   /** iperf3 -P 4 Gbit/s per run. */
   tcp4: number[];
+  /** CPU seconds (user + system) the daemons of both sides used during the 1-stream runs (NaN if a run failed). */
+  tcp1CpuSeconds: number;
+  /** Bytes the receiver got over all 1-stream runs. */
+  tcp1Bytes: number;
+  /** iperf3 UDP runs at the offered rate (empty when UDP=0). */
+  udp: Iperf3UdpResult[];
   /** Ping over the innermost layer. */
   ping: PingResult;
   /** VmRSS in kB of every daemon of the pair, by label (e.g. "wg0-a"). */
@@ -257,11 +282,13 @@ async function iperfSeries(
   s: Settings,
   label: string,
   load: number[],
-) {
+): Promise<{ gbps: number[]; bytes: number }> {
   const out: number[] = [];
+  let bytes = 0;
   for (let rep = 1; rep <= s.reps; rep++) {
     try {
       const r = await iperf3Run(pair.a, pair.b, ip, { seconds: s.dur, parallel });
+      bytes += r.bytes;
       load.push(loadAverage());
       log(
         `${label} TCP -P ${parallel} run ${rep}: ${
@@ -273,10 +300,42 @@ async function iperfSeries(
     } catch (e) {
       log(`${label} TCP -P ${parallel} run ${rep}: FAILED ${(e as Error).message}`);
       out.push(NaN);
+      bytes = NaN;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return { gbps: out, bytes };
+}
+
+/** REPS iperf3 UDP runs at the offered rate through `ip` (failed runs are logged and left out). */
+async function udpSeries(
+  pair: BenchPair,
+  ip: string,
+  offeredMbps: number,
+  s: Settings,
+  label: string,
+): Promise<Iperf3UdpResult[]> {
+  const out: Iperf3UdpResult[] = [];
+  for (let rep = 1; rep <= s.reps; rep++) {
+    try {
+      const r = await iperf3UdpRun(pair.a, pair.b, ip, { offeredMbps, seconds: s.dur });
+      log(
+        `${label} UDP ${offeredMbps} Mbit/s run ${rep}: sent ${r.sentMbps.toFixed(1)}, received ${
+          r.receivedMbps.toFixed(1)
+        } Mbit/s, loss ${r.lossPercent.toFixed(2)} %, load ${loadAverage()}`,
+      );
+      out.push(r);
+    } catch (e) {
+      log(`${label} UDP run ${rep}: FAILED ${(e as Error).message}`);
     }
     await new Promise((r) => setTimeout(r, 500));
   }
   return out;
+}
+
+/** CPU seconds used so far by every daemon of `layers` on both sides (all threads of each process). */
+function daemonCpuSeconds(layers: LayerHandle[]): number {
+  return layers.reduce((sum, l) => sum + processCpuSeconds(l.procA.pid) + processCpuSeconds(l.procB.pid), 0);
 }
 
 /** Measures latency, throughput, then RSS through the innermost of `layers` (all already up). */
@@ -294,14 +353,27 @@ export async function measureScenario(
     } ms`,
   );
   const load: number[] = [];
+  const cpuBefore = daemonCpuSeconds(layers);
   const tcp1 = await iperfSeries(pair, top.ipB, 1, s, label, load);
+  const tcp1CpuSeconds = daemonCpuSeconds(layers) - cpuBefore;
+  log(`${label} TCP 1 stream: ${tcp1CpuSeconds.toFixed(2)} CPU s (both sides) for ${tcp1.bytes} bytes`);
   const tcp4 = await iperfSeries(pair, top.ipB, 4, s, label, load);
+  const udp = s.udpMbps === null ? [] : await udpSeries(pair, top.ipB, s.udpMbps, s, label);
   const rss: Record<string, number> = {};
   for (const l of layers) {
     rss[`${l.spec.ifname}-a`] = rssKb(l.procA.pid);
     rss[`${l.spec.ifname}-b`] = rssKb(l.procB.pid);
   }
-  return { tcp1, tcp4, ping: p, rssKb: rss, load };
+  return {
+    tcp1: tcp1.gbps,
+    tcp4: tcp4.gbps,
+    tcp1CpuSeconds,
+    tcp1Bytes: tcp1.bytes,
+    udp,
+    ping: p,
+    rssKb: rss,
+    load,
+  };
 }
 
 /** A scenario: the layers to stack, bottom first. */
@@ -368,6 +440,28 @@ const UP_VARIANTS: Record<string, Record<string, string>> = {
   [TWOFOLD_UP_NO_OFFLOAD]: { TWOFOLD_OFFLOADS: "off" },
 };
 
+/** The `twofold up` node of one bench side: fresh keys, the side's veth, wg0 and aes0 addresses. */
+function labNode(side: "a" | "b", underlay: string): LabNode {
+  return {
+    name: `bench-${side}`,
+    keys: genKeyPair(),
+    underlay,
+    wgIp: hostOf(side === "a" ? WG0.cidrA : WG0.cidrB),
+    aesIp: hostOf(side === "a" ? AES0.cidrA : AES0.cidrB),
+  };
+}
+
+/** Installs one fresh PSK for aes0 on both nodes (0600 file in `dir`) and waits until aes0 passes a ping. */
+async function openAes0(pair: BenchPair, dir: string, A: LabNode, B: LabNode): Promise<void> {
+  const pskFile = `${dir}/bench.psk`;
+  await Deno.writeTextFile(pskFile, genPresharedKey() + "\n", { mode: 0o600 });
+  await pair.a.exec(["wg", "set", "aes0", "peer", B.keys.publicKey, "preshared-key", pskFile]);
+  await pair.b.exec(["wg", "set", "aes0", "peer", A.keys.publicKey, "preshared-key", pskFile]);
+  if (!(await waitForPing(pair.a, B.aesIp, 15_000))) {
+    throw new Error("aes0 passes no traffic after the PSK");
+  }
+}
+
 /**
  * The double tunnel as the appliance runs it: a `twofold up` node in each namespace (wg0 over the
  * veth, aes0 inside it), the same PSK installed on both sides through the UAPI, measured through aes0.
@@ -387,25 +481,12 @@ async function benchTwofoldUp(
   const dir = await Deno.makeTempDir({ prefix: "tfb-up-" });
   try {
     const pair = await setupPair(topo);
-    const node = (side: "a" | "b", underlay: string): LabNode => ({
-      name: `bench-${side}`,
-      keys: genKeyPair(),
-      underlay,
-      wgIp: hostOf(side === "a" ? WG0.cidrA : WG0.cidrB),
-      aesIp: hostOf(side === "a" ? AES0.cidrA : AES0.cidrB),
-    });
-    const A = node("a", pair.underlayA);
-    const B = node("b", pair.underlayB);
+    const A = labNode("a", pair.underlayA);
+    const B = labNode("b", pair.underlayB);
     log(`${column}: starting a twofold up node in tfb-a and tfb-b`);
     const procA = await startTwofoldUp(pair.a, await writeNodeConfig(dir, A, [B]), { env });
     const procB = await startTwofoldUp(pair.b, await writeNodeConfig(dir, B, [A]), { env });
-    const pskFile = `${dir}/bench.psk`;
-    await Deno.writeTextFile(pskFile, genPresharedKey() + "\n", { mode: 0o600 });
-    await pair.a.exec(["wg", "set", "aes0", "peer", B.keys.publicKey, "preshared-key", pskFile]);
-    await pair.b.exec(["wg", "set", "aes0", "peer", A.keys.publicKey, "preshared-key", pskFile]);
-    if (!(await waitForPing(pair.a, B.aesIp, 15_000))) {
-      throw new Error("aes0 passes no traffic after the PSK");
-    }
+    await openAes0(pair, dir, A, B);
     const impl: Implementation = {
       name: column,
       command: [],
@@ -437,7 +518,7 @@ async function benchTwofoldUp(
 /** Rules in the filter-on run's policy (the issue's figure: lockdown + 50 rules). */
 export const FILTER_BENCH_RULES = 50;
 /** iperf3's port, opened by the lockdown list and by one of the policy rules. */
-export const IPERF_PORT = 5201;
+export const IPERF_PORT = IPERF3_PORT;
 
 /** Gbit/s medians of one `twofold up` pair, through wg0 and through aes0. */
 export interface FilterRun {
@@ -452,15 +533,8 @@ async function benchTwofoldUpFilter(s: Settings, filterOn: boolean): Promise<Fil
   const dir = await Deno.makeTempDir({ prefix: "tfb-flt-" });
   try {
     const pair = await setupPair(topo);
-    const node = (side: "a" | "b", underlay: string): LabNode => ({
-      name: `bench-${side}`,
-      keys: genKeyPair(),
-      underlay,
-      wgIp: hostOf(side === "a" ? WG0.cidrA : WG0.cidrB),
-      aesIp: hostOf(side === "a" ? AES0.cidrA : AES0.cidrB),
-    });
-    const A = node("a", pair.underlayA);
-    const B = node("b", pair.underlayB);
+    const A = labNode("a", pair.underlayA);
+    const B = labNode("b", pair.underlayB);
     const config = async (self: LabNode, peer: LabNode) => {
       const path = await writeNodeConfig(dir, self, [peer]);
       const raw = JSON.parse(await Deno.readTextFile(path));
@@ -485,13 +559,7 @@ async function benchTwofoldUpFilter(s: Settings, filterOn: boolean): Promise<Fil
     const env: Record<string, string> = filterOn ? {} : { TWOFOLD_BENCH_NO_FILTER: "1" };
     const procA = await startTwofoldUp(pair.a, await config(A, B), { env });
     const procB = await startTwofoldUp(pair.b, await config(B, A), { env });
-    const pskFile = `${dir}/bench.psk`;
-    await Deno.writeTextFile(pskFile, genPresharedKey() + "\n", { mode: 0o600 });
-    await pair.a.exec(["wg", "set", "aes0", "peer", B.keys.publicKey, "preshared-key", pskFile]);
-    await pair.b.exec(["wg", "set", "aes0", "peer", A.keys.publicKey, "preshared-key", pskFile]);
-    if (!(await waitForPing(pair.a, B.aesIp, 15_000))) {
-      throw new Error("aes0 passes no traffic after the PSK");
-    }
+    await openAes0(pair, dir, A, B);
     const impl: Implementation = {
       name: TWOFOLD_UP,
       command: [],
@@ -507,9 +575,10 @@ async function benchTwofoldUpFilter(s: Settings, filterOn: boolean): Promise<Fil
       procB,
     });
     const label = `${TWOFOLD_UP} filter ${filterOn ? "on" : "off"}`;
+    const tcpOnly: Settings = { ...s, udpMbps: null }; // the filter row compares TCP only
     return {
-      wg0: await measureScenario(pair, [layer(A.wgIp, B.wgIp)], s, `${label} wg0`),
-      aes0: await measureScenario(pair, [layer(A.aesIp, B.aesIp)], s, `${label} aes0`),
+      wg0: await measureScenario(pair, [layer(A.wgIp, B.wgIp)], tcpOnly, `${label} wg0`),
+      aes0: await measureScenario(pair, [layer(A.aesIp, B.aesIp)], tcpOnly, `${label} aes0`),
     };
   } finally {
     await topo.cleanup();
@@ -525,6 +594,8 @@ function pooled(runs: FilterRun[]): FilterRun {
     load: runs.flatMap((r) => r[layer].load),
     tcp1: runs.flatMap((r) => r[layer].tcp1),
     tcp4: runs.flatMap((r) => r[layer].tcp4),
+    tcp1CpuSeconds: runs.reduce((sum, r) => sum + r[layer].tcp1CpuSeconds, 0),
+    tcp1Bytes: runs.reduce((sum, r) => sum + r[layer].tcp1Bytes, 0),
   });
   return { wg0: pool("wg0"), aes0: pool("aes0") };
 }
@@ -568,7 +639,8 @@ function machineLine(s: Settings): string {
   try {
     cpu = Deno.readTextFileSync("/proc/cpuinfo").match(/^model name\s*:\s*(.+)$/m)?.[1] ?? "?";
   } catch { /* not Linux */ }
-  return `twofold bench: DUR=${s.dur}s REPS=${s.reps} PING_N=${s.pingN}; ${navigator.hardwareConcurrency} cores (${cpu}); ` +
+  const udp = s.udpMbps === null ? "UDP=0" : `UDP_MBPS=${s.udpMbps}`;
+  return `twofold bench: DUR=${s.dur}s REPS=${s.reps} PING_N=${s.pingN} ${udp}; ${navigator.hardwareConcurrency} cores (${cpu}); ` +
     `kernel ${Deno.osRelease()}; deno ${Deno.version.deno}`;
 }
 
@@ -580,7 +652,12 @@ export async function main(): Promise<number> {
     console.error(`bench cannot run: ${missing.join("; ")}`);
     return 2;
   }
-  const s: Settings = { dur: envInt("DUR", 10), reps: envInt("REPS", 3), pingN: envInt("PING_N", 200) };
+  const s: Settings = {
+    dur: envInt("DUR", 10),
+    reps: envInt("REPS", 3),
+    pingN: envInt("PING_N", 200),
+    udpMbps: Deno.env.get("UDP") === "0" ? null : envInt("UDP_MBPS", DEFAULT_UDP_MBPS),
+  };
   const defaultImpls = ["wireguard-go", "twofold", TWOFOLD_NO_OFFLOAD, TWOFOLD_UP, TWOFOLD_UP_NO_OFFLOAD];
   const wanted = (Deno.env.get("IMPLS") ?? defaultImpls.join(",")).split(",").map((x) => x.trim())
     .filter((x) => x);
@@ -640,7 +717,7 @@ export async function main(): Promise<number> {
     console.log("");
     console.log(machineLine(s));
     console.log("");
-    console.log(formatTable(results, [...impls.map((i) => i.name), ...upColumns]));
+    console.log(formatTable(results, [...impls.map((i) => i.name), ...upColumns], s.udpMbps));
     if (filterTable) console.log(filterTable + "\n");
     for (const n of notes) console.log(`note: ${n}`);
     for (const l of lines) console.log(l);

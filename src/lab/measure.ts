@@ -1,6 +1,7 @@
 /**
- * Measurements between test namespaces: ICMP ping (loss and RTT distribution) and iperf3 TCP
- * throughput, plus the small statistics the benchmark reports (median, percentile).
+ * Measurements between test namespaces: ICMP ping (loss and RTT distribution), iperf3 TCP
+ * throughput and iperf3 UDP at a fixed offered rate (received rate, loss), plus the small statistics
+ * the benchmark reports (median, percentile).
  * @module
  */
 import { type Netns, waitUntil } from "./netns.ts";
@@ -110,13 +111,18 @@ export interface Iperf3Result {
   gbps: number;
   /** TCP retransmissions counted by the sender. */
   retransmits: number;
+  /** Bytes the receiver got (what the tunnel moved, for CPU seconds per GB). */
+  bytes: number;
 }
 
 /** Parses `iperf3 -J` output; throws with iperf3's own message when the run failed. */
 export function parseIperf3Json(text: string): Iperf3Result {
   let j: {
     error?: string;
-    end?: { sum_received?: { bits_per_second?: number }; sum_sent?: { retransmits?: number } };
+    end?: {
+      sum_received?: { bits_per_second?: number; bytes?: number };
+      sum_sent?: { retransmits?: number };
+    };
   };
   try {
     j = JSON.parse(text);
@@ -125,8 +131,62 @@ export function parseIperf3Json(text: string): Iperf3Result {
   }
   const bps = j.end?.sum_received?.bits_per_second;
   if (j.error !== undefined || bps === undefined) throw new Error(`iperf3 failed: ${j.error ?? "no result"}`);
-  return { gbps: bps / 1e9, retransmits: j.end?.sum_sent?.retransmits ?? 0 };
+  return {
+    gbps: bps / 1e9,
+    retransmits: j.end?.sum_sent?.retransmits ?? 0,
+    bytes: j.end?.sum_received?.bytes ?? NaN,
+  };
 }
+
+/** Figures of one iperf3 UDP run at a fixed offered rate (`-u -b`). */
+export interface Iperf3UdpResult {
+  /** Rate the client sent at, in Mbit/s (the offered rate, unless the sender could not keep up). */
+  sentMbps: number;
+  /** Rate the server received, in Mbit/s. */
+  receivedMbps: number;
+  /** Datagrams the server counted as lost, in percent of those sent. */
+  lossPercent: number;
+  /** Datagrams sent. */
+  packets: number;
+  /** Datagrams lost. */
+  lostPackets: number;
+  /** Receiver-side jitter in milliseconds. */
+  jitterMs: number;
+}
+
+/** One `end.sum_sent` / `end.sum_received` block of iperf3's UDP JSON. */
+interface Iperf3UdpSum {
+  bits_per_second?: number;
+  lost_packets?: number;
+  packets?: number;
+  lost_percent?: number;
+  jitter_ms?: number;
+}
+
+/** Parses `iperf3 -u -J` output (iperf3 ≥ 3.1 reports both ends); throws with iperf3's message on failure. */
+export function parseIperf3UdpJson(text: string): Iperf3UdpResult {
+  let j: { error?: string; end?: { sum_sent?: Iperf3UdpSum; sum_received?: Iperf3UdpSum } };
+  try {
+    j = JSON.parse(text);
+  } catch {
+    throw new Error(`iperf3 did not print JSON: ${text.slice(0, 300)}`);
+  }
+  const received = j.end?.sum_received;
+  if (j.error !== undefined || received?.bits_per_second === undefined) {
+    throw new Error(`iperf3 failed: ${j.error ?? "no UDP result"}`);
+  }
+  return {
+    sentMbps: (j.end?.sum_sent?.bits_per_second ?? NaN) / 1e6,
+    receivedMbps: received.bits_per_second / 1e6,
+    lossPercent: received.lost_percent ?? NaN,
+    packets: received.packets ?? NaN,
+    lostPackets: received.lost_packets ?? NaN,
+    jitterMs: received.jitter_ms ?? NaN,
+  };
+}
+
+/** iperf3's default port. */
+export const IPERF3_PORT = 5201;
 
 /** Options for {@link iperf3}. */
 export interface Iperf3Options {
@@ -141,18 +201,17 @@ export interface Iperf3Options {
 }
 
 /**
- * Runs one iperf3 TCP test: `iperf3 -s -1` in `nsServer`, `iperf3 -c serverIp -J` in `nsClient`.
- * Returns the details; {@link iperf3} returns only Gbit/s.
+ * Runs `iperf3 -s -1` in `nsServer`, then `iperf3 -c serverIp -p PORT -J CLIENT_ARGS…` in `nsClient`;
+ * returns the client's stdout (the JSON report).
  */
-export async function iperf3Run(
+async function runIperf3Client(
   nsClient: Netns,
   nsServer: Netns,
   serverIp: string,
-  opts: Iperf3Options = {},
-): Promise<Iperf3Result> {
-  const port = String(opts.port ?? 5201);
-  const seconds = opts.seconds ?? 10;
-  const server = nsServer.spawn(["iperf3", "-s", "-1", "-p", port]);
+  port: number,
+  clientArgs: string[],
+): Promise<string> {
+  const server = nsServer.spawn(["iperf3", "-s", "-1", "-p", String(port)]);
   try {
     const listening = await waitUntil(async () => {
       if (server.exited) return true;
@@ -167,21 +226,59 @@ export async function iperf3Run(
       "-c",
       serverIp,
       "-p",
-      port,
-      "-t",
-      String(seconds),
-      "-P",
-      String(opts.parallel ?? 1),
+      String(port),
+      ...clientArgs,
+      "-J",
+      "--connect-timeout",
+      "5000",
     ];
-    if (opts.reverse) args.push("-R");
-    args.push("-J", "--connect-timeout", "5000");
     const client = await nsClient.exec(args, { check: false });
-    const result = parseIperf3Json(client.stdout);
     await server.waitFor(5000);
-    return result;
+    return client.stdout;
   } finally {
     await server.kill();
   }
+}
+
+/**
+ * Runs one iperf3 TCP test: `iperf3 -s -1` in `nsServer`, `iperf3 -c serverIp -J` in `nsClient`.
+ * Returns the details; {@link iperf3} returns only Gbit/s.
+ */
+export async function iperf3Run(
+  nsClient: Netns,
+  nsServer: Netns,
+  serverIp: string,
+  opts: Iperf3Options = {},
+): Promise<Iperf3Result> {
+  const args = ["-t", String(opts.seconds ?? 10), "-P", String(opts.parallel ?? 1)];
+  if (opts.reverse) args.push("-R");
+  return parseIperf3Json(await runIperf3Client(nsClient, nsServer, serverIp, opts.port ?? IPERF3_PORT, args));
+}
+
+/** Options for {@link iperf3UdpRun}. */
+export interface Iperf3UdpOptions {
+  /** Offered rate in Mbit/s (`-b`). */
+  offeredMbps: number;
+  /** Test duration in seconds (default 10). */
+  seconds?: number;
+  /** Control port (default 5201). */
+  port?: number;
+}
+
+/**
+ * Runs one iperf3 UDP test at a fixed offered rate (`-u -b`; iperf3 sizes the datagrams from the
+ * control connection's TCP MSS, so they fit the tunnel MTU) and returns received rate and loss.
+ */
+export async function iperf3UdpRun(
+  nsClient: Netns,
+  nsServer: Netns,
+  serverIp: string,
+  opts: Iperf3UdpOptions,
+): Promise<Iperf3UdpResult> {
+  const args = ["-u", "-b", `${opts.offeredMbps}M`, "-t", String(opts.seconds ?? 10)];
+  return parseIperf3UdpJson(
+    await runIperf3Client(nsClient, nsServer, serverIp, opts.port ?? IPERF3_PORT, args),
+  );
 }
 
 /** Runs one iperf3 TCP test (see {@link iperf3Run}) and returns the throughput in Gbit/s. */

@@ -93,9 +93,9 @@ Deno.test("harness parsers and helpers (no root needed)", async (t) => {
 
   await t.step("parseIperf3Json returns Gbit/s or iperf3's error", () => {
     const ok = JSON.stringify({
-      end: { sum_received: { bits_per_second: 2.5e9 }, sum_sent: { retransmits: 7 } },
+      end: { sum_received: { bits_per_second: 2.5e9, bytes: 3.125e9 }, sum_sent: { retransmits: 7 } },
     });
-    assert.deepEqual(parseIperf3Json(ok), { gbps: 2.5, retransmits: 7 });
+    assert.deepEqual(parseIperf3Json(ok), { gbps: 2.5, retransmits: 7, bytes: 3.125e9 });
     assert.throws(() => parseIperf3Json(JSON.stringify({ error: "unable to connect" })), /unable to connect/);
     assert.throws(() => parseIperf3Json("not json"), /did not print JSON/);
   });
