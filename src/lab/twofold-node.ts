@@ -6,7 +6,7 @@
 import type { Netns, Proc } from "./netns.ts";
 import { waitUntil } from "./netns.ts";
 import { twofoldCommand } from "../self-command.ts";
-import type { KeyPair } from "./wg-device.ts";
+import { genKeyPair, type KeyPair } from "./wg-device.ts";
 
 /** One lab node: its keys, underlay address and the two overlay addresses. */
 export interface LabNode {
@@ -20,6 +20,23 @@ export interface LabNode {
   wgIp: string;
   /** aes0 address in the AES subnet. */
   aesIp: string;
+}
+
+/** Underlay subnet of the two-node lab pairs (a veth between two namespaces), host part appended. */
+export const LAB_UNDERLAY_PREFIX = "10.233.0.";
+
+/**
+ * A lab node with fresh keys whose three addresses share one host number: underlay `10.233.0.N`, wg0
+ * `100.64.0.N`, aes0 `100.127.0.N` — the layout most namespace tests use for a pair of nodes.
+ */
+export function labNodeAt(name: string, host: number): LabNode {
+  return {
+    name,
+    keys: genKeyPair(),
+    underlay: `${LAB_UNDERLAY_PREFIX}${host}`,
+    wgIp: `100.64.0.${host}`,
+    aesIp: `100.127.0.${host}`,
+  };
 }
 
 /** Options for {@link writeNodeConfig}. */

@@ -11,27 +11,15 @@
 import assert from "node:assert/strict";
 import { integrationTest, requireBinary, requireRoot, requireTun } from "../helpers/prereq.ts";
 import { bridgeSegment, type Netns, type Proc, Topology, waitUntil } from "../helpers/netns.ts";
-import { type LabNode, startTwofoldUp, writeNodeConfig } from "../helpers/twofold_node.ts";
+import { type LabNode, labNodeAt, startTwofoldUp, writeNodeConfig } from "../helpers/twofold_node.ts";
 import { genKeyPair, genPresharedKey, startWireguardGo } from "../helpers/wg_device.ts";
 import { ping } from "../helpers/measure.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const AGENT = new URL("./filter_probe_agent.ts", import.meta.url).pathname;
 
-const A: LabNode = {
-  name: "node-a",
-  keys: genKeyPair(),
-  underlay: "10.233.0.1",
-  wgIp: "100.64.0.1",
-  aesIp: "100.127.0.1",
-};
-const B: LabNode = {
-  name: "node-b",
-  keys: genKeyPair(),
-  underlay: "10.233.0.2",
-  wgIp: "100.64.0.2",
-  aesIp: "100.127.0.2",
-};
+const A: LabNode = labNodeAt("node-a", 1);
+const B: LabNode = labNodeAt("node-b", 2);
 const C = { name: "node-c", keys: genKeyPair(), underlay: "10.233.0.3", wgIp: "100.64.0.3" };
 
 /** Ports: a service on node-b (8080), one no rule opens (9090), ssh (22), a UDP echo (5353, 7070). */

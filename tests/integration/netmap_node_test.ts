@@ -14,10 +14,10 @@ import { bridgeSegment, type Netns, type Proc, sleep, Topology, waitUntil } from
 import { genKeyPair, genPresharedKey, type KeyPair } from "../helpers/wg_device.ts";
 import { waitForPing } from "../helpers/measure.ts";
 import { startTwofoldUp } from "../helpers/twofold_node.ts";
+import { twofoldOk, writeSecretFile } from "../helpers/twofold_cli.ts";
 import { AdminClient } from "../../src/cli/admin-client.ts";
 import type { NodeStatus, PeerRoute } from "../../src/admin/model.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const DOMAIN = "fabric.test";
 const PREREQS = [
   requireRoot(),
@@ -39,23 +39,6 @@ interface MapNode {
   config: string;
   socket: string;
   proc?: Proc;
-}
-
-async function twofold(cwd: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--quiet", MAIN, ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  assert.equal(out.code, 0, `twofold ${args.join(" ")}: ${dec.decode(out.stderr)}`);
-  return dec.decode(out.stdout);
-}
-
-async function writeSecret(path: string, text: string): Promise<void> {
-  await Deno.writeTextFile(path, text + "\n", { mode: 0o600 });
-  await Deno.chmod(path, 0o600);
 }
 
 async function peersOn(n: MapNode, ifname: "wg0" | "aes0"): Promise<string[]> {
@@ -149,12 +132,12 @@ integrationTest(
         for (const y of aesNodes) {
           if (x.name >= y.name) continue;
           const psk = genPresharedKey();
-          await writeSecret(pskFile(x, y), psk);
-          await writeSecret(pskFile(y, x), psk);
+          await writeSecretFile(pskFile(x, y), psk);
+          await writeSecretFile(pskFile(y, x), psk);
         }
       }
       for (const n of nodes) {
-        await writeSecret(`${dir}/${n.name}.key`, n.keys.privateKey);
+        await writeSecretFile(`${dir}/${n.name}.key`, n.keys.privateKey);
         const pskFiles = n.exempt
           ? {}
           : Object.fromEntries(aesNodes.filter((y) => y !== n).map((y) => [y.name, pskFile(n, y)]));
@@ -175,7 +158,7 @@ integrationTest(
         );
       }
       const add = (n: MapNode) =>
-        twofold(
+        twofoldOk(
           dir,
           "netmap",
           "add",
@@ -188,7 +171,7 @@ integrationTest(
           "--map",
           mapPath,
         );
-      await twofold(
+      await twofoldOk(
         dir,
         "netmap",
         "init",
@@ -238,7 +221,7 @@ integrationTest(
           const kernel = (await a.ns.exec(["ip", "route", "get", ip])).stdout;
           assert.match(kernel, new RegExp(`dev ${dev} `), `ip route get ${ip}: ${kernel}`);
           const [r] = JSON.parse(
-            await twofold(
+            await twofoldOk(
               dir,
               "route",
               "get",
@@ -255,7 +238,7 @@ integrationTest(
           assert.equal(r.peerClass, cls);
           assert.deepEqual(all.find((x) => x.destination === `${ip}/32`), r, "/v1/routes says the same");
         }
-        const byName = await twofold(
+        const byName = await twofoldOk(
           dir,
           "route",
           "get",
@@ -312,7 +295,7 @@ integrationTest(
 
       await t.step("netmap remove: gone from interfaces and DNS, unreachable", async () => {
         const t0 = Date.now();
-        await twofold(dir, "netmap", "remove", d.name, "--map", mapPath);
+        await twofoldOk(dir, "netmap", "remove", d.name, "--map", mapPath);
         const ok = await waitUntil(async () => {
           for (const n of [a, b, c]) if ((await peersOn(n, "wg0")).includes(d.keys.publicKey)) return false;
           return true;
@@ -362,7 +345,7 @@ integrationTest(
       });
 
       await t.step("twofold reload and SIGHUP re-read config and map without a restart", async () => {
-        const out = await twofold(
+        const out = await twofoldOk(
           dir,
           "reload",
           "--admin",

@@ -10,8 +10,8 @@ import assert from "node:assert/strict";
 import { denoBin } from "../helpers/deno.ts";
 import { integrationTest, requireBinary, requireRoot, requireTun } from "../helpers/prereq.ts";
 import { type Netns, Topology, vethPair, waitUntil } from "../helpers/netns.ts";
-import { type LabNode, startTwofoldUp, writeNodeConfig } from "../helpers/twofold_node.ts";
-import { genKeyPair, genPresharedKey } from "../helpers/wg_device.ts";
+import { type LabNode, labNodeAt, startTwofoldUp, writeNodeConfig } from "../helpers/twofold_node.ts";
+import { genPresharedKey } from "../helpers/wg_device.ts";
 import { ping } from "../helpers/measure.ts";
 
 const AGENT = new URL("./tcp_transfer_agent.ts", import.meta.url).pathname;
@@ -20,20 +20,8 @@ const PORT = 5201;
 /** aes0's MTU with the default wg0 MTU of 1420. */
 const AES_MTU = 1360;
 
-const A: LabNode = {
-  name: "node-a",
-  keys: genKeyPair(),
-  underlay: "10.233.0.1",
-  wgIp: "100.64.0.1",
-  aesIp: "100.127.0.1",
-};
-const B: LabNode = {
-  name: "node-b",
-  keys: genKeyPair(),
-  underlay: "10.233.0.2",
-  wgIp: "100.64.0.2",
-  aesIp: "100.127.0.2",
-};
+const A: LabNode = labNodeAt("node-a", 1);
+const B: LabNode = labNodeAt("node-b", 2);
 
 /** A TUN's kernel counters: tx = what the kernel handed to twofold, rx = what twofold wrote. */
 async function tunStats(ns: Netns, dev: string): Promise<{ tx: [number, number]; rx: [number, number] }> {

@@ -10,8 +10,7 @@
 import assert from "node:assert/strict";
 import { integrationTest, requireBinary, requireRoot, requireTun } from "../helpers/prereq.ts";
 import { type Netns, Topology, waitUntil } from "../helpers/netns.ts";
-import { type LabNode, writeNodeConfig } from "../helpers/twofold_node.ts";
-import { genKeyPair } from "../helpers/wg_device.ts";
+import { type LabNode, labNodeAt, writeNodeConfig } from "../helpers/twofold_node.ts";
 import { publicKeyFingerprint, SECRET_KEY_LEN } from "../../src/rosenpass/key-files.ts";
 import { SKEM_PK_LEN } from "../../src/rosenpass/constants.ts";
 
@@ -19,20 +18,8 @@ const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 /** Ample for a refusal that takes well under a second; a hang or a read of /dev/zero ends here. */
 const DEADLINE_MS = 30_000;
 
-const A: LabNode = {
-  name: "node-a",
-  keys: genKeyPair(),
-  underlay: "10.233.0.1",
-  wgIp: "100.64.0.1",
-  aesIp: "100.127.0.1",
-};
-const B: LabNode = {
-  name: "node-b",
-  keys: genKeyPair(),
-  underlay: "10.233.0.2",
-  wgIp: "100.64.0.2",
-  aesIp: "100.127.0.2",
-};
+const A: LabNode = labNodeAt("node-a", 1);
+const B: LabNode = labNodeAt("node-b", 2);
 
 /** `twofold up|hub --config <config>` on the host, killed after {@link DEADLINE_MS}. */
 async function upOnHost(

@@ -20,10 +20,10 @@ import { type Netns, type Proc, sleep, Topology, vethPair, waitUntil } from "../
 import { genKeyPair, genPresharedKey, type KeyPair } from "../helpers/wg_device.ts";
 import { ping, waitForPing } from "../helpers/measure.ts";
 import { startTwofoldUp } from "../helpers/twofold_node.ts";
+import { twofoldOk, writeSecretFile } from "../helpers/twofold_cli.ts";
 import { AdminClient } from "../../src/cli/admin-client.ts";
 import type { NodeStatus, PeerRoute } from "../../src/admin/model.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const TCP_TOOL = new URL("./site_to_site_tcp.ts", import.meta.url).pathname;
 const LAN_IF = "lan0";
 /** A's manual key expires this long after it was last installed (the stale-key step lets it). */
@@ -54,24 +54,6 @@ interface Site {
   socket: string;
   pskFile: string;
   proc?: Proc;
-}
-
-async function twofold(cwd: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--quiet", MAIN, ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  assert.equal(out.code, 0, `twofold ${args.join(" ")}: ${dec.decode(out.stderr)}`);
-  return dec.decode(out.stdout);
-}
-
-async function writeSecret(path: string, text: string): Promise<void> {
-  await Deno.writeTextFile(`${path}.tmp`, text + "\n", { mode: 0o600 });
-  await Deno.chmod(`${path}.tmp`, 0o600);
-  await Deno.rename(`${path}.tmp`, path);
 }
 
 async function api<T>(s: Site, path: string): Promise<T> {
@@ -160,14 +142,14 @@ integrationTest(
       // One manual aes0 key, each side its own copy; A's copy expires (keys.manualMaxAgeSeconds)
       // unless it is installed again, which the refresher does until the stale-key step.
       const psk = genPresharedKey();
-      for (const s of [a, b]) await writeSecret(s.pskFile, psk);
-      const refresh = () => writeSecret(a.pskFile, psk);
+      for (const s of [a, b]) await writeSecretFile(s.pskFile, psk);
+      const refresh = () => writeSecretFile(a.pskFile, psk);
       const startRefresher = () => refresher = setInterval(() => void refresh(), 2000);
       startRefresher();
 
       const writeConfig = async (s: Site, accept: unknown) => {
         const other = s === a ? b : a;
-        await writeSecret(`${dir}/${s.name}.key`, s.keys.privateKey);
+        await writeSecretFile(`${dir}/${s.name}.key`, s.keys.privateKey);
         await Deno.writeTextFile(
           s.config,
           JSON.stringify({
@@ -199,7 +181,7 @@ integrationTest(
       };
       const groups = { groups: ["sites"] };
       for (const s of [a, b]) await writeConfig(s, groups);
-      await twofold(
+      await twofoldOk(
         dir,
         "netmap",
         "init",
@@ -212,7 +194,7 @@ integrationTest(
       );
       // A is in "sites" (B accepts A's LAN); B is not yet (A does not accept B's LAN).
       for (const s of [a, b]) {
-        await twofold(
+        await twofoldOk(
           dir,
           "netmap",
           "add",
@@ -247,7 +229,7 @@ integrationTest(
 
       await t.step("advertised but not accepted: no route, nothing carried", async () => {
         assert.ok(await waitForPing(a.router, "100.127.0.2", 10_000), "the routers reach each other on aes0");
-        const [r] = JSON.parse(await twofold(dir, "route", "get", b.hostIp, "--json", ...admin(a)));
+        const [r] = JSON.parse(await twofoldOk(dir, "route", "get", b.hostIp, "--json", ...admin(a)));
         assert.deepEqual([r.destination, r.kind, r.accepted, r.peer], [b.lan, "network", false, "site-b"]);
         const kernel = await a.router.exec(["ip", "route", "get", b.hostIp], { check: false });
         assert.doesNotMatch(kernel.stdout, /dev aes0/, "no kernel route into aes0");
@@ -273,7 +255,7 @@ integrationTest(
         const s = await status(a);
         assert.deepEqual(s.peers[0].routes, { advertised: [b.lan], accepted: [b.lan] });
         assert.deepEqual(s.routes, { advertise: [a.lan], accept: "groups sites" });
-        const table = await twofold(dir, "status", ...admin(a));
+        const table = await twofoldOk(dir, "status", ...admin(a));
         assert.match(
           table,
           /^routed networks: this node advertises 192\.168\.10\.0\/24; accepts groups sites$/m,
@@ -283,11 +265,11 @@ integrationTest(
 
       await t.step("routes.accept reloaded: none withdraws the route, groups brings it back", async () => {
         await writeConfig(a, "none");
-        assert.match(await twofold(dir, "reload", ...admin(a)), /routes applied/);
+        assert.match(await twofoldOk(dir, "reload", ...admin(a)), /routes applied/);
         assert.doesNotMatch((await a.router.exec(["ip", "route", "show"])).stdout, /192\.168\.20\.0\/24/);
         assert.equal(await lanReaches(a, b), false, "withdrawn");
         await writeConfig(a, groups);
-        assert.match(await twofold(dir, "reload", ...admin(a)), /routes applied/);
+        assert.match(await twofoldOk(dir, "reload", ...admin(a)), /routes applied/);
         assert.ok(await waitForPing(a.host, b.hostIp, 10_000), "back");
       });
 
@@ -349,9 +331,17 @@ integrationTest(
       await t.step("route get, status and trace agree", async () => {
         const r = (await routes(a)).find((x) => x.destination === b.lan)!;
         assert.deepEqual([r.interface, r.layer, r.accepted, r.gateOpen], ["aes0", "aes0", true, true]);
-        const line = await twofold(dir, "route", "get", b.hostIp, ...admin(a));
+        const line = await twofoldOk(dir, "route", "get", b.hostIp, ...admin(a));
         assert.match(line, /^192\.168\.20\.0\/24 dev aes0 peer site-b \(aes, accepted\): .*; gate open$/m);
-        const trace = await twofold(dir, "trace", "site-a", "tcp/22", "--destination", b.hostIp, ...admin(b));
+        const trace = await twofoldOk(
+          dir,
+          "trace",
+          "site-a",
+          "tcp/22",
+          "--destination",
+          b.hostIp,
+          ...admin(b),
+        );
         assert.match(trace, /to 192\.168\.20\.2 on aes0[\s\S]*ACCEPT by policy-rule: policies\.rules\[0\]/);
       });
 
@@ -410,7 +400,7 @@ integrationTest(
           );
           assert.equal(await lanReaches(a, b), false, "no LAN-to-LAN traffic");
           assert.match(
-            await twofold(dir, "route", "get", b.hostIp, ...admin(a)),
+            await twofoldOk(dir, "route", "get", b.hostIp, ...admin(a)),
             /dev aes0 .*gate closed: traffic to this network goes nowhere .* never falls back to wg0/,
           );
           const kernel = (await a.router.exec(["ip", "route", "get", b.hostIp])).stdout;

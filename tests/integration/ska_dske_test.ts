@@ -13,8 +13,8 @@ import { genKeyPair } from "../helpers/wg_device.ts";
 import { makeSoftHsmToken, requireSoftHsm } from "../helpers/softhsm.ts";
 import { Pkcs11Module } from "../../ffi/pkcs11.ts";
 import { DskeLab, removeLab } from "../../src/lab/dske-lab.ts";
+import { runTwofoldCli, TWOFOLD_MAIN } from "../helpers/twofold_cli.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const P = "tfskd-";
 const UNDERLAY = "10.243.0";
 const BROKER = { name: "broker", keys: genKeyPair(), underlay: `${UNDERLAY}.20`, wgIp: "100.64.43.20" };
@@ -30,19 +30,6 @@ async function pskOf(ns: Netns, peer: string): Promise<string> {
   return out.split("\n").find((l) => l.startsWith(peer))?.split(/\s+/)[1] ?? "";
 }
 const count = (log: string, re: RegExp) => log.match(new RegExp(re, "g"))?.length ?? 0;
-
-async function twofold(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--quiet", MAIN, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
 
 integrationTest(
   "SKA+DSKE: the gate opens only with both planes; rotations lose no ping; either plane down closes it at max age",
@@ -108,7 +95,7 @@ integrationTest(
       await Deno.writeTextFile(brokerConfig, JSON.stringify(brokerCfg([])));
       const brokerPeers: unknown[] = [];
       for (const [i, n] of L.nodes.entries()) {
-        const r = await twofold([
+        const r = await runTwofoldCli([
           "broker",
           "enroll",
           n.name,
@@ -144,7 +131,16 @@ integrationTest(
 
       const startBroker = async () => {
         const proc = L.switchNs.spawn(
-          [Deno.execPath(), "run", "--allow-all", "--quiet", MAIN, "broker", "--config", brokerConfig],
+          [
+            Deno.execPath(),
+            "run",
+            "--allow-all",
+            "--quiet",
+            TWOFOLD_MAIN,
+            "broker",
+            "--config",
+            brokerConfig,
+          ],
           { env: token.env },
         );
         brokerProcs.push(proc);
