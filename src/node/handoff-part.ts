@@ -24,7 +24,9 @@ export function handoffPart(log: Logger): NodePart<HandoffPart | null> {
     name: "aes0 → wg0 hand-off",
     start: () => {
       if (envChoice("TWOFOLD_HANDOFF") === "off") {
-        log.info("aes0 → wg0 in-process hand-off off (TWOFOLD_HANDOFF=off): aes0 datagrams cross the kernel");
+        log.debug(
+          "aes0 → wg0 in-process hand-off off (TWOFOLD_HANDOFF=off): aes0 datagrams cross the kernel",
+        );
         return null;
       }
       const channel = HandoffChannel.create();
