@@ -16,7 +16,8 @@
  *                                  which implementations to run, in this order; `twofold-up` is the
  *                                  appliance itself (`twofold up`: wg0 and aes0 in one process per
  *                                  node, aes0 opened by an agreed PSK), double tunnel only; the
- *                                  `-nooffload` columns run the same with TWOFOLD_OFFLOADS=off
+ *                                  `-nooffload` columns run the same with TWOFOLD_OFFLOADS=off;
+ *                                  `twofold-up-nohandoff` (not run by default) with TWOFOLD_HANDOFF=off
  *   TWOFOLD_CMD='["deno","run",…]' JSON array replacing twofold's device command (IFNAME is appended)
  *   DOUBLE=0                       skip the double-tunnel scenario
  *   UDP_MBPS=500                   offered rate of the UDP row (iperf3 -u -b), Mbit/s
@@ -434,10 +435,13 @@ async function benchImplementation(
 export const TWOFOLD_UP = "twofold-up";
 /** The appliance column with TWOFOLD_OFFLOADS=off. */
 export const TWOFOLD_UP_NO_OFFLOAD = "twofold-up-nooffload";
+/** The appliance column with TWOFOLD_HANDOFF=off: aes0's datagrams cross the kernel to wg0. */
+export const TWOFOLD_UP_NO_HANDOFF = "twofold-up-nohandoff";
 /** The appliance columns and the environment of their nodes. */
 const UP_VARIANTS: Record<string, Record<string, string>> = {
   [TWOFOLD_UP]: {},
   [TWOFOLD_UP_NO_OFFLOAD]: { TWOFOLD_OFFLOADS: "off" },
+  [TWOFOLD_UP_NO_HANDOFF]: { TWOFOLD_HANDOFF: "off" },
 };
 
 /** The `twofold up` node of one bench side: fresh keys, the side's veth, wg0 and aes0 addresses. */

@@ -24,6 +24,9 @@ export const CIPHERS = ["chacha20-poly1305", "aes-256-gcm"] as const;
 /** AEAD backends `TWOFOLD_AEAD_BACKEND` accepts. */
 export const AEAD_BACKENDS = ["libcrypto", "noble"] as const;
 
+/** Values `TWOFOLD_HANDOFF` accepts. */
+export const HANDOFF_MODES = ["on", "off"] as const;
+
 /** twofold's environment variables (test-only switches are not listed). */
 export const ENV_VARS = {
   TWOFOLD_LOG: {
@@ -45,6 +48,12 @@ export const ENV_VARS = {
     name: "TWOFOLD_OFFLOADS",
     values: OFFLOAD_MODES,
     description: "off: no TUN/UDP offloads on any interface, whatever the config says (default auto)",
+  },
+  TWOFOLD_HANDOFF: {
+    name: "TWOFOLD_HANDOFF",
+    values: HANDOFF_MODES,
+    description:
+      "off: aes0's datagrams cross the kernel's UDP stack to wg0 instead of the in-process hand-off (default on)",
   },
   TWOFOLD_LOG_FILE: {
     name: "TWOFOLD_LOG_FILE",

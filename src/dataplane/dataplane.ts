@@ -7,6 +7,7 @@ import { bigLen, check, EFD_CLOEXEC, EFD_NONBLOCK, libc } from "../../ffi/libc.t
 import { H, SharedState } from "./shared-state.ts";
 import { type DataplaneOffloads, NO_OFFLOADS, type WorkerEvent, type WorkerInit } from "./worker-protocol.ts";
 import { workerModuleUrl } from "../worker-url.ts";
+import type { HandoffChannel } from "./handoff-channel.ts";
 
 /** The two worker modules, next to this one (see worker-url.ts for the release bundle). */
 const WORKER_URLS = [
@@ -33,12 +34,21 @@ export interface DataplaneHandlers {
   onFilterDrop?(peer: number, reason: number, count: number): void;
 }
 
+/**
+ * A device's end of the aes0 → wg0 in-process hand-off (docs/offload.md): wg0 is the `outer` end
+ * and publishes its MTU to the channel; aes0 is the `inner` end and attaches with its socket's
+ * address (the node's wg0 address) and port once bound, and detaches when it stops.
+ */
+export type DataplaneHandoff =
+  | { role: "outer"; channel: HandoffChannel }
+  | { role: "inner"; channel: HandoffChannel; address: Uint8Array };
+
 /** What a device needs of its data plane: the shared state, the fds it runs on, a wake-up and a stop. */
 export interface DataplaneHandle {
   /** Shared state (keys, peers, routes, counters). */
   readonly shared: SharedState;
-  /** Publishes the UDP socket the data plane uses. */
-  setUdpFd(fd: number): void;
+  /** Publishes the UDP socket the data plane uses, bound to `port`. */
+  setUdpFd(fd: number, port?: number): void;
   /** Publishes the TUN MTU used for padding. */
   setMtu(mtu: number): void;
   /** Asks the data plane to send staged packets and keepalives now. */
@@ -59,6 +69,7 @@ export type DataplaneFactory = (
   rekeyAfterMs: number,
   packetFilter?: boolean,
   offloads?: DataplaneOffloads,
+  handoff?: DataplaneHandoff,
 ) => DataplaneHandle;
 
 /** The production data plane: the two workers (see {@link Dataplane}). */
@@ -69,7 +80,8 @@ export const workerDataplane: DataplaneFactory = (
   rekeyAfterMs,
   packetFilter,
   offloads,
-) => new Dataplane(tunFd, aead, handlers, rekeyAfterMs, packetFilter ?? false, offloads);
+  handoff,
+) => new Dataplane(tunFd, aead, handlers, rekeyAfterMs, packetFilter ?? false, offloads, handoff);
 
 /** Runs the two data-plane workers over one TUN fd and one UDP fd. */
 export class Dataplane implements DataplaneHandle {
@@ -87,12 +99,13 @@ export class Dataplane implements DataplaneHandle {
   #wakeBuf = new BigUint64Array([1n]);
   #stopped = 0;
   #onStopped?: () => void;
+  readonly #handoff?: DataplaneHandoff;
 
   /**
    * `rekeyAfterMs`: when the encrypt worker asks to rekey an initiator's keypair (REKEY_AFTER_TIME);
    * `packetFilter`: whether the workers filter inbound packets with {@link filterTables};
    * `offloads`: how `tunFd` was opened (both workers frame their reads and writes by it) and
-   * whether the workers use UDP GSO/GRO.
+   * whether the workers use UDP GSO/GRO; `handoff`: this device's end of the aes0 → wg0 hand-off.
    */
   constructor(
     tunFd: number,
@@ -101,7 +114,9 @@ export class Dataplane implements DataplaneHandle {
     rekeyAfterMs: number,
     packetFilter = false,
     offloads: DataplaneOffloads = NO_OFFLOADS,
+    handoff?: DataplaneHandoff,
   ) {
+    this.#handoff = handoff;
     this.#wakeFd = check(libc.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd");
     const h = this.shared.header;
     Atomics.store(h, H.tunFd, tunFd);
@@ -119,6 +134,7 @@ export class Dataplane implements DataplaneHandle {
       filterTables: this.filterTables.sab,
       tracker: this.tracker,
       trackerBuckets: DEFAULT_TRACKER_BUCKETS,
+      handoff: handoff && { sab: handoff.channel.sab, role: handoff.role },
     };
     for (const url of WORKER_URLS) {
       const w = new Worker(url, { type: "module" });
@@ -158,14 +174,20 @@ export class Dataplane implements DataplaneHandle {
     }
   }
 
-  /** Publishes the UDP socket the workers use (the decrypt worker picks it up within 100 ms). */
-  setUdpFd(fd: number): void {
+  /**
+   * Publishes the UDP socket the workers use (the decrypt worker picks it up within 100 ms); the
+   * inner end of a hand-off attaches with its `port`.
+   */
+  setUdpFd(fd: number, port?: number): void {
     Atomics.store(this.shared.header, H.udpFd, fd);
+    const handoff = this.#handoff;
+    if (handoff?.role === "inner" && port !== undefined) handoff.channel.attach(handoff.address, port);
   }
 
-  /** Publishes the TUN MTU used for padding. */
+  /** Publishes the TUN MTU used for padding (the outer end of a hand-off: also the largest handed-off packet). */
   setMtu(mtu: number): void {
     Atomics.store(this.shared.header, H.mtu, mtu);
+    if (this.#handoff?.role === "outer") this.#handoff.channel.setOuterMtu(mtu);
   }
 
   /** Wakes the encrypt worker to send staged packets and keepalives now. */
@@ -175,6 +197,7 @@ export class Dataplane implements DataplaneHandle {
 
   /** Stops both workers (they leave their loops within ~100 ms) and closes the eventfd. */
   async stop(): Promise<void> {
+    if (this.#handoff?.role === "inner") this.#handoff.channel.detach();
     Atomics.store(this.shared.header, H.stop, 1);
     this.wake();
     let timer: ReturnType<typeof setTimeout> | undefined;

@@ -13,6 +13,10 @@
  * delivers are written after the batch, coalesced (coalesce.ts) into super-packets of one flow where
  * the kernel's GRO rules allow, each write with its header; the filter has decided every packet
  * before it is coalesced.
+ *
+ * With the aes0 → wg0 hand-off (handoff-channel.ts, docs/offload.md) wg0's worker puts what the kernel
+ * would deliver to aes0's socket (checked as the kernel would) on the receive ring, not the TUN;
+ * aes0's worker dispatches those datagrams as if `recvmmsg` had brought them.
  * @module
  */
 /// <reference lib="deno.worker" />
@@ -51,6 +55,8 @@ import { AllowedIpsMirror, SlotCiphers, startWorker } from "./worker-common.ts";
 import { GroBatch } from "../wireguard/offload/coalesce.ts";
 import { VIRTIO_NET_HDR_LEN, writePlainVirtioNetHdr } from "../wireguard/offload/virtio-net-hdr.ts";
 import { TUN_F_TSO4, TUN_F_TSO6, TUN_F_USO4, TUN_F_USO6 } from "../../ffi/tun.ts";
+import { HandoffChannel, HandoffDirection, type HandoffEntry } from "./handoff-channel.ts";
+import { HandoffDatagram, HandoffReceive, readHandoffDatagram } from "./handoff-packet.ts";
 
 const HEADER = 16;
 const TAG = 16;
@@ -61,7 +67,6 @@ const BUF_SIZE = 65536;
  * its own buffer; when all are in use the held packets are written first.
  */
 const SPLIT_BUFFERS = 32;
-const ONE = bigLen(1);
 /** Most recvmmsg rounds per wake-up before poll is asked again (and shared state re-synced). */
 const ROUNDS_PER_WAKE = 8;
 /** How long poll waits before the worker re-syncs its view of the shared state (ms). */
@@ -98,8 +103,18 @@ class DecryptWorker {
   readonly #filterOn: boolean;
   /** Slot generations the drop-event limiter counted for (a new peer in a slot starts fresh). */
   readonly #eventGenerations = new Int32Array(MAX_PEERS);
-  readonly #pollFds = new Uint8Array(8);
+  /** The socket and, for aes0 with the hand-off, the receive ring's eventfd (struct pollfd each). */
+  readonly #pollFds = new Uint8Array(16);
+  readonly #pollCount: bigint;
   readonly #pollView = new DataView(this.#pollFds.buffer);
+  /** The aes0 → wg0 hand-off channel, when this device is one of its ends: wg0's (outer) or aes0's. */
+  readonly #handoff: HandoffChannel | null;
+  readonly #handoffOuter: boolean;
+  readonly #handoffDatagram = new HandoffDatagram();
+  readonly #handoffEntry: HandoffEntry = { len: 0, addrLen: 0 };
+  readonly #handoffSource = new Uint8Array(32);
+  /** Datagrams wg0 put on the receive ring in this receive batch (aes0's worker is woken after it). */
+  #handedOff = 0;
   readonly #tunFd: number;
   /** Whether every TUN write starts with a virtio_net_hdr (the TUN was opened with offloads). */
   readonly #vnetHdr: boolean;
@@ -163,6 +178,14 @@ class DecryptWorker {
         udp: (bits & (TUN_F_USO4 | TUN_F_USO6)) === (TUN_F_USO4 | TUN_F_USO6),
       })
       : null;
+    this.#handoff = init.handoff ? new HandoffChannel(init.handoff.sab) : null;
+    this.#handoffOuter = init.handoff?.role === "outer";
+    this.#pollView.setInt32(8, -1, true); // poll ignores a negative fd
+    if (this.#handoff !== null && !this.#handoffOuter) {
+      this.#pollView.setInt32(8, this.#handoff.wakeFd(HandoffDirection.receive), true);
+      this.#pollView.setInt16(12, POLLIN, true);
+    }
+    this.#pollCount = bigLen(this.#handoff !== null && !this.#handoffOuter ? 2 : 1);
   }
 
   /** The loop: wait for datagrams, re-sync shared state, receive and dispatch batches; until stopped. */
@@ -177,12 +200,14 @@ class DecryptWorker {
         this.#pollView.setInt32(0, fd, true);
         this.#pollView.setInt16(4, POLLIN, true);
       }
-      const r = libc.poll(this.#pollFds, ONE, IDLE_POLL_MS);
+      const r = libc.poll(this.#pollFds, this.#pollCount, IDLE_POLL_MS);
       this.#allowed.sync();
       this.#tables.sync();
       this.#syncIdentity();
       if (r <= 0) this.#admission?.gc(); // idle: forget rate-limiter entries of sources gone quiet
-      if (r <= 0 || udpFd < 0) continue;
+      if (r <= 0) continue;
+      if (this.#pollView.getInt16(14, true) & POLLIN) this.#receiveHandedOff(udpFd);
+      if (udpFd < 0 || this.#pollView.getInt16(6, true) === 0) continue;
       for (let round = 0; round < ROUNDS_PER_WAKE; round++) {
         if (this.#receiveBatch(udpFd) < BATCH) break;
       }
@@ -209,7 +234,72 @@ class DecryptWorker {
     }
     if (this.#pending > 0) this.#flushCoalesced();
     if (this.#replyCount > 0) this.#flushReplies(udpFd);
+    if (this.#handedOff > 0) {
+      this.#handedOff = 0;
+      this.#handoff!.wake(HandoffDirection.receive);
+    }
     return got;
+  }
+
+  /**
+   * aes0's end of the hand-off: dispatches the datagrams on the receive ring a batch at a time, as if
+   * `recvmmsg` had brought them; a ring left non-empty wakes us again after the socket's turn.
+   */
+  #receiveHandedOff(udpFd: number): void {
+    const ch = this.#handoff!;
+    ch.clearWake(HandoffDirection.receive);
+    const batch = this.#batch;
+    const entry = this.#handoffEntry;
+    const now = Date.now();
+    for (let round = 0; round < ROUNDS_PER_WAKE; round++) {
+      let got = 0;
+      while (
+        got < BATCH && ch.take(HandoffDirection.receive, this.#msgBufs[got], 0, batch.addrs[got], entry)
+      ) {
+        batch.addrLens[got] = entry.addrLen;
+        this.#from = got;
+        this.#dispatch(got, entry.len, now);
+        got++;
+      }
+      ch.notifyRoom(HandoffDirection.receive);
+      if (this.#pending > 0) this.#flushCoalesced();
+      if (this.#replyCount > 0) this.#flushReplies(udpFd);
+      if (got < BATCH) return;
+    }
+    ch.wake(HandoffDirection.receive);
+  }
+
+  /**
+   * wg0's end of the hand-off: when the packet at batch slot `i` is a UDP datagram the kernel would
+   * deliver to aes0's socket, it goes on the receive ring instead (true: handed off, or dropped as the
+   * kernel would drop it; false: it goes to the TUN, also when the ring is full).
+   */
+  #handOff(i: number, pktLen: number): boolean {
+    const ch = this.#handoff!;
+    if (!ch.attached) return false;
+    const buf = this.#msgBufs[i];
+    const dg = this.#handoffDatagram;
+    switch (readHandoffDatagram(buf, HEADER, pktLen, ch.local(), dg, this.#handoffSource, 0)) {
+      case HandoffReceive.notForAes0:
+        return false;
+      case HandoffReceive.dropped:
+        this.#shared.stats[S.rxBadInnerPacket]++;
+        return true;
+      case HandoffReceive.datagram:
+        if (
+          !ch.pushOrWait(
+            HandoffDirection.receive,
+            this.#handoffSource,
+            dg.sourceLen,
+            buf,
+            dg.payloadAt,
+            dg.payloadLen,
+          )
+        ) return false; // still full: the kernel's path
+        this.#shared.stats[S.rxPackets]++;
+        this.#handedOff++;
+        return true;
+    }
   }
 
   /**
@@ -260,6 +350,7 @@ class DecryptWorker {
     if (pktLen < 0) return;
     if (!this.#filterInbound(this.#msgBufs[i], pktLen, peer, now)) return;
     this.#shared.peerF64[this.#shared.pf(peer, PF.lastDataReceived)] = now;
+    if (this.#handoffOuter && this.#handOff(i, pktLen)) return;
     if (this.#gro !== null) this.#holdForCoalescing(i, pktLen);
     else this.#writeTun(i, pktLen);
   }

@@ -12,6 +12,10 @@
  * destination) and each segment is sealed as its own transport message. The packet filter's tracker
  * sees every segment, as it would have seen the packets without offloads. With UDP offloads the
  * flushed batch goes out as UDP_SEGMENT runs (gso-send.ts), plain sendmmsg after a refusal.
+ *
+ * With the aes0 → wg0 hand-off (handoff-channel.ts, docs/offload.md) aes0's flushed datagrams go on
+ * the send ring, not its socket; wg0's worker puts the kernel's IP + UDP header in front of each and
+ * routes and seals it like a TUN read. What cannot take the ring takes the socket.
  * @module
  */
 /// <reference lib="deno.worker" />
@@ -20,6 +24,7 @@ import { MsgBatch } from "../../ffi/udp.ts";
 import "../crypto/aead-libcrypto.ts";
 import { getAead } from "../crypto/backend.ts";
 import type { AeadName } from "../crypto/aead.ts";
+import { writeTransportHeader } from "../wireguard/messages.ts";
 import {
   MAX_STAGED_PACKETS,
   REJECT_AFTER_MESSAGES,
@@ -39,6 +44,13 @@ import {
 import { MAX_IP_PACKET } from "../wireguard/offload/packet-layout.ts";
 import { AllowedIpsMirror, SlotCiphers, startWorker } from "./worker-common.ts";
 import { GsoSender, MAX_SEND_STALLS } from "./gso-send.ts";
+import { HandoffChannel, HandoffDirection, type HandoffEntry } from "./handoff-channel.ts";
+import {
+  HANDOFF_HEADER_V4,
+  HANDOFF_HEADER_V6,
+  handoffHeaderLength,
+  writeHandoffHeader,
+} from "./handoff-packet.ts";
 
 const HEADER = 16;
 const TAG = 16;
@@ -53,11 +65,13 @@ const SUPER_READ_MAX = VIRTIO_NET_HDR_LEN + MAX_IP_PACKET;
 const BUF_SIZE = HEADER + 65535 + TAG + 16;
 const READ_MAX = bigLen(BUF_SIZE - HEADER - TAG - 16);
 const EIGHT = bigLen(8);
-const TWO = bigLen(2);
 /** Most TUN reads per wake-up before the batch is flushed and poll is asked again. */
 const READS_PER_WAKE = 4 * BATCH;
 /** Most super-packet reads per wake-up (each may fill most of a batch). */
 const SUPER_READS_PER_WAKE = BATCH;
+/** Most datagrams wg0 takes from the hand-off ring per wake-up before its TUN gets a turn. */
+const HANDOFF_TAKES_PER_WAKE = 4 * BATCH;
+const POLLFD_BYTES = 8; // struct pollfd {int fd; short events; short revents}
 /** How often staged packets and keepalives are serviced without a wake-up (ms). */
 const CONTROL_INTERVAL_MS = 100;
 
@@ -103,8 +117,17 @@ class EncryptWorker {
   readonly #tracker: ConnTracker;
   readonly #outbound = new ParsedPacket();
   readonly #filterOn: boolean;
-  readonly #pollFds = new Uint8Array(16); // two struct pollfd {int fd; short events; short revents}
+  /** The TUN, the wake eventfd and, for wg0 with the hand-off, the send ring's eventfd. */
+  readonly #pollFds = new Uint8Array(3 * POLLFD_BYTES);
   readonly #pollView = new DataView(this.#pollFds.buffer);
+  readonly #pollCount: bigint;
+  /** The aes0 → wg0 hand-off channel, when this device is one of its ends: wg0's (outer) or aes0's. */
+  readonly #handoff: HandoffChannel | null;
+  readonly #handoffOuter: boolean;
+  readonly #handoffEntry: HandoffEntry = { len: 0, addrLen: 0 };
+  readonly #handoffAddr = new Uint8Array(32);
+  /** IPv4 identification of the next handed-off packet. */
+  #ipId = 0;
   readonly #wakeBuf = new Uint8Array(8);
   readonly #tunFd: number;
   readonly #wakeFd: number;
@@ -135,6 +158,13 @@ class EncryptWorker {
     this.#pollView.setInt16(4, POLLIN, true);
     this.#pollView.setInt32(8, this.#wakeFd, true);
     this.#pollView.setInt16(12, POLLIN, true);
+    this.#handoff = init.handoff ? new HandoffChannel(init.handoff.sab) : null;
+    this.#handoffOuter = init.handoff?.role === "outer";
+    if (this.#handoff !== null && this.#handoffOuter) {
+      this.#pollView.setInt32(16, this.#handoff.wakeFd(HandoffDirection.send), true);
+      this.#pollView.setInt16(20, POLLIN, true);
+    }
+    this.#pollCount = bigLen(this.#handoffOuter ? 3 : 2);
   }
 
   /** The loop: wait for packets or a wake-up, read, route, seal, flush; until stopped or the TUN goes. */
@@ -142,7 +172,7 @@ class EncryptWorker {
     const shared = this.#shared;
     let lastControl = 0;
     while (Atomics.load(shared.header, H.stop) === 0) {
-      const r = libc.poll(this.#pollFds, TWO, CONTROL_INTERVAL_MS);
+      const r = libc.poll(this.#pollFds, this.#pollCount, CONTROL_INTERVAL_MS);
       const now = Date.now();
       this.#allowed.sync();
       if (r <= 0) {
@@ -156,6 +186,10 @@ class EncryptWorker {
         libc.read(this.#wakeFd, this.#wakeBuf, EIGHT);
         this.#serviceControl(now);
         lastControl = now;
+      }
+      if (this.#handoffOuter && (this.#pollView.getInt16(22, true) & POLLIN)) {
+        this.#sealHandedOff(now);
+        this.#flush();
       }
       const tunRevents = this.#pollView.getInt16(6, true);
       if (tunRevents & ~POLLIN) { // POLLERR/POLLHUP/POLLNVAL: the interface is gone
@@ -275,6 +309,80 @@ class EncryptWorker {
     if (this.#n === this.#batchSize) this.#flush();
   }
 
+  /**
+   * wg0's end of the hand-off: puts each of aes0's datagrams behind the IP + UDP header to its endpoint
+   * and routes and seals it like a TUN read; a ring left non-empty wakes us again after the TUN's turn.
+   */
+  #sealHandedOff(now: number): void {
+    const ch = this.#handoff!;
+    ch.clearWake(HandoffDirection.send);
+    if (!ch.attached) {
+      ch.discard(HandoffDirection.send); // aes0 is gone: what it left would go nowhere
+      return;
+    }
+    const local = ch.local();
+    const entry = this.#handoffEntry;
+    // The header's length follows the local family, which every endpoint aes0 hands over shares.
+    const at = HEADER + (local.address.length === 4 ? HANDOFF_HEADER_V4 : HANDOFF_HEADER_V6);
+    for (let k = 0; k < HANDOFF_TAKES_PER_WAKE; k++) {
+      const i = this.#n;
+      const buf = this.#batch.bufs[i];
+      if (!ch.take(HandoffDirection.send, buf, at, this.#handoffAddr, entry)) {
+        ch.notifyRoom(HandoffDirection.send);
+        return;
+      }
+      const header = writeHandoffHeader(
+        buf,
+        HEADER,
+        local,
+        this.#handoffAddr,
+        0,
+        entry.len,
+        this.#ipId,
+        MAX_IP_PACKET, // aes0 held its datagrams to wg0's MTU
+      );
+      this.#ipId = (this.#ipId + 1) & 0xffff;
+      if (header < 0) {
+        this.#shared.stats[S.txNoRoute]++;
+        continue;
+      }
+      this.#observeOutbound(i, header + entry.len, now);
+      this.#routeAndSeal(i, header + entry.len, now);
+    }
+    ch.notifyRoom(HandoffDirection.send);
+    ch.wake(HandoffDirection.send);
+  }
+
+  /**
+   * aes0's end of the hand-off: puts the batch's datagrams on the send ring, from the first, and
+   * wakes wg0's worker; returns how many it took (the rest take the socket: the ring is full or an
+   * endpoint is of another family). A datagram that would exceed wg0's MTU is dropped and counted as
+   * a send error, as the kernel refuses it (EMSGSIZE).
+   */
+  #handOff(n: number): number {
+    const ch = this.#handoff!;
+    const batch = this.#batch;
+    const stats = this.#shared.stats;
+    const local = ch.local();
+    const mtu = ch.outerMtu;
+    let i = 0;
+    for (; i < n; i++) {
+      const header = handoffHeaderLength(local, batch.addrs[i], 0);
+      if (header < 0) break;
+      if (mtu > 0 && header + batch.lens[i] > mtu) {
+        stats[S.txSendErrors]++;
+        continue;
+      }
+      const len = batch.lens[i];
+      if (!ch.pushOrWait(HandoffDirection.send, batch.addrs[i], batch.addrLens[i], batch.bufs[i], 0, len)) {
+        break;
+      }
+      stats[S.txPackets]++;
+    }
+    if (i > 0) ch.wake(HandoffDirection.send);
+    return i;
+  }
+
   /** Tells the connection tracker about a flow this packet (batch slot `i`) opens or continues. */
   #observeOutbound(i: number, len: number, now: number): void {
     const buf = this.#batch.bufs[i];
@@ -391,7 +499,11 @@ class EncryptWorker {
     const shared = this.#shared;
     const udpFd = Atomics.load(shared.header, H.udpFd);
     let from = 0;
-    if (this.#gso !== null && n > 1 && this.#gso.usable(udpFd)) {
+    if (this.#handoff !== null && !this.#handoffOuter && this.#handoff.attached) {
+      from = this.#handOff(n);
+      if (from === n) return;
+    }
+    if (from === 0 && this.#gso !== null && n > 1 && this.#gso.usable(udpFd)) {
       const out = this.#gso.send(udpFd, n);
       shared.stats[S.txPackets] += out.sent;
       from = out.sent;
@@ -483,26 +595,6 @@ class EncryptWorker {
       q.count--;
     }
   }
-}
-
-/** Writes a transport message header (type 4, receiver index, counter; little-endian) at `buf[0, 16)`. */
-function writeTransportHeader(buf: Uint8Array, remote: number, counter: number): void {
-  buf[0] = 4;
-  buf[1] = buf[2] = buf[3] = 0;
-  buf[4] = remote & 0xff;
-  buf[5] = (remote >>> 8) & 0xff;
-  buf[6] = (remote >>> 16) & 0xff;
-  buf[7] = remote >>> 24;
-  const lo = counter >>> 0;
-  const hi = Math.floor(counter / 4294967296);
-  buf[8] = lo & 0xff;
-  buf[9] = (lo >>> 8) & 0xff;
-  buf[10] = (lo >>> 16) & 0xff;
-  buf[11] = lo >>> 24;
-  buf[12] = hi & 0xff;
-  buf[13] = (hi >>> 8) & 0xff;
-  buf[14] = (hi >>> 16) & 0xff;
-  buf[15] = hi >>> 24;
 }
 
 startWorker((init) => new EncryptWorker(init).run());

@@ -29,6 +29,18 @@ export interface DataplaneOffloads {
 /** No offloads: one plain packet per TUN read and write, one datagram per UDP message. */
 export const NO_OFFLOADS: DataplaneOffloads = Object.freeze({ vnetHdr: false, bits: 0, udp: false });
 
+/**
+ * A device's end of the aes0 → wg0 hand-off (handoff-channel.ts): wg0 is the `outer` end (its
+ * encrypt worker seals what aes0 hands it, its decrypt worker hands aes0 its datagrams), aes0 the
+ * `inner` end.
+ */
+export interface HandoffInit {
+  /** The channel's shared buffer. */
+  sab: SharedArrayBuffer;
+  /** Which end this device is. */
+  role: "outer" | "inner";
+}
+
 /** The one message a worker receives: where the shared state is and which AEAD to use. */
 export interface WorkerInit {
   /** The shared buffer of `SharedState`. */
@@ -45,6 +57,8 @@ export interface WorkerInit {
   tracker: SharedArrayBuffer;
   /** Buckets of the tracker's table. */
   trackerBuckets: number;
+  /** This device's end of the aes0 → wg0 hand-off (none: every datagram crosses the kernel). */
+  handoff?: HandoffInit;
 }
 
 /** Messages a worker posts to the control plane. */

@@ -4,6 +4,7 @@
  * only what came through wg0; every peer's endpoint is its wg0 address. The gate ticks every 100 ms.
  * @module
  */
+import type { HandoffChannel } from "../dataplane/handoff-channel.ts";
 import { aesSuite } from "../noise/suite.ts";
 import { isAesPeer, type NodeConfig } from "../config/node-config.ts";
 import { formatIp } from "../wireguard/allowedips.ts";
@@ -43,6 +44,11 @@ export interface Aes0PartOptions {
   packetFilter: boolean;
   /** Called once when aes0 ends by itself. */
   onEnded: (reason: string) => void;
+  /**
+   * The aes0 → wg0 hand-off channel, aes0 being its inner end (its datagrams skip the kernel's UDP
+   * stack); none: they cross it.
+   */
+  handoff?: HandoffChannel;
 }
 
 /** Builds the gate, brings up aes0 and configures its peers; on failure nothing is left behind. */
@@ -82,6 +88,7 @@ export async function startAes0Part(opts: Aes0PartOptions): Promise<Aes0Part> {
       rekeyAfterTimeMs: aesRekeyAfterMs(cfg.keys.rotationIntervalSeconds * 1000),
       onFilterDrop: events.filterDrop("aes0"),
       packetFilter: opts.packetFilter,
+      handoff: opts.handoff && { role: "inner", channel: opts.handoff, address: cfg.wg0.address.ip },
       onEvent: (e) => {
         const o = handshakeOutcomeOf(e);
         if (o) gate.handshakeResult(o.peer, o.outcome);

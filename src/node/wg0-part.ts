@@ -4,6 +4,7 @@
  * shared with the hub and the broker) and the Rosenpass exchange over it.
  * @module
  */
+import type { HandoffChannel } from "../dataplane/handoff-channel.ts";
 import type { NodeConfig } from "../config/node-config.ts";
 import type { RunningInterface } from "../wireguard/interface.ts";
 import type { Logger } from "../log.ts";
@@ -32,6 +33,8 @@ export interface Wg0PartsOptions {
   packetFilter: boolean;
   /** Called once when wg0 ends by itself. */
   onEnded: (reason: string) => void;
+  /** The aes0 → wg0 hand-off channel, wg0 being its outer end (none: aes0 goes through the kernel). */
+  handoff?: HandoffChannel;
 }
 
 /** The running wg0 side. */
@@ -75,6 +78,7 @@ export async function startWg0Parts(parts: PartStack, opts: Wg0PartsOptions): Pr
           rekeyAfterTimeMs: wg0TestRekeySeconds === undefined ? undefined : wg0TestRekeySeconds * 1000,
           onFilterDrop: translator.filterDrop("wg0"),
           packetFilter: opts.packetFilter,
+          handoff: opts.handoff && { role: "outer", channel: opts.handoff },
         },
         onEnded: opts.onEnded,
         // wg0's PSK manager sets PSKs while the peers are configured: it needs wg0 from the start.

@@ -152,7 +152,7 @@ export class DeviceState {
     const old = this.udpFd;
     this.udpFd = sock.fd;
     this.listenPort = sock.port;
-    this.dp.setUdpFd(sock.fd);
+    this.dp.setUdpFd(sock.fd, sock.port);
     // Let the decrypt worker move off the old socket before closing it.
     if (old >= 0) setTimeout(() => closeQuietly(old), OLD_SOCKET_LINGER_MS);
   }

@@ -14,7 +14,7 @@
  * @module
  */
 import type { Suite } from "../noise/suite.ts";
-import { type DataplaneFactory, workerDataplane } from "../dataplane/dataplane.ts";
+import { type DataplaneFactory, type DataplaneHandoff, workerDataplane } from "../dataplane/dataplane.ts";
 import type { SharedState } from "../dataplane/shared-state.ts";
 import { type DataplaneOffloads, NO_OFFLOADS } from "../dataplane/worker-protocol.ts";
 import { closeQuietly } from "../../ffi/libc.ts";
@@ -61,6 +61,11 @@ export interface DeviceOptions {
   bindDevice?: string;
   /** Where the socket comes from (default: kernel UDP per {@link bindAddress}/{@link bindDevice}). */
   transport?: PacketTransport;
+  /**
+   * This device's end of the aes0 → wg0 in-process hand-off (docs/offload.md; default none: its
+   * datagrams cross the kernel's UDP stack).
+   */
+  handoff?: DataplaneHandoff;
   /** Starts the data plane (default: the two data-plane workers). */
   dataplane?: DataplaneFactory;
   /** Clock (unix ms); injectable for tests. */
@@ -134,6 +139,7 @@ export class Device implements UapiDevice {
       rekeyAfterMs,
       opts.packetFilter ?? false,
       opts.dataplaneOffloads ?? NO_OFFLOADS,
+      opts.handoff,
     );
     this.#state = new DeviceState({
       suite: opts.suite,

@@ -78,6 +78,7 @@ export interface InterfaceOptions {
     | "rekeyAfterTimeMs"
     | "onFilterDrop"
     | "packetFilter"
+    | "handoff"
   >;
   /** UAPI socket directory (default /var/run/wireguard). */
   uapiDir?: string;

@@ -135,3 +135,23 @@ export function messageType(buf: Uint8Array, len: number): number | 0 {
       return 0;
   }
 }
+
+/** Writes a transport message header (type 4, receiver index, counter; little-endian) at `buf[0, 16)`. */
+export function writeTransportHeader(buf: Uint8Array, remote: number, counter: number): void {
+  buf[0] = 4;
+  buf[1] = buf[2] = buf[3] = 0;
+  buf[4] = remote & 0xff;
+  buf[5] = (remote >>> 8) & 0xff;
+  buf[6] = (remote >>> 16) & 0xff;
+  buf[7] = remote >>> 24;
+  const lo = counter >>> 0;
+  const hi = Math.floor(counter / 4294967296);
+  buf[8] = lo & 0xff;
+  buf[9] = (lo >>> 8) & 0xff;
+  buf[10] = (lo >>> 16) & 0xff;
+  buf[11] = lo >>> 24;
+  buf[12] = hi & 0xff;
+  buf[13] = (hi >>> 8) & 0xff;
+  buf[14] = (hi >>> 16) & 0xff;
+  buf[15] = hi >>> 24;
+}

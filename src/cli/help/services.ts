@@ -53,7 +53,7 @@ export const SERVICE_HELP: readonly CommandHelp[] = [
         "re-reads the PSK files, the config and the network map now (as `twofold reload`) and logs what changed and what needs a restart",
       ),
     ],
-    environment: COMMON_ENV,
+    environment: [...COMMON_ENV, "TWOFOLD_HANDOFF"],
   },
   {
     name: "hub",
