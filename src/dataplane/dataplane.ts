@@ -4,7 +4,7 @@
  * @module
  */
 import { bigLen, check, EFD_CLOEXEC, EFD_NONBLOCK, libc } from "../../ffi/libc.ts";
-import { H, SharedState } from "./shared-state.ts";
+import { DeviceWord, SharedState } from "./shared-state.ts";
 import { type DataplaneOffloads, NO_OFFLOADS, type WorkerEvent, type WorkerInit } from "./worker-protocol.ts";
 import { workerModuleUrl } from "../worker-url.ts";
 import type { HandoffChannel } from "./handoff-channel.ts";
@@ -119,12 +119,12 @@ export class Dataplane implements DataplaneHandle {
     this.#handoff = handoff;
     this.#wakeFd = check(libc.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd");
     const h = this.shared.header;
-    Atomics.store(h, H.tunFd, tunFd);
-    Atomics.store(h, H.tunVnetHdr, offloads.vnetHdr ? 1 : 0);
-    Atomics.store(h, H.tunOffloadBits, offloads.bits);
-    Atomics.store(h, H.udpOffloads, offloads.udp ? 1 : 0);
-    Atomics.store(h, H.udpFd, -1);
-    Atomics.store(h, H.wakeFd, this.#wakeFd);
+    Atomics.store(h, DeviceWord.tunFd, tunFd);
+    Atomics.store(h, DeviceWord.tunVnetHdr, offloads.vnetHdr ? 1 : 0);
+    Atomics.store(h, DeviceWord.tunOffloadBits, offloads.bits);
+    Atomics.store(h, DeviceWord.udpOffloads, offloads.udp ? 1 : 0);
+    Atomics.store(h, DeviceWord.udpFd, -1);
+    Atomics.store(h, DeviceWord.wakeFd, this.#wakeFd);
     new ConnTracker(this.tracker, DEFAULT_TRACKER_BUCKETS, crypto.getRandomValues(new Int32Array(1))[0]);
     const init: WorkerInit = {
       sab: this.shared.sab,
@@ -145,7 +145,7 @@ export class Dataplane implements DataplaneHandle {
             handlers.onHandshakeNeeded(m.peer);
             break;
           case "hs":
-            Atomics.sub(h, H.pendingHandshakes, 1);
+            Atomics.sub(h, DeviceWord.pendingHandshakes, 1);
             handlers.onHandshakeMessage(m.data, m.addr);
             break;
           case "confirm":
@@ -179,14 +179,14 @@ export class Dataplane implements DataplaneHandle {
    * inner end of a hand-off attaches with its `port`.
    */
   setUdpFd(fd: number, port?: number): void {
-    Atomics.store(this.shared.header, H.udpFd, fd);
+    Atomics.store(this.shared.header, DeviceWord.udpFd, fd);
     const handoff = this.#handoff;
     if (handoff?.role === "inner" && port !== undefined) handoff.channel.attach(handoff.address, port);
   }
 
   /** Publishes the TUN MTU used for padding (the outer end of a hand-off: also the largest handed-off packet). */
   setMtu(mtu: number): void {
-    Atomics.store(this.shared.header, H.mtu, mtu);
+    Atomics.store(this.shared.header, DeviceWord.mtu, mtu);
     if (this.#handoff?.role === "outer") this.#handoff.channel.setOuterMtu(mtu);
   }
 
@@ -198,7 +198,7 @@ export class Dataplane implements DataplaneHandle {
   /** Stops both workers (they leave their loops within ~100 ms) and closes the eventfd. */
   async stop(): Promise<void> {
     if (this.#handoff?.role === "inner") this.#handoff.channel.detach();
-    Atomics.store(this.shared.header, H.stop, 1);
+    Atomics.store(this.shared.header, DeviceWord.stop, 1);
     this.wake();
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([

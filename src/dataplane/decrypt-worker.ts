@@ -28,6 +28,13 @@ import "../crypto/aead-libcrypto.ts";
 import { getAead } from "../crypto/backend.ts";
 import type { AeadName } from "../crypto/aead.ts";
 import { ReplayFilter } from "../wireguard/replay.ts";
+import {
+  openTransport,
+  TRANSPORT_HEADER,
+  TRANSPORT_TAG,
+  transportCounter,
+  transportReceiver,
+} from "../wireguard/transport-message.ts";
 import { HANDSHAKE_QUEUE_SIZE, HandshakeAdmission } from "../wireguard/admission.ts";
 import { SlotState } from "../wireguard/keypair-slots.ts";
 import {
@@ -43,7 +50,18 @@ import {
   REJECT_AFTER_TIME,
   REKEY_AFTER_TIME_RECEIVING,
 } from "../wireguard/constants.ts";
-import { H, K, KF, MAX_KEYPAIRS, MAX_PEERS, P, PF, S, SharedState, SLOT_MASK } from "./shared-state.ts";
+import {
+  DeviceWord,
+  KeypairUsage,
+  KeypairWord,
+  MAX_KEYPAIRS,
+  MAX_PEERS,
+  PeerTraffic,
+  PeerWord,
+  SharedState,
+  SLOT_MASK,
+  StatIndex,
+} from "./shared-state.ts";
 import { ConnTracker } from "../filter/conn-tracker.ts";
 import { DropEventLimiter } from "../filter/drop-events.ts";
 import { FragmentTable } from "../filter/fragment-table.ts";
@@ -58,8 +76,10 @@ import { TUN_F_TSO4, TUN_F_TSO6, TUN_F_USO4, TUN_F_USO6 } from "../../ffi/tun.ts
 import { HandoffChannel, HandoffDirection, type HandoffEntry } from "./handoff-channel.ts";
 import { HandoffDatagram, HandoffReceive, readHandoffDatagram } from "./handoff-packet.ts";
 
-const HEADER = 16;
-const TAG = 16;
+/** Where a message's plaintext starts in a batch buffer (after the transport header). */
+const HEADER = TRANSPORT_HEADER;
+/** The AEAD tag after the body. */
+const TAG = TRANSPORT_TAG;
 const BATCH = 32;
 const BUF_SIZE = 65536;
 /**
@@ -75,10 +95,10 @@ const IDLE_POLL_MS = 100;
 const SOURCE_BYTES = 18;
 /** The stats counter of each filter drop reason (indexed by DropReason code; `none` never counts). */
 const DROP_REASON_STATS = new Int32Array(5);
-DROP_REASON_STATS[DropReason.lockdown] = S.filterLockdown;
-DROP_REASON_STATS[DropReason.policy] = S.filterPolicy;
-DROP_REASON_STATS[DropReason.malformed] = S.filterMalformed;
-DROP_REASON_STATS[DropReason.fragment] = S.filterFragment;
+DROP_REASON_STATS[DropReason.lockdown] = StatIndex.filterLockdown;
+DROP_REASON_STATS[DropReason.policy] = StatIndex.filterPolicy;
+DROP_REASON_STATS[DropReason.malformed] = StatIndex.filterMalformed;
+DROP_REASON_STATS[DropReason.fragment] = StatIndex.filterFragment;
 
 /** The receive path of one device: its buffers, its view of the shared state and its loop. */
 class DecryptWorker {
@@ -135,7 +155,7 @@ class DecryptWorker {
 
   constructor(init: WorkerInit) {
     this.#shared = new SharedState(init.sab);
-    if (Atomics.load(this.#shared.header, H.udpOffloads) === 1) {
+    if (Atomics.load(this.#shared.header, DeviceWord.udpOffloads) === 1) {
       // One backing for the batch and the split buffers: copies between them are memmoves.
       const batchBytes = (OffloadMsgBatch.byteLength(BATCH, BUF_SIZE) + 7) & ~7;
       const sab = new SharedArrayBuffer(batchBytes + SPLIT_BUFFERS * BUF_SIZE);
@@ -170,9 +190,9 @@ class DecryptWorker {
       fragments: new FragmentTable(undefined, crypto.getRandomValues(new Int32Array(1))[0]),
     });
     this.#filterOn = init.packetFilter;
-    this.#tunFd = Atomics.load(this.#shared.header, H.tunFd);
-    this.#vnetHdr = Atomics.load(this.#shared.header, H.tunVnetHdr) === 1;
-    const bits = Atomics.load(this.#shared.header, H.tunOffloadBits);
+    this.#tunFd = Atomics.load(this.#shared.header, DeviceWord.tunFd);
+    this.#vnetHdr = Atomics.load(this.#shared.header, DeviceWord.tunVnetHdr) === 1;
+    const bits = Atomics.load(this.#shared.header, DeviceWord.tunOffloadBits);
     this.#gro = this.#vnetHdr && (bits & (TUN_F_TSO4 | TUN_F_TSO6)) === (TUN_F_TSO4 | TUN_F_TSO6)
       ? new GroBatch(BATCH + SPLIT_BUFFERS, {
         udp: (bits & (TUN_F_USO4 | TUN_F_USO6)) === (TUN_F_USO4 | TUN_F_USO6),
@@ -192,8 +212,8 @@ class DecryptWorker {
   run(): void {
     const shared = this.#shared;
     let udpFd = -1;
-    while (Atomics.load(shared.header, H.stop) === 0) {
-      const fd = Atomics.load(shared.header, H.udpFd);
+    while (Atomics.load(shared.header, DeviceWord.stop) === 0) {
+      const fd = Atomics.load(shared.header, DeviceWord.udpFd);
       if (fd !== udpFd) {
         udpFd = fd;
         if (this.#groSizes !== null && fd >= 0) enableUdpGro(fd); // refused: datagrams come one by one
@@ -283,7 +303,7 @@ class DecryptWorker {
       case HandoffReceive.notForAes0:
         return false;
       case HandoffReceive.dropped:
-        this.#shared.stats[S.rxBadInnerPacket]++;
+        this.#shared.stats[StatIndex.rxBadInnerPacket]++;
         return true;
       case HandoffReceive.datagram:
         if (
@@ -296,7 +316,7 @@ class DecryptWorker {
             dg.payloadLen,
           )
         ) return false; // still full: the kernel's path
-        this.#shared.stats[S.rxPackets]++;
+        this.#shared.stats[StatIndex.rxPackets]++;
         this.#handedOff++;
         return true;
     }
@@ -326,14 +346,14 @@ class DecryptWorker {
     const buf = this.#msgBufs[i];
     const type = buf[0];
     if (len < 4 || buf[1] !== 0 || buf[2] !== 0 || buf[3] !== 0) {
-      stats[S.rxMalformed]++;
+      stats[StatIndex.rxMalformed]++;
     } else if (type === 4) {
       if (len >= HEADER + TAG) this.#receiveTransport(i, len, now);
-      else stats[S.rxMalformed]++;
+      else stats[StatIndex.rxMalformed]++;
     } else if (type >= 1 && type <= 3) {
       this.#handleHandshake(i, len, type);
     } else {
-      stats[S.rxMalformed]++;
+      stats[StatIndex.rxMalformed]++;
     }
   }
 
@@ -343,13 +363,13 @@ class DecryptWorker {
     if (peer < 0) return;
     const plainLen = len - HEADER - TAG;
     if (plainLen === 0) {
-      this.#shared.stats[S.rxKeepalives]++;
+      this.#shared.stats[StatIndex.rxKeepalives]++;
       return;
     }
     const pktLen = this.#innerPacketLength(this.#msgBufs[i], plainLen, peer);
     if (pktLen < 0) return;
     if (!this.#filterInbound(this.#msgBufs[i], pktLen, peer, now)) return;
-    this.#shared.peerF64[this.#shared.pf(peer, PF.lastDataReceived)] = now;
+    this.#shared.peerF64[this.#shared.pf(peer, PeerTraffic.lastDataReceived)] = now;
     if (this.#handoffOuter && this.#handOff(i, pktLen)) return;
     if (this.#gro !== null) this.#holdForCoalescing(i, pktLen);
     else this.#writeTun(i, pktLen);
@@ -363,43 +383,46 @@ class DecryptWorker {
     const shared = this.#shared;
     const batch = this.#batch;
     const buf = this.#msgBufs[i];
-    const receiver = (buf[4] | (buf[5] << 8) | (buf[6] << 16) | (buf[7] << 24)) >>> 0;
+    const receiver = transportReceiver(buf);
     const slot = receiver & SLOT_MASK;
-    if (shared.kpGet(slot, K.state) !== 1 || (shared.kpGet(slot, K.localIndex) >>> 0) !== receiver) {
-      shared.stats[S.rxUnknownIndex]++;
+    if (
+      shared.kpGet(slot, KeypairWord.state) !== SlotState.valid ||
+      (shared.kpGet(slot, KeypairWord.localIndex) >>> 0) !== receiver
+    ) {
+      shared.stats[StatIndex.rxUnknownIndex]++;
       return -1;
     }
-    const lo = (buf[8] | (buf[9] << 8) | (buf[10] << 16) | (buf[11] << 24)) >>> 0;
-    const hi = (buf[12] | (buf[13] << 8) | (buf[14] << 16) | (buf[15] << 24)) >>> 0;
-    const counter = hi * 4294967296 + lo;
-    const created = shared.kpF64[shared.kf(slot, KF.created)];
-    if (hi >= 0x200000 || counter >= REJECT_AFTER_MESSAGES || now - created >= REJECT_AFTER_TIME) {
-      shared.stats[S.rxExpiredKey]++;
+    const counter = transportCounter(buf);
+    const created = shared.kpF64[shared.kf(slot, KeypairUsage.created)];
+    if (counter < 0 || counter >= REJECT_AFTER_MESSAGES || now - created >= REJECT_AFTER_TIME) {
+      shared.stats[StatIndex.rxExpiredKey]++;
       return -1;
     }
-    if (!this.#ciphers.get(slot).openInPlace(counter, buf, HEADER, len - HEADER)) {
-      shared.stats[S.rxAuthFailed]++;
+    if (!openTransport(this.#ciphers.get(slot), buf, len, counter)) {
+      shared.stats[StatIndex.rxAuthFailed]++;
       return -1;
     }
     if (!this.#replay[slot].validateCounter(counter, REJECT_AFTER_MESSAGES)) {
-      shared.stats[S.rxReplay]++;
+      shared.stats[StatIndex.rxReplay]++;
       return -1;
     }
-    const peer = shared.kpGet(slot, K.peer);
+    const peer = shared.kpGet(slot, KeypairWord.peer);
     const from = this.#from;
     const alen = batch.addrLens[from];
     if (!shared.endpointEquals(peer, batch.addrs[from], 0, alen)) {
       shared.writeEndpoint(peer, batch.addrs[from], 0, alen);
     }
-    if (shared.peerGet(peer, P.next) === slot && shared.kpGet(slot, K.confirmPosted) === 0) {
-      shared.kpSet(slot, K.confirmPosted, 1);
+    if (shared.peerGet(peer, PeerWord.next) === slot && shared.kpGet(slot, KeypairWord.confirmPosted) === 0) {
+      shared.kpSet(slot, KeypairWord.confirmPosted, 1);
       self.postMessage({ t: "confirm", peer, slot });
     }
     const pf = shared.pf(peer, 0);
-    shared.peerF64[pf + PF.rxBytes] += len;
-    shared.peerF64[pf + PF.lastAuthReceived] = now;
-    if (shared.kpGet(slot, K.isInitiator) === 1 && now - created >= REKEY_AFTER_TIME_RECEIVING) {
-      if (shared.peerCas(peer, P.needHandshake, 0, 1) === 0) self.postMessage({ t: "handshake", peer });
+    shared.peerF64[pf + PeerTraffic.rxBytes] += len;
+    shared.peerF64[pf + PeerTraffic.lastAuthReceived] = now;
+    if (shared.kpGet(slot, KeypairWord.isInitiator) === 1 && now - created >= REKEY_AFTER_TIME_RECEIVING) {
+      if (shared.peerCas(peer, PeerWord.needHandshake, 0, 1) === 0) {
+        self.postMessage({ t: "handshake", peer });
+      }
     }
     return peer;
   }
@@ -421,15 +444,15 @@ class DecryptWorker {
       pktLen = 40 + ((buf[HEADER + 4] << 8) | buf[HEADER + 5]);
       src = this.#allowed.table.lookup(buf, HEADER + 8, 6);
     } else {
-      stats[S.rxBadInnerPacket]++;
+      stats[StatIndex.rxBadInnerPacket]++;
       return -1;
     }
     if (pktLen === 0 || pktLen > plainLen) {
-      stats[S.rxBadInnerPacket]++;
+      stats[StatIndex.rxBadInnerPacket]++;
       return -1;
     }
     if (src !== peer || !this.#allowed.routesTo(src)) {
-      stats[S.rxSourceNotAllowed]++;
+      stats[StatIndex.rxSourceNotAllowed]++;
       return -1;
     }
     return pktLen;
@@ -442,7 +465,7 @@ class DecryptWorker {
     if (verdict.accept) return true;
     const shared = this.#shared;
     shared.stats[DROP_REASON_STATS[verdict.reason]]++;
-    const gen = shared.peerGet(peer, P.generation);
+    const gen = shared.peerGet(peer, PeerWord.generation);
     if (this.#eventGenerations[peer] !== gen) {
       this.#dropEvents.resetSlot(peer);
       this.#eventGenerations[peer] = gen;
@@ -462,8 +485,8 @@ class DecryptWorker {
     } else {
       written = libc.write(this.#tunFd, this.#tunViews[i], bigLen(pktLen));
     }
-    if (written < 0) stats[S.tunWriteErrors]++;
-    else stats[S.rxPackets]++;
+    if (written < 0) stats[StatIndex.tunWriteErrors]++;
+    else stats[StatIndex.rxPackets]++;
   }
 
   /** Keeps the packet at batch slot `i` for {@link flushCoalesced} at the end of the receive batch. */
@@ -487,9 +510,9 @@ class DecryptWorker {
       const view = this.#vnetViews[this.#pendingSlots[k]];
       const packets = gro.segmentsPerSlot[w];
       if (libc.write(this.#tunFd, view, bigLen(VIRTIO_NET_HDR_LEN + this.#pendingLens[k])) < 0) {
-        stats[S.tunWriteErrors] += packets;
+        stats[StatIndex.tunWriteErrors] += packets;
       } else {
-        stats[S.rxPackets] += packets;
+        stats[StatIndex.rxPackets] += packets;
       }
     }
     this.#pending = 0;
@@ -498,13 +521,13 @@ class DecryptWorker {
   /** Follows the control plane's private key: a new key gets a new mac1 key and cookie secret. */
   #syncIdentity(): void {
     const shared = this.#shared;
-    const v = Atomics.load(shared.header, H.identityVersion);
+    const v = Atomics.load(shared.header, DeviceWord.identityVersion);
     if (v === this.#identityVersion) return;
     const id = shared.readLocalPublic();
     if (id) {
       this.#admission = new HandshakeAdmission(id.publicKey, Date.now);
       this.#identityVersion = id.version;
-    } else if ((v & 1) === 0 && Atomics.load(shared.header, H.hasIdentity) === 0) {
+    } else if ((v & 1) === 0 && Atomics.load(shared.header, DeviceWord.hasIdentity) === 0) {
       this.#admission = null;
       this.#identityVersion = v;
     }
@@ -514,12 +537,12 @@ class DecryptWorker {
   #isHandshakeIndex(buf: Uint8Array, at: number): boolean {
     const index = (buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] << 24)) >>> 0;
     const slot = index & SLOT_MASK;
-    return this.#shared.kpGet(slot, K.state) === SlotState.reserved &&
-      (this.#shared.kpGet(slot, K.localIndex) >>> 0) === index;
+    return this.#shared.kpGet(slot, KeypairWord.state) === SlotState.reserved &&
+      (this.#shared.kpGet(slot, KeypairWord.localIndex) >>> 0) === index;
   }
 
   #queueHandshake(i: number, len: number): void {
-    Atomics.add(this.#shared.header, H.pendingHandshakes, 1);
+    Atomics.add(this.#shared.header, DeviceWord.pendingHandshakes, 1);
     const batch = this.#batch;
     const alen = batch.addrLens[this.#from];
     self.postMessage({
@@ -539,25 +562,25 @@ class DecryptWorker {
       ? MessageResponseSize
       : MessageCookieReplySize;
     if (len !== expected) {
-      shared.stats[S.rxMalformed]++;
+      shared.stats[StatIndex.rxMalformed]++;
       return;
     }
     const buf = this.#msgBufs[i];
     if (
       type !== MessageInitiationType && !this.#isHandshakeIndex(buf, type === MessageResponseType ? 8 : 4)
     ) {
-      shared.stats[S.rxUnknownIndex]++;
+      shared.stats[StatIndex.rxUnknownIndex]++;
       return;
     }
-    const depth = Atomics.load(shared.header, H.pendingHandshakes);
+    const depth = Atomics.load(shared.header, DeviceWord.pendingHandshakes);
     if (type === MessageCookieReplyType) {
-      if (depth >= HANDSHAKE_QUEUE_SIZE) shared.stats[S.rxHandshakeQueueFull]++;
+      if (depth >= HANDSHAKE_QUEUE_SIZE) shared.stats[StatIndex.rxHandshakeQueueFull]++;
       else this.#queueHandshake(i, len);
       return;
     }
     const srcLen = sockaddrIpPort(batch.addrs[this.#from], 0, this.#source);
     if (this.#admission === null || srcLen === 0) {
-      shared.stats[S.rxHandshakeBadMac1]++;
+      shared.stats[StatIndex.rxHandshakeBadMac1]++;
       return;
     }
     const verdict = this.#admission.admit(buf.subarray(0, len), this.#source.subarray(0, srcLen), depth);
@@ -572,9 +595,9 @@ class DecryptWorker {
         this.#replyCount++;
         return;
       case "drop":
-        if (verdict.reason === "invalid-mac1") shared.stats[S.rxHandshakeBadMac1]++;
-        else if (verdict.reason === "rate-limited") shared.stats[S.rxHandshakeRateLimited]++;
-        else shared.stats[S.rxHandshakeQueueFull]++;
+        if (verdict.reason === "invalid-mac1") shared.stats[StatIndex.rxHandshakeBadMac1]++;
+        else if (verdict.reason === "rate-limited") shared.stats[StatIndex.rxHandshakeRateLimited]++;
+        else shared.stats[StatIndex.rxHandshakeQueueFull]++;
         return;
     }
   }
@@ -587,8 +610,8 @@ class DecryptWorker {
       if (n <= 0) break;
       sent += n;
     }
-    this.#shared.stats[S.txCookieReplies] += sent;
-    if (sent < this.#replyCount) this.#shared.stats[S.txSendErrors] += this.#replyCount - sent;
+    this.#shared.stats[StatIndex.txCookieReplies] += sent;
+    if (sent < this.#replyCount) this.#shared.stats[StatIndex.txSendErrors] += this.#replyCount - sent;
     this.#replyCount = 0;
   }
 }

@@ -24,14 +24,24 @@ import { MsgBatch } from "../../ffi/udp.ts";
 import "../crypto/aead-libcrypto.ts";
 import { getAead } from "../crypto/backend.ts";
 import type { AeadName } from "../crypto/aead.ts";
-import { writeTransportHeader } from "../wireguard/messages.ts";
+import { sealTransport, TRANSPORT_HEADER, TRANSPORT_TAG } from "../wireguard/transport-message.ts";
+import { SlotState } from "../wireguard/keypair-slots.ts";
 import {
   MAX_STAGED_PACKETS,
   REJECT_AFTER_MESSAGES,
   REJECT_AFTER_TIME,
   REKEY_AFTER_MESSAGES,
 } from "../wireguard/constants.ts";
-import { H, K, KF, MAX_PEERS, P, PF, S, SharedState } from "./shared-state.ts";
+import {
+  DeviceWord,
+  KeypairUsage,
+  KeypairWord,
+  MAX_PEERS,
+  PeerTraffic,
+  PeerWord,
+  SharedState,
+  StatIndex,
+} from "./shared-state.ts";
 import { ConnTracker } from "../filter/conn-tracker.ts";
 import { ParsedPacket, ParseMode, parsePacket, ParseStatus } from "../filter/packet-parse.ts";
 import type { WorkerInit } from "./worker-protocol.ts";
@@ -52,8 +62,10 @@ import {
   writeHandoffHeader,
 } from "./handoff-packet.ts";
 
-const HEADER = 16;
-const TAG = 16;
+/** Where a message's plaintext starts in a batch buffer (after the transport header). */
+const HEADER = TRANSPORT_HEADER;
+/** The AEAD tag after the body. */
+const TAG = TRANSPORT_TAG;
 const BATCH = 32;
 /**
  * Batch slots with TUN offloads: a whole super-packet's segments go into one batch (64 KiB at the
@@ -137,11 +149,11 @@ class EncryptWorker {
   constructor(init: WorkerInit) {
     this.#init = init;
     this.#shared = new SharedState(init.sab);
-    this.#vnetHdr = Atomics.load(this.#shared.header, H.tunVnetHdr) === 1;
+    this.#vnetHdr = Atomics.load(this.#shared.header, DeviceWord.tunVnetHdr) === 1;
     this.#batchSize = this.#vnetHdr ? OFFLOAD_BATCH : BATCH;
     // With offloads one more slot is the super-packet scratch: one backing makes segmentation's copies memmoves.
     const slots = this.#vnetHdr ? OFFLOAD_BATCH + 1 : BATCH;
-    this.#gso = Atomics.load(this.#shared.header, H.udpOffloads) === 1
+    this.#gso = Atomics.load(this.#shared.header, DeviceWord.udpOffloads) === 1
       ? new GsoSender(slots, BUF_SIZE)
       : null;
     this.#batch = this.#gso?.batch ?? new MsgBatch(slots, BUF_SIZE);
@@ -152,8 +164,8 @@ class EncryptWorker {
     this.#allowed = new AllowedIpsMirror(this.#shared);
     this.#tracker = new ConnTracker(init.tracker, init.trackerBuckets);
     this.#filterOn = init.packetFilter;
-    this.#tunFd = Atomics.load(this.#shared.header, H.tunFd);
-    this.#wakeFd = Atomics.load(this.#shared.header, H.wakeFd);
+    this.#tunFd = Atomics.load(this.#shared.header, DeviceWord.tunFd);
+    this.#wakeFd = Atomics.load(this.#shared.header, DeviceWord.wakeFd);
     this.#pollView.setInt32(0, this.#tunFd, true);
     this.#pollView.setInt16(4, POLLIN, true);
     this.#pollView.setInt32(8, this.#wakeFd, true);
@@ -171,7 +183,7 @@ class EncryptWorker {
   run(): void {
     const shared = this.#shared;
     let lastControl = 0;
-    while (Atomics.load(shared.header, H.stop) === 0) {
+    while (Atomics.load(shared.header, DeviceWord.stop) === 0) {
       const r = libc.poll(this.#pollFds, this.#pollCount, CONTROL_INTERVAL_MS);
       const now = Date.now();
       this.#allowed.sync();
@@ -211,7 +223,7 @@ class EncryptWorker {
   }
 
   #tunClosed(): void {
-    Atomics.store(this.#shared.header, H.tunClosed, 1);
+    Atomics.store(this.#shared.header, DeviceWord.tunClosed, 1);
     self.postMessage({ t: "tun-closed" });
   }
 
@@ -247,7 +259,7 @@ class EncryptWorker {
       for (let i = first; i < first + count; i++) this.#observeOutbound(i, this.#segLens[i], now);
       const peer = this.#route(this.#batch.bufs[first], this.#segLens[first]);
       if (peer < 0) {
-        this.#shared.stats[S.txNoRoute] += count - 1; // #route counted the first
+        this.#shared.stats[StatIndex.txNoRoute] += count - 1; // #route counted the first
         continue;
       }
       this.#sealSegments(first, count, peer, now);
@@ -262,7 +274,7 @@ class EncryptWorker {
    */
   #segment(len: number): number {
     if (len <= 0) {
-      this.#shared.stats[S.txBadOffload]++;
+      this.#shared.stats[StatIndex.txBadOffload]++;
       return 0;
     }
     readVirtioNetHdr(this.#superPacket, 0, this.#vnet);
@@ -272,7 +284,7 @@ class EncryptWorker {
       count = this.#cut(len);
     }
     if (count <= 0) {
-      this.#shared.stats[S.txBadOffload]++;
+      this.#shared.stats[StatIndex.txBadOffload]++;
       return 0;
     }
     return count;
@@ -343,7 +355,7 @@ class EncryptWorker {
       );
       this.#ipId = (this.#ipId + 1) & 0xffff;
       if (header < 0) {
-        this.#shared.stats[S.txNoRoute]++;
+        this.#shared.stats[StatIndex.txNoRoute]++;
         continue;
       }
       this.#observeOutbound(i, header + entry.len, now);
@@ -370,14 +382,14 @@ class EncryptWorker {
       const header = handoffHeaderLength(local, batch.addrs[i], 0);
       if (header < 0) break;
       if (mtu > 0 && header + batch.lens[i] > mtu) {
-        stats[S.txSendErrors]++;
+        stats[StatIndex.txSendErrors]++;
         continue;
       }
       const len = batch.lens[i];
       if (!ch.pushOrWait(HandoffDirection.send, batch.addrs[i], batch.addrLens[i], batch.bufs[i], 0, len)) {
         break;
       }
-      stats[S.txPackets]++;
+      stats[StatIndex.txPackets]++;
     }
     if (i > 0) ch.wake(HandoffDirection.send);
     return i;
@@ -400,7 +412,7 @@ class EncryptWorker {
     if (version === 4 && len >= 20) peer = this.#allowed.table.lookup(buf, HEADER + 16, 4);
     else if (version === 6 && len >= 40) peer = this.#allowed.table.lookup(buf, HEADER + 24, 6);
     if (peer < 0 || !this.#allowed.routesTo(peer)) {
-      this.#shared.stats[S.txNoRoute]++;
+      this.#shared.stats[StatIndex.txNoRoute]++;
       return -1;
     }
     return peer;
@@ -427,30 +439,34 @@ class EncryptWorker {
   /** Stages the packet in slot `i` when `peer` has no usable keypair (else it is dropped). */
   #stageIfNoKeys(i: number, peer: number, len: number): void {
     const shared = this.#shared;
-    const current = shared.peerGet(peer, P.current);
-    if (current < 0 || shared.kpGet(current, K.state) !== 1) this.#stage(peer, this.#batch.bufs[i], len);
+    const current = shared.peerGet(peer, PeerWord.current);
+    if (current < 0 || shared.kpGet(current, KeypairWord.state) !== SlotState.valid) {
+      this.#stage(peer, this.#batch.bufs[i], len);
+    }
   }
 
   #requestHandshake(peer: number): void {
-    if (this.#shared.peerCas(peer, P.needHandshake, 0, 1) === 0) self.postMessage({ t: "handshake", peer });
+    if (this.#shared.peerCas(peer, PeerWord.needHandshake, 0, 1) === 0) {
+      self.postMessage({ t: "handshake", peer });
+    }
   }
 
   /** The peer's usable sending keypair slot, or -1 (and a handshake is requested). */
   #sendingSlot(peer: number, now: number): number {
     const shared = this.#shared;
-    const slot = shared.peerGet(peer, P.current);
-    if (slot < 0 || shared.kpGet(slot, K.state) !== 1) {
+    const slot = shared.peerGet(peer, PeerWord.current);
+    if (slot < 0 || shared.kpGet(slot, KeypairWord.state) !== SlotState.valid) {
       this.#requestHandshake(peer);
       return -1;
     }
-    const age = now - shared.kpF64[shared.kf(slot, KF.created)];
-    const counter = shared.kpF64[shared.kf(slot, KF.sendCounter)];
+    const age = now - shared.kpF64[shared.kf(slot, KeypairUsage.created)];
+    const counter = shared.kpF64[shared.kf(slot, KeypairUsage.sendCounter)];
     if (age >= REJECT_AFTER_TIME || counter >= REJECT_AFTER_MESSAGES) {
       this.#requestHandshake(peer);
       return -1;
     }
     if (
-      (shared.kpGet(slot, K.isInitiator) === 1 && age >= this.#init.rekeyAfterMs) ||
+      (shared.kpGet(slot, KeypairWord.isInitiator) === 1 && age >= this.#init.rekeyAfterMs) ||
       counter >= REKEY_AFTER_MESSAGES
     ) this.#requestHandshake(peer);
     return slot;
@@ -462,32 +478,28 @@ class EncryptWorker {
     const batch = this.#batch;
     const slot = this.#sendingSlot(peer, now);
     if (slot < 0) return false;
-    const buf = batch.bufs[i];
-    const mtu = Atomics.load(shared.header, H.mtu);
-    let last = len;
-    if (mtu > 0 && last > mtu) last %= mtu;
-    let padded = (last + 15) & ~15;
-    if (mtu > 0 && padded > mtu) padded = mtu;
-    const padding = padded - last;
-    if (padding > 0) buf.fill(0, HEADER + len, HEADER + len + padding);
-    const bodyLen = len + padding;
-    const ci = shared.kf(slot, KF.sendCounter);
+    const ci = shared.kf(slot, KeypairUsage.sendCounter);
     const counter = shared.kpF64[ci];
     shared.kpF64[ci] = counter + 1;
-    writeTransportHeader(buf, shared.kpGet(slot, K.remoteIndex), counter);
-    this.#ciphers.get(slot).sealInPlace(counter, buf, HEADER, bodyLen);
-    const total = HEADER + bodyLen + TAG;
+    const total = sealTransport(
+      this.#ciphers.get(slot),
+      batch.bufs[i],
+      len,
+      shared.kpGet(slot, KeypairWord.remoteIndex),
+      counter,
+      Atomics.load(shared.header, DeviceWord.mtu),
+    );
     const alen = shared.readEndpoint(peer, batch.addrs[i], 0);
     if (alen === 0) {
-      shared.stats[S.txNoEndpoint]++;
+      shared.stats[StatIndex.txNoEndpoint]++;
       return false;
     }
     batch.addrLens[i] = alen;
     batch.lens[i] = total;
     const pf = shared.pf(peer, 0);
-    shared.peerF64[pf + PF.txBytes] += total;
-    shared.peerF64[pf + PF.lastAuthSent] = now;
-    if (len > 0) shared.peerF64[pf + PF.lastDataSent] = now;
+    shared.peerF64[pf + PeerTraffic.txBytes] += total;
+    shared.peerF64[pf + PeerTraffic.lastAuthSent] = now;
+    if (len > 0) shared.peerF64[pf + PeerTraffic.lastDataSent] = now;
     return true;
   }
 
@@ -497,7 +509,7 @@ class EncryptWorker {
     if (n === 0) return;
     this.#n = 0;
     const shared = this.#shared;
-    const udpFd = Atomics.load(shared.header, H.udpFd);
+    const udpFd = Atomics.load(shared.header, DeviceWord.udpFd);
     let from = 0;
     if (this.#handoff !== null && !this.#handoffOuter && this.#handoff.attached) {
       from = this.#handOff(n);
@@ -505,10 +517,10 @@ class EncryptWorker {
     }
     if (from === 0 && this.#gso !== null && n > 1 && this.#gso.usable(udpFd)) {
       const out = this.#gso.send(udpFd, n);
-      shared.stats[S.txPackets] += out.sent;
+      shared.stats[StatIndex.txPackets] += out.sent;
       from = out.sent;
       if (from < n && !out.refused) {
-        shared.stats[S.txSendErrors] += n - from;
+        shared.stats[StatIndex.txSendErrors] += n - from;
         return;
       }
     }
@@ -529,11 +541,11 @@ class EncryptWorker {
           pollOne(udpFd, POLLOUT, 5);
           continue;
         }
-        shared.stats[S.txSendErrors] += n - off;
+        shared.stats[StatIndex.txSendErrors] += n - off;
         break;
       }
       stalls = 0;
-      shared.stats[S.txPackets] += sent;
+      shared.stats[StatIndex.txPackets] += sent;
       off += sent;
     }
   }
@@ -553,7 +565,7 @@ class EncryptWorker {
     if (q.count === MAX_STAGED_PACKETS) { // drop the oldest, like wireguard-go
       q.head = (q.head + 1) % MAX_STAGED_PACKETS;
       q.count--;
-      this.#shared.stats[S.txStagedDropped]++;
+      this.#shared.stats[StatIndex.txStagedDropped]++;
     }
     const idx = (q.head + q.count) % MAX_STAGED_PACKETS;
     if (!q.bufs[idx] || q.bufs[idx].length < len) q.bufs[idx] = new Uint8Array(Math.max(len, 2048));
@@ -566,13 +578,15 @@ class EncryptWorker {
   #serviceControl(now: number): void {
     const shared = this.#shared;
     for (let peer = 0; peer < MAX_PEERS; peer++) {
-      if (shared.peerGet(peer, P.active) !== 1) {
+      if (shared.peerGet(peer, PeerWord.active) !== 1) {
         if (this.#staged[peer]) this.#staged[peer] = null;
         continue;
       }
-      if (this.#staged[peer]?.generation !== shared.peerGet(peer, P.generation)) this.#staged[peer] = null; // new peer
+      if (this.#staged[peer]?.generation !== shared.peerGet(peer, PeerWord.generation)) {
+        this.#staged[peer] = null; // new peer
+      }
       this.#sendStaged(peer, now);
-      if (shared.peerCas(peer, P.keepalivePending, 1, 0) === 1) {
+      if (shared.peerCas(peer, PeerWord.keepalivePending, 1, 0) === 1) {
         if (this.#n === this.#batchSize) this.#flush();
         if (this.#seal(this.#n, peer, 0, now)) this.#n++;
       }
@@ -583,7 +597,7 @@ class EncryptWorker {
   /** Seals the packets staged for `peer` while it has a current keypair. */
   #sendStaged(peer: number, now: number): void {
     const q = this.#staged[peer];
-    if (!q || q.count === 0 || this.#shared.peerGet(peer, P.current) < 0) return;
+    if (!q || q.count === 0 || this.#shared.peerGet(peer, PeerWord.current) < 0) return;
     while (q.count > 0) {
       if (this.#n === this.#batchSize) this.#flush();
       const idx = q.head;

@@ -35,8 +35,8 @@ export const MAX_ALLOWED_IPS = 8192;
 /** Bytes reserved per peer endpoint (a sockaddr_in6 is 28). */
 export const ENDPOINT_BYTES = 32;
 
-/** Header slots (Int32). */
-export const H = {
+/** The device-wide Int32 words at the start of the shared state (fds, versions, MTU, offload bits, stop). */
+export const DeviceWord = {
   stop: 0,
   allowedIpsVersion: 1,
   allowedIpsCount: 2,
@@ -60,8 +60,8 @@ export const H = {
 } as const;
 const HEADER_INTS = 16;
 
-/** Per-peer Int32 fields. */
-export const P = {
+/** Each peer's Int32 words: its keypair slots (current/previous/next), endpoint lock, flags the workers raise. */
+export const PeerWord = {
   active: 0,
   current: 1,
   previous: 2,
@@ -76,8 +76,8 @@ export const P = {
 } as const;
 const PEER_INTS = 16;
 
-/** Per-peer Float64 fields. */
-export const PF = {
+/** Each peer's Float64 fields: bytes moved and the times of its last data and authenticated packets. */
+export const PeerTraffic = {
   txBytes: 0,
   rxBytes: 1,
   lastDataSent: 2,
@@ -87,9 +87,10 @@ export const PF = {
 } as const;
 const PEER_F64 = 8;
 
-/** Per-keypair Int32 fields. */
-export const K = {
-  state: 0, // 0 free, 1 valid (usable), 2 reserved for a handshake in flight
+/** Each keypair slot's Int32 words: its state, owner, indices, role and key generation. */
+export const KeypairWord = {
+  /** A `SlotState` (src/wireguard/keypair-slots.ts): free, valid (usable) or reserved for a handshake. */
+  state: 0,
   peer: 1,
   localIndex: 2,
   remoteIndex: 3,
@@ -99,8 +100,8 @@ export const K = {
 } as const;
 const KEYPAIR_INTS = 8;
 
-/** Per-keypair Float64 fields. */
-export const KF = {
+/** Each keypair slot's Float64 fields: when it was made and the next send counter (its nonce). */
+export const KeypairUsage = {
   created: 0,
   sendCounter: 1,
 } as const;
@@ -135,8 +136,8 @@ export const DROP_STATS = [
 export const STATS = [...DROP_STATS, "rxPackets", "txPackets", "rxKeepalives", "txCookieReplies"] as const;
 /** A counter name. */
 export type StatName = typeof STATS[number];
-/** Index of each counter in the stats array. */
-export const S: Record<StatName, number> = Object.fromEntries(STATS.map((n, i) => [n, i])) as Record<
+/** Index of each counter (drops by reason, traffic) in the stats array. */
+export const StatIndex: Record<StatName, number> = Object.fromEntries(STATS.map((n, i) => [n, i])) as Record<
   StatName,
   number
 >;
@@ -173,7 +174,7 @@ export class SharedState {
   readonly sab: SharedArrayBuffer;
   /** Header words. */
   readonly header: Int32Array;
-  /** Peer Int32 fields, `peerI32[peer * PEER_INTS + P.x]`. */
+  /** Peer Int32 fields, `peerI32[peer * PEER_INTS + PeerWord.x]`. */
   readonly peerI32: Int32Array;
   /** Peer Float64 fields. */
   readonly peerF64: Float64Array;
@@ -191,7 +192,7 @@ export class SharedState {
   readonly routeGenerations: Int32Array;
   /** Counters. */
   readonly stats: Float64Array;
-  /** The device's static public key (valid while `H.hasIdentity` is 1). */
+  /** The device's static public key (valid while `DeviceWord.hasIdentity` is 1). */
   readonly localPublic: Uint8Array;
 
   constructor(sab?: SharedArrayBuffer) {
@@ -231,9 +232,9 @@ export class SharedState {
     if (!sab) {
       for (let p = 0; p < MAX_PEERS; p++) {
         const o = p * PEER_INTS;
-        this.peerI32[o + P.current] = -1;
-        this.peerI32[o + P.previous] = -1;
-        this.peerI32[o + P.next] = -1;
+        this.peerI32[o + PeerWord.current] = -1;
+        this.peerI32[o + PeerWord.previous] = -1;
+        this.peerI32[o + PeerWord.next] = -1;
       }
     }
   }
@@ -268,7 +269,7 @@ export class SharedState {
   }
   /** Bumps a keypair's generation (workers rebuild their cached cipher state when it moves). */
   kpBumpGeneration(slot: number): void {
-    Atomics.add(this.kpI32, slot * KEYPAIR_INTS + K.generation, 1);
+    Atomics.add(this.kpI32, slot * KEYPAIR_INTS + KeypairWord.generation, 1);
   }
   /** Index of a keypair Float64 field. */
   kf(slot: number, field: number): number {
@@ -277,13 +278,13 @@ export class SharedState {
 
   /** Writes a peer's endpoint (raw sockaddr) under the seqlock. Either side may call it. */
   writeEndpoint(peer: number, sockaddr: Uint8Array, off: number, len: number): void {
-    const lockIdx = peer * PEER_INTS + P.endpointLock;
+    const lockIdx = peer * PEER_INTS + PeerWord.endpointLock;
     while (Atomics.compareExchange(this.peerI32, lockIdx, 0, 1) !== 0) { /* spin: writers are brief */ }
-    const seqIdx = peer * PEER_INTS + P.endpointSeq;
+    const seqIdx = peer * PEER_INTS + PeerWord.endpointSeq;
     Atomics.add(this.peerI32, seqIdx, 1);
     const base = peer * ENDPOINT_BYTES;
     for (let i = 0; i < len; i++) this.endpoints[base + i] = sockaddr[off + i];
-    Atomics.store(this.peerI32, peer * PEER_INTS + P.endpointLen, len);
+    Atomics.store(this.peerI32, peer * PEER_INTS + PeerWord.endpointLen, len);
     Atomics.add(this.peerI32, seqIdx, 1);
     Atomics.store(this.peerI32, lockIdx, 0);
   }
@@ -293,12 +294,12 @@ export class SharedState {
    * Consistent even while a writer runs (seqlock retry).
    */
   readEndpoint(peer: number, out: Uint8Array, off: number): number {
-    const seqIdx = peer * PEER_INTS + P.endpointSeq;
+    const seqIdx = peer * PEER_INTS + PeerWord.endpointSeq;
     const base = peer * ENDPOINT_BYTES;
     for (;;) {
       const s1 = Atomics.load(this.peerI32, seqIdx);
       if (s1 & 1) continue;
-      const len = Atomics.load(this.peerI32, peer * PEER_INTS + P.endpointLen);
+      const len = Atomics.load(this.peerI32, peer * PEER_INTS + PeerWord.endpointLen);
       for (let i = 0; i < len; i++) out[off + i] = this.endpoints[base + i];
       if (Atomics.load(this.peerI32, seqIdx) === s1) return len;
     }
@@ -306,7 +307,7 @@ export class SharedState {
 
   /** True when the endpoint bytes equal `buf[off, off+len)` (read without the lock; a hint). */
   endpointEquals(peer: number, buf: Uint8Array, off: number, len: number): boolean {
-    if (Atomics.load(this.peerI32, peer * PEER_INTS + P.endpointLen) !== len) return false;
+    if (Atomics.load(this.peerI32, peer * PEER_INTS + PeerWord.endpointLen) !== len) return false;
     const base = peer * ENDPOINT_BYTES;
     for (let i = 0; i < len; i++) if (this.endpoints[base + i] !== buf[off + i]) return false;
     return true;
@@ -321,7 +322,7 @@ export class SharedState {
     if (entries.length > MAX_ALLOWED_IPS) {
       throw new RangeError(`allowed-IPs table overflow: ${entries.length} > ${MAX_ALLOWED_IPS}`);
     }
-    Atomics.add(this.header, H.allowedIpsVersion, 1); // odd: writing
+    Atomics.add(this.header, DeviceWord.allowedIpsVersion, 1); // odd: writing
     let o = 0;
     for (const e of entries) {
       this.allowed[o] = e.family;
@@ -333,10 +334,10 @@ export class SharedState {
       o += ALLOWED_ENTRY_BYTES;
     }
     for (let p = 0; p < MAX_PEERS; p++) {
-      Atomics.store(this.routeGenerations, p, this.peerGet(p, P.generation));
+      Atomics.store(this.routeGenerations, p, this.peerGet(p, PeerWord.generation));
     }
-    Atomics.store(this.header, H.allowedIpsCount, entries.length);
-    Atomics.add(this.header, H.allowedIpsVersion, 1); // even: complete
+    Atomics.store(this.header, DeviceWord.allowedIpsCount, entries.length);
+    Atomics.add(this.header, DeviceWord.allowedIpsVersion, 1); // even: complete
   }
 
   /**
@@ -345,9 +346,9 @@ export class SharedState {
    * while it was read; the caller keeps its copy and tries again later.
    */
   readAllowedIps(): PublishedRoutes | null {
-    const version = Atomics.load(this.header, H.allowedIpsVersion);
+    const version = Atomics.load(this.header, DeviceWord.allowedIpsVersion);
     if (version & 1) return null;
-    const n = Atomics.load(this.header, H.allowedIpsCount);
+    const n = Atomics.load(this.header, DeviceWord.allowedIpsCount);
     const entries: AllowedIpEntry[] = [];
     for (let i = 0; i < n; i++) {
       const o = i * ALLOWED_ENTRY_BYTES;
@@ -361,7 +362,7 @@ export class SharedState {
     }
     const generations = new Int32Array(MAX_PEERS);
     for (let p = 0; p < MAX_PEERS; p++) generations[p] = Atomics.load(this.routeGenerations, p);
-    if (Atomics.load(this.header, H.allowedIpsVersion) !== version) return null;
+    if (Atomics.load(this.header, DeviceWord.allowedIpsVersion) !== version) return null;
     return { version, entries, generations };
   }
 
@@ -370,15 +371,15 @@ export class SharedState {
    * decrypt worker checks mac1 against it and answers cookie replies with it.
    */
   writeLocalPublic(publicKey: Uint8Array | null): void {
-    Atomics.store(this.header, H.hasIdentity, 0);
-    Atomics.add(this.header, H.identityVersion, 1);
+    Atomics.store(this.header, DeviceWord.hasIdentity, 0);
+    Atomics.add(this.header, DeviceWord.identityVersion, 1);
     if (publicKey === null) {
       this.localPublic.fill(0);
     } else {
       this.localPublic.set(publicKey);
-      Atomics.store(this.header, H.hasIdentity, 1);
+      Atomics.store(this.header, DeviceWord.hasIdentity, 1);
     }
-    Atomics.add(this.header, H.identityVersion, 1);
+    Atomics.add(this.header, DeviceWord.identityVersion, 1);
   }
 
   /**
@@ -386,16 +387,16 @@ export class SharedState {
    * a write is in progress (odd version: read again later).
    */
   readLocalPublic(): { publicKey: Uint8Array; version: number } | null {
-    const v1 = Atomics.load(this.header, H.identityVersion);
-    if (v1 & 1 || Atomics.load(this.header, H.hasIdentity) !== 1) return null;
+    const v1 = Atomics.load(this.header, DeviceWord.identityVersion);
+    if (v1 & 1 || Atomics.load(this.header, DeviceWord.hasIdentity) !== 1) return null;
     const publicKey = this.localPublic.slice();
-    return Atomics.load(this.header, H.identityVersion) === v1 ? { publicKey, version: v1 } : null;
+    return Atomics.load(this.header, DeviceWord.identityVersion) === v1 ? { publicKey, version: v1 } : null;
   }
 
   /** Counter snapshot by name. */
   statsSnapshot(): Record<StatName, number> {
     const out = {} as Record<StatName, number>;
-    for (const n of STATS) out[n] = this.stats[S[n]];
+    for (const n of STATS) out[n] = this.stats[StatIndex[n]];
     return out;
   }
 }

@@ -6,7 +6,14 @@
 /// <reference lib="deno.worker" />
 import type { Aead, AeadKey } from "../crypto/aead.ts";
 import { AllowedIps } from "../wireguard/allowedips.ts";
-import { H, K, MAX_KEYPAIRS, MAX_PEERS, P, type SharedState } from "./shared-state.ts";
+import {
+  DeviceWord,
+  KeypairWord,
+  MAX_KEYPAIRS,
+  MAX_PEERS,
+  PeerWord,
+  type SharedState,
+} from "./shared-state.ts";
 import type { WorkerInit } from "./worker-protocol.ts";
 
 /** Installs `run` as the worker's entry: it gets the init message; a throw is reported, not lost. */
@@ -40,7 +47,7 @@ export class AllowedIpsMirror {
 
   /** Rebuilds the table if the control plane published a new one (cheap check otherwise). */
   sync(): void {
-    const v = Atomics.load(this.#shared.header, H.allowedIpsVersion);
+    const v = Atomics.load(this.#shared.header, DeviceWord.allowedIpsVersion);
     if (v === this.#version) return;
     const published = this.#shared.readAllowedIps();
     if (published === null) return; // being written: keep the current copy, retry at the next sync
@@ -59,7 +66,7 @@ export class AllowedIpsMirror {
 
   /** True when the table's routes to `peer` still belong to the peer now in that slot. */
   routesTo(peer: number): boolean {
-    return this.#shared.peerGet(peer, P.generation) === this.#generations[peer];
+    return this.#shared.peerGet(peer, PeerWord.generation) === this.#generations[peer];
   }
 }
 
@@ -87,7 +94,7 @@ export class SlotCiphers {
 
   /** The context for `slot`, rebuilt (and `onRekey` called) when the slot got new keys. */
   get(slot: number): AeadKey {
-    const gen = this.#shared.kpGet(slot, K.generation);
+    const gen = this.#shared.kpGet(slot, KeypairWord.generation);
     if (this.#gen[slot] !== gen) {
       this.#keys[slot]?.free();
       const o = slot * 64 + this.#keyOffset;

@@ -26,7 +26,7 @@ import { peerRoutes } from "./peer-routes.ts";
 import { isAesPeer, type NodeConfig } from "../config/node-config.ts";
 import { aeadBackendInUse } from "../crypto/backend.ts";
 import type { AeadName } from "../crypto/aead.ts";
-import { DROP_STATS, H, type StatName } from "../dataplane/shared-state.ts";
+import { DeviceWord, DROP_STATS, type StatName } from "../dataplane/shared-state.ts";
 import type { DskeHubStatus, DskePeerStatus } from "../dske/agreement.ts";
 import { usesDske as usesDskeSource, usesSka } from "../config/key-source.ts";
 import type { BlockInfo } from "../dske/psrd-store.ts";
@@ -421,7 +421,7 @@ function iface(
   address: string,
   publicKey: string,
 ): InterfaceStatus {
-  const mtu = Atomics.load(d.shared.header, H.mtu);
+  const mtu = Atomics.load(d.shared.header, DeviceWord.mtu);
   const stats = d.shared.statsSnapshot();
   return {
     name,

@@ -7,7 +7,7 @@
  */
 import { publicKey as derivePublicKey } from "../crypto/x25519.ts";
 import type { DataplaneHandle } from "../dataplane/dataplane.ts";
-import { MAX_PEERS, P, PF } from "../dataplane/shared-state.ts";
+import { MAX_PEERS, PeerTraffic, PeerWord } from "../dataplane/shared-state.ts";
 import { toHex } from "../encoding.ts";
 import { closeQuietly } from "../../ffi/libc.ts";
 import { decodeSockaddr, encodeSockaddr } from "../../ffi/udp.ts";
@@ -186,19 +186,19 @@ export class DeviceState {
     this.byId[id] = peer;
     const s = this.dp.shared;
     const counters = [
-      PF.txBytes,
-      PF.rxBytes,
-      PF.lastDataSent,
-      PF.lastDataReceived,
-      PF.lastAuthSent,
-      PF.lastAuthReceived,
+      PeerTraffic.txBytes,
+      PeerTraffic.rxBytes,
+      PeerTraffic.lastDataSent,
+      PeerTraffic.lastDataReceived,
+      PeerTraffic.lastAuthSent,
+      PeerTraffic.lastAuthReceived,
     ];
     for (const f of counters) s.peerF64[s.pf(id, f)] = 0;
-    s.peerSet(id, P.needHandshake, 0);
-    s.peerSet(id, P.keepalivePending, 0);
+    s.peerSet(id, PeerWord.needHandshake, 0);
+    s.peerSet(id, PeerWord.keepalivePending, 0);
     s.writeEndpoint(id, this.#addr, 0, 0);
-    s.peerAdd(id, P.generation, 1);
-    s.peerSet(id, P.active, 1);
+    s.peerAdd(id, PeerWord.generation, 1);
+    s.peerSet(id, PeerWord.active, 1);
     return peer;
   }
 
@@ -209,13 +209,13 @@ export class DeviceState {
    */
   removePeer(peer: Peer): void {
     const s = this.dp.shared;
-    s.peerSet(peer.id, P.active, 0);
-    s.peerAdd(peer.id, P.generation, 1);
+    s.peerSet(peer.id, PeerWord.active, 0);
+    s.peerAdd(peer.id, PeerWord.generation, 1);
     this.expireKeypairs(peer);
     this.dropHandshake(peer);
     s.writeEndpoint(peer.id, this.#addr, 0, 0);
-    s.peerSet(peer.id, P.needHandshake, 0);
-    s.peerSet(peer.id, P.keepalivePending, 0);
+    s.peerSet(peer.id, PeerWord.needHandshake, 0);
+    s.peerSet(peer.id, PeerWord.keepalivePending, 0);
     peer.wipe();
     this.allowed.removePeer(peer.id);
     this.peers.delete(peer.publicKeyHex);
@@ -271,9 +271,9 @@ export class DeviceState {
 
   #publishKeypairs(peer: Peer): void {
     const s = this.dp.shared;
-    s.peerSet(peer.id, P.next, peer.next);
-    s.peerSet(peer.id, P.previous, peer.previous);
-    s.peerSet(peer.id, P.current, peer.current);
+    s.peerSet(peer.id, PeerWord.next, peer.next);
+    s.peerSet(peer.id, PeerWord.previous, peer.previous);
+    s.peerSet(peer.id, PeerWord.current, peer.current);
   }
 
   // ---------------------------------------------------------------- publishing
@@ -314,14 +314,14 @@ export class DeviceState {
 
   /** Asks the data plane to send a keepalive to the peer now. */
   sendKeepalive(peer: Peer): void {
-    this.dp.shared.peerSet(peer.id, P.keepalivePending, 1);
+    this.dp.shared.peerSet(peer.id, PeerWord.keepalivePending, 1);
     this.dp.wake();
   }
 
   /** A handshake completed or gave up: the workers may ask for the next one. */
   handshakeSatisfied(peer: Peer): void {
     peer.initiationDeferred = false;
-    this.dp.shared.peerSet(peer.id, P.needHandshake, 0);
+    this.dp.shared.peerSet(peer.id, PeerWord.needHandshake, 0);
   }
 
   // ---------------------------------------------------------------- events

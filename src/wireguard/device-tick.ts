@@ -6,7 +6,7 @@
  * keypairs whose grace ended are freed. wireguard-go's `timers.go` expiry handlers are the model.
  * @module
  */
-import { PF } from "../dataplane/shared-state.ts";
+import { PeerTraffic } from "../dataplane/shared-state.ts";
 import { REKEY_TIMEOUT, RESPONSE_CONFIRMATION_TIMEOUT } from "./constants.ts";
 import type { DeviceState } from "./device-state.ts";
 import { responseUnconfirmed, sendInitiation } from "./handshake-dispatch.ts";
@@ -40,8 +40,8 @@ function feedPacketTimes(state: DeviceState, peer: Peer): void {
   const f = (field: number) => s.peerF64[s.pf(peer.id, field)];
   const events: [number, () => void][] = [];
   const seen = peer.seen;
-  const ds = f(PF.lastDataSent), dr = f(PF.lastDataReceived);
-  const as = f(PF.lastAuthSent), ar = f(PF.lastAuthReceived);
+  const ds = f(PeerTraffic.lastDataSent), dr = f(PeerTraffic.lastDataReceived);
+  const as = f(PeerTraffic.lastAuthSent), ar = f(PeerTraffic.lastAuthReceived);
   if (as > seen.authSent) events.push([as, () => peer.timers.anyAuthenticatedPacketSent(as)]);
   if (ds > seen.dataSent) events.push([ds, () => peer.timers.dataSent(ds)]);
   if (ar > seen.authReceived) events.push([ar, () => peer.timers.anyAuthenticatedPacketReceived(ar)]);

@@ -4,7 +4,7 @@
  * is the model; the wire format is src/uapi/.
  * @module
  */
-import { MAX_ALLOWED_IPS, MAX_PEERS, P, PF } from "../dataplane/shared-state.ts";
+import { MAX_ALLOWED_IPS, MAX_PEERS, PeerTraffic, PeerWord } from "../dataplane/shared-state.ts";
 import { toHex } from "../encoding.ts";
 import { EADDRINUSE } from "../../ffi/errno.ts";
 import { SysError } from "../../ffi/libc.ts";
@@ -28,8 +28,8 @@ export function snapshotDevice(state: DeviceState): UapiDeviceSnapshot {
       presharedKey: p.presharedKey,
       endpoint: ep ? (ep.ip.includes(":") ? `[${ep.ip}]:${ep.port}` : `${ep.ip}:${ep.port}`) : null,
       lastHandshakeMs: p.lastHandshakeMs,
-      txBytes: s.peerF64[s.pf(p.id, PF.txBytes)],
-      rxBytes: s.peerF64[s.pf(p.id, PF.rxBytes)],
+      txBytes: s.peerF64[s.pf(p.id, PeerTraffic.txBytes)],
+      rxBytes: s.peerF64[s.pf(p.id, PeerTraffic.rxBytes)],
       persistentKeepalive: p.persistentKeepalive,
       allowedIps: state.allowed.entriesFor(p.id).map(formatCidr),
     };
@@ -139,7 +139,7 @@ export function dataPlaneRoutes(state: DeviceState): { publicKey: Uint8Array; al
   const out = [];
   for (const e of published.entries) {
     const peer = state.byId[e.peer];
-    if (!peer || s.peerGet(e.peer, P.generation) !== published.generations[e.peer]) continue;
+    if (!peer || s.peerGet(e.peer, PeerWord.generation) !== published.generations[e.peer]) continue;
     out.push({ publicKey: peer.publicKey, allowedIp: formatCidr(e) });
   }
   return out;

@@ -5,7 +5,13 @@
  * just before it was freed can never seal under a key that is installed later in the same slot.
  * @module
  */
-import { K, KF, MAX_KEYPAIRS, type SharedState, SLOT_BITS } from "../dataplane/shared-state.ts";
+import {
+  KeypairUsage,
+  KeypairWord,
+  MAX_KEYPAIRS,
+  type SharedState,
+  SLOT_BITS,
+} from "../dataplane/shared-state.ts";
 import type { SessionKeys } from "./noise-protocol.ts";
 
 /** How long a freed slot rests before reuse (ms). */
@@ -36,9 +42,9 @@ export class KeypairSlots {
       this.#inUse[slot] = 1;
       const index = ((this.#random() << SLOT_BITS) | slot) >>> 0;
       const s = this.#shared;
-      s.kpSet(slot, K.state, SlotState.reserved);
-      s.kpSet(slot, K.peer, peer);
-      s.kpSet(slot, K.localIndex, index | 0);
+      s.kpSet(slot, KeypairWord.state, SlotState.reserved);
+      s.kpSet(slot, KeypairWord.peer, peer);
+      s.kpSet(slot, KeypairWord.localIndex, index | 0);
       return index;
     }
     return -1;
@@ -52,7 +58,8 @@ export class KeypairSlots {
   /** True when `index` is the live local index of a reserved or valid slot. */
   owns(index: number): boolean {
     const slot = KeypairSlots.slotOf(index);
-    return this.#inUse[slot] === 1 && (this.#shared.kpGet(slot, K.localIndex) >>> 0) === (index >>> 0);
+    return this.#inUse[slot] === 1 &&
+      (this.#shared.kpGet(slot, KeypairWord.localIndex) >>> 0) === (index >>> 0);
   }
 
   /** Installs session keys into the slot reserved for `keys.localIndex` and makes it usable. */
@@ -61,14 +68,14 @@ export class KeypairSlots {
     const s = this.#shared;
     s.kpKeys.set(keys.sendKey, slot * 64);
     s.kpKeys.set(keys.recvKey, slot * 64 + 32);
-    s.kpSet(slot, K.peer, peer);
-    s.kpSet(slot, K.remoteIndex, keys.remoteIndex | 0);
-    s.kpSet(slot, K.isInitiator, keys.isInitiator ? 1 : 0);
-    s.kpSet(slot, K.confirmPosted, 0);
-    s.kpF64[s.kf(slot, KF.created)] = this.#clock();
-    s.kpF64[s.kf(slot, KF.sendCounter)] = 0;
+    s.kpSet(slot, KeypairWord.peer, peer);
+    s.kpSet(slot, KeypairWord.remoteIndex, keys.remoteIndex | 0);
+    s.kpSet(slot, KeypairWord.isInitiator, keys.isInitiator ? 1 : 0);
+    s.kpSet(slot, KeypairWord.confirmPosted, 0);
+    s.kpF64[s.kf(slot, KeypairUsage.created)] = this.#clock();
+    s.kpF64[s.kf(slot, KeypairUsage.sendCounter)] = 0;
     s.kpBumpGeneration(slot);
-    s.kpSet(slot, K.state, SlotState.valid);
+    s.kpSet(slot, KeypairWord.state, SlotState.valid);
     keys.sendKey.fill(0);
     keys.recvKey.fill(0);
     return slot;
@@ -78,7 +85,7 @@ export class KeypairSlots {
   free(slot: number): void {
     if (slot < 0 || !this.#inUse[slot]) return;
     const s = this.#shared;
-    s.kpSet(slot, K.state, SlotState.free);
+    s.kpSet(slot, KeypairWord.state, SlotState.free);
     s.kpBumpGeneration(slot);
     s.kpKeys.fill(0, slot * 64, slot * 64 + 64);
     this.#inUse[slot] = 0;
@@ -87,7 +94,7 @@ export class KeypairSlots {
 
   /** Creation time (ms) of a valid slot. */
   created(slot: number): number {
-    return this.#shared.kpF64[this.#shared.kf(slot, KF.created)];
+    return this.#shared.kpF64[this.#shared.kf(slot, KeypairUsage.created)];
   }
 
   /** Number of slots in use (for status). */

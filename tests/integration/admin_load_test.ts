@@ -21,7 +21,7 @@ import { startAdminServer } from "../../src/admin/server.ts";
 import { SseParser } from "../../src/cli/events.ts";
 import { parseNodeConfig } from "../../src/config/node-config.ts";
 import { generatePrivateKey, publicKey as derivePublicKey } from "../../src/crypto/x25519.ts";
-import { H, type StatName, STATS } from "../../src/dataplane/shared-state.ts";
+import { DeviceWord, type StatName, STATS } from "../../src/dataplane/shared-state.ts";
 import { encodeBase64 } from "../../src/encoding.ts";
 import { EventBus, type NodeEvent } from "../../src/events/bus.ts";
 import { PskGate } from "../../src/keys/psk-gate.ts";
@@ -93,7 +93,7 @@ function liveNode(stateDir: string) {
   let bytes = 0;
   const device = (suite: AdminDeviceView["suite"], port: number): AdminDeviceView => {
     const header = new Int32Array(16);
-    header[H.mtu] = port === 51820 ? 1420 : 1360;
+    header[DeviceWord.mtu] = port === 51820 ? 1420 : 1360;
     return {
       suite,
       listenPort: port,

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { EFD_CLOEXEC, EFD_NONBLOCK, libc } from "../../ffi/libc.ts";
 import { openUdp } from "../../ffi/udp.ts";
 import { generatePrivateKey, publicKey } from "../../src/crypto/x25519.ts";
-import { MAX_ALLOWED_IPS, MAX_PEERS, P } from "../../src/dataplane/shared-state.ts";
+import { MAX_ALLOWED_IPS, MAX_PEERS, PeerWord } from "../../src/dataplane/shared-state.ts";
 import { AllowedIpsMirror } from "../../src/dataplane/worker-common.ts";
 import { toHex } from "../../src/encoding.ts";
 import { PskGate, pskPolicy } from "../../src/keys/psk-gate.ts";
@@ -267,7 +267,7 @@ Deno.test("UAPI set is all or nothing; the data plane always routes what wg show
       const slotOfA = workerRoute(mirror, "100.64.0.1");
       assert.ok(slotOfA >= 0, "A is routed");
       assert.equal(device.apply(set([peer(a, [], { remove: true }), peer(x, ["100.64.0.9/32"])])), 0);
-      assert.equal(device.shared.peerGet(slotOfA, P.active), 1, "X reuses A's slot");
+      assert.equal(device.shared.peerGet(slotOfA, PeerWord.active), 1, "X reuses A's slot");
       // Before the worker picks up the new table, A's route already leads nowhere...
       assert.equal(workerRoute(mirror, "100.64.0.1"), -1, "a stale route must not reach X");
       mirror.sync();

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { encodeSockaddr, sockaddrIpPort } from "../../ffi/udp.ts";
-import { H, SharedState } from "../../src/dataplane/shared-state.ts";
+import { DeviceWord, SharedState } from "../../src/dataplane/shared-state.ts";
 
 Deno.test("cookie source from a sockaddr: IP bytes then the big-endian port", async (t) => {
   const sa = new Uint8Array(28);
@@ -52,5 +52,5 @@ Deno.test("local public key through shared state: published, replaced, withdrawn
   assert.ok(again.version > seen.version, "a new key has a new version");
   main.writeLocalPublic(null);
   assert.equal(worker.readLocalPublic(), null, "withdrawn with the private key");
-  assert.equal(Atomics.load(worker.header, H.identityVersion) % 2, 0, "no write left half done");
+  assert.equal(Atomics.load(worker.header, DeviceWord.identityVersion) % 2, 0, "no write left half done");
 });
