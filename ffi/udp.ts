@@ -43,6 +43,16 @@ import { formatIp, isV4Mapped, parseIp } from "./ip-text.ts";
 export const SOCKADDR_IN_SIZE = 16;
 /** Size of struct sockaddr_in6; every per-message address slot holds at least this much. */
 export const SOCKADDR_IN6_SIZE = 28;
+/** Offset of the big-endian port in a sockaddr_in and a sockaddr_in6. */
+export const SOCKADDR_PORT = 2;
+/** Offset of the address in a sockaddr_in. */
+export const SIN_ADDR = 4;
+/** Offset of the address in a sockaddr_in6 (after family, port and flowinfo). */
+export const SIN6_ADDR = 8;
+/** Offset of the IPv4 address inside an IPv4-mapped sockaddr_in6 (::ffff:a.b.c.d). */
+export const SIN6_V4_MAPPED_ADDR = SIN6_ADDR + 12;
+/** Offset of the scope id in a sockaddr_in6. */
+const SIN6_SCOPE_ID = 24;
 /** Bytes reserved per message address in a {@link MsgBatch} (28 rounded up to 8). */
 export const ADDR_STRIDE = 32;
 /** sizeof(struct mmsghdr) on 64-bit Linux: msghdr (56) + msg_len (4) + padding. */
@@ -190,23 +200,23 @@ export function encodeSockaddr(
   const dv = new DataView(out.buffer, out.byteOffset + off);
   if (bytes.length === 4 && !v4Mapped) {
     dv.setUint16(0, AF_INET, true);
-    dv.setUint16(2, port, false);
-    out.set(bytes, off + 4);
-    out.fill(0, off + 8, off + SOCKADDR_IN_SIZE);
+    dv.setUint16(SOCKADDR_PORT, port, false);
+    out.set(bytes, off + SIN_ADDR);
+    out.fill(0, off + SIN_ADDR + 4, off + SOCKADDR_IN_SIZE);
     return SOCKADDR_IN_SIZE;
   }
   dv.setUint16(0, AF_INET6, true);
-  dv.setUint16(2, port, false);
+  dv.setUint16(SOCKADDR_PORT, port, false);
   dv.setUint32(4, 0, true); // flowinfo
   if (bytes.length === 4) {
-    out.fill(0, off + 8, off + 18);
-    out[off + 18] = 0xff;
-    out[off + 19] = 0xff;
-    out.set(bytes, off + 20);
+    out.fill(0, off + SIN6_ADDR, off + SIN6_V4_MAPPED_ADDR - 2);
+    out[off + SIN6_V4_MAPPED_ADDR - 2] = 0xff;
+    out[off + SIN6_V4_MAPPED_ADDR - 1] = 0xff;
+    out.set(bytes, off + SIN6_V4_MAPPED_ADDR);
   } else {
-    out.set(bytes, off + 8);
+    out.set(bytes, off + SIN6_ADDR);
   }
-  dv.setUint32(24, scope, true);
+  dv.setUint32(SIN6_SCOPE_ID, scope, true);
   return SOCKADDR_IN6_SIZE;
 }
 
@@ -217,12 +227,12 @@ export function encodeSockaddr(
 export function decodeSockaddr(buf: Uint8Array, off: number): { ip: string; port: number } {
   const dv = new DataView(buf.buffer, buf.byteOffset + off);
   const family = dv.getUint16(0, true);
-  const port = dv.getUint16(2, false);
-  if (family === AF_INET) return { ip: formatIp(buf, off + 4, 4), port };
+  const port = dv.getUint16(SOCKADDR_PORT, false);
+  if (family === AF_INET) return { ip: formatIp(buf, off + SIN_ADDR, 4), port };
   if (family === AF_INET6) {
-    if (isV4Mapped(buf, off + 8)) return { ip: formatIp(buf, off + 20, 4), port };
-    const scope = dv.getUint32(24, true);
-    const ip = formatIp(buf, off + 8, 16);
+    if (isV4Mapped(buf, off + SIN6_ADDR)) return { ip: formatIp(buf, off + SIN6_V4_MAPPED_ADDR, 4), port };
+    const scope = dv.getUint32(SIN6_SCOPE_ID, true);
+    const ip = formatIp(buf, off + SIN6_ADDR, 16);
     return { ip: scope === 0 ? ip : `${ip}%${scope}`, port };
   }
   throw new Error(`unsupported sockaddr family ${family}`);
@@ -242,12 +252,12 @@ export function sockaddrLength(buf: Uint8Array, off: number): number {
 export function sockaddrIpPort(buf: Uint8Array, off: number, out: Uint8Array): number {
   const len = sockaddrLength(buf, off);
   if (len === 0) return 0;
-  const v4 = len === SOCKADDR_IN_SIZE || isV4Mapped(buf, off + 8);
-  const ipAt = len === SOCKADDR_IN_SIZE ? off + 4 : v4 ? off + 20 : off + 8;
+  const v4 = len === SOCKADDR_IN_SIZE || isV4Mapped(buf, off + SIN6_ADDR);
+  const ipAt = off + (len === SOCKADDR_IN_SIZE ? SIN_ADDR : v4 ? SIN6_V4_MAPPED_ADDR : SIN6_ADDR);
   const ipLen = v4 ? 4 : 16;
   for (let i = 0; i < ipLen; i++) out[i] = buf[ipAt + i];
-  out[ipLen] = buf[off + 2];
-  out[ipLen + 1] = buf[off + 3];
+  out[ipLen] = buf[off + SOCKADDR_PORT];
+  out[ipLen + 1] = buf[off + SOCKADDR_PORT + 1];
   return ipLen + 2;
 }
 
@@ -259,8 +269,8 @@ export function sockaddrEquals(a: Uint8Array, aOff: number, b: Uint8Array, bOff:
   const len = sockaddrLength(a, aOff);
   if (len === 0 || len !== sockaddrLength(b, bOff)) return false;
   for (let i = 0; i < 4; i++) if (a[aOff + i] !== b[bOff + i]) return false; // family + port
-  const start = len === SOCKADDR_IN_SIZE ? 4 : 8;
-  const end = len === SOCKADDR_IN_SIZE ? 8 : 28;
+  const start = len === SOCKADDR_IN_SIZE ? SIN_ADDR : SIN6_ADDR;
+  const end = len === SOCKADDR_IN_SIZE ? SIN_ADDR + 4 : SOCKADDR_IN6_SIZE;
   for (let i = start; i < end; i++) if (a[aOff + i] !== b[bOff + i]) return false;
   return true;
 }

@@ -9,7 +9,14 @@
  * @module
  */
 import { AF_INET, AF_INET6 } from "../../ffi/libc.ts";
-import { SOCKADDR_IN6_SIZE, SOCKADDR_IN_SIZE } from "../../ffi/udp.ts";
+import {
+  SIN6_ADDR,
+  SIN6_V4_MAPPED_ADDR,
+  SIN_ADDR,
+  SOCKADDR_IN6_SIZE,
+  SOCKADDR_IN_SIZE,
+  SOCKADDR_PORT,
+} from "../../ffi/udp.ts";
 import { isV4Mapped } from "../../ffi/ip-text.ts";
 import { checksumOf, PROTO_UDP, pseudoHeaderSum, sumBytes } from "../wireguard/offload/checksum.ts";
 import {
@@ -44,14 +51,6 @@ const IPV4_DF = 0x40;
 export const HANDOFF_HEADER_V4 = IPV4_MIN_HEADER + UDP_HEADER;
 /** Bytes of the header the hand-off builds: IPv6 + UDP. */
 export const HANDOFF_HEADER_V6 = IPV6_HEADER + UDP_HEADER;
-/** Offset of the address in a sockaddr_in. */
-const SIN_ADDR = 4;
-/** Offset of the address in a sockaddr_in6. */
-const SIN6_ADDR = 8;
-/** Offset of the address of an IPv4-mapped IPv6 address inside a sockaddr_in6. */
-const SIN6_V4_MAPPED_ADDR = SIN6_ADDR + 12;
-/** Offset of the (big-endian) port in a sockaddr_in/in6. */
-const SIN_PORT = 2;
 
 /**
  * The local end of aes0's socket: its address (4 or 16 bytes: the node's wg0 address) and port.
@@ -135,8 +134,8 @@ export function writeHandoffHeader(
   }
   const udp = at + header - UDP_HEADER;
   putU16(buf, udp, local.port);
-  buf[udp + 2] = endpoint[epOff + SIN_PORT];
-  buf[udp + 3] = endpoint[epOff + SIN_PORT + 1];
+  buf[udp + 2] = endpoint[epOff + SOCKADDR_PORT];
+  buf[udp + 3] = endpoint[epOff + SOCKADDR_PORT + 1];
   putU16(buf, udp + UDP_LENGTH, udpLen);
   putU16(buf, udp + UDP_CHECKSUM, 0);
   const sum = sumBytes(buf, udp, at + total, pseudoHeaderSum(buf, srcAt, addrLen, PROTO_UDP, udpLen));
@@ -243,8 +242,8 @@ function writeSourceSockaddr(
   const family = addrLen === 4 ? AF_INET : AF_INET6;
   out[off] = family & 0xff;
   out[off + 1] = family >> 8;
-  out[off + SIN_PORT] = buf[udp];
-  out[off + SIN_PORT + 1] = buf[udp + 1];
+  out[off + SOCKADDR_PORT] = buf[udp];
+  out[off + SOCKADDR_PORT + 1] = buf[udp + 1];
   const addrAt = off + (addrLen === 4 ? SIN_ADDR : SIN6_ADDR);
   for (let k = 0; k < addrLen; k++) out[addrAt + k] = buf[srcAt + k];
   return size;
