@@ -19,6 +19,7 @@ import {
   IOV_WORDS,
   IOV_WORDS_SIZE,
   IOVEC_SIZE,
+  linkMessageSlot,
   MMSG_WORDS,
   MMSGHDR_SIZE,
   SOCKADDR_IN6_SIZE,
@@ -158,15 +159,12 @@ export class OffloadMsgBatch {
     this.#hdrPointers = [];
     for (let i = 0; i < count; i++) {
       this.#hdrPointers.push(BigInt(start + l.hdrs + i * MMSGHDR_SIZE));
-      const h = i * W.size;
-      const v = i * IOV_WORDS_SIZE;
-      writePointer(this.#hdr32, h + W.name, start + l.addrs + i * ADDR_STRIDE);
-      this.#hdr32[h + W.nameLen] = SOCKADDR_IN6_SIZE;
-      writePointer(this.#hdr32, h + W.iov, start + l.iovs + i * IOVEC_SIZE);
-      this.#hdr32[h + W.iovLen] = 1;
-      writePointer(this.#hdr32, h + W.control, start + l.control + i * CONTROL_STRIDE);
-      writePointer(this.#iov32, v + IOV_WORDS.base, start + l.data + i * bufSize);
-      this.#iov32[v + IOV_WORDS.len] = bufSize;
+      linkMessageSlot(this.#hdr32, this.#iov32, i, {
+        name: start + l.addrs + i * ADDR_STRIDE,
+        iov: start + l.iovs + i * IOVEC_SIZE,
+        data: start + l.data + i * bufSize,
+      }, bufSize);
+      writePointer(this.#hdr32, i * W.size + W.control, start + l.control + i * CONTROL_STRIDE);
     }
   }
 

@@ -356,6 +356,28 @@ export function writePointer(u32: Uint32Array, index: number, address: number): 
 }
 
 /**
+ * Points message `i` of an mmsghdr array (`hdr32`) and its one iovec (`iov32`) at native memory: its
+ * address slot (a sockaddr_in6-sized name), its iovec, and the iovec at `bufSize` bytes of data. Both
+ * batch types (plain and with a control message per slot) wire their slots with it.
+ */
+export function linkMessageSlot(
+  hdr32: Uint32Array,
+  iov32: Uint32Array,
+  i: number,
+  slot: { name: number; iov: number; data: number },
+  bufSize: number,
+): void {
+  const h = i * MMSG_WORDS.size;
+  const v = i * IOV_WORDS_SIZE;
+  writePointer(hdr32, h + MMSG_WORDS.name, slot.name);
+  hdr32[h + MMSG_WORDS.nameLen] = SOCKADDR_IN6_SIZE;
+  writePointer(hdr32, h + MMSG_WORDS.iov, slot.iov);
+  hdr32[h + MMSG_WORDS.iovLen] = 1;
+  writePointer(iov32, v + IOV_WORDS.base, slot.data);
+  iov32[v + IOV_WORDS.len] = bufSize;
+}
+
+/**
  * Preallocated message batch for recvmmsg/sendmmsg. The mmsghdr and iovec arrays are built once
  * and point into the batch's own buffers; {@link recv} and {@link send} only update lengths.
  * Memory (packet buffers, addresses, lengths, headers) lives in one ArrayBuffer, or in a caller's
@@ -420,14 +442,11 @@ export class MsgBatch {
     this.#hdr32.fill(0);
     this.#iov32.fill(0);
     for (let i = 0; i < count; i++) {
-      const h = i * MMSG_WORDS.size;
-      const v = i * IOV_WORDS_SIZE;
-      writePointer(this.#hdr32, h + MMSG_WORDS.name, start + l.addrs + i * ADDR_STRIDE);
-      this.#hdr32[h + MMSG_WORDS.nameLen] = SOCKADDR_IN6_SIZE;
-      writePointer(this.#hdr32, h + MMSG_WORDS.iov, start + l.iovs + i * IOVEC_SIZE);
-      this.#hdr32[h + MMSG_WORDS.iovLen] = 1;
-      writePointer(this.#iov32, v + IOV_WORDS.base, start + l.data + i * bufSize);
-      this.#iov32[v + IOV_WORDS.len] = bufSize;
+      linkMessageSlot(this.#hdr32, this.#iov32, i, {
+        name: start + l.addrs + i * ADDR_STRIDE,
+        iov: start + l.iovs + i * IOVEC_SIZE,
+        data: start + l.data + i * bufSize,
+      }, bufSize);
     }
   }
 
