@@ -19,7 +19,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { bigLen, EAGAIN, EINTR, errno, libc, POLLIN, pollOne, POLLOUT } from "../../ffi/libc.ts";
+import { bigLen, EAGAIN, EINTR, errno, libc, POLLIN } from "../../ffi/libc.ts";
 import { MsgBatch } from "../../ffi/udp.ts";
 import "../crypto/aead-libcrypto.ts";
 import { getAead } from "../crypto/backend.ts";
@@ -53,7 +53,7 @@ import {
 } from "../wireguard/offload/virtio-net-hdr.ts";
 import { MAX_IP_PACKET } from "../wireguard/offload/packet-layout.ts";
 import { AllowedIpsMirror, SlotCiphers, startWorker } from "./worker-common.ts";
-import { GsoSender, MAX_SEND_STALLS } from "./gso-send.ts";
+import { GsoSender, sendWithBackpressure } from "./gso-send.ts";
 import { HandoffChannel, HandoffDirection, type HandoffEntry } from "./handoff-channel.ts";
 import {
   HANDOFF_HEADER_V4,
@@ -529,25 +529,10 @@ class EncryptWorker {
 
   /** Sends messages from..n-1 with sendmmsg, waiting briefly while the socket buffer is full. */
   #sendEach(udpFd: number, from: number, n: number): void {
-    const shared = this.#shared;
-    let off = from;
-    let stalls = 0;
-    while (off < n) {
-      const sent = this.#batch.send(udpFd, n - off, off);
-      if (sent <= 0) {
-        // A full socket buffer is back-pressure, not loss: wait briefly for room, then retry.
-        const e = errno();
-        if (sent < 0 && (e === EAGAIN || e === EINTR) && ++stalls <= MAX_SEND_STALLS) {
-          pollOne(udpFd, POLLOUT, 5);
-          continue;
-        }
-        shared.stats[StatIndex.txSendErrors] += n - off;
-        break;
-      }
-      stalls = 0;
-      shared.stats[StatIndex.txPackets] += sent;
-      off += sent;
-    }
+    const stats = this.#shared.stats;
+    const reached = sendWithBackpressure(this.#batch, udpFd, from, n);
+    stats[StatIndex.txPackets] += reached - from;
+    if (reached < n) stats[StatIndex.txSendErrors] += n - reached;
   }
 
   /** Keeps a copy of the packet at `src[HEADER…]` until `peer` has keys (oldest dropped when full). */

@@ -21,6 +21,39 @@ export const GSO_SLOTS = 4;
 /** Consecutive EAGAIN waits (5 ms each) before the rest of a batch is given up. */
 export const MAX_SEND_STALLS = 20;
 
+/** Milliseconds one back-pressure wait for room in the socket buffer lasts. */
+const SEND_STALL_WAIT_MS = 5;
+
+/** A message batch sendmmsg sends from a slot on (MsgBatch, OffloadMsgBatch). */
+export interface SendableBatch {
+  /** Sends `count` messages from slot `from`; returns how many went, or -1 with errno set. */
+  send(fd: number, count: number, from: number): number;
+}
+
+/**
+ * Sends slots `from`..`n`-1 of `batch` on `fd`. A full socket buffer (EAGAIN, EINTR) is back-pressure,
+ * not loss: it waits for room (POLLOUT) up to {@link MAX_SEND_STALLS} times in a row. Returns the first
+ * slot not sent (`n` when all went); short of `n`, `errno()` says why.
+ */
+export function sendWithBackpressure(batch: SendableBatch, fd: number, from: number, n: number): number {
+  let off = from;
+  let stalls = 0;
+  while (off < n) {
+    const sent = batch.send(fd, n - off, off);
+    if (sent <= 0) {
+      const e = errno();
+      if (sent < 0 && (e === EAGAIN || e === EINTR) && ++stalls <= MAX_SEND_STALLS) {
+        pollOne(fd, POLLOUT, SEND_STALL_WAIT_MS);
+        continue;
+      }
+      break;
+    }
+    stalls = 0;
+    off += sent;
+  }
+  return off;
+}
+
 /** How sending a batch ended. */
 export interface SendOutcome {
   /** Messages the kernel took, from the first. */
@@ -88,24 +121,10 @@ export class GsoSender {
   /** Sends GSO slots 0..count-1, waiting briefly while the socket buffer is full; returns how many went. */
   #sendSlots(fd: number, count: number): number {
     this.#refused = false;
-    let off = 0;
-    let stalls = 0;
-    while (off < count) {
-      const sent = this.#gso.send(fd, count - off, off);
-      if (sent <= 0) {
-        const e = errno();
-        if (sent < 0 && (e === EAGAIN || e === EINTR) && ++stalls <= MAX_SEND_STALLS) {
-          pollOne(fd, POLLOUT, 5);
-          continue;
-        }
-        if (sent < 0 && isGsoRefusal(e)) {
-          this.#usable = false;
-          this.#refused = true;
-        }
-        break;
-      }
-      stalls = 0;
-      off += sent;
+    const off = sendWithBackpressure(this.#gso, fd, 0, count);
+    if (off < count && isGsoRefusal(errno())) {
+      this.#usable = false;
+      this.#refused = true;
     }
     return off;
   }
