@@ -15,8 +15,8 @@ import {
 } from "../keyplane/connection-source.ts";
 import { requestOverTcp } from "../keyplane/tcp-request.ts";
 
-/** The SKA TCP port on wg0 addresses (the same port DSKE uses on hubs). */
-export const SKA_PORT = 51831;
+/** The SKA TCP port on wg0 addresses (the same port DSKE uses); the one home is `config/ports.ts`. */
+export { SKA_PORT } from "../config/ports.ts";
 /** How long a connection may take to deliver its request. */
 const REQUEST_TIMEOUT_MS = 10_000;
 
