@@ -6,7 +6,6 @@
  * derived on request.
  * @module
  */
-import "../crypto/aead-libcrypto.ts";
 import type { BrokerConfig } from "../config/broker-config.ts";
 import { formatIp } from "../wireguard/allowedips.ts";
 import type { RunningInterface } from "../wireguard/interface.ts";

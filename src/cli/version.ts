@@ -4,7 +4,6 @@
  * Reads nothing but the environment and creates nothing.
  * @module
  */
-import "../crypto/aead-libcrypto.ts";
 import { getAead } from "../crypto/backend.ts";
 import { VERSION } from "../version.ts";
 

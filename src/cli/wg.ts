@@ -9,7 +9,6 @@
  */
 import { twofoldCommand } from "../self-command.ts";
 import { parseArgs } from "node:util";
-import "../crypto/aead-libcrypto.ts";
 import { suiteForCipher } from "../noise/suite.ts";
 import { InterfaceInUseError, startInterface } from "../wireguard/interface.ts";
 import { INTERFACE_NAME_RULE, isValidInterfaceName } from "../wireguard/interface-name.ts";

@@ -24,7 +24,6 @@ import { bigLen, libc, POLLIN } from "../../ffi/libc.ts";
 import { MsgBatch, sockaddrIpPort } from "../../ffi/udp.ts";
 import { enableUdpGro, OffloadMsgBatch } from "../../ffi/udp-offload.ts";
 import { copyBytes } from "../wireguard/offload/copy-sum.ts";
-import "../crypto/aead-libcrypto.ts";
 import { getAead } from "../crypto/backend.ts";
 import type { AeadName } from "../crypto/aead.ts";
 import { ReplayFilter } from "../wireguard/replay.ts";

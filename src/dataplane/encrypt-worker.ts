@@ -21,7 +21,6 @@
 /// <reference lib="deno.worker" />
 import { bigLen, EAGAIN, EINTR, errno, libc, POLLIN } from "../../ffi/libc.ts";
 import { MsgBatch } from "../../ffi/udp.ts";
-import "../crypto/aead-libcrypto.ts";
 import { getAead } from "../crypto/backend.ts";
 import type { AeadName } from "../crypto/aead.ts";
 import { sealTransport, TRANSPORT_HEADER, TRANSPORT_TAG } from "../wireguard/transport-message.ts";

@@ -4,7 +4,6 @@
  * only, and never talks to other hubs. Its id comes from its ingested (hub-role) PSRD blocks.
  * @module
  */
-import "../crypto/aead-libcrypto.ts";
 import type { HubConfig } from "../config/hub-config.ts";
 import { formatIp } from "../wireguard/allowedips.ts";
 import type { RunningInterface } from "../wireguard/interface.ts";

@@ -15,7 +15,6 @@
  * through node/node-events.ts.
  * @module
  */
-import "../crypto/aead-libcrypto.ts";
 import { isAesPeer, type NodeConfig, type PeerConfig } from "../config/node-config.ts";
 import { formatIp } from "../wireguard/allowedips.ts";
 import type { RunningInterface } from "../wireguard/interface.ts";
