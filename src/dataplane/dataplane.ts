@@ -1,22 +1,21 @@
 /**
- * The control plane's handle on the data plane: owns the shared state, the wake eventfd and the two
- * workers (TUN→UDP and UDP→TUN), and turns their rare messages into callbacks.
+ * The control plane's handle on one device's data plane: owns the device's shared state and wake
+ * eventfd, attaches the device to a pair of data-plane workers (worker-pair.ts: its own, or one the
+ * node shares between wg0 and aes0) and turns the workers' rare messages into callbacks.
  * @module
  */
-import { bigLen, check, EFD_CLOEXEC, EFD_NONBLOCK, libc } from "../../ffi/libc.ts";
+import { createEventFd, signalEventFd } from "../../ffi/eventfd.ts";
+import { libc } from "../../ffi/libc.ts";
 import { DeviceWord, SharedState } from "./shared-state.ts";
 import { type DataplaneOffloads, NO_OFFLOADS, type WorkerEvent, type WorkerInit } from "./worker-protocol.ts";
-import { workerModuleUrl } from "../worker-url.ts";
 import type { HandoffChannel } from "./handoff-channel.ts";
-
-/** The two worker modules, next to this one (see worker-url.ts for the release bundle). */
-const WORKER_URLS = [
-  workerModuleUrl(import.meta.url, "./encrypt-worker.ts", "encrypt-worker"),
-  workerModuleUrl(import.meta.url, "./decrypt-worker.ts", "decrypt-worker"),
-];
+import { DataplaneWorkers, WORKERS_PER_PAIR } from "./worker-pair.ts";
 import { ConnTracker, connTrackerBytes, DEFAULT_TRACKER_BUCKETS } from "../filter/conn-tracker.ts";
 import { TableWriter } from "../filter/table-exchange.ts";
 import { allowAllRuleTable, RULE_TABLE_CAPACITY_WORDS } from "../filter/rule-compiler.ts";
+
+/** How long {@link Dataplane.stop} waits for the workers to let the device go (ms). */
+const STOP_WAIT_MS = 1000;
 
 /** Callbacks the device supplies. */
 export interface DataplaneHandlers {
@@ -61,29 +60,33 @@ export interface DataplaneHandle {
   readonly tracker: SharedArrayBuffer;
 }
 
-/** Starts a data plane over `tunFd` for the AEAD `aead` (the device's injection point for it). */
-export type DataplaneFactory = (
-  tunFd: number,
-  aead: string,
-  handlers: DataplaneHandlers,
-  rekeyAfterMs: number,
-  packetFilter?: boolean,
-  offloads?: DataplaneOffloads,
-  handoff?: DataplaneHandoff,
-) => DataplaneHandle;
+/** What a device's data plane runs on. */
+export interface DataplaneOptions {
+  /** The device's TUN fd. */
+  tunFd: number;
+  /** AEAD algorithm name of the device's suite. */
+  aead: string;
+  /** Callbacks for the workers' events. */
+  handlers: DataplaneHandlers;
+  /** When the encrypt worker asks to rekey an initiator's keypair (REKEY_AFTER_TIME). */
+  rekeyAfterMs: number;
+  /** Whether the workers filter inbound packets with the device's rule tables. */
+  packetFilter?: boolean;
+  /** How `tunFd` was opened (both paths frame their reads and writes by it) and whether UDP GSO/GRO is used. */
+  offloads?: DataplaneOffloads;
+  /** This device's end of the aes0 → wg0 hand-off. */
+  handoff?: DataplaneHandoff;
+  /** The worker pair to run on (the node's shared one); none: the data plane starts a pair of its own. */
+  workers?: DataplaneWorkers;
+}
 
-/** The production data plane: the two workers (see {@link Dataplane}). */
-export const workerDataplane: DataplaneFactory = (
-  tunFd,
-  aead,
-  handlers,
-  rekeyAfterMs,
-  packetFilter,
-  offloads,
-  handoff,
-) => new Dataplane(tunFd, aead, handlers, rekeyAfterMs, packetFilter ?? false, offloads, handoff);
+/** Starts a data plane for a device (the device's injection point for it). */
+export type DataplaneFactory = (opts: DataplaneOptions) => DataplaneHandle;
 
-/** Runs the two data-plane workers over one TUN fd and one UDP fd. */
+/** The production data plane: the device's paths in a pair of workers (see {@link Dataplane}). */
+export const workerDataplane: DataplaneFactory = (opts) => new Dataplane(opts);
+
+/** One device's paths in the encrypt and the decrypt worker. */
 export class Dataplane implements DataplaneHandle {
   /** Shared state (keys, peers, routes, counters). */
   readonly shared = new SharedState();
@@ -92,34 +95,26 @@ export class Dataplane implements DataplaneHandle {
    * compiled table (a plain WireGuard device never filters).
    */
   readonly filterTables = new TableWriter(allowAllRuleTable(), RULE_TABLE_CAPACITY_WORDS);
-  /** The connection tracker's table, shared by both workers (the encrypt worker writes flows). */
+  /** The connection tracker's table, shared by both paths (the send path writes flows). */
   readonly tracker = new SharedArrayBuffer(connTrackerBytes(DEFAULT_TRACKER_BUCKETS));
-  #workers: Worker[] = [];
-  #wakeFd: number;
-  #wakeBuf = new BigUint64Array([1n]);
+  readonly #workers: DataplaneWorkers;
+  /** Whether {@link #workers} is this data plane's own pair (closed with it). */
+  readonly #ownWorkers: boolean;
+  readonly #device: number;
+  readonly #wakeFd: number;
+  /** Workers whose path of this device left. */
   #stopped = 0;
   #onStopped?: () => void;
+  #closed = false;
   readonly #handoff?: DataplaneHandoff;
 
-  /**
-   * `rekeyAfterMs`: when the encrypt worker asks to rekey an initiator's keypair (REKEY_AFTER_TIME);
-   * `packetFilter`: whether the workers filter inbound packets with {@link filterTables};
-   * `offloads`: how `tunFd` was opened (both workers frame their reads and writes by it) and
-   * whether the workers use UDP GSO/GRO; `handoff`: this device's end of the aes0 → wg0 hand-off.
-   */
-  constructor(
-    tunFd: number,
-    aead: string,
-    handlers: DataplaneHandlers,
-    rekeyAfterMs: number,
-    packetFilter = false,
-    offloads: DataplaneOffloads = NO_OFFLOADS,
-    handoff?: DataplaneHandoff,
-  ) {
+  constructor(opts: DataplaneOptions) {
+    const { handlers, handoff } = opts;
+    const offloads = opts.offloads ?? NO_OFFLOADS;
     this.#handoff = handoff;
-    this.#wakeFd = check(libc.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd");
+    this.#wakeFd = createEventFd();
     const h = this.shared.header;
-    Atomics.store(h, DeviceWord.tunFd, tunFd);
+    Atomics.store(h, DeviceWord.tunFd, opts.tunFd);
     Atomics.store(h, DeviceWord.tunVnetHdr, offloads.vnetHdr ? 1 : 0);
     Atomics.store(h, DeviceWord.tunOffloadBits, offloads.bits);
     Atomics.store(h, DeviceWord.udpOffloads, offloads.udp ? 1 : 0);
@@ -128,54 +123,49 @@ export class Dataplane implements DataplaneHandle {
     new ConnTracker(this.tracker, DEFAULT_TRACKER_BUCKETS, crypto.getRandomValues(new Int32Array(1))[0]);
     const init: WorkerInit = {
       sab: this.shared.sab,
-      aead,
-      rekeyAfterMs,
-      packetFilter,
+      aead: opts.aead,
+      rekeyAfterMs: opts.rekeyAfterMs,
+      packetFilter: opts.packetFilter ?? false,
       filterTables: this.filterTables.sab,
       tracker: this.tracker,
       trackerBuckets: DEFAULT_TRACKER_BUCKETS,
       handoff: handoff && { sab: handoff.channel.sab, role: handoff.role },
     };
-    for (const url of WORKER_URLS) {
-      const w = new Worker(url, { type: "module" });
-      w.onmessage = (e: MessageEvent<WorkerEvent>) => {
-        const m = e.data;
-        switch (m.t) {
-          case "handshake":
-            handlers.onHandshakeNeeded(m.peer);
-            break;
-          case "hs":
-            Atomics.sub(h, DeviceWord.pendingHandshakes, 1);
-            handlers.onHandshakeMessage(m.data, m.addr);
-            break;
-          case "confirm":
-            handlers.onConfirmed(m.peer, m.slot);
-            break;
-          case "filter-drop":
-            handlers.onFilterDrop?.(m.peer, m.reason, m.count);
-            break;
-          case "tun-closed":
-            handlers.onTunClosed();
-            break;
-          case "error":
-            handlers.onWorkerError(m.message);
-            break;
-          case "stopped":
-            if (++this.#stopped === this.#workers.length) this.#onStopped?.();
-            break;
-        }
-      };
-      w.onerror = (e) => {
-        e.preventDefault();
-        handlers.onWorkerError(e.message);
-      };
-      w.postMessage(init);
-      this.#workers.push(w);
+    this.#ownWorkers = opts.workers === undefined;
+    this.#workers = opts.workers ?? new DataplaneWorkers();
+    this.#device = this.#workers.attach(init, (m) => this.#onEvent(m, handlers));
+  }
+
+  #onEvent(m: WorkerEvent, handlers: DataplaneHandlers): void {
+    switch (m.t) {
+      case "handshake":
+        handlers.onHandshakeNeeded(m.peer);
+        break;
+      case "hs":
+        Atomics.sub(this.shared.header, DeviceWord.pendingHandshakes, 1);
+        handlers.onHandshakeMessage(m.data, m.addr);
+        break;
+      case "confirm":
+        handlers.onConfirmed(m.peer, m.slot);
+        break;
+      case "filter-drop":
+        handlers.onFilterDrop?.(m.peer, m.reason, m.count);
+        break;
+      case "tun-closed":
+        Atomics.store(this.shared.header, DeviceWord.tunClosed, 1);
+        handlers.onTunClosed();
+        break;
+      case "error":
+        handlers.onWorkerError(m.message);
+        break;
+      case "stopped":
+        if (++this.#stopped === WORKERS_PER_PAIR) this.#onStopped?.();
+        break;
     }
   }
 
   /**
-   * Publishes the UDP socket the workers use (the decrypt worker picks it up within 100 ms); the
+   * Publishes the UDP socket the workers use (the decrypt path picks it up within 100 ms); the
    * inner end of a hand-off attaches with its `port`.
    */
   setUdpFd(fd: number, port?: number): void {
@@ -190,24 +180,31 @@ export class Dataplane implements DataplaneHandle {
     if (this.#handoff?.role === "outer") this.#handoff.channel.setOuterMtu(mtu);
   }
 
-  /** Wakes the encrypt worker to send staged packets and keepalives now. */
+  /** Wakes the encrypt path to send staged packets and keepalives now. */
   wake(): void {
-    libc.write(this.#wakeFd, new Uint8Array(this.#wakeBuf.buffer), bigLen(8));
+    signalEventFd(this.#wakeFd);
   }
 
-  /** Stops both workers (they leave their loops within ~100 ms) and closes the eventfd. */
+  /**
+   * Stops the device's paths (they leave both workers within ~100 ms; the workers keep serving other
+   * devices) and closes the eventfd; a pair of its own is ended.
+   */
   async stop(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
     if (this.#handoff?.role === "inner") this.#handoff.channel.detach();
     Atomics.store(this.shared.header, DeviceWord.stop, 1);
-    this.wake();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      new Promise<void>((r) => this.#onStopped = r),
-      new Promise<void>((r) => timer = setTimeout(r, 1000)),
-    ]);
-    clearTimeout(timer);
-    for (const w of this.#workers) w.terminate();
-    this.#workers = [];
+    this.#workers.nudge();
+    if (this.#stopped < WORKERS_PER_PAIR) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        new Promise<void>((r) => this.#onStopped = r),
+        new Promise<void>((r) => timer = setTimeout(r, STOP_WAIT_MS)),
+      ]);
+      clearTimeout(timer);
+    }
+    this.#workers.release(this.#device);
+    if (this.#ownWorkers) this.#workers.close();
     libc.close(this.#wakeFd);
   }
 }

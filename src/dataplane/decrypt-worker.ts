@@ -1,7 +1,8 @@
 /**
- * Data-plane worker: UDP → decrypt → TUN, the receive path (wireguard-go's receive.go). Blocks in
- * `poll` on the UDP socket, receives a batch with one `recvmmsg`, and dispatches each message by
- * type. A transport message finds its keypair from the receiver index, is opened in place, passes
+ * Data-plane worker: UDP → decrypt → TUN, the receive path (wireguard-go's receive.go). The worker
+ * serves the receive path of every device attached to it (worker-loop.ts: wg0's and aes0's in
+ * `twofold up`) and blocks in one `poll` on their UDP sockets; a path receives a batch with one
+ * `recvmmsg` and dispatches each message by type. A transport message finds its keypair from the receiver index, is opened in place, passes
  * the replay window, roams the endpoint, and its inner packet is checked against the sending peer's
  * allowed IPs and the packet filter before it is written to the TUN. Handshake messages are admitted
  * here (admission.ts: mac1, and under load mac2 with cookie replies sent from this worker, a
@@ -14,13 +15,16 @@
  * the kernel's GRO rules allow, each write with its header; the filter has decided every packet
  * before it is coalesced.
  *
- * With the aes0 → wg0 hand-off (handoff-channel.ts, docs/offload.md) wg0's worker puts what the kernel
+ * With the aes0 → wg0 hand-off (handoff-channel.ts, docs/offload.md) wg0's path puts what the kernel
  * would deliver to aes0's socket (checked as the kernel would) on the receive ring, not the TUN;
- * aes0's worker dispatches those datagrams as if `recvmmsg` had brought them.
+ * aes0's path dispatches those datagrams as if `recvmmsg` had brought them — by a call after wg0's
+ * receive batch when both paths share this worker (as in `twofold up`), else when the ring's eventfd
+ * wakes aes0's worker.
  * @module
  */
 /// <reference lib="deno.worker" />
 import { bigLen, libc, POLLIN } from "../../ffi/libc.ts";
+import type { PollSet } from "../../ffi/poll.ts";
 import { MsgBatch, sockaddrIpPort } from "../../ffi/udp.ts";
 import { enableUdpGro, OffloadMsgBatch } from "../../ffi/udp-offload.ts";
 import { copyBytes } from "../wireguard/offload/copy-sum.ts";
@@ -68,7 +72,9 @@ import { PacketFilter } from "../filter/packet-filter.ts";
 import { TableReader } from "../filter/table-exchange.ts";
 import { DropReason } from "../filter/verdict.ts";
 import { FILTER_TABLE_READER, type WorkerInit } from "./worker-protocol.ts";
-import { AllowedIpsMirror, SlotCiphers, startWorker } from "./worker-common.ts";
+import { AllowedIpsMirror, SlotCiphers } from "./worker-common.ts";
+import { type DevicePath, type HandoffEnd, hostDevicePaths, IDLE_POLL_MS } from "./worker-loop.ts";
+import type { WorkerEvent } from "./worker-protocol.ts";
 import { GroBatch } from "../wireguard/offload/coalesce.ts";
 import { VIRTIO_NET_HDR_LEN, writePlainVirtioNetHdr } from "../wireguard/offload/virtio-net-hdr.ts";
 import { TUN_F_TSO4, TUN_F_TSO6, TUN_F_USO4, TUN_F_USO6 } from "../../ffi/tun.ts";
@@ -88,8 +94,12 @@ const BUF_SIZE = 65536;
 const SPLIT_BUFFERS = 32;
 /** Most recvmmsg rounds per wake-up before poll is asked again (and shared state re-synced). */
 const ROUNDS_PER_WAKE = 8;
-/** How long poll waits before the worker re-syncs its view of the shared state (ms). */
-const IDLE_POLL_MS = 100;
+/** Poll entries of a path: its UDP socket and (aes0 with an unpaired hand-off) the receive ring's eventfd. */
+const enum Entry {
+  udp = 0,
+  handoff = 1,
+}
+const POLL_ENTRIES = 2;
 /** Bytes of a cookie source: IPv6 address and port. */
 const SOURCE_BYTES = 18;
 /** The stats counter of each filter drop reason (indexed by DropReason code; `none` never counts). */
@@ -99,8 +109,11 @@ DROP_REASON_STATS[DropReason.policy] = StatIndex.filterPolicy;
 DROP_REASON_STATS[DropReason.malformed] = StatIndex.filterMalformed;
 DROP_REASON_STATS[DropReason.fragment] = StatIndex.filterFragment;
 
-/** The receive path of one device: its buffers, its view of the shared state and its loop. */
-class DecryptWorker {
+/** The receive path of one device: its buffers, its view of the shared state and its steps. */
+class DecryptPath implements DevicePath {
+  readonly pollEntries = POLL_ENTRIES;
+  readonly handoffEnd: HandoffEnd | null;
+  readonly #post: (event: WorkerEvent) => void;
   readonly #shared: SharedState;
   /** The receive batch: with UDP offloads an OffloadMsgBatch (a slot may hold several datagrams). */
   readonly #batch: MsgBatch | OffloadMsgBatch;
@@ -122,13 +135,17 @@ class DecryptWorker {
   readonly #filterOn: boolean;
   /** Slot generations the drop-event limiter counted for (a new peer in a slot starts fresh). */
   readonly #eventGenerations = new Int32Array(MAX_PEERS);
-  /** The socket and, for aes0 with the hand-off, the receive ring's eventfd (struct pollfd each). */
-  readonly #pollFds = new Uint8Array(16);
-  readonly #pollCount: bigint;
-  readonly #pollView = new DataView(this.#pollFds.buffer);
+  /** The UDP socket in use (-1 until the control plane publishes one). */
+  #udpFd = -1;
+  /** When idle rate-limiter entries were last forgotten. */
+  #lastGc = 0;
   /** The aes0 → wg0 hand-off channel, when this device is one of its ends: wg0's (outer) or aes0's. */
   readonly #handoff: HandoffChannel | null;
   readonly #handoffOuter: boolean;
+  /** wg0's path: aes0's path when it runs in this worker too (handed-off datagrams are dispatched by a call). */
+  #pairedInner: DecryptPath | null = null;
+  /** aes0's path: true when wg0's path runs in this worker (it calls us; no ring eventfd to poll). */
+  #pairedOuter = false;
   readonly #handoffDatagram = new HandoffDatagram();
   readonly #handoffEntry: HandoffEntry = { len: 0, addrLen: 0 };
   readonly #handoffSource = new Uint8Array(32);
@@ -152,7 +169,8 @@ class DecryptWorker {
   #admission: HandshakeAdmission | null = null; // set by syncIdentity
   #identityVersion = 0;
 
-  constructor(init: WorkerInit) {
+  constructor(init: WorkerInit, post: (event: WorkerEvent) => void) {
+    this.#post = post;
     this.#shared = new SharedState(init.sab);
     if (Atomics.load(this.#shared.header, DeviceWord.udpOffloads) === 1) {
       // One backing for the batch and the split buffers: copies between them are memmoves.
@@ -199,42 +217,61 @@ class DecryptWorker {
       : null;
     this.#handoff = init.handoff ? new HandoffChannel(init.handoff.sab) : null;
     this.#handoffOuter = init.handoff?.role === "outer";
-    this.#pollView.setInt32(8, -1, true); // poll ignores a negative fd
-    if (this.#handoff !== null && !this.#handoffOuter) {
-      this.#pollView.setInt32(8, this.#handoff.wakeFd(HandoffDirection.receive), true);
-      this.#pollView.setInt16(12, POLLIN, true);
-    }
-    this.#pollCount = bigLen(this.#handoff !== null && !this.#handoffOuter ? 2 : 1);
+    this.handoffEnd = this.#handoff && init.handoff
+      ? { channel: this.#handoff.id, role: init.handoff.role }
+      : null;
   }
 
-  /** The loop: wait for datagrams, re-sync shared state, receive and dispatch batches; until stopped. */
-  run(): void {
-    const shared = this.#shared;
-    let udpFd = -1;
-    while (Atomics.load(shared.header, DeviceWord.stop) === 0) {
-      const fd = Atomics.load(shared.header, DeviceWord.udpFd);
-      if (fd !== udpFd) {
-        udpFd = fd;
-        if (this.#groSizes !== null && fd >= 0) enableUdpGro(fd); // refused: datagrams come one by one
-        this.#pollView.setInt32(0, fd, true);
-        this.#pollView.setInt16(4, POLLIN, true);
-      }
-      const r = libc.poll(this.#pollFds, this.#pollCount, IDLE_POLL_MS);
-      this.#allowed.sync();
-      this.#tables.sync();
-      this.#syncIdentity();
-      if (r <= 0) this.#admission?.gc(); // idle: forget rate-limiter entries of sources gone quiet
-      if (r <= 0) continue;
-      if (this.#pollView.getInt16(14, true) & POLLIN) this.#receiveHandedOff(udpFd);
-      if (udpFd < 0 || this.#pollView.getInt16(6, true) === 0) continue;
-      for (let round = 0; round < ROUNDS_PER_WAKE; round++) {
-        if (this.#receiveBatch(udpFd) < BATCH) break;
-      }
+  stopRequested(): boolean {
+    return Atomics.load(this.#shared.header, DeviceWord.stop) !== 0;
+  }
+
+  pairWith(other: DevicePath | null): void {
+    if (this.#handoffOuter) this.#pairedInner = other instanceof DecryptPath ? other : null;
+    else this.#pairedOuter = other !== null;
+  }
+
+  /** Polls the device's current socket (turning UDP GRO on for a new one) and, unpaired aes0, the ring. */
+  arm(poll: PollSet, at: number): void {
+    const fd = Atomics.load(this.#shared.header, DeviceWord.udpFd);
+    if (fd !== this.#udpFd) {
+      this.#udpFd = fd;
+      if (this.#groSizes !== null && fd >= 0) enableUdpGro(fd); // refused: datagrams come one by one
     }
+    poll.set(at + Entry.udp, fd, POLLIN);
+    const unpairedInner = this.#handoff !== null && !this.#handoffOuter && !this.#pairedOuter;
+    poll.set(
+      at + Entry.handoff,
+      unpairedInner ? this.#handoff!.wakeFd(HandoffDirection.receive) : -1,
+      POLLIN,
+    );
+  }
+
+  /** One turn: re-sync the shared state, then the hand-off ring and the socket when poll says so. */
+  service(poll: PollSet, at: number, ready: boolean, now: number): boolean {
+    this.#allowed.sync();
+    this.#tables.sync();
+    this.#syncIdentity();
+    if (now - this.#lastGc >= IDLE_POLL_MS) { // forget rate-limiter entries of sources gone quiet
+      this.#admission?.gc();
+      this.#lastGc = now;
+    }
+    if (!ready) return true;
+    if (poll.revents(at + Entry.handoff) & POLLIN) {
+      this.#handoff!.clearWake(HandoffDirection.receive);
+      this.#receiveHandedOff();
+    }
+    const udpFd = this.#udpFd;
+    if (udpFd < 0 || poll.revents(at + Entry.udp) === 0) return true;
+    for (let round = 0; round < ROUNDS_PER_WAKE; round++) {
+      if (this.#receiveBatch(udpFd) < BATCH) break;
+    }
+    return true;
+  }
+
+  finish(): void {
     this.#ciphers.freeAll();
     this.#tables.close();
-    self.postMessage({ t: "stopped" });
-    self.close();
   }
 
   /** One recvmmsg and the dispatch of what it brought; returns how many datagrams (≤ 0: none). */
@@ -255,18 +292,25 @@ class DecryptWorker {
     if (this.#replyCount > 0) this.#flushReplies(udpFd);
     if (this.#handedOff > 0) {
       this.#handedOff = 0;
-      this.#handoff!.wake(HandoffDirection.receive);
+      if (this.#pairedInner !== null) this.#pairedInner.drainHandedOff();
+      else this.#handoff!.wake(HandoffDirection.receive);
     }
     return got;
   }
 
+  /** aes0's end of the hand-off, called by wg0's path in the same worker: dispatches everything on the receive ring. */
+  drainHandedOff(): void {
+    while (!this.#receiveHandedOff()) { /* until the ring is empty */ }
+  }
+
   /**
-   * aes0's end of the hand-off: dispatches the datagrams on the receive ring a batch at a time, as if
-   * `recvmmsg` had brought them; a ring left non-empty wakes us again after the socket's turn.
+   * aes0's end of the hand-off: dispatches the datagrams on the receive ring a batch at a time (up to
+   * {@link ROUNDS_PER_WAKE} batches), as if `recvmmsg` had brought them. True when the ring is empty;
+   * unpaired, a ring left non-empty wakes us again after the socket's turn.
    */
-  #receiveHandedOff(udpFd: number): void {
+  #receiveHandedOff(): boolean {
     const ch = this.#handoff!;
-    ch.clearWake(HandoffDirection.receive);
+    const udpFd = this.#udpFd;
     const batch = this.#batch;
     const entry = this.#handoffEntry;
     const now = Date.now();
@@ -283,9 +327,10 @@ class DecryptWorker {
       ch.notifyRoom(HandoffDirection.receive);
       if (this.#pending > 0) this.#flushCoalesced();
       if (this.#replyCount > 0) this.#flushReplies(udpFd);
-      if (got < BATCH) return;
+      if (got < BATCH) return true;
     }
-    ch.wake(HandoffDirection.receive);
+    if (!this.#pairedOuter) ch.wake(HandoffDirection.receive);
+    return false;
   }
 
   /**
@@ -305,20 +350,30 @@ class DecryptWorker {
         this.#shared.stats[StatIndex.rxBadInnerPacket]++;
         return true;
       case HandoffReceive.datagram:
-        if (
-          !ch.pushOrWait(
-            HandoffDirection.receive,
-            this.#handoffSource,
-            dg.sourceLen,
-            buf,
-            dg.payloadAt,
-            dg.payloadLen,
-          )
-        ) return false; // still full: the kernel's path
+        if (!this.#push(buf, dg)) return false; // still full: the kernel's path
         this.#shared.stats[StatIndex.rxPackets]++;
         this.#handedOff++;
         return true;
     }
+  }
+
+  /**
+   * Puts an opened datagram for aes0 on the receive ring; while it is full, aes0's path in this
+   * worker drains it first, or (in another worker) is woken and waited for. False when there is
+   * still no room.
+   */
+  #push(buf: Uint8Array, dg: HandoffDatagram): boolean {
+    const ch = this.#handoff!;
+    const source = this.#handoffSource;
+    const inner = this.#pairedInner;
+    if (inner === null) {
+      return ch.pushOrWait(HandoffDirection.receive, source, dg.sourceLen, buf, dg.payloadAt, dg.payloadLen);
+    }
+    if (ch.push(HandoffDirection.receive, source, dg.sourceLen, buf, dg.payloadAt, dg.payloadLen)) {
+      return true;
+    }
+    inner.drainHandedOff();
+    return ch.push(HandoffDirection.receive, source, dg.sourceLen, buf, dg.payloadAt, dg.payloadLen);
   }
 
   /**
@@ -413,14 +468,14 @@ class DecryptWorker {
     }
     if (shared.peerGet(peer, PeerWord.next) === slot && shared.kpGet(slot, KeypairWord.confirmPosted) === 0) {
       shared.kpSet(slot, KeypairWord.confirmPosted, 1);
-      self.postMessage({ t: "confirm", peer, slot });
+      this.#post({ t: "confirm", peer, slot });
     }
     const pf = shared.pf(peer, 0);
     shared.peerF64[pf + PeerTraffic.rxBytes] += len;
     shared.peerF64[pf + PeerTraffic.lastAuthReceived] = now;
     if (shared.kpGet(slot, KeypairWord.isInitiator) === 1 && now - created >= REKEY_AFTER_TIME_RECEIVING) {
       if (shared.peerCas(peer, PeerWord.needHandshake, 0, 1) === 0) {
-        self.postMessage({ t: "handshake", peer });
+        this.#post({ t: "handshake", peer });
       }
     }
     return peer;
@@ -470,7 +525,7 @@ class DecryptWorker {
       this.#eventGenerations[peer] = gen;
     }
     const count = this.#dropEvents.note(peer, verdict.reason, now);
-    if (count > 0) self.postMessage({ t: "filter-drop", peer, reason: verdict.reason, count });
+    if (count > 0) this.#post({ t: "filter-drop", peer, reason: verdict.reason, count });
     return false;
   }
 
@@ -544,7 +599,7 @@ class DecryptWorker {
     Atomics.add(this.#shared.header, DeviceWord.pendingHandshakes, 1);
     const batch = this.#batch;
     const alen = batch.addrLens[this.#from];
-    self.postMessage({
+    this.#post({
       t: "hs",
       data: this.#msgBufs[i].slice(0, len),
       addr: batch.addrs[this.#from].slice(0, alen),
@@ -615,4 +670,4 @@ class DecryptWorker {
   }
 }
 
-startWorker((init) => new DecryptWorker(init).run());
+hostDevicePaths((init, post) => new DecryptPath(init, post));

@@ -1,8 +1,9 @@
 /**
- * Data-plane worker: TUN → encrypt → UDP, the send path (wireguard-go's send.go). Runs in its own
- * thread and blocks in `poll` on the TUN fd and a wake eventfd; reads packets until the TUN is empty
- * (up to one batch), routes each to a peer by its destination, seals it in place with the peer's
- * current keypair and sends the batch with one `sendmmsg`. No allocation per packet in steady state.
+ * Data-plane worker: TUN → encrypt → UDP, the send path (wireguard-go's send.go). The worker serves
+ * the send path of every device attached to it (worker-loop.ts: wg0's and aes0's in `twofold up`)
+ * and blocks in one `poll` on their TUN fds and wake eventfds; a path reads packets until its TUN is
+ * empty (up to one batch), routes each to a peer by its destination, seals it in place with the
+ * peer's current keypair and sends the batch with one `sendmmsg`. No allocation per packet in steady state.
  * Packets for a peer without a usable keypair are staged (up to 128 per peer) and a handshake is
  * requested from the control plane.
  *
@@ -14,12 +15,16 @@
  * flushed batch goes out as UDP_SEGMENT runs (gso-send.ts), plain sendmmsg after a refusal.
  *
  * With the aes0 → wg0 hand-off (handoff-channel.ts, docs/offload.md) aes0's flushed datagrams go on
- * the send ring, not its socket; wg0's worker puts the kernel's IP + UDP header in front of each and
- * routes and seals it like a TUN read. What cannot take the ring takes the socket.
+ * the send ring, not its socket; wg0's path puts the kernel's IP + UDP header in front of each and
+ * routes and seals it like a TUN read — at once, by a call, when both paths share this worker (as in
+ * `twofold up`), else when the ring's eventfd wakes wg0's worker. What cannot take the ring takes the
+ * socket.
  * @module
  */
 /// <reference lib="deno.worker" />
 import { bigLen, EAGAIN, EINTR, errno, libc, POLLIN } from "../../ffi/libc.ts";
+import type { PollSet } from "../../ffi/poll.ts";
+import { drainEventFd } from "../../ffi/eventfd.ts";
 import { MsgBatch } from "../../ffi/udp.ts";
 import { getAead } from "../crypto/backend.ts";
 import type { AeadName } from "../crypto/aead.ts";
@@ -51,7 +56,9 @@ import {
   VIRTIO_NET_HDR_LEN,
 } from "../wireguard/offload/virtio-net-hdr.ts";
 import { MAX_IP_PACKET } from "../wireguard/offload/packet-layout.ts";
-import { AllowedIpsMirror, SlotCiphers, startWorker } from "./worker-common.ts";
+import { AllowedIpsMirror, SlotCiphers } from "./worker-common.ts";
+import { type DevicePath, type HandoffEnd, hostDevicePaths } from "./worker-loop.ts";
+import type { WorkerEvent } from "./worker-protocol.ts";
 import { GsoSender, sendWithBackpressure } from "./gso-send.ts";
 import { HandoffChannel, HandoffDirection, type HandoffEntry } from "./handoff-channel.ts";
 import {
@@ -75,14 +82,19 @@ const OFFLOAD_BATCH = 128;
 const SUPER_READ_MAX = VIRTIO_NET_HDR_LEN + MAX_IP_PACKET;
 const BUF_SIZE = HEADER + 65535 + TAG + 16;
 const READ_MAX = bigLen(BUF_SIZE - HEADER - TAG - 16);
-const EIGHT = bigLen(8);
 /** Most TUN reads per wake-up before the batch is flushed and poll is asked again. */
 const READS_PER_WAKE = 4 * BATCH;
 /** Most super-packet reads per wake-up (each may fill most of a batch). */
 const SUPER_READS_PER_WAKE = BATCH;
 /** Most datagrams wg0 takes from the hand-off ring per wake-up before its TUN gets a turn. */
 const HANDOFF_TAKES_PER_WAKE = 4 * BATCH;
-const POLLFD_BYTES = 8; // struct pollfd {int fd; short events; short revents}
+/** Poll entries of a path: its TUN, its wake eventfd and (wg0 with an unpaired hand-off) the send ring's eventfd. */
+const enum Entry {
+  tun = 0,
+  wake = 1,
+  handoff = 2,
+}
+const POLL_ENTRIES = 3;
 /** How often staged packets and keepalives are serviced without a wake-up (ms). */
 const CONTROL_INTERVAL_MS = 100;
 
@@ -103,9 +115,12 @@ const enum ReadEnd {
   closed,
 }
 
-/** The send path of one device: its buffers, its view of the shared state and its loop. */
-class EncryptWorker {
+/** The send path of one device: its buffers, its view of the shared state and its steps. */
+class EncryptPath implements DevicePath {
+  readonly pollEntries = POLL_ENTRIES;
+  readonly handoffEnd: HandoffEnd | null;
   readonly #init: WorkerInit;
+  readonly #post: (event: WorkerEvent) => void;
   readonly #shared: SharedState;
   /** Whether every TUN read starts with a virtio_net_hdr (the TUN was opened with offloads). */
   readonly #vnetHdr: boolean;
@@ -128,25 +143,27 @@ class EncryptWorker {
   readonly #tracker: ConnTracker;
   readonly #outbound = new ParsedPacket();
   readonly #filterOn: boolean;
-  /** The TUN, the wake eventfd and, for wg0 with the hand-off, the send ring's eventfd. */
-  readonly #pollFds = new Uint8Array(3 * POLLFD_BYTES);
-  readonly #pollView = new DataView(this.#pollFds.buffer);
-  readonly #pollCount: bigint;
   /** The aes0 → wg0 hand-off channel, when this device is one of its ends: wg0's (outer) or aes0's. */
   readonly #handoff: HandoffChannel | null;
   readonly #handoffOuter: boolean;
+  /** aes0's path: wg0's path when it runs in this worker too (handed-off datagrams are sealed by a call). */
+  #pairedOuter: EncryptPath | null = null;
+  /** wg0's path: true when aes0's path runs in this worker (it calls us; no ring eventfd to poll). */
+  #pairedInner = false;
+  /** When staged packets and keepalives were last serviced. */
+  #lastControl = 0;
   readonly #handoffEntry: HandoffEntry = { len: 0, addrLen: 0 };
   readonly #handoffAddr = new Uint8Array(32);
   /** IPv4 identification of the next handed-off packet. */
   #ipId = 0;
-  readonly #wakeBuf = new Uint8Array(8);
   readonly #tunFd: number;
   readonly #wakeFd: number;
   /** Messages in the batch. */
   #n = 0;
 
-  constructor(init: WorkerInit) {
+  constructor(init: WorkerInit, post: (event: WorkerEvent) => void) {
     this.#init = init;
+    this.#post = post;
     this.#shared = new SharedState(init.sab);
     this.#vnetHdr = Atomics.load(this.#shared.header, DeviceWord.tunVnetHdr) === 1;
     this.#batchSize = this.#vnetHdr ? OFFLOAD_BATCH : BATCH;
@@ -165,65 +182,53 @@ class EncryptWorker {
     this.#filterOn = init.packetFilter;
     this.#tunFd = Atomics.load(this.#shared.header, DeviceWord.tunFd);
     this.#wakeFd = Atomics.load(this.#shared.header, DeviceWord.wakeFd);
-    this.#pollView.setInt32(0, this.#tunFd, true);
-    this.#pollView.setInt16(4, POLLIN, true);
-    this.#pollView.setInt32(8, this.#wakeFd, true);
-    this.#pollView.setInt16(12, POLLIN, true);
     this.#handoff = init.handoff ? new HandoffChannel(init.handoff.sab) : null;
     this.#handoffOuter = init.handoff?.role === "outer";
-    if (this.#handoff !== null && this.#handoffOuter) {
-      this.#pollView.setInt32(16, this.#handoff.wakeFd(HandoffDirection.send), true);
-      this.#pollView.setInt16(20, POLLIN, true);
-    }
-    this.#pollCount = bigLen(this.#handoffOuter ? 3 : 2);
+    this.handoffEnd = this.#handoff && init.handoff
+      ? { channel: this.#handoff.id, role: init.handoff.role }
+      : null;
   }
 
-  /** The loop: wait for packets or a wake-up, read, route, seal, flush; until stopped or the TUN goes. */
-  run(): void {
-    const shared = this.#shared;
-    let lastControl = 0;
-    while (Atomics.load(shared.header, DeviceWord.stop) === 0) {
-      const r = libc.poll(this.#pollFds, this.#pollCount, CONTROL_INTERVAL_MS);
-      const now = Date.now();
-      this.#allowed.sync();
-      if (r <= 0) {
-        if (now - lastControl >= CONTROL_INTERVAL_MS) {
-          this.#serviceControl(now);
-          lastControl = now;
-        }
-        continue;
-      }
-      if (this.#pollView.getInt16(14, true) & POLLIN) {
-        libc.read(this.#wakeFd, this.#wakeBuf, EIGHT);
-        this.#serviceControl(now);
-        lastControl = now;
-      }
-      if (this.#handoffOuter && (this.#pollView.getInt16(22, true) & POLLIN)) {
-        this.#sealHandedOff(now);
-        this.#flush();
-      }
-      const tunRevents = this.#pollView.getInt16(6, true);
-      if (tunRevents & ~POLLIN) { // POLLERR/POLLHUP/POLLNVAL: the interface is gone
-        this.#tunClosed();
-        break;
-      }
-      if (!(tunRevents & POLLIN)) continue;
-      const end = this.#vnetHdr ? this.#readSuperPackets(now) : this.#readTun(now);
-      if (end === ReadEnd.closed) {
-        this.#tunClosed();
-        return;
-      }
+  stopRequested(): boolean {
+    return Atomics.load(this.#shared.header, DeviceWord.stop) !== 0;
+  }
+
+  pairWith(other: DevicePath | null): void {
+    if (this.#handoffOuter) this.#pairedInner = other !== null;
+    else this.#pairedOuter = other instanceof EncryptPath ? other : null;
+  }
+
+  arm(poll: PollSet, at: number): void {
+    poll.set(at + Entry.tun, this.#tunFd, POLLIN);
+    poll.set(at + Entry.wake, this.#wakeFd, POLLIN);
+    const ring = this.#handoffOuter && !this.#pairedInner ? this.#handoff!.wakeFd(HandoffDirection.send) : -1;
+    poll.set(at + Entry.handoff, ring, POLLIN);
+  }
+
+  /** One turn: control work when woken or due, the hand-off ring, then the TUN; false when the TUN is gone. */
+  service(poll: PollSet, at: number, ready: boolean, now: number): boolean {
+    this.#allowed.sync();
+    if (ready && (poll.revents(at + Entry.wake) & POLLIN)) {
+      drainEventFd(this.#wakeFd);
+      this.#serviceControl(now);
+    } else if (now - this.#lastControl >= CONTROL_INTERVAL_MS) this.#serviceControl(now);
+    if (!ready) return true;
+    if (poll.revents(at + Entry.handoff) & POLLIN) {
+      this.#handoff!.clearWake(HandoffDirection.send);
+      if (!this.#sealHandedOff(now)) this.#handoff!.wake(HandoffDirection.send); // more: after the TUN's turn
       this.#flush();
     }
+    const tunRevents = poll.revents(at + Entry.tun);
+    if (tunRevents & ~POLLIN) return false; // POLLERR/POLLHUP/POLLNVAL: the interface is gone
+    if (!(tunRevents & POLLIN)) return true;
+    const end = this.#vnetHdr ? this.#readSuperPackets(now) : this.#readTun(now);
     this.#flush();
-    this.#ciphers.freeAll();
-    self.postMessage({ t: "stopped" });
-    self.close();
+    return end !== ReadEnd.closed;
   }
 
-  #tunClosed(): void {
-    Atomics.store(this.#shared.header, DeviceWord.tunClosed, 1);
-    self.postMessage({ t: "tun-closed" });
+  finish(): void {
+    this.#flush();
+    this.#ciphers.freeAll();
   }
 
   /** Reads packets from the TUN into the batch and sends each on its way, until the TUN is empty. */
@@ -321,15 +326,24 @@ class EncryptWorker {
   }
 
   /**
-   * wg0's end of the hand-off: puts each of aes0's datagrams behind the IP + UDP header to its endpoint
-   * and routes and seals it like a TUN read; a ring left non-empty wakes us again after the TUN's turn.
+   * wg0's end of the hand-off, called by aes0's path in the same worker: seals everything on the send
+   * ring and sends it.
    */
-  #sealHandedOff(now: number): void {
+  drainHandedOff(now: number): void {
+    while (!this.#sealHandedOff(now)) this.#flush();
+    this.#flush();
+  }
+
+  /**
+   * wg0's end of the hand-off: puts each of aes0's datagrams (up to {@link HANDOFF_TAKES_PER_WAKE})
+   * behind the IP + UDP header to its endpoint and routes and seals it like a TUN read. True when the
+   * ring is empty.
+   */
+  #sealHandedOff(now: number): boolean {
     const ch = this.#handoff!;
-    ch.clearWake(HandoffDirection.send);
     if (!ch.attached) {
       ch.discard(HandoffDirection.send); // aes0 is gone: what it left would go nowhere
-      return;
+      return true;
     }
     const local = ch.local();
     const entry = this.#handoffEntry;
@@ -340,7 +354,7 @@ class EncryptWorker {
       const buf = this.#batch.bufs[i];
       if (!ch.take(HandoffDirection.send, buf, at, this.#handoffAddr, entry)) {
         ch.notifyRoom(HandoffDirection.send);
-        return;
+        return true;
       }
       const header = writeHandoffHeader(
         buf,
@@ -361,13 +375,13 @@ class EncryptWorker {
       this.#routeAndSeal(i, header + entry.len, now);
     }
     ch.notifyRoom(HandoffDirection.send);
-    ch.wake(HandoffDirection.send);
+    return false;
   }
 
   /**
-   * aes0's end of the hand-off: puts the batch's datagrams on the send ring, from the first, and
-   * wakes wg0's worker; returns how many it took (the rest take the socket: the ring is full or an
-   * endpoint is of another family). A datagram that would exceed wg0's MTU is dropped and counted as
+   * aes0's end of the hand-off: puts the batch's datagrams on the send ring, from the first, and has
+   * wg0's path seal them (by a call when it runs in this worker, else by waking its worker); returns
+   * how many it took (the rest take the socket: the ring is full or an endpoint is of another family). A datagram that would exceed wg0's MTU is dropped and counted as
    * a send error, as the kernel refuses it (EMSGSIZE).
    */
   #handOff(n: number): number {
@@ -384,14 +398,29 @@ class EncryptWorker {
         stats[StatIndex.txSendErrors]++;
         continue;
       }
-      const len = batch.lens[i];
-      if (!ch.pushOrWait(HandoffDirection.send, batch.addrs[i], batch.addrLens[i], batch.bufs[i], 0, len)) {
-        break;
-      }
+      if (!this.#push(i)) break;
       stats[StatIndex.txPackets]++;
     }
-    if (i > 0) ch.wake(HandoffDirection.send);
+    if (i > 0) {
+      if (this.#pairedOuter !== null) this.#pairedOuter.drainHandedOff(Date.now());
+      else ch.wake(HandoffDirection.send);
+    }
     return i;
+  }
+
+  /**
+   * Puts batch slot `i` on the send ring; while it is full, wg0's path in this worker drains it first,
+   * or (in another worker) is woken and waited for. False when there is still no room.
+   */
+  #push(i: number): boolean {
+    const ch = this.#handoff!;
+    const batch = this.#batch;
+    const addr = batch.addrs[i], addrLen = batch.addrLens[i], buf = batch.bufs[i], len = batch.lens[i];
+    const outer = this.#pairedOuter;
+    if (outer === null) return ch.pushOrWait(HandoffDirection.send, addr, addrLen, buf, 0, len);
+    if (ch.push(HandoffDirection.send, addr, addrLen, buf, 0, len)) return true;
+    outer.drainHandedOff(Date.now());
+    return ch.push(HandoffDirection.send, addr, addrLen, buf, 0, len);
   }
 
   /** Tells the connection tracker about a flow this packet (batch slot `i`) opens or continues. */
@@ -446,7 +475,7 @@ class EncryptWorker {
 
   #requestHandshake(peer: number): void {
     if (this.#shared.peerCas(peer, PeerWord.needHandshake, 0, 1) === 0) {
-      self.postMessage({ t: "handshake", peer });
+      this.#post({ t: "handshake", peer });
     }
   }
 
@@ -560,6 +589,7 @@ class EncryptWorker {
 
   /** Sends staged packets and pending keepalives for peers that now have keys. */
   #serviceControl(now: number): void {
+    this.#lastControl = now;
     const shared = this.#shared;
     for (let peer = 0; peer < MAX_PEERS; peer++) {
       if (shared.peerGet(peer, PeerWord.active) !== 1) {
@@ -595,4 +625,4 @@ class EncryptWorker {
   }
 }
 
-startWorker((init) => new EncryptWorker(init).run());
+hostDevicePaths((init, post) => new EncryptPath(init, post));

@@ -11,7 +11,8 @@
  * endpoint of the other family) takes the kernel's path instead, as without the hand-off.
  * @module
  */
-import { bigLen, check, EFD_CLOEXEC, EFD_NONBLOCK, libc } from "../../ffi/libc.ts";
+import { createEventFd, drainEventFd, signalEventFd } from "../../ffi/eventfd.ts";
+import { libc } from "../../ffi/libc.ts";
 import { ADDR_STRIDE } from "../../ffi/udp.ts";
 import type { HandoffLocal } from "./handoff-packet.ts";
 
@@ -45,6 +46,8 @@ const C = {
   receiveWakeFd: 5,
   /** Bumped on every attach (workers re-read the local address when it moves). */
   localVersion: 6,
+  /** A random id both ends find each other by when they run in the same worker (worker-loop.ts). */
+  id: 7,
 } as const;
 const HEADER_WORDS = 8;
 const LOCAL_ADDRESS_BYTES = 16;
@@ -78,8 +81,6 @@ export class HandoffChannel {
   readonly #local: Uint8Array;
   readonly #bytes: Uint8Array;
   readonly #slots: Int32Array;
-  readonly #wakeBuf = new BigUint64Array([1n]);
-  readonly #drainBuf = new Uint8Array(8);
   #cachedLocal: HandoffLocal | null = null;
   #cachedVersion = -1;
 
@@ -93,14 +94,20 @@ export class HandoffChannel {
     if (sab === undefined) {
       this.#words[C.sendWakeFd] = -1;
       this.#words[C.receiveWakeFd] = -1;
+      this.#words[C.id] = crypto.getRandomValues(new Int32Array(1))[0];
     }
+  }
+
+  /** The channel's id (the same in every view of it). */
+  get id(): number {
+    return this.#words[C.id];
   }
 
   /** A new channel with its two wake eventfds (close them with {@link closeWakeFds}). */
   static create(): HandoffChannel {
     const ch = new HandoffChannel();
-    ch.#words[C.sendWakeFd] = check(libc.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd");
-    ch.#words[C.receiveWakeFd] = check(libc.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd");
+    ch.#words[C.sendWakeFd] = createEventFd();
+    ch.#words[C.receiveWakeFd] = createEventFd();
     return ch;
   }
 
@@ -120,13 +127,13 @@ export class HandoffChannel {
   /** Wakes the consumer of `direction`'s ring (no-op without wake fds). */
   wake(direction: HandoffDirection): void {
     const fd = this.wakeFd(direction);
-    if (fd >= 0) libc.write(fd, new Uint8Array(this.#wakeBuf.buffer), bigLen(8));
+    if (fd >= 0) signalEventFd(fd);
   }
 
   /** Clears `direction`'s wake-up (the consumer, before draining its ring). */
   clearWake(direction: HandoffDirection): void {
     const fd = this.wakeFd(direction);
-    if (fd >= 0) libc.read(fd, this.#drainBuf, bigLen(8));
+    if (fd >= 0) drainEventFd(fd);
   }
 
   /** aes0 sends from `address`:`port` through the channel from now on. */

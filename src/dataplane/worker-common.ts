@@ -1,6 +1,6 @@
 /**
- * Pieces both data-plane workers share: the worker entry wrapper, a local mirror of the allowed-IPs
- * table, and a per-keypair-slot cache of keyed cipher contexts rebuilt when a slot's generation moves.
+ * Pieces both data-plane paths share: a local mirror of the allowed-IPs table, and a per-keypair-slot
+ * cache of keyed cipher contexts rebuilt when a slot's generation moves.
  * @module
  */
 /// <reference lib="deno.worker" />
@@ -14,19 +14,6 @@ import {
   PeerWord,
   type SharedState,
 } from "./shared-state.ts";
-import type { WorkerInit } from "./worker-protocol.ts";
-
-/** Installs `run` as the worker's entry: it gets the init message; a throw is reported, not lost. */
-export function startWorker(run: (init: WorkerInit) => void): void {
-  self.onmessage = (e: MessageEvent<WorkerInit>) => {
-    try {
-      run(e.data);
-    } catch (err) {
-      self.postMessage({ t: "error", message: err instanceof Error ? err.message : String(err) });
-      self.close();
-    }
-  };
-}
 
 /**
  * The worker's own longest-prefix table, rebuilt from shared memory when its version changes, with

@@ -41,7 +41,7 @@ export interface HandoffInit {
   role: "outer" | "inner";
 }
 
-/** The one message a worker receives: where the shared state is and which AEAD to use. */
+/** What a worker needs to serve one device: where its shared state is and which AEAD to use. */
 export interface WorkerInit {
   /** The shared buffer of `SharedState`. */
   sab: SharedArrayBuffer;
@@ -78,5 +78,22 @@ export type WorkerEvent =
   | { t: "tun-closed" }
   /** The worker hit a fatal error. */
   | { t: "error"; message: string }
-  /** The worker left its loop after the stop flag was set. */
+  /** The device's path left the worker (its stop flag was set, its TUN went or it failed). */
   | { t: "stopped" };
+
+/**
+ * Messages a data-plane worker receives (worker-pair.ts): first `host` (the control words the owner
+ * counts its messages in, and the eventfd it signals after posting one), then one `attach` per
+ * device whose path the worker serves.
+ */
+export type WorkerMessage =
+  | { t: "host"; control: SharedArrayBuffer; index: number; controlFd: number }
+  | { t: "attach"; device: number; init: WorkerInit };
+
+/** What a worker posts: an event of the device it serves under the id the owner gave it. */
+export interface WorkerReport {
+  /** The device id from the `attach` message. */
+  device: number;
+  /** What happened. */
+  event: WorkerEvent;
+}

@@ -5,6 +5,7 @@
  * @module
  */
 import type { HandoffChannel } from "../dataplane/handoff-channel.ts";
+import type { DataplaneWorkers } from "../dataplane/worker-pair.ts";
 import { aesSuite } from "../noise/suite.ts";
 import { isAesPeer, type NodeConfig } from "../config/node-config.ts";
 import { formatIp } from "../wireguard/allowedips.ts";
@@ -49,6 +50,8 @@ export interface Aes0PartOptions {
    * stack); none: they cross it.
    */
   handoff?: HandoffChannel;
+  /** The data-plane worker pair wg0 and aes0 share (none: the device starts a pair of its own). */
+  workers?: DataplaneWorkers;
 }
 
 /** Builds the gate, brings up aes0 and configures its peers; on failure nothing is left behind. */
@@ -89,6 +92,7 @@ export async function startAes0Part(opts: Aes0PartOptions): Promise<Aes0Part> {
       onFilterDrop: events.filterDrop("aes0"),
       packetFilter: opts.packetFilter,
       handoff: opts.handoff && { role: "inner", channel: opts.handoff, address: cfg.wg0.address.ip },
+      workers: opts.workers,
       onEvent: (e) => {
         const o = handshakeOutcomeOf(e);
         if (o) gate.handshakeResult(o.peer, o.outcome);

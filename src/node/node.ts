@@ -37,7 +37,7 @@ import { startWg0Parts } from "./wg0-part.ts";
 import { openNodeAudit } from "./audit-part.ts";
 import { NodeEventTranslator } from "./node-events.ts";
 import { startAes0Part } from "./aes0-part.ts";
-import { handoffPart } from "./handoff-part.ts";
+import { sharedDataplanePart } from "./dataplane-part.ts";
 import { PskFileWatcher, type PskReload } from "./psk-file-watcher.ts";
 import { type KeyplanePart, startKeyplanePart } from "./keyplane-part.ts";
 import type { MapRun } from "./netmap-run.ts";
@@ -120,9 +120,12 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
   try {
     const privateKey = cfg.node.privateKey;
     if (!privateKey) throw new Error("the node's private key was not loaded");
-    const handoff = (await parts.start(handoffPart(log)))?.channel;
+    const dataplane = await parts.start(sharedDataplanePart(log));
+    const handoff = dataplane.channel ?? undefined;
+    const workers = dataplane.workers;
     const { pq, wg0, rosenpass } = await startWg0Parts(parts, {
       handoff,
+      workers,
       config: cfg,
       privateKey: privateKey.bytes(),
       translator,
@@ -143,6 +146,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions = {}): Promis
           onGateEvent,
           packetFilter,
           handoff,
+          workers,
           onEnded,
         }),
     });

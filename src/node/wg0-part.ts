@@ -5,6 +5,7 @@
  * @module
  */
 import type { HandoffChannel } from "../dataplane/handoff-channel.ts";
+import type { DataplaneWorkers } from "../dataplane/worker-pair.ts";
 import type { NodeConfig } from "../config/node-config.ts";
 import type { RunningInterface } from "../wireguard/interface.ts";
 import type { Logger } from "../log.ts";
@@ -35,6 +36,8 @@ export interface Wg0PartsOptions {
   onEnded: (reason: string) => void;
   /** The aes0 → wg0 hand-off channel, wg0 being its outer end (none: aes0 goes through the kernel). */
   handoff?: HandoffChannel;
+  /** The data-plane worker pair wg0 and aes0 share (none: the device starts a pair of its own). */
+  workers?: DataplaneWorkers;
 }
 
 /** The running wg0 side. */
@@ -79,6 +82,7 @@ export async function startWg0Parts(parts: PartStack, opts: Wg0PartsOptions): Pr
           onFilterDrop: translator.filterDrop("wg0"),
           packetFilter: opts.packetFilter,
           handoff: opts.handoff && { role: "outer", channel: opts.handoff },
+          workers: opts.workers,
         },
         onEnded: opts.onEnded,
         // wg0's PSK manager sets PSKs while the peers are configured: it needs wg0 from the start.

@@ -15,6 +15,7 @@
  */
 import type { Suite } from "../noise/suite.ts";
 import { type DataplaneFactory, type DataplaneHandoff, workerDataplane } from "../dataplane/dataplane.ts";
+import type { DataplaneWorkers } from "../dataplane/worker-pair.ts";
 import type { SharedState } from "../dataplane/shared-state.ts";
 import { type DataplaneOffloads, NO_OFFLOADS } from "../dataplane/worker-protocol.ts";
 import { closeQuietly } from "../../ffi/libc.ts";
@@ -66,7 +67,12 @@ export interface DeviceOptions {
    * datagrams cross the kernel's UDP stack).
    */
   handoff?: DataplaneHandoff;
-  /** Starts the data plane (default: the two data-plane workers). */
+  /**
+   * The data-plane worker pair to run on (the node shares one between wg0 and aes0); default: the
+   * data plane starts a pair of its own.
+   */
+  workers?: DataplaneWorkers;
+  /** Starts the data plane (default: the device's paths in the data-plane workers). */
   dataplane?: DataplaneFactory;
   /** Clock (unix ms); injectable for tests. */
   clock?: () => number;
@@ -122,10 +128,10 @@ export class Device implements UapiDevice {
     }
     const startDataplane = opts.dataplane ?? workerDataplane;
     // The handlers run only after the constructor returned (worker messages are asynchronous).
-    const dataplane = startDataplane(
-      opts.tunFd,
-      opts.suite.aead.name,
-      {
+    const dataplane = startDataplane({
+      tunFd: opts.tunFd,
+      aead: opts.suite.aead.name,
+      handlers: {
         onHandshakeNeeded: (id) => handshakeNeeded(this.#state, id),
         onHandshakeMessage: (data, addr) => dispatchHandshakeMessage(this.#state, data, addr),
         onConfirmed: (id, slot) => confirmKeypair(this.#state, id, slot),
@@ -137,10 +143,11 @@ export class Device implements UapiDevice {
         },
       },
       rekeyAfterMs,
-      opts.packetFilter ?? false,
-      opts.dataplaneOffloads ?? NO_OFFLOADS,
-      opts.handoff,
-    );
+      packetFilter: opts.packetFilter ?? false,
+      offloads: opts.dataplaneOffloads ?? NO_OFFLOADS,
+      handoff: opts.handoff,
+      workers: opts.workers,
+    });
     this.#state = new DeviceState({
       suite: opts.suite,
       log: opts.log,

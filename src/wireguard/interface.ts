@@ -79,6 +79,7 @@ export interface InterfaceOptions {
     | "onFilterDrop"
     | "packetFilter"
     | "handoff"
+    | "workers"
   >;
   /** UAPI socket directory (default /var/run/wireguard). */
   uapiDir?: string;

@@ -46,14 +46,17 @@ function side(suite: Suite, inner: number[]): Side {
   const [deviceTun, tun] = packetPipe();
   const events: DeviceEvent[] = [];
   const admittedTypes: number[] = [];
-  const recording: DataplaneFactory = (fd, aead, handlers, rekeyAfterMs) =>
-    workerDataplane(fd, aead, {
-      ...handlers,
-      onHandshakeMessage: (data, addr) => {
-        admittedTypes.push(data[0]);
-        handlers.onHandshakeMessage(data, addr);
+  const recording: DataplaneFactory = (opts) =>
+    workerDataplane({
+      ...opts,
+      handlers: {
+        ...opts.handlers,
+        onHandshakeMessage: (data, addr) => {
+          admittedTypes.push(data[0]);
+          opts.handlers.onHandshakeMessage(data, addr);
+        },
       },
-    }, rekeyAfterMs);
+    });
   const device = new Device({
     ifname: "tfpair0",
     suite,
