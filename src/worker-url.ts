@@ -7,7 +7,7 @@
  */
 
 /**
- * The URL of the worker `sourceFile` (relative, e.g. "./encrypt-worker.ts") of the module at `base`
+ * The URL of the worker `sourceFile` (relative, e.g. "./send.ts") of the module at `base`
  * (its `import.meta.url`), or of `<bundledName>.js` beside the bundle when `base` is not a `.ts` file.
  */
 export function workerModuleUrl(base: string, sourceFile: string, bundledName: string): string {

@@ -29,8 +29,8 @@ export const PLATFORM = "linux-x64";
 /** The entry points bundled, each to `lib/twofold/<name>.js`. */
 const ENTRIES: [string, string][] = [
   ["main", "main.ts"],
-  ["encrypt-worker", "src/dataplane/encrypt-worker.ts"],
-  ["decrypt-worker", "src/dataplane/decrypt-worker.ts"],
+  ["encrypt-worker", "src/wireguard/dataplane/send.ts"],
+  ["decrypt-worker", "src/wireguard/dataplane/receive.ts"],
   ["rosenpass-worker", "src/rosenpass/worker.ts"],
 ];
 const UNITS = ["twofold.service", "twofold-hub.service"];

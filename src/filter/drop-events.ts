@@ -5,7 +5,7 @@
  * no allocation: the decrypt worker asks it on every drop and posts a message only when it says so.
  * @module
  */
-import { MAX_PEERS } from "../dataplane/shared-state.ts";
+import { MAX_PEERS } from "../wireguard/dataplane/shared-state.ts";
 import { DROP_REASONS } from "./verdict.ts";
 
 /** Shortest time between two events of one (peer, reason), ms. */

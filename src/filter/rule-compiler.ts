@@ -19,7 +19,7 @@ import { DSKE_TCP_PORT, formatEntry } from "../admin/lockdown-schema.ts";
 import type { PolicyConfig, PolicyRule } from "../config/policy-config.ts";
 import { cidrCovers } from "../config/routed-network.ts";
 import { type Cidr, formatCidr } from "../wireguard/allowedips.ts";
-import { MAX_PEERS } from "../dataplane/shared-state.ts";
+import { MAX_PEERS } from "../wireguard/dataplane/shared-state.ts";
 import { enforcementFor, type FilterInterface } from "./placement.ts";
 import {
   DEFAULT_ALLOW_RULE,

@@ -3,7 +3,7 @@
  * the domain, node names, public keys, the wg0 network and the aes subnet. Pure.
  * @module
  */
-import { MAX_PEERS } from "../dataplane/shared-state.ts";
+import { MAX_PEERS } from "../wireguard/dataplane/shared-state.ts";
 import { WG_NETWORK } from "../config/wg-network.ts";
 import { DNS_LABEL, DNS_LABEL_RULE, quote } from "../config/zod-errors.ts";
 import { decodeBase64 } from "../encoding.ts";

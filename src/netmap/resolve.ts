@@ -7,7 +7,7 @@
  */
 import { DNS_LABEL, quote } from "../config/zod-errors.ts";
 import { WG_NETWORK } from "../config/wg-network.ts";
-import { MAX_PEERS } from "../dataplane/shared-state.ts";
+import { MAX_PEERS } from "../wireguard/dataplane/shared-state.ts";
 import { encodeBase64 } from "../encoding.ts";
 import { type Endpoint, parseEndpoint } from "../uapi/netaddr.ts";
 import type { Cidr } from "../wireguard/allowedips.ts";

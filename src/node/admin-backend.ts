@@ -26,7 +26,7 @@ import { peerRoutes } from "./peer-routes.ts";
 import { isAesPeer, type NodeConfig } from "../config/node-config.ts";
 import { aeadBackendInUse } from "../crypto/backend.ts";
 import type { AeadName } from "../crypto/aead.ts";
-import { DeviceWord, DROP_STATS, type StatName } from "../dataplane/shared-state.ts";
+import { DeviceWord, DROP_STATS, type StatName } from "../wireguard/dataplane/shared-state.ts";
 import type { DskeHubStatus, DskePeerStatus } from "../dske/agreement.ts";
 import { usesDske as usesDskeSource, usesSka } from "../config/key-source.ts";
 import type { BlockInfo } from "../dske/psrd-store.ts";

@@ -4,8 +4,8 @@
  * only what came through wg0; every peer's endpoint is its wg0 address. The gate ticks every 100 ms.
  * @module
  */
-import type { HandoffChannel } from "../dataplane/handoff-channel.ts";
-import type { DataplaneWorkers } from "../dataplane/worker-pair.ts";
+import type { HandoffChannel } from "../wireguard/dataplane/handoff-channel.ts";
+import type { DataplaneWorkers } from "../wireguard/dataplane/worker-pair.ts";
 import { aesSuite } from "../noise/suite.ts";
 import { isAesPeer, type NodeConfig } from "../config/node-config.ts";
 import { formatIp } from "../wireguard/allowedips.ts";

@@ -9,8 +9,8 @@
  */
 import { envChoice } from "../env.ts";
 import type { Logger } from "../log.ts";
-import { HandoffChannel } from "../dataplane/handoff-channel.ts";
-import { DataplaneWorkers } from "../dataplane/worker-pair.ts";
+import { HandoffChannel } from "../wireguard/dataplane/handoff-channel.ts";
+import { DataplaneWorkers } from "../wireguard/dataplane/worker-pair.ts";
 import type { NodePart } from "./part.ts";
 
 /** The running shared data plane. */

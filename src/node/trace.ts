@@ -19,7 +19,7 @@ import { buildProbePacket } from "../filter/probe-packet.ts";
 import { lockdownEntries } from "../filter/rule-compiler.ts";
 import { TableReader } from "../filter/table-exchange.ts";
 import { DROP_REASONS, MATCH_KINDS, MatchKind } from "../filter/verdict.ts";
-import { FILTER_TABLE_READER } from "../dataplane/worker-protocol.ts";
+import { FILTER_TABLE_READER } from "../wireguard/dataplane/worker-protocol.ts";
 import type { GateStatus } from "../keys/psk-gate.ts";
 import type { LockdownPort } from "../admin/model.ts";
 import { type Cidr, formatCidr, formatIp, parseIp } from "../wireguard/allowedips.ts";

@@ -4,8 +4,8 @@
  * shared with the hub and the broker) and the Rosenpass exchange over it.
  * @module
  */
-import type { HandoffChannel } from "../dataplane/handoff-channel.ts";
-import type { DataplaneWorkers } from "../dataplane/worker-pair.ts";
+import type { HandoffChannel } from "../wireguard/dataplane/handoff-channel.ts";
+import type { DataplaneWorkers } from "../wireguard/dataplane/worker-pair.ts";
 import type { NodeConfig } from "../config/node-config.ts";
 import type { RunningInterface } from "../wireguard/interface.ts";
 import type { Logger } from "../log.ts";

@@ -6,8 +6,8 @@
  * @module
  */
 import { publicKey as derivePublicKey } from "../crypto/x25519.ts";
-import type { DataplaneHandle } from "../dataplane/dataplane.ts";
-import { MAX_PEERS, PeerTraffic, PeerWord } from "../dataplane/shared-state.ts";
+import type { DataplaneHandle } from "./dataplane/dataplane.ts";
+import { MAX_PEERS, PeerTraffic, PeerWord } from "./dataplane/shared-state.ts";
 import { toHex } from "../encoding.ts";
 import { closeQuietly } from "../../ffi/libc.ts";
 import { decodeSockaddr, encodeSockaddr } from "../../ffi/udp.ts";

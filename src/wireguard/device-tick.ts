@@ -6,7 +6,7 @@
  * keypairs whose grace ended are freed. wireguard-go's `timers.go` expiry handlers are the model.
  * @module
  */
-import { PeerTraffic } from "../dataplane/shared-state.ts";
+import { PeerTraffic } from "./dataplane/shared-state.ts";
 import { REKEY_TIMEOUT, RESPONSE_CONFIRMATION_TIMEOUT } from "./constants.ts";
 import type { DeviceState } from "./device-state.ts";
 import { responseUnconfirmed, sendInitiation } from "./handshake-dispatch.ts";

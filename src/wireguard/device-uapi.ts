@@ -4,7 +4,7 @@
  * is the model; the wire format is src/uapi/.
  * @module
  */
-import { MAX_ALLOWED_IPS, MAX_PEERS, PeerTraffic, PeerWord } from "../dataplane/shared-state.ts";
+import { MAX_ALLOWED_IPS, MAX_PEERS, PeerTraffic, PeerWord } from "./dataplane/shared-state.ts";
 import { toHex } from "../encoding.ts";
 import { EADDRINUSE } from "../../ffi/errno.ts";
 import { SysError } from "../../ffi/libc.ts";

@@ -14,10 +14,10 @@
  * @module
  */
 import type { Suite } from "../noise/suite.ts";
-import { type DataplaneFactory, type DataplaneHandoff, workerDataplane } from "../dataplane/dataplane.ts";
-import type { DataplaneWorkers } from "../dataplane/worker-pair.ts";
-import type { SharedState } from "../dataplane/shared-state.ts";
-import { type DataplaneOffloads, NO_OFFLOADS } from "../dataplane/worker-protocol.ts";
+import { type DataplaneFactory, type DataplaneHandoff, workerDataplane } from "./dataplane/dataplane.ts";
+import type { DataplaneWorkers } from "./dataplane/worker-pair.ts";
+import type { SharedState } from "./dataplane/shared-state.ts";
+import { type DataplaneOffloads, NO_OFFLOADS } from "./dataplane/worker-protocol.ts";
 import { closeQuietly } from "../../ffi/libc.ts";
 import { DROP_REASONS } from "../filter/verdict.ts";
 import type { Logger } from "../log.ts";

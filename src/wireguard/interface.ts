@@ -24,7 +24,7 @@ import { logger } from "../log.ts";
 import { Device, type DeviceOptions } from "./device.ts";
 import { envChoice } from "../env.ts";
 import { type OffloadMode, offloadsWanted } from "./offload/offload-mode.ts";
-import { type DataplaneOffloads, NO_OFFLOADS } from "../dataplane/worker-protocol.ts";
+import { type DataplaneOffloads, NO_OFFLOADS } from "./dataplane/worker-protocol.ts";
 
 /** Default TUN MTU, as wireguard-go. */
 export const DEFAULT_MTU = 1420;

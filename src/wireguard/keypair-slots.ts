@@ -11,7 +11,7 @@ import {
   MAX_KEYPAIRS,
   type SharedState,
   SLOT_BITS,
-} from "../dataplane/shared-state.ts";
+} from "./dataplane/shared-state.ts";
 import type { SessionKeys } from "./noise-protocol.ts";
 
 /** How long a freed slot rests before reuse (ms). */

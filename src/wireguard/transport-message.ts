@@ -1,6 +1,6 @@
 /**
  * Sealing and opening one WireGuard transport message in place, with no I/O: the send and receive paths
- * of the data plane (`src/dataplane/`) call these on their batch buffers, and the unit tests call them on
+ * of the data plane (`src/wireguard/dataplane/`) call these on their batch buffers, and the unit tests call them on
  * buffers of their own. A transport message is the 16-byte header (type 4, receiver index, little-endian
  * 64-bit counter), the plaintext padded to a multiple of 16 bytes (never past the MTU), and the AEAD tag;
  * the counter is the AEAD nonce (whitepaper §5.4.6).

@@ -21,7 +21,7 @@ import { startAdminServer } from "../../src/admin/server.ts";
 import { SseParser } from "../../src/cli/events.ts";
 import { parseNodeConfig } from "../../src/config/node-config.ts";
 import { generatePrivateKey, publicKey as derivePublicKey } from "../../src/crypto/x25519.ts";
-import { DeviceWord, type StatName, STATS } from "../../src/dataplane/shared-state.ts";
+import { DeviceWord, type StatName, STATS } from "../../src/wireguard/dataplane/shared-state.ts";
 import { encodeBase64 } from "../../src/encoding.ts";
 import { EventBus, type NodeEvent } from "../../src/events/bus.ts";
 import { PskGate } from "../../src/keys/psk-gate.ts";

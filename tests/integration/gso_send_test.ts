@@ -1,11 +1,11 @@
 /**
- * The send path's UDP GSO stage (src/dataplane/gso-send.ts) against the kernel on loopback: a batch
+ * The send path's UDP GSO stage (src/wireguard/dataplane/gso-send.ts) against the kernel on loopback: a batch
  * of messages to two endpoints, in runs of equal sizes with shorter last ones (more runs than the
  * sender has GSO slots), arrives as exactly the datagrams that were sealed, in order, each at its
  * endpoint. No namespace and no root needed.
  */
 import assert from "node:assert/strict";
-import { GsoSender } from "../../src/dataplane/gso-send.ts";
+import { GsoSender } from "../../src/wireguard/dataplane/gso-send.ts";
 import { encodeSockaddr, MsgBatch, openUdp } from "../../ffi/udp.ts";
 import { libc, MSG_DONTWAIT, POLLIN, pollOne } from "../../ffi/libc.ts";
 

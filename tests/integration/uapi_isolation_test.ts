@@ -25,7 +25,7 @@ import {
 import { type LabNode, startTwofoldUp, writeNodeConfig } from "../helpers/twofold_node.ts";
 import { parsePingOutput, ping, waitForPing } from "../helpers/measure.ts";
 import { denoBin } from "../helpers/deno.ts";
-import { MAX_ALLOWED_IPS, MAX_PEERS } from "../../src/dataplane/shared-state.ts";
+import { MAX_ALLOWED_IPS, MAX_PEERS } from "../../src/wireguard/dataplane/shared-state.ts";
 
 const TWOFOLD_MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const PROBE_AGENT = new URL("./underlay_probe_agent.ts", import.meta.url).pathname;

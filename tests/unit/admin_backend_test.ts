@@ -15,7 +15,7 @@ import { apiError } from "../../src/cli/admin-client.ts";
 import { formatAge, formatBytes, renderStatusTable } from "../../src/cli/status.ts";
 import { parseNodeConfig } from "../../src/config/node-config.ts";
 import { generatePrivateKey, publicKey as derivePublicKey } from "../../src/crypto/x25519.ts";
-import { DeviceWord, type StatName, STATS } from "../../src/dataplane/shared-state.ts";
+import { DeviceWord, type StatName, STATS } from "../../src/wireguard/dataplane/shared-state.ts";
 import { encodeBase64, toHex } from "../../src/encoding.ts";
 import { EventBus, type NodeEvent } from "../../src/events/bus.ts";
 import { PskGate } from "../../src/keys/psk-gate.ts";

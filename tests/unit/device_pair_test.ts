@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { bigLen, closeQuietly, libc } from "../../ffi/libc.ts";
 import { packetPipe } from "../../ffi/unix-datagram.ts";
 import { generatePrivateKey, publicKey } from "../../src/crypto/x25519.ts";
-import { type DataplaneFactory, workerDataplane } from "../../src/dataplane/dataplane.ts";
+import { type DataplaneFactory, workerDataplane } from "../../src/wireguard/dataplane/dataplane.ts";
 import { toHex } from "../../src/encoding.ts";
 import type { Logger } from "../../src/log.ts";
 import { aesSuite, chachaSuite, type Suite } from "../../src/noise/suite.ts";

@@ -1,5 +1,5 @@
 /**
- * The hand-off rings (src/dataplane/handoff-channel.ts) in memory: order, sockaddrs, full and empty
+ * The hand-off rings (src/wireguard/dataplane/handoff-channel.ts) in memory: order, sockaddrs, full and empty
  * rings, oversized datagrams, and the attach state the workers follow.
  */
 
@@ -10,7 +10,7 @@ import {
   HandoffChannel,
   HandoffDirection,
   type HandoffEntry,
-} from "../../src/dataplane/handoff-channel.ts";
+} from "../../src/wireguard/dataplane/handoff-channel.ts";
 import { payloadOf } from "./offload_packets.ts";
 
 const SEND = HandoffDirection.send;

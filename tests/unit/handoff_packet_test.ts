@@ -1,5 +1,5 @@
 /**
- * The aes0 → wg0 hand-off packets (src/dataplane/handoff-packet.ts) against packets built field by
+ * The aes0 → wg0 hand-off packets (src/wireguard/dataplane/handoff-packet.ts) against packets built field by
  * field with the tests' own RFC 1071 code (offload_packets.ts): the header the hand-off writes is
  * the one the kernel's UDP stack would have sent, and only what the kernel would deliver to aes0's
  * socket is taken from wg0's receive path.
@@ -16,7 +16,7 @@ import {
   HandoffSendError,
   readHandoffDatagram,
   writeHandoffHeader,
-} from "../../src/dataplane/handoff-packet.ts";
+} from "../../src/wireguard/dataplane/handoff-packet.ts";
 import { buildPacket, payloadOf } from "./offload_packets.ts";
 
 const AES0_PORT = 51830;

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { encodeSockaddr, sockaddrIpPort } from "../../ffi/udp.ts";
-import { DeviceWord, SharedState } from "../../src/dataplane/shared-state.ts";
+import { DeviceWord, SharedState } from "../../src/wireguard/dataplane/shared-state.ts";
 
 Deno.test("cookie source from a sockaddr: IP bytes then the big-endian port", async (t) => {
   const sa = new Uint8Array(28);

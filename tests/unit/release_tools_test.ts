@@ -40,8 +40,8 @@ Deno.test("every launcher passes the V8 flags of src/v8-flags.ts", async () => {
 
 Deno.test("workerModuleUrl: the .ts worker in the source tree, <name>.js beside the release bundle", () => {
   assert.equal(
-    workerModuleUrl("file:///repo/src/dataplane/dataplane.ts", "./encrypt-worker.ts", "encrypt-worker"),
-    "file:///repo/src/dataplane/encrypt-worker.ts",
+    workerModuleUrl("file:///repo/src/wireguard/dataplane/worker-pair.ts", "./send.ts", "encrypt-worker"),
+    "file:///repo/src/wireguard/dataplane/send.ts",
   );
   assert.equal(
     workerModuleUrl("file:///opt/twofold/lib/twofold/main.js", "./worker.ts", "rosenpass-worker"),

@@ -5,7 +5,7 @@
  */
 import { resolve as resolvePath } from "node:path";
 import { z } from "zod";
-import { MAX_PEERS } from "../../dataplane/shared-state.ts";
+import { MAX_PEERS } from "../../wireguard/dataplane/shared-state.ts";
 import { decodeBase64, encodeBase64 } from "../../encoding.ts";
 import { type Endpoint, parseEndpoint } from "../../uapi/netaddr.ts";
 import { type Cidr, formatCidr, formatIp, parseCidr } from "../../wireguard/allowedips.ts";

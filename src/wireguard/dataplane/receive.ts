@@ -23,36 +23,23 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { bigLen, libc, POLLIN } from "../../ffi/libc.ts";
-import type { PollSet } from "../../ffi/poll.ts";
-import { MsgBatch, sockaddrIpPort } from "../../ffi/udp.ts";
-import { enableUdpGro, OffloadMsgBatch } from "../../ffi/udp-offload.ts";
-import { copyBytes } from "../wireguard/offload/copy-sum.ts";
-import { getAead } from "../crypto/backend.ts";
-import type { AeadName } from "../crypto/aead.ts";
-import { ReplayFilter } from "../wireguard/replay.ts";
+import { bigLen, libc, POLLIN } from "../../../ffi/libc.ts";
+import type { PollSet } from "../../../ffi/poll.ts";
+import { MsgBatch } from "../../../ffi/udp.ts";
+import { enableUdpGro, OffloadMsgBatch } from "../../../ffi/udp-offload.ts";
+import { copyBytes } from "../offload/copy-sum.ts";
+import { getAead } from "../../crypto/backend.ts";
+import type { AeadName } from "../../crypto/aead.ts";
+import { ReplayFilter } from "../replay.ts";
 import {
   openTransport,
   TRANSPORT_HEADER,
   TRANSPORT_TAG,
   transportCounter,
   transportReceiver,
-} from "../wireguard/transport-message.ts";
-import { HANDSHAKE_QUEUE_SIZE, HandshakeAdmission } from "../wireguard/admission.ts";
-import { SlotState } from "../wireguard/keypair-slots.ts";
-import {
-  MessageCookieReplySize,
-  MessageCookieReplyType,
-  MessageInitiationSize,
-  MessageInitiationType,
-  MessageResponseSize,
-  MessageResponseType,
-} from "../wireguard/messages.ts";
-import {
-  REJECT_AFTER_MESSAGES,
-  REJECT_AFTER_TIME,
-  REKEY_AFTER_TIME_RECEIVING,
-} from "../wireguard/constants.ts";
+} from "../transport-message.ts";
+import { SlotState } from "../keypair-slots.ts";
+import { REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME, REKEY_AFTER_TIME_RECEIVING } from "../constants.ts";
 import {
   DeviceWord,
   KeypairUsage,
@@ -65,19 +52,20 @@ import {
   SLOT_MASK,
   StatIndex,
 } from "./shared-state.ts";
-import { ConnTracker } from "../filter/conn-tracker.ts";
-import { DropEventLimiter } from "../filter/drop-events.ts";
-import { FragmentTable } from "../filter/fragment-table.ts";
-import { PacketFilter } from "../filter/packet-filter.ts";
-import { TableReader } from "../filter/table-exchange.ts";
-import { DropReason } from "../filter/verdict.ts";
+import { ConnTracker } from "../../filter/conn-tracker.ts";
+import { DropEventLimiter } from "../../filter/drop-events.ts";
+import { FragmentTable } from "../../filter/fragment-table.ts";
+import { PacketFilter } from "../../filter/packet-filter.ts";
+import { TableReader } from "../../filter/table-exchange.ts";
+import { DropReason } from "../../filter/verdict.ts";
 import { FILTER_TABLE_READER, type WorkerInit } from "./worker-protocol.ts";
 import { AllowedIpsMirror, SlotCiphers } from "./worker-common.ts";
 import { type DevicePath, type HandoffEnd, hostDevicePaths, IDLE_POLL_MS } from "./worker-loop.ts";
 import type { WorkerEvent } from "./worker-protocol.ts";
-import { GroBatch } from "../wireguard/offload/coalesce.ts";
-import { VIRTIO_NET_HDR_LEN, writePlainVirtioNetHdr } from "../wireguard/offload/virtio-net-hdr.ts";
-import { TUN_F_TSO4, TUN_F_TSO6, TUN_F_USO4, TUN_F_USO6 } from "../../ffi/tun.ts";
+import { HandshakeIntake } from "./handshake-intake.ts";
+import { GroBatch } from "../offload/coalesce.ts";
+import { VIRTIO_NET_HDR_LEN, writePlainVirtioNetHdr } from "../offload/virtio-net-hdr.ts";
+import { TUN_F_TSO4, TUN_F_TSO6, TUN_F_USO4, TUN_F_USO6 } from "../../../ffi/tun.ts";
 import { HandoffChannel, HandoffDirection, type HandoffEntry } from "./handoff-channel.ts";
 import { HandoffDatagram, HandoffReceive, readHandoffDatagram } from "./handoff-packet.ts";
 
@@ -100,8 +88,6 @@ const enum Entry {
   handoff = 1,
 }
 const POLL_ENTRIES = 2;
-/** Bytes of a cookie source: IPv6 address and port. */
-const SOURCE_BYTES = 18;
 /** The stats counter of each filter drop reason (indexed by DropReason code; `none` never counts). */
 const DROP_REASON_STATS = new Int32Array(5);
 DROP_REASON_STATS[DropReason.lockdown] = StatIndex.filterLockdown;
@@ -163,15 +149,12 @@ class DecryptPath implements DevicePath {
   readonly #pendingBufs: Uint8Array[] = new Array(BATCH + SPLIT_BUFFERS);
   readonly #pendingLens = new Int32Array(BATCH + SPLIT_BUFFERS);
   #pending = 0;
-  readonly #replies = new MsgBatch(BATCH, MessageCookieReplySize);
-  #replyCount = 0;
-  readonly #source = new Uint8Array(SOURCE_BYTES);
-  #admission: HandshakeAdmission | null = null; // set by syncIdentity
-  #identityVersion = 0;
+  readonly #handshakes: HandshakeIntake;
 
   constructor(init: WorkerInit, post: (event: WorkerEvent) => void) {
     this.#post = post;
     this.#shared = new SharedState(init.sab);
+    this.#handshakes = new HandshakeIntake(this.#shared, post, BATCH);
     if (Atomics.load(this.#shared.header, DeviceWord.udpOffloads) === 1) {
       // One backing for the batch and the split buffers: copies between them are memmoves.
       const batchBytes = (OffloadMsgBatch.byteLength(BATCH, BUF_SIZE) + 7) & ~7;
@@ -251,9 +234,9 @@ class DecryptPath implements DevicePath {
   service(poll: PollSet, at: number, ready: boolean, now: number): boolean {
     this.#allowed.sync();
     this.#tables.sync();
-    this.#syncIdentity();
+    this.#handshakes.syncIdentity();
     if (now - this.#lastGc >= IDLE_POLL_MS) { // forget rate-limiter entries of sources gone quiet
-      this.#admission?.gc();
+      this.#handshakes.gc();
       this.#lastGc = now;
     }
     if (!ready) return true;
@@ -289,7 +272,7 @@ class DecryptPath implements DevicePath {
       } else this.#dispatch(i, len, now);
     }
     if (this.#pending > 0) this.#flushCoalesced();
-    if (this.#replyCount > 0) this.#flushReplies(udpFd);
+    this.#handshakes.flushReplies(udpFd);
     if (this.#handedOff > 0) {
       this.#handedOff = 0;
       if (this.#pairedInner !== null) this.#pairedInner.drainHandedOff();
@@ -326,7 +309,7 @@ class DecryptPath implements DevicePath {
       }
       ch.notifyRoom(HandoffDirection.receive);
       if (this.#pending > 0) this.#flushCoalesced();
-      if (this.#replyCount > 0) this.#flushReplies(udpFd);
+      this.#handshakes.flushReplies(udpFd);
       if (got < BATCH) return true;
     }
     if (!this.#pairedOuter) ch.wake(HandoffDirection.receive);
@@ -405,7 +388,8 @@ class DecryptPath implements DevicePath {
       if (len >= HEADER + TAG) this.#receiveTransport(i, len, now);
       else stats[StatIndex.rxMalformed]++;
     } else if (type >= 1 && type <= 3) {
-      this.#handleHandshake(i, len, type);
+      const from = this.#from;
+      this.#handshakes.handle(buf, len, type, this.#batch.addrs[from], this.#batch.addrLens[from]);
     } else {
       stats[StatIndex.rxMalformed]++;
     }
@@ -570,103 +554,6 @@ class DecryptPath implements DevicePath {
       }
     }
     this.#pending = 0;
-  }
-
-  /** Follows the control plane's private key: a new key gets a new mac1 key and cookie secret. */
-  #syncIdentity(): void {
-    const shared = this.#shared;
-    const v = Atomics.load(shared.header, DeviceWord.identityVersion);
-    if (v === this.#identityVersion) return;
-    const id = shared.readLocalPublic();
-    if (id) {
-      this.#admission = new HandshakeAdmission(id.publicKey, Date.now);
-      this.#identityVersion = id.version;
-    } else if ((v & 1) === 0 && Atomics.load(shared.header, DeviceWord.hasIdentity) === 0) {
-      this.#admission = null;
-      this.#identityVersion = v;
-    }
-  }
-
-  /** True when `index` is the local index of a handshake we have in flight (responses, cookies). */
-  #isHandshakeIndex(buf: Uint8Array, at: number): boolean {
-    const index = (buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] << 24)) >>> 0;
-    const slot = index & SLOT_MASK;
-    return this.#shared.kpGet(slot, KeypairWord.state) === SlotState.reserved &&
-      (this.#shared.kpGet(slot, KeypairWord.localIndex) >>> 0) === index;
-  }
-
-  #queueHandshake(i: number, len: number): void {
-    Atomics.add(this.#shared.header, DeviceWord.pendingHandshakes, 1);
-    const batch = this.#batch;
-    const alen = batch.addrLens[this.#from];
-    this.#post({
-      t: "hs",
-      data: this.#msgBufs[i].slice(0, len),
-      addr: batch.addrs[this.#from].slice(0, alen),
-    });
-  }
-
-  /** A handshake message: checked for size and index, then admitted, answered with a cookie or dropped. */
-  #handleHandshake(i: number, len: number, type: number): void {
-    const shared = this.#shared;
-    const batch = this.#batch;
-    const expected = type === MessageInitiationType
-      ? MessageInitiationSize
-      : type === MessageResponseType
-      ? MessageResponseSize
-      : MessageCookieReplySize;
-    if (len !== expected) {
-      shared.stats[StatIndex.rxMalformed]++;
-      return;
-    }
-    const buf = this.#msgBufs[i];
-    if (
-      type !== MessageInitiationType && !this.#isHandshakeIndex(buf, type === MessageResponseType ? 8 : 4)
-    ) {
-      shared.stats[StatIndex.rxUnknownIndex]++;
-      return;
-    }
-    const depth = Atomics.load(shared.header, DeviceWord.pendingHandshakes);
-    if (type === MessageCookieReplyType) {
-      if (depth >= HANDSHAKE_QUEUE_SIZE) shared.stats[StatIndex.rxHandshakeQueueFull]++;
-      else this.#queueHandshake(i, len);
-      return;
-    }
-    const srcLen = sockaddrIpPort(batch.addrs[this.#from], 0, this.#source);
-    if (this.#admission === null || srcLen === 0) {
-      shared.stats[StatIndex.rxHandshakeBadMac1]++;
-      return;
-    }
-    const verdict = this.#admission.admit(buf.subarray(0, len), this.#source.subarray(0, srcLen), depth);
-    switch (verdict.verdict) {
-      case "queue":
-        this.#queueHandshake(i, len);
-        return;
-      case "cookie":
-        this.#replies.bufs[this.#replyCount].set(verdict.reply);
-        this.#replies.lens[this.#replyCount] = verdict.reply.length;
-        this.#replies.setAddr(this.#replyCount, batch.addrs[this.#from], 0, batch.addrLens[this.#from]);
-        this.#replyCount++;
-        return;
-      case "drop":
-        if (verdict.reason === "invalid-mac1") shared.stats[StatIndex.rxHandshakeBadMac1]++;
-        else if (verdict.reason === "rate-limited") shared.stats[StatIndex.rxHandshakeRateLimited]++;
-        else shared.stats[StatIndex.rxHandshakeQueueFull]++;
-        return;
-    }
-  }
-
-  /** Sends the cookie replies made for one receive batch (one sendmmsg; a full socket drops them). */
-  #flushReplies(fd: number): void {
-    let sent = 0;
-    while (sent < this.#replyCount) {
-      const n = this.#replies.send(fd, this.#replyCount - sent, sent);
-      if (n <= 0) break;
-      sent += n;
-    }
-    this.#shared.stats[StatIndex.txCookieReplies] += sent;
-    if (sent < this.#replyCount) this.#shared.stats[StatIndex.txSendErrors] += this.#replyCount - sent;
-    this.#replyCount = 0;
   }
 }
 

@@ -11,9 +11,9 @@
  * endpoint of the other family) takes the kernel's path instead, as without the hand-off.
  * @module
  */
-import { createEventFd, drainEventFd, signalEventFd } from "../../ffi/eventfd.ts";
-import { libc } from "../../ffi/libc.ts";
-import { ADDR_STRIDE } from "../../ffi/udp.ts";
+import { createEventFd, drainEventFd, signalEventFd } from "../../../ffi/eventfd.ts";
+import { libc } from "../../../ffi/libc.ts";
+import { ADDR_STRIDE } from "../../../ffi/udp.ts";
 import type { HandoffLocal } from "./handoff-packet.ts";
 
 /** Slots per ring (a power of two): a full aes0 send batch with offloads (128) twice over. */

@@ -22,20 +22,15 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { bigLen, EAGAIN, EINTR, errno, libc, POLLIN } from "../../ffi/libc.ts";
-import type { PollSet } from "../../ffi/poll.ts";
-import { drainEventFd } from "../../ffi/eventfd.ts";
-import { MsgBatch } from "../../ffi/udp.ts";
-import { getAead } from "../crypto/backend.ts";
-import type { AeadName } from "../crypto/aead.ts";
-import { sealTransport, TRANSPORT_HEADER, TRANSPORT_TAG } from "../wireguard/transport-message.ts";
-import { SlotState } from "../wireguard/keypair-slots.ts";
-import {
-  MAX_STAGED_PACKETS,
-  REJECT_AFTER_MESSAGES,
-  REJECT_AFTER_TIME,
-  REKEY_AFTER_MESSAGES,
-} from "../wireguard/constants.ts";
+import { bigLen, EAGAIN, EINTR, errno, libc, POLLIN } from "../../../ffi/libc.ts";
+import type { PollSet } from "../../../ffi/poll.ts";
+import { drainEventFd } from "../../../ffi/eventfd.ts";
+import { MsgBatch } from "../../../ffi/udp.ts";
+import { getAead } from "../../crypto/backend.ts";
+import type { AeadName } from "../../crypto/aead.ts";
+import { sealTransport, TRANSPORT_HEADER, TRANSPORT_TAG } from "../transport-message.ts";
+import { SlotState } from "../keypair-slots.ts";
+import { REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME, REKEY_AFTER_MESSAGES } from "../constants.ts";
 import {
   DeviceWord,
   KeypairUsage,
@@ -46,17 +41,14 @@ import {
   SharedState,
   StatIndex,
 } from "./shared-state.ts";
-import { ConnTracker } from "../filter/conn-tracker.ts";
-import { ParsedPacket, ParseMode, parsePacket, ParseStatus } from "../filter/packet-parse.ts";
+import { ConnTracker } from "../../filter/conn-tracker.ts";
+import { ParsedPacket, ParseMode, parsePacket, ParseStatus } from "../../filter/packet-parse.ts";
 import type { WorkerInit } from "./worker-protocol.ts";
-import { SegmentError, segmentPacket } from "../wireguard/offload/segment.ts";
-import {
-  emptyVirtioNetHdr,
-  readVirtioNetHdr,
-  VIRTIO_NET_HDR_LEN,
-} from "../wireguard/offload/virtio-net-hdr.ts";
-import { MAX_IP_PACKET } from "../wireguard/offload/packet-layout.ts";
+import { SegmentError, segmentPacket } from "../offload/segment.ts";
+import { emptyVirtioNetHdr, readVirtioNetHdr, VIRTIO_NET_HDR_LEN } from "../offload/virtio-net-hdr.ts";
+import { MAX_IP_PACKET } from "../offload/packet-layout.ts";
 import { AllowedIpsMirror, SlotCiphers } from "./worker-common.ts";
+import { StagedPackets } from "./staged-packets.ts";
 import { type DevicePath, type HandoffEnd, hostDevicePaths } from "./worker-loop.ts";
 import type { WorkerEvent } from "./worker-protocol.ts";
 import { GsoSender, sendWithBackpressure } from "./gso-send.ts";
@@ -98,15 +90,6 @@ const POLL_ENTRIES = 3;
 /** How often staged packets and keepalives are serviced without a wake-up (ms). */
 const CONTROL_INTERVAL_MS = 100;
 
-interface Staged {
-  /** The peer-slot generation the packets were routed to (see SharedState). */
-  generation: number;
-  bufs: Uint8Array[];
-  lens: Int32Array;
-  head: number;
-  count: number;
-}
-
 /** What reading the TUN ended with. */
 const enum ReadEnd {
   /** The TUN is empty (or the read budget is spent): flush and poll again. */
@@ -137,7 +120,7 @@ class EncryptPath implements DevicePath {
   /** Segment lengths per batch slot, as segmentPacket writes them. */
   readonly #segLens: Int32Array;
   readonly #ciphers: SlotCiphers;
-  readonly #staged: (Staged | null)[] = new Array(MAX_PEERS).fill(null);
+  readonly #staged = new StagedPackets(MAX_PEERS);
   readonly #allowed: AllowedIpsMirror;
   /** The packet filter's outbound side: flows we open, so that the decrypt worker lets their replies in. */
   readonly #tracker: ConnTracker;
@@ -469,7 +452,9 @@ class EncryptPath implements DevicePath {
     const shared = this.#shared;
     const current = shared.peerGet(peer, PeerWord.current);
     if (current < 0 || shared.kpGet(current, KeypairWord.state) !== SlotState.valid) {
-      this.#stage(peer, this.#batch.bufs[i], len);
+      if (this.#staged.stage(peer, this.#allowed.generationOf(peer), this.#batch.bufs[i], HEADER, len)) {
+        shared.stats[StatIndex.txStagedDropped]++;
+      }
     }
   }
 
@@ -563,42 +548,16 @@ class EncryptPath implements DevicePath {
     if (reached < n) stats[StatIndex.txSendErrors] += n - reached;
   }
 
-  /** Keeps a copy of the packet at `src[HEADER…]` until `peer` has keys (oldest dropped when full). */
-  #stage(peer: number, src: Uint8Array, len: number): void {
-    let q = this.#staged[peer];
-    const generation = this.#allowed.generationOf(peer);
-    if (!q) {
-      q = { generation, bufs: [], lens: new Int32Array(MAX_STAGED_PACKETS), head: 0, count: 0 };
-      this.#staged[peer] = q;
-    } else if (q.generation !== generation) { // the slot has a new peer: the old one's packets go
-      q.generation = generation;
-      q.head = 0;
-      q.count = 0;
-    }
-    if (q.count === MAX_STAGED_PACKETS) { // drop the oldest, like wireguard-go
-      q.head = (q.head + 1) % MAX_STAGED_PACKETS;
-      q.count--;
-      this.#shared.stats[StatIndex.txStagedDropped]++;
-    }
-    const idx = (q.head + q.count) % MAX_STAGED_PACKETS;
-    if (!q.bufs[idx] || q.bufs[idx].length < len) q.bufs[idx] = new Uint8Array(Math.max(len, 2048));
-    q.bufs[idx].set(src.subarray(HEADER, HEADER + len));
-    q.lens[idx] = len;
-    q.count++;
-  }
-
   /** Sends staged packets and pending keepalives for peers that now have keys. */
   #serviceControl(now: number): void {
     this.#lastControl = now;
     const shared = this.#shared;
     for (let peer = 0; peer < MAX_PEERS; peer++) {
       if (shared.peerGet(peer, PeerWord.active) !== 1) {
-        if (this.#staged[peer]) this.#staged[peer] = null;
+        this.#staged.keepOnly(peer, -1);
         continue;
       }
-      if (this.#staged[peer]?.generation !== shared.peerGet(peer, PeerWord.generation)) {
-        this.#staged[peer] = null; // new peer
-      }
+      this.#staged.keepOnly(peer, shared.peerGet(peer, PeerWord.generation)); // a new peer starts empty
       this.#sendStaged(peer, now);
       if (shared.peerCas(peer, PeerWord.keepalivePending, 1, 0) === 1) {
         if (this.#n === this.#batchSize) this.#flush();
@@ -610,17 +569,14 @@ class EncryptPath implements DevicePath {
 
   /** Seals the packets staged for `peer` while it has a current keypair. */
   #sendStaged(peer: number, now: number): void {
-    const q = this.#staged[peer];
-    if (!q || q.count === 0 || this.#shared.peerGet(peer, PeerWord.current) < 0) return;
-    while (q.count > 0) {
+    const staged = this.#staged;
+    if (staged.count(peer) === 0 || this.#shared.peerGet(peer, PeerWord.current) < 0) return;
+    while (staged.count(peer) > 0) {
       if (this.#n === this.#batchSize) this.#flush();
-      const idx = q.head;
-      const len = q.lens[idx];
-      this.#batch.bufs[this.#n].set(q.bufs[idx].subarray(0, len), HEADER);
+      const len = staged.peek(peer, this.#batch.bufs[this.#n], HEADER);
       if (!this.#seal(this.#n, peer, len, now)) break;
       this.#n++;
-      q.head = (q.head + 1) % MAX_STAGED_PACKETS;
-      q.count--;
+      staged.shift(peer);
     }
   }
 }

@@ -4,15 +4,15 @@
  * node shares between wg0 and aes0) and turns the workers' rare messages into callbacks.
  * @module
  */
-import { createEventFd, signalEventFd } from "../../ffi/eventfd.ts";
-import { libc } from "../../ffi/libc.ts";
+import { createEventFd, signalEventFd } from "../../../ffi/eventfd.ts";
+import { libc } from "../../../ffi/libc.ts";
 import { DeviceWord, SharedState } from "./shared-state.ts";
 import { type DataplaneOffloads, NO_OFFLOADS, type WorkerEvent, type WorkerInit } from "./worker-protocol.ts";
 import type { HandoffChannel } from "./handoff-channel.ts";
 import { DataplaneWorkers, WORKERS_PER_PAIR } from "./worker-pair.ts";
-import { ConnTracker, connTrackerBytes, DEFAULT_TRACKER_BUCKETS } from "../filter/conn-tracker.ts";
-import { TableWriter } from "../filter/table-exchange.ts";
-import { allowAllRuleTable, RULE_TABLE_CAPACITY_WORDS } from "../filter/rule-compiler.ts";
+import { ConnTracker, connTrackerBytes, DEFAULT_TRACKER_BUCKETS } from "../../filter/conn-tracker.ts";
+import { TableWriter } from "../../filter/table-exchange.ts";
+import { allowAllRuleTable, RULE_TABLE_CAPACITY_WORDS } from "../../filter/rule-compiler.ts";
 
 /** How long {@link Dataplane.stop} waits for the workers to let the device go (ms). */
 const STOP_WAIT_MS = 1000;

@@ -8,7 +8,7 @@
  * length and checksum) and yields the aes0 message with its source as the sockaddr `recvmmsg` gives.
  * @module
  */
-import { AF_INET, AF_INET6 } from "../../ffi/libc.ts";
+import { AF_INET, AF_INET6 } from "../../../ffi/libc.ts";
 import {
   SIN6_ADDR,
   SIN6_V4_MAPPED_ADDR,
@@ -16,9 +16,9 @@ import {
   SOCKADDR_IN6_SIZE,
   SOCKADDR_IN_SIZE,
   SOCKADDR_PORT,
-} from "../../ffi/udp.ts";
-import { isV4Mapped } from "../../ffi/ip-text.ts";
-import { checksumOf, PROTO_UDP, pseudoHeaderSum, sumBytes } from "../wireguard/offload/checksum.ts";
+} from "../../../ffi/udp.ts";
+import { isV4Mapped } from "../../../ffi/ip-text.ts";
+import { checksumOf, PROTO_UDP, pseudoHeaderSum, sumBytes } from "../offload/checksum.ts";
 import {
   getU16,
   IPV4_CHECKSUM,
@@ -41,7 +41,7 @@ import {
   UDP_CHECKSUM,
   UDP_HEADER,
   UDP_LENGTH,
-} from "../wireguard/offload/packet-layout.ts";
+} from "../offload/packet-layout.ts";
 
 /** TTL / hop limit of a handed-off packet: Linux's default (net.ipv4.ip_default_ttl, IPv6 hop_limit). */
 export const HANDOFF_TTL = 64;

@@ -12,9 +12,9 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { PollSet } from "../../ffi/poll.ts";
-import { drainEventFd } from "../../ffi/eventfd.ts";
-import { POLLIN } from "../../ffi/libc.ts";
+import { PollSet } from "../../../ffi/poll.ts";
+import { drainEventFd } from "../../../ffi/eventfd.ts";
+import { POLLIN } from "../../../ffi/libc.ts";
 import type { WorkerEvent, WorkerInit, WorkerMessage, WorkerReport } from "./worker-protocol.ts";
 
 /** How long poll waits before the paths re-sync their view of the shared state (ms). */
@@ -133,42 +133,37 @@ class WorkerLoop {
     }
   }
 
-  /** One poll and what follows it. */
+  /** One poll and what follows it (allocates nothing unless a path leaves). */
   #turn(): void {
+    const hosted = this.#hosted;
+    for (let i = hosted.length - 1; i >= 0; i--) { // a device that asked to stop leaves first
+      if (hosted[i].path.stopRequested()) this.#leave(hosted[i]);
+    }
+    if (hosted.length === 0) return;
     const poll = this.#poll;
-    this.#leaveStopped();
-    if (this.#hosted.length === 0) return;
     poll.set(CONTROL_ENTRY, this.#controlFd, POLLIN);
-    for (const h of [...this.#hosted]) this.#guard(h, () => h.path.arm(poll, h.at));
-    if (this.#hosted.length === 0) return;
-    const ready = poll.wait(IDLE_POLL_MS) > 0;
-    if (poll.revents(CONTROL_ENTRY) & POLLIN) drainEventFd(this.#controlFd);
-    const now = Date.now();
-    const ended: [Hosted, WorkerEvent][] = [];
-    for (const h of this.#hosted) {
+    let ended: [Hosted, WorkerEvent][] | null = null;
+    for (const h of hosted) {
       try {
-        if (!h.path.service(poll, h.at, ready, now)) ended.push([h, { t: "tun-closed" }]);
+        h.path.arm(poll, h.at);
       } catch (err) {
-        ended.push([h, { t: "error", message: describe(err) }]);
+        (ended ??= []).push([h, { t: "error", message: describe(err) }]);
       }
     }
-    for (const [h, why] of ended) this.#leave(h, why); // after every path read its poll entries
-  }
-
-  /** Paths whose device asked to stop send what is left and leave. */
-  #leaveStopped(): void {
-    for (const h of [...this.#hosted]) {
-      if (h.path.stopRequested()) this.#leave(h);
+    if (ended === null) {
+      const ready = poll.wait(IDLE_POLL_MS) > 0;
+      if (poll.revents(CONTROL_ENTRY) & POLLIN) drainEventFd(this.#controlFd);
+      const now = Date.now();
+      for (const h of hosted) {
+        try {
+          if (!h.path.service(poll, h.at, ready, now)) (ended ??= []).push([h, { t: "tun-closed" }]);
+        } catch (err) {
+          (ended ??= []).push([h, { t: "error", message: describe(err) }]);
+        }
+      }
     }
-  }
-
-  /** Runs `step` for a path; a throw ends that path only (its device hears of it), never the others. */
-  #guard(h: Hosted, step: () => void): void {
-    try {
-      step();
-    } catch (err) {
-      this.#leave(h, { t: "error", message: describe(err) });
-    }
+    if (ended === null) return;
+    for (const [h, why] of ended) this.#leave(h, why); // only after every path read its poll entries
   }
 
   #leave(h: Hosted, why?: WorkerEvent): void {

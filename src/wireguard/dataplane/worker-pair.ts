@@ -11,15 +11,15 @@
  * (worker-loop.ts).
  * @module
  */
-import { createEventFd, signalEventFd } from "../../ffi/eventfd.ts";
-import { libc } from "../../ffi/libc.ts";
-import { workerModuleUrl } from "../worker-url.ts";
+import { createEventFd, signalEventFd } from "../../../ffi/eventfd.ts";
+import { libc } from "../../../ffi/libc.ts";
+import { workerModuleUrl } from "../../worker-url.ts";
 import type { WorkerEvent, WorkerInit, WorkerMessage, WorkerReport } from "./worker-protocol.ts";
 
 /** The two worker modules, next to this one (see worker-url.ts for the release bundle). */
 const WORKER_URLS = [
-  workerModuleUrl(import.meta.url, "./encrypt-worker.ts", "encrypt-worker"),
-  workerModuleUrl(import.meta.url, "./decrypt-worker.ts", "decrypt-worker"),
+  workerModuleUrl(import.meta.url, "./send.ts", "encrypt-worker"),
+  workerModuleUrl(import.meta.url, "./receive.ts", "decrypt-worker"),
 ];
 
 /** How many workers a pair runs (each attached device gets one "stopped" per worker). */

@@ -4,8 +4,8 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import type { Aead, AeadKey } from "../crypto/aead.ts";
-import { AllowedIps } from "../wireguard/allowedips.ts";
+import type { Aead, AeadKey } from "../../crypto/aead.ts";
+import { AllowedIps } from "../allowedips.ts";
 import {
   DeviceWord,
   KeypairWord,

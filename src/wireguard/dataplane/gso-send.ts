@@ -8,11 +8,11 @@
  * socket; an EIO refusal turns it off for that socket and the caller resends the rest plainly.
  * @module
  */
-import { EAGAIN, EINTR, errno, pollOne, POLLOUT } from "../../ffi/libc.ts";
-import { MsgBatch } from "../../ffi/udp.ts";
-import { isGsoRefusal, OffloadMsgBatch, udpSegmentSupported } from "../../ffi/udp-offload.ts";
-import { copyBytes } from "../wireguard/offload/copy-sum.ts";
-import { planGsoRuns, UDP_GSO_MAX_BYTES } from "../wireguard/offload/gso-runs.ts";
+import { EAGAIN, EINTR, errno, pollOne, POLLOUT } from "../../../ffi/libc.ts";
+import { MsgBatch } from "../../../ffi/udp.ts";
+import { isGsoRefusal, OffloadMsgBatch, udpSegmentSupported } from "../../../ffi/udp-offload.ts";
+import { copyBytes } from "../offload/copy-sum.ts";
+import { planGsoRuns, UDP_GSO_MAX_BYTES } from "../offload/gso-runs.ts";
 
 /** Bytes of one GSO slot: a whole run (at most 64 KiB of datagrams). */
 const GSO_SLOT_BYTES = 65536;
