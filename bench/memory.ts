@@ -8,6 +8,7 @@
  * average next to the figures, because 2 shared cores make both drift.
  *
  * Knobs: DUR=10 (iperf3 seconds), STREAMS=1, ROUNDS=1 (node pairs started one after another),
+ * MAPPINGS=n (each node's n largest resident mappings from /proc/PID/smaps after the run),
  * V8_FLAGS="--max-semi-space-size=1 …" (passed to the nodes' Deno as `--v8-flags=`), TRACE_GC=1,
  * NODE_ENV="MALLOC_ARENA_MAX=2 …" (extra environment of the nodes), LAUNCHER='["/opt/twofold/bin/twofold"]'
  * (what runs twofold instead of this tree's main.ts under this Deno, e.g. an unpacked release; V8_FLAGS
@@ -22,6 +23,8 @@ import { genKeyPair, genPresharedKey } from "../src/lab/wg-device.ts";
 import { iperf3Run, rssKb, waitForPing } from "../src/lab/measure.ts";
 import { type LabNode, startTwofoldUp, writeNodeConfig } from "../src/lab/twofold-node.ts";
 
+/** MAPPINGS=n: print each node's n largest resident mappings after the run (where the RSS is). */
+const MAPPINGS = Number(Deno.env.get("MAPPINGS") ?? 0);
 /** How often VmRSS is sampled during the load. */
 const SAMPLE_MS = 250;
 /** Settling time after the PSK before the idle figure. */
@@ -44,6 +47,38 @@ export interface NodeMemory {
   threadNames: string;
   /** Last `--trace-gc` figure per isolate: used and committed heap MB (empty without TRACE_GC). */
   heaps: { isolate: string; usedMb: number; committedMb: number }[];
+  /** With MAPPINGS=n: the n mappings holding the most resident memory (empty otherwise). */
+  mappings: ResidentMapping[];
+}
+
+/** One mapping of /proc/PID/smaps and what of it is resident. */
+export interface ResidentMapping {
+  /** The mapped file, `[heap]`, `[stack]`, or "anonymous". */
+  name: string;
+  /** Size of the mapping (kB). */
+  sizeKb: number;
+  /** Resident part (kB). */
+  rssKb: number;
+}
+
+/** The `top` mappings of an smaps text by resident size, largest first. */
+export function largestMappings(smaps: string, top: number): ResidentMapping[] {
+  const out: ResidentMapping[] = [];
+  let current: ResidentMapping | null = null;
+  for (const line of smaps.split("\n")) {
+    const head = line.match(/^[0-9a-f]+-[0-9a-f]+\s+\S+\s+\S+\s+\S+\s+\d+\s*(.*)$/);
+    if (head) {
+      current = { name: head[1].trim() || "anonymous", sizeKb: 0, rssKb: 0 };
+      out.push(current);
+      continue;
+    }
+    const field = line.match(/^(Size|Rss):\s+(\d+) kB/);
+    if (field && current) {
+      if (field[1] === "Size") current.sizeKb = Number(field[2]);
+      else current.rssKb = Number(field[2]);
+    }
+  }
+  return out.sort((x, y) => y.rssKb - x.rssKb).slice(0, top);
 }
 
 /** One field of /proc/PID/status in kB, or NaN. */
@@ -165,6 +200,7 @@ async function round(v8Flags: string, env: Record<string, string>, dur: number, 
       threads: statusKb(p.pid, "Threads"),
       threadNames: threadNames(p.pid),
       heaps: lastHeapPerIsolate(p.output()),
+      mappings: MAPPINGS > 0 ? largestMappings(Deno.readTextFileSync(`/proc/${p.pid}/smaps`), MAPPINGS) : [],
     }));
     const gigabytes = run.gbps * dur / 8;
     return { nodes, gbps: run.gbps, cpuPerGb: cpu / gigabytes, load: `${loadBefore} → ${loadAverage()}` };
@@ -213,6 +249,9 @@ if (import.meta.main) {
       );
       for (const h of n.heaps) {
         console.log(`    isolate ${h.isolate}: heap ${h.usedMb} MB used, ${h.committedMb} MB committed`);
+      }
+      for (const m of n.mappings) {
+        console.log(`    mapping ${m.name}: ${mb(m.rssKb)} MB resident of ${mb(m.sizeKb)} MB`);
       }
     });
   }

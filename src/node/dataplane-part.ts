@@ -20,7 +20,7 @@ export interface SharedDataplane {
   /** The hand-off channel both devices' paths share, or null (`TWOFOLD_HANDOFF=off`). */
   channel: HandoffChannel | null;
   /** Ends the workers and closes the channel's wake eventfds. */
-  close(): void;
+  close(): Promise<void>;
 }
 
 /** The shared data-plane part. */
@@ -39,8 +39,8 @@ export function sharedDataplanePart(log: Logger): NodePart<SharedDataplane> {
       return {
         workers,
         channel,
-        close: () => {
-          workers.close();
+        close: async () => {
+          await workers.close();
           channel?.closeWakeFds();
         },
       };

@@ -204,7 +204,8 @@ export class Dataplane implements DataplaneHandle {
       clearTimeout(timer);
     }
     this.#workers.release(this.#device);
-    if (this.#ownWorkers) this.#workers.close();
-    libc.close(this.#wakeFd);
+    if (this.#ownWorkers) await this.#workers.close();
+    // A path that never left may still poll the fd: leave it open rather than close it under the path.
+    if (this.#stopped === WORKERS_PER_PAIR) libc.close(this.#wakeFd);
   }
 }

@@ -15,7 +15,13 @@
 import { PollSet } from "../../../ffi/poll.ts";
 import { drainEventFd } from "../../../ffi/eventfd.ts";
 import { POLLIN } from "../../../ffi/libc.ts";
-import type { WorkerEvent, WorkerInit, WorkerMessage, WorkerReport } from "./worker-protocol.ts";
+import {
+  WORKER_ITSELF,
+  type WorkerEvent,
+  type WorkerInit,
+  type WorkerMessage,
+  type WorkerReport,
+} from "./worker-protocol.ts";
 
 /** How long poll waits before the paths re-sync their view of the shared state (ms). */
 export const IDLE_POLL_MS = 100;
@@ -66,8 +72,11 @@ interface Hosted {
 /** The worker's set of paths and its poll loop. */
 class WorkerLoop {
   readonly #makePath: PathFactory;
-  #control: Int32Array | null = null;
-  #controlIndex = 0;
+  /** Per worker, the messages its owner posted (shared with the owner). */
+  #posted: Int32Array | null = null;
+  #index = 0;
+  /** Set by the `close` message: every path was let go and the loop never runs again. */
+  #closed = false;
   #controlFd = -1;
   /** Messages handled (compared with what the owner posted, in shared memory). */
   #applied = 0;
@@ -82,12 +91,25 @@ class WorkerLoop {
   /** Handles one message from the owner, then (re)enters the loop unless more messages are on the way. */
   receive(m: WorkerMessage): void {
     if (m.t === "host") {
-      this.#control = new Int32Array(m.control);
-      this.#controlIndex = m.index;
+      this.#posted = new Int32Array(m.posted);
+      this.#index = m.index;
       this.#controlFd = m.controlFd;
-    } else this.#attach(m.device, m.init);
+    } else if (m.t === "attach") this.#attach(m.device, m.init);
+    else this.#close();
     this.#applied++;
-    if (!this.#messagesPending() && !this.#running) this.#run();
+    if (!this.#messagesPending() && !this.#running && !this.#closed) this.#run();
+  }
+
+  /** Lets every path go (its device was stopped or is dropped) and answers the owner. */
+  #close(): void {
+    this.#closed = true;
+    for (const h of this.#hosted) {
+      try {
+        h.path.finish();
+      } catch { /* the worker ends either way */ }
+    }
+    this.#hosted = [];
+    self.postMessage({ device: WORKER_ITSELF, event: { t: "stopped" } } satisfies WorkerReport);
   }
 
   #attach(device: number, init: WorkerInit): void {
@@ -101,7 +123,7 @@ class WorkerLoop {
   }
 
   #messagesPending(): boolean {
-    return this.#control !== null && Atomics.load(this.#control, this.#controlIndex) !== this.#applied;
+    return this.#posted !== null && Atomics.load(this.#posted, this.#index) !== this.#applied;
   }
 
   /** Poll entries: the control fd, then each path's; and the hand-off pairs among the paths. */

@@ -81,18 +81,23 @@ export type WorkerEvent =
   /** The device's path left the worker (its stop flag was set, its TUN went or it failed). */
   | { t: "stopped" };
 
+/** The `device` of a {@link WorkerReport} about the worker itself (devices are numbered from 1). */
+export const WORKER_ITSELF = 0;
+
 /**
- * Messages a data-plane worker receives (worker-pair.ts): first `host` (the control words the owner
- * counts its messages in, and the eventfd it signals after posting one), then one `attach` per
- * device whose path the worker serves.
+ * Messages a data-plane worker receives (worker-pair.ts): first `host` (the shared words the owner
+ * counts its messages in, one per worker, and the eventfd it signals after posting one), then one
+ * `attach` per device whose path the worker serves, and `close` at the end (the worker lets every
+ * path go, never polls again and answers with a `stopped` report about {@link WORKER_ITSELF}).
  */
 export type WorkerMessage =
-  | { t: "host"; control: SharedArrayBuffer; index: number; controlFd: number }
-  | { t: "attach"; device: number; init: WorkerInit };
+  | { t: "host"; posted: SharedArrayBuffer; index: number; controlFd: number }
+  | { t: "attach"; device: number; init: WorkerInit }
+  | { t: "close" };
 
 /** What a worker posts: an event of the device it serves under the id the owner gave it. */
 export interface WorkerReport {
-  /** The device id from the `attach` message. */
+  /** The device id from the `attach` message ({@link WORKER_ITSELF}: the worker closed). */
   device: number;
   /** What happened. */
   event: WorkerEvent;
