@@ -186,22 +186,6 @@ export function cString(s: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-const pollScratch = new Uint8Array(8);
-const pollView = new DataView(pollScratch.buffer);
-
-/**
- * Waits up to `timeoutMs` (-1 = forever, 0 = just check) for `events` on one fd. Blocks the calling
- * thread. Returns the `revents` bits (0 on timeout) or -1 with `errno` set. Does not allocate.
- */
-export function pollOne(fd: number, events: number, timeoutMs: number): number {
-  pollView.setInt32(0, fd, true);
-  pollView.setInt16(4, events, true);
-  pollView.setInt16(6, 0, true);
-  const r = libc.poll(pollScratch, 1n, timeoutMs);
-  if (r <= 0) return r;
-  return pollView.getInt16(6, true);
-}
-
 /** Sets or clears O_NONBLOCK on `fd`. */
 export function setNonBlocking(fd: number, on: boolean): void {
   const flags = check(libc.fcntl(fd, F_GETFL, 0), "fcntl(F_GETFL)");

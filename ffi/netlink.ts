@@ -23,12 +23,12 @@ import {
   libc,
   MSG_DONTWAIT,
   POLLIN,
-  pollOne,
   SOCK_CLOEXEC,
   SOCK_NONBLOCK,
   SOCK_RAW,
   SysError,
 } from "./libc.ts";
+import { pollOne } from "./poll.ts";
 import { formatIp, hostBitsZero, parseCidr } from "./ip-text.ts";
 
 const NETLINK_ROUTE = 0;

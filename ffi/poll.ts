@@ -1,8 +1,8 @@
 /**
  * A reusable `struct pollfd` array for threads that wait on several fds at once (the data-plane
  * workers): entries are written in place, `wait` calls poll(2) without allocating, and `revents`
- * reads what the kernel reported. One home for the pollfd layout; {@link pollOne} in libc.ts covers
- * the single-fd case.
+ * reads what the kernel reported; {@link pollOne} waits on a single fd. One home for the pollfd
+ * layout.
  * @module
  */
 import { bigLen, libc } from "./libc.ts";
@@ -70,4 +70,19 @@ export class PollSet {
   wait(timeoutMs: number): number {
     return libc.poll(this.#bytes, this.#bigCount, timeoutMs);
   }
+}
+
+/** The one-entry set of {@link pollOne} (per thread: every worker has its own module instance). */
+const single = new PollSet(1);
+single.setCount(1);
+
+/**
+ * Waits up to `timeoutMs` (-1 = forever, 0 = just check) for `events` on one fd. Blocks the calling
+ * thread. Returns the `revents` bits (0 on timeout) or -1 with `errno` set. Does not allocate.
+ */
+export function pollOne(fd: number, events: number, timeoutMs: number): number {
+  single.set(0, fd, events);
+  const r = single.wait(timeoutMs);
+  if (r <= 0) return r;
+  return single.revents(0);
 }

@@ -11,11 +11,11 @@ import {
   closeQuietly,
   libc,
   POLLIN,
-  pollOne,
   SOCK_CLOEXEC,
   SOCK_DGRAM,
   SOCK_NONBLOCK,
 } from "./libc.ts";
+import { pollOne } from "./poll.ts";
 
 /** `sizeof(struct sockaddr_un)` on Linux: the family (2 bytes) and 108 bytes of path. */
 export const SOCKADDR_UN_SIZE = 110;

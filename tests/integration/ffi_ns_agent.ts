@@ -13,7 +13,8 @@
  * @module
  */
 
-import { EAGAIN, errno, libc, MSG_DONTWAIT, POLLIN, pollOne } from "../../ffi/libc.ts";
+import { EAGAIN, errno, libc, MSG_DONTWAIT, POLLIN } from "../../ffi/libc.ts";
+import { pollOne } from "../../ffi/poll.ts";
 import { openTun, openTunQueue, tunRead, tunWrite } from "../../ffi/tun.ts";
 import * as netlink from "../../ffi/netlink.ts";
 import { parseIp } from "../../ffi/ip-text.ts";

@@ -19,9 +19,9 @@ import {
   libc,
   pointerAt,
   POLLIN,
-  pollOne,
   SysError,
 } from "../../ffi/libc.ts";
+import { pollOne } from "../../ffi/poll.ts";
 import { formatIp, hostBitsZero, parseCidr, parseIp } from "../../ffi/ip-text.ts";
 import {
   decodeSockaddr,

@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { GsoSender } from "../../src/wireguard/dataplane/gso-send.ts";
 import { encodeSockaddr, MsgBatch, openUdp } from "../../ffi/udp.ts";
-import { libc, MSG_DONTWAIT, POLLIN, pollOne } from "../../ffi/libc.ts";
+import { libc, MSG_DONTWAIT, POLLIN } from "../../ffi/libc.ts";
+import { pollOne } from "../../ffi/poll.ts";
 
 /** One message: destination (0 or 1) and length; its bytes are derived from its index. */
 const PLAN: [number, number][] = [

@@ -14,7 +14,8 @@
  * @module
  */
 
-import { libc, MSG_DONTWAIT, POLLIN, pollOne } from "../../ffi/libc.ts";
+import { libc, MSG_DONTWAIT, POLLIN } from "../../ffi/libc.ts";
+import { pollOne } from "../../ffi/poll.ts";
 import {
   enableTunOffloads,
   openTun,

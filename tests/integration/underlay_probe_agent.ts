@@ -7,7 +7,8 @@
  * line `{"sent": N, "replies": N, "replyBytes": N}`.
  * @module
  */
-import { EAGAIN, errno, POLLIN, pollOne, POLLOUT } from "../../ffi/libc.ts";
+import { EAGAIN, errno, POLLIN, POLLOUT } from "../../ffi/libc.ts";
+import { pollOne } from "../../ffi/poll.ts";
 import { encodeSockaddr, openUdp, recvFrom, sendTo } from "../../ffi/udp.ts";
 import { decodeBase64 } from "../../src/encoding.ts";
 import { CookieGenerator } from "../../src/wireguard/cookie.ts";

@@ -8,7 +8,8 @@
  * socket; an EIO refusal turns it off for that socket and the caller resends the rest plainly.
  * @module
  */
-import { EAGAIN, EINTR, errno, pollOne, POLLOUT } from "../../../ffi/libc.ts";
+import { EAGAIN, EINTR, errno, POLLOUT } from "../../../ffi/libc.ts";
+import { pollOne } from "../../../ffi/poll.ts";
 import { MsgBatch } from "../../../ffi/udp.ts";
 import { isGsoRefusal, OffloadMsgBatch, udpSegmentSupported } from "../../../ffi/udp-offload.ts";
 import { copyBytes } from "../offload/copy-sum.ts";
