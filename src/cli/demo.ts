@@ -310,7 +310,9 @@ async function openGateThroughDske(run: Run, lab: DskeLab): Promise<GateOpened> 
   );
   if (!opened) throw new StepFailed("the gates did not open through DSKE within 30 s of the hubs starting");
   const atS = elapsedS(run);
-  const epoch = commonEpochs(lab)[0];
+  // A gate can open on a key the nodes agreed by reconciling their epochs (logged as
+  // epochs-reconciled, e.g. after a round failed under load): the next rotation then agrees one anew.
+  const epoch = commonEpochs(lab)[0] ?? await nextCommonEpoch(run, lab, -1, ROTATION_WAIT_MS) ?? undefined;
   if (epoch === undefined) throw new StepFailed("the gates opened but no common DSKE epoch was logged");
   const generator = lab.nodeProcs.findIndex((p) => /as generator via/.test(p!.output()));
   if (generator < 0) throw new StepFailed("no node logged a key agreed as generator");

@@ -110,6 +110,7 @@ class WorkerLoop {
     }
     this.#hosted = [];
     self.postMessage({ device: WORKER_ITSELF, event: { t: "stopped" } } satisfies WorkerReport);
+    self.close(); // the worker ends itself: its owner's terminate() is then only a formality
   }
 
   #attach(device: number, init: WorkerInit): void {
