@@ -152,7 +152,6 @@ export class Dataplane implements DataplaneHandle {
         handlers.onFilterDrop?.(m.peer, m.reason, m.count);
         break;
       case "tun-closed":
-        Atomics.store(this.shared.header, DeviceWord.tunClosed, 1);
         handlers.onTunClosed();
         break;
       case "error":

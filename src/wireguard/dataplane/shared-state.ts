@@ -37,16 +37,22 @@ export const ENDPOINT_BYTES = 32;
 
 /** The device-wide Int32 words at the start of the shared state (fds, versions, MTU, offload bits, stop). */
 export const DeviceWord = {
+  /** 1 once the device asked its paths to stop (they leave the workers). */
   stop: 0,
+  /** Bumped after every published allowed-IPs table (the paths rebuild their mirror). */
   allowedIpsVersion: 1,
+  /** Entries of the published allowed-IPs table. */
   allowedIpsCount: 2,
+  /** The UDP socket (-1 until bound). */
   udpFd: 3,
+  /** The TUN fd. */
   tunFd: 4,
+  /** Handshake messages posted to the control plane and not yet handled (admission's queue depth). */
   pendingHandshakes: 5,
+  /** The TUN MTU (padding; the largest packet). */
   mtu: 6,
+  /** The eventfd that wakes the send path (staged packets, keepalives, stop). */
   wakeFd: 7,
-  tunClosed: 8,
-  peerVersion: 9,
   /** Bumped after every change of the local public key (0 = none yet). */
   identityVersion: 10,
   /** 1 while the device has a private key (the local public key below is valid). */
@@ -62,16 +68,25 @@ const HEADER_INTS = 16;
 
 /** Each peer's Int32 words: its keypair slots (current/previous/next), endpoint lock, flags the workers raise. */
 export const PeerWord = {
+  /** 1 while a peer occupies the slot. */
   active: 0,
+  /** The keypair slot sending uses (-1: none). */
   current: 1,
+  /** The keypair slot before the current one (still opens late packets; -1: none). */
   previous: 2,
+  /** A responder's keypair slot waiting for its first packet (key confirmation; -1: none). */
   next: 3,
+  /** Seqlock counter of the endpoint bytes (odd while being written). */
   endpointSeq: 4,
+  /** Spin lock of endpoint writers (roaming from the receive path, the control plane). */
   endpointLock: 5,
+  /** Bytes of the endpoint sockaddr (0: no endpoint). */
   endpointLen: 6,
+  /** 1 while a handshake request is on its way to the control plane (one per peer at a time). */
   needHandshake: 7,
+  /** 1 when the control plane asked the send path for a keepalive. */
   keepalivePending: 8,
-  stagedFlush: 9,
+  /** Bumped when a new peer takes the slot (routes and staged packets of the old one are void). */
   generation: 10,
 } as const;
 const PEER_INTS = 16;
