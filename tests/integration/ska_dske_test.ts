@@ -170,6 +170,11 @@ integrationTest(
           await startBroker();
           const opened = await waitUntil(() => nodeLogs().every((l) => /gate gate-opened/.test(l)), 30_000);
           assert.ok(opened, dump());
+          // The key is installed (and the gate opens) before the planes' agreement lines are logged.
+          await waitUntil(
+            () => nodeLogs().every((l) => /ska key-agreed/.test(l) && /ska\+dske combined/.test(l)),
+            5_000,
+          );
           for (const l of nodeLogs()) {
             assert.match(l, /ska key-agreed/);
             assert.match(l, /ska\+dske combined/);
