@@ -128,9 +128,11 @@ class DecryptPath implements DevicePath {
   /** The aes0 → wg0 hand-off channel, when this device is one of its ends: wg0's (outer) or aes0's. */
   readonly #handoff: HandoffChannel | null;
   readonly #handoffOuter: boolean;
-  /** wg0's path: aes0's path when it runs in this worker too (handed-off datagrams are dispatched by a call). */
+  /** wg0's path: aes0's path when it runs in this worker too (it gets aes0's datagrams by a call, no ring). */
   #pairedInner: DecryptPath | null = null;
-  /** aes0's path: true when wg0's path runs in this worker (it calls us; no ring eventfd to poll). */
+  /** aes0's path: batch slots taken by {@link receiveFromOuter} since the last {@link finishFromOuter}. */
+  #fromOuter = 0;
+  /** aes0's path: true when wg0's path runs in this worker (it calls {@link receiveFromOuter}; no ring to poll). */
   #pairedOuter = false;
   readonly #handoffDatagram = new HandoffDatagram();
   readonly #handoffEntry: HandoffEntry = { len: 0, addrLen: 0 };
@@ -275,21 +277,48 @@ class DecryptPath implements DevicePath {
     this.#handshakes.flushReplies(udpFd);
     if (this.#handedOff > 0) {
       this.#handedOff = 0;
-      if (this.#pairedInner !== null) this.#pairedInner.drainHandedOff();
+      if (this.#pairedInner !== null) this.#pairedInner.finishFromOuter();
       else this.#handoff!.wake(HandoffDirection.receive);
     }
     return got;
   }
 
-  /** aes0's end of the hand-off, called by wg0's path in the same worker: dispatches everything on the receive ring. */
-  drainHandedOff(): void {
-    while (!this.#receiveHandedOff()) { /* until the ring is empty */ }
+  /**
+   * aes0's end of the hand-off, called by wg0's path in the same worker (no ring): dispatches the
+   * datagram `src[at, at + len)` from the sockaddr `source[0, sourceLen)` as if `recvmmsg` had brought
+   * it, in the next of the batch slots; {@link finishFromOuter} ends the batch.
+   */
+  receiveFromOuter(
+    src: Uint8Array,
+    at: number,
+    len: number,
+    source: Uint8Array,
+    sourceLen: number,
+    now: number,
+  ): void {
+    if (this.#fromOuter === BATCH) this.finishFromOuter();
+    const k = this.#fromOuter++;
+    const batch = this.#batch;
+    this.#msgBufs[k].set(src.subarray(at, at + len));
+    const addr = batch.addrs[k];
+    for (let b = 0; b < sourceLen; b++) addr[b] = source[b];
+    batch.addrLens[k] = sourceLen;
+    this.#from = k;
+    this.#dispatch(k, len, now);
+  }
+
+  /** Ends a batch of {@link receiveFromOuter}: coalesced TUN writes and cookie replies go out, the slots are free. */
+  finishFromOuter(): void {
+    if (this.#pending > 0) this.#flushCoalesced();
+    this.#handshakes.flushReplies(this.#udpFd);
+    this.#fromOuter = 0;
   }
 
   /**
-   * aes0's end of the hand-off: dispatches the datagrams on the receive ring a batch at a time (up to
-   * {@link ROUNDS_PER_WAKE} batches), as if `recvmmsg` had brought them. True when the ring is empty;
-   * unpaired, a ring left non-empty wakes us again after the socket's turn.
+   * aes0's end of the hand-off through the ring (wg0's path in another worker): dispatches the
+   * datagrams on the receive ring a batch at a time (up to {@link ROUNDS_PER_WAKE} batches), as if
+   * `recvmmsg` had brought them. True when the ring is empty; a ring left non-empty wakes us again
+   * after the socket's turn.
    */
   #receiveHandedOff(): boolean {
     const ch = this.#handoff!;
@@ -312,16 +341,17 @@ class DecryptPath implements DevicePath {
       this.#handshakes.flushReplies(udpFd);
       if (got < BATCH) return true;
     }
-    if (!this.#pairedOuter) ch.wake(HandoffDirection.receive);
+    ch.wake(HandoffDirection.receive);
     return false;
   }
 
   /**
    * wg0's end of the hand-off: when the packet at batch slot `i` is a UDP datagram the kernel would
-   * deliver to aes0's socket, it goes on the receive ring instead (true: handed off, or dropped as the
-   * kernel would drop it; false: it goes to the TUN, also when the ring is full).
+   * deliver to aes0's socket, it goes to aes0's receive path instead — by a call when that runs in this
+   * worker, else on the receive ring (true: handed off, or dropped as the kernel would drop it; false:
+   * it goes to the TUN, also when the ring is full).
    */
-  #handOff(i: number, pktLen: number): boolean {
+  #handOff(i: number, pktLen: number, now: number): boolean {
     const ch = this.#handoff!;
     if (!ch.attached) return false;
     const buf = this.#msgBufs[i];
@@ -333,7 +363,16 @@ class DecryptPath implements DevicePath {
         this.#shared.stats[StatIndex.rxBadInnerPacket]++;
         return true;
       case HandoffReceive.datagram:
-        if (!this.#push(buf, dg)) return false; // still full: the kernel's path
+        if (this.#pairedInner !== null) {
+          this.#pairedInner.receiveFromOuter(
+            buf,
+            dg.payloadAt,
+            dg.payloadLen,
+            this.#handoffSource,
+            dg.sourceLen,
+            now,
+          );
+        } else if (!this.#push(buf, dg)) return false; // still full: the kernel's path
         this.#shared.stats[StatIndex.rxPackets]++;
         this.#handedOff++;
         return true;
@@ -341,22 +380,19 @@ class DecryptPath implements DevicePath {
   }
 
   /**
-   * Puts an opened datagram for aes0 on the receive ring; while it is full, aes0's path in this
-   * worker drains it first, or (in another worker) is woken and waited for. False when there is
-   * still no room.
+   * Puts an opened datagram for aes0 on the receive ring, waking aes0's worker and waiting while it
+   * is full. False when there is still no room.
    */
   #push(buf: Uint8Array, dg: HandoffDatagram): boolean {
-    const ch = this.#handoff!;
     const source = this.#handoffSource;
-    const inner = this.#pairedInner;
-    if (inner === null) {
-      return ch.pushOrWait(HandoffDirection.receive, source, dg.sourceLen, buf, dg.payloadAt, dg.payloadLen);
-    }
-    if (ch.push(HandoffDirection.receive, source, dg.sourceLen, buf, dg.payloadAt, dg.payloadLen)) {
-      return true;
-    }
-    inner.drainHandedOff();
-    return ch.push(HandoffDirection.receive, source, dg.sourceLen, buf, dg.payloadAt, dg.payloadLen);
+    return this.#handoff!.pushOrWait(
+      HandoffDirection.receive,
+      source,
+      dg.sourceLen,
+      buf,
+      dg.payloadAt,
+      dg.payloadLen,
+    );
   }
 
   /**
@@ -408,7 +444,7 @@ class DecryptPath implements DevicePath {
     if (pktLen < 0) return;
     if (!this.#filterInbound(this.#msgBufs[i], pktLen, peer, now)) return;
     this.#shared.peerF64[this.#shared.pf(peer, PeerTraffic.lastDataReceived)] = now;
-    if (this.#handoffOuter && this.#handOff(i, pktLen)) return;
+    if (this.#handoffOuter && this.#handOff(i, pktLen, now)) return;
     if (this.#gro !== null) this.#holdForCoalescing(i, pktLen);
     else this.#writeTun(i, pktLen);
   }

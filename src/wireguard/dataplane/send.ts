@@ -57,6 +57,7 @@ import {
   HANDOFF_HEADER_V4,
   HANDOFF_HEADER_V6,
   handoffHeaderLength,
+  type HandoffLocal,
   writeHandoffHeader,
 } from "./handoff-packet.ts";
 
@@ -129,9 +130,9 @@ class EncryptPath implements DevicePath {
   /** The aes0 → wg0 hand-off channel, when this device is one of its ends: wg0's (outer) or aes0's. */
   readonly #handoff: HandoffChannel | null;
   readonly #handoffOuter: boolean;
-  /** aes0's path: wg0's path when it runs in this worker too (handed-off datagrams are sealed by a call). */
+  /** aes0's path: wg0's path when it runs in this worker too (it seals aes0's datagrams by a call, no ring). */
   #pairedOuter: EncryptPath | null = null;
-  /** wg0's path: true when aes0's path runs in this worker (it calls us; no ring eventfd to poll). */
+  /** wg0's path: true when aes0's path runs in this worker (it calls {@link sealFromInner}; no ring to poll). */
   #pairedInner = false;
   /** When staged packets and keepalives were last serviced. */
   #lastControl = 0;
@@ -309,12 +310,39 @@ class EncryptPath implements DevicePath {
   }
 
   /**
-   * wg0's end of the hand-off, called by aes0's path in the same worker: seals everything on the send
-   * ring and sends it.
+   * wg0's end of the hand-off, called by aes0's path in the same worker (no ring): puts the datagram
+   * `src[0, len)` for the sockaddr `endpoint` behind the IP + UDP header into the next batch slot and
+   * routes and seals it like a TUN read. {@link flushFromInner} sends what it sealed.
    */
-  drainHandedOff(now: number): void {
-    while (!this.#sealHandedOff(now)) this.#flush();
+  sealFromInner(src: Uint8Array, len: number, endpoint: Uint8Array, now: number): void {
+    const local = this.#handoff!.local();
+    const i = this.#n;
+    const at = HEADER + (local.address.length === 4 ? HANDOFF_HEADER_V4 : HANDOFF_HEADER_V6);
+    this.#batch.bufs[i].set(src.subarray(0, len), at);
+    this.#sealHandedOffSlot(i, local, endpoint, len, now);
+  }
+
+  /** Sends what {@link sealFromInner} sealed. */
+  flushFromInner(): void {
     this.#flush();
+  }
+
+  /**
+   * Writes the IP + UDP header in front of the datagram of `len` bytes already in batch slot `i`
+   * (the next free one), from `local` to the sockaddr `endpoint`, and routes and seals the packet like
+   * a TUN read.
+   */
+  #sealHandedOffSlot(i: number, local: HandoffLocal, endpoint: Uint8Array, len: number, now: number): void {
+    const buf = this.#batch.bufs[i];
+    // aes0 held its datagrams to wg0's MTU; MAX_IP_PACKET only bounds the header's lengths.
+    const header = writeHandoffHeader(buf, HEADER, local, endpoint, 0, len, this.#ipId, MAX_IP_PACKET);
+    this.#ipId = (this.#ipId + 1) & 0xffff;
+    if (header < 0) {
+      this.#shared.stats[StatIndex.txNoRoute]++;
+      return;
+    }
+    this.#observeOutbound(i, header + len, now);
+    this.#routeAndSeal(i, header + len, now);
   }
 
   /**
@@ -339,33 +367,18 @@ class EncryptPath implements DevicePath {
         ch.notifyRoom(HandoffDirection.send);
         return true;
       }
-      const header = writeHandoffHeader(
-        buf,
-        HEADER,
-        local,
-        this.#handoffAddr,
-        0,
-        entry.len,
-        this.#ipId,
-        MAX_IP_PACKET, // aes0 held its datagrams to wg0's MTU
-      );
-      this.#ipId = (this.#ipId + 1) & 0xffff;
-      if (header < 0) {
-        this.#shared.stats[StatIndex.txNoRoute]++;
-        continue;
-      }
-      this.#observeOutbound(i, header + entry.len, now);
-      this.#routeAndSeal(i, header + entry.len, now);
+      this.#sealHandedOffSlot(i, local, this.#handoffAddr, entry.len, now);
     }
     ch.notifyRoom(HandoffDirection.send);
     return false;
   }
 
   /**
-   * aes0's end of the hand-off: puts the batch's datagrams on the send ring, from the first, and has
-   * wg0's path seal them (by a call when it runs in this worker, else by waking its worker); returns
-   * how many it took (the rest take the socket: the ring is full or an endpoint is of another family). A datagram that would exceed wg0's MTU is dropped and counted as
-   * a send error, as the kernel refuses it (EMSGSIZE).
+   * aes0's end of the hand-off: hands the batch's datagrams, from the first, to wg0's send path — by a
+   * call when it runs in this worker, else through the send ring, waking its worker — and returns how
+   * many it took (the rest take the socket: an endpoint of another family, or a ring still full). A
+   * datagram that would exceed wg0's MTU is dropped and counted as a send error, as the kernel refuses
+   * it (EMSGSIZE).
    */
   #handOff(n: number): number {
     const ch = this.#handoff!;
@@ -373,37 +386,28 @@ class EncryptPath implements DevicePath {
     const stats = this.#shared.stats;
     const local = ch.local();
     const mtu = ch.outerMtu;
+    const outer = this.#pairedOuter;
+    const now = outer === null ? 0 : Date.now();
     let i = 0;
     for (; i < n; i++) {
+      const len = batch.lens[i];
       const header = handoffHeaderLength(local, batch.addrs[i], 0);
       if (header < 0) break;
-      if (mtu > 0 && header + batch.lens[i] > mtu) {
+      if (mtu > 0 && header + len > mtu) {
         stats[StatIndex.txSendErrors]++;
         continue;
       }
-      if (!this.#push(i)) break;
+      if (outer !== null) outer.sealFromInner(batch.bufs[i], len, batch.addrs[i], now);
+      else if (
+        !ch.pushOrWait(HandoffDirection.send, batch.addrs[i], batch.addrLens[i], batch.bufs[i], 0, len)
+      ) {
+        break;
+      }
       stats[StatIndex.txPackets]++;
     }
-    if (i > 0) {
-      if (this.#pairedOuter !== null) this.#pairedOuter.drainHandedOff(Date.now());
-      else ch.wake(HandoffDirection.send);
-    }
+    if (outer !== null) outer.flushFromInner();
+    else if (i > 0) ch.wake(HandoffDirection.send);
     return i;
-  }
-
-  /**
-   * Puts batch slot `i` on the send ring; while it is full, wg0's path in this worker drains it first,
-   * or (in another worker) is woken and waited for. False when there is still no room.
-   */
-  #push(i: number): boolean {
-    const ch = this.#handoff!;
-    const batch = this.#batch;
-    const addr = batch.addrs[i], addrLen = batch.addrLens[i], buf = batch.bufs[i], len = batch.lens[i];
-    const outer = this.#pairedOuter;
-    if (outer === null) return ch.pushOrWait(HandoffDirection.send, addr, addrLen, buf, 0, len);
-    if (ch.push(HandoffDirection.send, addr, addrLen, buf, 0, len)) return true;
-    outer.drainHandedOff(Date.now());
-    return ch.push(HandoffDirection.send, addr, addrLen, buf, 0, len);
   }
 
   /** Tells the connection tracker about a flow this packet (batch slot `i`) opens or continues. */
