@@ -15,11 +15,10 @@
  * the kernel's GRO rules allow, each write with its header; the filter has decided every packet
  * before it is coalesced.
  *
- * With the aes0 → wg0 hand-off (handoff-channel.ts, docs/offload.md) wg0's path puts what the kernel
- * would deliver to aes0's socket (checked as the kernel would) on the receive ring, not the TUN;
- * aes0's path dispatches those datagrams as if `recvmmsg` had brought them — by a call after wg0's
- * receive batch when both paths share this worker (as in `twofold up`), else when the ring's eventfd
- * wakes aes0's worker.
+ * With the aes0 → wg0 hand-off (handoff-channel.ts, docs/offload.md) wg0's path hands what the kernel
+ * would deliver to aes0's socket (checked as the kernel would) to aes0's path, not the TUN: by a call
+ * when both paths share this worker (as in `twofold up`), else through the receive ring, whose eventfd
+ * wakes aes0's worker. aes0's path dispatches those datagrams as if `recvmmsg` had brought them.
  * @module
  */
 /// <reference lib="deno.worker" />
@@ -58,10 +57,9 @@ import { FragmentTable } from "../../filter/fragment-table.ts";
 import { PacketFilter } from "../../filter/packet-filter.ts";
 import { TableReader } from "../../filter/table-exchange.ts";
 import { DropReason } from "../../filter/verdict.ts";
-import { FILTER_TABLE_READER, type WorkerInit } from "./worker-protocol.ts";
+import { FILTER_TABLE_READER, type WorkerEvent, type WorkerInit } from "./worker-protocol.ts";
 import { AllowedIpsMirror, SlotCiphers } from "./worker-common.ts";
 import { type DevicePath, type HandoffEnd, hostDevicePaths, IDLE_POLL_MS } from "./worker-loop.ts";
-import type { WorkerEvent } from "./worker-protocol.ts";
 import { HandshakeIntake } from "./handshake-intake.ts";
 import { GroBatch } from "../offload/coalesce.ts";
 import { VIRTIO_NET_HDR_LEN, writePlainVirtioNetHdr } from "../offload/virtio-net-hdr.ts";

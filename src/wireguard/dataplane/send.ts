@@ -14,11 +14,11 @@
  * sees every segment, as it would have seen the packets without offloads. With UDP offloads the
  * flushed batch goes out as UDP_SEGMENT runs (gso-send.ts), plain sendmmsg after a refusal.
  *
- * With the aes0 → wg0 hand-off (handoff-channel.ts, docs/offload.md) aes0's flushed datagrams go on
- * the send ring, not its socket; wg0's path puts the kernel's IP + UDP header in front of each and
- * routes and seals it like a TUN read — at once, by a call, when both paths share this worker (as in
- * `twofold up`), else when the ring's eventfd wakes wg0's worker. What cannot take the ring takes the
- * socket.
+ * With the aes0 → wg0 hand-off (handoff-channel.ts, docs/offload.md) aes0's flushed datagrams go to
+ * wg0's send path, not aes0's socket: by a call when both paths share this worker (as in `twofold up`),
+ * else through the send ring, whose eventfd wakes wg0's worker. wg0's path puts the kernel's IP + UDP
+ * header in front of each and routes and seals it like a TUN read. What cannot be handed off takes
+ * the socket.
  * @module
  */
 /// <reference lib="deno.worker" />
@@ -43,14 +43,13 @@ import {
 } from "./shared-state.ts";
 import { ConnTracker } from "../../filter/conn-tracker.ts";
 import { ParsedPacket, ParseMode, parsePacket, ParseStatus } from "../../filter/packet-parse.ts";
-import type { WorkerInit } from "./worker-protocol.ts";
 import { SegmentError, segmentPacket } from "../offload/segment.ts";
 import { emptyVirtioNetHdr, readVirtioNetHdr, VIRTIO_NET_HDR_LEN } from "../offload/virtio-net-hdr.ts";
 import { MAX_IP_PACKET } from "../offload/packet-layout.ts";
 import { AllowedIpsMirror, SlotCiphers } from "./worker-common.ts";
 import { StagedPackets } from "./staged-packets.ts";
 import { type DevicePath, type HandoffEnd, hostDevicePaths } from "./worker-loop.ts";
-import type { WorkerEvent } from "./worker-protocol.ts";
+import type { WorkerEvent, WorkerInit } from "./worker-protocol.ts";
 import { GsoSender, sendWithBackpressure } from "./gso-send.ts";
 import { HandoffChannel, HandoffDirection, type HandoffEntry } from "./handoff-channel.ts";
 import {
@@ -90,6 +89,14 @@ const enum Entry {
 const POLL_ENTRIES = 3;
 /** How often staged packets and keepalives are serviced without a wake-up (ms). */
 const CONTROL_INTERVAL_MS = 100;
+
+/**
+ * Where a handed-off datagram goes in a batch slot: behind the transport header and the IP + UDP
+ * header, whose length follows the local family (every endpoint aes0 hands over shares it).
+ */
+function handedOffAt(local: HandoffLocal): number {
+  return HEADER + (local.address.length === 4 ? HANDOFF_HEADER_V4 : HANDOFF_HEADER_V6);
+}
 
 /** What reading the TUN ended with. */
 const enum ReadEnd {
@@ -317,8 +324,7 @@ class EncryptPath implements DevicePath {
   sealFromInner(src: Uint8Array, len: number, endpoint: Uint8Array, now: number): void {
     const local = this.#handoff!.local();
     const i = this.#n;
-    const at = HEADER + (local.address.length === 4 ? HANDOFF_HEADER_V4 : HANDOFF_HEADER_V6);
-    this.#batch.bufs[i].set(src.subarray(0, len), at);
+    this.#batch.bufs[i].set(src.subarray(0, len), handedOffAt(local));
     this.#sealHandedOffSlot(i, local, endpoint, len, now);
   }
 
@@ -358,8 +364,7 @@ class EncryptPath implements DevicePath {
     }
     const local = ch.local();
     const entry = this.#handoffEntry;
-    // The header's length follows the local family, which every endpoint aes0 hands over shares.
-    const at = HEADER + (local.address.length === 4 ? HANDOFF_HEADER_V4 : HANDOFF_HEADER_V6);
+    const at = handedOffAt(local);
     for (let k = 0; k < HANDOFF_TAKES_PER_WAKE; k++) {
       const i = this.#n;
       const buf = this.#batch.bufs[i];

@@ -82,7 +82,6 @@ class WorkerLoop {
   #applied = 0;
   #hosted: Hosted[] = [];
   #poll = new PollSet(1);
-  #running = false;
 
   constructor(makePath: PathFactory) {
     this.#makePath = makePath;
@@ -97,7 +96,8 @@ class WorkerLoop {
     } else if (m.t === "attach") this.#attach(m.device, m.init);
     else this.#close();
     this.#applied++;
-    if (!this.#messagesPending() && !this.#running && !this.#closed) this.#run();
+    // #run is synchronous, so a message is only ever handled while no loop runs.
+    if (!this.#messagesPending() && !this.#closed) this.#run();
   }
 
   /** Lets every path go (its device was stopped or is dropped) and answers the owner. */
@@ -148,12 +148,7 @@ class WorkerLoop {
 
   /** Polls and serves the paths until a message is pending or no path is left. */
   #run(): void {
-    this.#running = true;
-    try {
-      while (this.#hosted.length > 0 && !this.#messagesPending()) this.#turn();
-    } finally {
-      this.#running = false;
-    }
+    while (this.#hosted.length > 0 && !this.#messagesPending()) this.#turn();
   }
 
   /** One poll and what follows it (allocates nothing unless a path leaves). */
