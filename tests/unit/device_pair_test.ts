@@ -21,6 +21,7 @@ import { aesSuite, chachaSuite, type Suite } from "../../src/noise/suite.ts";
 import { Device, type DeviceEvent } from "../../src/wireguard/device.ts";
 import { MessageResponseType } from "../../src/wireguard/messages.ts";
 import { udpTransport } from "../../src/wireguard/transport.ts";
+import { eventually, innerUdpPacket, peerEachOther, sleep } from "../helpers/memory_devices.ts";
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -72,47 +73,6 @@ function side(suite: Suite, inner: number[]): Side {
   return { device, pub: publicKey(key), tun, deviceTun, inner, events, admittedTypes };
 }
 
-/** Makes each side the other's peer: its inner address routed to it, its port on 127.0.0.1. */
-function pair(a: Side, b: Side, psk: Uint8Array): void {
-  const peerOf = (other: Side) => ({
-    publicKey: other.pub,
-    remove: false,
-    updateOnly: false,
-    replaceAllowedIps: true,
-    allowedIps: [`${other.inner.join(".")}/32`],
-    presharedKey: psk,
-    endpoint: { ip: "127.0.0.1", port: other.device.listenPort },
-  });
-  assert.equal(a.device.apply({ replacePeers: false, peers: [peerOf(b)] }), 0);
-  assert.equal(b.device.apply({ replacePeers: false, peers: [peerOf(a)] }), 0);
-}
-
-/** An IPv4/UDP packet from `from` to `to` carrying `seq` (checksums are not checked by the data plane). */
-function packet(from: Side, to: Side, seq: number): Uint8Array {
-  const payload = new TextEncoder().encode(`twofold pair test ${seq}`);
-  const p = new Uint8Array(28 + payload.length);
-  const v = new DataView(p.buffer);
-  p[0] = 0x45;
-  v.setUint16(2, p.length);
-  p[8] = 64;
-  p[9] = 17;
-  p.set(from.inner, 12);
-  p.set(to.inner, 16);
-  v.setUint16(20, 40000);
-  v.setUint16(22, 9);
-  v.setUint16(24, 8 + payload.length);
-  p.set(payload, 28);
-  return p;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Waits up to 5 s for `cond` (checked every 20 ms); fails naming it otherwise. */
-async function eventually(cond: () => boolean, what = cond.toString()): Promise<void> {
-  for (const end = Date.now() + 5_000; Date.now() < end; await sleep(20)) if (cond()) return;
-  assert.fail(`not within 5 s: ${what}`);
-}
-
 /**
  * Sends numbered packets from `from`'s TUN every 100 ms until one arrives, byte for byte, at `to`'s
  * TUN and `also` holds; returns the sequence number that arrived. Packets sent before a session
@@ -123,7 +83,7 @@ async function deliver(from: Side, to: Side, also: () => boolean = () => true): 
   const buf = new Uint8Array(2048);
   const end = Date.now() + PATIENCE_MS;
   for (let seq = 0; Date.now() < end; seq++) {
-    const p = packet(from, to, seq);
+    const p = innerUdpPacket(from.inner, to.inner, `twofold pair test ${seq}`);
     sent.set(toHex(p), seq);
     assert.equal(libc.write(from.tun, p, bigLen(p.length)), p.length, "write to the packet pipe");
     await sleep(100);
@@ -147,7 +107,7 @@ for (const suite of [chachaSuite(), aesSuite()]) {
     const a = side(suite, INNER[0]);
     const b = side(suite, INNER[1]);
     try {
-      pair(a, b, crypto.getRandomValues(new Uint8Array(32)));
+      peerEachOther(a, b, crypto.getRandomValues(new Uint8Array(32)));
 
       await t.step(
         "the first packet starts a handshake and arrives; the responder counts at confirmation",

@@ -24,6 +24,7 @@ import type { Logger } from "../../src/log.ts";
 import { aesSuite, chachaSuite, type Suite } from "../../src/noise/suite.ts";
 import { Device, type DeviceEvent } from "../../src/wireguard/device.ts";
 import { udpTransport } from "../../src/wireguard/transport.ts";
+import { eventually, innerUdpPacket, peerEachOther, sleep } from "../helpers/memory_devices.ts";
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -113,42 +114,6 @@ function side(lab: Lab, name: string, suite: Suite, inner: number[], shared?: Re
   return s;
 }
 
-/** Makes each side the other's peer: its inner address routed to it, its port on 127.0.0.1. */
-function pair(a: Side, b: Side): void {
-  const psk = crypto.getRandomValues(new Uint8Array(32));
-  const peerOf = (other: Side) => ({
-    publicKey: other.pub,
-    remove: false,
-    updateOnly: false,
-    replaceAllowedIps: true,
-    allowedIps: [`${other.inner.join(".")}/32`],
-    presharedKey: psk,
-    endpoint: { ip: "127.0.0.1", port: other.device.listenPort },
-  });
-  assert.equal(a.device.apply({ replacePeers: false, peers: [peerOf(b)] }), 0);
-  assert.equal(b.device.apply({ replacePeers: false, peers: [peerOf(a)] }), 0);
-}
-
-/** An IPv4/UDP packet from `from` to `to` carrying `seq` (checksums are not checked by the data plane). */
-function packet(from: Side, to: Side, seq: number): Uint8Array {
-  const payload = new TextEncoder().encode(`twofold worker pair test ${from.name}>${to.name} ${seq}`);
-  const p = new Uint8Array(28 + payload.length);
-  const v = new DataView(p.buffer);
-  p[0] = 0x45;
-  v.setUint16(2, p.length);
-  p[8] = 64;
-  p[9] = 17;
-  p.set(from.inner, 12);
-  p.set(to.inner, 16);
-  v.setUint16(20, 40000);
-  v.setUint16(22, 9);
-  v.setUint16(24, 8 + payload.length);
-  p.set(payload, 28);
-  return p;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Reads every pipe empty: a packet sent to that side is kept; anything else is a stray. */
 function drain(lab: Lab): void {
   const buf = new Uint8Array(2048);
@@ -170,7 +135,11 @@ function drain(lab: Lab): void {
 async function deliver(lab: Lab, from: Side, to: Side): Promise<void> {
   const sent: string[] = [];
   for (const end = Date.now() + PATIENCE_MS; Date.now() < end;) {
-    const p = packet(from, to, lab.seq++);
+    const p = innerUdpPacket(
+      from.inner,
+      to.inner,
+      `twofold worker pair test ${from.name}>${to.name} ${lab.seq++}`,
+    );
     const hex = toHex(p);
     lab.destination.set(hex, to);
     sent.push(hex);
@@ -180,12 +149,6 @@ async function deliver(lab: Lab, from: Side, to: Side): Promise<void> {
     if (sent.some((h) => to.received.has(h))) return;
   }
   assert.fail(`no packet from ${from.name} reached ${to.name}`);
-}
-
-/** Waits up to 5 s for `cond` (checked every 20 ms); fails naming it otherwise. */
-async function eventually(cond: () => boolean, what = cond.toString()): Promise<void> {
-  for (const end = Date.now() + 5_000; Date.now() < end; await sleep(20)) if (cond()) return;
-  assert.fail(`not within 5 s: ${what}`);
 }
 
 /** Lets packets still in flight land, then asserts none reached a pipe it was not sent to. */
@@ -221,8 +184,8 @@ Deno.test("one shared worker pair serves several devices; they come and go indep
     const a2 = side(lab, "tfshareA2", aesSuite(), [10, 0, 2, 1], shared);
     const b1 = side(lab, "tfshareB1", chachaSuite(), [10, 0, 1, 2]);
     const b2 = side(lab, "tfshareB2", aesSuite(), [10, 0, 2, 2]);
-    pair(a1, b1);
-    pair(a2, b2);
+    peerEachOther(a1, b1, crypto.getRandomValues(new Uint8Array(32)));
+    peerEachOther(a2, b2, crypto.getRandomValues(new Uint8Array(32)));
 
     await t.step(
       "two tunnels through one shared pair: handshakes, data both ways, each packet to its own TUN",
@@ -261,7 +224,7 @@ Deno.test("one shared worker pair serves several devices; they come and go indep
       const b3 = side(lab, "tfshareB3", chachaSuite(), [10, 0, 3, 2]);
       assert.equal(shared.attached.length, 3, "A3 attached to the shared pair");
       assert.equal(a3.attachment, shared.attached[2]);
-      pair(a3, b3);
+      peerEachOther(a3, b3, crypto.getRandomValues(new Uint8Array(32)));
       // A2's traffic at the same time: the new layout of the workers' poll sets keeps serving it.
       await Promise.all([deliver(lab, a3, b3), deliver(lab, a2, b2)]);
       await Promise.all([deliver(lab, b3, a3), deliver(lab, b2, a2)]);
@@ -311,7 +274,7 @@ Deno.test("closing a pair that still serves a device ends both workers", async (
   try {
     const c1 = side(lab, "tfshareC1", chachaSuite(), [10, 0, 4, 1], workers);
     const d1 = side(lab, "tfshareD1", chachaSuite(), [10, 0, 4, 2]);
-    pair(c1, d1);
+    peerEachOther(c1, d1, crypto.getRandomValues(new Uint8Array(32)));
     await deliver(lab, c1, d1); // the pair's loops are busy serving C1 (and D1's own pair its paths)
     await eventually(() => workerThreads() >= before + 2 * WORKERS_PER_PAIR, "both pairs' worker threads");
     const running = workerThreads();
